@@ -1,0 +1,32 @@
+# Everything the project needs is installed from here: a fresh clone with Python >= 3.10 and make
+# is enough for `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+WDBOT  := $(VENV)/bin/wdbot
+DEMO_HOME ?= $(CURDIR)/.demo-home
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo demo-stop test clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "wdbot needs Python >= 3.10 (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(STAMP)
+	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py
+
+demo-stop: $(STAMP)
+	WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown
+
+test: $(STAMP)
+	$(PY) -m pytest -n 2
+
+clean:
+	-WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown 2>/dev/null
+	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info .pytest_cache

@@ -1,0 +1,167 @@
+"""Test helpers: run the real ``wdbot`` command against a private home, wait with a bound,
+clean up by pid, and build tiny wheels so no test needs a package index."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import psutil
+
+WAIT_S = 30.0
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], what: str, timeout_s: float = WAIT_S) -> T:
+    """Return ``check()``'s first truthy value; fail after ``timeout_s`` naming ``what``.
+
+    A bounded handshake on an observable condition (a file, a log line, a state), never a
+    blind sleep.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def wait_for_line(stream: IO[str], text: str, timeout_s: float = WAIT_S) -> str:
+    """Read ``stream`` (a child's pipe) until a line containing ``text``; bounded."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        line = stream.readline()
+        if not line:
+            raise AssertionError(f"stream closed before a line with {text!r}")
+        if text in line:
+            return line
+    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for a line with {text!r}")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+class Wdbot:
+    """The real CLI in a subprocess, bound to one home."""
+
+    def __init__(self, home: Path, uv_cache: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WDBOT_", "UV_"))}
+        self.env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(uv_cache),
+                         "PYTHONDONTWRITEBYTECODE": "1"})
+        self.env.update(extra_env or {})
+
+    def __call__(self, *args: str, timeout_s: float = 120.0, check: bool = True,
+                 input: str | None = None) -> Result:
+        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout_s, input=input)
+        result = Result(done.returncode, done.stdout, done.stderr)
+        if check and done.returncode != 0:
+            raise AssertionError(f"wdbot {' '.join(args)} exited {done.returncode}:\n{done.stderr}")
+        return result
+
+    def status(self) -> dict[str, Any]:
+        doc: dict[str, Any] = json.loads(self("status", "--json").out)
+        return doc
+
+    def bot(self, name: str) -> dict[str, Any]:
+        return next(b for b in self.status()["bots"] if b["name"] == name)
+
+    def wait_state(self, name: str, *states: str, timeout_s: float = WAIT_S) -> dict[str, Any]:
+        def check() -> dict[str, Any] | None:
+            bot = self.bot(name)
+            return bot if bot["state"] in states else None
+
+        return wait_until(check, f"{name} to reach {'/'.join(states)}", timeout_s)
+
+    def supervisor_pid(self) -> int | None:
+        try:
+            text = (self.home / "supervisor.lock").read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text else None
+
+    def teardown(self) -> None:
+        """Stop everything this home started, by pid and process group, never by name."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self("shutdown", check=False, timeout_s=60)
+        pid = self.supervisor_pid()
+        if pid and _is_ours(pid, "watchdog_runtime"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            reg = json.loads((self.home / "registry.json").read_text())
+            for bot in reg["bots"]:
+                if bot.get("run"):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(bot["run"]["pid"], signal.SIGKILL)
+        kill_marked(self.home)
+
+
+def _is_ours(pid: int, word: str) -> bool:
+    try:
+        return any(word in part for part in psutil.Process(pid).cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def kill_marked(home: Path) -> None:
+    """SIGKILL every process carrying this home's bot marker (escaped grandchildren too)."""
+    for proc in psutil.process_iter(["environ"]):
+        env = proc.info.get("environ") or {}
+        if env.get("WDBOT_HOME") == str(home) and "WDBOT_BOT_ID" in env:
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                proc.kill()
+
+
+def write_bot(folder: Path, name: str, source: str) -> Path:
+    """Write a bot file (dedented) and return its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(source).lstrip())
+    return path
+
+
+def build_wheel(folder: Path, dist: str, version: str, files: dict[str, str]) -> Path:
+    """A minimal, valid pure-Python wheel, built without any build backend."""
+    folder.mkdir(parents=True, exist_ok=True)
+    norm = dist.replace("-", "_")
+    info = f"{norm}-{version}.dist-info"
+    contents = dict(files)
+    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+    contents[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: wdbot-tests\n"
+                                 "Root-Is-Purelib: true\nTag: py3-none-any\n")
+    records = []
+    for name, text in contents.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        records.append(f"{name},sha256={digest.decode()},{len(text.encode())}")
+    records.append(f"{info}/RECORD,,")
+    contents[f"{info}/RECORD"] = "\n".join(records) + "\n"
+    path = folder / f"{norm}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in contents.items():
+            zf.writestr(name, text)
+    return path

@@ -1,0 +1,103 @@
+"""The supervisor can die without harming the bots, and the next one adopts them."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import psutil
+
+from tests.helpers import Wdbot, wait_until, write_bot
+
+TICKER = """
+import os, time
+print("up", os.environ["WDBOT_START_REASON"], flush=True)
+while True:
+    print("tick", time.monotonic(), flush=True)
+    time.sleep(0.1)
+"""
+
+
+def marked(home: Path, name: str) -> list[int]:
+    found = []
+    for proc in psutil.process_iter(["environ"]):
+        env = proc.info.get("environ") or {}
+        if env.get("WDBOT_HOME") == str(home) and env.get("WDBOT_BOT_NAME") == name:
+            found.append(proc.pid)
+    return found
+
+
+def test_kill_9_of_the_supervisor_then_adoption(wd: Wdbot, bots: Path) -> None:
+    wd("start", str(write_bot(bots, "keeper.py", TICKER)))
+    wd("start", str(write_bot(bots, "victim.py", TICKER)))
+    before = {b["name"]: b for b in wd.status()["bots"]}
+    supervisor = wd.status()["supervisor"]["pid"]
+
+    os.kill(supervisor, signal.SIGKILL)
+    wait_until(lambda: not psutil.pid_exists(supervisor) or
+               psutil.Process(supervisor).status() == psutil.STATUS_ZOMBIE, "the supervisor's death")
+
+    # The bots keep running and logging with nobody watching.
+    log = wd.home / "bots" / "keeper" / "logs" / "stdout.log"
+    size = log.stat().st_size
+    wait_until(lambda: log.stat().st_size > size + 100, "the keeper to go on logging")
+    # One bot dies while no supervisor runs.
+    os.killpg(before["victim"]["pid"], signal.SIGKILL)
+    wait_until(lambda: not marked(wd.home, "victim"), "the victim's death")
+
+    after = {b["name"]: b for b in wd.status()["bots"]}  # starts a new supervisor
+    assert wd.status()["supervisor"]["pid"] != supervisor
+    keeper = after["keeper"]
+    assert keeper["state"] == "running" and keeper["pid"] == before["keeper"]["pid"]
+    assert keeper["restarts"] == 0 and keeper["uptime_s"] >= before["keeper"]["uptime_s"]
+    victim = wd.wait_state("victim", "running")
+    assert victim["pid"] != before["victim"]["pid"]
+    assert victim["start_reason"] == "supervisor_restart"
+    victim_log = wd.home / "bots" / "victim" / "logs" / "stdout.log"
+    wait_until(lambda: "up supervisor_restart" in victim_log.read_text(), "the victim's new start")
+    assert marked(wd.home, "keeper") == [keeper["pid"]], "never a second copy"
+    assert marked(wd.home, "victim") == [victim["pid"]]
+
+    # The adopted bot is still supervised: a stop reaches it.
+    wd("stop", "keeper")
+    assert not marked(wd.home, "keeper")
+
+
+def test_a_recycled_pid_is_not_adopted(wd: Wdbot, bots: Path) -> None:
+    """Regression guard: identity is pid plus start time; a different process on the pid is
+    not the bot (here: the registry is pointed at this very test process)."""
+    import json
+
+    wd("start", str(write_bot(bots, "ghost.py", TICKER)))
+    wd("shutdown")
+    reg_path = wd.home / "registry.json"
+    reg = json.loads(reg_path.read_text())
+    reg["bots"][0]["run"] = {"pid": os.getpid(), "create_time": 1.0, "run_id": "x", "started_at": ""}
+    reg_path.write_text(json.dumps(reg))
+    wd("status")
+    bot = wd.wait_state("ghost", "running")
+    assert bot["pid"] != os.getpid() and bot["start_reason"] == "supervisor_restart"
+
+
+def test_shutdown_keep_bots_then_adopt(wd: Wdbot, bots: Path) -> None:
+    wd("start", str(write_bot(bots, "stays.py", TICKER)))
+    pid = wd.bot("stays")["pid"]
+    assert "left running" in wd("shutdown", "--keep-bots").out
+    assert psutil.pid_exists(pid)
+    assert wd("status", "--check", check=False).code == 1  # no supervisor: unhealthy
+    assert wd.bot("stays")["pid"] == pid  # adopted by the next supervisor
+
+
+def test_shutdown_stops_bots_and_the_next_supervisor_starts_them_again(wd: Wdbot, bots: Path) -> None:
+    wd("start", str(write_bot(bots, "cycle.py", TICKER)))
+    pid = wd.bot("cycle")["pid"]
+    wd("stop", str("cycle"))
+    wd("start", "cycle")
+    pid = wd.bot("cycle")["pid"]
+    wd("shutdown")
+    assert not marked(wd.home, "cycle") and not psutil.pid_exists(pid) or \
+        psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    wd("status")
+    bot = wd.wait_state("cycle", "running")
+    assert bot["start_reason"] == "supervisor_restart"

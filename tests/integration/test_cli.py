@@ -1,0 +1,146 @@
+"""The command line: bad input is one clear line and changes nothing; logs; the foreground
+daemon; and a light ``--help``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
+
+
+@pytest.fixture
+def registered(wd: Wdbot, bots: Path) -> Path:
+    """A home with one running bot, so 'nothing changed' is observable."""
+    wd("start", str(write_bot(bots, "base.py", "import time\ntime.sleep(600)\n")))
+    return wd.home / "registry.json"
+
+
+def case_args(bots: Path) -> list[tuple[list[str], int, str]]:
+    text = bots / "notes.txt"
+    text.write_text("hi")
+    good = write_bot(bots, "good.py", "import time\ntime.sleep(600)\n")
+    other = write_bot(bots / "sub", "base.py", "import time\ntime.sleep(600)\n")
+    return [
+        (["start", str(bots / "missing.py")], 2, "no such file"),
+        (["start", str(bots)], 2, "is a folder"),
+        (["start", str(text)], 2, "not a Python file"),
+        (["start", str(other)], 2, "already registered"),
+        (["start", str(good), "--name", "base"], 2, "already registered"),
+        (["start", str(good), "--name", "bad/name"], 2, "bad bot name"),
+        (["start", str(good), "--max-memory", "lots"], 2, "bad size 'lots'"),
+        (["start", str(good), "--restart", "sometimes"], 2, "on-failure"),
+        (["start", str(good), "--requirements", str(bots / "nope.txt")], 2, "no such file"),
+        (["start", str(good), "--bogus"], 2, "unrecognized arguments: --bogus"),
+        (["stop", "ghost"], 2, "no bot named 'ghost'"),
+        (["restart", "ghost"], 2, "no bot named 'ghost'"),
+        (["remove", "ghost"], 2, "no bot named 'ghost'"),
+        (["logs", "ghost"], 2, "no bot named 'ghost'"),
+        (["status", "ghost"], 2, "no bot named 'ghost'"),
+        (["stop"], 2, "--all"),
+        (["frobnicate"], 2, "invalid choice"),
+        (["status", "--", "x"], 2, "only for 'wdbot start'"),
+    ]
+
+
+def test_bad_input_is_one_clear_line_and_changes_nothing(wd: Wdbot, bots: Path, registered: Path) -> None:
+    before = registered.read_bytes()
+    for args, code, message in case_args(bots):
+        result = wd(*args, check=False)
+        assert (result.code, message in result.err) == (code, True), (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1, (args, result.err)
+        assert "Traceback" not in result.err
+        assert registered.read_bytes() == before, args
+    assert [b["name"] for b in wd.status()["bots"]] == ["base"]
+    assert wd.bot("base")["state"] == "running"
+
+
+def test_logs_last_lines_and_follow(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "talker.py", """
+        import sys, time
+        for i in range(30):
+            print(f"line {i}")
+        print("oops", file=sys.stderr)
+        i = 100
+        while True:
+            i += 1
+            print(f"line {i}")
+            time.sleep(0.1)
+    """)
+    wd("start", str(bot))
+    log = wd.home / "bots" / "talker" / "logs" / "stdout.log"
+    wait_until(lambda: "line 29" in log.read_text(), "the first lines")
+    out = wd("logs", "talker", "-n", "3", "--stdout").out.splitlines()
+    assert len(out) == 3 and all(line.startswith("line ") for line in out)
+    both = wd("logs", "talker", "-n", "1").out
+    assert "==> stdout" in both and "==> stderr" in both and "oops" in both
+    follower = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "logs", "talker", "-f",
+                                 "-n", "0", "--stdout"], env=wd.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout is not None
+        first = wait_for_line(follower.stdout, "line ")
+        second = wait_for_line(follower.stdout, "line ")
+        assert first.startswith("line ") and second.startswith("line ")
+        assert int(second.split()[1]) == int(first.split()[1]) + 1
+    finally:
+        follower.send_signal(signal.SIGINT)
+        code = follower.wait(10)
+        follower.stdout.close()  # type: ignore[union-attr]
+    assert code == 0
+
+
+def test_remove_forgets_and_purge_deletes(wd: Wdbot, bots: Path) -> None:
+    for name in ("keepfiles", "purged"):
+        wd("start", str(write_bot(bots, f"{name}.py", "print('hi')\n")))
+    wd("remove", "keepfiles")
+    wd("remove", "purged", "--purge")
+    assert wd.status()["bots"] == []
+    assert (wd.home / "bots" / "keepfiles" / "logs" / "stdout.log").exists()
+    assert not (wd.home / "bots" / "purged").exists()
+
+
+def test_foreground_daemon_serves_and_stops_its_bots_on_sigterm(wd: Wdbot, bots: Path) -> None:
+    daemon = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon"], env=wd.env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert daemon.stderr is not None
+        wait_for_line(daemon.stderr, "serving")
+        wd("start", str(write_bot(bots, "fg.py", "import time\ntime.sleep(600)\n")))
+        assert wd.status()["supervisor"]["pid"] == daemon.pid
+        bot_pid = wd.bot("fg")["pid"]
+        second = wd("daemon", check=False)
+        assert second.code == 1 and "already runs" in second.err
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait(10)
+        daemon.stdout.close()  # type: ignore[union-attr]
+        daemon.stderr.close()  # type: ignore[union-attr]
+    import psutil
+
+    assert not psutil.pid_exists(bot_pid) or psutil.Process(bot_pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = ("import sys\nfrom watchdog_runtime.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "for cmd in ('start', 'status', 'logs'):\n"
+            "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"
+            "heavy = {'asyncio', 'rich', 'psutil', 'watchfiles', 'platformdirs'}\n"
+            "print('LOADED', sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "LOADED []"
+
+
+def test_status_without_bots_or_supervisor(wd: Wdbot) -> None:
+    assert "no bots registered" in wd("status").out
+    assert json.loads(wd("status", "--json").out) == {"supervisor": None, "bots": []}
+    assert wd("status", "--check", check=False).code == 1
+    assert not (wd.home / "supervisor.lock").exists(), "status alone starts no supervisor"

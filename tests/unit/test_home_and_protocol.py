@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from watchdog_runtime.control import parse_request
+from watchdog_runtime.home import SOCKET_PATH_MAX, Home
+
+
+def test_socket_stays_in_a_short_home(tmp_path: Path) -> None:
+    home = Home(Path("/tmp/h"))
+    assert home.socket == Path("/tmp/h/wdbot.sock")
+
+
+def test_deep_home_gets_a_short_private_socket(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8)
+    home = Home(deep)
+    sock = home.socket
+    assert len(os.fsencode(sock)) <= SOCKET_PATH_MAX
+    assert sock.parent.stat().st_mode & 0o077 == 0
+    assert Home(deep / "other").socket != sock, "two homes never share a socket"
+
+
+@pytest.mark.parametrize("line, problem", [
+    (b"not json\n", "not JSON"),
+    (b"[1,2]\n", "object"),
+    (b'{"op": 3}\n', "op"),
+    (b'{"op": "status", "args": [1]}\n', "args"),
+    (b"\xff\xfe\n", "not JSON"),
+])
+def test_malformed_requests_are_named(line: bytes, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_request(line)
+
+
+def test_good_request() -> None:
+    assert parse_request(b'{"op":"stop","args":{"names":["a"]}}\n') == ("stop", {"names": ["a"]})

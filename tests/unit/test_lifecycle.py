@@ -1,0 +1,108 @@
+"""The exit classification and the restart decision, driven without processes or clocks."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from pathlib import Path
+
+import pytest
+
+from watchdog_runtime.lifecycle import ExitInfo, classify_exit, decide_after_exit
+from watchdog_runtime.spec import BotSpec
+from watchdog_runtime.states import Event, ExitReason, RestartPolicy
+
+SPEC = BotSpec(name="b", path="/bots/b.py")
+BOT_DIR = Path("/bots")
+
+
+def exit_of(reason: ExitReason, code: int | None = 1) -> ExitInfo:
+    return ExitInfo(code=code, signal=None, reason=reason, error=None, at="t")
+
+
+def test_clean_exit_and_signals_and_codes() -> None:
+    assert classify_exit(0, None, BOT_DIR, "t").reason is ExitReason.CLEAN_EXIT
+    killed = classify_exit(-9, None, BOT_DIR, "t")
+    assert (killed.code, killed.signal, killed.reason) == (None, 9, ExitReason.CRASH)
+    assert classify_exit(3, None, BOT_DIR, "t").reason is ExitReason.CRASH
+
+
+def test_adopted_bot_exit_comes_from_the_bootstrap_record() -> None:
+    info = classify_exit(None, {"code": 1, "type": "ValueError", "message": "bad payload"}, BOT_DIR, "t")
+    assert (info.code, info.reason, info.error) == (1, ExitReason.CRASH, "ValueError: bad payload")
+    unknown = classify_exit(None, None, BOT_DIR, "t")  # killed while no supervisor watched
+    assert (unknown.code, unknown.reason) == (None, ExitReason.UNKNOWN)
+
+
+def test_syntax_error_only_in_the_bot_or_its_own_modules() -> None:
+    compile_err = {"code": 1, "type": "SyntaxError", "phase": "compile", "filename": "/bots/b.py"}
+    assert classify_exit(1, compile_err, BOT_DIR, "t").reason is ExitReason.SYNTAX_ERROR
+    local = {"code": 1, "type": "IndentationError", "phase": "run", "filename": "/bots/helper.py"}
+    assert classify_exit(1, local, BOT_DIR, "t").reason is ExitReason.SYNTAX_ERROR
+    # compile() of a bad payload somewhere else is an ordinary crash, worth a restart
+    payload = {"code": 1, "type": "SyntaxError", "phase": "run", "filename": "<string>"}
+    assert classify_exit(1, payload, BOT_DIR, "t").reason is ExitReason.CRASH
+
+
+def test_missing_module_is_named_as_such() -> None:
+    record = {"code": 1, "type": "ModuleNotFoundError", "message": "No module named 'ccxt'"}
+    assert classify_exit(1, record, BOT_DIR, "t").reason is ExitReason.MISSING_MODULE
+
+
+@pytest.mark.parametrize("policy, reason, event", [
+    (RestartPolicy.ON_FAILURE, ExitReason.CLEAN_EXIT, Event.EXIT_DONE),
+    (RestartPolicy.ON_FAILURE, ExitReason.CRASH, Event.EXIT_RESTART),
+    (RestartPolicy.ALWAYS, ExitReason.CLEAN_EXIT, Event.EXIT_RESTART),
+    (RestartPolicy.ALWAYS, ExitReason.CRASH, Event.EXIT_RESTART),
+    (RestartPolicy.NEVER, ExitReason.CLEAN_EXIT, Event.EXIT_DONE),
+    (RestartPolicy.NEVER, ExitReason.CRASH, Event.EXIT_FATAL),
+    (RestartPolicy.ALWAYS, ExitReason.SYNTAX_ERROR, Event.EXIT_FATAL),
+])
+def test_restart_policy(policy: RestartPolicy, reason: ExitReason, event: Event) -> None:
+    spec = dataclasses.replace(SPEC, restart=policy)
+    assert decide_after_exit(spec, exit_of(reason), 0.1, 0, lambda: 0.5).event is event
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_crash_loop_backs_off_exponentially_and_resets_after_min_uptime() -> None:
+    """A scripted history: five fast crashes, then a long healthy run, then a crash."""
+    clock = FakeClock()
+    failures, delays = 0, []
+    for uptime in (0.1, 0.1, 0.1, 0.1, 0.1):
+        started = clock()
+        clock.advance(uptime)
+        d = decide_after_exit(SPEC, exit_of(ExitReason.CRASH), clock() - started, failures, lambda: 0.999)
+        failures = d.failures
+        assert d.delay_s is not None
+        delays.append(round(d.delay_s))
+        clock.advance(d.delay_s)
+    assert delays == [1, 2, 4, 8, 16]
+    started = clock()
+    clock.advance(SPEC.min_uptime_s + 1)  # stayed up: the backoff starts over
+    d = decide_after_exit(SPEC, exit_of(ExitReason.CRASH), clock() - started, failures, lambda: 0.999)
+    assert round(d.delay_s or 0) == 1 and d.failures == 1
+
+
+def test_backoff_is_capped_and_configurable() -> None:
+    spec = dataclasses.replace(SPEC, backoff_initial_s=0.5, backoff_max_s=3.0)
+    failures, delays = 0, []
+    for _ in itertools.repeat(None, 6):
+        d = decide_after_exit(spec, exit_of(ExitReason.CRASH), 0.0, failures, lambda: 1.0)
+        failures, delays = d.failures, delays + [d.delay_s]
+    assert delays == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+
+
+def test_exit_info_round_trips_and_describes_itself() -> None:
+    info = ExitInfo(code=None, signal=9, reason=ExitReason.CRASH, error="boom", at="2026")
+    assert ExitInfo.from_json(info.to_json()) == info
+    assert info.describe() == "crash (signal SIGKILL): boom"

@@ -1,0 +1,299 @@
+"""The ``wdbot`` command: a thin argparse layer over the control client.
+
+Heavy modules (asyncio, rich, psutil, watchfiles) are imported inside the commands that need
+them, so ``wdbot --help`` and quick commands stay fast. Exit status: 0 success, 1 the
+operation failed, 2 a usage error; a user mistake is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from . import __version__
+from .control import NoSupervisor, RequestFailed, request
+from .home import BOT_NAME_RE, Home, HomeError
+from .spec import BotSpec, SpecError, add_spec_options, spec_options
+
+START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
+STOP_MARGIN_S = 30.0
+
+
+class UsageError(Exception):
+    """A mistake in the command line: exit 2."""
+
+
+class Failure(Exception):
+    """The operation failed: exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, naming the fix, instead of argparse's usage dump.
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wdbot", description="Keeps trading bots alive and makes every restart safe.")
+    parser.add_argument("--version", action="version", version=f"wdbot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("start", help="register a bot file and start it")
+    p.add_argument("path", metavar="PATH", help="the bot's .py file (or the name of a registered bot)")
+    p.add_argument("--name", help="the bot's name (default: the file's stem)")
+    add_spec_options(p)
+    p.set_defaults(func=cmd_start)
+
+    for name, helptext, func in (("stop", "stop bots gracefully", cmd_stop),
+                                 ("restart", "stop, then start bots", cmd_restart)):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("names", metavar="NAME", nargs="*")
+        p.add_argument("--all", action="store_true", help="every registered bot")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("remove", help="stop a bot and forget it")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--purge", action="store_true", help="also delete its venv, logs and state")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("status", help="show the bots")
+    p.add_argument("name", metavar="NAME", nargs="?")
+    p.add_argument("--json", action="store_true", help="print the status document")
+    p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
+    p.add_argument("--check", action="store_true", help="exit 1 when the supervisor or a bot is unhealthy")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("logs", help="show a bot's output")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many lines (default 20)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--stdout", action="store_true", help="stdout only")
+    which.add_argument("--stderr", action="store_true", help="stderr only")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("daemon", help="run the supervisor in the foreground")
+    p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_daemon)
+
+    p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
+    p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
+    p.set_defaults(func=cmd_shutdown)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wdbot`` command; returns the exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    bot_args: list[str] = []
+    if "--" in args:
+        cut = args.index("--")
+        args, bot_args = args[:cut], args[cut + 1:]
+    ns = build_parser().parse_args(args)
+    if bot_args and ns.command != "start":
+        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start'", file=sys.stderr)
+        return 2
+    ns.bot_args = bot_args
+    logging.basicConfig(level=logging.WARNING, format="wdbot: %(message)s")
+    try:
+        home = Home.from_env()
+        result: int = ns.func(ns, home)
+        return result
+    except UsageError as exc:
+        print(f"wdbot {ns.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except (Failure, HomeError) as exc:
+        print(f"wdbot {ns.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except RequestFailed as exc:
+        print(f"wdbot {ns.command}: error: {exc}", file=sys.stderr)
+        return 2 if exc.usage else 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# -------------------------------------------------------------------- helpers
+def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, **args: Any) -> Any:
+    """Send a request, starting the home's supervisor first when ``launch`` and none runs."""
+    if launch:
+        from .daemon import LaunchError, ensure_supervisor
+
+        try:
+            ensure_supervisor(home)
+        except LaunchError as exc:
+            raise Failure(str(exc)) from None
+    try:
+        return request(home, op, timeout_s=timeout_s, **args)
+    except NoSupervisor:
+        raise Failure(f"no supervisor is running for {home.root}; "
+                      f"start one with 'wdbot daemon' or 'wdbot start'") from None
+
+
+def _registered(home: Home) -> dict[str, Any]:
+    from . import registry
+
+    return registry.read_only(home.registry)
+
+
+def _build_spec(ns: argparse.Namespace) -> BotSpec:
+    path = Path(ns.path).expanduser()
+    if not path.exists():
+        raise UsageError(f"{ns.path}: no such file; give the path of a bot's .py file")
+    if path.is_dir():
+        raise UsageError(f"{ns.path} is a folder; give the path of a bot's .py file")
+    if path.suffix != ".py":
+        raise UsageError(f"{ns.path} is not a Python file (.py); give the path of a bot's .py file")
+    name = ns.name or path.stem
+    if not BOT_NAME_RE.match(name):
+        raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
+    try:
+        options = spec_options(ns)
+        if options.get("requirements"):
+            req = Path(options["requirements"]).expanduser()
+            if not req.is_file():
+                raise UsageError(f"--requirements {req}: no such file")
+            options["requirements"] = str(req.absolute())
+        return BotSpec(name=name, path=str(path.absolute()), args=tuple(ns.bot_args), **options)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# ------------------------------------------------------------------- commands
+def cmd_start(ns: argparse.Namespace, home: Home) -> int:
+    looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.match(ns.path) and "/" not in ns.path
+    if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
+        result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
+    else:
+        spec = _build_spec(ns)
+        result = _call(home, "start", spec=spec.to_json(), timeout_s=START_TIMEOUT_S)
+    note = " (already running)" if result.get("already") else ""
+    print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
+    return 0
+
+
+def _stop_timeout(home: Home, names: list[str], all_: bool) -> float:
+    specs = _registered(home)
+    chosen = specs.values() if all_ else [specs[n] for n in names if n in specs]
+    return max((r.spec.stop_timeout_s for r in chosen), default=10.0) + STOP_MARGIN_S
+
+
+def _many(ns: argparse.Namespace, home: Home, op: str) -> int:
+    if not ns.names and not ns.all:
+        raise UsageError(f"name a bot, or use --all (see 'wdbot {op} --help')")
+    timeout = _stop_timeout(home, ns.names, ns.all) + (START_TIMEOUT_S if op == "restart" else 0)
+    for bot in _call(home, op, names=ns.names, all=ns.all, timeout_s=timeout):
+        pid = f"pid {bot['pid']}, " if bot["pid"] else ""
+        print(f"{bot['name']}: {pid}{bot['state']}")
+    return 0
+
+
+def cmd_stop(ns: argparse.Namespace, home: Home) -> int:
+    return _many(ns, home, "stop")
+
+
+def cmd_restart(ns: argparse.Namespace, home: Home) -> int:
+    return _many(ns, home, "restart")
+
+
+def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
+    result = _call(home, "remove", name=ns.name, purge=ns.purge,
+                   timeout_s=_stop_timeout(home, [ns.name], False))
+    print(f"{result['name']}: removed{' and purged' if result['purged'] else ''}")
+    return 0
+
+
+def cmd_status(ns: argparse.Namespace, home: Home) -> int:
+    from .control import is_running
+
+    if not is_running(home) and (ns.check or not _registered(home)):
+        if ns.check:
+            print(f"unhealthy: no supervisor is running for {home.root}", file=sys.stderr)
+            return 1
+        if ns.name:
+            raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
+        if ns.json:
+            print(json.dumps({"supervisor": None, "bots": []}))
+        else:
+            print(f"no bots registered in {home.root}: add one with 'wdbot start BOT.py'")
+        return 0
+    fetch = lambda: _call(home, "status", name=ns.name)  # noqa: E731 - reused by --watch
+    doc = fetch()
+    if ns.json:
+        print(json.dumps(doc, indent=2))
+    elif ns.watch:
+        _watch(fetch)
+    else:
+        from rich.console import Console
+
+        from .render import status_renderable
+
+        Console().print(status_renderable(doc))
+    if ns.check:
+        bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
+        if bad:
+            print(f"unhealthy: {', '.join(bad)}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _watch(fetch: Any) -> None:
+    import threading
+
+    from rich.live import Live
+
+    from .render import status_renderable
+
+    tick = threading.Event()
+    with Live(status_renderable(fetch()), auto_refresh=False) as live:
+        while not tick.wait(1.0):
+            live.update(status_renderable(fetch()), refresh=True)
+
+
+def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
+    from . import logs
+    from .home import BotPaths
+
+    if ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
+        raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
+    paths = BotPaths(home.bot_dir(ns.name))
+    files = [("stdout", paths.stdout_log), ("stderr", paths.stderr_log)]
+    if ns.stdout or ns.stderr:
+        files = [files[0] if ns.stdout else files[1]]
+    logs.show(files, ns.lines)
+    if ns.follow:
+        try:
+            logs.follow(files)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
+    from .daemon import AlreadyRunning, run_daemon
+
+    try:
+        return run_daemon(home, ns.ready_fd)
+    except AlreadyRunning as exc:
+        raise Failure(str(exc)) from None
+
+
+def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
+    from .daemon import wait_exited
+
+    try:
+        result = request(home, "shutdown", keep_bots=ns.keep_bots)
+    except NoSupervisor:
+        print(f"no supervisor is running for {home.root}")
+        return 0
+    timeout = _stop_timeout(home, [], True)
+    if not wait_exited(home, timeout):
+        raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
+    kept = ", bots left running" if ns.keep_bots else ""
+    print(f"supervisor {result['pid']} stopped{kept}")
+    return 0

@@ -1,0 +1,147 @@
+"""Where wdbot keeps things: one home folder per supervisor, laid out in one place.
+
+``$WDBOT_HOME`` when set, otherwise the platformdirs user state folder of ``wdbot``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+# sun_path is 108 bytes on Linux and 104 on macOS, terminating NUL included.
+SOCKET_PATH_MAX = 100
+BOT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class HomeError(Exception):
+    """The home folder cannot be used (a file in its place, no permission, ...)."""
+
+
+@dataclass(frozen=True)
+class Home:
+    """The paths of one wdbot home. Creating the object touches nothing on disk."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> Home:
+        env = os.environ.get("WDBOT_HOME")
+        if env:
+            return cls(Path(env).expanduser().absolute())
+        import platformdirs  # only when no home is given: keeps the CLI start cheap
+
+        return cls(Path(platformdirs.user_state_dir("wdbot")))
+
+    @property
+    def id(self) -> str:
+        """A short stable tag of this home, used to mark its processes and name its socket."""
+        return hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "registry.json"
+
+    @property
+    def lock(self) -> Path:
+        """Held (flock) by the one live supervisor of this home."""
+        return self.root / "supervisor.lock"
+
+    @property
+    def spawn_lock(self) -> Path:
+        """Serialises clients that race to start the supervisor."""
+        return self.root / "spawn.lock"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def events(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def sdk_dir(self) -> Path:
+        """Put on every bot venv's path: it holds only a link to the ``watchdog_runtime`` package."""
+        return self.root / "sdk"
+
+    @property
+    def socket(self) -> Path:
+        """The control socket; moved to a short per-user temp folder when the home is too deep."""
+        inside = self.root / "wdbot.sock"
+        if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
+            return inside
+        return short_socket_dir() / f"{self.id}.sock"
+
+    def bot_dir(self, name: str) -> Path:
+        return self.root / "bots" / name
+
+    def ensure(self) -> None:
+        """Create the home (mode 0700) if needed."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            (self.root / "bots").mkdir(exist_ok=True, mode=0o700)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise HomeError(f"home {self.root} is not a folder; set WDBOT_HOME to a folder") from exc
+        except PermissionError as exc:
+            raise HomeError(f"cannot create home {self.root}: permission denied; set WDBOT_HOME") from exc
+
+
+@dataclass(frozen=True)
+class BotPaths:
+    """The files of one bot inside the home."""
+
+    root: Path
+
+    @property
+    def venv(self) -> Path:
+        return self.root / "venv"
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def stdout_log(self) -> Path:
+        return self.logs / "stdout.log"
+
+    @property
+    def stderr_log(self) -> Path:
+        return self.logs / "stderr.log"
+
+    @property
+    def state(self) -> Path:
+        """The bot's durable state folder (``wd.State`` lives here)."""
+        return self.root / "state"
+
+    @property
+    def run(self) -> Path:
+        """Per-run records the bootstrap leaves for the supervisor (exit and crash)."""
+        return self.root / "run"
+
+    @property
+    def exit_record(self) -> Path:
+        return self.run / "exit.json"
+
+    def ensure(self) -> None:
+        for folder in (self.root, self.logs, self.state, self.run):
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def short_socket_dir() -> Path:
+    """A per-user folder (mode 0700) for sockets of homes whose path is too long."""
+    folder = Path(tempfile.gettempdir()) / f"wdbot-{os.getuid()}"
+    if len(os.fsencode(folder)) > SOCKET_PATH_MAX - 24:
+        folder = Path("/tmp") / f"wdbot-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.stat()
+    if st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise HomeError(f"{folder} is not private to this user; remove it and retry")
+    return folder

@@ -1,0 +1,140 @@
+"""Pure lifecycle decisions: what an exit means, and what the supervisor does next.
+
+No processes and no clock in here: the runner feeds in what it observed (exit status, the
+bootstrap's exit record, how long the bot stayed up) and gets back a :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .backoff import BackoffPolicy
+from .spec import BotSpec
+from .states import Event, ExitReason, RestartPolicy
+
+SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How a bot's process ended (``last_exit`` in the status)."""
+
+    code: int | None
+    signal: int | None
+    reason: ExitReason
+    error: str | None
+    at: str
+    """ISO-8601 wall-clock time, for people; decisions never read it."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "signal": self.signal, "reason": self.reason.value,
+                "error": self.error, "at": self.at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExitInfo:
+        return cls(code=data.get("code"), signal=data.get("signal"),
+                   reason=ExitReason(data.get("reason", "unknown")), error=data.get("error"),
+                   at=str(data.get("at", "")))
+
+    def describe(self) -> str:
+        """One line for people: ``crash (exit 1): ValueError: boom``."""
+        if self.signal is not None:
+            how = f"signal {signal.Signals(self.signal).name if self._known_signal() else self.signal}"
+        elif self.code is not None:
+            how = f"exit {self.code}"
+        else:
+            how = "exit status unknown"
+        text = f"{self.reason.value} ({how})"
+        return f"{text}: {self.error}" if self.error else text
+
+    def _known_signal(self) -> bool:
+        return self.signal in {s.value for s in signal.Signals}
+
+
+def classify_exit(
+    returncode: int | None, record: Mapping[str, Any] | None, bot_dir: Path, at: str
+) -> ExitInfo:
+    """Turn what was observed at exit into an :class:`ExitInfo`.
+
+    ``returncode`` is ``Popen.returncode`` (negative for a signal) or None when the process
+    was not our child (adopted); ``record`` is the bootstrap's exit record for this run, if
+    it left one.
+    """
+    code: int | None
+    sig: int | None = None
+    if returncode is not None and returncode < 0:
+        code, sig = None, -returncode
+    elif returncode is not None:
+        code = returncode
+    else:
+        code = record.get("code") if record else None
+    error = _error_line(record)
+    if sig is None and code == 0:
+        reason = ExitReason.CLEAN_EXIT
+    elif record and _is_syntax_error(record, bot_dir):
+        reason = ExitReason.SYNTAX_ERROR
+    elif record and record.get("type") == "ModuleNotFoundError":
+        reason = ExitReason.MISSING_MODULE
+    elif code is None and sig is None:
+        reason = ExitReason.UNKNOWN
+    else:
+        reason = ExitReason.CRASH
+    return ExitInfo(code=code, signal=sig, reason=reason, error=error, at=at)
+
+
+def _error_line(record: Mapping[str, Any] | None) -> str | None:
+    if not record or not record.get("type"):
+        return None
+    message = str(record.get("message") or "")
+    return f"{record['type']}: {message}" if message else str(record["type"])
+
+
+def _is_syntax_error(record: Mapping[str, Any], bot_dir: Path) -> bool:
+    """A syntax error in the bot file, or in a module of its own folder: no restart heals it.
+
+    A ``SyntaxError`` raised while the bot runs from other code (``compile()`` of a payload,
+    a broken third-party package) is a crash like any other.
+    """
+    if record.get("type") not in SYNTAX_ERRORS:
+        return False
+    if record.get("phase") == "compile":
+        return True
+    filename = record.get("filename")
+    if not filename:
+        return False
+    try:
+        return Path(filename).resolve().is_relative_to(bot_dir.resolve())
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after an exit: the lifecycle event, the restart delay, the new failure count."""
+
+    event: Event
+    delay_s: float | None
+    failures: int
+
+
+def decide_after_exit(
+    spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int, uniform01: Callable[[], float]
+) -> Decision:
+    """Apply the restart policy and the backoff to one exit.
+
+    ``failures`` counts consecutive short-lived runs; a run that stayed up ``min_uptime_s``
+    resets it, so a bot that crashes once a day restarts after about a second every time.
+    """
+    if exit.reason is ExitReason.SYNTAX_ERROR:
+        return Decision(Event.EXIT_FATAL, None, failures)
+    clean = exit.reason is ExitReason.CLEAN_EXIT
+    if spec.restart is RestartPolicy.NEVER or (clean and spec.restart is RestartPolicy.ON_FAILURE):
+        return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures)
+    if uptime_s >= spec.min_uptime_s:
+        failures = 0
+    policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
+    return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1)

@@ -1,0 +1,196 @@
+"""Bot processes: spawning, identity (pid + start time), waiting for exit as an event, and
+stopping a whole tree, escaped members included.
+
+psutil's ``NoSuchProcess``/``AccessDenied`` are caught here and nowhere else in the
+lifecycle code: a process that vanished is simply gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import select
+import signal
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+MARKER_ENV = "WDBOT_BOT_ID"
+"""Set in every bot's environment and inherited by all it starts, so members that left the
+bot's process group (``setsid``) and were orphaned can still be found and stopped."""
+
+_CREATE_TIME_SLACK_S = 0.01
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as pid plus start time, so a recycled pid is never mistaken for a bot."""
+
+    pid: int
+    create_time: float
+
+
+def identify(pid: int) -> ProcessIdentity | None:
+    """The identity of a live pid, or None."""
+    try:
+        return ProcessIdentity(pid, psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def is_alive(ident: ProcessIdentity) -> bool:
+    """True when ``ident`` still runs (not a zombie) and the pid was not recycled."""
+    try:
+        proc = psutil.Process(ident.pid)
+        same = abs(proc.create_time() - ident.create_time) < _CREATE_TIME_SLACK_S
+        return same and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: Path,
+          stderr: Path) -> subprocess.Popen[bytes]:
+    """Start a bot in its own session, its output appended to its log files by the bot itself
+    (the supervisor holds no pipe, so the bot never depends on it staying alive)."""
+    with open(stdout, "ab") as out, open(stderr, "ab") as err:
+        return subprocess.Popen(
+            list(argv), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL, stdout=out,
+            stderr=err, start_new_session=True, close_fds=True,
+        )
+
+
+async def wait_exit(ident: ProcessIdentity, popen: subprocess.Popen[bytes] | None) -> int | None:
+    """Wait, without polling where the OS allows, until ``ident`` exits.
+
+    Returns the return code (negative for a signal) when ``popen`` is our child, else None.
+    """
+    if popen is not None and not hasattr(os, "pidfd_open"):
+        return await asyncio.to_thread(popen.wait)  # a blocking wait in a thread is an event too
+    await _wait_gone(ident)
+    return popen.wait() if popen is not None else None
+
+
+async def _wait_gone(ident: ProcessIdentity) -> None:
+    loop = asyncio.get_running_loop()
+    fd = _exit_fd(ident)
+    if fd is None:
+        await _poll_gone(ident)
+        return
+    done: asyncio.Future[None] = loop.create_future()
+    loop.add_reader(fd.fileno(), lambda: done.done() or done.set_result(None))
+    try:
+        if is_alive(ident):  # checked after the fd pins the pid: no recycling race
+            await done
+    finally:
+        loop.remove_reader(fd.fileno())
+        fd.close()
+
+
+class _ExitFd:
+    def __init__(self, fileno: int, closer: object = None) -> None:
+        self._fileno, self._closer = fileno, closer
+
+    def fileno(self) -> int:
+        return self._fileno
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer.close()  # type: ignore[attr-defined]  # a select.kqueue
+        else:
+            os.close(self._fileno)
+
+
+def _exit_fd(ident: ProcessIdentity) -> _ExitFd | None:
+    """A file descriptor that becomes readable when the process exits (pidfd or kqueue)."""
+    if hasattr(os, "pidfd_open"):
+        try:
+            return _ExitFd(os.pidfd_open(ident.pid))
+        except ProcessLookupError:
+            return _ExitFd(os.open(os.devnull, os.O_RDONLY))  # already gone: readable at once
+        except OSError:
+            return None  # a kernel without pidfd: fall back to polling
+    if hasattr(select, "kqueue"):
+        kq = select.kqueue()
+        event = select.kevent(ident.pid, filter=select.KQ_FILTER_PROC,
+                              flags=select.KQ_EV_ADD | select.KQ_EV_ONESHOT,
+                              fflags=select.KQ_NOTE_EXIT)
+        try:
+            kq.control([event], 0, 0)
+        except ProcessLookupError:
+            kq.close()
+            return _ExitFd(os.open(os.devnull, os.O_RDONLY))
+        return _ExitFd(kq.fileno(), kq)
+    return None
+
+
+async def _poll_gone(ident: ProcessIdentity, interval_s: float = 0.5) -> None:
+    """Last resort on systems with neither pidfd nor kqueue."""
+    while is_alive(ident):
+        await asyncio.sleep(interval_s)
+
+
+def members(root: ProcessIdentity | None, marker: str) -> list[psutil.Process]:
+    """Every live process of a bot: the root, its descendants, and any process carrying the
+    bot's marker in its environment (escaped with ``setsid`` and orphaned)."""
+    found: dict[int, psutil.Process] = {}
+    if root is not None and is_alive(root):
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc = psutil.Process(root.pid)
+            found[proc.pid] = proc
+            found.update((c.pid, c) for c in proc.children(recursive=True))
+    me = os.getpid()
+    for proc in psutil.process_iter(["environ"]):
+        env = proc.info.get("environ") or {}
+        if proc.pid != me and env.get(MARKER_ENV) == marker:
+            found.setdefault(proc.pid, proc)
+    return list(found.values())
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a whole process group; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def group_exists(pgid: int) -> bool:
+    """True while any process is left in group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process holds the group id: it exists, but is not ours
+    return True
+
+
+def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> None:
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            proc.send_signal(sig)
+
+
+async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,
+                          interval_s: float = 0.05) -> list[psutil.Process]:
+    """Wait up to ``timeout_s`` for ``procs`` to end; return those still alive.
+
+    These are a bot's leftover members, not our children, so no exit event exists for them;
+    a zombie (waiting for a stuck parent to reap it) counts as gone.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    alive = [p for p in procs if _running(p)]
+    while alive and loop.time() < deadline:
+        await asyncio.sleep(min(interval_s, max(0.0, deadline - loop.time())))
+        alive = [p for p in alive if _running(p)]
+    return alive
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False

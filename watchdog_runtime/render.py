@@ -1,0 +1,70 @@
+"""The status table: a pure function from a ``status --json`` document to a rich renderable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+STATE_STYLE = {
+    "running": "green", "starting": "cyan", "recovering": "cyan", "backoff": "yellow",
+    "stopping": "yellow", "stopped": "dim", "exited": "blue", "errored": "bold red",
+}
+
+
+def duration(seconds: float | None) -> str:
+    """``1h02m``, ``3m05s``, ``12s``; ``-`` for None.
+
+    >>> duration(3725), duration(185), duration(12.4), duration(None)
+    ('1h02m', '3m05s', '12s', '-')
+    """
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s >= 86400:
+        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
+
+
+def last_exit_text(last: dict[str, Any] | None) -> str:
+    if not last:
+        return "-"
+    if last.get("signal") is not None:
+        how = f"signal {last['signal']}"
+    elif last.get("code") is not None:
+        how = f"exit {last['code']}"
+    else:
+        how = "?"
+    text = f"{last['reason']} ({how})"
+    return f"{text} {last['error']}" if last.get("error") else text
+
+
+def status_renderable(doc: dict[str, Any]) -> Group:
+    """Header plus one row per bot."""
+    sup = doc["supervisor"]
+    bots = doc["bots"]
+    running = sum(1 for b in bots if b["state"] == "running")
+    header = Text.assemble(
+        ("wdbot ", "bold"), f"{sup['version']}  supervisor pid {sup['pid']}  up ",
+        duration(sup["uptime_s"]), f"  home {sup['home']}  ", (f"{running}/{len(bots)} running", "bold"),
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "NEXT START", "LAST EXIT"):
+        table.add_column(column, overflow="fold")
+    for bot in bots:
+        table.add_row(
+            bot["name"], Text(bot["state"], style=STATE_STYLE.get(bot["state"], "")),
+            str(bot["pid"]) if bot["pid"] is not None else "-", duration(bot["uptime_s"]),
+            str(bot["restarts"]),
+            f"in {duration(bot['next_start_in_s'])}" if bot["next_start_in_s"] is not None else "-",
+            last_exit_text(bot["last_exit"]),
+        )
+    parts: list[Any] = [header, table if bots else Text("no bots: add one with 'wdbot start BOT.py'")]
+    parts += [Text(f"warning: {w}", style="bold red") for w in sup.get("warnings", [])]
+    return Group(*parts)

@@ -1,0 +1,391 @@
+"""One bot's lifecycle, driven by an asyncio task: prepare, spawn, await the exit as an event,
+decide (pure, in ``lifecycle``), back off, and stop the whole tree on request.
+
+Every state change goes through ``states.transition``; every decision through
+``lifecycle.decide_after_exit``; every process operation through ``procs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import procs
+from .deps import DependencyError, declared_dependencies
+from .events import EventLog, wall_iso
+from .home import BotPaths, Home
+from .lifecycle import ExitInfo, classify_exit, decide_after_exit
+from .registry import BotRecord, RunRecord
+from .spec import BotSpec
+from .states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
+from .venvs import VenvError, ensure_venv
+
+log = logging.getLogger(__name__)
+
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+KILL_GRACE_S = 5.0
+"""After SIGKILL, how long to wait for the kernel to report the exit (normally instant)."""
+
+_START_AFTER = {
+    ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
+    ExitReason.FD_LIMIT: StartReason.FD_LIMIT,
+    ExitReason.HANG: StartReason.HANG,
+    ExitReason.RELOAD: StartReason.RELOAD,
+    ExitReason.CLEAN_EXIT: StartReason.RESTART,
+}
+
+
+class StartFailed(Exception):
+    """The bot could not be started (its venv, its dependencies, its interpreter)."""
+
+
+class RunnerHost(Protocol):
+    """What a runner needs from the supervisor."""
+
+    home: Home
+    events: EventLog
+    clock: Callable[[], float]
+    uniform01: Callable[[], float]
+
+    def persist(self) -> None: ...
+
+
+@dataclass
+class _Live:
+    """The bot's current process."""
+
+    ident: procs.ProcessIdentity
+    popen: subprocess.Popen[bytes] | None
+    run: RunRecord
+    started_mono: float
+
+
+class BotRunner:
+    """Drives one bot. At most one lifecycle task runs at a time, so at most one process."""
+
+    def __init__(self, host: RunnerHost, record: BotRecord) -> None:
+        self.host = host
+        self.spec: BotSpec = record.spec
+        self.paths = BotPaths(host.home.bot_dir(record.spec.name))
+        self.state = record.state if record.state not in ACTIVE_STATES else BotState.STOPPED
+        self.should_run = record.should_run
+        self.restarts = record.restarts
+        self.last_exit = record.last_exit
+        self.start_reason: StartReason | None = None
+        self.next_start_at: float | None = None
+        self.failures = 0
+        self._saved_run = record.run
+        self._extra = dict(record.extra)
+        self._live: _Live | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self._first_spawn: asyncio.Future[None] | None = None
+
+    # ----------------------------------------------------------------- commands
+    @property
+    def active(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def marker(self) -> str:
+        return f"{self.host.home.id}:{self.spec.name}"
+
+    async def start(self, reason: StartReason) -> None:
+        """Start the bot and return once its process is spawned; raise StartFailed if it cannot."""
+        if self.active:
+            raise RuntimeError(f"{self.spec.name} is already active")
+        self.should_run = True
+        self._first_spawn = asyncio.get_running_loop().create_future()
+        self._launch(self._lifecycle(reason, adopted=None))
+        await asyncio.shield(self._first_spawn)
+
+    def resume(self) -> None:
+        """After a supervisor (re)start: adopt the bot's live process, or start it if it should
+        run but died meanwhile. Never a second copy: the recorded process is checked first."""
+        run = self._saved_run
+        ident = procs.ProcessIdentity(run.pid, run.create_time) if run else None
+        if ident is not None and procs.is_alive(ident) and run is not None:
+            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=(ident, run)))
+        elif self.should_run:
+            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=None))
+
+    async def stop(self) -> None:
+        """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait."""
+        self.should_run = False
+        if self.active:
+            assert self._task is not None
+            self._stop.set()
+            await asyncio.shield(self._task)
+        elif self.state in (BotState.EXITED, BotState.ERRORED):
+            self._to(Event.STOP)
+            self._to(Event.STOPPED)
+            self.host.persist()
+
+    async def detach(self) -> None:
+        """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass  # the cancellation we asked for: the process is left running on purpose
+
+    def record(self) -> BotRecord:
+        """What the registry keeps of this bot now."""
+        run = self._live.run if self._live else self._saved_run
+        return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
+                         restarts=self.restarts, last_exit=self.last_exit, run=run,
+                         extra=self._extra)
+
+    def status(self) -> dict[str, Any]:
+        """This bot's entry of ``status --json`` (CONTRACT section 4)."""
+        now = self.host.clock()
+        live = self._live
+        return {
+            "name": self.spec.name,
+            "path": self.spec.path,
+            "state": self.state.value,
+            "pid": live.ident.pid if live else None,
+            "restarts": self.restarts,
+            "uptime_s": round(now - live.started_mono, 3) if live else None,
+            "next_start_in_s": (round(max(0.0, self.next_start_at - now), 3)
+                                if self.next_start_at is not None else None),
+            "last_exit": self.last_exit.to_json() if self.last_exit else None,
+            "rss_bytes": None, "num_fds": None, "cpu_percent": None,
+            "rss_trend_bytes_per_hour": None, "fds_trend_per_hour": None, "leak": None,
+            "auto_installed": [],
+            "heartbeat_age_s": None,
+            "start_reason": self.start_reason.value if self.start_reason else None,
+            "restart_policy": self.spec.restart.value,
+            "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+    def _launch(self, coro: Any) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(coro, name=f"bot:{self.spec.name}")
+
+    async def _lifecycle(self, reason: StartReason,
+                         adopted: tuple[procs.ProcessIdentity, RunRecord] | None) -> None:
+        try:
+            if adopted:
+                self._adopt(*adopted)
+            elif not await self._start_once(reason):
+                return
+            while True:
+                exited = await self._supervise()
+                if exited is None or not await self._after_exit(*exited):
+                    return
+        finally:
+            if self._first_spawn is not None and not self._first_spawn.done():
+                self._first_spawn.set_exception(StartFailed(self._failure_text()))
+
+    def _failure_text(self) -> str:
+        if self.last_exit and self.last_exit.error:
+            return self.last_exit.error
+        return f"{self.spec.name} did not start (state {self.state.value})"
+
+    async def _start_once(self, reason: StartReason) -> bool:
+        """Prepare and spawn; False when the bot must not (or cannot) run now."""
+        if self.state is BotState.BACKOFF:
+            self._to(Event.BACKOFF_ELAPSED)
+        else:
+            self._to(Event.START)
+        self.start_reason = reason
+        self.host.persist()
+        try:
+            await asyncio.to_thread(self._prepare)
+            if not self._stop.is_set():
+                self._spawn(reason)
+        except Exception as exc:  # noqa: BLE001 - any set-up failure leaves the bot errored, said why
+            self._fail_start(exc)
+            return False
+        if self._stop.is_set():
+            self._to(Event.STOP)
+            self._to(Event.STOPPED)
+            self.host.persist()
+            return False
+        return True
+
+    def _fail_start(self, exc: Exception) -> None:
+        if not isinstance(exc, (VenvError, DependencyError, OSError)):
+            log.error("starting %s failed", self.spec.name, exc_info=exc)
+        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, str(exc), wall_iso())
+        self.should_run = False
+        self._to(Event.PREPARE_FAILED)
+        self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
+        self.host.persist()
+
+    def _prepare(self) -> None:
+        """Blocking set-up, run in a thread: folders, venv, log rotation."""
+        self.paths.ensure()
+        declared = declared_dependencies(Path(self.spec.path), self.spec.requirements)
+        if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir):
+            self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
+        for log_file in (self.paths.stdout_log, self.paths.stderr_log):
+            if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
+                os.replace(log_file, log_file.with_name(log_file.name + ".1"))
+
+    def _spawn(self, reason: StartReason) -> None:
+        run_id = uuid.uuid4().hex
+        argv = [str(self.paths.python), "-m", "watchdog_runtime._bootstrap", self.spec.path,
+                *self.spec.args]
+        popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
+                            stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
+        ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
+        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso())
+        self._live = _Live(ident, popen, run, self.host.clock())
+        self._saved_run = None
+        self._to(Event.SPAWNED)
+        self.host.events.write("start", self.spec.name, pid=popen.pid, reason=reason.value)
+        self.host.persist()
+        if self._first_spawn is not None and not self._first_spawn.done():
+            self._first_spawn.set_result(None)
+
+    def _adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> None:
+        # Uptime from the process's own start time: the only clock both supervisors share.
+        started = self.host.clock() - max(0.0, time.time() - ident.create_time)
+        self._live = _Live(ident, None, run, started)
+        self._saved_run = None
+        self.should_run = True
+        self._to(Event.ADOPTED)
+        self.host.events.write("adopt", self.spec.name, pid=ident.pid)
+        self.host.persist()
+
+    def _env(self, run_id: str, reason: StartReason) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("WDBOT_")}
+        env.update(self.spec.env_map)
+        venv = str(self.paths.venv)
+        env.update({
+            "PYTHONUNBUFFERED": "1",
+            "VIRTUAL_ENV": venv,
+            "PATH": f"{venv}/bin{os.pathsep}{env.get('PATH', os.defpath)}",
+            "WDBOT_HOME": str(self.host.home.root),
+            "WDBOT_BOT_NAME": self.spec.name,
+            "WDBOT_STATE_DIR": str(self.paths.state),
+            "WDBOT_EXIT_RECORD": str(self.paths.exit_record),
+            "WDBOT_RUN_ID": run_id,
+            "WDBOT_START_REASON": reason.value,
+            "WDBOT_RESTARTS": str(self.restarts),
+            procs.MARKER_ENV: self.marker,
+        })
+        return env
+
+    async def _supervise(self) -> tuple[ExitInfo, float] | None:
+        """Wait for the exit or a stop request; None when stopped on request."""
+        live = self._live
+        assert live is not None
+        exit_task = asyncio.ensure_future(procs.wait_exit(live.ident, live.popen))
+        stop_task = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({exit_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not exit_task.done():
+                await self._terminate(live, exit_task)
+                return None
+            info = classify_exit(exit_task.result(), self._exit_record(live.run),
+                                 Path(self.spec.path).parent, wall_iso())
+            await self._kill_leftovers(None)
+            return info, self.host.clock() - live.started_mono
+        finally:
+            stop_task.cancel()
+            if not exit_task.done():
+                exit_task.cancel()
+
+    async def _after_exit(self, info: ExitInfo, uptime_s: float) -> bool:
+        """Record the exit and wait out the backoff; True when the bot must start again now."""
+        self._live = None
+        decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01)
+        self.failures = decision.failures
+        self.last_exit = info
+        self._to(decision.event)
+        if decision.event is not Event.EXIT_RESTART:
+            self.should_run = False
+        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
+                               next_state=self.state.value, delay_s=decision.delay_s)
+        if decision.delay_s is None:
+            self.host.persist()
+            return False
+        self.next_start_at = self.host.clock() + decision.delay_s
+        self.host.persist()
+        try:
+            await asyncio.wait_for(self._stop.wait(), decision.delay_s)
+        except asyncio.TimeoutError:
+            pass  # the backoff elapsed: start again below
+        finally:
+            self.next_start_at = None
+        if self._stop.is_set():
+            self._to(Event.STOP)
+            self._to(Event.STOPPED)
+            self.host.persist()
+            return False
+        self.restarts += 1
+        return await self._start_once(_START_AFTER.get(info.reason, StartReason.CRASH))
+
+    async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
+        """SIGTERM to the group and every member, SIGKILL after ``stop_timeout_s``."""
+        self._to(Event.STOP)
+        self.host.persist()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.spec.stop_timeout_s
+        # Snapshot the tree before signalling: once a parent dies its children are orphaned
+        # and no longer appear as its descendants.
+        members = procs.members(live.ident, self.marker)
+        procs.signal_group(live.ident.pid, signal.SIGTERM)
+        procs.signal_each(members, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(exit_task), self.spec.stop_timeout_s)
+        except asyncio.TimeoutError:
+            log.info("%s ignored SIGTERM for %.1f s: SIGKILL", self.spec.name, self.spec.stop_timeout_s)
+        await self._kill_leftovers(members, timeout_s=max(0.0, deadline - loop.time()))
+        returncode = await asyncio.wait_for(exit_task, KILL_GRACE_S)
+        code = returncode if returncode is not None and returncode >= 0 else None
+        sig = -returncode if returncode is not None and returncode < 0 else None
+        self.last_exit = ExitInfo(code, sig, ExitReason.STOPPED, None, wall_iso())
+        self._live = None
+        self._to(Event.STOPPED)
+        self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
+        self.host.persist()
+
+    async def _kill_leftovers(self, known: list[Any] | None, timeout_s: float | None = None) -> None:
+        """No process the bot started outlives it: SIGTERM what is left, then SIGKILL.
+
+        Left are the known members, whatever still carries the bot's marker, and the bot's
+        process group (members that cleared their environment are still in it).
+        """
+        pgid = self._live.ident.pid if self._live else None
+        left = {p.pid: p for p in (known or [])}
+        left.update((p.pid, p) for p in procs.members(None, self.marker))
+        alive = await procs.wait_procs_gone(list(left.values()), 0.0)
+        if not alive and not (pgid and procs.group_exists(pgid)):
+            return
+        if pgid:
+            procs.signal_group(pgid, signal.SIGTERM)
+        procs.signal_each(alive, signal.SIGTERM)
+        wait_s = self.spec.stop_timeout_s if timeout_s is None else timeout_s
+        alive = await procs.wait_procs_gone(alive, wait_s)
+        if pgid:
+            procs.signal_group(pgid, signal.SIGKILL)
+        procs.signal_each(alive, signal.SIGKILL)
+        if alive:
+            self.host.events.write("killed_leftovers", self.spec.name, pids=[p.pid for p in alive])
+
+    def _exit_record(self, run: RunRecord) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.paths.exit_record.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and data.get("run_id") == run.run_id else None
+
+    def _to(self, event: Event) -> None:
+        self.state = transition(self.state, event)

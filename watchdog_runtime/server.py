@@ -1,0 +1,78 @@
+"""The supervisor's end of the control socket: bounded reads, one reply per request, and no
+request, however malformed, that can take the supervisor down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from .control import MAX_REQUEST_BYTES, encode, parse_request
+from .supervisor import RequestError
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_S = 10.0
+Handler = Callable[..., Awaitable[Any]]
+
+
+async def serve(path: Path, ops: dict[str, Handler]) -> asyncio.AbstractServer:
+    """Listen on ``path`` (mode 0600, created so: never readable by others, even briefly)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # a stale socket of a dead supervisor; the caller holds the home lock
+    old = os.umask(0o177)
+    try:
+        server = await asyncio.start_unix_server(
+            lambda r, w: _handle(r, w, ops), path=str(path), limit=MAX_REQUEST_BYTES)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return server
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                  ops: dict[str, Handler]) -> None:
+    try:
+        reply = await _reply(reader, ops)
+        writer.write(encode(reply))
+        await writer.drain()
+    except (ConnectionError, asyncio.TimeoutError):
+        pass  # the client went away or never spoke: nothing to answer
+    finally:
+        writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+
+
+async def _reply(reader: asyncio.StreamReader, ops: dict[str, Handler]) -> dict[str, Any]:
+    try:
+        line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_S)
+    except ValueError:  # asyncio's way of saying the line exceeded the limit
+        return _error(f"request larger than {MAX_REQUEST_BYTES} bytes")
+    try:
+        op, args = parse_request(line)
+    except ValueError as exc:
+        return _error(str(exc))
+    handler = ops.get(op)
+    if handler is None:
+        return _error(f"unknown operation {op!r}")
+    try:
+        inspect.signature(handler).bind(**args)
+    except TypeError as exc:
+        return _error(f"bad arguments for {op!r}: {exc}")
+    try:
+        return {"ok": True, "result": await handler(**args)}
+    except RequestError as exc:
+        return _error(str(exc), usage=exc.usage)
+    except Exception as exc:  # noqa: BLE001 - one bad request must not kill the supervisor
+        log.exception("operation %s failed", op)
+        return _error(f"internal error in {op}: {type(exc).__name__}: {exc}")
+
+
+def _error(message: str, usage: bool = False) -> dict[str, Any]:
+    return {"ok": False, "error": message, "usage": usage}

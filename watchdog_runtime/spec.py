@@ -1,0 +1,216 @@
+"""A bot's specification: the one typed source of truth for every per-bot option.
+
+Each option is a field of :class:`BotSpec`; its command-line flag, parser and help live in the
+field's metadata, and the CLI is generated from them (``add_spec_options``), so an option is
+written once. Parsers raise :class:`SpecError` with a message fit for the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .states import RestartPolicy
+
+
+class SpecError(ValueError):
+    """An option value the user must correct; the message says what is wrong and what to do."""
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Bytes from a size like ``500M``, ``2G``, ``1.5GiB`` or ``1048576`` (binary units).
+
+    >>> parse_size("500M"), parse_size("2G")
+    (524288000, 2147483648)
+    """
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise SpecError(f"bad size {text!r}: use a number with an optional unit, like 500M or 2G")
+    number, unit, _ = match.groups()
+    value = int(float(number) * _SIZE_UNITS[unit.lower()])
+    if value <= 0:
+        raise SpecError(f"bad size {text!r}: it must be more than zero")
+    return value
+
+
+def parse_seconds(text: str) -> float:
+    """Non-negative seconds (``10``, ``0.5``); a suffix ``s``, ``m`` or ``h`` is accepted."""
+    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", text)
+    if not match:
+        raise SpecError(f"bad duration {text!r}: use seconds like 10 or 0.5, or 5m, 1h")
+    value = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    if not math.isfinite(value):
+        raise SpecError(f"bad duration {text!r}")
+    return value
+
+
+def parse_positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise SpecError(f"bad number {text!r}: use a whole number like 1024") from None
+    if value <= 0:
+        raise SpecError(f"bad number {text!r}: it must be more than zero")
+    return value
+
+
+def parse_env_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+        raise SpecError(f"bad --env {text!r}: use KEY=VALUE with KEY a variable name")
+    return key, value
+
+
+def parse_restart(text: str) -> RestartPolicy:
+    try:
+        return RestartPolicy(text)
+    except ValueError:
+        choices = ", ".join(p.value for p in RestartPolicy)
+        raise SpecError(f"bad --restart {text!r}: choose one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """How a spec field appears on the command line."""
+
+    flag: str
+    help: str
+    parse: Callable[[str], Any] | None = None
+    metavar: str | None = None
+    flag_value: Any = None
+    """For a flag without argument: the value it stores."""
+    repeat: bool = False
+
+
+def _opt(default: Any, **cli: Any) -> Any:
+    return field(default=default, metadata={"cli": CliOption(**cli)})
+
+
+@dataclass(frozen=True)
+class BotSpec:
+    """Everything the supervisor needs to run one bot. Paths are absolute."""
+
+    name: str
+    path: str
+    args: tuple[str, ...] = ()
+    python: str | None = _opt(
+        None, flag="--python", metavar="VERSION", help="interpreter for the bot's venv (3.12, a path)"
+    )
+    requirements: str | None = _opt(
+        None, flag="--requirements", metavar="FILE", help="requirements file of the bot's dependencies"
+    )
+    env: tuple[tuple[str, str], ...] = _opt(
+        (), flag="--env", metavar="KEY=VALUE", parse=parse_env_pair, repeat=True,
+        help="environment variable for the bot (repeatable)",
+    )
+    restart: RestartPolicy = _opt(
+        RestartPolicy.ON_FAILURE, flag="--restart", parse=parse_restart,
+        metavar="on-failure|always|never", help="when to restart it (default on-failure)",
+    )
+    stop_timeout_s: float = _opt(
+        10.0, flag="--stop-timeout", parse=parse_seconds, metavar="SECONDS",
+        help="SIGKILL after this long when SIGTERM is not enough (default 10)",
+    )
+    backoff_initial_s: float = _opt(
+        1.0, flag="--backoff-initial", parse=parse_seconds, metavar="SECONDS",
+        help="ceiling of the first restart delay (default 1)",
+    )
+    backoff_max_s: float = _opt(
+        300.0, flag="--backoff-max", parse=parse_seconds, metavar="SECONDS",
+        help="largest restart delay (default 300)",
+    )
+    min_uptime_s: float = _opt(
+        60.0, flag="--min-uptime", parse=parse_seconds, metavar="SECONDS",
+        help="staying up this long resets the backoff (default 60)",
+    )
+    max_memory_bytes: int | None = _opt(
+        None, flag="--max-memory", parse=parse_size, metavar="SIZE",
+        help="memory limit of the bot's process tree (500M, 2G)",
+    )
+    max_fds: int | None = _opt(
+        None, flag="--max-fds", parse=parse_positive_int, metavar="N",
+        help="open-file limit of the bot's process tree",
+    )
+    heartbeat_timeout_s: float | None = _opt(
+        None, flag="--heartbeat-timeout", parse=parse_seconds, metavar="SECONDS",
+        help="restart when the bot's heartbeat is older than this",
+    )
+    auto_install: bool = _opt(
+        True, flag="--no-auto-install", flag_value=False, help="never install missing modules"
+    )
+    watch: bool = _opt(False, flag="--watch", flag_value=True, help="restart when the bot's files change")
+
+    def __post_init__(self) -> None:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise SpecError("--backoff-max must not be below --backoff-initial")
+
+    @property
+    def env_map(self) -> dict[str, str]:
+        return dict(self.env)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (enums as their values, tuples as lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, RestartPolicy):
+                value = value.value
+            elif f.name == "env":
+                value = [list(pair) for pair in value]
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> BotSpec:
+        """The inverse of :meth:`to_json`; unknown keys (from a newer version) are ignored."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["args"] = tuple(values.get("args", ()))
+        values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
+        if "restart" in values:
+            values["restart"] = RestartPolicy(values["restart"])
+        return cls(**values)
+
+
+def cli_fields() -> list[tuple[dataclasses.Field[Any], CliOption]]:
+    """The spec fields that have a command-line option, in declaration order."""
+    return [(f, f.metadata["cli"]) for f in dataclasses.fields(BotSpec) if "cli" in f.metadata]
+
+
+def add_spec_options(parser: argparse.ArgumentParser) -> None:
+    """Add one option per spec field. Values stay raw strings; ``spec_options`` parses them,
+    so a bad value becomes one clear error line instead of argparse's usage dump."""
+    for f, opt in cli_fields():
+        if opt.flag_value is not None:
+            parser.add_argument(opt.flag, dest=f.name, action="store_const", const=opt.flag_value,
+                                default=None, help=opt.help)
+        else:
+            parser.add_argument(opt.flag, dest=f.name, metavar=opt.metavar, help=opt.help,
+                                action="append" if opt.repeat else "store", default=None)
+
+
+def spec_options(ns: argparse.Namespace) -> dict[str, Any]:
+    """The spec fields the user set on the command line, parsed and validated."""
+    values: dict[str, Any] = {}
+    for f, opt in cli_fields():
+        raw = getattr(ns, f.name, None)
+        if raw is None:
+            continue
+        if opt.flag_value is not None:
+            values[f.name] = raw
+        elif opt.repeat:
+            values[f.name] = tuple(opt.parse(item) if opt.parse else item for item in raw)
+        else:
+            values[f.name] = opt.parse(raw) if opt.parse else raw
+    return values

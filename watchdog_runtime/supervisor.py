@@ -1,0 +1,204 @@
+"""The supervisor of one home: its bots' runners, the registry, and the control operations.
+
+Operations are coroutines taking the request's arguments; they raise :class:`RequestError`
+for anything the user must correct, which the control server turns into an error reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import __version__, registry
+from .events import EventLog
+from .home import BOT_NAME_RE, Home
+from .registry import BotRecord
+from .runner import BotRunner, StartFailed
+from .spec import BotSpec, SpecError
+from .states import StartReason
+
+log = logging.getLogger(__name__)
+
+
+class RequestError(Exception):
+    """A request that cannot be carried out; ``usage`` marks the user's mistake (exit 2)."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class Supervisor:
+    """All bots of one home. Single-threaded (asyncio): operations never interleave between
+    a check and the change it guards."""
+
+    def __init__(self, home: Home, clock: Callable[[], float] = time.monotonic,
+                 uniform01: Callable[[], float] = random.random) -> None:
+        self.home = home
+        self.events = EventLog(home.events)
+        self.clock = clock
+        self.uniform01 = uniform01
+        self.runners: dict[str, BotRunner] = {}
+        self.warnings: list[str] = []
+        self.started_mono = clock()
+        self.shutdown_requested = asyncio.Event()
+        self.keep_bots = False
+
+    # ------------------------------------------------------------ persistence
+    def load(self) -> None:
+        try:
+            records = registry.load(self.home.registry)
+        except registry.CorruptRegistry as exc:
+            log.error("%s", exc)
+            self.warnings.append(str(exc))
+            self.events.write("registry_corrupt", moved_to=str(exc.moved_to))
+            records = {}
+        self.runners = {name: BotRunner(self, rec) for name, rec in records.items()}
+
+    def persist(self) -> None:
+        registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
+
+    def resume_all(self) -> None:
+        """Adopt live bots and start those that should run (reason ``supervisor_restart``)."""
+        for runner in self.runners.values():
+            runner.resume()
+
+    # ------------------------------------------------------------- operations
+    async def op_ping(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "version": __version__}
+
+    async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+        if spec is None:
+            return await self._start_registered(self._runner(name))
+        try:
+            new = BotSpec.from_json(spec)
+        except (SpecError, TypeError, ValueError) as exc:
+            raise RequestError(f"bad bot spec: {exc}", usage=True) from None
+        _check_spec(new)
+        runner = self.runners.get(new.name)
+        if runner is None:
+            runner = self.runners[new.name] = BotRunner(self, BotRecord(spec=new))
+            return await self._first_start(runner)
+        if runner.spec.path != new.path:
+            raise RequestError(
+                f"a bot named {new.name!r} is already registered for {runner.spec.path}; "
+                f"choose another name with --name", usage=True)
+        if runner.active:
+            if runner.spec == new:
+                return {**self._brief(runner), "already": True}
+            raise RequestError(f"{new.name} is running with other options; "
+                               f"'wdbot stop {new.name}' first, then start it again")
+        runner.spec = new
+        return await self._start_registered(runner)
+
+    async def _first_start(self, runner: BotRunner) -> dict[str, Any]:
+        try:
+            await runner.start(StartReason.FIRST_START)
+        except StartFailed as exc:
+            # A failed first start registers nothing.
+            del self.runners[runner.spec.name]
+            self.persist()
+            raise RequestError(str(exc)) from None
+        return self._brief(runner)
+
+    async def _start_registered(self, runner: BotRunner) -> dict[str, Any]:
+        if runner.active:
+            return {**self._brief(runner), "already": True}
+        try:
+            await runner.start(StartReason.FIRST_START)
+        except StartFailed as exc:
+            raise RequestError(str(exc)) from None
+        return self._brief(runner)
+
+    async def op_stop(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        targets = self._targets(names, all)
+        await asyncio.gather(*(r.stop() for r in targets))
+        return [self._brief(r) for r in targets]
+
+    async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        targets = self._targets(names, all)
+        await asyncio.gather(*(self._restart(r) for r in targets))
+        return [self._brief(r) for r in targets]
+
+    async def _restart(self, runner: BotRunner) -> None:
+        await runner.stop()
+        runner.restarts += 1
+        try:
+            await runner.start(StartReason.RESTART)
+        except StartFailed as exc:
+            raise RequestError(f"{runner.spec.name}: {exc}") from None
+
+    async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
+        runner = self._runner(name)
+        await runner.stop()
+        del self.runners[name]
+        self.persist()
+        self.events.write("removed", name, purge=purge)
+        if purge:
+            await asyncio.to_thread(shutil.rmtree, runner.paths.root, True)
+        return {"name": name, "purged": purge}
+
+    async def op_status(self, name: str | None = None) -> dict[str, Any]:
+        runners = [self._runner(name)] if name else [self.runners[n] for n in sorted(self.runners)]
+        return {
+            "supervisor": {
+                "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
+                "uptime_s": round(self.clock() - self.started_mono, 3), "warnings": self.warnings,
+            },
+            "bots": [r.status() for r in runners],
+        }
+
+    async def op_shutdown(self, keep_bots: bool = False) -> dict[str, Any]:
+        self.keep_bots = keep_bots
+        self.shutdown_requested.set()
+        return {"pid": os.getpid(), "keep_bots": keep_bots}
+
+    async def shutdown(self) -> None:
+        """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run
+        stay marked so, and the next supervisor starts or adopts them."""
+        self.events.write("shutdown", keep_bots=self.keep_bots)
+        runners = list(self.runners.values())
+        if self.keep_bots:
+            await asyncio.gather(*(r.detach() for r in runners))
+        else:
+            wanted = {r.spec.name for r in runners if r.should_run}
+            await asyncio.gather(*(r.stop() for r in runners))
+            for r in runners:
+                r.should_run = r.spec.name in wanted
+        self.persist()
+
+    # ---------------------------------------------------------------- helpers
+    def _runner(self, name: str | None) -> BotRunner:
+        if not isinstance(name, str) or name not in self.runners:
+            known = ", ".join(sorted(self.runners)) or "none"
+            raise RequestError(f"no bot named {name!r} (registered: {known}); see 'wdbot status'",
+                               usage=True)
+        return self.runners[name]
+
+    def _targets(self, names: list[str] | None, all: bool) -> list[BotRunner]:
+        if all:
+            return list(self.runners.values())
+        if not names or not isinstance(names, list):
+            raise RequestError("name a bot, or use --all", usage=True)
+        return [self._runner(n) for n in names]
+
+    @staticmethod
+    def _brief(runner: BotRunner) -> dict[str, Any]:
+        status = runner.status()
+        return {k: status[k] for k in ("name", "pid", "state", "last_exit")}
+
+
+def _check_spec(spec: BotSpec) -> None:
+    if not BOT_NAME_RE.match(spec.name):
+        raise RequestError(f"bad bot name {spec.name!r}: use letters, digits, '.', '_' or '-'",
+                           usage=True)
+    path = Path(spec.path)
+    if not path.is_absolute() or not path.is_file():
+        raise RequestError(f"bot file {spec.path} does not exist", usage=True)

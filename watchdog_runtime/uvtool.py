@@ -1,0 +1,98 @@
+"""The one wrapper for every uv call.
+
+uv is the binary shipped in the ``uv`` package (``uv.find_uv_bin()``), run without a shell,
+with ``--no-config`` (no stray ``uv.toml`` changes what a bot gets), a cleaned environment
+(no ``VIRTUAL_ENV`` or ``PYTHONPATH`` of whoever started the supervisor) and
+``UV_PYTHON_DOWNLOADS=never`` (a missing interpreter is an error, not a download).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+# uv settings a user may legitimately give the supervisor's environment: where the cache
+# lives and where packages come from (a private index, a wheel folder, offline mode).
+_PASS_THROUGH = frozenset({
+    "UV_CACHE_DIR", "UV_INDEX_URL", "UV_DEFAULT_INDEX", "UV_EXTRA_INDEX_URL", "UV_INDEX",
+    "UV_FIND_LINKS", "UV_NO_INDEX", "UV_OFFLINE", "UV_NATIVE_TLS", "UV_HTTP_TIMEOUT",
+    "UV_INDEX_STRATEGY", "UV_KEYRING_PROVIDER",
+})
+_DROP = frozenset({"VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME"})
+
+
+@dataclass
+class UvError(Exception):
+    """A uv command failed; ``detail`` is uv's own last error lines."""
+
+    args_: tuple[str, ...]
+    returncode: int | None
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail or f"uv {' '.join(self.args_)} failed ({self.returncode})"
+
+
+_bin_lock = threading.Lock()
+
+
+def uv_bin() -> str:
+    """The uv binary of the installed ``uv`` package, checked to run once per process.
+
+    Locked: venvs are prepared in worker threads, and ``find_uv_bin`` reads ``sysconfig``,
+    whose lazy initialisation is not thread-safe (it returned None under a race).
+    """
+    with _bin_lock:
+        return _find_uv_bin()
+
+
+@functools.lru_cache(maxsize=1)
+def _find_uv_bin() -> str:
+    import uv  # the package only locates its binary; import it when uv is first needed
+
+    path = uv.find_uv_bin()
+    try:
+        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UvError(("--version",), None, f"the uv binary at {path} does not run: {exc}") from exc
+    return str(path)
+
+
+def uv_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment uv runs in: ``base`` (default ``os.environ``) cleaned."""
+    source = os.environ if base is None else base
+    env = {
+        k: v for k, v in source.items()
+        if k not in _DROP and (not k.startswith("UV_") or k in _PASS_THROUGH)
+    }
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def run_uv(args: Sequence[str], *, timeout_s: float = 900.0) -> str:
+    """Run ``uv --no-config ARGS`` and return its stdout; raise :class:`UvError` on failure."""
+    argv = [uv_bin(), "--no-config", *args]
+    log.info("uv %s", " ".join(args))
+    try:
+        done = subprocess.run(argv, env=uv_env(), capture_output=True, text=True,
+                              timeout=timeout_s, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise UvError(tuple(args), None, f"uv {args[0]} took longer than {timeout_s:.0f} s") from None
+    if done.returncode != 0:
+        raise UvError(tuple(args), done.returncode, _last_error(done.stderr))
+    return done.stdout
+
+
+def _last_error(stderr: str, lines: int = 6) -> str:
+    """uv's error, without the warnings it printed first."""
+    text = stderr.strip().splitlines()
+    start = next((i for i, line in enumerate(text) if line.startswith("error")), 0)
+    return "\n".join(text[start:start + lines]).strip()

@@ -1,0 +1,101 @@
+"""A bot's own venv: created with uv, holding only what the bot declares, plus a path entry
+that makes the stdlib-only ``watchdog_runtime`` SDK importable.
+
+A venv is reused across restarts and rebuilt only when what it was built from changes (the
+interpreter request or the declared dependencies), recorded in a marker written last.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from .deps import Declared
+from .durable import atomic_write_json
+from .uvtool import UvError, run_uv
+
+MARKER = ".wdbot-venv.json"
+LAYOUT = 1  # bump when the venv layout wdbot relies on changes
+
+
+class VenvError(Exception):
+    """The venv could not be prepared; the message is for the user."""
+
+
+def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path) -> bool:
+    """Make ``venv`` match the request; return True when it was (re)built."""
+    wanted = {"layout": LAYOUT, "python": python or default_python(),
+              "deps": declared.fingerprint()}
+    if _current(venv) == wanted:
+        return False
+    if venv.exists():
+        shutil.rmtree(venv)
+    try:
+        run_uv(["venv", "--quiet", "--python", wanted["python"], str(venv)])
+    except UvError as exc:
+        raise VenvError(_python_message(python, exc)) from None
+    _install(venv, declared)
+    _link_sdk(venv, sdk_dir)
+    atomic_write_json(venv / MARKER, wanted)
+    return True
+
+
+def default_python() -> str:
+    """The supervisor's own interpreter: it exists, and it is at least 3.10."""
+    return sys.executable
+
+
+def _current(venv: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((venv / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    # A venv whose interpreter vanished (an upgraded Python) must be rebuilt.
+    return data if (venv / "bin" / "python").exists() else None
+
+
+def _install(venv: Path, declared: Declared) -> None:
+    if not declared.requirements and not declared.requirement_files:
+        return
+    args = ["pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    with tempfile.TemporaryDirectory() as tmp:
+        if declared.requirements:
+            listed = Path(tmp) / "requirements.txt"
+            listed.write_text("\n".join(declared.requirements) + "\n")
+            args += ["-r", str(listed)]
+        for name in declared.requirement_files:
+            args += ["-r", name]
+        try:
+            run_uv(args)
+        except UvError as exc:
+            raise VenvError(f"installing the bot's dependencies failed: {exc}") from None
+
+
+def _link_sdk(venv: Path, sdk_dir: Path) -> None:
+    """A .pth line puts ``sdk_dir`` (which holds only the SDK package) on the bot's path."""
+    for site in venv.glob("lib/python*/site-packages"):
+        (site / "_wdbot_sdk.pth").write_text(f"{sdk_dir}\n")
+
+
+def _python_message(python: str | None, exc: UvError) -> str:
+    if python and "No interpreter found" in exc.detail:
+        return (f"Python {python} is not installed here: install it, or pick another with "
+                f"--python (uv: {exc.detail.splitlines()[0]})")
+    return f"creating the bot's venv failed: {exc}"
+
+
+def refresh_sdk_link(sdk_dir: Path) -> None:
+    """Point ``sdk_dir/watchdog_runtime`` at this installation's package (after an upgrade too)."""
+    package = Path(__file__).resolve().parent
+    sdk_dir.mkdir(parents=True, exist_ok=True)
+    link = sdk_dir / "watchdog_runtime"
+    if link.is_symlink() and link.resolve() == package:
+        return
+    tmp = sdk_dir / ".watchdog_runtime.new"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(package, target_is_directory=True)
+    tmp.replace(link)  # atomic: a bot starting right now sees the old or the new link
