@@ -92,7 +92,10 @@ class BotRecord:
 
 def load(path: Path) -> dict[str, BotRecord]:
     """Read the registry; a missing file is an empty registry, a corrupt one raises
-    :class:`CorruptRegistry` after moving it aside."""
+    :class:`CorruptRegistry` after moving it aside. Only the supervisor holding the home lock
+    calls this, so temporary files of an interrupted save are stale and removed."""
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

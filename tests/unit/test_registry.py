@@ -21,8 +21,11 @@ def test_round_trip(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-def test_missing_is_empty(tmp_path: Path) -> None:
+def test_missing_is_empty_and_stale_temporaries_are_swept(tmp_path: Path) -> None:
+    stale = tmp_path / ".registry.json.abc123.tmp"
+    stale.write_text('{"bots": [')  # left by a supervisor killed mid-save
     assert registry.load(tmp_path / "registry.json") == {}
+    assert not stale.exists()
 
 
 @pytest.mark.parametrize("content", [b'{"bots": [', b"[]", b'{"bots": [{"spec": {}}]}', b"\x00" * 10])
