@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test clean
+.PHONY: install demo demo-stop test lint clean
 
 install: $(STAMP)
 
@@ -26,6 +26,11 @@ demo-stop: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -n 2
+
+lint: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[dev,lint]'
+	$(PY) -m ruff check watchdog_runtime tests scripts
+	$(PY) -m mypy watchdog_runtime
 
 clean:
 	-WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown 2>/dev/null

@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -222,7 +222,10 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         else:
             print(f"no bots registered in {home.root}: add one with 'wdbot start BOT.py'")
         return 0
-    fetch = lambda: _call(home, "status", name=ns.name)  # noqa: E731 - reused by --watch
+    def fetch() -> dict[str, Any]:
+        doc: dict[str, Any] = _call(home, "status", name=ns.name)
+        return doc
+
     doc = fetch()
     if ns.json:
         print(json.dumps(doc, indent=2))
@@ -242,7 +245,7 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     return 0
 
 
-def _watch(fetch: Any) -> None:
+def _watch(fetch: Callable[[], dict[str, Any]]) -> None:
     import threading
 
     from rich.live import Live

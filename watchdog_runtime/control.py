@@ -54,7 +54,7 @@ def request(home: Home, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
             raise NoSupervisor(str(home.root)) from None
         sock.sendall(encode({"op": op, "args": args}))
         reply = _read_line(sock)
-    except socket.timeout:
+    except TimeoutError:
         raise RequestFailed(f"the supervisor did not answer '{op}' within {timeout_s:.0f} s") from None
     finally:
         sock.close()

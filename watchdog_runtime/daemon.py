@@ -75,9 +75,8 @@ def _acquire(home: Home) -> IO[str] | None:
 async def _serve(home: Home, ready_fd: int | None) -> None:
     from .server import serve
     from .supervisor import Supervisor
-    from .venvs import refresh_sdk_link
-
     from .uvtool import UvError, uv_bin
+    from .venvs import refresh_sdk_link
 
     sup = Supervisor(home)
     refresh_sdk_link(home.sdk_dir)

@@ -13,7 +13,7 @@ from pathlib import Path
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found]  # 3.10 only, a declared dependency
 
 # The reference regular expression of PEP 723.
 _BLOCK_RE = re.compile(
@@ -59,9 +59,10 @@ def script_metadata(source: str) -> dict[str, object] | None:
         for line in blocks[0].group("content").splitlines(keepends=True)
     )
     try:
-        return tomllib.loads(content)
+        data: dict[str, object] = tomllib.loads(content)
     except tomllib.TOMLDecodeError as exc:
         raise DependencyError(f"the '# /// script' block is not valid TOML: {exc}") from None
+    return data
 
 
 def declared_dependencies(bot_path: Path, requirements: str | None) -> Declared:

@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,12 @@ async def _wait_gone(ident: ProcessIdentity) -> None:
         await _poll_gone(ident)
         return
     done: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd.fileno(), lambda: done.done() or done.set_result(None))
+
+    def on_exit() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd.fileno(), on_exit)
     try:
         if is_alive(ident):  # checked after the fd pins the pid: no recycling race
             await done
@@ -113,7 +119,7 @@ def _exit_fd(ident: ProcessIdentity) -> _ExitFd | None:
             return _ExitFd(os.open(os.devnull, os.O_RDONLY))  # already gone: readable at once
         except OSError:
             return None  # a kernel without pidfd: fall back to polling
-    if hasattr(select, "kqueue"):
+    if sys.platform == "darwin" or sys.platform.startswith("freebsd"):
         kq = select.kqueue()
         event = select.kevent(ident.pid, filter=select.KQ_FILTER_PROC,
                               flags=select.KQ_EV_ADD | select.KQ_EV_ONESHOT,
@@ -129,7 +135,7 @@ def _exit_fd(ident: ProcessIdentity) -> _ExitFd | None:
 
 async def _poll_gone(ident: ProcessIdentity, interval_s: float = 0.5) -> None:
     """Last resort on systems with neither pidfd nor kqueue."""
-    while is_alive(ident):
+    while is_alive(ident):  # noqa: ASYNC110 - no exit event exists on such systems
         await asyncio.sleep(interval_s)
 
 

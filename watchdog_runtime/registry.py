@@ -60,6 +60,8 @@ class BotRecord:
     should_run: bool = False
     state: BotState = BotState.STOPPED
     restarts: int = 0
+    failures: int = 0
+    """Consecutive short-lived runs: the backoff survives a supervisor restart."""
     last_exit: ExitInfo | None = None
     run: RunRecord | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -72,18 +74,20 @@ class BotRecord:
             "should_run": self.should_run,
             "state": self.state.value,
             "restarts": self.restarts,
+            "failures": self.failures,
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             "run": self.run.to_json() if self.run else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
-        known = {"spec", "should_run", "state", "restarts", "last_exit", "run"}
+        known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
             state=BotState(data.get("state", "stopped")),
             restarts=int(data.get("restarts", 0)),
+            failures=int(data.get("failures", 0)),
             last_exit=ExitInfo.from_json(data["last_exit"]) if data.get("last_exit") else None,
             run=RunRecord.from_json(data["run"]) if data.get("run") else None,
             extra={k: v for k, v in data.items() if k not in known},

@@ -83,7 +83,7 @@ class BotRunner:
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
         self.next_start_at: float | None = None
-        self.failures = 0
+        self.failures = record.failures
         self._saved_run = record.run
         self._extra = dict(record.extra)
         self._live: _Live | None = None
@@ -105,17 +105,22 @@ class BotRunner:
         if self.active:
             raise RuntimeError(f"{self.spec.name} is already active")
         self.should_run = True
+        self.failures = 0  # a person acted: the next crash starts the backoff over
         self._first_spawn = asyncio.get_running_loop().create_future()
         self._launch(self._lifecycle(reason, adopted=None))
         await asyncio.shield(self._first_spawn)
 
     def resume(self) -> None:
         """After a supervisor (re)start: adopt the bot's live process, or start it if it should
-        run but died meanwhile. Never a second copy: the recorded process is checked first."""
+        run but died meanwhile. Never a second copy: the recorded process is checked first.
+        A live bot that should not run (its supervisor died while stopping it) is adopted and
+        the stop finished."""
         run = self._saved_run
         ident = procs.ProcessIdentity(run.pid, run.create_time) if run else None
         if ident is not None and procs.is_alive(ident) and run is not None:
             self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=(ident, run)))
+            if not self.should_run:
+                self._stop.set()
         elif self.should_run:
             self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=None))
 
@@ -127,9 +132,7 @@ class BotRunner:
             self._stop.set()
             await asyncio.shield(self._task)
         elif self.state in (BotState.EXITED, BotState.ERRORED):
-            self._to(Event.STOP)
-            self._to(Event.STOPPED)
-            self.host.persist()
+            self._stopped_idle()
 
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
@@ -144,8 +147,8 @@ class BotRunner:
         """What the registry keeps of this bot now."""
         run = self._live.run if self._live else self._saved_run
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
-                         restarts=self.restarts, last_exit=self.last_exit, run=run,
-                         extra=self._extra)
+                         restarts=self.restarts, failures=self.failures,
+                         last_exit=self.last_exit, run=run, extra=self._extra)
 
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
@@ -211,9 +214,7 @@ class BotRunner:
             self._fail_start(exc)
             return False
         if self._stop.is_set():
-            self._to(Event.STOP)
-            self._to(Event.STOPPED)
-            self.host.persist()
+            self._stopped_idle()
             return False
         return True
 
@@ -257,7 +258,6 @@ class BotRunner:
         started = self.host.clock() - max(0.0, time.time() - ident.create_time)
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
-        self.should_run = True
         self._to(Event.ADOPTED)
         self.host.events.write("adopt", self.spec.name, pid=ident.pid)
         self.host.persist()
@@ -325,9 +325,7 @@ class BotRunner:
         finally:
             self.next_start_at = None
         if self._stop.is_set():
-            self._to(Event.STOP)
-            self._to(Event.STOPPED)
-            self.host.persist()
+            self._stopped_idle()
             return False
         self.restarts += 1
         return await self._start_once(_START_AFTER.get(info.reason, StartReason.CRASH))
@@ -386,6 +384,12 @@ class BotRunner:
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) and data.get("run_id") == run.run_id else None
+
+    def _stopped_idle(self) -> None:
+        """Stop a bot that has no process (exited, errored, backing off, or not yet spawned)."""
+        self._to(Event.STOP)
+        self._to(Event.STOPPED)
+        self.host.persist()
 
     def _to(self, event: Event) -> None:
         self.state = transition(self.state, event)

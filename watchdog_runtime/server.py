@@ -24,7 +24,8 @@ Handler = Callable[..., Awaitable[Any]]
 async def serve(path: Path, ops: dict[str, Handler]) -> asyncio.AbstractServer:
     """Listen on ``path`` (mode 0600, created so: never readable by others, even briefly)."""
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # a stale socket of a dead supervisor; the caller holds the home lock
+        # A stale socket of a dead supervisor (the caller holds the home lock); start-up only.
+        path.unlink()  # noqa: ASYNC240 - once, before serving: nothing to block yet
     old = os.umask(0o177)
     try:
         server = await asyncio.start_unix_server(

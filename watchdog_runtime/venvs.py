@@ -27,14 +27,15 @@ class VenvError(Exception):
 
 def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path) -> bool:
     """Make ``venv`` match the request; return True when it was (re)built."""
-    wanted = {"layout": LAYOUT, "python": python or default_python(),
-              "deps": declared.fingerprint()}
+    interpreter = python or default_python()
+    wanted: dict[str, object] = {"layout": LAYOUT, "python": interpreter,
+                                 "deps": declared.fingerprint()}
     if _current(venv) == wanted:
         return False
     if venv.exists():
         shutil.rmtree(venv)
     try:
-        run_uv(["venv", "--quiet", "--python", wanted["python"], str(venv)])
+        run_uv(["venv", "--quiet", "--python", interpreter, str(venv)])
     except UvError as exc:
         raise VenvError(_python_message(python, exc)) from None
     _install(venv, declared)

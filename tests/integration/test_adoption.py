@@ -92,7 +92,7 @@ def test_shutdown_keep_bots_then_adopt(wd: Wdbot, bots: Path) -> None:
 def test_shutdown_stops_bots_and_the_next_supervisor_starts_them_again(wd: Wdbot, bots: Path) -> None:
     wd("start", str(write_bot(bots, "cycle.py", TICKER)))
     pid = wd.bot("cycle")["pid"]
-    wd("stop", str("cycle"))
+    wd("stop", "cycle")
     wd("start", "cycle")
     pid = wd.bot("cycle")["pid"]
     wd("shutdown")
@@ -101,3 +101,32 @@ def test_shutdown_stops_bots_and_the_next_supervisor_starts_them_again(wd: Wdbot
     wd("status")
     bot = wd.wait_state("cycle", "running")
     assert bot["start_reason"] == "supervisor_restart"
+
+
+def test_a_stop_cut_short_by_the_supervisors_death_is_finished_by_the_next(
+        wd: Wdbot, bots: Path) -> None:
+    """Regression: the next supervisor used to adopt such a bot as running again."""
+    import subprocess
+    import sys
+
+    bot = write_bot(bots, "deaf.py", """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("ready", flush=True)
+        while True:
+            time.sleep(1)
+    """)
+    wd("start", str(bot), "--stop-timeout", "5")
+    log = wd.home / "bots" / "deaf" / "logs" / "stdout.log"
+    wait_until(lambda: "ready" in log.read_text(), "the ready line")
+    pid = wd.bot("deaf")["pid"]
+    supervisor = wd.status()["supervisor"]["pid"]
+    with subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "stop", "deaf"], env=wd.env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as stopper:
+        wd.wait_state("deaf", "stopping")
+        os.kill(supervisor, signal.SIGKILL)
+        stopper.wait(30)
+    assert psutil.pid_exists(pid), "SIGTERM was ignored: the bot outlived its supervisor"
+    wd("status")  # the next supervisor
+    status = wd.wait_state("deaf", "stopped", timeout_s=30)
+    assert status["pid"] is None and not marked(wd.home, "deaf")

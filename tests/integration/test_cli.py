@@ -144,3 +144,15 @@ def test_status_without_bots_or_supervisor(wd: Wdbot) -> None:
     assert json.loads(wd("status", "--json").out) == {"supervisor": None, "bots": []}
     assert wd("status", "--check", check=False).code == 1
     assert not (wd.home / "supervisor.lock").exists(), "status alone starts no supervisor"
+
+
+def test_stop_all_and_restart_all(wd: Wdbot, bots: Path) -> None:
+    for name in ("one", "two"):
+        wd("start", str(write_bot(bots, f"{name}.py", "import time\ntime.sleep(600)\n")))
+    out = wd("stop", "--all").out
+    assert "one: stopped" in out and "two: stopped" in out
+    assert {b["state"] for b in wd.status()["bots"]} == {"stopped"}
+    wd("restart", "--all")
+    bots_now = wd.status()["bots"]
+    assert {b["state"] for b in bots_now} == {"running"}
+    assert {b["start_reason"] for b in bots_now} == {"restart"}

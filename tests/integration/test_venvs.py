@@ -4,6 +4,7 @@ for PyPI (no test needs a package index)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -78,7 +79,12 @@ def test_an_uninstallable_dependency_fails_the_start_and_registers_nothing(
 
 def test_python_version_is_picked_and_a_missing_one_is_a_clear_error(wd: Wdbot, bots: Path) -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    bot = write_bot(bots, "py.py", "import sys, time\nprint(sys.version_info[:2], flush=True)\ntime.sleep(600)\n")
+    # uv looks for pythonX.Y on PATH; put this interpreter's real folder first (version
+    # managers' shims may refuse versions that are not their global one).
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve().parent
+    wd.env["PATH"] = f"{base}{os.pathsep}{wd.env.get('PATH', '')}"
+    source = "import sys, time\nprint(sys.version_info[:2], flush=True)\ntime.sleep(600)\n"
+    bot = write_bot(bots, "py.py", source)
     wd("start", str(bot), "--python", version)
     wanted = str(tuple(sys.version_info[:2]))
     wait_until(lambda: wanted in stdout_of(wd, "py").read_text(), "the bot's Python version")

@@ -14,7 +14,7 @@ from watchdog_runtime.states import BotState, ExitReason
 def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "registry.json"
     rec = BotRecord(spec=BotSpec(name="a", path="/a.py"), should_run=True, state=BotState.RUNNING,
-                    restarts=3, last_exit=ExitInfo(1, None, ExitReason.CRASH, "E: x", "t"),
+                    restarts=3, failures=2, last_exit=ExitInfo(1, None, ExitReason.CRASH, "E: x", "t"),
                     run=RunRecord(123, 1700000000.25, "abc", "t"), extra={"later": [1]})
     registry.save(path, {"a": rec})
     assert registry.load(path) == {"a": rec}

@@ -5,7 +5,13 @@ import argparse
 import pytest
 
 from watchdog_runtime.spec import (
-    BotSpec, SpecError, add_spec_options, cli_fields, parse_seconds, parse_size, spec_options,
+    BotSpec,
+    SpecError,
+    add_spec_options,
+    cli_fields,
+    parse_seconds,
+    parse_size,
+    spec_options,
 )
 from watchdog_runtime.states import RestartPolicy
 

@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 
 from watchdog_runtime.states import (
-    ACTIVE_STATES, TRANSITIONS, BotState, Event, InvalidTransition, transition,
+    ACTIVE_STATES,
+    TRANSITIONS,
+    BotState,
+    Event,
+    InvalidTransition,
+    transition,
 )
 
 
