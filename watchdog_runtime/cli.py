@@ -253,9 +253,12 @@ def _watch(fetch: Callable[[], dict[str, Any]]) -> None:
     from .render import status_renderable
 
     tick = threading.Event()
-    with Live(status_renderable(fetch()), auto_refresh=False) as live:
-        while not tick.wait(1.0):
-            live.update(status_renderable(fetch()), refresh=True)
+    try:
+        with Live(status_renderable(fetch()), auto_refresh=False) as live:
+            while not tick.wait(1.0):
+                live.update(status_renderable(fetch()), refresh=True)
+    except KeyboardInterrupt:
+        return  # Ctrl-C is how --watch ends
 
 
 def cmd_logs(ns: argparse.Namespace, home: Home) -> int:

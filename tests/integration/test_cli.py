@@ -156,3 +156,17 @@ def test_stop_all_and_restart_all(wd: Wdbot, bots: Path) -> None:
     bots_now = wd.status()["bots"]
     assert {b["state"] for b in bots_now} == {"running"}
     assert {b["start_reason"] for b in bots_now} == {"restart"}
+
+
+def test_status_watch_refreshes_until_ctrl_c(wd: Wdbot, bots: Path) -> None:
+    wd("start", str(write_bot(bots, "watched.py", "import time\ntime.sleep(600)\n")))
+    with subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "status", "--watch"], env=wd.env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as watcher:
+        wait_until(lambda: (wd.home / "supervisor.lock").exists(), "the supervisor")
+        # Live keeps the screen to itself off a TTY: interrupt, then read what it drew last.
+        wait_until(lambda: wd.bot("watched")["uptime_s"] > 1.5, "a refresh or two")
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=20)
+    assert watcher.returncode == 0 and "Traceback" not in err
+    assert "watched" in out and "running" in out
