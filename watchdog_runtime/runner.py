@@ -117,7 +117,7 @@ class BotRunner:
         the stop finished."""
         run = self._saved_run
         ident = procs.ProcessIdentity(run.pid, run.create_time) if run else None
-        if ident is not None and procs.is_alive(ident) and run is not None:
+        if run and ident and procs.is_alive(ident):
             self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=(ident, run)))
             if not self.should_run:
                 self._stop.set()
