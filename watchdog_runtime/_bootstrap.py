@@ -36,6 +36,9 @@ def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
         "message": str(exc)[:2000],
         "phase": phase,
         "filename": getattr(exc, "filename", None) or (last[0].filename if last else None),
+        # The failing statement, which tells apart distributions sharing an import name.
+        "line": (last[0].line or None) if last else None,
+        "lineno": last[0].lineno if last else None,
     }
     if isinstance(exc, ModuleNotFoundError):
         fields["name"] = exc.name

@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--stderr", action="store_true", help="stderr only")
     p.set_defaults(func=cmd_logs)
 
+    p = sub.add_parser("allow", help="let auto-install install DIST for import name MODULE")
+    p.add_argument("pairs", metavar="MODULE=DIST", nargs="*",
+                   help="an import name and the PyPI distribution that provides it")
+    p.add_argument("--remove", metavar="MODULE", action="append", default=[],
+                   help="take a pair off the list (repeatable)")
+    p.add_argument("--list", action="store_true", help="show the pairs (the default with no pair)")
+    p.set_defaults(func=cmd_allow)
+
     p = sub.add_parser("daemon", help="run the supervisor in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_daemon)
@@ -277,6 +285,39 @@ def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
             logs.follow(files)
         except KeyboardInterrupt:
             return 0
+    return 0
+
+
+def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
+    from .config import ConfigError, load_allowed, load_config, update_allowed
+    from .modmap import TableError, is_dist_name, is_import_name
+
+    add: dict[str, str] = {}
+    for pair in ns.pairs:
+        module, sep, dist = pair.partition("=")
+        if not sep or not is_import_name(module.split(":")[0]) or not is_dist_name(dist):
+            raise UsageError(f"bad pair {pair!r}: use MODULE=DIST, an import name and a PyPI "
+                             f"distribution name, like yaml=PyYAML")
+        add[module] = dist
+    try:
+        if add or ns.remove:
+            home.ensure()
+            update_allowed(home.allowed, add, tuple(ns.remove))
+            for module, dist in add.items():
+                print(f"allowed: {module} -> {dist}")
+            for module in ns.remove:
+                print(f"removed: {module}")
+            return 0
+        pairs = {**load_config(home.config).allow, **load_allowed(home.allowed)}
+    except TableError as exc:
+        raise UsageError(str(exc)) from None
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+    if not pairs:
+        print("no pairs added: the shipped table and each bot's declared dependencies apply; "
+              "add one with 'wdbot allow MODULE=DIST'")
+    for module, dist in sorted(pairs.items()):
+        print(f"{module} -> {dist}")
     return 0
 
 

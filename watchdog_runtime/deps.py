@@ -43,6 +43,25 @@ class Declared:
         return digest.hexdigest()
 
 
+    def listed(self) -> tuple[str, ...]:
+        """Every requirement string, the files' lines included (options and comments skipped)."""
+        out = list(self.requirements)
+        for name in self.requirement_files:
+            try:
+                lines = Path(name).read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.split(" #", 1)[0].strip()
+                if line and not line.startswith(("#", "-")):
+                    out.append(line)
+        return tuple(out)
+
+    def plus(self, requirements: tuple[str, ...]) -> Declared:
+        """These declarations with ``requirements`` added (what auto-install recorded)."""
+        return Declared(self.requirements + requirements, self.requirement_files)
+
+
 def script_metadata(source: str) -> dict[str, object] | None:
     """The TOML of the ``script`` block of a PEP 723 file, or None when there is none.
 

@@ -64,6 +64,16 @@ class Home:
         return self.root / "events.jsonl"
 
     @property
+    def config(self) -> Path:
+        """Global settings (``config.toml``), read when used."""
+        return self.root / "config.toml"
+
+    @property
+    def allowed(self) -> Path:
+        """The operator's auto-install pairs (``wdbot allow``)."""
+        return self.root / "allow.json"
+
+    @property
     def sdk_dir(self) -> Path:
         """Put on every bot venv's path: it holds only a link to the ``watchdog_runtime`` package."""
         return self.root / "sdk"
@@ -129,6 +139,11 @@ class BotPaths:
     @property
     def exit_record(self) -> Path:
         return self.run / "exit.json"
+
+    @property
+    def auto_requirements(self) -> Path:
+        """What auto-install added, as requirements a rebuilt venv installs up front."""
+        return self.root / "auto-requirements.txt"
 
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.state, self.run):

@@ -15,6 +15,7 @@ from typing import Any
 from .backoff import BackoffPolicy
 from .spec import BotSpec
 from .states import Event, ExitReason, RestartPolicy
+from .tracebacks import mismatch_hint
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 
@@ -56,13 +57,15 @@ class ExitInfo:
 
 
 def classify_exit(
-    returncode: int | None, record: Mapping[str, Any] | None, bot_dir: Path, at: str
+    returncode: int | None, record: Mapping[str, Any] | None, bot_dir: Path, at: str,
+    *, missing_module: bool = False,
 ) -> ExitInfo:
     """Turn what was observed at exit into an :class:`ExitInfo`.
 
     ``returncode`` is ``Popen.returncode`` (negative for a signal) or None when the process
     was not our child (adopted); ``record`` is the bootstrap's exit record for this run, if
-    it left one.
+    it left one; ``missing_module`` is true when ``tracebacks.missing_module`` confirmed,
+    from stderr and the record together, that the bot died of a missing module.
     """
     code: int | None
     sig: int | None = None
@@ -77,7 +80,7 @@ def classify_exit(
         reason = ExitReason.CLEAN_EXIT
     elif record and _is_syntax_error(record, bot_dir):
         reason = ExitReason.SYNTAX_ERROR
-    elif record and record.get("type") == "ModuleNotFoundError":
+    elif missing_module:
         reason = ExitReason.MISSING_MODULE
     elif code is None and sig is None:
         reason = ExitReason.UNKNOWN
@@ -90,7 +93,9 @@ def _error_line(record: Mapping[str, Any] | None) -> str | None:
     if not record or not record.get("type"):
         return None
     message = str(record.get("message") or "")
-    return f"{record['type']}: {message}" if message else str(record["type"])
+    line = f"{record['type']}: {message}" if message else str(record["type"])
+    hint = mismatch_hint(record)
+    return f"{line} (hint: {hint})" if hint else line
 
 
 def _is_syntax_error(record: Mapping[str, Any], bot_dir: Path) -> bool:

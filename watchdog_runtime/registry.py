@@ -41,15 +41,18 @@ class RunRecord:
     create_time: float
     run_id: str
     started_at: str
+    stderr_offset: int = 0
+    """Size of the stderr log when this run began: its own output starts there."""
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "create_time": self.create_time, "run_id": self.run_id,
-                "started_at": self.started_at}
+                "started_at": self.started_at, "stderr_offset": self.stderr_offset}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
         return cls(pid=int(data["pid"]), create_time=float(data["create_time"]),
-                   run_id=str(data["run_id"]), started_at=str(data.get("started_at", "")))
+                   run_id=str(data["run_id"]), started_at=str(data.get("started_at", "")),
+                   stderr_offset=int(data.get("stderr_offset", 0)))
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,8 @@ class BotRecord:
     """Consecutive short-lived runs: the backoff survives a supervisor restart."""
     last_exit: ExitInfo | None = None
     run: RunRecord | None = None
+    installs: tuple[str, ...] = ()
+    """Modules auto-installed since the bot last ran healthy (at most three)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields of later features, kept as they are."""
 
@@ -77,11 +82,12 @@ class BotRecord:
             "failures": self.failures,
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             "run": self.run.to_json() if self.run else None,
+            "installs": list(self.installs),
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
-        known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run"}
+        known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -90,6 +96,7 @@ class BotRecord:
             failures=int(data.get("failures", 0)),
             last_exit=ExitInfo.from_json(data["last_exit"]) if data.get("last_exit") else None,
             run=RunRecord.from_json(data["run"]) if data.get("run") else None,
+            installs=tuple(str(m) for m in data.get("installs", ())),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

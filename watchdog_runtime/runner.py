@@ -16,25 +16,32 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import procs
-from .deps import DependencyError, declared_dependencies
+from . import procs, repair
+from .autoinstall import Installed, Refuse, plan
+from .config import Config, ConfigError
+from .deps import Declared, DependencyError, declared_dependencies
 from .events import EventLog, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
+from .modmap import pairs_to_entries, shipped_table
 from .registry import BotRecord, RunRecord
 from .spec import BotSpec
-from .states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
-from .venvs import VenvError, ensure_venv
+from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
+from .tracebacks import MissingModule, missing_module
+from .uvtool import UvError
+from .venvs import VenvError, ensure_venv, is_current, mark_current
 
 log = logging.getLogger(__name__)
 
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
 KILL_GRACE_S = 5.0
 """After SIGKILL, how long to wait for the kernel to report the exit (normally instant)."""
+STDERR_TAIL_BYTES = 64 * 1024
+"""How much of a run's stderr is read for its final traceback."""
 
 _START_AFTER = {
     ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
@@ -58,6 +65,14 @@ class RunnerHost(Protocol):
     uniform01: Callable[[], float]
 
     def persist(self) -> None: ...
+
+    def settings(self) -> Config:
+        """The home's config, read now; raises ConfigError."""
+        ...
+
+    def allowed_pairs(self) -> dict[str, str]:
+        """The operator's auto-install pairs (config and ``wdbot allow``); raises ConfigError."""
+        ...
 
 
 @dataclass
@@ -84,6 +99,8 @@ class BotRunner:
         self.start_reason: StartReason | None = None
         self.next_start_at: float | None = None
         self.failures = record.failures
+        self.installs = record.installs
+        self.auto_installed: list[Installed] = repair.read_record(self.paths.auto_requirements)
         self._saved_run = record.run
         self._extra = dict(record.extra)
         self._live: _Live | None = None
@@ -106,6 +123,7 @@ class BotRunner:
             raise RuntimeError(f"{self.spec.name} is already active")
         self.should_run = True
         self.failures = 0  # a person acted: the next crash starts the backoff over
+        self.installs = ()  # ... and auto-install has its three attempts again
         self._first_spawn = asyncio.get_running_loop().create_future()
         self._launch(self._lifecycle(reason, adopted=None))
         await asyncio.shield(self._first_spawn)
@@ -148,7 +166,8 @@ class BotRunner:
         run = self._live.run if self._live else self._saved_run
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
                          restarts=self.restarts, failures=self.failures,
-                         last_exit=self.last_exit, run=run, extra=self._extra)
+                         last_exit=self.last_exit, run=run, installs=self.installs,
+                         extra=self._extra)
 
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
@@ -166,7 +185,7 @@ class BotRunner:
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             "rss_bytes": None, "num_fds": None, "cpu_percent": None,
             "rss_trend_bytes_per_hour": None, "fds_trend_per_hour": None, "leak": None,
-            "auto_installed": [],
+            "auto_installed": [i.to_json() for i in self.auto_installed],
             "heartbeat_age_s": None,
             "start_reason": self.start_reason.value if self.start_reason else None,
             "restart_policy": self.spec.restart.value,
@@ -202,7 +221,7 @@ class BotRunner:
         """Prepare and spawn; False when the bot must not (or cannot) run now."""
         if self.state is BotState.BACKOFF:
             self._to(Event.BACKOFF_ELAPSED)
-        else:
+        elif self.state is not BotState.STARTING:  # STARTING: right after a repair
             self._to(Event.START)
         self.start_reason = reason
         self.host.persist()
@@ -230,21 +249,33 @@ class BotRunner:
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
-        declared = declared_dependencies(Path(self.spec.path), self.spec.requirements)
-        if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir):
-            self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
+        declared = self._declared()
+        if not is_current(self.paths.venv, self.spec.python, declared):
+            try:
+                index_args = self.host.settings().index.uv_args()
+            except ConfigError as exc:
+                raise VenvError(f"cannot build the bot's venv: {exc}") from None
+            if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
+                           index_args):
+                self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
             if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
                 os.replace(log_file, log_file.with_name(log_file.name + ".1"))
+
+    def _declared(self, base: Declared | None = None) -> Declared:
+        """The bot's declared dependencies plus what auto-install recorded for it."""
+        declared = base or declared_dependencies(Path(self.spec.path), self.spec.requirements)
+        return declared.plus(tuple(i.requirement for i in self.auto_installed))
 
     def _spawn(self, reason: StartReason) -> None:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-m", "watchdog_runtime._bootstrap", self.spec.path,
                 *self.spec.args]
+        stderr_offset = _size(self.paths.stderr_log)
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso())
+        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
         self._to(Event.SPAWNED)
@@ -282,7 +313,7 @@ class BotRunner:
         })
         return env
 
-    async def _supervise(self) -> tuple[ExitInfo, float] | None:
+    async def _supervise(self) -> tuple[ExitInfo, float, MissingModule | None] | None:
         """Wait for the exit or a stop request; None when stopped on request."""
         live = self._live
         assert live is not None
@@ -293,18 +324,24 @@ class BotRunner:
             if not exit_task.done():
                 await self._terminate(live, exit_task)
                 return None
-            info = classify_exit(exit_task.result(), self._exit_record(live.run),
-                                 Path(self.spec.path).parent, wall_iso())
+            record = self._exit_record(live.run)
+            missing = missing_module(self._stderr_tail(live.run), record)
+            info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
+                                 missing_module=missing is not None)
             await self._kill_leftovers(None)
-            return info, self.host.clock() - live.started_mono
+            return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
 
-    async def _after_exit(self, info: ExitInfo, uptime_s: float) -> bool:
+    async def _after_exit(self, info: ExitInfo, uptime_s: float, missing: MissingModule | None) -> bool:
         """Record the exit and wait out the backoff; True when the bot must start again now."""
         self._live = None
+        if uptime_s >= self.spec.min_uptime_s:
+            self.installs = ()  # it ran healthy: auto-install has its three attempts again
+        if missing is not None and self.spec.restart is not RestartPolicy.NEVER:
+            return await self._repair(info, uptime_s, missing)
         decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01)
         self.failures = decision.failures
         self.last_exit = info
@@ -329,6 +366,65 @@ class BotRunner:
             return False
         self.restarts += 1
         return await self._start_once(_START_AFTER.get(info.reason, StartReason.CRASH))
+
+    async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
+        """The bot died of a missing module: install it (if the policy allows) and start the
+        bot again at once, or leave it ``errored`` saying why. True when it must start now."""
+        self.last_exit = info
+        self._to(Event.EXIT_REPAIR)
+        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
+                               next_state=self.state.value, delay_s=None)
+        self.host.persist()
+        outcome = await asyncio.to_thread(self._auto_install, missing)
+        if isinstance(outcome, str):
+            self.last_exit = replace(info, error=f"{info.error}: {outcome}")
+            self.should_run = False
+            self._to(Event.PREPARE_FAILED)
+            self.host.persist()
+            return False
+        self.installs = (*self.installs, missing.name)
+        self.host.persist()
+        if self._stop.is_set():
+            self._stopped_idle()
+            return False
+        self.restarts += 1
+        return await self._start_once(StartReason.CRASH)
+
+    def _auto_install(self, missing: MissingModule) -> Installed | str:
+        """Blocking, in a thread: decide, install, record. A string says why nothing was."""
+        name = self.spec.name
+        try:
+            config = self.host.settings()
+            allowed = pairs_to_entries(self.host.allowed_pairs())
+            declared = declared_dependencies(Path(self.spec.path), self.spec.requirements)
+        except (ConfigError, DependencyError) as exc:
+            self.host.events.write("auto_install_refused", name, module=missing.name, reason=str(exc))
+            return f"auto-install cannot read its settings: {exc}"
+        facts = repair.facts_for(missing.name, self.paths.python, self.paths.venv,
+                                 Path(self.spec.path).parent)
+        choice = plan(missing, bot=name, policy=self.spec.auto_install or config.auto_install,
+                      facts=facts, table=shipped_table(), allowed=allowed,
+                      declared=declared.listed(), installed_before=self.installs)
+        if isinstance(choice, Refuse):
+            self.host.events.write("auto_install_refused", name, module=missing.name,
+                                   reason=choice.message)
+            return choice.message
+        self.host.events.write("auto_install_started", name, module=choice.module,
+                               requirement=choice.requirement, source=choice.source)
+        started = self.host.clock()
+        try:
+            installed = repair.install(self.paths.venv, choice, config)
+        except UvError as exc:
+            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            self.host.events.write("auto_install_failed", name, module=choice.module,
+                                   requirement=choice.requirement, error=detail)
+            return f"installing {choice.requirement} failed: {detail}"
+        self.auto_installed = repair.add_to_record(self.paths.auto_requirements, installed,
+                                                   self.auto_installed)
+        mark_current(self.paths.venv, self.spec.python, self._declared(declared))
+        self.host.events.write("auto_install", name, **installed.to_json(), source=choice.source,
+                               seconds=round(self.host.clock() - started, 3))
+        return installed
 
     async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
         """SIGTERM to the group and every member, SIGKILL after ``stop_timeout_s``."""
@@ -385,6 +481,18 @@ class BotRunner:
             return None
         return data if isinstance(data, dict) and data.get("run_id") == run.run_id else None
 
+    def _stderr_tail(self, run: RunRecord) -> str:
+        """What this run wrote to stderr, its last ``STDERR_TAIL_BYTES`` at most."""
+        try:
+            with open(self.paths.stderr_log, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                # A log rotated since the run began starts over at 0.
+                start = run.stderr_offset if run.stderr_offset <= size else 0
+                fh.seek(max(start, size - STDERR_TAIL_BYTES))
+                return fh.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
     def _stopped_idle(self) -> None:
         """Stop a bot that has no process (exited, errored, backing off, or not yet spawned)."""
         self._to(Event.STOP)
@@ -393,3 +501,10 @@ class BotRunner:
 
     def _to(self, event: Event) -> None:
         self.state = transition(self.state, event)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

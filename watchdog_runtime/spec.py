@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .states import RestartPolicy
+from .states import AutoInstall, RestartPolicy
 
 
 class SpecError(ValueError):
@@ -78,6 +78,14 @@ def parse_restart(text: str) -> RestartPolicy:
         raise SpecError(f"bad --restart {text!r}: choose one of {choices}") from None
 
 
+def parse_auto_install(text: str) -> AutoInstall:
+    try:
+        return AutoInstall(text)
+    except ValueError:
+        choices = ", ".join(p.value for p in AutoInstall)
+        raise SpecError(f"bad --auto-install {text!r}: choose one of {choices}") from None
+
+
 @dataclass(frozen=True)
 class CliOption:
     """How a spec field appears on the command line."""
@@ -89,6 +97,8 @@ class CliOption:
     flag_value: Any = None
     """For a flag without argument: the value it stores."""
     repeat: bool = False
+    aliases: tuple[tuple[str, Any, str], ...] = ()
+    """Extra flags without argument that store a fixed value: (flag, value, help)."""
 
 
 def _opt(default: Any, **cli: Any) -> Any:
@@ -144,8 +154,10 @@ class BotSpec:
         None, flag="--heartbeat-timeout", parse=parse_seconds, metavar="SECONDS",
         help="restart when the bot's heartbeat is older than this",
     )
-    auto_install: bool = _opt(
-        True, flag="--no-auto-install", flag_value=False, help="never install missing modules"
+    auto_install: AutoInstall | None = _opt(
+        None, flag="--auto-install", parse=parse_auto_install, metavar="allowlist|any|off",
+        help="what a missing module may be installed from (default: the home's config, allowlist)",
+        aliases=(("--no-auto-install", AutoInstall.OFF, "never install missing modules"),),
     )
     watch: bool = _opt(False, flag="--watch", flag_value=True, help="restart when the bot's files change")
 
@@ -162,7 +174,7 @@ class BotSpec:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, RestartPolicy):
+            if isinstance(value, (RestartPolicy, AutoInstall)):
                 value = value.value
             elif f.name == "env":
                 value = [list(pair) for pair in value]
@@ -180,6 +192,11 @@ class BotSpec:
         values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
         if "restart" in values:
             values["restart"] = RestartPolicy(values["restart"])
+        auto = values.get("auto_install")
+        if isinstance(auto, bool):  # registries before the three-way policy stored a flag
+            values["auto_install"] = None if auto else AutoInstall.OFF
+        elif auto is not None:
+            values["auto_install"] = AutoInstall(auto)
         return cls(**values)
 
 
@@ -198,6 +215,8 @@ def add_spec_options(parser: argparse.ArgumentParser) -> None:
         else:
             parser.add_argument(opt.flag, dest=f.name, metavar=opt.metavar, help=opt.help,
                                 action="append" if opt.repeat else "store", default=None)
+        for flag, value, helptext in opt.aliases:
+            parser.add_argument(flag, dest=f.name, action="store_const", const=value, help=helptext)
 
 
 def spec_options(ns: argparse.Namespace) -> dict[str, Any]:
@@ -207,8 +226,8 @@ def spec_options(ns: argparse.Namespace) -> dict[str, Any]:
         raw = getattr(ns, f.name, None)
         if raw is None:
             continue
-        if opt.flag_value is not None:
-            values[f.name] = raw
+        if opt.flag_value is not None or not isinstance(raw, (str, list)):
+            values[f.name] = raw  # a flag's fixed value, already typed
         elif opt.repeat:
             values[f.name] = tuple(opt.parse(item) if opt.parse else item for item in raw)
         else:

@@ -71,6 +71,17 @@ class RestartPolicy(Enum):
     """Never restart: a clean exit ends in ``exited``, a crash in ``errored``."""
 
 
+class AutoInstall(Enum):
+    """What a bot's missing module may be auto-installed from (CONTRACT section 6)."""
+
+    ALLOWLIST = "allowlist"
+    """The shipped table, the bot's declared dependencies and the operator's pairs."""
+    ANY = "any"
+    """Also a name in none of them, installed under its own name. Never the unsafe cases."""
+    OFF = "off"
+    """Never: a missing module leaves the bot ``errored`` with a hint."""
+
+
 class Event(Enum):
     """What happens to a bot; ``transition`` maps (state, event) to the next state."""
 
@@ -84,6 +95,8 @@ class Event(Enum):
     RECOVERED = "recovered"
     PREPARE_FAILED = "prepare_failed"
     """Its venv or dependencies could not be set up."""
+    EXIT_REPAIR = "exit_repair"
+    """It died of a missing module: its venv is being repaired before it starts again."""
     EXIT_RESTART = "exit_restart"
     """It exited and its policy restarts it after a delay."""
     EXIT_DONE = "exit_done"
@@ -115,6 +128,7 @@ TRANSITIONS: dict[tuple[BotState, Event], BotState] = {
             (_E.EXIT_RESTART, _S.BACKOFF),
             (_E.EXIT_DONE, _S.EXITED),
             (_E.EXIT_FATAL, _S.ERRORED),
+            (_E.EXIT_REPAIR, _S.STARTING),
         )
     },
     (_S.BACKOFF, _E.BACKOFF_ELAPSED): _S.STARTING,

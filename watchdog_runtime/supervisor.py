@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, registry
+from .config import Config, load_allowed, load_config
 from .events import EventLog
 from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
@@ -64,6 +65,14 @@ class Supervisor:
 
     def persist(self) -> None:
         registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
+
+    def settings(self) -> Config:
+        """The home's ``config.toml``, read now (an edit needs no supervisor restart)."""
+        return load_config(self.home.config)
+
+    def allowed_pairs(self) -> dict[str, str]:
+        """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
+        return {**self.settings().allow, **load_allowed(self.home.allowed)}
 
     def resume_all(self) -> None:
         """Adopt live bots and start those that should run (reason ``supervisor_restart``)."""

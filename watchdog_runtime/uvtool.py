@@ -15,6 +15,7 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -96,3 +97,15 @@ def _last_error(stderr: str, lines: int = 6) -> str:
     text = stderr.strip().splitlines()
     start = next((i for i, line in enumerate(text) if line.startswith("error")), 0)
     return "\n".join(text[start:start + lines]).strip()
+
+
+def pip_install(python: Path, *, requirements: Sequence[str] = (), requirement_files: Sequence[str] = (),
+                options: Sequence[str] = (), timeout_s: float = 900.0) -> None:
+    """``uv pip install`` into the venv of ``python``. Requirements come after ``--``, so a
+    name can never be read as an option."""
+    args = ["pip", "install", "--quiet", "--python", str(python), *options]
+    for name in requirement_files:
+        args += ["-r", name]
+    if requirements:
+        args += ["--", *requirements]
+    run_uv(args, timeout_s=timeout_s)

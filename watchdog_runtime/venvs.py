@@ -11,11 +11,12 @@ import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .deps import Declared
 from .durable import atomic_write_json
-from .uvtool import UvError, run_uv
+from .uvtool import UvError, pip_install, run_uv
 
 MARKER = ".wdbot-venv.json"
 LAYOUT = 1  # bump when the venv layout wdbot relies on changes
@@ -25,23 +26,49 @@ class VenvError(Exception):
     """The venv could not be prepared; the message is for the user."""
 
 
-def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path) -> bool:
-    """Make ``venv`` match the request; return True when it was (re)built."""
-    interpreter = python or default_python()
-    wanted: dict[str, object] = {"layout": LAYOUT, "python": interpreter,
-                                 "deps": declared.fingerprint()}
+def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path,
+                index_args: Sequence[str] = ()) -> bool:
+    """Make ``venv`` match the request; return True when it was (re)built.
+
+    ``index_args`` are uv's options of where to find packages (``--find-links``, ...).
+    """
+    wanted = _wanted(python, declared)
     if _current(venv) == wanted:
         return False
     if venv.exists():
         shutil.rmtree(venv)
     try:
-        run_uv(["venv", "--quiet", "--python", interpreter, str(venv)])
+        run_uv(["venv", "--quiet", "--python", str(wanted["python"]), str(venv)])
     except UvError as exc:
         raise VenvError(_python_message(python, exc)) from None
-    _install(venv, declared)
+    _install(venv, declared, index_args)
     _link_sdk(venv, sdk_dir)
     atomic_write_json(venv / MARKER, wanted)
     return True
+
+
+def is_current(venv: Path, python: str | None, declared: Declared) -> bool:
+    """The venv exists and was built for exactly this request."""
+    return _current(venv) == _wanted(python, declared)
+
+
+def mark_current(venv: Path, python: str | None, declared: Declared) -> None:
+    """Record that ``venv`` now holds ``declared`` (after installing into it in place), so the
+    next start does not rebuild it. Only a venv built for the same interpreter is marked."""
+    current = _current(venv)
+    wanted = _wanted(python, declared)
+    if current is not None and current.get("python") == wanted["python"]:
+        atomic_write_json(venv / MARKER, wanted)
+
+
+def _wanted(python: str | None, declared: Declared) -> dict[str, object]:
+    return {"layout": LAYOUT, "python": python or default_python(), "deps": declared.fingerprint()}
+
+
+def site_packages(venv: Path) -> Path | None:
+    """The venv's site-packages folder."""
+    found = sorted(venv.glob("lib/python*/site-packages"))
+    return found[0] if found else None
 
 
 def default_python() -> str:
@@ -58,19 +85,18 @@ def _current(venv: Path) -> dict[str, object] | None:
     return data if (venv / "bin" / "python").exists() else None
 
 
-def _install(venv: Path, declared: Declared) -> None:
+def _install(venv: Path, declared: Declared, index_args: Sequence[str]) -> None:
     if not declared.requirements and not declared.requirement_files:
         return
-    args = ["pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+    files = list(declared.requirement_files)
     with tempfile.TemporaryDirectory() as tmp:
         if declared.requirements:
+            # A file, not argv: a declared string is a requirement, never an option.
             listed = Path(tmp) / "requirements.txt"
             listed.write_text("\n".join(declared.requirements) + "\n")
-            args += ["-r", str(listed)]
-        for name in declared.requirement_files:
-            args += ["-r", name]
+            files.insert(0, str(listed))
         try:
-            run_uv(args)
+            pip_install(venv / "bin" / "python", requirement_files=files, options=index_args)
         except UvError as exc:
             raise VenvError(f"installing the bot's dependencies failed: {exc}") from None
 

@@ -44,9 +44,20 @@ def test_syntax_error_only_in_the_bot_or_its_own_modules() -> None:
     assert classify_exit(1, payload, BOT_DIR, "t").reason is ExitReason.CRASH
 
 
-def test_missing_module_is_named_as_such() -> None:
+def test_missing_module_only_when_confirmed_from_stderr_and_the_record() -> None:
     record = {"code": 1, "type": "ModuleNotFoundError", "message": "No module named 'ccxt'"}
-    assert classify_exit(1, record, BOT_DIR, "t").reason is ExitReason.MISSING_MODULE
+    assert classify_exit(1, record, BOT_DIR, "t", missing_module=True).reason is ExitReason.MISSING_MODULE
+    # the record alone (stderr did not end with that traceback) is an ordinary crash
+    assert classify_exit(1, record, BOT_DIR, "t").reason is ExitReason.CRASH
+
+
+def test_a_mismatched_import_is_diagnosed_with_a_hint_not_fixed() -> None:
+    record = {"code": 1, "type": "ImportError",
+              "message": "cannot import name 'Spot' from 'binance' (/v/site-packages/binance/__init__.py)"}
+    info = classify_exit(1, record, BOT_DIR, "t")
+    assert info.reason is ExitReason.CRASH
+    assert info.error is not None and info.error.startswith("ImportError: cannot import name 'Spot'")
+    assert "hint: the installed 'binance' has no 'Spot'" in info.error and "pin" in info.error
 
 
 @pytest.mark.parametrize("policy, reason, event", [

@@ -13,7 +13,7 @@ from watchdog_runtime.spec import (
     parse_size,
     spec_options,
 )
-from watchdog_runtime.states import RestartPolicy
+from watchdog_runtime.states import AutoInstall, RestartPolicy
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -47,16 +47,30 @@ def test_cli_is_generated_from_the_spec_and_parses_into_it() -> None:
     assert spec.max_memory_bytes == 2 * 1024**3
     assert spec.restart is RestartPolicy.ALWAYS
     assert spec.env == (("A", "1"), ("B", "x=y"))
-    assert spec.auto_install is False and spec.stop_timeout_s == 3.0
-    flags = {opt.flag for _, opt in cli_fields()}
-    assert {"--python", "--requirements", "--max-memory", "--max-fds", "--restart",
+    assert spec.auto_install is AutoInstall.OFF and spec.stop_timeout_s == 3.0
+    flags = {opt.flag for _, opt in cli_fields()} | {
+        alias[0] for _, opt in cli_fields() for alias in opt.aliases}
+    assert {"--auto-install", "--python", "--requirements", "--max-memory", "--max-fds", "--restart",
             "--no-auto-install", "--watch", "--env", "--stop-timeout", "--heartbeat-timeout"} <= flags
+
+
+def test_auto_install_policy_flag_and_the_last_flag_wins() -> None:
+    parser = argparse.ArgumentParser()
+    add_spec_options(parser)
+    assert spec_options(parser.parse_args([])) == {}
+    ns = parser.parse_args(["--no-auto-install", "--auto-install", "any"])
+    assert spec_options(ns) == {"auto_install": AutoInstall.ANY}
+    with pytest.raises(SpecError, match="allowlist, any, off"):
+        spec_options(parser.parse_args(["--auto-install", "some"]))
 
 
 def test_spec_json_round_trip() -> None:
     spec = BotSpec(name="b", path="/b.py", args=("--x", "1"), env=(("K", "V"),),
-                   restart=RestartPolicy.NEVER, max_fds=100)
+                   restart=RestartPolicy.NEVER, max_fds=100, auto_install=AutoInstall.ANY)
     assert BotSpec.from_json(spec.to_json()) == spec
+    # the boolean of registries written before the three-way policy still loads
+    assert BotSpec.from_json({**spec.to_json(), "auto_install": False}).auto_install is AutoInstall.OFF
+    assert BotSpec.from_json({**spec.to_json(), "auto_install": True}).auto_install is None
     # a field written by a newer wdbot is ignored, not fatal
     assert BotSpec.from_json({**spec.to_json(), "future_option": 1}) == spec
 

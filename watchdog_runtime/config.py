@@ -1,0 +1,189 @@
+"""The home's global settings (``config.toml``) and the operator's auto-install pairs
+(``allow.json``, written by ``wdbot allow``).
+
+Both are read when they are used, so an edit takes effect without restarting the
+supervisor. A bad config never stops the supervisor from running bots: what needs the
+setting fails with the config error as its reason, and everything else goes on.
+
+``config.toml``::
+
+    [auto_install]
+    policy = "allowlist"          # allowlist | any | off (a bot's --auto-install wins)
+    allow_sdist = false           # true: build from source when there is no wheel
+    timeout = 300                 # seconds for one install
+    [auto_install.allow]          # import name = distribution, beside 'wdbot allow'
+    mymodule = "my-dist"
+
+    [index]                       # where uv finds packages (venvs and auto-install)
+    url = "https://pypi.example/simple"
+    extra_urls = []
+    find_links = ["/srv/wheels"]
+    no_index = false
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+from collections.abc import Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .durable import atomic_write_json
+from .modmap import TableError, pairs_to_entries
+from .states import AutoInstall
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib  # type: ignore[import-not-found]
+
+
+class ConfigError(ValueError):
+    """The config cannot be used; the message names the file, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """Where uv looks for packages. Environment variables (``UV_INDEX_URL``,
+    ``UV_FIND_LINKS``, ``UV_NO_INDEX``) reach uv too; these settings add to them."""
+
+    url: str | None = None
+    extra_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    no_index: bool = False
+
+    def uv_args(self) -> list[str]:
+        args: list[str] = []
+        if self.url:
+            args += ["--index-url", self.url]
+        for url in self.extra_urls:
+            args += ["--extra-index-url", url]
+        for place in self.find_links:
+            args += ["--find-links", place]
+        if self.no_index:
+            args.append("--no-index")
+        return args
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything ``config.toml`` can set, with its defaults."""
+
+    auto_install: AutoInstall = AutoInstall.ALLOWLIST
+    allow_sdist: bool = False
+    install_timeout_s: float = 300.0
+    allow: Mapping[str, str] = field(default_factory=dict)
+    index: IndexOptions = IndexOptions()
+
+
+_KNOWN = {
+    "auto_install": {"policy", "allow_sdist", "timeout", "allow"},
+    "index": {"url", "extra_urls", "find_links", "no_index"},
+}
+
+
+def load_config(path: Path) -> Config:
+    """Read ``config.toml``; a missing file means the defaults."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        doc = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from None
+    for section, value in doc.items():
+        if section not in _KNOWN or not isinstance(value, dict):
+            raise ConfigError(f"{path}: unknown section [{section}]; known: "
+                              f"{', '.join(sorted(_KNOWN))}")
+        unknown = set(value) - _KNOWN[section]
+        if unknown:
+            raise ConfigError(f"{path}: unknown key {section}.{sorted(unknown)[0]}; known: "
+                              f"{', '.join(sorted(_KNOWN[section]))}")
+    auto = doc.get("auto_install", {})
+    index = doc.get("index", {})
+    try:
+        policy = AutoInstall(auto.get("policy", "allowlist"))
+    except ValueError:
+        raise ConfigError(f"{path}: auto_install.policy must be one of "
+                          f"{', '.join(p.value for p in AutoInstall)}") from None
+    allow = auto.get("allow", {})
+    if not isinstance(allow, dict) or not all(isinstance(v, str) for v in allow.values()):
+        raise ConfigError(f"{path}: auto_install.allow must map import names to distribution names")
+    try:
+        pairs_to_entries(allow)
+    except TableError as exc:
+        raise ConfigError(f"{path}: auto_install.allow: {exc}") from None
+    return Config(
+        auto_install=policy,
+        allow_sdist=_typed(path, "auto_install.allow_sdist", auto.get("allow_sdist", False), bool),
+        install_timeout_s=float(_typed(path, "auto_install.timeout", auto.get("timeout", 300), (int, float))),
+        allow=dict(allow),
+        index=IndexOptions(
+            url=_typed(path, "index.url", index.get("url"), (str, type(None))),
+            extra_urls=tuple(_strings(path, "index.extra_urls", index.get("extra_urls", []))),
+            find_links=tuple(_strings(path, "index.find_links", index.get("find_links", []))),
+            no_index=_typed(path, "index.no_index", index.get("no_index", False), bool),
+        ),
+    )
+
+
+def _typed(path: Path, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
+    if not isinstance(value, kind) or (kind == (int, float) and (isinstance(value, bool) or value <= 0)):
+        raise ConfigError(f"{path}: {key} has a value of the wrong type ({value!r})")
+    return value
+
+
+def _strings(path: Path, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {key} must be a list of strings")
+    return value
+
+
+# ------------------------------------------------------------ the operator's pairs
+def load_allowed(path: Path) -> dict[str, str]:
+    """The pairs added with ``wdbot allow``; an unreadable file raises ConfigError."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable ({exc}); fix or remove it and add the pairs "
+                          f"again with 'wdbot allow'") from None
+    pairs = doc.get("allow") if isinstance(doc, dict) else None
+    if not isinstance(pairs, dict) or not all(isinstance(v, str) for v in pairs.values()):
+        raise ConfigError(f"{path}: not a wdbot allow file; fix or remove it")
+    return pairs
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def update_allowed(path: Path, add: Mapping[str, str] = {}, remove: tuple[str, ...] = ()) -> dict[str, str]:
+    """Add and remove pairs atomically (two ``wdbot allow`` at once both land)."""
+    pairs_to_entries(add)  # validated before anything changes
+    with _locked(path):
+        pairs = load_allowed(path)
+        missing = [m for m in remove if m not in pairs]
+        if missing:
+            raise ConfigError(f"{missing[0]} is not in the allow list; see 'wdbot allow --list'")
+        for module in remove:
+            del pairs[module]
+        pairs.update(add)
+        atomic_write_json(path, {"allow": dict(sorted(pairs.items()))})
+    return pairs

@@ -1,0 +1,120 @@
+"""Reading a bot's stderr for the traceback it died of. Pure: text in, findings out.
+
+Error text is untrusted input: a bot may log an exchange's payload, echo a traceback it
+caught, or print anything at all. Only the *final* traceback counts: the last thing written
+to stderr, a ``Traceback (most recent call last):`` header followed by nothing but its
+indented frames and the exception line. And the supervisor acts on a missing module only
+when the bootstrap's structured exit record (written by the runtime from the exception
+object itself) names the same module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+HEADER = "Traceback (most recent call last):"
+_FRAME_RE = re.compile(r'^  File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$')
+_MNFE_RE = re.compile(r"^ModuleNotFoundError: No module named '(?P<name>[^'\s]{1,200})'$")
+_CANNOT_IMPORT_RE = re.compile(
+    r"^cannot import name '(?P<name>[^']+)' from '(?P<module>[^']+)'(?: \((?P<where>.*)\))?$"
+)
+
+
+@dataclass(frozen=True)
+class Traceback:
+    """The final uncaught traceback of a stderr text."""
+
+    exc_line: str
+    """The last line: ``ModuleNotFoundError: No module named 'x'``."""
+    last_file: str | None
+    """File of the innermost frame."""
+    last_source: str | None
+    """Source line of the innermost frame (the failing statement), stripped."""
+
+
+def final_traceback(text: str) -> Traceback | None:
+    """The traceback ``text`` ends with, or None when it ends with anything else.
+
+    >>> tb = final_traceback('Traceback (most recent call last):\\n  File "b.py", line 1, '
+    ...                      'in <module>\\n    import x\\nModuleNotFoundError: No module named \\'x\\'\\n')
+    >>> tb.exc_line, tb.last_source
+    ("ModuleNotFoundError: No module named 'x'", 'import x')
+    """
+    lines = text.rstrip().splitlines()
+    if not lines:
+        return None
+    exc_line = lines[-1]
+    if not exc_line or exc_line[0].isspace():
+        return None
+    try:
+        start = len(lines) - 1 - lines[::-1].index(HEADER)
+    except ValueError:
+        return None
+    body = lines[start + 1:-1]
+    # Between the header and the exception line there are only indented frame lines; an
+    # unindented line means the "traceback" was text printed before something else.
+    if not body or any(line and not line[0].isspace() for line in body):
+        return None
+    last_file = last_source = None
+    for i, line in enumerate(body):
+        match = _FRAME_RE.match(line)
+        if match:
+            last_file = match.group("file")
+            nxt = body[i + 1] if i + 1 < len(body) else ""
+            last_source = nxt.strip() if nxt.startswith("    ") and not _FRAME_RE.match(nxt) else None
+    if last_file is None:
+        return None
+    return Traceback(exc_line=exc_line, last_file=last_file, last_source=last_source)
+
+
+@dataclass(frozen=True)
+class MissingModule:
+    """A bot died of an uncaught ``ModuleNotFoundError``, confirmed twice."""
+
+    name: str
+    """The module Python could not find (``yaml``, ``google.protobuf``), as the exception's
+    ``name`` has it."""
+    import_line: str | None
+    """The failing statement (``from binance.client import Client``), when known."""
+    filename: str | None
+    """The file whose import failed."""
+
+
+def missing_module(stderr_tail: str, record: Mapping[str, Any] | None) -> MissingModule | None:
+    """The module a bot died for, or None.
+
+    Both must agree: the final traceback on stderr ends with ``ModuleNotFoundError: No module
+    named 'X'``, and the bootstrap's exit record for this run says the uncaught exception was
+    a ``ModuleNotFoundError`` whose ``name`` is X. Echoed or caught tracebacks, text on
+    stdout, and a bot that prints a fake line and exits otherwise all give None.
+    """
+    if not record or record.get("type") != "ModuleNotFoundError":
+        return None
+    tb = final_traceback(stderr_tail)
+    if tb is None:
+        return None
+    match = _MNFE_RE.match(tb.exc_line)
+    if not match or match.group("name") != record.get("name"):
+        return None
+    line = record.get("line") if isinstance(record.get("line"), str) else tb.last_source
+    filename = record.get("filename") if isinstance(record.get("filename"), str) else tb.last_file
+    return MissingModule(name=match.group("name"), import_line=line, filename=filename)
+
+
+def mismatch_hint(record: Mapping[str, Any] | None) -> str | None:
+    """For ``ImportError: cannot import name 'X' from 'Y'``: a hint, since no install fixes it.
+
+    >>> mismatch_hint({"type": "ImportError", "message": "cannot import name 'Spot' from 'binance'"})
+    "the installed 'binance' has no 'Spot': a version (or package) other than the bot was written for; pin the right one in the bot's dependencies"
+    """
+    if not record or record.get("type") != "ImportError":
+        return None
+    match = _CANNOT_IMPORT_RE.match(str(record.get("message") or ""))
+    if not match:
+        return None
+    return (f"the installed {match.group('module')!r} has no {match.group('name')!r}: a version "
+            f"(or package) other than the bot was written for; pin the right one in the bot's "
+            f"dependencies")
