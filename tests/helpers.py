@@ -70,8 +70,9 @@ class Wdbot:
     def __init__(self, home: Path, uv_cache: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WDBOT_", "UV_"))}
+        # UV_OFFLINE: no test ever reaches a package index; installs come from local wheels.
         self.env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(uv_cache),
-                         "PYTHONDONTWRITEBYTECODE": "1"})
+                         "UV_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         self.env.update(extra_env or {})
 
     def __call__(self, *args: str, timeout_s: float = 120.0, check: bool = True,

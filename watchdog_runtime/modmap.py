@@ -25,7 +25,7 @@ def is_import_name(name: str) -> bool:
     (True, False, False)
     """
     parts = name.split(".")
-    return all(_IDENT_RE.match(p) and not keyword.iskeyword(p) for p in parts)
+    return all(_IDENT_RE.fullmatch(p) and not keyword.iskeyword(p) for p in parts)
 
 
 def is_dist_name(name: str) -> bool:
@@ -34,7 +34,7 @@ def is_dist_name(name: str) -> bool:
     >>> is_dist_name("python-dateutil"), is_dist_name("x; rm -rf /"), is_dist_name("-x")
     (True, False, False)
     """
-    return bool(_DIST_RE.match(name))
+    return bool(_DIST_RE.fullmatch(name))
 
 
 def normalize_dist(name: str) -> str:

@@ -45,6 +45,14 @@ def last_exit_text(last: dict[str, Any] | None) -> str:
     return f"{text} {last['error']}" if last.get("error") else text
 
 
+def auto_installed_text(items: list[dict[str, Any]] | None) -> str:
+    """``PyYAML 6.0.2 (yaml)``, one per line; ``-`` when nothing was installed."""
+    if not items:
+        return "-"
+    return "\n".join(f"{i['package']} {i['version']} ({i['module']})".replace(" ()", "")
+                      for i in items)
+
+
 def status_renderable(doc: dict[str, Any]) -> Group:
     """Header plus one row per bot."""
     sup = doc["supervisor"]
@@ -55,15 +63,20 @@ def status_renderable(doc: dict[str, Any]) -> Group:
         duration(sup["uptime_s"]), f"  home {sup['home']}  ", (f"{running}/{len(bots)} running", "bold"),
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "NEXT START", "LAST EXIT"):
+    columns = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "NEXT START", "LAST EXIT"]
+    # Only when something was auto-installed: the column names what wdbot put in a venv.
+    installed = any(b.get("auto_installed") for b in bots)
+    for column in columns + (["AUTO-INSTALLED"] if installed else []):
         table.add_column(column, overflow="fold")
     for bot in bots:
+        extra = [auto_installed_text(bot.get("auto_installed"))] if installed else []
         table.add_row(
             bot["name"], Text(bot["state"], style=STATE_STYLE.get(bot["state"], "")),
             str(bot["pid"]) if bot["pid"] is not None else "-", duration(bot["uptime_s"]),
             str(bot["restarts"]),
             f"in {duration(bot['next_start_in_s'])}" if bot["next_start_in_s"] is not None else "-",
             last_exit_text(bot["last_exit"]),
+            *extra,
         )
     parts: list[Any] = [header, table if bots else Text("no bots: add one with 'wdbot start BOT.py'")]
     parts += [Text(f"warning: {w}", style="bold red") for w in sup.get("warnings", [])]

@@ -17,7 +17,7 @@ from typing import Any
 
 HEADER = "Traceback (most recent call last):"
 _FRAME_RE = re.compile(r'^  File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$')
-_MNFE_RE = re.compile(r"^ModuleNotFoundError: No module named '(?P<name>[^'\s]{1,200})'$")
+_MNFE_RE = re.compile(r"^ModuleNotFoundError: No module named '(?P<name>[^']{1,200})'$")
 _CANNOT_IMPORT_RE = re.compile(
     r"^cannot import name '(?P<name>[^']+)' from '(?P<module>[^']+)'(?: \((?P<where>.*)\))?$"
 )

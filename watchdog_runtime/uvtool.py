@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,12 +82,13 @@ def uv_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 def run_uv(args: Sequence[str], *, timeout_s: float = 900.0) -> str:
     """Run ``uv --no-config ARGS`` and return its stdout; raise :class:`UvError` on failure."""
     argv = [uv_bin(), "--no-config", *args]
-    log.info("uv %s", " ".join(args))
+    started = time.monotonic()
     try:
         done = subprocess.run(argv, env=uv_env(), capture_output=True, text=True,
                               timeout=timeout_s, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise UvError(tuple(args), None, f"uv {args[0]} took longer than {timeout_s:.0f} s") from None
+    log.info("uv %s: exit %d in %.3f s", " ".join(args), done.returncode, time.monotonic() - started)
     if done.returncode != 0:
         raise UvError(tuple(args), done.returncode, _last_error(done.stderr))
     return done.stdout
@@ -102,8 +104,15 @@ def _last_error(stderr: str, lines: int = 6) -> str:
 def pip_install(python: Path, *, requirements: Sequence[str] = (), requirement_files: Sequence[str] = (),
                 options: Sequence[str] = (), timeout_s: float = 900.0) -> None:
     """``uv pip install`` into the venv of ``python``. Requirements come after ``--``, so a
-    name can never be read as an option."""
-    args = ["pip", "install", "--quiet", "--python", str(python), *options]
+    name can never be read as an option.
+
+    ``UV_NO_INDEX`` in the supervisor's environment means ``--no-index``: uv's pip commands do
+    not read that variable themselves, and an air-gapped user who set it must not have uv ask
+    the public index behind their back.
+    """
+    no_index = os.environ.get("UV_NO_INDEX", "").lower() in ("1", "true", "yes", "on")
+    args = ["pip", "install", "--quiet", "--python", str(python), *options,
+            *(["--no-index"] if no_index and "--no-index" not in options else [])]
     for name in requirement_files:
         args += ["-r", name]
     if requirements:

@@ -36,6 +36,16 @@ def test_table_shows_what_matters() -> None:
     assert "in 7s" in beta and "crash (exit 1) ValueError: x" in beta
 
 
+def test_auto_installed_packages_get_a_column_only_when_there_are_some() -> None:
+    assert "AUTO-INSTALLED" not in render(DOC)
+    bots = [dict(DOC["bots"][0], auto_installed=[{"module": "yaml", "package": "PyYAML",  # type: ignore[call-overload]
+                                                   "version": "6.0.2"}]), DOC["bots"][1]]
+    text = render({**DOC, "bots": bots}, width=160)
+    assert "AUTO-INSTALLED" in text
+    alpha = next(line for line in text.splitlines() if line.startswith("alpha"))
+    assert alpha.rstrip().endswith("PyYAML 6.0.2 (yaml)")
+
+
 def test_empty_and_warnings() -> None:
     doc = {"supervisor": {**DOC["supervisor"], "warnings": ["registry was corrupt"]}, "bots": []}
     text = render(doc)

@@ -1,0 +1,246 @@
+"""Auto-install through the real CLI: real uv, real venvs, tiny local wheels instead of PyPI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uv
+
+from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
+
+# No backoff to speak of would be this long: a bot that restarts within the test's wait was
+# restarted at once after its install, not after a backoff.
+SLOW_BACKOFF = ("--backoff-initial", "600", "--backoff-max", "600")
+
+RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
+
+
+def events(wd: Wdbot, kind: str, bot: str | None = None) -> list[dict[str, Any]]:
+    path = wd.home / "events.jsonl"
+    if not path.exists():
+        return []
+    found = [json.loads(line) for line in path.read_text().splitlines()]
+    return [e for e in found if e["kind"] == kind and (bot is None or e["bot"] == bot)]
+
+
+def stdout_of(wd: Wdbot, name: str) -> str:
+    path = wd.home / "bots" / name / "logs" / "stdout.log"
+    return path.read_text() if path.exists() else ""
+
+
+def site_packages(wd: Wdbot, name: str) -> Path:
+    return next((wd.home / "bots" / name / "venv").glob("lib/python*/site-packages"))
+
+
+def module_wheel(folder: Path, dist: str, module: str, version: str = "1.0") -> None:
+    build_wheel(folder, dist, version, {f"{module}/__init__.py": f"WHERE = {dist!r}\n"})
+
+
+@pytest.fixture
+def wheels(tmp_path: Path, wd: Wdbot) -> Path:
+    """A wheel folder that the supervisor's uv uses instead of an index (through the env)."""
+    folder = tmp_path / "wheels"
+    folder.mkdir()
+    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
+    return folder
+
+
+def test_a_mapped_name_is_installed_and_the_bot_recovers_at_once(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    # The table's own pair (yaml -> PyYAML), served by a local stand-in wheel; the index comes
+    # from the home's config.toml this time, not the environment.
+    folder = tmp_path / "wheels"
+    module_wheel(folder, "PyYAML", "yaml", "0.0.1")
+    wd.home.mkdir(exist_ok=True)
+    (wd.home / "config.toml").write_text(f'[index]\nfind_links = ["{folder}"]\nno_index = true\n')
+    bot = write_bot(bots, "yamlbot.py", "import yaml\nprint('yaml from', yaml.WHERE, flush=True)\n"
+                    + RUN_FOREVER)
+    wd("start", str(bot), *SLOW_BACKOFF)
+    wait_until(lambda: "yaml from PyYAML" in stdout_of(wd, "yamlbot"), "the bot to run with yaml")
+    status = wd.wait_state("yamlbot", "running")
+    assert status["auto_installed"] == [{"module": "yaml", "package": "PyYAML", "version": "0.0.1"}]
+    assert status["restarts"] == 1 and status["last_exit"]["reason"] == "missing_module"
+    [done] = events(wd, "auto_install", "yamlbot")
+    assert (done["module"], done["package"], done["source"]) == ("yaml", "PyYAML", "table")
+    record = (wd.home / "bots" / "yamlbot" / "auto-requirements.txt").read_text()
+    assert "PyYAML==0.0.1  # module=yaml" in record
+    assert "PyYAML" in wd("status").out, "the status table shows what was installed"
+
+    # The fix survives a venv rebuild: the record is installed up front, no new auto-install.
+    wd("stop", "yamlbot")
+    subprocess.run(["rm", "-rf", str(wd.home / "bots" / "yamlbot" / "venv")], check=True)
+    wd("start", "yamlbot")
+    wait_until(lambda: stdout_of(wd, "yamlbot").count("yaml from PyYAML") == 2, "the rebuilt bot")
+    assert len(events(wd, "auto_install", "yamlbot")) == 1
+    assert len(events(wd, "venv_built", "yamlbot")) == 2
+
+
+def test_a_declared_dependency_missing_from_the_venv_is_installed(
+        wd: Wdbot, bots: Path, tmp_path: Path, wheels: Path) -> None:
+    module_wheel(wheels, "wdtest-mod-d", "wdtest_mod_d")
+    trigger = tmp_path / "go"
+    bot = write_bot(bots, "decl.py", f"""
+        # /// script
+        # dependencies = ["wdtest-mod-d>=1.0"]
+        # ///
+        import pathlib, time
+        print("ready", flush=True)
+        while not pathlib.Path({str(trigger)!r}).exists():
+            time.sleep(0.05)
+        import wdtest_mod_d
+        print("imported", wdtest_mod_d.WHERE, flush=True)
+        time.sleep(600)
+    """)
+    wd("start", str(bot), *SLOW_BACKOFF)
+    wait_until(lambda: "ready" in stdout_of(wd, "decl"), "the bot to start")
+    # Break the venv under the running bot, then let it import.
+    venv_python = wd.home / "bots" / "decl" / "venv" / "bin" / "python"
+    subprocess.run([uv.find_uv_bin(), "pip", "uninstall", "--python", str(venv_python), "wdtest-mod-d"],
+                   check=True, capture_output=True)
+    trigger.touch()
+    wait_until(lambda: "imported wdtest-mod-d" in stdout_of(wd, "decl"), "the repaired bot")
+    [done] = events(wd, "auto_install", "decl")
+    assert done["source"] == "declared" and done["package"] == "wdtest-mod-d"
+    [started] = events(wd, "auto_install_started", "decl")
+    assert started["requirement"] == "wdtest-mod-d>=1.0", "installed as the bot declared it"
+
+
+def test_a_name_outside_the_allowlist_is_refused_until_the_operator_allows_it(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    module_wheel(wheels, "wdtest-unlisted", "wdtest_unlisted")
+    bot = write_bot(bots, "unl.py", "import wdtest_unlisted\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    status = wd.wait_state("unl", "errored")
+    error = status["last_exit"]["error"]
+    assert status["last_exit"]["reason"] == "missing_module"
+    assert error.startswith("ModuleNotFoundError: No module named 'wdtest_unlisted'")
+    assert "'wdbot allow wdtest_unlisted=DIST'" in error and "'wdbot restart unl'" in error
+    assert not events(wd, "auto_install_started"), "uv never ran"
+    assert not any(site_packages(wd, "unl").glob("wdtest_unlisted*"))
+
+    assert wd("allow", "wdtest_unlisted=wdtest-unlisted").out.strip() == \
+        "allowed: wdtest_unlisted -> wdtest-unlisted"
+    assert "wdtest_unlisted -> wdtest-unlisted" in wd("allow").out
+    wd("restart", "unl")
+    wait_until(lambda: "ok" in stdout_of(wd, "unl"), "the allowed bot to run")
+    assert events(wd, "auto_install", "unl")[0]["source"] == "allowed"
+
+
+def test_a_package_uv_cannot_find_leaves_the_bot_errored_with_uvs_message(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    wd("allow", "wdtest_nowhere=wdtest-nowhere")
+    bot = write_bot(bots, "nowhere.py", "import wdtest_nowhere\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    status = wd.wait_state("nowhere", "errored")
+    error = status["last_exit"]["error"]
+    assert status["last_exit"]["reason"] == "missing_module"
+    assert "installing wdtest-nowhere failed" in error
+    assert "wdtest-nowhere was not found" in error, "uv's own words"
+    assert "\n" not in error
+    assert events(wd, "auto_install_failed", "nowhere")
+    assert wd.bot("nowhere")["auto_installed"] == []
+
+
+FAKE_TRACEBACK = (
+    "Traceback (most recent call last):\\n"
+    '  File \\"x.py\\", line 1, in <module>\\n'
+    "    import wdtest_fake\\n"
+    "ModuleNotFoundError: No module named 'wdtest_fake'\\n"
+)
+
+
+@pytest.mark.parametrize("ending, reason", [
+    ("import time\nprint('alive', flush=True)\ntime.sleep(600)\n", None),   # keeps running
+    ("import sys\nsys.exit(1)\n", "crash"),                                 # exits, no exception
+    ("raise ValueError('something else')\n", "crash"),                      # dies of another error
+    ("import traceback\ntry:\n    import wdtest_fake\nexcept ImportError:\n"
+     "    traceback.print_exc()\nraise SystemExit(3)\n", "crash"),          # a caught real one
+])
+def test_printed_or_caught_tracebacks_never_install_anything(
+        wd: Wdbot, bots: Path, wheels: Path, ending: str, reason: str | None) -> None:
+    module_wheel(wheels, "wdtest-fake", "wdtest_fake")
+    wd("allow", "wdtest_fake=wdtest-fake")
+    source = (f"import sys\nsys.stderr.write(\"{FAKE_TRACEBACK}\")\nsys.stderr.flush()\n"
+              f"print(\"{FAKE_TRACEBACK}\", flush=True)\n" + ending)
+    bot = write_bot(bots, "fake.py", source)
+    wd("start", str(bot), "--restart", "never")
+    if reason is None:
+        wait_until(lambda: "alive" in stdout_of(wd, "fake"), "the bot to keep running")
+        assert wd.bot("fake")["state"] == "running"
+        wd("stop", "fake")
+    else:
+        status = wd.wait_state("fake", "errored")
+        assert status["last_exit"]["reason"] == reason
+    assert not events(wd, "auto_install_started")
+    assert not any(site_packages(wd, "fake").glob("wdtest_fake*"))
+
+
+@pytest.mark.parametrize("raise_name, words", [
+    ("--index-url=http://127.0.0.1:9/simple", "not a valid import name"),
+    ("x;touch PWNED", "not a valid import name"),
+    ("$(touch PWNED)", "not a valid import name"),
+])
+def test_crafted_names_are_refused_and_nothing_runs(
+        wd: Wdbot, bots: Path, wheels: Path, raise_name: str, words: str) -> None:
+    bot = write_bot(bots, "crafted.py",
+                    f"raise ModuleNotFoundError({'No module named ' + repr(raise_name)!r}, "
+                    f"name={raise_name!r})\n")
+    wd("start", str(bot), "--auto-install", "any")
+    status = wd.wait_state("crafted", "errored")
+    assert status["last_exit"]["reason"] == "missing_module"
+    assert words in status["last_exit"]["error"]
+    assert not events(wd, "auto_install_started")
+    assert not (bots / "PWNED").exists() and not (wd.home / "PWNED").exists()
+
+
+def test_local_modules_and_submodules_of_installed_packages_are_never_installed(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    module_wheel(wheels, "wdtiny", "wdtiny")
+    (bots / "strategy").mkdir()
+    (bots / "strategy" / "grid.py").write_text("X = 1\n")
+    local = write_bot(bots, "local.py", "import strategy.gird\n" + RUN_FOREVER)
+    sub = write_bot(bots, "sub.py", "# /// script\n# dependencies = ['wdtiny']\n# ///\n"
+                    "import wdtiny.nothere\n" + RUN_FOREVER)
+    wd("start", str(local), "--auto-install", "any")
+    wd("start", str(sub), "--auto-install", "any")
+    assert "beside the bot" in wd.wait_state("local", "errored")["last_exit"]["error"]
+    assert "broken install" in wd.wait_state("sub", "errored")["last_exit"]["error"]
+    assert not events(wd, "auto_install_started")
+
+
+@pytest.mark.slow
+def test_the_third_install_is_the_last(wd: Wdbot, bots: Path, wheels: Path) -> None:
+    for i in range(1, 5):
+        module_wheel(wheels, f"wdtest-dist-{i}", f"wdtest_mod_{i}")
+        wd("allow", f"wdtest_mod_{i}=wdtest-dist-{i}")
+    bot = write_bot(bots, "greedy.py", "import wdtest_mod_1, wdtest_mod_2, wdtest_mod_3, wdtest_mod_4\n"
+                    + RUN_FOREVER)
+    wd("start", str(bot), *SLOW_BACKOFF)
+    status = wd.wait_state("greedy", "errored", timeout_s=90)
+    assert [i["module"] for i in status["auto_installed"]] == ["wdtest_mod_1", "wdtest_mod_2", "wdtest_mod_3"]
+    assert status["restarts"] == 3
+    assert status["last_exit"]["reason"] == "missing_module"
+    assert "No module named 'wdtest_mod_4'" in status["last_exit"]["error"]
+    assert "after 3 auto-installs" in status["last_exit"]["error"]
+    assert len(events(wd, "auto_install_started", "greedy")) == 3
+
+
+def test_wheels_only_unless_configured(wd: Wdbot, bots: Path, wheels: Path) -> None:
+    # A source-only package would run its build backend's code at install time.
+    root = wheels / "src" / "wdtest_sdist-1.0"
+    (root / "wdtest_sdist").mkdir(parents=True)
+    (root / "wdtest_sdist" / "__init__.py").write_text("")
+    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: wdtest-sdist\nVersion: 1.0\n")
+    (root / "pyproject.toml").write_text('[project]\nname = "wdtest-sdist"\nversion = "1.0"\n')
+    with tarfile.open(wheels / "wdtest_sdist-1.0.tar.gz", "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    wd("allow", "wdtest_sdist=wdtest-sdist")
+    bot = write_bot(bots, "sdist.py", "import wdtest_sdist\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    error = wd.wait_state("sdist", "errored")["last_exit"]["error"]
+    assert "installing wdtest-sdist failed" in error and "no usable wheels" in error
