@@ -19,8 +19,6 @@ module is missing; venv creation is not part of either figure.
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import statistics
@@ -28,25 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-
-def tiny_wheel(folder: Path, dist: str, module: str) -> None:
-    norm = dist.replace("-", "_")
-    info = f"{norm}-1.0.dist-info"
-    files = {f"{module}/__init__.py": "X = 1\n",
-             f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: bench\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
-    rows = [f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b'=').decode()},"
-            f"{len(t.encode())}" for n, t in files.items()]
-    files[f"{info}/RECORD"] = "\n".join([*rows, f"{info}/RECORD,,"]) + "\n"
-    with zipfile.ZipFile(folder / f"{norm}-1.0-py3-none-any.whl", "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
 
 
 def wait_for(path: Path, lines: int, timeout_s: float = 120.0) -> list[float]:
@@ -72,6 +55,7 @@ def main() -> int:
     parser.add_argument("--pypi", metavar="DIST=MODULE", help="a real package from the index")
     ns = parser.parse_args()
 
+    from tests.helpers import build_wheel  # the tests' own tiny-wheel builder
     from watchdog_runtime.uvtool import pip_install, run_uv
 
     with tempfile.TemporaryDirectory(prefix="wdbench-") as tmp_s:
@@ -86,7 +70,7 @@ def main() -> int:
             index_args: list[str] = []
         else:
             dist, module = "wdbench-dist", "wdbench_mod"
-            tiny_wheel(wheels, dist, module)
+            build_wheel(wheels, dist, "1.0", {f"{module}/__init__.py": "X = 1\n"})
             env.update({"UV_FIND_LINKS": str(wheels), "UV_NO_INDEX": "1"})
             index_args = ["--find-links", str(wheels), "--no-index"]
         os.environ.update({k: env[k] for k in ("UV_FIND_LINKS", "UV_NO_INDEX") if k in env})

@@ -12,7 +12,6 @@ tests, which check the table's syntax offline.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import re
 import sys

@@ -109,8 +109,8 @@ def plan(
         return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
                       f"version than the bot needs; pin the right version in its dependencies")
     if name in installed_before:
-        return refuse(f"still missing after wdbot installed a package for it: the package does not "
-                      f"provide it; add the right one to the bot's dependencies")
+        return refuse("still missing after wdbot installed a package for it: the package does not "
+                      "provide it; add the right one to the bot's dependencies")
     if len(installed_before) >= MAX_ATTEMPTS:
         return refuse(f"still missing modules after {MAX_ATTEMPTS} auto-installs "
                       f"({', '.join(installed_before)}): declare the bot's dependencies, "

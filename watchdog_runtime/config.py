@@ -27,11 +27,11 @@ import fcntl
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .durable import atomic_write_json
 from .modmap import TableError, pairs_to_entries
@@ -136,7 +136,10 @@ def load_config(path: Path) -> Config:
 
 
 def _typed(path: Path, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
-    if not isinstance(value, kind) or (kind == (int, float) and (isinstance(value, bool) or value <= 0)):
+    wrong = not isinstance(value, kind)
+    if kind == (int, float) and not wrong:
+        wrong = isinstance(value, bool) or value <= 0  # a timeout: a positive number
+    if wrong:
         raise ConfigError(f"{path}: {key} has a value of the wrong type ({value!r})")
     return value
 

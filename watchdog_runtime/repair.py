@@ -39,7 +39,8 @@ def facts_for(name: str, python: Path, venv: Path, bot_dir: Path) -> Facts:
 def stdlib_names(python: str) -> frozenset[str]:
     """The standard-library module names of the bot's interpreter (which may be another
     Python than the supervisor's); the supervisor's own list if it cannot be asked."""
-    code = "import sys; print('\\n'.join(sorted(set(sys.stdlib_module_names) | set(sys.builtin_module_names))))"
+    code = ("import sys; "
+            "print('\\n'.join(sorted(set(sys.stdlib_module_names) | set(sys.builtin_module_names))))")
     try:
         done = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, timeout=30,
                               stdin=subprocess.DEVNULL)

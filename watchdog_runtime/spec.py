@@ -228,7 +228,7 @@ def spec_options(ns: argparse.Namespace) -> dict[str, Any]:
             continue
         if opt.flag_value is not None or not isinstance(raw, (str, list)):
             values[f.name] = raw  # a flag's fixed value, already typed
-        elif opt.repeat:
+        elif isinstance(raw, list):
             values[f.name] = tuple(opt.parse(item) if opt.parse else item for item in raw)
         else:
             values[f.name] = opt.parse(raw) if opt.parse else raw

@@ -244,3 +244,75 @@ def test_wheels_only_unless_configured(wd: Wdbot, bots: Path, wheels: Path) -> N
     wd("start", str(bot))
     error = wd.wait_state("sdist", "errored")["last_exit"]["error"]
     assert "installing wdtest-sdist failed" in error and "no usable wheels" in error
+
+
+def test_the_home_policy_and_a_bots_own_policy(wd: Wdbot, bots: Path, wheels: Path) -> None:
+    module_wheel(wheels, "wdtest-pol", "wdtest_pol")
+    wd("allow", "wdtest_pol=wdtest-pol")
+    (wd.home / "config.toml").write_text('[auto_install]\npolicy = "off"\n')
+    bot = write_bot(bots, "pol.py", "import wdtest_pol\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    assert "auto-install is off for pol" in wd.wait_state("pol", "errored")["last_exit"]["error"]
+    assert not events(wd, "auto_install_started")
+    # The bot's own option wins over the home's; --no-auto-install turns it off again.
+    wd("remove", "pol")
+    wd("start", str(bot), "--auto-install", "allowlist")
+    wait_until(lambda: "ok" in stdout_of(wd, "pol"), "the bot allowed to install")
+    other = write_bot(bots, "pol2.py", "import wdtest_pol2\n" + RUN_FOREVER)
+    (wd.home / "config.toml").write_text('[auto_install]\npolicy = "any"\n')
+    wd("start", str(other), "--no-auto-install")
+    assert "auto-install is off for pol2" in wd.wait_state("pol2", "errored")["last_exit"]["error"]
+
+
+def test_a_bad_config_refuses_installs_but_not_the_bots(
+        wd: Wdbot, bots: Path, wheels: Path, tmp_path: Path) -> None:
+    module_wheel(wheels, "wdtest-cfg", "wdtest_cfg")
+    wd("allow", "wdtest_cfg=wdtest-cfg")
+    trigger = tmp_path / "go"
+    healthy = write_bot(bots, "healthy.py", RUN_FOREVER)
+    late = write_bot(bots, "cfg.py", f"""
+        import pathlib, time
+        print("ready", flush=True)
+        while not pathlib.Path({str(trigger)!r}).exists():
+            time.sleep(0.05)
+        import wdtest_cfg
+    """)
+    wd("start", str(healthy))
+    wd("start", str(late))
+    wait_until(lambda: "ready" in stdout_of(wd, "cfg"), "the bot to start")
+    (wd.home / "config.toml").write_text("[auto_install\n")
+    trigger.touch()
+    error = wd.wait_state("cfg", "errored")["last_exit"]["error"]
+    assert "auto-install cannot read its settings" in error and "config.toml" in error
+    assert not events(wd, "auto_install_started")
+    assert wd.bot("healthy")["state"] == "running", "running bots are not touched"
+    # A new venv needs the index settings: the start fails in one line, registering nothing.
+    new = wd("start", str(write_bot(bots, "new.py", RUN_FOREVER)), check=False)
+    assert new.code == 1 and "config.toml: not valid TOML" in new.err
+    assert "new" not in [b["name"] for b in wd.status()["bots"]]
+
+
+def test_allow_rejects_bad_pairs_in_one_line_and_changes_nothing(wd: Wdbot) -> None:
+    wd("allow", "good=good-dist")
+    for bad in ("x;rm=y", "nodist=", "=dist", "mod=bad dist", "mod=--index-url=http://x", "plain"):
+        result = wd("allow", bad, check=False)
+        assert result.code == 2, bad
+        assert len(result.err.strip().splitlines()) == 1 and "MODULE=DIST" in result.err, bad
+    assert wd("allow", "--list").out.strip() == "good -> good-dist"
+    assert wd("allow", "--remove", "good").out.strip() == "removed: good"
+    gone = wd("allow", "--remove", "good", check=False)
+    assert gone.code == 1 and "not in the allow list" in gone.err
+    assert "no pairs added" in wd("allow").out
+
+
+@pytest.mark.slow
+def test_a_healthy_run_gives_back_the_three_attempts(wd: Wdbot, bots: Path, wheels: Path) -> None:
+    for i in range(1, 5):
+        module_wheel(wheels, f"wdtest-heal-{i}", f"wdtest_heal_{i}")
+        wd("allow", f"wdtest_heal_{i}=wdtest-heal-{i}")
+    # Three installs in a row, then a run that stays up past --min-uptime before the fourth.
+    bot = write_bot(bots, "heal.py", "import time, wdtest_heal_1, wdtest_heal_2, wdtest_heal_3\n"
+                    "print('three', flush=True)\ntime.sleep(1.5)\nimport wdtest_heal_4\n" + RUN_FOREVER)
+    wd("start", str(bot), "--min-uptime", "1", *SLOW_BACKOFF)
+    wait_until(lambda: "ok" in stdout_of(wd, "heal"), "the fourth install after a healthy run", 90)
+    assert len(wd.bot("heal")["auto_installed"]) == 4

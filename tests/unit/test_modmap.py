@@ -70,8 +70,11 @@ def test_shared_import_names_are_not_guessed(line: str | None) -> None:
 def test_namespace_packages_resolve_by_their_dotted_path() -> None:
     table = shipped_table()
     # google is missing entirely: the import line decides
-    assert resolve(table, "google", parse_import_line("from google.protobuf import json_format")).dist == "protobuf"
-    assert resolve(table, "google", parse_import_line("from google.cloud import storage")).dist == "google-cloud-storage"
+    def via(line: str) -> str | None:
+        return resolve(table, "google", parse_import_line(line)).dist
+
+    assert via("from google.protobuf import json_format") == "protobuf"
+    assert via("from google.cloud import storage") == "google-cloud-storage"
     # google exists (another package's namespace) and google.protobuf is what is missing
     assert resolve(table, "google.protobuf").dist == "protobuf"
     assert resolve(table, "paho", parse_import_line("import paho.mqtt.client as mqtt")).dist == "paho-mqtt"
