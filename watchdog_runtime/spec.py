@@ -13,7 +13,8 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum
+from typing import Any, TypeVar
 
 from .states import AutoInstall, RestartPolicy
 
@@ -70,20 +71,22 @@ def parse_env_pair(text: str) -> tuple[str, str]:
     return key, value
 
 
-def parse_restart(text: str) -> RestartPolicy:
-    try:
-        return RestartPolicy(text)
-    except ValueError:
-        choices = ", ".join(p.value for p in RestartPolicy)
-        raise SpecError(f"bad --restart {text!r}: choose one of {choices}") from None
+E = TypeVar("E", bound=Enum)
 
 
-def parse_auto_install(text: str) -> AutoInstall:
-    try:
-        return AutoInstall(text)
-    except ValueError:
-        choices = ", ".join(p.value for p in AutoInstall)
-        raise SpecError(f"bad --auto-install {text!r}: choose one of {choices}") from None
+def _choice(kind: type[E], flag: str) -> Callable[[str], E]:
+    """A parser for an option whose values are those of the enum ``kind``."""
+    def parse(text: str) -> E:
+        try:
+            return kind(text)
+        except ValueError:
+            choices = ", ".join(str(p.value) for p in kind)
+            raise SpecError(f"bad {flag} {text!r}: choose one of {choices}") from None
+    return parse
+
+
+parse_restart = _choice(RestartPolicy, "--restart")
+parse_auto_install = _choice(AutoInstall, "--auto-install")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ def module_wheel(folder: Path, dist: str, module: str, version: str = "1.0") -> 
     build_wheel(folder, dist, version, {f"{module}/__init__.py": f"WHERE = {dist!r}\n"})
 
 
+def allowed_wheels(wd: Wdbot, folder: Path, stem: str, count: int) -> list[str]:
+    """``count`` wheels wdtest-STEM-i providing wdtest_STEM_i, each allowed; their modules."""
+    modules = []
+    for i in range(1, count + 1):
+        module_wheel(folder, f"wdtest-{stem}-{i}", f"wdtest_{stem}_{i}")
+        wd("allow", f"wdtest_{stem}_{i}=wdtest-{stem}-{i}")
+        modules.append(f"wdtest_{stem}_{i}")
+    return modules
+
+
 @pytest.fixture
 def wheels(tmp_path: Path, wd: Wdbot) -> Path:
     """A wheel folder that the supervisor's uv uses instead of an index (through the env)."""
@@ -215,14 +225,11 @@ def test_local_modules_and_submodules_of_installed_packages_are_never_installed(
 
 @pytest.mark.slow
 def test_the_third_install_is_the_last(wd: Wdbot, bots: Path, wheels: Path) -> None:
-    for i in range(1, 5):
-        module_wheel(wheels, f"wdtest-dist-{i}", f"wdtest_mod_{i}")
-        wd("allow", f"wdtest_mod_{i}=wdtest-dist-{i}")
-    bot = write_bot(bots, "greedy.py", "import wdtest_mod_1, wdtest_mod_2, wdtest_mod_3, wdtest_mod_4\n"
-                    + RUN_FOREVER)
+    modules = allowed_wheels(wd, wheels, "mod", 4)
+    bot = write_bot(bots, "greedy.py", f"import {', '.join(modules)}\n" + RUN_FOREVER)
     wd("start", str(bot), *SLOW_BACKOFF)
     status = wd.wait_state("greedy", "errored", timeout_s=90)
-    assert [i["module"] for i in status["auto_installed"]] == ["wdtest_mod_1", "wdtest_mod_2", "wdtest_mod_3"]
+    assert [i["module"] for i in status["auto_installed"]] == modules[:3]
     assert status["restarts"] == 3
     assert status["last_exit"]["reason"] == "missing_module"
     assert "No module named 'wdtest_mod_4'" in status["last_exit"]["error"]
@@ -307,9 +314,7 @@ def test_allow_rejects_bad_pairs_in_one_line_and_changes_nothing(wd: Wdbot) -> N
 
 @pytest.mark.slow
 def test_a_healthy_run_gives_back_the_three_attempts(wd: Wdbot, bots: Path, wheels: Path) -> None:
-    for i in range(1, 5):
-        module_wheel(wheels, f"wdtest-heal-{i}", f"wdtest_heal_{i}")
-        wd("allow", f"wdtest_heal_{i}=wdtest-heal-{i}")
+    allowed_wheels(wd, wheels, "heal", 4)
     # Three installs in a row, then a run that stays up past --min-uptime before the fourth.
     bot = write_bot(bots, "heal.py", "import time, wdtest_heal_1, wdtest_heal_2, wdtest_heal_3\n"
                     "print('three', flush=True)\ntime.sleep(1.5)\nimport wdtest_heal_4\n" + RUN_FOREVER)
