@@ -19,6 +19,14 @@ setting fails with the config error as its reason, and everything else goes on.
     extra_urls = []
     find_links = ["/srv/wheels"]
     no_index = false
+
+    [resources]                   # the resource watch
+    interval = 2                  # seconds between samples of every bot's process tree
+    consecutive = 2               # samples in a row over a limit before a restart
+    window = 1200                 # seconds of history a leak trend looks at
+    min_span = 120                # seconds of samples before any trend or leak verdict
+    memory_leak_per_hour = "30M"  # the slowest memory growth called a leak
+    fds_leak_per_hour = 20        # the slowest open-file growth called a leak
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from typing import Any
 
 from .durable import atomic_write_json
 from .modmap import TableError, pairs_to_entries
+from .resources import WatchSettings
+from .spec import SpecError, parse_size
 from .states import AutoInstall
 
 if sys.version_info >= (3, 11):
@@ -79,11 +89,14 @@ class Config:
     install_timeout_s: float = 300.0
     allow: Mapping[str, str] = field(default_factory=dict)
     index: IndexOptions = IndexOptions()
+    resources: WatchSettings = WatchSettings()
 
 
 _KNOWN = {
     "auto_install": {"policy", "allow_sdist", "timeout", "allow"},
     "index": {"url", "extra_urls", "find_links", "no_index"},
+    "resources": {"interval", "consecutive", "window", "min_span", "memory_leak_per_hour",
+                  "fds_leak_per_hour"},
 }
 
 
@@ -132,6 +145,33 @@ def load_config(path: Path) -> Config:
             find_links=tuple(_strings(path, "index.find_links", index.get("find_links", []))),
             no_index=_typed(path, "index.no_index", index.get("no_index", False), bool),
         ),
+        resources=_resources(path, doc.get("resources", {})),
+    )
+
+
+def _resources(path: Path, raw: dict[str, Any]) -> WatchSettings:
+    default = WatchSettings()
+
+    def number(key: str, fallback: float) -> float:
+        return float(_typed(path, f"resources.{key}", raw.get(key, fallback), (int, float)))
+
+    memory = raw.get("memory_leak_per_hour", default.memory_leak_per_hour)
+    if isinstance(memory, str):
+        try:
+            memory = parse_size(memory)
+        except SpecError as exc:
+            raise ConfigError(f"{path}: resources.memory_leak_per_hour: {exc}") from None
+    consecutive = _typed(path, "resources.consecutive", raw.get("consecutive", default.consecutive),
+                         (int, float))
+    if consecutive != int(consecutive):
+        raise ConfigError(f"{path}: resources.consecutive must be a whole number")
+    return WatchSettings(
+        interval_s=number("interval", default.interval_s),
+        consecutive=int(consecutive),
+        window_s=number("window", default.window_s),
+        min_span_s=number("min_span", default.min_span_s),
+        memory_leak_per_hour=float(_typed(path, "resources.memory_leak_per_hour", memory, (int, float))),
+        fds_leak_per_hour=number("fds_leak_per_hour", default.fds_leak_per_hour),
     )
 
 

@@ -89,13 +89,16 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     server = await serve(home.socket, ops)
     _install_signal_handlers(sup)
     sup.resume_all()
+    sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
     try:
         await sup.shutdown_requested.wait()
+        sampler.cancel()
         await sup.shutdown()
     finally:
+        sampler.cancel()
         server.close()
         with contextlib.suppress(FileNotFoundError):
             home.socket.unlink()

@@ -18,6 +18,8 @@ from .states import Event, ExitReason, RestartPolicy
 from .tracebacks import mismatch_hint
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
+PLANNED = frozenset({ExitReason.MEMORY_LIMIT, ExitReason.FD_LIMIT})
+"""Restarts the supervisor itself decided on: they never escalate the crash backoff."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +138,18 @@ def decide_after_exit(
     """
     if exit.reason is ExitReason.SYNTAX_ERROR:
         return Decision(Event.EXIT_FATAL, None, failures)
+    policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
+    if exit.reason in PLANNED:
+        if spec.restart is RestartPolicy.NEVER:
+            return Decision(Event.EXIT_FATAL, None, failures)
+        if uptime_s >= spec.min_uptime_s:
+            return Decision(Event.EXIT_RESTART, 0.0, 0)
+        # Over its limit again soon after a start: wait as the backoff says (no hot loop),
+        # but do not count it as one more crash.
+        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures)
     clean = exit.reason is ExitReason.CLEAN_EXIT
     if spec.restart is RestartPolicy.NEVER or (clean and spec.restart is RestartPolicy.ON_FAILURE):
         return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures)
     if uptime_s >= spec.min_uptime_s:
         failures = 0
-    policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
     return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from .resources import TreeSample
+
 MARKER_ENV = "WDBOT_BOT_ID"
 """Set in every bot's environment and inherited by all it starts, so members that left the
 bot's process group (``setsid``) and were orphaned can still be found and stopped."""
@@ -154,6 +156,62 @@ def members(root: ProcessIdentity | None, marker: str) -> list[psutil.Process]:
         if proc.pid != me and env.get(MARKER_ENV) == marker:
             found.setdefault(proc.pid, proc)
     return list(found.values())
+
+
+def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, TreeSample]:
+    """One reading of each bot's process tree (the root and all its descendants), summed.
+
+    One pass over the process table builds the parent map for every bot at once; a member
+    that vanishes or hides mid-read is simply left out. Bots not alive get no sample.
+    """
+    children: dict[int, list[psutil.Process]] = {}
+    for proc in psutil.process_iter(["ppid"]):
+        children.setdefault(proc.info["ppid"], []).append(proc)
+    out: dict[str, TreeSample] = {}
+    for name, root in roots.items():
+        try:
+            top = psutil.Process(root.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if abs(top.create_time() - root.create_time) >= _CREATE_TIME_SLACK_S:
+            continue  # a recycled pid is not the bot
+        tree, stack = [top], [root.pid]
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                tree.append(child)
+                stack.append(child.pid)
+        rss = fds = threads = count = 0
+        cpu = 0.0
+        for proc in tree:
+            try:
+                with proc.oneshot():
+                    rss += proc.memory_info().rss
+                    fds += proc.num_fds()
+                    threads += proc.num_threads()
+                    times = proc.cpu_times()
+                    cpu += times.user + times.system
+                count += 1
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        if count:
+            out[name] = TreeSample(now, rss, fds, threads, cpu, count)
+    return out
+
+
+def fd_soft_limit(ident: ProcessIdentity) -> int | None:
+    """The process's soft RLIMIT_NOFILE (Linux reads it per process; elsewhere a bot
+    inherits the supervisor's own)."""
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, AttributeError, OSError):
+        soft, _ = psutil.Process(ident.pid).rlimit(psutil.RLIMIT_NOFILE)
+        return int(soft) if soft > 0 else None
+    import resource
+
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return int(soft) if soft > 0 and soft != resource.RLIM_INFINITY else None
+
+
+def machine_memory() -> int:
+    return int(psutil.virtual_memory().total)
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:

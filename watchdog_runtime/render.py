@@ -8,28 +8,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from .units import duration, size
+
 STATE_STYLE = {
     "running": "green", "starting": "cyan", "recovering": "cyan", "backoff": "yellow",
     "stopping": "yellow", "stopped": "dim", "exited": "blue", "errored": "bold red",
 }
-
-
-def duration(seconds: float | None) -> str:
-    """``1h02m``, ``3m05s``, ``12s``; ``-`` for None.
-
-    >>> duration(3725), duration(185), duration(12.4), duration(None)
-    ('1h02m', '3m05s', '12s', '-')
-    """
-    if seconds is None:
-        return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    if s >= 60:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:.1f}s"
 
 
 def last_exit_text(last: dict[str, Any] | None) -> str:
@@ -43,6 +27,23 @@ def last_exit_text(last: dict[str, Any] | None) -> str:
         how = "?"
     text = f"{last['reason']} ({how})"
     return f"{text} {last['error']}" if last.get("error") else text
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def rss_text(bot: dict[str, Any]) -> Text:
+    """``152M``, with the rate in red when a leak is suspected: ``152M ↑600M/h leak``."""
+    if bot.get("rss_bytes") is None:
+        return Text("-")
+    text = Text(size(bot["rss_bytes"]))
+    leak = bot.get("leak")
+    if leak:
+        rate = leak.get("rate_per_hour")
+        shown = (f"{size(rate)}/h" if leak["resource"] == "memory" else f"{rate:.0f} fds/h") if rate else ""
+        text.append(f" ↑{shown} leak", style="bold red")
+    return text
 
 
 def auto_installed_text(items: list[dict[str, Any]] | None) -> str:
@@ -63,7 +64,8 @@ def status_renderable(doc: dict[str, Any]) -> Group:
         duration(sup["uptime_s"]), f"  home {sup['home']}  ", (f"{running}/{len(bots)} running", "bold"),
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "NEXT START", "LAST EXIT"]
+    columns = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "RSS", "FDS", "CPU", "NEXT START",
+               "LAST EXIT"]
     # Only when something was auto-installed: the column names what wdbot put in a venv.
     installed = any(b.get("auto_installed") for b in bots)
     for column in columns + (["AUTO-INSTALLED"] if installed else []):
@@ -74,6 +76,8 @@ def status_renderable(doc: dict[str, Any]) -> Group:
             bot["name"], Text(bot["state"], style=STATE_STYLE.get(bot["state"], "")),
             str(bot["pid"]) if bot["pid"] is not None else "-", duration(bot["uptime_s"]),
             str(bot["restarts"]),
+            rss_text(bot), _or_dash(bot.get("num_fds")),
+            "-" if bot.get("cpu_percent") is None else f"{bot['cpu_percent']:.0f}%",
             f"in {duration(bot['next_start_in_s'])}" if bot["next_start_in_s"] is not None else "-",
             last_exit_text(bot["last_exit"]),
             *extra,

@@ -29,6 +29,7 @@ from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .modmap import pairs_to_entries, shipped_table
 from .registry import BotRecord, RunRecord
+from .resources import Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, missing_module
@@ -106,6 +107,11 @@ class BotRunner:
         self._live: _Live | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        self.watch = ResourceWatch()
+        self._limits: Limits | None = None
+        self._breach: Breach | None = None
+        self._restart = asyncio.Event()
+        """Set with ``_breach``: the supervisor decided to restart the bot (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
 
     # ----------------------------------------------------------------- commands
@@ -183,14 +189,43 @@ class BotRunner:
             "next_start_in_s": (round(max(0.0, self.next_start_at - now), 3)
                                 if self.next_start_at is not None else None),
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
-            "rss_bytes": None, "num_fds": None, "cpu_percent": None,
-            "rss_trend_bytes_per_hour": None, "fds_trend_per_hour": None, "leak": None,
+            **(self.watch.status() if live else ResourceWatch().status()),
             "auto_installed": [i.to_json() for i in self.auto_installed],
             "heartbeat_age_s": None,
+            "limits": {
+                "max_memory_bytes": self.spec.max_memory_bytes,
+                "max_fds": self._limits.max_fds if self._limits else self.spec.max_fds,
+            },
             "start_reason": self.start_reason.value if self.start_reason else None,
             "restart_policy": self.spec.restart.value,
             "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
         }
+
+    @property
+    def live_ident(self) -> procs.ProcessIdentity | None:
+        """The bot's process while it runs (not while stopping): what the sampler reads."""
+        return self._live.ident if self._live and self.state is BotState.RUNNING else None
+
+    def observe(self, ident: procs.ProcessIdentity, sample: TreeSample, settings: WatchSettings) -> None:
+        """Take one resource sample of the live process; restart the bot past a limit."""
+        if self._live is None or self._live.ident != ident or self.state is not BotState.RUNNING:
+            return  # a sample of a process that is gone or going
+        if settings != self.watch.settings:
+            self.watch.reset(settings)
+        if self._limits is None:
+            fd_rlimit = procs.fd_soft_limit(ident)
+            self._limits = Limits(
+                max_memory_bytes=self.spec.max_memory_bytes,
+                max_fds=self.spec.max_fds or Limits.default_max_fds(fd_rlimit),
+                machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
+        verdict = self.watch.observe(sample, self._limits)
+        for leak in verdict.new_leaks:
+            self.host.events.write("leak_suspected", self.spec.name, pid=ident.pid, **leak.to_json())
+        for resource in verdict.cleared:
+            self.host.events.write("leak_cleared", self.spec.name, pid=ident.pid, resource=resource)
+        if verdict.breach is not None and not self._restart.is_set():
+            self._breach = verdict.breach
+            self._restart.set()
 
     # ---------------------------------------------------------------- lifecycle
     def _launch(self, coro: Any) -> None:
@@ -262,6 +297,13 @@ class BotRunner:
             if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
                 os.replace(log_file, log_file.with_name(log_file.name + ".1"))
 
+    def _new_process(self) -> None:
+        """Readings, limits and a pending limit restart belong to one process."""
+        self.watch.reset()
+        self._limits = None
+        self._breach = None
+        self._restart = asyncio.Event()
+
     def _declared(self, base: Declared | None = None) -> Declared:
         """The bot's declared dependencies plus what auto-install recorded for it."""
         declared = base or declared_dependencies(Path(self.spec.path), self.spec.requirements)
@@ -278,6 +320,7 @@ class BotRunner:
         run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
+        self._new_process()
         self._to(Event.SPAWNED)
         self.host.events.write("start", self.spec.name, pid=popen.pid, reason=reason.value)
         self.host.persist()
@@ -289,6 +332,7 @@ class BotRunner:
         started = self.host.clock() - max(0.0, time.time() - ident.create_time)
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
+        self._new_process()
         self._to(Event.ADOPTED)
         self.host.events.write("adopt", self.spec.name, pid=ident.pid)
         self.host.persist()
@@ -319,11 +363,15 @@ class BotRunner:
         assert live is not None
         exit_task = asyncio.ensure_future(procs.wait_exit(live.ident, live.popen))
         stop_task = asyncio.ensure_future(self._stop.wait())
+        restart_task = asyncio.ensure_future(self._restart.wait())
         try:
-            await asyncio.wait({exit_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            if not exit_task.done():
+            await asyncio.wait({exit_task, stop_task, restart_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not exit_task.done() and stop_task.done():
                 await self._terminate(live, exit_task)
                 return None
+            if not exit_task.done() and self._breach is not None:
+                return await self._planned_restart(live, exit_task, self._breach), \
+                    self.host.clock() - live.started_mono, None
             record = self._exit_record(live.run)
             missing = missing_module(self._stderr_tail(live.run), record)
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
@@ -332,6 +380,7 @@ class BotRunner:
             return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
+            restart_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
 
@@ -427,9 +476,30 @@ class BotRunner:
         return installed
 
     async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
-        """SIGTERM to the group and every member, SIGKILL after ``stop_timeout_s``."""
+        """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""
         self._to(Event.STOP)
         self.host.persist()
+        code, sig = await self._kill_tree(live, exit_task)
+        self.last_exit = ExitInfo(code, sig, ExitReason.STOPPED, None, wall_iso())
+        self._live = None
+        self._to(Event.STOPPED)
+        self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
+        self.host.persist()
+
+    async def _planned_restart(self, live: _Live, exit_task: asyncio.Future[int | None],
+                               breach: Breach) -> ExitInfo:
+        """Stop the tree gracefully because of a limit; the exit then goes the usual way."""
+        self._to(Event.STOP)
+        self.host.events.write("limit_restart", self.spec.name, pid=live.ident.pid,
+                               reason=breach.reason.value, detail=breach.detail)
+        self.host.persist()
+        code, sig = await self._kill_tree(live, exit_task)
+        return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso())
+
+    async def _kill_tree(self, live: _Live,
+                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
+        """SIGTERM to the group and every member, SIGKILL after ``stop_timeout_s``; the
+        (exit code, signal) of the bot's own process."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.spec.stop_timeout_s
         # Snapshot the tree before signalling: once a parent dies its children are orphaned
@@ -445,11 +515,7 @@ class BotRunner:
         returncode = await asyncio.wait_for(exit_task, KILL_GRACE_S)
         code = returncode if returncode is not None and returncode >= 0 else None
         sig = -returncode if returncode is not None and returncode < 0 else None
-        self.last_exit = ExitInfo(code, sig, ExitReason.STOPPED, None, wall_iso())
-        self._live = None
-        self._to(Event.STOPPED)
-        self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
-        self.host.persist()
+        return code, sig
 
     async def _kill_leftovers(self, known: list[Any] | None, timeout_s: float | None = None) -> None:
         """No process the bot started outlives it: SIGTERM what is left, then SIGKILL.

@@ -137,6 +137,9 @@ TRANSITIONS: dict[tuple[BotState, Event], BotState] = {
         for s in (_S.STARTING, _S.RECOVERING, _S.RUNNING, _S.BACKOFF, _S.EXITED, _S.ERRORED)
     },
     (_S.STOPPING, _E.STOPPED): _S.STOPPED,
+    # A restart the supervisor decided on (a limit): stopping, then the usual exit edges.
+    (_S.STOPPING, _E.EXIT_RESTART): _S.BACKOFF,
+    (_S.STOPPING, _E.EXIT_FATAL): _S.ERRORED,
 }
 """Every legal edge. Anything else is a bug in the caller."""
 

@@ -16,11 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, registry
-from .config import Config, load_allowed, load_config
+from . import __version__, procs, registry
+from .config import Config, ConfigError, load_allowed, load_config
 from .events import EventLog
 from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
+from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
 from .spec import BotSpec, SpecError
 from .states import StartReason
@@ -51,6 +52,7 @@ class Supervisor:
         self.started_mono = clock()
         self.shutdown_requested = asyncio.Event()
         self.keep_bots = False
+        self._config: tuple[tuple[int, int] | None, Config] | None = None
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
@@ -67,8 +69,42 @@ class Supervisor:
         registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
 
     def settings(self) -> Config:
-        """The home's ``config.toml``, read now (an edit needs no supervisor restart)."""
-        return load_config(self.home.config)
+        """The home's ``config.toml`` as it is now (an edit needs no supervisor restart);
+        parsed again only when the file changed."""
+        try:
+            st = self.home.config.stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            key = None
+        if self._config is None or self._config[0] != key:
+            self._config = (key, load_config(self.home.config))
+        return self._config[1]
+
+    def watch_settings(self) -> WatchSettings:
+        """The resource watch's settings; the defaults while the config is unreadable (the
+        error is reported where installs and venvs need the config)."""
+        try:
+            return self.settings().resources
+        except ConfigError:
+            return WatchSettings()
+
+    async def sample_forever(self) -> None:
+        """Every ``interval``: one reading of every running bot's process tree, handed to
+        its runner (which may restart it past a limit). Runs until cancelled."""
+        while True:
+            settings = self.watch_settings()
+            live = {n: ident for n, r in self.runners.items() if (ident := r.live_ident)}
+            if live:
+                try:
+                    samples = await asyncio.to_thread(procs.sample_trees, live, self.clock())
+                except Exception:  # noqa: BLE001 - a failed reading must not end the watch
+                    log.exception("sampling the bots failed")
+                    samples = {}
+                for name, sample in samples.items():
+                    runner = self.runners.get(name)
+                    if runner is not None:
+                        runner.observe(live[name], sample, settings)
+            await asyncio.sleep(settings.interval_s)
 
     def allowed_pairs(self) -> dict[str, str]:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""

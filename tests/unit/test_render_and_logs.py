@@ -46,6 +46,16 @@ def test_auto_installed_packages_get_a_column_only_when_there_are_some() -> None
     assert alpha.rstrip().endswith("PyYAML 6.0.2 (yaml)")
 
 
+def test_resources_and_a_suspected_leak_are_shown() -> None:
+    alpha = dict(DOC["bots"][0], rss_bytes=152 * 1024**2, num_fds=12, cpu_percent=3.4,  # type: ignore[call-overload]
+                 leak={"resource": "memory", "detail": "RSS rising", "rate_per_hour": 600 * 1024**2})
+    text = render({**DOC, "bots": [alpha, DOC["bots"][1]]}, width=160)
+    row = next(line for line in text.splitlines() if line.startswith("alpha")).split()
+    assert row[5:10] == ["152M", "↑600M/h", "leak", "12", "3%"]
+    beta = next(line for line in text.splitlines() if line.startswith("beta")).split()
+    assert beta[5:8] == ["-", "-", "-"], "no readings while it is not running"
+
+
 def test_empty_and_warnings() -> None:
     doc = {"supervisor": {**DOC["supervisor"], "warnings": ["registry was corrupt"]}, "bots": []}
     text = render(doc)

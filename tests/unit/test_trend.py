@@ -1,0 +1,109 @@
+"""The leak detector on synthetic series, sampled every 2 s by a fake clock."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import pytest
+
+from watchdog_runtime.trend import Trend, TrendParams, suffix_minima, theil_sen
+
+MB = 1024 * 1024
+STEP_S = 2.0
+
+
+def run(series: Callable[[float], float], minutes: float, params: TrendParams | None = None,
+        ) -> tuple[Trend, list[float]]:
+    """Feed ``series(t)`` for ``minutes``; return the trend and the times a leak was seen."""
+    trend = Trend(params or TrendParams())
+    seen: list[float] = []
+    t = 0.0
+    leaking = False
+    while t <= minutes * 60:
+        if trend.add(t, series(t)):  # as the supervisor does: a verdict per completed bucket
+            leaking = trend.leaking() is not None
+        if leaking:
+            seen.append(t)
+        t += STEP_S
+    return trend, seen
+
+
+def noise(seed: int, amplitude: float) -> Callable[[], float]:
+    rng = random.Random(seed)
+    return lambda: rng.uniform(-amplitude, amplitude)
+
+
+def test_flat_is_never_a_leak() -> None:
+    jitter = noise(1, 3 * MB)
+    trend, seen = run(lambda t: 120 * MB + jitter(), 60)
+    assert seen == []
+    slope = trend.slope_per_hour()
+    assert slope is not None and abs(slope) < 10 * MB
+
+
+@pytest.mark.parametrize("period_s, amplitude", [(60, 40 * MB), (30, 10 * MB), (110, 60 * MB)])
+def test_a_garbage_collector_sawtooth_is_never_a_leak(period_s: float, amplitude: float) -> None:
+    _, seen = run(lambda t: 100 * MB + amplitude * ((t % period_s) / period_s), 60)
+    assert seen == []
+
+
+def test_a_slow_sawtooth_reads_as_a_rise_only_until_its_first_drop() -> None:
+    # Before its first drop a 4-minute sawtooth cannot be told from a leak; after it, never.
+    _, seen = run(lambda t: 100 * MB + 80 * MB * ((t % 240) / 240), 60)
+    assert seen and max(seen) < 240 + TrendParams().bucket_s
+
+
+def test_a_step_then_flat_is_never_a_leak() -> None:
+    jitter = noise(2, 1 * MB)
+    _, seen = run(lambda t: (100 * MB if t < 600 else 300 * MB) + jitter(), 60)
+    assert seen == []
+
+
+def test_a_10_mb_per_minute_leak_is_seen_within_3_minutes() -> None:
+    trend, seen = run(lambda t: 100 * MB + 10 * MB * t / 60, 10)
+    assert seen and seen[0] <= 180
+    rate = trend.leaking()
+    assert rate is not None and rate == pytest.approx(600 * MB, rel=0.05)
+
+
+def test_a_noisy_leak_is_seen_too() -> None:
+    jitter = noise(3, 25 * MB)
+    _, seen = run(lambda t: 100 * MB + 10 * MB * t / 60 + jitter(), 10)
+    assert seen and seen[0] <= 180
+
+
+def test_a_leak_under_a_sawtooth_is_seen() -> None:
+    _, seen = run(lambda t: 100 * MB + 2 * MB * t / 60 + 30 * MB * ((t % 60) / 60), 30)
+    assert seen and seen[0] <= 12 * 60
+
+
+def test_a_slow_leak_below_the_threshold_is_not_called_one() -> None:
+    _, seen = run(lambda t: 100 * MB + 10 * MB * t / 3600, 60)  # 10 MB an hour
+    assert seen == []
+
+
+def test_a_leak_that_stops_stops_being_reported() -> None:
+    def series(t: float) -> float:
+        return 100 * MB + 10 * MB * min(t, 300) / 60
+
+    trend, seen = run(series, 40)
+    assert seen and seen[0] <= 180
+    assert trend.leaking() is None, "flat for the last half of the window"
+
+
+def test_no_verdict_and_no_trend_before_enough_samples() -> None:
+    trend, _ = run(lambda t: 100 * MB + 50 * MB * t / 60, 1.5)
+    assert trend.slope_per_hour() is None and trend.leaking() is None
+
+
+def test_memory_is_bounded() -> None:
+    trend, _ = run(lambda t: 100 * MB + math.sin(t) * MB, 300)
+    assert len(trend._done) <= TrendParams().buckets
+
+
+def test_theil_sen_and_suffix_minima() -> None:
+    assert theil_sen([(0, 1)]) is None
+    assert theil_sen([(0, 0), (1, 1), (2, 2), (3, 3), (4, -50)]) == pytest.approx(1.0)
+    assert suffix_minima([]) == []

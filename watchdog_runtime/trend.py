@@ -1,0 +1,132 @@
+"""Leak trends: a robust slope of a resource over a sliding window. Pure; times come in with
+the samples (from the supervisor's monotonic clock, or a fake one in tests).
+
+Memory is noisy in a way that fools a plain regression: the garbage collector and the
+allocator make a sawtooth, a cache fills once and then stays (a step), and one sample can
+spike. So:
+
+1. The window is cut into buckets and each bucket keeps only its *minimum*: the floor the
+   process returns to, not its peaks.
+2. The slope is Theil-Sen (the median of all pairwise slopes), which a few outliers cannot
+   move.
+3. A leak is suspected only when the *floor from each point onward* (the suffix minimum,
+   which a sawtooth keeps flat because its later drops pull earlier points down) rises over
+   the whole window *and* over each half of it: a step then flat has a flat half, a
+   sawtooth has a flat floor, a leak rises everywhere.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Point = tuple[float, float]
+"""(time in seconds, value)."""
+
+
+def theil_sen(points: Sequence[Point]) -> float | None:
+    """The median of the slopes between every pair of points (per second); None below 2.
+
+    >>> theil_sen([(0, 0), (1, 2), (2, 4), (3, 6), (4, -100)])  # one outlier changes nothing
+    2.0
+    """
+    slopes = [
+        (v2 - v1) / (t2 - t1)
+        for i, (t1, v1) in enumerate(points)
+        for t2, v2 in points[i + 1:]
+        if t2 > t1
+    ]
+    return statistics.median(slopes) if slopes else None
+
+
+def suffix_minima(points: Sequence[Point]) -> list[Point]:
+    """Each point's value replaced by the minimum from it to the end.
+
+    >>> suffix_minima([(0, 5), (1, 3), (2, 4), (3, 9)])
+    [(0, 3), (1, 3), (2, 4), (3, 9)]
+    """
+    out: list[Point] = []
+    low = float("inf")
+    for t, v in reversed(points):
+        low = min(low, v)
+        out.append((t, low))
+    return out[::-1]
+
+
+@dataclass(frozen=True)
+class TrendParams:
+    """How a trend is measured; ``threshold_per_hour`` is the smallest rise called a leak."""
+
+    window_s: float = 1200.0
+    buckets: int = 60
+    min_span_s: float = 120.0
+    """Enough samples: no verdict (and no trend) before the buckets span this long."""
+    threshold_per_hour: float = 30 * 1024 * 1024
+
+    @property
+    def bucket_s(self) -> float:
+        return self.window_s / self.buckets
+
+
+class Trend:
+    """Per-bucket minima of one resource over a sliding window; bounded memory."""
+
+    def __init__(self, params: TrendParams) -> None:
+        self.params = params
+        self._done: deque[Point] = deque(maxlen=params.buckets)
+        self._open: Point | None = None
+        self._open_index = -1
+
+    def clear(self) -> None:
+        """Forget everything (a new process of the bot)."""
+        self._done.clear()
+        self._open = None
+        self._open_index = -1
+
+    def add(self, t: float, value: float) -> bool:
+        """Add a sample; True when a bucket was completed (the verdict may have changed)."""
+        index = int(t // self.params.bucket_s)
+        closed = False
+        if self._open is not None and index != self._open_index:
+            self._done.append(self._open)
+            self._open = None
+            closed = True
+        if self._open is None or value < self._open[1]:
+            self._open = (t, value)
+        self._open_index = index
+        return closed
+
+    def points(self) -> list[Point]:
+        """The completed buckets' minima inside the window."""
+        if not self._done:
+            return []
+        newest = self._done[-1][0]
+        return [p for p in self._done if p[0] >= newest - self.params.window_s]
+
+    def enough(self) -> bool:
+        pts = self.points()
+        return len(pts) >= 4 and pts[-1][0] - pts[0][0] >= self.params.min_span_s
+
+    def slope_per_hour(self) -> float | None:
+        """Theil-Sen slope of the bucket minima, per hour; None until there is enough data."""
+        if not self.enough():
+            return None
+        slope = theil_sen(self.points())
+        return None if slope is None else slope * 3600
+
+    def leaking(self) -> float | None:
+        """The rate per hour when a leak is suspected (the floor rises over the window and
+        over each half of it, each at least the threshold), else None."""
+        if not self.enough():
+            return None
+        floor = suffix_minima(self.points())
+        half = len(floor) // 2
+        rates = [theil_sen(part) for part in (floor, floor[:half + 1], floor[half:])]
+        if any(r is None for r in rates):
+            return None
+        per_hour = [r * 3600 for r in rates if r is not None]
+        if min(per_hour) < self.params.threshold_per_hour:
+            return None
+        return per_hour[0]
