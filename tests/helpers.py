@@ -98,6 +98,17 @@ class Wdbot:
 
         return wait_until(check, f"{name} to reach {'/'.join(states)}", timeout_s)
 
+    def events(self, kind: str, bot: str | None = None) -> list[dict[str, Any]]:
+        """The supervisor's events of ``kind`` (for ``bot``), oldest first."""
+        path = self.home / "events.jsonl"
+        found = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+        return [e for e in found if e["kind"] == kind and (bot is None or e["bot"] == bot)]
+
+    def stdout(self, name: str) -> str:
+        """What bot ``name`` has written to its stdout log so far."""
+        path = self.home / "bots" / name / "logs" / "stdout.log"
+        return path.read_text() if path.exists() else ""
+
     def supervisor_pid(self) -> int | None:
         try:
             text = (self.home / "supervisor.lock").read_text().strip()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uv
@@ -18,19 +16,6 @@ from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
 SLOW_BACKOFF = ("--backoff-initial", "600", "--backoff-max", "600")
 
 RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
-
-
-def events(wd: Wdbot, kind: str, bot: str | None = None) -> list[dict[str, Any]]:
-    path = wd.home / "events.jsonl"
-    if not path.exists():
-        return []
-    found = [json.loads(line) for line in path.read_text().splitlines()]
-    return [e for e in found if e["kind"] == kind and (bot is None or e["bot"] == bot)]
-
-
-def stdout_of(wd: Wdbot, name: str) -> str:
-    path = wd.home / "bots" / name / "logs" / "stdout.log"
-    return path.read_text() if path.exists() else ""
 
 
 def site_packages(wd: Wdbot, name: str) -> Path:
@@ -71,11 +56,11 @@ def test_a_mapped_name_is_installed_and_the_bot_recovers_at_once(
     bot = write_bot(bots, "yamlbot.py", "import yaml\nprint('yaml from', yaml.WHERE, flush=True)\n"
                     + RUN_FOREVER)
     wd("start", str(bot), *SLOW_BACKOFF)
-    wait_until(lambda: "yaml from PyYAML" in stdout_of(wd, "yamlbot"), "the bot to run with yaml")
+    wait_until(lambda: "yaml from PyYAML" in wd.stdout("yamlbot"), "the bot to run with yaml")
     status = wd.wait_state("yamlbot", "running")
     assert status["auto_installed"] == [{"module": "yaml", "package": "PyYAML", "version": "0.0.1"}]
     assert status["restarts"] == 1 and status["last_exit"]["reason"] == "missing_module"
-    [done] = events(wd, "auto_install", "yamlbot")
+    [done] = wd.events("auto_install", "yamlbot")
     assert (done["module"], done["package"], done["source"]) == ("yaml", "PyYAML", "table")
     record = (wd.home / "bots" / "yamlbot" / "auto-requirements.txt").read_text()
     assert "PyYAML==0.0.1  # module=yaml" in record
@@ -85,9 +70,9 @@ def test_a_mapped_name_is_installed_and_the_bot_recovers_at_once(
     wd("stop", "yamlbot")
     subprocess.run(["rm", "-rf", str(wd.home / "bots" / "yamlbot" / "venv")], check=True)
     wd("start", "yamlbot")
-    wait_until(lambda: stdout_of(wd, "yamlbot").count("yaml from PyYAML") == 2, "the rebuilt bot")
-    assert len(events(wd, "auto_install", "yamlbot")) == 1
-    assert len(events(wd, "venv_built", "yamlbot")) == 2
+    wait_until(lambda: wd.stdout("yamlbot").count("yaml from PyYAML") == 2, "the rebuilt bot")
+    assert len(wd.events("auto_install", "yamlbot")) == 1
+    assert len(wd.events("venv_built", "yamlbot")) == 2
 
 
 def test_a_declared_dependency_missing_from_the_venv_is_installed(
@@ -107,16 +92,16 @@ def test_a_declared_dependency_missing_from_the_venv_is_installed(
         time.sleep(600)
     """)
     wd("start", str(bot), *SLOW_BACKOFF)
-    wait_until(lambda: "ready" in stdout_of(wd, "decl"), "the bot to start")
+    wait_until(lambda: "ready" in wd.stdout("decl"), "the bot to start")
     # Break the venv under the running bot, then let it import.
     venv_python = wd.home / "bots" / "decl" / "venv" / "bin" / "python"
     subprocess.run([uv.find_uv_bin(), "pip", "uninstall", "--python", str(venv_python), "wdtest-mod-d"],
                    check=True, capture_output=True)
     trigger.touch()
-    wait_until(lambda: "imported wdtest-mod-d" in stdout_of(wd, "decl"), "the repaired bot")
-    [done] = events(wd, "auto_install", "decl")
+    wait_until(lambda: "imported wdtest-mod-d" in wd.stdout("decl"), "the repaired bot")
+    [done] = wd.events("auto_install", "decl")
     assert done["source"] == "declared" and done["package"] == "wdtest-mod-d"
-    [started] = events(wd, "auto_install_started", "decl")
+    [started] = wd.events("auto_install_started", "decl")
     assert started["requirement"] == "wdtest-mod-d>=1.0", "installed as the bot declared it"
 
 
@@ -130,15 +115,15 @@ def test_a_name_outside_the_allowlist_is_refused_until_the_operator_allows_it(
     assert status["last_exit"]["reason"] == "missing_module"
     assert error.startswith("ModuleNotFoundError: No module named 'wdtest_unlisted'")
     assert "'wdbot allow wdtest_unlisted=DIST'" in error and "'wdbot restart unl'" in error
-    assert not events(wd, "auto_install_started"), "uv never ran"
+    assert not wd.events("auto_install_started"), "uv never ran"
     assert not any(site_packages(wd, "unl").glob("wdtest_unlisted*"))
 
     assert wd("allow", "wdtest_unlisted=wdtest-unlisted").out.strip() == \
         "allowed: wdtest_unlisted -> wdtest-unlisted"
     assert "wdtest_unlisted -> wdtest-unlisted" in wd("allow").out
     wd("restart", "unl")
-    wait_until(lambda: "ok" in stdout_of(wd, "unl"), "the allowed bot to run")
-    assert events(wd, "auto_install", "unl")[0]["source"] == "allowed"
+    wait_until(lambda: "ok" in wd.stdout("unl"), "the allowed bot to run")
+    assert wd.events("auto_install", "unl")[0]["source"] == "allowed"
 
 
 def test_a_package_uv_cannot_find_leaves_the_bot_errored_with_uvs_message(
@@ -152,7 +137,7 @@ def test_a_package_uv_cannot_find_leaves_the_bot_errored_with_uvs_message(
     assert "installing wdtest-nowhere failed" in error
     assert "wdtest-nowhere was not found" in error, "uv's own words"
     assert "\n" not in error
-    assert events(wd, "auto_install_failed", "nowhere")
+    assert wd.events("auto_install_failed", "nowhere")
     assert wd.bot("nowhere")["auto_installed"] == []
 
 
@@ -180,13 +165,13 @@ def test_printed_or_caught_tracebacks_never_install_anything(
     bot = write_bot(bots, "fake.py", source)
     wd("start", str(bot), "--restart", "never")
     if reason is None:
-        wait_until(lambda: "alive" in stdout_of(wd, "fake"), "the bot to keep running")
+        wait_until(lambda: "alive" in wd.stdout("fake"), "the bot to keep running")
         assert wd.bot("fake")["state"] == "running"
         wd("stop", "fake")
     else:
         status = wd.wait_state("fake", "errored")
         assert status["last_exit"]["reason"] == reason
-    assert not events(wd, "auto_install_started")
+    assert not wd.events("auto_install_started")
     assert not any(site_packages(wd, "fake").glob("wdtest_fake*"))
 
 
@@ -204,7 +189,7 @@ def test_crafted_names_are_refused_and_nothing_runs(
     status = wd.wait_state("crafted", "errored")
     assert status["last_exit"]["reason"] == "missing_module"
     assert words in status["last_exit"]["error"]
-    assert not events(wd, "auto_install_started")
+    assert not wd.events("auto_install_started")
     assert not (bots / "PWNED").exists() and not (wd.home / "PWNED").exists()
 
 
@@ -220,7 +205,7 @@ def test_local_modules_and_submodules_of_installed_packages_are_never_installed(
     wd("start", str(sub), "--auto-install", "any")
     assert "beside the bot" in wd.wait_state("local", "errored")["last_exit"]["error"]
     assert "broken install" in wd.wait_state("sub", "errored")["last_exit"]["error"]
-    assert not events(wd, "auto_install_started")
+    assert not wd.events("auto_install_started")
 
 
 @pytest.mark.slow
@@ -234,7 +219,7 @@ def test_the_third_install_is_the_last(wd: Wdbot, bots: Path, wheels: Path) -> N
     assert status["last_exit"]["reason"] == "missing_module"
     assert "No module named 'wdtest_mod_4'" in status["last_exit"]["error"]
     assert "after 3 auto-installs" in status["last_exit"]["error"]
-    assert len(events(wd, "auto_install_started", "greedy")) == 3
+    assert len(wd.events("auto_install_started", "greedy")) == 3
 
 
 def test_wheels_only_unless_configured(wd: Wdbot, bots: Path, wheels: Path) -> None:
@@ -260,11 +245,11 @@ def test_the_home_policy_and_a_bots_own_policy(wd: Wdbot, bots: Path, wheels: Pa
     bot = write_bot(bots, "pol.py", "import wdtest_pol\n" + RUN_FOREVER)
     wd("start", str(bot))
     assert "auto-install is off for pol" in wd.wait_state("pol", "errored")["last_exit"]["error"]
-    assert not events(wd, "auto_install_started")
+    assert not wd.events("auto_install_started")
     # The bot's own option wins over the home's; --no-auto-install turns it off again.
     wd("remove", "pol")
     wd("start", str(bot), "--auto-install", "allowlist")
-    wait_until(lambda: "ok" in stdout_of(wd, "pol"), "the bot allowed to install")
+    wait_until(lambda: "ok" in wd.stdout("pol"), "the bot allowed to install")
     other = write_bot(bots, "pol2.py", "import wdtest_pol2\n" + RUN_FOREVER)
     (wd.home / "config.toml").write_text('[auto_install]\npolicy = "any"\n')
     wd("start", str(other), "--no-auto-install")
@@ -286,12 +271,12 @@ def test_a_bad_config_refuses_installs_but_not_the_bots(
     """)
     wd("start", str(healthy))
     wd("start", str(late))
-    wait_until(lambda: "ready" in stdout_of(wd, "cfg"), "the bot to start")
+    wait_until(lambda: "ready" in wd.stdout("cfg"), "the bot to start")
     (wd.home / "config.toml").write_text("[auto_install\n")
     trigger.touch()
     error = wd.wait_state("cfg", "errored")["last_exit"]["error"]
     assert "auto-install cannot read its settings" in error and "config.toml" in error
-    assert not events(wd, "auto_install_started")
+    assert not wd.events("auto_install_started")
     assert wd.bot("healthy")["state"] == "running", "running bots are not touched"
     # A new venv needs the index settings: the start fails in one line, registering nothing.
     new = wd("start", str(write_bot(bots, "new.py", RUN_FOREVER)), check=False)
@@ -319,5 +304,5 @@ def test_a_healthy_run_gives_back_the_three_attempts(wd: Wdbot, bots: Path, whee
     bot = write_bot(bots, "heal.py", "import time, wdtest_heal_1, wdtest_heal_2, wdtest_heal_3\n"
                     "print('three', flush=True)\ntime.sleep(1.5)\nimport wdtest_heal_4\n" + RUN_FOREVER)
     wd("start", str(bot), "--min-uptime", "1", *SLOW_BACKOFF)
-    wait_until(lambda: "ok" in stdout_of(wd, "heal"), "the fourth install after a healthy run", 90)
+    wait_until(lambda: "ok" in wd.stdout("heal"), "the fourth install after a healthy run", 90)
     assert len(wd.bot("heal")["auto_installed"]) == 4

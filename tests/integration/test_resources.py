@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
@@ -13,12 +12,6 @@ import pytest
 from tests.helpers import Wdbot, wait_until, write_bot
 
 FAST = "[resources]\ninterval = 0.2\nconsecutive = 2\n"
-
-
-def events(wd: Wdbot, kind: str, bot: str | None = None) -> list[dict[str, Any]]:
-    path = wd.home / "events.jsonl"
-    found = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-    return [e for e in found if e["kind"] == kind and (bot is None or e["bot"] == bot)]
 
 
 def registry_failures(wd: Wdbot, name: str) -> int:
@@ -43,11 +36,6 @@ if reason != "first_start":
 """
 
 
-def stdout_of(wd: Wdbot, name: str) -> str:
-    path = wd.home / "bots" / name / "logs" / "stdout.log"
-    return path.read_text() if path.exists() else ""
-
-
 def test_a_bot_leaking_memory_is_restarted_at_its_limit(fast: Wdbot, bots: Path) -> None:
     bot = write_bot(bots, "memleak.py", ONCE + """
 blocks = []
@@ -56,14 +44,14 @@ while True:
     time.sleep(0.05)
 """)
     fast("start", str(bot), "--max-memory", "120M")
-    wait_until(lambda: "started memory_limit" in stdout_of(fast, "memleak"), "a memory_limit restart")
+    wait_until(lambda: "started memory_limit" in fast.stdout("memleak"), "a memory_limit restart")
     status = fast.wait_state("memleak", "running")
     assert status["last_exit"]["reason"] == "memory_limit"
     assert "over the limit of 120M for 2 samples in a row" in status["last_exit"]["error"]
     assert status["last_exit"]["signal"] == 15 or status["last_exit"]["code"] is not None
     assert status["start_reason"] == "memory_limit" and status["restarts"] == 1
     assert registry_failures(fast, "memleak") == 0, "a planned restart is not a crash"
-    [restart] = events(fast, "limit_restart", "memleak")
+    [restart] = fast.events("limit_restart", "memleak")
     assert restart["reason"] == "memory_limit"
 
 
@@ -75,7 +63,7 @@ while True:
     time.sleep(0.01)
 """)
     fast("start", str(bot), "--max-fds", "64")
-    wait_until(lambda: "started fd_limit" in stdout_of(fast, "fdleak"), "an fd_limit restart")
+    wait_until(lambda: "started fd_limit" in fast.stdout("fdleak"), "an fd_limit restart")
     status = fast.wait_state("fdleak", "running")
     assert status["last_exit"]["reason"] == "fd_limit"
     assert "open files" in status["last_exit"]["error"] and "limit of 64" in status["last_exit"]["error"]
@@ -91,9 +79,9 @@ print("child", child.pid, flush=True)
 time.sleep(600)
 """)
     fast("start", str(bot), "--max-memory", "120M")
-    wait_until(lambda: "child " in stdout_of(fast, "kidleak"), "the leaking child")
-    child = int(stdout_of(fast, "kidleak").split("child ")[1].split()[0])
-    wait_until(lambda: "started memory_limit" in stdout_of(fast, "kidleak"), "a memory_limit restart")
+    wait_until(lambda: "child " in fast.stdout("kidleak"), "the leaking child")
+    child = int(fast.stdout("kidleak").split("child ")[1].split()[0])
+    wait_until(lambda: "started memory_limit" in fast.stdout("kidleak"), "a memory_limit restart")
     assert fast.bot("kidleak")["last_exit"]["reason"] == "memory_limit"
     assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
 
@@ -112,11 +100,11 @@ print("steady", flush=True)
 time.sleep(600)
 """)
     wd("start", str(bot))
-    wait_until(lambda: events(wd, "leak_suspected", "grower"), "the leak to be suspected")
+    wait_until(lambda: wd.events("leak_suspected", "grower"), "the leak to be suspected")
     leaking = wd.bot("grower")
     assert leaking["leak"] is None or leaking["leak"]["resource"] == "memory"
-    wait_until(lambda: events(wd, "leak_cleared", "grower"), "the leak to be cleared once steady", 40)
-    [event] = events(wd, "leak_suspected", "grower")
+    wait_until(lambda: wd.events("leak_cleared", "grower"), "the leak to be cleared once steady", 40)
+    [event] = wd.events("leak_suspected", "grower")
     assert event["resource"] == "memory" and "RSS rising" in event["detail"]
     assert "the machine's memory" in event["detail"], "no --max-memory: projected to the machine"
     status = wd.bot("grower")

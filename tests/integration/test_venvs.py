@@ -32,25 +32,20 @@ def local_index(tmp_path: Path, wd: Wdbot) -> Path:
     return wheels
 
 
-def stdout_of(wd: Wdbot, name: str) -> Path:
-    return wd.home / "bots" / name / "logs" / "stdout.log"
-
-
 def builds(wd: Wdbot, name: str) -> int:
-    events = (wd.home / "events.jsonl").read_text().splitlines()
-    return sum(1 for e in map(json.loads, events) if e["kind"] == "venv_built" and e["bot"] == name)
+    return len(wd.events("venv_built", name))
 
 
 def test_pep723_dependencies_installed_and_venv_reused_until_they_change(
         wd: Wdbot, bots: Path, local_index: Path) -> None:
     bot = write_bot(bots, "tiny.py", IMPORTS_TINY)
     wd("start", str(bot))
-    wait_until(lambda: "tiny 1.0" in stdout_of(wd, "tiny").read_text(), "the bot to import wdtiny 1.0")
+    wait_until(lambda: "tiny 1.0" in wd.stdout("tiny"), "the bot to import wdtiny 1.0")
     wd("restart", "tiny")
     assert builds(wd, "tiny") == 1, "a restart reuses the venv"
     bot.write_text(IMPORTS_TINY.replace("wdtiny==1.0", "wdtiny==2.0"))
     wd("restart", "tiny")
-    wait_until(lambda: "tiny 2.0" in stdout_of(wd, "tiny").read_text(), "wdtiny 2.0 after the change")
+    wait_until(lambda: "tiny 2.0" in wd.stdout("tiny"), "wdtiny 2.0 after the change")
     assert builds(wd, "tiny") == 2, "changed dependencies rebuild it"
 
 
@@ -59,13 +54,13 @@ def test_requirements_beside_the_bot_and_given_explicitly(
     (bots / "requirements.txt").write_text("wdother\n")
     uses = "import wdother, time\nprint('got', wdother.NAME, flush=True)\ntime.sleep(600)\n"
     wd("start", str(write_bot(bots, "beside.py", uses)))
-    wait_until(lambda: "got other" in stdout_of(wd, "beside").read_text(), "requirements.txt beside")
+    wait_until(lambda: "got other" in wd.stdout("beside"), "requirements.txt beside")
     elsewhere = tmp_path / "elsewhere"
     reqs = tmp_path / "reqs.txt"
     reqs.write_text("wdtiny==2.0\n")
     uses_tiny = "import wdtiny, time\nprint('tiny', wdtiny.VERSION, flush=True)\ntime.sleep(600)\n"
     wd("start", str(write_bot(elsewhere, "explicit.py", uses_tiny)), "--requirements", str(reqs))
-    wait_until(lambda: "tiny 2.0" in stdout_of(wd, "explicit").read_text(), "--requirements")
+    wait_until(lambda: "tiny 2.0" in wd.stdout("explicit"), "--requirements")
 
 
 def test_an_uninstallable_dependency_fails_the_start_and_registers_nothing(
@@ -87,7 +82,7 @@ def test_python_version_is_picked_and_a_missing_one_is_a_clear_error(wd: Wdbot, 
     bot = write_bot(bots, "py.py", source)
     wd("start", str(bot), "--python", version)
     wanted = str(tuple(sys.version_info[:2]))
-    wait_until(lambda: wanted in stdout_of(wd, "py").read_text(), "the bot's Python version")
+    wait_until(lambda: wanted in wd.stdout("py"), "the bot's Python version")
     missing = wd("start", str(bot), "--name", "py2", "--python", "3.99", check=False)
     assert missing.code == 1
     assert "Python 3.99 is not installed" in missing.err and "--python" in missing.err
@@ -116,7 +111,7 @@ print(json.dumps({"found": found, "foreign": foreign, "name": wd.bot_name(),
 def test_bot_is_isolated_but_can_import_the_sdk(wd: Wdbot, bots: Path) -> None:
     wd("start", str(write_bot(bots, "iso.py", ISOLATION)))
     wd.wait_state("iso", "exited")
-    report = json.loads(stdout_of(wd, "iso").read_text().splitlines()[-1])
+    report = json.loads(wd.stdout("iso").splitlines()[-1])
     assert report["found"] == {"psutil": False, "rich": False, "platformdirs": False, "watchfiles": False}
     assert report["foreign"] == [], "the SDK pulls in no third-party package"
     assert report["name"] == "iso"

@@ -55,7 +55,8 @@ def test_a_leak_is_reported_once_with_its_projection_and_cleared_when_it_stops()
             status = watch.status()
             assert status["leak"]["resource"] == "memory"
             # 150 MB now, 600 MB an hour: the 500 MB limit in 35 minutes
-            assert status["leak"]["detail"] == "RSS rising 600M/h; reaches its --max-memory (500M) in about 35m00s"
+            assert status["leak"]["detail"] == \
+                "RSS rising 600M/h; reaches its --max-memory (500M) in about 35m00s"
             assert status["leak"]["eta_s"] == pytest.approx(35 * 60, rel=0.02)
             assert status["rss_trend_bytes_per_hour"] == pytest.approx(600 * MB, rel=0.05)
         t += 2
