@@ -289,15 +289,19 @@ def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
-    from .config import ConfigError, load_allowed, load_config, update_allowed
-    from .modmap import TableError, is_dist_name, is_import_name
+    from .config import ConfigError, load_config, operator_pairs, update_allowed
+    from .modmap import TableError, pairs_to_entries
 
     add: dict[str, str] = {}
     for pair in ns.pairs:
         module, sep, dist = pair.partition("=")
-        if not sep or not is_import_name(module.split(":")[0]) or not is_dist_name(dist):
-            raise UsageError(f"bad pair {pair!r}: use MODULE=DIST, an import name and a PyPI "
-                             f"distribution name, like yaml=PyYAML")
+        try:
+            if not sep:
+                raise TableError("no '='")
+            pairs_to_entries({module: dist})  # the same check the supervisor applies
+        except TableError as exc:
+            raise UsageError(f"bad pair {pair!r} ({exc}): use MODULE=DIST, an import name and a "
+                             f"PyPI distribution name, like yaml=PyYAML") from None
         add[module] = dist
     try:
         if add or ns.remove:
@@ -308,9 +312,7 @@ def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
             for module in ns.remove:
                 print(f"removed: {module}")
             return 0
-        pairs = {**load_config(home.config).allow, **load_allowed(home.allowed)}
-    except TableError as exc:
-        raise UsageError(str(exc)) from None
+        pairs = operator_pairs(load_config(home.config), home.allowed)
     except ConfigError as exc:
         raise Failure(str(exc)) from None
     if not pairs:

@@ -206,6 +206,11 @@ def load_allowed(path: Path) -> dict[str, str]:
     return pairs
 
 
+def operator_pairs(config: Config, allow_path: Path) -> dict[str, str]:
+    """Every pair the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
+    return {**config.allow, **load_allowed(allow_path)}
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -174,6 +174,10 @@ class ResourceWatch:
         }
 
 
+NO_READINGS = ResourceWatch().status()
+"""The resource fields of a bot that is not running."""
+
+
 def _leak(resource: str, rate_per_hour: float, value: float, limits: Limits) -> Leak:
     if resource == MEMORY:
         ceiling = limits.max_memory_bytes or limits.machine_memory_bytes

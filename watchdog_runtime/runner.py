@@ -29,12 +29,12 @@ from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .modmap import pairs_to_entries, shipped_table
 from .registry import BotRecord, RunRecord
-from .resources import Breach, Limits, ResourceWatch, TreeSample, WatchSettings
+from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, missing_module
 from .uvtool import UvError
-from .venvs import VenvError, ensure_venv, is_current, mark_current
+from .venvs import VenvError, ensure_venv, mark_current
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,8 @@ class BotRunner:
         self._stop = asyncio.Event()
         self.watch = ResourceWatch()
         self._limits: Limits | None = None
-        self._breach: Breach | None = None
-        self._restart = asyncio.Event()
-        """Set with ``_breach``: the supervisor decided to restart the bot (a limit)."""
+        self._breach: asyncio.Future[Breach] | None = None
+        """Resolved when the supervisor decides to restart the live process (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
 
     # ----------------------------------------------------------------- commands
@@ -189,7 +188,7 @@ class BotRunner:
             "next_start_in_s": (round(max(0.0, self.next_start_at - now), 3)
                                 if self.next_start_at is not None else None),
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
-            **(self.watch.status() if live else ResourceWatch().status()),
+            **(self.watch.status() if live else NO_READINGS),
             "auto_installed": [i.to_json() for i in self.auto_installed],
             "heartbeat_age_s": None,
             "limits": {
@@ -223,9 +222,8 @@ class BotRunner:
             self.host.events.write("leak_suspected", self.spec.name, pid=ident.pid, **leak.to_json())
         for resource in verdict.cleared:
             self.host.events.write("leak_cleared", self.spec.name, pid=ident.pid, resource=resource)
-        if verdict.breach is not None and not self._restart.is_set():
-            self._breach = verdict.breach
-            self._restart.set()
+        if verdict.breach is not None and self._breach is not None and not self._breach.done():
+            self._breach.set_result(verdict.breach)
 
     # ---------------------------------------------------------------- lifecycle
     def _launch(self, coro: Any) -> None:
@@ -284,15 +282,15 @@ class BotRunner:
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
-        declared = self._declared()
-        if not is_current(self.paths.venv, self.spec.python, declared):
+        def index_args() -> list[str]:
             try:
-                index_args = self.host.settings().index.uv_args()
+                return self.host.settings().index.uv_args()
             except ConfigError as exc:
                 raise VenvError(f"cannot build the bot's venv: {exc}") from None
-            if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
-                           index_args):
-                self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
+
+        if ensure_venv(self.paths.venv, self.spec.python, self._declared(), self.host.home.sdk_dir,
+                       index_args):
+            self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
             if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
                 os.replace(log_file, log_file.with_name(log_file.name + ".1"))
@@ -301,8 +299,7 @@ class BotRunner:
         """Readings, limits and a pending limit restart belong to one process."""
         self.watch.reset()
         self._limits = None
-        self._breach = None
-        self._restart = asyncio.Event()
+        self._breach = asyncio.get_running_loop().create_future()
 
     def _declared(self, base: Declared | None = None) -> Declared:
         """The bot's declared dependencies plus what auto-install recorded for it."""
@@ -363,24 +360,25 @@ class BotRunner:
         assert live is not None
         exit_task = asyncio.ensure_future(procs.wait_exit(live.ident, live.popen))
         stop_task = asyncio.ensure_future(self._stop.wait())
-        restart_task = asyncio.ensure_future(self._restart.wait())
+        breach = self._breach
+        assert breach is not None
         try:
-            await asyncio.wait({exit_task, stop_task, restart_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiters: set[asyncio.Future[Any]] = {exit_task, stop_task, breach}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not exit_task.done() and stop_task.done():
                 await self._terminate(live, exit_task)
                 return None
-            if not exit_task.done() and self._breach is not None:
-                return await self._planned_restart(live, exit_task, self._breach), \
+            if not exit_task.done() and breach.done():
+                return await self._planned_restart(live, exit_task, breach.result()), \
                     self.host.clock() - live.started_mono, None
             record = self._exit_record(live.run)
-            missing = missing_module(self._stderr_tail(live.run), record)
+            missing = missing_module(lambda: self._stderr_tail(live.run), record)
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
                                  missing_module=missing is not None)
             await self._kill_leftovers(None)
             return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
-            restart_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
 
@@ -393,12 +391,9 @@ class BotRunner:
             return await self._repair(info, uptime_s, missing)
         decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01)
         self.failures = decision.failures
-        self.last_exit = info
-        self._to(decision.event)
         if decision.event is not Event.EXIT_RESTART:
             self.should_run = False
-        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
-                               next_state=self.state.value, delay_s=decision.delay_s)
+        self._exited(info, uptime_s, decision.event, decision.delay_s)
         if decision.delay_s is None:
             self.host.persist()
             return False
@@ -416,13 +411,17 @@ class BotRunner:
         self.restarts += 1
         return await self._start_once(_START_AFTER.get(info.reason, StartReason.CRASH))
 
+    def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None) -> None:
+        """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event."""
+        self.last_exit = info
+        self._to(event)
+        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
+                               next_state=self.state.value, delay_s=delay_s)
+
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
-        self.last_exit = info
-        self._to(Event.EXIT_REPAIR)
-        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
-                               next_state=self.state.value, delay_s=None)
+        self._exited(info, uptime_s, Event.EXIT_REPAIR, None)
         self.host.persist()
         outcome = await asyncio.to_thread(self._auto_install, missing)
         if isinstance(outcome, str):

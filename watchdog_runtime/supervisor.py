@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, procs, registry
-from .config import Config, ConfigError, load_allowed, load_config
+from .config import Config, ConfigError, load_config, operator_pairs
 from .events import EventLog
 from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
@@ -108,7 +108,7 @@ class Supervisor:
 
     def allowed_pairs(self) -> dict[str, str]:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
-        return {**self.settings().allow, **load_allowed(self.home.allowed)}
+        return operator_pairs(self.settings(), self.home.allowed)
 
     def resume_all(self) -> None:
         """Adopt live bots and start those that should run (reason ``supervisor_restart``)."""

@@ -11,7 +11,7 @@ object itself) names the same module.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +83,10 @@ class MissingModule:
     """The file whose import failed."""
 
 
-def missing_module(stderr_tail: str, record: Mapping[str, Any] | None) -> MissingModule | None:
-    """The module a bot died for, or None.
+def missing_module(read_tail: Callable[[], str], record: Mapping[str, Any] | None,
+                   ) -> MissingModule | None:
+    """The module a bot died for, or None. ``read_tail`` gives the end of the run's stderr;
+    it is read only when the record already says ``ModuleNotFoundError``.
 
     Both must agree: the final traceback on stderr ends with ``ModuleNotFoundError: No module
     named 'X'``, and the bootstrap's exit record for this run says the uncaught exception was
@@ -93,7 +95,7 @@ def missing_module(stderr_tail: str, record: Mapping[str, Any] | None) -> Missin
     """
     if not record or record.get("type") != "ModuleNotFoundError":
         return None
-    tb = final_traceback(stderr_tail)
+    tb = final_traceback(read_tail())
     if tb is None:
         return None
     match = _MNFE_RE.match(tb.exc_line)

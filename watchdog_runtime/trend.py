@@ -71,19 +71,19 @@ class TrendParams:
 
 
 class Trend:
-    """Per-bucket minima of one resource over a sliding window; bounded memory."""
+    """Per-bucket minima of one resource over a sliding window; bounded memory.
+
+    The slope and the leak verdict are computed once per completed bucket and kept, so
+    reading them (every status request) costs nothing.
+    """
 
     def __init__(self, params: TrendParams) -> None:
         self.params = params
         self._done: deque[Point] = deque(maxlen=params.buckets)
         self._open: Point | None = None
         self._open_index = -1
-
-    def clear(self) -> None:
-        """Forget everything (a new process of the bot)."""
-        self._done.clear()
-        self._open = None
-        self._open_index = -1
+        self._slope: float | None = None
+        self._leak: float | None = None
 
     def add(self, t: float, value: float) -> bool:
         """Add a sample; True when a bucket was completed (the verdict may have changed)."""
@@ -93,6 +93,7 @@ class Trend:
             self._done.append(self._open)
             self._open = None
             closed = True
+            self._refresh()
         if self._open is None or value < self._open[1]:
             self._open = (t, value)
         self._open_index = index
@@ -105,28 +106,25 @@ class Trend:
         newest = self._done[-1][0]
         return [p for p in self._done if p[0] >= newest - self.params.window_s]
 
-    def enough(self) -> bool:
-        pts = self.points()
-        return len(pts) >= 4 and pts[-1][0] - pts[0][0] >= self.params.min_span_s
-
     def slope_per_hour(self) -> float | None:
         """Theil-Sen slope of the bucket minima, per hour; None until there is enough data."""
-        if not self.enough():
-            return None
-        slope = theil_sen(self.points())
-        return None if slope is None else slope * 3600
+        return self._slope
 
     def leaking(self) -> float | None:
         """The rate per hour when a leak is suspected (the floor rises over the window and
         over each half of it, each at least the threshold), else None."""
-        if not self.enough():
-            return None
-        floor = suffix_minima(self.points())
+        return self._leak
+
+    def _refresh(self) -> None:
+        pts = self.points()
+        self._slope = self._leak = None
+        if len(pts) < 4 or pts[-1][0] - pts[0][0] < self.params.min_span_s:
+            return  # not enough samples for any verdict
+        slope = theil_sen(pts)
+        self._slope = None if slope is None else slope * 3600
+        floor = suffix_minima(pts)
         half = len(floor) // 2
         rates = [theil_sen(part) for part in (floor, floor[:half + 1], floor[half:])]
-        if any(r is None for r in rates):
-            return None
         per_hour = [r * 3600 for r in rates if r is not None]
-        if min(per_hour) < self.params.threshold_per_hour:
-            return None
-        return per_hour[0]
+        if len(per_hour) == len(rates) and min(per_hour) >= self.params.threshold_per_hour:
+            self._leak = per_hour[0]

@@ -11,7 +11,7 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .deps import Declared
@@ -27,29 +27,26 @@ class VenvError(Exception):
 
 
 def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path,
-                index_args: Sequence[str] = ()) -> bool:
+                index_args: Callable[[], Sequence[str]] = tuple) -> bool:
     """Make ``venv`` match the request; return True when it was (re)built.
 
-    ``index_args`` are uv's options of where to find packages (``--find-links``, ...).
+    ``index_args`` gives uv's options of where to find packages (``--find-links``, ...); it
+    is called only when the venv must be built, so a current venv needs no settings.
     """
     wanted = _wanted(python, declared)
     if _current(venv) == wanted:
         return False
+    options = list(index_args())  # before anything is removed: a bad setting changes nothing
     if venv.exists():
         shutil.rmtree(venv)
     try:
         run_uv(["venv", "--quiet", "--python", str(wanted["python"]), str(venv)])
     except UvError as exc:
         raise VenvError(_python_message(python, exc)) from None
-    _install(venv, declared, index_args)
+    _install(venv, declared, options)
     _link_sdk(venv, sdk_dir)
     atomic_write_json(venv / MARKER, wanted)
     return True
-
-
-def is_current(venv: Path, python: str | None, declared: Declared) -> bool:
-    """The venv exists and was built for exactly this request."""
-    return _current(venv) == _wanted(python, declared)
 
 
 def mark_current(venv: Path, python: str | None, declared: Declared) -> None:
