@@ -1,23 +1,68 @@
 """wdbot: a process supervisor for trading bots, and the small SDK its bots import.
 
 Inside a bot, ``import watchdog_runtime as wd`` works without declaring anything, and pulls
-in no third-party package: this module and everything it imports use the standard library
-only. The supervisor's own modules (which need psutil, rich, ...) are never imported here.
+in no third-party package: the SDK uses the standard library only, and its modules load on
+first use (``wd.State`` imports ``store``), so the supervisor's CLI stays light. The
+supervisor's own modules (which need psutil, rich, ...) are never imported here.
+
+The SDK:
+
+- ``wd.State``: durable, atomically saved JSON state (``store``);
+- ``wd.retry``: retry transient failures with backoff and jitter (``retrying``);
+- ``wd.RateLimiter``: a token bucket that honours ``Retry-After`` (``ratelimit``);
+- ``wd.heartbeat()``: liveness for ``--heartbeat-timeout`` and systemd (``notify``);
+- ``wd.on_shutdown``, ``wd.stopping``, ``wd.wait``: graceful shutdown (``shutdown``);
+- ``wd.get``, ``wd.num``, ``wd.dec``: defensive reading of payloads (``payload``);
+- ``wd.crash_point``: crash on purpose at a named point, to test recovery (``crashpoints``);
+- ``wd.Context``: what ``recover(ctx)`` receives (``recovery``).
 
 Every function works, harmlessly, in a bot run outside wdbot too::
 
     >>> import watchdog_runtime as wd
-    >>> isinstance(wd.under_wdbot(), bool)
-    True
+    >>> isinstance(wd.under_wdbot(), bool), wd.num({"last": "64000.5"}, "last")
+    (True, 64000.5)
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "bot_name", "state_dir", "under_wdbot"]
+
+_LAZY = {
+    "State": "store", "StateCorrupt": "store", "StateWarning": "store",
+    "retry": "retrying", "Retry": "retrying", "is_transient": "retrying",
+    "RateLimiter": "ratelimit",
+    "heartbeat": "notify",
+    "on_shutdown": "shutdown", "stopping": "shutdown", "wait": "shutdown",
+    "get": "payload", "num": "payload", "dec": "payload",
+    "crash_point": "crashpoints",
+    "Context": "recovery", "LastExit": "recovery",
+}
+__all__ = ["__version__", "bot_name", "state_dir", "under_wdbot", *_LAZY]
+
+if TYPE_CHECKING:
+    from .crashpoints import crash_point
+    from .notify import heartbeat
+    from .payload import dec, get, num
+    from .ratelimit import RateLimiter
+    from .recovery import Context, LastExit
+    from .retrying import Retry, is_transient, retry
+    from .shutdown import on_shutdown, stopping, wait
+    from .store import State, StateCorrupt, StateWarning
+
+
+def __getattr__(name: str) -> Any:
+    """Load an SDK name's module on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'watchdog_runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def under_wdbot() -> bool:

@@ -1,21 +1,27 @@
 """The first code of every bot process: ``python -m watchdog_runtime._bootstrap BOT.py ARGS``.
 
-Stdlib only (it runs inside the bot's venv). It runs the bot file as ``__main__`` exactly as
-``python BOT.py`` would, and leaves a structured exit record for the supervisor, so the
-supervisor learns how the bot ended (exception type, message, whether the file failed to
-compile) without trusting text the bot printed, and even when the supervisor that started
-it is gone and cannot collect the exit status.
+Stdlib only (it runs inside the bot's venv). It runs the bot file as ``__main__`` as
+``python BOT.py`` would, calling its ``recover(ctx)`` before its trading code (``recovery``
+says how) and telling the supervisor when recovery starts and ends. It leaves a structured
+exit record for the supervisor, so the supervisor learns how the bot ended (exception type,
+message, the phase: compile, recover or run) without trusting text the bot printed, and even
+when the supervisor that started it is gone and cannot collect the exit status.
 """
 
 from __future__ import annotations
 
+import ast
+import faulthandler
 import os
+import signal
 import sys
 import traceback
 import types
 from typing import Any, NoReturn
 
+from watchdog_runtime import notify, recovery
 from watchdog_runtime.durable import atomic_write_json
+from watchdog_runtime.store import State
 
 
 def _record(**fields: Any) -> None:
@@ -52,36 +58,80 @@ def _exit_code(exc: SystemExit) -> int:
 
 
 def run(path: str, args: list[str]) -> NoReturn:
-    """Run the bot file at ``path`` as ``__main__`` with ``args`` and exit as it would."""
+    """Run the bot file at ``path`` with ``args`` (``recover`` first, see ``recovery``) and
+    exit as ``python BOT.py`` would."""
     path = os.path.abspath(path)
     sys.argv = [path, *args]
     sys.path[0] = os.path.dirname(path)
+    # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
+    # goes to stderr, which says where it was stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         with open(path, "rb") as fh:
-            code = compile(fh.read(), path, "exec")
+            tree = ast.parse(fh.read(), path)
     except SyntaxError as exc:
         _record(code=1, **_exception_fields(exc, "compile"))
         traceback.print_exception(type(exc), exc, None)
         sys.exit(1)
+    entry = recovery.analyse(tree)
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
     sys.modules["__main__"] = module
+    phase = "run"
     try:
-        exec(code, module.__dict__)
+        _execute(entry.body, path, module)
+        if entry.has_recover:
+            phase = "recover"
+            _recover(module)
+            phase = "run"
+        notify.send("running")
+        if entry.guards is not None:
+            _execute(entry.guards, path, module)
+        if entry.calls_main:
+            _await_if_needed(module.main())
     except SystemExit as exc:
-        _record(code=_exit_code(exc))
+        _record(code=_exit_code(exc), phase=phase)
         raise
     except KeyboardInterrupt:
-        _record(code=-2, type="KeyboardInterrupt", message="", phase="run")
+        _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
         raise
     except BaseException as exc:
-        _record(code=1, **_exception_fields(exc, "run"))
-        # Print as Python would, minus this bootstrap's own frame.
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
+        _record(code=1, **_exception_fields(exc, phase))
+        # Print as Python would, minus this bootstrap's own frames.
+        traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
         sys.exit(1)
     _record(code=0)
     sys.exit(0)
+
+
+def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:
+    exec(compile(code, path, "exec"), module.__dict__)
+
+
+def _recover(module: types.ModuleType) -> None:
+    """Call the bot's ``recover(ctx)`` with its durable state loaded."""
+    notify.send("recovering")
+    ctx = recovery.Context.from_env(state=State())
+    _await_if_needed(module.recover(ctx))
+
+
+def _await_if_needed(result: object) -> None:
+    """``recover`` and ``main`` may be coroutine functions: run them to completion."""
+    if hasattr(result, "__await__"):
+        import asyncio
+
+        async def finish() -> None:
+            await result  # type: ignore[misc]  # checked above: it has __await__
+
+        asyncio.run(finish())
+
+
+def _bot_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback from the bot's first frame on (the bootstrap's own frames dropped)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
 
 
 if __name__ == "__main__":

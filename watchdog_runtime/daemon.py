@@ -73,6 +73,7 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None) -> None:
+    from .channel import listen
     from .server import serve
     from .supervisor import Supervisor
     from .uvtool import UvError, uv_bin
@@ -87,6 +88,7 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     sup.load()
     ops = {name[3:]: getattr(sup, name) for name in dir(sup) if name.startswith("op_")}
     server = await serve(home.socket, ops)
+    channel = await listen(home.notify_socket, sup.deliver)
     _install_signal_handlers(sup)
     sup.resume_all()
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
@@ -100,8 +102,10 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     finally:
         sampler.cancel()
         server.close()
-        with contextlib.suppress(FileNotFoundError):
-            home.socket.unlink()
+        channel.close()
+        for path in (home.socket, home.notify_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
         sup.events.write("supervisor_exit", pid=os.getpid())
 
 

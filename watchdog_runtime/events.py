@@ -16,6 +16,20 @@ def wall_iso(epoch: float | None = None) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(epoch))
 
 
+def parse_wall_iso(text: str) -> float | None:
+    """The epoch seconds of a :func:`wall_iso` string; None when it is not one.
+
+    >>> parse_wall_iso(wall_iso(1700000000.0))
+    1700000000.0
+    """
+    import datetime
+
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z").timestamp()
+    except ValueError:
+        return None
+
+
 class EventLog:
     """Appends events to ``path``; keeps one rotated copy (``path.1``), so at most ~2 MB."""
 

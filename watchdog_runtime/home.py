@@ -86,6 +86,14 @@ class Home:
             return inside
         return short_socket_dir() / f"{self.id}.sock"
 
+    @property
+    def notify_socket(self) -> Path:
+        """The datagram socket bots send heartbeats and recovery progress to (``notify``)."""
+        inside = self.root / "notify.sock"
+        if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
+            return inside
+        return short_socket_dir() / f"{self.id}.notify.sock"
+
     def bot_dir(self, name: str) -> Path:
         return self.root / "bots" / name
 

@@ -18,7 +18,7 @@ from .states import Event, ExitReason, RestartPolicy
 from .tracebacks import mismatch_hint
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
-PLANNED = frozenset({ExitReason.MEMORY_LIMIT, ExitReason.FD_LIMIT})
+PLANNED = frozenset({ExitReason.MEMORY_LIMIT, ExitReason.FD_LIMIT, ExitReason.HANG})
 """Restarts the supervisor itself decided on: they never escalate the crash backoff."""
 
 
@@ -60,14 +60,15 @@ class ExitInfo:
 
 def classify_exit(
     returncode: int | None, record: Mapping[str, Any] | None, bot_dir: Path, at: str,
-    *, missing_module: bool = False,
+    *, missing_module: bool = False, recovering: bool = False,
 ) -> ExitInfo:
     """Turn what was observed at exit into an :class:`ExitInfo`.
 
     ``returncode`` is ``Popen.returncode`` (negative for a signal) or None when the process
     was not our child (adopted); ``record`` is the bootstrap's exit record for this run, if
     it left one; ``missing_module`` is true when ``tracebacks.missing_module`` confirmed,
-    from stderr and the record together, that the bot died of a missing module.
+    from stderr and the record together, that the bot died of a missing module;
+    ``recovering`` is true when the process ended before it reported its recovery done.
     """
     code: int | None
     sig: int | None = None
@@ -84,6 +85,9 @@ def classify_exit(
         reason = ExitReason.SYNTAX_ERROR
     elif missing_module:
         reason = ExitReason.MISSING_MODULE
+    elif record.get("phase") == "recover" if record else recovering:
+        # It raised in recover(), or was killed (no record) before reporting recovery done.
+        reason = ExitReason.RECOVERY_FAILED
     elif code is None and sig is None:
         reason = ExitReason.UNKNOWN
     else:
@@ -121,35 +125,48 @@ def _is_syntax_error(record: Mapping[str, Any], bot_dir: Path) -> bool:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do after an exit: the lifecycle event, the restart delay, the new failure count."""
+    """What to do after an exit: the lifecycle event, the restart delay, the new failure counts."""
 
     event: Event
     delay_s: float | None
     failures: int
+    recovery_failures: int = 0
 
 
 def decide_after_exit(
-    spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int, uniform01: Callable[[], float]
+    spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int, uniform01: Callable[[], float],
+    recovery_failures: int = 0,
 ) -> Decision:
     """Apply the restart policy and the backoff to one exit.
 
     ``failures`` counts consecutive short-lived runs; a run that stayed up ``min_uptime_s``
     resets it, so a bot that crashes once a day restarts after about a second every time.
+    ``recovery_failures`` counts consecutive failed recoveries (a recovery that completes
+    resets it); at ``spec.max_recovery_failures`` the bot is ``errored``.
     """
     if exit.reason is ExitReason.SYNTAX_ERROR:
-        return Decision(Event.EXIT_FATAL, None, failures)
+        return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
     policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
+    if exit.reason is ExitReason.RECOVERY_FAILED:
+        recovery_failures += 1
+        if spec.restart is RestartPolicy.NEVER or recovery_failures >= spec.max_recovery_failures:
+            return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
+        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
+                        recovery_failures)
     if exit.reason in PLANNED:
         if spec.restart is RestartPolicy.NEVER:
-            return Decision(Event.EXIT_FATAL, None, failures)
+            return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
         if uptime_s >= spec.min_uptime_s:
-            return Decision(Event.EXIT_RESTART, 0.0, 0)
+            return Decision(Event.EXIT_RESTART, 0.0, 0, recovery_failures)
         # Over its limit again soon after a start: wait as the backoff says (no hot loop),
         # but do not count it as one more crash.
-        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures)
+        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures,
+                        recovery_failures)
     clean = exit.reason is ExitReason.CLEAN_EXIT
     if spec.restart is RestartPolicy.NEVER or (clean and spec.restart is RestartPolicy.ON_FAILURE):
-        return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures)
+        return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures,
+                        recovery_failures)
     if uptime_s >= spec.min_uptime_s:
         failures = 0
-    return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1)
+    return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
+                    recovery_failures)

@@ -220,6 +220,13 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def signal_pid(ident: ProcessIdentity, sig: signal.Signals) -> None:
+    """Signal one process, only if it is still the one ``ident`` names (no recycled pid)."""
+    if is_alive(ident):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(ident.pid, sig)
+
+
 def group_exists(pgid: int) -> bool:
     """True while any process is left in group ``pgid``."""
     try:

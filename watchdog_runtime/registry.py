@@ -69,6 +69,8 @@ class BotRecord:
     run: RunRecord | None = None
     installs: tuple[str, ...] = ()
     """Modules auto-installed since the bot last ran healthy (at most three)."""
+    recovery_failures: int = 0
+    """Consecutive failed ``recover(ctx)`` calls."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields of later features, kept as they are."""
 
@@ -83,11 +85,13 @@ class BotRecord:
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             "run": self.run.to_json() if self.run else None,
             "installs": list(self.installs),
+            "recovery_failures": self.recovery_failures,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
-        known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs"}
+        known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs",
+                 "recovery_failures"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -97,6 +101,7 @@ class BotRecord:
             last_exit=ExitInfo.from_json(data["last_exit"]) if data.get("last_exit") else None,
             run=RunRecord.from_json(data["run"]) if data.get("run") else None,
             installs=tuple(str(m) for m in data.get("installs", ())),
+            recovery_failures=int(data.get("recovery_failures", 0)),
             extra={k: v for k, v in data.items() if k not in known},
         )
 

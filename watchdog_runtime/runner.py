@@ -24,10 +24,11 @@ from . import procs, repair
 from .autoinstall import Installed, Refuse, plan
 from .config import Config, ConfigError
 from .deps import Declared, DependencyError, declared_dependencies
-from .events import EventLog, wall_iso
+from .events import EventLog, parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .modmap import pairs_to_entries, shipped_table
+from .recovery import defines_recover, encode_context
 from .registry import BotRecord, RunRecord
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
@@ -43,6 +44,9 @@ KILL_GRACE_S = 5.0
 """After SIGKILL, how long to wait for the kernel to report the exit (normally instant)."""
 STDERR_TAIL_BYTES = 64 * 1024
 """How much of a run's stderr is read for its final traceback."""
+
+_WATCHED = (BotState.RUNNING, BotState.RECOVERING)
+"""States whose process is sampled and held to its limits."""
 
 _START_AFTER = {
     ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
@@ -101,6 +105,7 @@ class BotRunner:
         self.next_start_at: float | None = None
         self.failures = record.failures
         self.installs = record.installs
+        self.recovery_failures = record.recovery_failures
         self.auto_installed: list[Installed] = repair.read_record(self.paths.auto_requirements)
         self._saved_run = record.run
         self._extra = dict(record.extra)
@@ -112,6 +117,14 @@ class BotRunner:
         self._breach: asyncio.Future[Breach] | None = None
         """Resolved when the supervisor decides to restart the live process (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
+        self._has_recover = False
+        """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
+        self._last_beat = 0.0
+        """Clock time of the live process's last heartbeat (of its start, before the first)."""
+        self._beats_seen = False
+        self._recovery_started = 0.0
+        self._down_since: float | None = None
+        """Wall-clock time of the last exit, for ``ctx.downtime_s``."""
 
     # ----------------------------------------------------------------- commands
     @property
@@ -129,6 +142,7 @@ class BotRunner:
         self.should_run = True
         self.failures = 0  # a person acted: the next crash starts the backoff over
         self.installs = ()  # ... and auto-install has its three attempts again
+        self.recovery_failures = 0  # ... and recover() its five
         self._first_spawn = asyncio.get_running_loop().create_future()
         self._launch(self._lifecycle(reason, adopted=None))
         await asyncio.shield(self._first_spawn)
@@ -172,7 +186,7 @@ class BotRunner:
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
                          restarts=self.restarts, failures=self.failures,
                          last_exit=self.last_exit, run=run, installs=self.installs,
-                         extra=self._extra)
+                         recovery_failures=self.recovery_failures, extra=self._extra)
 
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
@@ -190,7 +204,9 @@ class BotRunner:
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             **(self.watch.status() if live else NO_READINGS),
             "auto_installed": [i.to_json() for i in self.auto_installed],
-            "heartbeat_age_s": None,
+            "heartbeat_age_s": (round(now - self._last_beat, 3)
+                                if live and self._beats_seen else None),
+            "recovery_failures": self.recovery_failures,
             "limits": {
                 "max_memory_bytes": self.spec.max_memory_bytes,
                 "max_fds": self._limits.max_fds if self._limits else self.spec.max_fds,
@@ -202,12 +218,33 @@ class BotRunner:
 
     @property
     def live_ident(self) -> procs.ProcessIdentity | None:
-        """The bot's process while it runs (not while stopping): what the sampler reads."""
-        return self._live.ident if self._live and self.state is BotState.RUNNING else None
+        """The bot's process while it runs or recovers (not while stopping): what the
+        sampler reads."""
+        return self._live.ident if self._live and self.state in _WATCHED else None
+
+    def on_message(self, run_id: str, kind: str) -> bool:
+        """A message from the bot (``notify``); False when it is not from the live process."""
+        live = self._live
+        if live is None or live.run.run_id != run_id:
+            return False
+        now = self.host.clock()
+        if kind == "heartbeat":
+            self._last_beat = now
+            self._beats_seen = True
+        elif kind == "recovering" and self.state is BotState.RUNNING:
+            self._recovery_started = now
+            self._to(Event.RECOVERY_STARTED)
+        elif kind == "running" and self.state is BotState.RECOVERING:
+            self._to(Event.RECOVERED)
+            self.recovery_failures = 0
+            self.host.events.write("recovered", self.spec.name, pid=live.ident.pid,
+                                   seconds=round(now - self._recovery_started, 3))
+            self.host.persist()
+        return True
 
     def observe(self, ident: procs.ProcessIdentity, sample: TreeSample, settings: WatchSettings) -> None:
         """Take one resource sample of the live process; restart the bot past a limit."""
-        if self._live is None or self._live.ident != ident or self.state is not BotState.RUNNING:
+        if self._live is None or self._live.ident != ident or self.state not in _WATCHED:
             return  # a sample of a process that is gone or going
         if settings != self.watch.settings:
             self.watch.reset(settings)
@@ -291,15 +328,18 @@ class BotRunner:
         if ensure_venv(self.paths.venv, self.spec.python, self._declared(), self.host.home.sdk_dir,
                        index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
+        self._has_recover = defines_recover(self.spec.path)
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
             if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
                 os.replace(log_file, log_file.with_name(log_file.name + ".1"))
 
     def _new_process(self) -> None:
-        """Readings, limits and a pending limit restart belong to one process."""
+        """Readings, limits, heartbeats and a pending limit restart belong to one process."""
         self.watch.reset()
         self._limits = None
         self._breach = asyncio.get_running_loop().create_future()
+        self._last_beat = self.host.clock()  # the timeout counts from the start
+        self._beats_seen = False
 
     def _declared(self, base: Declared | None = None) -> Declared:
         """The bot's declared dependencies plus what auto-install recorded for it."""
@@ -318,7 +358,8 @@ class BotRunner:
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
         self._new_process()
-        self._to(Event.SPAWNED)
+        self._recovery_started = self.host.clock()
+        self._to(Event.RECOVERY_STARTED if self._has_recover else Event.SPAWNED)
         self.host.events.write("start", self.spec.name, pid=popen.pid, reason=reason.value)
         self.host.persist()
         if self._first_spawn is not None and not self._first_spawn.done():
@@ -335,8 +376,10 @@ class BotRunner:
         self.host.persist()
 
     def _env(self, run_id: str, reason: StartReason) -> dict[str, str]:
+        # NOTIFY_SOCKET is the supervisor's own (systemd): a bot pinging it would keep a hung
+        # supervisor looking alive.
         env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHONHOME") and not k.startswith("WDBOT_")}
+               if k not in ("PYTHONPATH", "PYTHONHOME", "NOTIFY_SOCKET") and not k.startswith("WDBOT_")}
         env.update(self.spec.env_map)
         venv = str(self.paths.venv)
         env.update({
@@ -350,9 +393,35 @@ class BotRunner:
             "WDBOT_RUN_ID": run_id,
             "WDBOT_START_REASON": reason.value,
             "WDBOT_RESTARTS": str(self.restarts),
+            "WDBOT_CONTEXT": encode_context(
+                reason.value, self.restarts, self.last_exit.to_json() if self.last_exit else None,
+                self._downtime_s()),
+            "WDBOT_NOTIFY_SOCKET": str(self.host.home.notify_socket),
             procs.MARKER_ENV: self.marker,
         })
         return env
+
+    def _downtime_s(self) -> float | None:
+        """Seconds since the last exit (wall clock: a machine asleep counts as down)."""
+        since = self._down_since
+        if since is None and self.last_exit is not None:
+            since = parse_wall_iso(self.last_exit.at)
+        return None if since is None else max(0.0, time.time() - since)
+
+    async def _hang(self) -> None:
+        """Resolve the breach future when the heartbeat is older than the bot's timeout."""
+        timeout_s = self.spec.heartbeat_timeout_s
+        if timeout_s is None:
+            return
+        while True:
+            silent_s = self.host.clock() - self._last_beat
+            if silent_s >= timeout_s:
+                break
+            await asyncio.sleep(timeout_s - silent_s)  # until the deadline; a beat moves it
+        what = "heartbeat" if self._beats_seen else "heartbeat since the start"
+        if self._breach is not None and not self._breach.done():
+            self._breach.set_result(Breach(ExitReason.HANG, f"no {what} for {silent_s:.1f} s "
+                                                            f"(--heartbeat-timeout {timeout_s:g})"))
 
     async def _supervise(self) -> tuple[ExitInfo, float, MissingModule | None] | None:
         """Wait for the exit or a stop request; None when stopped on request."""
@@ -360,6 +429,7 @@ class BotRunner:
         assert live is not None
         exit_task = asyncio.ensure_future(procs.wait_exit(live.ident, live.popen))
         stop_task = asyncio.ensure_future(self._stop.wait())
+        hang_task = asyncio.ensure_future(self._hang())
         breach = self._breach
         assert breach is not None
         try:
@@ -374,11 +444,13 @@ class BotRunner:
             record = self._exit_record(live.run)
             missing = missing_module(lambda: self._stderr_tail(live.run), record)
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
-                                 missing_module=missing is not None)
+                                 missing_module=missing is not None,
+                                 recovering=self.state is BotState.RECOVERING)
             await self._kill_leftovers(None)
             return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
+            hang_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
 
@@ -389,8 +461,10 @@ class BotRunner:
             self.installs = ()  # it ran healthy: auto-install has its three attempts again
         if missing is not None and self.spec.restart is not RestartPolicy.NEVER:
             return await self._repair(info, uptime_s, missing)
-        decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01)
+        decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01,
+                                     self.recovery_failures)
         self.failures = decision.failures
+        self.recovery_failures = decision.recovery_failures
         if decision.event is not Event.EXIT_RESTART:
             self.should_run = False
         self._exited(info, uptime_s, decision.event, decision.delay_s)
@@ -414,6 +488,7 @@ class BotRunner:
     def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None) -> None:
         """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event."""
         self.last_exit = info
+        self._down_since = time.time()
         self._to(event)
         self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
                                next_state=self.state.value, delay_s=delay_s)
@@ -492,6 +567,9 @@ class BotRunner:
         self.host.events.write("limit_restart", self.spec.name, pid=live.ident.pid,
                                reason=breach.reason.value, detail=breach.detail)
         self.host.persist()
+        if breach.reason is ExitReason.HANG:
+            # The bootstrap dumps every thread's stack to stderr: where was it stuck?
+            procs.signal_pid(live.ident, signal.SIGUSR1)
         code, sig = await self._kill_tree(live, exit_task)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso())
 

@@ -72,6 +72,8 @@ def parse_env_pair(text: str) -> tuple[str, str]:
 
 
 E = TypeVar("E", bound=Enum)
+MIN_HEARTBEAT_TIMEOUT_S = 1.0
+"""Heartbeats are coalesced to one per 0.25 s; a shorter timeout would be noise."""
 
 
 def _choice(kind: type[E], flag: str) -> Callable[[str], E]:
@@ -155,7 +157,11 @@ class BotSpec:
     )
     heartbeat_timeout_s: float | None = _opt(
         None, flag="--heartbeat-timeout", parse=parse_seconds, metavar="SECONDS",
-        help="restart when the bot's heartbeat is older than this",
+        help="restart (reason hang) when the bot's wd.heartbeat() is silent this long",
+    )
+    max_recovery_failures: int = _opt(
+        5, flag="--max-recovery-failures", parse=parse_positive_int, metavar="N",
+        help="consecutive failed recover(ctx) calls before the bot is errored (default 5)",
     )
     auto_install: AutoInstall | None = _opt(
         None, flag="--auto-install", parse=parse_auto_install, metavar="allowlist|any|off",
@@ -167,6 +173,8 @@ class BotSpec:
     def __post_init__(self) -> None:
         if self.backoff_max_s < self.backoff_initial_s:
             raise SpecError("--backoff-max must not be below --backoff-initial")
+        if self.heartbeat_timeout_s is not None and self.heartbeat_timeout_s < MIN_HEARTBEAT_TIMEOUT_S:
+            raise SpecError(f"--heartbeat-timeout must be at least {MIN_HEARTBEAT_TIMEOUT_S:g} s")
 
     @property
     def env_map(self) -> dict[str, str]:

@@ -92,7 +92,9 @@ class Event(Enum):
     ADOPTED = "adopted"
     """A new supervisor found the bot's process alive and took it over without restarting it."""
     RECOVERY_STARTED = "recovery_started"
+    """Its ``recover(ctx)`` runs (it is spawned with one, or reports that it began)."""
     RECOVERED = "recovered"
+    """Its ``recover(ctx)`` returned: trading code runs now."""
     PREPARE_FAILED = "prepare_failed"
     """Its venv or dependencies could not be set up."""
     EXIT_REPAIR = "exit_repair"
@@ -120,6 +122,8 @@ TRANSITIONS: dict[tuple[BotState, Event], BotState] = {
     (_S.STARTING, _E.SPAWNED): _S.RUNNING,
     (_S.STARTING, _E.PREPARE_FAILED): _S.ERRORED,
     (_S.STARTING, _E.RECOVERY_STARTED): _S.RECOVERING,
+    # A file that gained recover() after it was spawned reports it.
+    (_S.RUNNING, _E.RECOVERY_STARTED): _S.RECOVERING,
     (_S.RECOVERING, _E.RECOVERED): _S.RUNNING,
     **{
         (s, e): target

@@ -106,6 +106,12 @@ class Supervisor:
                         runner.observe(live[name], sample, settings)
             await asyncio.sleep(settings.interval_s)
 
+    def deliver(self, run_id: str, kind: str) -> None:
+        """A bot's message from the notify socket, handed to the runner whose live run it is."""
+        for runner in self.runners.values():
+            if runner.on_message(run_id, kind):
+                return
+
     def allowed_pairs(self) -> dict[str, str]:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
         return operator_pairs(self.settings(), self.home.allowed)

@@ -117,3 +117,41 @@ def test_exit_info_round_trips_and_describes_itself() -> None:
     info = ExitInfo(code=None, signal=9, reason=ExitReason.CRASH, error="boom", at="2026")
     assert ExitInfo.from_json(info.to_json()) == info
     assert info.describe() == "crash (signal SIGKILL): boom"
+
+
+def test_recovery_failures_from_the_record_or_a_kill_while_recovering() -> None:
+    raised = {"code": 1, "type": "ConnectionError", "message": "down", "phase": "recover"}
+    assert classify_exit(1, raised, BOT_DIR, "t").reason is ExitReason.RECOVERY_FAILED
+    assert classify_exit(-9, None, BOT_DIR, "t", recovering=True).reason is ExitReason.RECOVERY_FAILED
+    # A crash of the module body (before recover was reached) is a crash; a clean exit is clean.
+    body = {"code": 1, "type": "KeyError", "message": "x", "phase": "run"}
+    assert classify_exit(1, body, BOT_DIR, "t", recovering=True).reason is ExitReason.CRASH
+    assert classify_exit(0, None, BOT_DIR, "t", recovering=True).reason is ExitReason.CLEAN_EXIT
+    # A missing module in recover() is repaired like any other.
+    missing = {**raised, "type": "ModuleNotFoundError"}
+    assert classify_exit(1, missing, BOT_DIR, "t", missing_module=True).reason is ExitReason.MISSING_MODULE
+
+
+def test_repeated_recovery_failures_back_off_then_end_errored() -> None:
+    failed = exit_of(ExitReason.RECOVERY_FAILED)
+    counts, failures = 0, 0
+    events = []
+    for _ in range(5):
+        decision = decide_after_exit(SPEC, failed, 0.1, failures, lambda: 1.0, counts)
+        counts, failures = decision.recovery_failures, decision.failures
+        events.append(decision.event)
+    assert events == [Event.EXIT_RESTART] * 4 + [Event.EXIT_FATAL] and counts == 5
+    three = dataclasses.replace(SPEC, max_recovery_failures=3)
+    assert decide_after_exit(three, failed, 0.1, 0, lambda: 1.0, 2).event is Event.EXIT_FATAL
+    never = dataclasses.replace(SPEC, restart=RestartPolicy.NEVER)
+    assert decide_after_exit(never, failed, 0.1, 0, lambda: 1.0, 0).event is Event.EXIT_FATAL
+    # Other exits leave the count as it is (only a completed recovery resets it).
+    assert decide_after_exit(SPEC, exit_of(ExitReason.CRASH), 0.1, 0, lambda: 1.0, 2).recovery_failures == 2
+
+
+def test_a_hang_is_a_planned_restart() -> None:
+    hang = exit_of(ExitReason.HANG, code=None)
+    healthy = decide_after_exit(SPEC, hang, 3600, 4, lambda: 1.0)
+    assert (healthy.event, healthy.delay_s, healthy.failures) == (Event.EXIT_RESTART, 0.0, 0)
+    soon = decide_after_exit(SPEC, hang, 1, 2, lambda: 1.0)
+    assert soon.failures == 2 and soon.delay_s == 4.0  # waits, without counting a crash

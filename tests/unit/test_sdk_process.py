@@ -1,0 +1,137 @@
+"""The SDK parts that act on the process itself, each in a real child process: graceful
+shutdown on real signals, crash points, and systemd's notify protocol on a real socket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import wait_for_line
+
+
+def child(tmp_path: Path, source: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(source))
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})}, cwd=tmp_path)
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    out, _ = proc.communicate(timeout=30)
+    return out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_blocked_bot_unwinds_runs_callbacks_last_first_and_exits_0(tmp_path: Path, signum: int) -> None:
+    proc = child(tmp_path, """
+        import time
+        import watchdog_runtime as wd
+        wd.on_shutdown(lambda: print("first registered", flush=True))
+        @wd.on_shutdown
+        def broken():
+            raise RuntimeError("a failing callback does not stop the others")
+        wd.on_shutdown(lambda: print("last registered", flush=True))
+        try:
+            print("ready", flush=True)
+            time.sleep(600)
+        finally:
+            print("finally ran", flush=True)
+    """)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signum)
+    out = finish(proc)
+    assert proc.returncode == 0
+    assert out.split("\n")[:3] == ["finally ran", "last registered", "first registered"]
+
+
+def test_a_cooperative_bot_finishes_its_step(tmp_path: Path) -> None:
+    proc = child(tmp_path, """
+        import watchdog_runtime as wd
+        wd.on_shutdown(lambda: print("saved", flush=True))
+        wd.stopping()  # from here on the bot is cooperative (a signal before would unwind it)
+        print("ready", flush=True)
+        while not wd.wait(600):
+            pass
+        print("step finished, stopping =", wd.stopping(), flush=True)
+    """)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signal.SIGTERM)
+    assert finish(proc).split("\n")[:2] == ["step finished, stopping = True", "saved"]
+    assert proc.returncode == 0
+
+
+def test_a_second_signal_forces_the_exit(tmp_path: Path) -> None:
+    proc = child(tmp_path, """
+        import time
+        import watchdog_runtime as wd
+        wd.stopping()  # cooperative: the first signal only sets the flag
+        print("ready", flush=True)
+        while True:
+            if wd.stopping():
+                print("asked to stop, ignoring", flush=True)
+                while True:
+                    time.sleep(1)
+            time.sleep(0.01)
+    """)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signal.SIGTERM)
+    wait_for_line(proc.stdout, "asked to stop")
+    proc.send_signal(signal.SIGINT)
+    finish(proc)
+    assert proc.returncode == 0
+
+
+def test_a_crash_point_kills_once_per_bot(tmp_path: Path) -> None:
+    source = """
+        import watchdog_runtime as wd
+        for step in range(3):
+            print("step", step, flush=True)
+            wd.crash_point("after_entry")
+        wd.crash_point("other")
+        print("done", flush=True)
+    """
+    env = {"WDBOT_CRASH_AT": "after_entry@2", "WDBOT_STATE_DIR": str(tmp_path / "state")}
+    first = child(tmp_path, source, env)
+    out = finish(first)
+    assert first.returncode == -signal.SIGKILL
+    assert out.splitlines() == ["step 0", "step 1", "wdbot crash point after_entry: SIGKILL"]
+    second = child(tmp_path, source, env)  # the restarted bot: the point has fired already
+    assert finish(second).splitlines()[-1] == "done" and second.returncode == 0
+
+
+def test_heartbeat_speaks_systemd_notify(tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(30)
+        proc = child(tmp_path, """
+            import time
+            import watchdog_runtime as wd
+            wd.heartbeat()
+            wd.heartbeat()  # coalesced: within 0.25 s of the first
+            time.sleep(0.3)
+            wd.heartbeat()
+        """, {"NOTIFY_SOCKET": address})
+        messages = [listener.recv(256), listener.recv(256)]
+        finish(proc)
+        listener.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            listener.recv(256)
+    assert messages == [b"READY=1\nWATCHDOG=1", b"WATCHDOG=1"] and proc.returncode == 0
+
+
+def test_heartbeat_is_a_no_op_outside_wdbot_and_systemd(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WDBOT_NOTIFY_SOCKET")}
+    done = subprocess.run([sys.executable, "-c", "import watchdog_runtime as wd; wd.heartbeat()"],
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stderr == ""

@@ -1,0 +1,150 @@
+"""The recovery entrypoint: what ``recover(ctx)`` receives, and how a bot file is entered.
+Stdlib only (the bootstrap uses it inside the bot's venv).
+
+A bot file that defines a top-level ``recover(ctx)`` is run in three steps:
+
+1. its top-level statements, except ``if __name__ == "__main__":`` blocks: imports and
+   definitions (keep trading code out of this part: it runs before recovery);
+2. ``recover(ctx)``, the bot's status ``recovering`` meanwhile; if it raises, nothing else runs;
+3. the ``if __name__ == "__main__":`` blocks, or, when there are none, ``main()``.
+
+A file without ``recover`` runs exactly as ``python BOT.py`` would, then ``main()`` if it
+defines one and has no ``__main__`` block. ``recover`` and ``main`` may be ``async def``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .store import State
+
+CONTEXT_ENV = "WDBOT_CONTEXT"
+
+
+@dataclass(frozen=True)
+class LastExit:
+    """How the bot's previous run ended (``ctx.last_exit``)."""
+
+    code: int | None
+    signal: int | None
+    reason: str
+    """``crash``, ``memory_limit``, ``recovery_failed``, ... (CONTRACT section 4)."""
+    error: str | None
+    """The exception line (``ConnectionError: ...``) when the bot died of one."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What ``recover(ctx)`` is told about this start.
+
+    >>> ctx = Context.from_env({"WDBOT_BOT_NAME": "grid", "WDBOT_CONTEXT":
+    ...     '{"reason": "crash", "restarts": 2, "downtime_s": 1.5, "last_exit":'
+    ...     ' {"code": 1, "signal": null, "reason": "crash", "error": "TimeoutError: read"}}'},
+    ...     state=None)
+    >>> ctx.name, ctx.reason, ctx.restarts, ctx.downtime_s, ctx.last_exit.error
+    ('grid', 'crash', 2, 1.5, 'TimeoutError: read')
+    """
+
+    name: str
+    reason: str
+    """Why the bot is starting: ``first_start``, ``crash``, ``restart``, ``reload``,
+    ``memory_limit``, ``fd_limit``, ``hang`` or ``supervisor_restart``."""
+    restarts: int
+    last_exit: LastExit | None
+    downtime_s: float | None
+    """Seconds since the previous run ended; None on a first start or when unknown."""
+    state_dir: Path
+    state: State | None
+    """The bot's durable state (``wd.State()``), loaded before ``recover`` is called."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *,
+                 state: State | None = None) -> Context:
+        """The context wdbot passed in the environment; a first start outside wdbot."""
+        env = os.environ if environ is None else environ
+        try:
+            info: dict[str, Any] = json.loads(env.get(CONTEXT_ENV, "{}"))
+        except ValueError:
+            info = {}
+        last = info.get("last_exit")
+        return cls(
+            name=env.get("WDBOT_BOT_NAME", "bot"),
+            reason=str(info.get("reason") or env.get("WDBOT_START_REASON") or "first_start"),
+            restarts=int(info.get("restarts") or 0),
+            last_exit=LastExit(code=last.get("code"), signal=last.get("signal"),
+                               reason=str(last.get("reason", "unknown")), error=last.get("error"))
+            if isinstance(last, dict) else None,
+            downtime_s=info.get("downtime_s"),
+            state_dir=Path(env.get("WDBOT_STATE_DIR") or Path.cwd() / ".wdbot-state"),
+            state=state,
+        )
+
+
+def encode_context(reason: str, restarts: int, last_exit: Mapping[str, Any] | None,
+                   downtime_s: float | None) -> str:
+    """The supervisor's side of :meth:`Context.from_env`."""
+    last = ({k: last_exit.get(k) for k in ("code", "signal", "reason", "error")}
+            if last_exit else None)
+    return json.dumps({"reason": reason, "restarts": restarts, "last_exit": last,
+                       "downtime_s": None if downtime_s is None else round(downtime_s, 3)})
+
+
+@dataclass(frozen=True)
+class Entry:
+    """How a bot file is entered (see the module's docstring)."""
+
+    body: ast.Module
+    """The top-level statements, ``__main__`` blocks excluded when the file has ``recover``."""
+    guards: ast.Module | None
+    """The ``if __name__ == "__main__":`` blocks, run after ``recover``; None without it."""
+    has_recover: bool
+    calls_main: bool
+    """Call ``main()`` after the body (and recovery): it exists and no ``__main__`` block runs it."""
+
+
+def analyse(tree: ast.Module) -> Entry:
+    """Split a parsed bot file into its entry steps.
+
+    >>> src = "def recover(ctx): pass\\ndef main(): pass\\nif __name__ == '__main__':\\n    main()\\n"
+    >>> entry = analyse(ast.parse(src))
+    >>> entry.has_recover, len(entry.body.body), len(entry.guards.body), entry.calls_main
+    (True, 2, 1, False)
+    """
+    defined = {node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    guards = [node for node in tree.body if _is_main_guard(node)]
+    has_recover = "recover" in defined
+    calls_main = "main" in defined and not guards
+    if not has_recover:
+        return Entry(tree, None, False, calls_main)
+    body = [node for node in tree.body if not _is_main_guard(node)]
+    return Entry(ast.Module(body=body, type_ignores=[]), ast.Module(body=guards, type_ignores=[]),
+                 True, calls_main)
+
+
+def defines_recover(path: str | os.PathLike[str]) -> bool:
+    """Whether the bot file defines a top-level ``recover`` (False when it cannot be read)."""
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    return analyse(tree).has_recover
+
+
+def _is_main_guard(node: ast.stmt) -> bool:
+    """``if __name__ == "__main__":`` (either operand order)."""
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    test = node.test
+    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    sides = [test.left, test.comparators[0]]
+    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
+    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
+    return len(names) == 1 and len(consts) == 1
