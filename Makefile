@@ -29,7 +29,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lint]'
-	$(PY) -m ruff check watchdog_runtime tests scripts
+	$(PY) -m ruff check watchdog_runtime tests scripts bots
 	$(PY) -m mypy watchdog_runtime
 
 clean:

@@ -8,11 +8,11 @@ import contextlib
 import hashlib
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zipfile
 from collections.abc import Callable
@@ -43,18 +43,28 @@ def wait_until(check: Callable[[], T], what: str, timeout_s: float = WAIT_S) -> 
 
 
 def wait_for_line(stream: IO[str], text: str, timeout_s: float = WAIT_S) -> str:
-    """Read ``stream`` (a child's pipe) until a line containing ``text``; bounded."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stream], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        line = stream.readline()
-        if not line:
-            raise AssertionError(f"stream closed before a line with {text!r}")
-        if text in line:
-            return line
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for a line with {text!r}")
+    """Read ``stream`` (a child's pipe) until a line containing ``text``; bounded.
+
+    A reader thread, not ``select``: a buffered stream may already hold the line in its own
+    buffer, where ``select`` on the descriptor cannot see it.
+    """
+    found: list[str] = []
+
+    def read() -> None:
+        for line in stream:
+            if text in line:
+                found.append(line)
+                return
+        found.append("")  # end of stream
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if not found:
+        raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for a line with {text!r}")
+    if not found[0]:
+        raise AssertionError(f"stream closed before a line with {text!r}")
+    return found[0]
 
 
 @dataclass

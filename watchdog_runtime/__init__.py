@@ -42,7 +42,11 @@ _LAZY = {
     "crash_point": "crashpoints",
     "Context": "recovery", "LastExit": "recovery",
 }
-__all__ = ["__version__", "bot_name", "state_dir", "under_wdbot", *_LAZY]
+__all__ = [  # spelled out for linters and type checkers; a test checks it against _LAZY
+    "Context", "LastExit", "RateLimiter", "Retry", "State", "StateCorrupt", "StateWarning",
+    "__version__", "bot_name", "crash_point", "dec", "get", "heartbeat", "is_transient", "num",
+    "on_shutdown", "retry", "state_dir", "stopping", "under_wdbot", "wait",
+]
 
 if TYPE_CHECKING:
     from .crashpoints import crash_point

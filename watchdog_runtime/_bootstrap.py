@@ -17,7 +17,8 @@ import signal
 import sys
 import traceback
 import types
-from typing import Any, NoReturn
+from collections.abc import Awaitable
+from typing import Any, NoReturn, cast
 
 from watchdog_runtime import notify, recovery
 from watchdog_runtime.durable import atomic_write_json
@@ -122,7 +123,7 @@ def _await_if_needed(result: object) -> None:
         import asyncio
 
         async def finish() -> None:
-            await result  # type: ignore[misc]  # checked above: it has __await__
+            await cast(Awaitable[Any], result)  # checked above: it has __await__
 
         asyncio.run(finish())
 

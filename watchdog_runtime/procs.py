@@ -238,6 +238,22 @@ def group_exists(pgid: int) -> bool:
     return True
 
 
+def outside_group(procs: Iterable[psutil.Process], pgid: int) -> list[psutil.Process]:
+    """The members that left process group ``pgid`` (``setsid``): a signal to the group
+    misses them. The others must not get it twice: a second SIGTERM means "now" to many
+    programs (the SDK's graceful shutdown among them)."""
+    out = []
+    for proc in procs:
+        try:
+            if os.getpgid(proc.pid) != pgid:
+                out.append(proc)
+        except ProcessLookupError:
+            pass  # gone already: nothing to signal
+        except PermissionError:
+            out.append(proc)  # cannot tell: signalling twice beats not at all
+    return out
+
+
 def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> None:
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):

@@ -10,15 +10,86 @@ import functools
 import importlib.metadata
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
-from .autoinstall import Facts, Install, Installed, format_record, parse_record
-from .config import Config
+from .autoinstall import Facts, Install, Installed, Refuse, format_record, parse_record, plan
+from .config import Config, ConfigError
+from .deps import Declared, DependencyError, declared_dependencies
 from .durable import atomic_write_bytes
-from .events import wall_iso
-from .uvtool import pip_install
-from .venvs import site_packages
+from .events import EventLog, wall_iso
+from .home import BotPaths
+from .modmap import pairs_to_entries, shipped_table
+from .spec import BotSpec
+from .tracebacks import MissingModule
+from .uvtool import UvError, pip_install
+from .venvs import mark_current, site_packages
+
+
+class RepairHost(Protocol):
+    """What a repair needs from the supervisor."""
+
+    events: EventLog
+    clock: Callable[[], float]
+
+    def settings(self) -> Config:
+        """The home's config, read now; raises ConfigError."""
+        ...
+
+    def allowed_pairs(self) -> dict[str, str]:
+        """The operator's auto-install pairs (config and ``wdbot allow``); raises ConfigError."""
+        ...
+
+
+class AutoInstaller:
+    """One bot's auto-install: decide (``autoinstall.plan``), install, and keep the record
+    (``auto-requirements.txt``) that a rebuilt venv installs up front."""
+
+    def __init__(self, host: RepairHost, paths: BotPaths) -> None:
+        self.host = host
+        self.paths = paths
+        self.recorded: list[Installed] = read_record(paths.auto_requirements)
+
+    def declared(self, spec: BotSpec, base: Declared | None = None) -> Declared:
+        """The bot's declared dependencies plus what auto-install recorded for it."""
+        declared = base or declared_dependencies(Path(spec.path), spec.requirements)
+        return declared.plus(tuple(i.requirement for i in self.recorded))
+
+    def attempt(self, spec: BotSpec, missing: MissingModule, installed_before: tuple[str, ...]
+                ) -> Installed | str:
+        """Blocking (run it in a thread): decide, install, record. A string says why nothing was."""
+        name = spec.name
+        try:
+            config = self.host.settings()
+            allowed = pairs_to_entries(self.host.allowed_pairs())
+            declared = declared_dependencies(Path(spec.path), spec.requirements)
+        except (ConfigError, DependencyError) as exc:
+            self.host.events.write("auto_install_refused", name, module=missing.name, reason=str(exc))
+            return f"auto-install cannot read its settings: {exc}"
+        facts = facts_for(missing.name, self.paths.python, self.paths.venv, Path(spec.path).parent)
+        choice = plan(missing, bot=name, policy=spec.auto_install or config.auto_install,
+                      facts=facts, table=shipped_table(), allowed=allowed,
+                      declared=declared.listed(), installed_before=installed_before)
+        if isinstance(choice, Refuse):
+            self.host.events.write("auto_install_refused", name, module=missing.name,
+                                   reason=choice.message)
+            return choice.message
+        self.host.events.write("auto_install_started", name, module=choice.module,
+                               requirement=choice.requirement, source=choice.source)
+        started = self.host.clock()
+        try:
+            installed = install(self.paths.venv, choice, config)
+        except UvError as exc:
+            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            self.host.events.write("auto_install_failed", name, module=choice.module,
+                                   requirement=choice.requirement, error=detail)
+            return f"installing {choice.requirement} failed: {detail}"
+        self.recorded = add_to_record(self.paths.auto_requirements, installed, self.recorded)
+        mark_current(self.paths.venv, spec.python, self.declared(spec, declared))
+        self.host.events.write("auto_install", name, **installed.to_json(), source=choice.source,
+                               seconds=round(self.host.clock() - started, 3))
+        return installed
 
 
 def facts_for(name: str, python: Path, venv: Path, bot_dir: Path) -> Facts:

@@ -115,7 +115,7 @@ def retry_after_s(exc: BaseException, now: Callable[[], float] = time.time) -> f
     7.0
     """
     for holder in (getattr(exc, "response", None), exc):
-        headers = getattr(holder, "headers", None)
+        headers: Any = getattr(holder, "headers", None)
         value = headers.get("Retry-After") if hasattr(headers, "get") else None
         if value is None:
             continue
@@ -215,8 +215,8 @@ class Retry:
         >>> Retry(base_delay_s=1, max_delay_s=10, uniform01=lambda: 1.0).delay_s(5)
         10.0
         """
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        return ceiling * self.uniform01()
+        ceiling = min(self.max_delay_s, self.base_delay_s * 2.0 ** (attempt - 1))
+        return float(ceiling * self.uniform01())
 
     def _delay_or_raise(self, exc: Exception, attempt: int, fn: Callable[..., Any]) -> float:
         """How long to wait before the next try; re-raises ``exc`` when there is none."""

@@ -20,28 +20,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import procs, repair
-from .autoinstall import Installed, Refuse, plan
-from .config import Config, ConfigError
-from .deps import Declared, DependencyError, declared_dependencies
-from .events import EventLog, parse_wall_iso, wall_iso
+from . import procs
+from .config import ConfigError
+from .deps import DependencyError
+from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
-from .modmap import pairs_to_entries, shipped_table
 from .recovery import defines_recover, encode_context
 from .registry import BotRecord, RunRecord
+from .repair import AutoInstaller, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, missing_module
-from .uvtool import UvError
-from .venvs import VenvError, ensure_venv, mark_current
+from .treestop import kill_leftovers, stop_tree
+from .venvs import VenvError, ensure_venv
 
 log = logging.getLogger(__name__)
 
 LOG_ROTATE_BYTES = 10 * 1024 * 1024
-KILL_GRACE_S = 5.0
-"""After SIGKILL, how long to wait for the kernel to report the exit (normally instant)."""
 STDERR_TAIL_BYTES = 64 * 1024
 """How much of a run's stderr is read for its final traceback."""
 
@@ -61,23 +58,13 @@ class StartFailed(Exception):
     """The bot could not be started (its venv, its dependencies, its interpreter)."""
 
 
-class RunnerHost(Protocol):
+class RunnerHost(RepairHost, Protocol):
     """What a runner needs from the supervisor."""
 
     home: Home
-    events: EventLog
-    clock: Callable[[], float]
     uniform01: Callable[[], float]
 
     def persist(self) -> None: ...
-
-    def settings(self) -> Config:
-        """The home's config, read now; raises ConfigError."""
-        ...
-
-    def allowed_pairs(self) -> dict[str, str]:
-        """The operator's auto-install pairs (config and ``wdbot allow``); raises ConfigError."""
-        ...
 
 
 @dataclass
@@ -106,7 +93,7 @@ class BotRunner:
         self.failures = record.failures
         self.installs = record.installs
         self.recovery_failures = record.recovery_failures
-        self.auto_installed: list[Installed] = repair.read_record(self.paths.auto_requirements)
+        self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
         self._extra = dict(record.extra)
         self._live: _Live | None = None
@@ -203,7 +190,7 @@ class BotRunner:
                                 if self.next_start_at is not None else None),
             "last_exit": self.last_exit.to_json() if self.last_exit else None,
             **(self.watch.status() if live else NO_READINGS),
-            "auto_installed": [i.to_json() for i in self.auto_installed],
+            "auto_installed": [i.to_json() for i in self.repairs.recorded],
             "heartbeat_age_s": (round(now - self._last_beat, 3)
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
@@ -325,8 +312,8 @@ class BotRunner:
             except ConfigError as exc:
                 raise VenvError(f"cannot build the bot's venv: {exc}") from None
 
-        if ensure_venv(self.paths.venv, self.spec.python, self._declared(), self.host.home.sdk_dir,
-                       index_args):
+        declared = self.repairs.declared(self.spec)
+        if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir, index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         self._has_recover = defines_recover(self.spec.path)
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
@@ -340,11 +327,6 @@ class BotRunner:
         self._breach = asyncio.get_running_loop().create_future()
         self._last_beat = self.host.clock()  # the timeout counts from the start
         self._beats_seen = False
-
-    def _declared(self, base: Declared | None = None) -> Declared:
-        """The bot's declared dependencies plus what auto-install recorded for it."""
-        declared = base or declared_dependencies(Path(self.spec.path), self.spec.requirements)
-        return declared.plus(tuple(i.requirement for i in self.auto_installed))
 
     def _spawn(self, reason: StartReason) -> None:
         run_id = uuid.uuid4().hex
@@ -446,7 +428,7 @@ class BotRunner:
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
                                  missing_module=missing is not None,
                                  recovering=self.state is BotState.RECOVERING)
-            await self._kill_leftovers(None)
+            await self._kill_leftovers()
             return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
@@ -498,7 +480,7 @@ class BotRunner:
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
         self._exited(info, uptime_s, Event.EXIT_REPAIR, None)
         self.host.persist()
-        outcome = await asyncio.to_thread(self._auto_install, missing)
+        outcome = await asyncio.to_thread(self.repairs.attempt, self.spec, missing, self.installs)
         if isinstance(outcome, str):
             self.last_exit = replace(info, error=f"{info.error}: {outcome}")
             self.should_run = False
@@ -512,42 +494,6 @@ class BotRunner:
             return False
         self.restarts += 1
         return await self._start_once(StartReason.CRASH)
-
-    def _auto_install(self, missing: MissingModule) -> Installed | str:
-        """Blocking, in a thread: decide, install, record. A string says why nothing was."""
-        name = self.spec.name
-        try:
-            config = self.host.settings()
-            allowed = pairs_to_entries(self.host.allowed_pairs())
-            declared = declared_dependencies(Path(self.spec.path), self.spec.requirements)
-        except (ConfigError, DependencyError) as exc:
-            self.host.events.write("auto_install_refused", name, module=missing.name, reason=str(exc))
-            return f"auto-install cannot read its settings: {exc}"
-        facts = repair.facts_for(missing.name, self.paths.python, self.paths.venv,
-                                 Path(self.spec.path).parent)
-        choice = plan(missing, bot=name, policy=self.spec.auto_install or config.auto_install,
-                      facts=facts, table=shipped_table(), allowed=allowed,
-                      declared=declared.listed(), installed_before=self.installs)
-        if isinstance(choice, Refuse):
-            self.host.events.write("auto_install_refused", name, module=missing.name,
-                                   reason=choice.message)
-            return choice.message
-        self.host.events.write("auto_install_started", name, module=choice.module,
-                               requirement=choice.requirement, source=choice.source)
-        started = self.host.clock()
-        try:
-            installed = repair.install(self.paths.venv, choice, config)
-        except UvError as exc:
-            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            self.host.events.write("auto_install_failed", name, module=choice.module,
-                                   requirement=choice.requirement, error=detail)
-            return f"installing {choice.requirement} failed: {detail}"
-        self.auto_installed = repair.add_to_record(self.paths.auto_requirements, installed,
-                                                   self.auto_installed)
-        mark_current(self.paths.venv, self.spec.python, self._declared(declared))
-        self.host.events.write("auto_install", name, **installed.to_json(), source=choice.source,
-                               seconds=round(self.host.clock() - started, 3))
-        return installed
 
     async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
         """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""
@@ -575,47 +521,19 @@ class BotRunner:
 
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
-        """SIGTERM to the group and every member, SIGKILL after ``stop_timeout_s``; the
-        (exit code, signal) of the bot's own process."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.spec.stop_timeout_s
-        # Snapshot the tree before signalling: once a parent dies its children are orphaned
-        # and no longer appear as its descendants.
-        members = procs.members(live.ident, self.marker)
-        procs.signal_group(live.ident.pid, signal.SIGTERM)
-        procs.signal_each(members, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(asyncio.shield(exit_task), self.spec.stop_timeout_s)
-        except asyncio.TimeoutError:
-            log.info("%s ignored SIGTERM for %.1f s: SIGKILL", self.spec.name, self.spec.stop_timeout_s)
-        await self._kill_leftovers(members, timeout_s=max(0.0, deadline - loop.time()))
-        returncode = await asyncio.wait_for(exit_task, KILL_GRACE_S)
-        code = returncode if returncode is not None and returncode >= 0 else None
-        sig = -returncode if returncode is not None and returncode < 0 else None
+        """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s)
+        self._report_killed(killed)
         return code, sig
 
-    async def _kill_leftovers(self, known: list[Any] | None, timeout_s: float | None = None) -> None:
-        """No process the bot started outlives it: SIGTERM what is left, then SIGKILL.
-
-        Left are the known members, whatever still carries the bot's marker, and the bot's
-        process group (members that cleared their environment are still in it).
-        """
+    async def _kill_leftovers(self) -> None:
+        """After the bot's own exit: nothing it started outlives it."""
         pgid = self._live.ident.pid if self._live else None
-        left = {p.pid: p for p in (known or [])}
-        left.update((p.pid, p) for p in procs.members(None, self.marker))
-        alive = await procs.wait_procs_gone(list(left.values()), 0.0)
-        if not alive and not (pgid and procs.group_exists(pgid)):
-            return
-        if pgid:
-            procs.signal_group(pgid, signal.SIGTERM)
-        procs.signal_each(alive, signal.SIGTERM)
-        wait_s = self.spec.stop_timeout_s if timeout_s is None else timeout_s
-        alive = await procs.wait_procs_gone(alive, wait_s)
-        if pgid:
-            procs.signal_group(pgid, signal.SIGKILL)
-        procs.signal_each(alive, signal.SIGKILL)
-        if alive:
-            self.host.events.write("killed_leftovers", self.spec.name, pids=[p.pid for p in alive])
+        self._report_killed(await kill_leftovers(pgid, [], self.marker, self.spec.stop_timeout_s))
+
+    def _report_killed(self, pids: list[int]) -> None:
+        if pids:
+            self.host.events.write("killed_leftovers", self.spec.name, pids=pids)
 
     def _exit_record(self, run: RunRecord) -> dict[str, Any] | None:
         try:

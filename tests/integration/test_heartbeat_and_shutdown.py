@@ -121,3 +121,26 @@ def test_stop_unwinds_a_blocked_bot_and_runs_its_callbacks(wd: Wdbot, bots: Path
     assert status["last_exit"]["code"] == 0 and status["last_exit"]["signal"] is None
     assert (bots / "blocked" / "unwound").exists() and (bots / "blocked" / "saved").exists()
     assert not wd.events("killed_leftovers", "blocked")
+
+
+def test_stop_sends_a_bot_one_sigterm_not_two(wd: Wdbot, bots: Path) -> None:
+    """Regression: the group signal and the per-member signal both reached the bot, and the
+    second SIGTERM cut its graceful unwinding short (the SDK reads it as "stop now")."""
+    bot = write_bot(bots, "counter.py", """
+        import os, signal, time
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        got = []
+        def on_term(signum, frame):
+            got.append(signum)
+        signal.signal(signal.SIGTERM, on_term)
+        open(os.path.join(HERE, "ready"), "w").close()
+        while not got:
+            time.sleep(0.01)
+        time.sleep(0.5)  # long enough for a second SIGTERM to land
+        with open(os.path.join(HERE, "count"), "w") as fh:
+            fh.write(str(len(got)))
+    """)
+    wd("start", str(bot))
+    wait_until(lambda: (bots / "ready").exists(), "the bot's handler")
+    wd("stop", "counter")
+    assert (bots / "count").read_text() == "1"

@@ -37,3 +37,12 @@ def test_docstring_examples(name: str) -> None:
 def test_package_docstring_examples() -> None:
     result = doctest.testmod(watchdog_runtime, optionflags=doctest.ELLIPSIS)
     assert result.attempted and result.failed == 0
+
+
+def test_every_sdk_name_is_exported_and_loads() -> None:
+    lazy = set(watchdog_runtime._LAZY)
+    assert lazy <= set(watchdog_runtime.__all__)
+    for name in watchdog_runtime.__all__:
+        assert getattr(watchdog_runtime, name) is not None
+        if name in lazy:
+            assert getattr(watchdog_runtime, name).__doc__, f"wd.{name} has no docstring"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_for_line
 from watchdog_runtime.store import State, StateCorrupt, StateWarning
 
 
@@ -114,17 +114,18 @@ def test_200_kills_at_random_instants_never_lose_a_saved_version(tmp_path: Path)
     kills = mid_save = 0
     for _ in range(200):
         proc = subprocess.Popen([sys.executable, str(script), str(path)], stdout=subprocess.PIPE,
-                                text=True)
+                                bufsize=0)
         assert proc.stdout is not None
-        floor = int(wait_for_line(proc.stdout, "ready").split()[1])
+        lines = LineReader(proc.stdout.fileno())
+        floor = int(lines.next().split()[1])  # "ready N"
         # A random instant: a random number of completed saves, then a random delay.
         for _ in range(rng.randrange(0, 4)):
-            floor = int(wait_for_line(proc.stdout, ""))
+            floor = int(lines.next())
         _kill_after(proc, rng)
-        remaining, _ = proc.communicate(timeout=30)
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.wait(timeout=30) == -signal.SIGKILL
         kills += 1
-        floor = max([floor, *(int(x) for x in remaining.split())])
+        floor = max([floor, *(int(x) for x in lines.rest().split())])
+        proc.stdout.close()
         mid_save += bool(list(tmp_path.glob(".state.json.*.tmp")))
         state = State(path)
         n = state.get("n", 0)
@@ -134,7 +135,33 @@ def test_200_kills_at_random_instants_never_lose_a_saved_version(tmp_path: Path)
     assert mid_save >= 10, f"only {mid_save} kills landed inside a save: the test lost its aim"
 
 
-def _kill_after(proc: subprocess.Popen[str], rng: random.Random) -> None:
+class LineReader:
+    """Lines of a pipe, read with ``os.read`` and a bounded ``select``: no buffer of its own
+    that a later read could miss (the trap of mixing ``select`` with a buffered stream)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+
+    def next(self, timeout_s: float = 30.0) -> str:
+        while b"\n" not in self.buffer:
+            ready, _, _ = select.select([self.fd], [], [], timeout_s)
+            chunk = os.read(self.fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError("no line from the child (timed out or closed)")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode()
+
+    def rest(self) -> str:
+        """Everything until end of file (the writer is dead)."""
+        while chunk := os.read(self.fd, 65536):
+            self.buffer += chunk
+        text, self.buffer = self.buffer.decode(), b""
+        return text
+
+
+def _kill_after(proc: subprocess.Popen[bytes], rng: random.Random) -> None:
     # Busy-wait a random few hundred microseconds: sleeping is far too coarse to land inside
     # a save, which takes about as long.
     import time
