@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import Wdbot
+from tests.helpers import Wdbot, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_demo_runs_twice(wd: Wdbot) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     for _ in range(2):
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], env=wd.env,
+        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")],
+                              env={**wd.env, "DEMO_PAPER_PORT": port},
                               capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
         assert "heartbeat" in done.stdout and "flaky" in done.stdout
     states = {b["name"]: b["state"] for b in wd.status()["bots"]}
-    assert set(states) == {"heartbeat", "flaky"}
+    assert set(states) == {"heartbeat", "flaky", "paper_exchange", "paper_bot"}
     assert states["heartbeat"] == "running"
+    # The paper bot crashes once after its first entry; its recovery re-places the stop.
+    wait_until(lambda: "re-placed the missing stop" in wd.stdout("paper_bot"),
+               "the paper bot's recovery", timeout_s=90)
