@@ -81,12 +81,26 @@ def under_wdbot() -> bool:
 
 
 def bot_name() -> str | None:
-    """The bot's name under wdbot (``mybot`` for ``mybot.py``), None outside it."""
+    """The bot's name under wdbot (``mybot`` for ``mybot.py``), None outside it.
+
+    >>> import os
+    >>> os.environ["WDBOT_BOT_NAME"] = "grid"
+    >>> bot_name()
+    'grid'
+    >>> del os.environ["WDBOT_BOT_NAME"]
+    """
     return os.environ.get("WDBOT_BOT_NAME")
 
 
 def state_dir() -> Path:
-    """The bot's durable state folder; outside wdbot, ``./.wdbot-state`` (created on demand)."""
+    """The bot's durable state folder; outside wdbot, ``./.wdbot-state`` (created on demand).
+
+    >>> import os, tempfile
+    >>> os.environ["WDBOT_STATE_DIR"] = folder = tempfile.mkdtemp()
+    >>> state_dir() == Path(folder)
+    True
+    >>> del os.environ["WDBOT_STATE_DIR"]
+    """
     path = os.environ.get("WDBOT_STATE_DIR")
     folder = Path(path) if path else Path.cwd() / ".wdbot-state"
     folder.mkdir(parents=True, exist_ok=True)

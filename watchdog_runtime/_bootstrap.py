@@ -24,6 +24,9 @@ from watchdog_runtime import notify, recovery
 from watchdog_runtime.durable import atomic_write_json
 from watchdog_runtime.store import State
 
+PHASE_SEND_WAIT_S = 1.0
+"""How long a phase message may wait for room at a busy supervisor (it is sent once)."""
+
 
 def _record(**fields: Any) -> None:
     path = os.environ.get("WDBOT_EXIT_RECORD")
@@ -86,7 +89,7 @@ def run(path: str, args: list[str]) -> NoReturn:
             phase = "recover"
             _recover(module)
             phase = "run"
-        notify.send("running")
+        notify.send("running", wait_s=PHASE_SEND_WAIT_S)
         if entry.guards is not None:
             _execute(entry.guards, path, module)
         if entry.calls_main:
@@ -112,7 +115,7 @@ def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:
 
 def _recover(module: types.ModuleType) -> None:
     """Call the bot's ``recover(ctx)`` with its durable state loaded."""
-    notify.send("recovering")
+    notify.send("recovering", wait_s=PHASE_SEND_WAIT_S)
     ctx = recovery.Context.from_env(state=State())
     _await_if_needed(module.recover(ctx))
 

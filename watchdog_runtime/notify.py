@@ -49,12 +49,16 @@ def heartbeat() -> None:
         _systemd_ready = True
 
 
-def send(kind: str) -> None:
-    """Send one message (``heartbeat``, ``recovering``, ``running``) to the supervisor."""
+def send(kind: str, *, wait_s: float = 0.0) -> None:
+    """Send one message (``heartbeat``, ``recovering``, ``running``) to the supervisor.
+
+    ``wait_s`` > 0 waits that long for room in a full receive buffer (the bootstrap's phase
+    messages, sent once each); heartbeats never wait: the next one will do.
+    """
     address = os.environ.get(SOCKET_ENV)
     run_id = os.environ.get("WDBOT_RUN_ID")
     if address and run_id:
-        _send_to(address, f"{PROTOCOL} {run_id} {kind}".encode())
+        _send_to(address, f"{PROTOCOL} {run_id} {kind}".encode(), wait_s)
 
 
 def parse(data: bytes) -> tuple[str, str] | None:
@@ -71,12 +75,18 @@ def parse(data: bytes) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _send_to(address: str, data: bytes) -> None:
+def _send_to(address: str, data: bytes, wait_s: float = 0.0) -> None:
     target = "\0" + address[1:] if address.startswith("@") else address  # Linux abstract names
+    sock = _socket()
     try:
-        _socket().sendto(data, target)
+        if wait_s > 0:
+            sock.settimeout(wait_s)
+        sock.sendto(data, target)
     except OSError:
         pass  # no listener (restarting), or its buffer is full: a heartbeat is never worth a stall
+    finally:
+        if wait_s > 0:
+            sock.setblocking(False)
 
 
 def _socket() -> socket.socket:

@@ -29,7 +29,11 @@ CONTEXT_ENV = "WDBOT_CONTEXT"
 
 @dataclass(frozen=True)
 class LastExit:
-    """How the bot's previous run ended (``ctx.last_exit``)."""
+    """How the bot's previous run ended (``ctx.last_exit``).
+
+    >>> LastExit(code=None, signal=9, reason="memory_limit", error="RSS 600M over 500M").signal
+    9
+    """
 
     code: int | None
     signal: int | None

@@ -29,11 +29,30 @@ DEFAULT_NAME = "state.json"
 
 class StateCorrupt(Exception):
     """Neither the state file nor its previous version could be read. Nothing was changed;
-    the message names the files to inspect."""
+    the message names the files to inspect.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+    >>> _ = path.write_text('{"positions": {"BTC'), path.with_name("state.json.prev").write_text("")
+    >>> State(path)
+    Traceback (most recent call last):
+    ...
+    watchdog_runtime.store.StateCorrupt: the state file ... and so is its previous version ...
+    """
 
 
 class StateWarning(UserWarning):
-    """The state file was unreadable and its previous version was loaded instead."""
+    """The state file was unreadable and its previous version was loaded instead.
+
+    >>> import tempfile, pathlib, warnings
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "state.json"
+    >>> state = State(path); state["n"] = 1; state.save(); state["n"] = 2; state.save()
+    >>> _ = path.write_text('{"n": 3, "torn')  # a disk fault, say
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     State(path)["n"], caught[0].category.__name__
+    (1, 'StateWarning')
+    """
 
 
 class State(MutableMapping[str, Any]):
