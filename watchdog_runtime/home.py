@@ -80,19 +80,21 @@ class Home:
 
     @property
     def socket(self) -> Path:
-        """The control socket; moved to a short per-user temp folder when the home is too deep."""
-        inside = self.root / "wdbot.sock"
-        if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
-            return inside
-        return short_socket_dir() / f"{self.id}.sock"
+        """The control socket."""
+        return self._socket_path("wdbot.sock", f"{self.id}.sock")
 
     @property
     def notify_socket(self) -> Path:
         """The datagram socket bots send heartbeats and recovery progress to (``notify``)."""
-        inside = self.root / "notify.sock"
+        return self._socket_path("notify.sock", f"{self.id}.notify.sock")
+
+    def _socket_path(self, name: str, short_name: str) -> Path:
+        """``name`` in the home, or ``short_name`` in a short per-user temp folder when the
+        home is too deep for a socket path."""
+        inside = self.root / name
         if len(os.fsencode(inside)) <= SOCKET_PATH_MAX:
             return inside
-        return short_socket_dir() / f"{self.id}.notify.sock"
+        return short_socket_dir() / short_name
 
     def bot_dir(self, name: str) -> Path:
         return self.root / "bots" / name

@@ -97,12 +97,25 @@ def test_start_of_a_running_bot_is_idempotent_and_a_name_restarts_a_stopped_one(
     assert wd.bot("idem")["state"] == "running" and wd.bot("idem")["pid"] != pid
 
 
-def test_deep_home_still_gets_a_working_socket(home: Path, uv_cache: Path, bots: Path) -> None:
+def test_deep_home_still_gets_working_sockets(home: Path, uv_cache: Path, bots: Path) -> None:
     deep = home.joinpath(*["a-deep-temporary-folder"] * 6)
     cli = Wdbot(deep, uv_cache)
     try:
         cli("start", str(write_bot(bots, "deep.py", "import time\ntime.sleep(600)\n")))
         assert cli.bot("deep")["state"] == "running"
         assert len(str(deep / "wdbot.sock")) > 108
+        # The notify socket too: a recovery ends only when its "running" message arrives.
+        cli("start", str(write_bot(bots, "deeprecover.py", """
+            import time
+            import watchdog_runtime as wd
+            def recover(ctx):
+                pass
+            def main():
+                while True:
+                    wd.heartbeat()
+                    time.sleep(0.1)
+        """)))
+        cli.wait_state("deeprecover", "running")
+        wait_until(lambda: cli.bot("deeprecover")["heartbeat_age_s"] is not None, "a heartbeat")
     finally:
         cli.teardown()
