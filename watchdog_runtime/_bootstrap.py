@@ -52,6 +52,12 @@ def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
     }
     if isinstance(exc, ModuleNotFoundError):
         fields["name"] = exc.name
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        fields["errno"] = exc.errno
+    # The class names along the MRO let the supervisor recognise a library's error family
+    # (ccxt's NetworkError, requests' ConnectionError) without importing the library.
+    fields["mro"] = [f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__
+                     if c not in (BaseException, Exception, object)]
     return fields
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .backoff import BackoffPolicy
+from .diagnosis import Diagnosis, Pattern
 from .spec import BotSpec
 from .states import Event, ExitReason, RestartPolicy
 from .tracebacks import mismatch_hint
@@ -32,16 +33,26 @@ class ExitInfo:
     error: str | None
     at: str
     """ISO-8601 wall-clock time, for people; decisions never read it."""
+    diagnosis: Diagnosis | None = None
+    """The crash pattern and its fix (``diagnosis``); None for a clean exit or a stop."""
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "signal": self.signal, "reason": self.reason.value,
-                "error": self.error, "at": self.at}
+                "error": self.error, "at": self.at,
+                "diagnosis": self.diagnosis.to_json() if self.diagnosis else None}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExitInfo:
+        found = data.get("diagnosis")
         return cls(code=data.get("code"), signal=data.get("signal"),
                    reason=ExitReason(data.get("reason", "unknown")), error=data.get("error"),
-                   at=str(data.get("at", "")))
+                   at=str(data.get("at", "")),
+                   diagnosis=Diagnosis.from_json(found) if isinstance(found, Mapping) else None)
+
+    @property
+    def credentials(self) -> bool:
+        """The exchange rejected the bot's key: restarts go slowly (lockout risk)."""
+        return self.diagnosis is not None and self.diagnosis.pattern is Pattern.CREDENTIALS
 
     def describe(self) -> str:
         """One line for people: ``crash (exit 1): ValueError: boom``."""
@@ -142,8 +153,18 @@ def decide_after_exit(
     ``failures`` counts consecutive short-lived runs; a run that stayed up ``min_uptime_s``
     resets it, so a bot that crashes once a day restarts after about a second every time.
     ``recovery_failures`` counts consecutive failed recoveries (a recovery that completes
-    resets it); at ``spec.max_recovery_failures`` the bot is ``errored``.
+    resets it); at ``spec.max_recovery_failures`` the bot is ``errored``. An exit diagnosed
+    as rejected credentials waits the backoff's cap at once: hammering an exchange with a
+    bad key risks a lockout.
     """
+    decision = _decide(spec, exit, uptime_s, failures, uniform01, recovery_failures)
+    if exit.credentials and decision.event is Event.EXIT_RESTART:
+        return Decision(decision.event, spec.backoff_max_s, decision.failures, decision.recovery_failures)
+    return decision
+
+
+def _decide(spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int,
+            uniform01: Callable[[], float], recovery_failures: int) -> Decision:
     if exit.reason is ExitReason.SYNTAX_ERROR:
         return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
     policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from . import procs
 from .config import ConfigError
 from .deps import DependencyError
+from .diagnosis import Diagnosis, diagnose, failure_of
 from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
@@ -32,7 +33,7 @@ from .repair import AutoInstaller, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
-from .tracebacks import MissingModule, missing_module
+from .tracebacks import MissingModule, final_traceback, missing_module
 from .treestop import kill_leftovers, stop_tree
 from .venvs import VenvError, ensure_venv
 
@@ -194,6 +195,7 @@ class BotRunner:
             "heartbeat_age_s": (round(now - self._last_beat, 3)
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
+            "attention": self._attention(),
             "limits": {
                 "max_memory_bytes": self.spec.max_memory_bytes,
                 "max_fds": self._limits.max_fds if self._limits else self.spec.max_fds,
@@ -428,6 +430,7 @@ class BotRunner:
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
                                  missing_module=missing is not None,
                                  recovering=self.state is BotState.RECOVERING)
+            info = replace(info, diagnosis=self._diagnose(info, record, live.run))
             await self._kill_leftovers()
             return info, self.host.clock() - live.started_mono, missing
         finally:
@@ -517,7 +520,8 @@ class BotRunner:
             # The bootstrap dumps every thread's stack to stderr: where was it stuck?
             procs.signal_pid(live.ident, signal.SIGUSR1)
         code, sig = await self._kill_tree(live, exit_task)
-        return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso())
+        return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
+                        diagnose(breach.reason, code, sig, None))
 
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
@@ -534,6 +538,26 @@ class BotRunner:
     def _report_killed(self, pids: list[int]) -> None:
         if pids:
             self.host.events.write("killed_leftovers", self.spec.name, pids=pids)
+
+    def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
+        """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
+        final traceback of this run's stderr, and the last memory reading."""
+        exc_line = None
+        if info.signal is None and not (record and record.get("type")):
+            found = final_traceback(self._stderr_tail(run))  # an adopted bot: no record of ours
+            exc_line = found.exc_line if found else None
+        last = self.watch.last
+        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
+                        last.rss_bytes if last else None,
+                        self._limits.machine_memory_bytes if self._limits else None)
+
+    def _attention(self) -> str | None:
+        """What a person must look at, while the bot waits or has given up."""
+        last = self.last_exit
+        if last and last.credentials and last.diagnosis and self.state in (BotState.BACKOFF,
+                                                                          BotState.ERRORED):
+            return f"credentials rejected ({last.diagnosis.seen}): {last.diagnosis.hint}"
+        return None
 
     def _exit_record(self, run: RunRecord) -> dict[str, Any] | None:
         try:

@@ -1,0 +1,52 @@
+"""Diagnosis through the real supervisor: the pattern and hint in ``status --json`` and the
+event log, and credential failures that do not get fast blind restarts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import Wdbot, wait_until, write_bot
+
+
+def test_a_crash_is_diagnosed_in_the_status_and_the_event(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "shape.py", """
+        payload = {"asks": []}
+        best_bid = payload["bids"][0]
+    """)
+    wd("start", str(bot), "--restart", "never")
+    status = wd.wait_state("shape", "errored")
+    diagnosis = status["last_exit"]["diagnosis"]
+    assert diagnosis["pattern"] == "payload" and "wd.num" in diagnosis["hint"]
+    assert diagnosis["seen"] == "KeyError: 'bids'"
+    assert wd.events("exit", "shape")[0]["diagnosis"]["pattern"] == "payload"
+
+
+def test_a_library_error_is_recognised_by_its_class_hierarchy(wd: Wdbot, bots: Path) -> None:
+    # A class named and placed like ccxt's: the exit record carries the MRO's qualified names.
+    (bots / "ccxt").mkdir()
+    (bots / "ccxt" / "__init__.py").write_text(
+        "class BaseError(Exception): pass\n"
+        "class NetworkError(BaseError): pass\n"
+        "class RequestTimeout(NetworkError): pass\n")
+    bot = write_bot(bots, "timeouts.py", """
+        import ccxt
+        class FeedStalled(ccxt.RequestTimeout):
+            pass
+        raise FeedStalled("no trade for 60 s")
+    """)
+    wd("start", str(bot), "--restart", "never")
+    diagnosis = wd.wait_state("timeouts", "errored")["last_exit"]["diagnosis"]
+    assert diagnosis["pattern"] == "network" and "wd.retry" in diagnosis["hint"]
+
+
+def test_rejected_credentials_wait_the_backoff_cap_and_are_flagged(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "badkey.py", """
+        import urllib.error
+        raise urllib.error.HTTPError("https://api.exchange/v1/account", 401, "Unauthorized", None, None)
+    """)
+    wd("start", str(bot), "--backoff-initial", "0.01", "--backoff-max", "600")
+    status = wait_until(lambda: (b := wd.bot("badkey"))["state"] == "backoff" and b, "a backoff")
+    assert status["last_exit"]["diagnosis"]["pattern"] == "credentials"
+    assert status["next_start_in_s"] > 500  # the cap at once, not 0.01 s
+    assert status["attention"].startswith("credentials rejected (HTTPError: HTTP Error 401")
+    assert wd.events("exit", "badkey")[0]["delay_s"] == 600

@@ -1,0 +1,133 @@
+"""Crash diagnosis on a corpus of realistic tracebacks (as bots print them), on exit records,
+and on signals with memory readings. Pure: no processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from watchdog_runtime.diagnosis import Failure, Pattern, diagnose, failure_of
+from watchdog_runtime.states import ExitReason
+from watchdog_runtime.tracebacks import final_traceback
+
+
+def tb(*frames_and_last: str) -> str:
+    *frames, last = frames_and_last
+    body = "".join(f'  File "{f}", line 10, in run\n    do()\n' for f in frames)
+    return f"Traceback (most recent call last):\n{body}{last}\n"
+
+
+CORPUS = [
+    # requests
+    (tb("/bot/bot.py", "/venv/requests/adapters.py",
+        "requests.exceptions.ConnectionError: HTTPSConnectionPool(host='api.binance.com', port=443): "
+        "Max retries exceeded with url: /api/v3/ticker (Caused by NewConnectionError('Failed to "
+        "establish a new connection: [Errno 111] Connection refused'))"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "requests.exceptions.ReadTimeout: HTTPSConnectionPool(host='api.kraken.com', "
+        "port=443): Read timed out. (read timeout=10)"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "requests.exceptions.HTTPError: 401 Client Error: Unauthorized for url: "
+        "https://api.exchange.com/v1/account"), Pattern.CREDENTIALS),
+    (tb("/bot/bot.py", "requests.exceptions.HTTPError: 403 Client Error: Forbidden for url: "
+        "https://api.exchange.com/v1/orders"), Pattern.CREDENTIALS),
+    (tb("/bot/bot.py", "requests.exceptions.HTTPError: 429 Client Error: Too Many Requests for url: "
+        "https://api.binance.com/api/v3/order"), Pattern.RATE_LIMIT),
+    (tb("/bot/bot.py", "requests.exceptions.HTTPError: 418 Client Error: I'm a teapot for url: "
+        "https://api.binance.com/api/v3/order"), Pattern.RATE_LIMIT),
+    (tb("/bot/bot.py", "requests.exceptions.HTTPError: 502 Server Error: Bad Gateway for url: "
+        "https://api.exchange.com/"), Pattern.NETWORK),
+    # aiohttp
+    (tb("/bot/bot.py", "/venv/aiohttp/connector.py", "aiohttp.client_exceptions.ClientConnectorError: "
+        "Cannot connect to host stream.binance.com:9443 ssl:default [Name or service not known]"),
+     Pattern.NETWORK),
+    (tb("/bot/bot.py", "aiohttp.client_exceptions.ServerDisconnectedError: Server disconnected"),
+     Pattern.NETWORK),
+    (tb("/bot/bot.py", "aiohttp.client_exceptions.ClientResponseError: 429, message='Too Many "
+        "Requests', url=URL('https://api.bybit.com/v5/order/create')"), Pattern.RATE_LIMIT),
+    (tb("/bot/bot.py", "aiohttp.client_exceptions.ClientResponseError: 401, message='Unauthorized', "
+        "url=URL('https://api.bybit.com/v5/account')"), Pattern.CREDENTIALS),
+    # ccxt
+    (tb("/bot/bot.py", "/venv/ccxt/base/exchange.py", 'ccxt.base.errors.AuthenticationError: binance '
+        '{"code":-2015,"msg":"Invalid API-key, IP, or permissions for action."}'), Pattern.CREDENTIALS),
+    (tb("/bot/bot.py", 'ccxt.base.errors.ExchangeError: binance {"code":-2014,"msg":"API-key format '
+        'invalid."}'), Pattern.CREDENTIALS),
+    (tb("/bot/bot.py", "ccxt.base.errors.RateLimitExceeded: binance 429 Too Many Requests "
+        '{"code":-1003,"msg":"Too many requests."}'), Pattern.RATE_LIMIT),
+    (tb("/bot/bot.py", "ccxt.base.errors.DDoSProtection: kraken {\"error\":[\"EAPI:Rate limit "
+        "exceeded\"]}"), Pattern.RATE_LIMIT),
+    (tb("/bot/bot.py", "ccxt.base.errors.RequestTimeout: binance GET https://api.binance.com/api/v3/"
+        "exchangeInfo request timed out (10000 ms)"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "ccxt.base.errors.OnMaintenance: bitmex system maintenance"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "ccxt.base.errors.ExchangeNotAvailable: okx GET https://www.okx.com/api/v5 "
+        "503 Service Unavailable"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "ccxt.base.errors.InsufficientFunds: binance Account has insufficient balance "
+        "for requested action."), Pattern.UNKNOWN),
+    # payload shape
+    (tb("/bot/bot.py", "KeyError: 'bids'"), Pattern.PAYLOAD),
+    (tb("/bot/bot.py", "TypeError: 'NoneType' object is not subscriptable"), Pattern.PAYLOAD),
+    (tb("/bot/bot.py", "TypeError: string indices must be integers"), Pattern.PAYLOAD),
+    (tb("/bot/bot.py", "ValueError: could not convert string to float: ''"), Pattern.PAYLOAD),
+    (tb("/bot/bot.py", "/usr/lib/python3.12/json/decoder.py",
+        "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"), Pattern.PAYLOAD),
+    (tb("/bot/bot.py", "IndexError: list index out of range"), Pattern.PAYLOAD),
+    # system and memory
+    (tb("/bot/bot.py", "OSError: [Errno 24] Too many open files: '/proc/self/fd'"), Pattern.SYSTEM),
+    (tb("/bot/bot.py", "OSError: [Errno 28] No space left on device"), Pattern.SYSTEM),
+    (tb("/bot/bot.py", "MemoryError"), Pattern.MEMORY),
+    (tb("/bot/bot.py", "BrokenPipeError: [Errno 32] Broken pipe"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "ConnectionResetError: [Errno 104] Connection reset by peer"), Pattern.NETWORK),
+    (tb("/bot/bot.py", "socket.gaierror: [Errno -3] Temporary failure in name resolution"),
+     Pattern.NETWORK),
+    (tb("/bot/bot.py", "websockets.exceptions.ConnectionClosedError: received 1011 (internal error) "
+        "keepalive ping timeout; then sent 1011"), Pattern.NETWORK),
+    # dependencies, and what is none of these
+    (tb("/bot/bot.py", "ModuleNotFoundError: No module named 'ccxt'"), Pattern.DEPENDENCY),
+    (tb("/bot/bot.py", "ImportError: cannot import name 'Binance' from 'ccxt' (/venv/ccxt/__init__.py)"),
+     Pattern.DEPENDENCY),
+    (tb("/bot/bot.py", "ZeroDivisionError: division by zero"), Pattern.UNKNOWN),
+    (tb("/bot/bot.py", "TypeError: strategy() missing 1 required positional argument: 'symbol'"),
+     Pattern.UNKNOWN),
+]
+
+
+@pytest.mark.parametrize(("text", "pattern"), CORPUS, ids=[c[0].splitlines()[-1][:50] for c in CORPUS])
+def test_the_corpus(text: str, pattern: Pattern) -> None:
+    found = final_traceback(text)
+    assert found is not None
+    diagnosis = diagnose(ExitReason.CRASH, 1, None, failure_of(None, found.exc_line))
+    assert diagnosis is not None and diagnosis.pattern is pattern, diagnosis
+    assert diagnosis.hint and diagnosis.seen
+
+
+def test_the_exit_record_mro_recognises_a_subclass() -> None:
+    record = {"type": "StreamDropped", "message": "reconnect", "mro": [
+        "mybot.StreamDropped", "ccxt.base.errors.NetworkError", "ccxt.base.errors.BaseError"]}
+    found = diagnose(ExitReason.CRASH, 1, None, failure_of(record, None))
+    assert found is not None and found.pattern is Pattern.NETWORK
+    emfile = {"type": "OSError", "message": "cannot open", "errno": 24, "mro": ["builtins.OSError"]}
+    found = diagnose(ExitReason.CRASH, 1, None, failure_of(emfile, None))
+    assert found is not None and found.pattern is Pattern.SYSTEM and "file descriptors" in found.hint
+
+
+def test_sigkill_near_the_machine_memory_is_probably_the_oom_killer() -> None:
+    gib = 1024**3
+    oom = diagnose(ExitReason.CRASH, None, 9, None, rss_bytes=int(3.5 * gib), machine_memory_bytes=4 * gib)
+    assert oom is not None and oom.pattern is Pattern.MEMORY and "OOM killer" in oom.hint
+    other = diagnose(ExitReason.CRASH, None, 9, None, rss_bytes=200 * 1024**2, machine_memory_bytes=4 * gib)
+    assert other is not None and other.pattern is Pattern.SYSTEM
+    hup = diagnose(ExitReason.CRASH, None, 1, None)
+    assert hup is not None and hup.pattern is Pattern.SYSTEM and "SIGHUP" in hup.seen
+
+
+def test_planned_restarts_and_clean_exits() -> None:
+    assert diagnose(ExitReason.CLEAN_EXIT, 0, None, None) is None
+    assert diagnose(ExitReason.STOPPED, 0, None, None) is None
+    memory = diagnose(ExitReason.MEMORY_LIMIT, None, 15, None)
+    assert memory is not None and memory.pattern is Pattern.MEMORY
+    hang = diagnose(ExitReason.HANG, None, 15, None)
+    assert hang is not None and hang.pattern is Pattern.SYSTEM and "timeout" in hang.hint
+    unknown = diagnose(ExitReason.UNKNOWN, None, None, None)
+    assert unknown is not None and unknown.pattern is Pattern.UNKNOWN
+
+
+def test_a_failure_from_a_line_keeps_errno() -> None:
+    failure = Failure.from_line("OSError: [Errno 24] Too many open files")
+    assert failure.errno == 24 and failure.names == ("OSError",)
