@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--stderr", action="store_true", help="stderr only")
     p.set_defaults(func=cmd_logs)
 
+    p = sub.add_parser("events", help="the supervisor's event log (starts, exits and why, installs, ...)")
+    p.add_argument("name", metavar="NAME", nargs="?", help="only this bot's events")
+    p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many events (default 20)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    p.add_argument("--json", action="store_true", help="the raw JSON lines")
+    p.set_defaults(func=cmd_events)
+
     p = sub.add_parser("allow", help="let auto-install install DIST for import name MODULE")
     p.add_argument("pairs", metavar="MODULE=DIST", nargs="*",
                    help="an import name and the PyPI distribution that provides it")
@@ -237,14 +244,14 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     doc = fetch()
     if ns.json:
         print(json.dumps(doc, indent=2))
-    elif ns.watch:
-        _watch(fetch)
     else:
         from rich.console import Console
 
-        from .render import status_renderable
-
-        Console().print(status_renderable(doc))
+        console = Console()  # off a terminal: no colours, no cursor moves, 80 columns
+        if ns.watch:
+            _watch(console, lambda: _screen(home, fetch(), ns.name, console.width))
+        else:
+            console.print(_screen(home, doc, ns.name, console.width))
     if ns.check:
         bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
         if bad:
@@ -253,18 +260,31 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     return 0
 
 
-def _watch(fetch: Callable[[], dict[str, Any]]) -> None:
+def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int) -> Any:
+    """The status snapshot (the document, plus the event log and logs read here) rendered."""
+    from . import logs
+    from .events import read_events
+    from .home import BotPaths
+    from .render import bot_detail, dashboard
+
+    if name is None:
+        return dashboard(doc, read_events(home.events, 8), width)
+    paths = BotPaths(home.bot_dir(name))
+    exits = read_events(home.events, 5, bot=name, kinds=frozenset({"exit"}))
+    return bot_detail(doc["bots"][0], exits, logs.tail_lines(paths.stderr_log, 10), width)
+
+
+def _watch(console: Any, screen: Callable[[], Any]) -> None:
+    """Redraw in place about once a second until Ctrl-C (rich's Live: no flicker)."""
     import threading
 
     from rich.live import Live
 
-    from .render import status_renderable
-
     tick = threading.Event()
     try:
-        with Live(status_renderable(fetch()), auto_refresh=False) as live:
+        with Live(screen(), console=console, auto_refresh=False) as live:
             while not tick.wait(1.0):
-                live.update(status_renderable(fetch()), refresh=True)
+                live.update(screen(), refresh=True)
     except KeyboardInterrupt:
         return  # Ctrl-C is how --watch ends
 
@@ -279,10 +299,38 @@ def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
     files = [("stdout", paths.stdout_log), ("stderr", paths.stderr_log)]
     if ns.stdout or ns.stderr:
         files = [files[0] if ns.stdout else files[1]]
+    since = logs.ends(files)
     logs.show(files, ns.lines)
     if ns.follow:
         try:
-            logs.follow(files)
+            logs.follow(files, since=since)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def cmd_events(ns: argparse.Namespace, home: Home) -> int:
+    from . import logs
+    from .events import event_line, parse_event, read_events
+
+    if ns.name and ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
+        raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
+
+    def shown(event: dict[str, Any]) -> str:
+        return json.dumps(event) if ns.json else event_line(event)
+
+    files = [("events", home.events)]
+    since = logs.ends(files)
+    for event in read_events(home.events, ns.lines, bot=ns.name):
+        print(shown(event))
+    sys.stdout.flush()
+    if ns.follow:
+        def transform(line: str) -> str | None:
+            event = parse_event(line)
+            return shown(event) if event and (not ns.name or event.get("bot") == ns.name) else None
+
+        try:
+            logs.follow(files, transform=transform, since=since)
         except KeyboardInterrupt:
             return 0
     return 0

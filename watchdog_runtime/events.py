@@ -1,12 +1,16 @@
-"""The supervisor's event log: one JSON object per line, rotated by size."""
+"""The supervisor's event log: one JSON object per line, rotated by size; reading it back,
+and one line per event for people (``wdbot events``, the dashboard)."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from .units import duration
 
 MAX_BYTES = 1024 * 1024
 
@@ -49,3 +53,74 @@ class EventLog:
             import logging
 
             logging.getLogger(__name__).warning("cannot write event log: %s", exc)
+
+
+def last_exit_text(last: Mapping[str, Any] | None) -> str:
+    """``crash (exit 1) [payload] KeyError: 'bids'``; ``-`` when it never exited."""
+    if not last:
+        return "-"
+    if last.get("signal") is not None:
+        how = f"signal {last['signal']}"
+    elif last.get("code") is not None:
+        how = f"exit {last['code']}"
+    else:
+        how = "?"
+    text = f"{last['reason']} ({how})"
+    diagnosis = last.get("diagnosis")
+    if diagnosis and diagnosis.get("pattern") != "unknown":
+        text += f" [{diagnosis['pattern']}]"
+    return f"{text} {last['error']}" if last.get("error") else text
+
+
+_BARE = frozenset({"reason", "detail", "error", "message"})
+"""Event fields shown as their value alone; the others as ``name value``."""
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """One event for people: ``16:40:01 beta exit crash (exit 1) [payload] ..., backoff 7s``.
+
+    >>> event_line({"at": "2026-11-23T16:40:01+0000", "kind": "start", "bot": "beta",
+    ...             "pid": 7, "reason": "crash"})
+    '16:40:01 beta     start pid 7, crash'
+    """
+    at = str(event.get("at", ""))[11:19] or "--:--:--"
+    bot = event.get("bot") or "-"
+    kind = str(event.get("kind", "?"))
+    if kind == "exit":
+        detail = last_exit_text(event)
+        if event.get("delay_s") is not None:
+            detail += f", {event.get('next_state', 'backoff')} {duration(event['delay_s'])}"
+        elif event.get("next_state"):
+            detail += f", {event['next_state']}"
+    else:
+        detail = ", ".join(str(v) if k in _BARE else f"{k} {v}" for k, v in event.items()
+                           if k not in ("at", "kind", "bot") and v not in (None, "", [], {}))
+    return f"{at} {bot:<8} {kind} {detail}".rstrip()
+
+
+def read_events(path: Path, n: int, bot: str | None = None, kinds: frozenset[str] | None = None,
+                scan_lines: int = 5000) -> list[dict[str, Any]]:
+    """The last ``n`` events (of ``bot``, of ``kinds``), oldest first, from the log and its
+    rotated copy; lines that are not events are skipped."""
+    from .logs import tail_lines
+
+    lines = tail_lines(path, scan_lines)
+    if len(lines) < scan_lines:
+        lines = tail_lines(path.with_name(path.name + ".1"), scan_lines - len(lines)) + lines
+    found = []
+    for line in lines:
+        event = parse_event(line)
+        if not event or (bot is not None and event.get("bot") != bot):
+            continue
+        if kinds is None or event.get("kind") in kinds:
+            found.append(event)
+    return found[-n:] if n > 0 else []
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One line of the log as an event, or None (a torn last line, say)."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "kind" in event else None

@@ -6,6 +6,7 @@ import os
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -40,20 +41,31 @@ def show(files: list[tuple[str, Path]], n: int, out: TextIO = sys.stdout) -> Non
 
 
 def follow(files: list[tuple[str, Path]], out: TextIO = sys.stdout,
-           stop: threading.Event | None = None, ready: threading.Event | None = None) -> None:
+           stop: threading.Event | None = None, ready: threading.Event | None = None,
+           transform: Callable[[str], str | None] | None = None,
+           since: dict[Path, tuple[int, int]] | None = None) -> None:
     """Print what is appended to ``files`` until ``stop`` is set (or Ctrl-C).
 
-    Files the bot appends to are read from their current end; a truncated or replaced file
-    (rotation) is read again from its start. ``ready`` is set once the starting point is taken.
+    Files the bot appends to are read from their current end, or from ``since`` (taken with
+    :func:`ends` before printing their last lines, so nothing written meanwhile is missed);
+    a truncated or replaced file (rotation) is read again from its start. ``ready`` is set
+    once the starting point is taken. ``transform`` turns each line into what is printed
+    (None: skip it).
     """
     stop = stop or threading.Event()
-    positions = {path: _position(path, at_end=True) for _, path in files}
+    positions = dict(since) if since is not None else ends(files)
     if ready is not None:
         ready.set()
     while not stop.is_set():
         for label, path in files:
-            positions[path] = _emit_new(label if len(files) > 1 else "", path, positions[path], out)
+            positions[path] = _emit_new(label if len(files) > 1 else "", path, positions[path], out,
+                                        transform)
         stop.wait(FOLLOW_INTERVAL_S)
+
+
+def ends(files: list[tuple[str, Path]]) -> dict[Path, tuple[int, int]]:
+    """Where each file ends now: the starting point of :func:`follow`."""
+    return {path: _position(path, at_end=True) for _, path in files}
 
 
 def _position(path: Path, at_end: bool) -> tuple[int, int]:
@@ -65,7 +77,8 @@ def _position(path: Path, at_end: bool) -> tuple[int, int]:
     return (st.st_ino, st.st_size if at_end else 0)
 
 
-def _emit_new(label: str, path: Path, position: tuple[int, int], out: TextIO) -> tuple[int, int]:
+def _emit_new(label: str, path: Path, position: tuple[int, int], out: TextIO,
+              transform: Callable[[str], str | None] | None = None) -> tuple[int, int]:
     try:
         st = path.stat()
     except FileNotFoundError:
@@ -83,6 +96,8 @@ def _emit_new(label: str, path: Path, position: tuple[int, int], out: TextIO) ->
     cut = data.rfind(b"\n") + 1
     prefix = f"{label} | " if label else ""
     for line in data[:cut].decode("utf-8", errors="replace").splitlines():
-        out.write(prefix + line + "\n")
+        shown = transform(line) if transform else line
+        if shown is not None:
+            out.write(prefix + shown + "\n")
     out.flush()
     return (st.st_ino, offset + cut)

@@ -5,6 +5,7 @@ monotonic time, so tests drive it with a fake clock.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +97,10 @@ class Verdict:
     cleared: tuple[str, ...] = ()
 
 
+HISTORY = 30
+"""RSS readings kept for the dashboard's sparkline (a minute at the default interval)."""
+
+
 class ResourceWatch:
     """One bot's readings. Memory is bounded: the last sample and two fixed-size trends."""
 
@@ -103,6 +108,7 @@ class ResourceWatch:
         self.settings = settings or WatchSettings()
         self.trends: dict[str, Trend] = {}
         self.last: TreeSample | None = None
+        self.history: deque[int] = deque(maxlen=HISTORY)
         self.cpu_percent: float | None = None
         self.leaks: dict[str, Leak] = {}
         self._over = {MEMORY: 0, FDS: 0}
@@ -113,6 +119,7 @@ class ResourceWatch:
         self.settings = settings or self.settings
         self.trends = {r: Trend(self.settings.trend_params(r)) for r in (MEMORY, FDS)}
         self.last = None
+        self.history = deque(maxlen=HISTORY)
         self.cpu_percent = None
         self.leaks = {}
         self._over = {MEMORY: 0, FDS: 0}
@@ -120,6 +127,7 @@ class ResourceWatch:
     def observe(self, sample: TreeSample, limits: Limits) -> Verdict:
         """Take one sample; say whether a limit was crossed or a leak began or ended."""
         prev, self.last = self.last, sample
+        self.history.append(sample.rss_bytes)
         if prev is not None and sample.at > prev.at:
             # CPU time of members that died meanwhile is gone from the sum: never negative.
             self.cpu_percent = max(0.0, (sample.cpu_seconds - prev.cpu_seconds)
@@ -164,6 +172,7 @@ class ResourceWatch:
         leak = self.leaks.get(MEMORY) or self.leaks.get(FDS)
         return {
             "rss_bytes": last.rss_bytes if last else None,
+            "rss_history": list(self.history),
             "num_fds": last.num_fds if last else None,
             "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 1),
             "threads": last.threads if last else None,

@@ -199,7 +199,9 @@ class BotRunner:
             "limits": {
                 "max_memory_bytes": self.spec.max_memory_bytes,
                 "max_fds": self._limits.max_fds if self._limits else self.spec.max_fds,
+                "heartbeat_timeout_s": self.spec.heartbeat_timeout_s,
             },
+            "venv": str(self.paths.venv),
             "start_reason": self.start_reason.value if self.start_reason else None,
             "restart_policy": self.spec.restart.value,
             "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
@@ -450,6 +452,9 @@ class BotRunner:
                                      self.recovery_failures)
         self.failures = decision.failures
         self.recovery_failures = decision.recovery_failures
+        if info.reason is ExitReason.RECOVERY_FAILED:
+            self.host.events.write("recovery_failed", self.spec.name, error=info.error,
+                                   failures=self.recovery_failures, gives_up=decision.delay_s is None)
         if decision.event is not Event.EXIT_RESTART:
             self.should_run = False
         self._exited(info, uptime_s, decision.event, decision.delay_s)
