@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -247,7 +248,11 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     else:
         from rich.console import Console
 
-        console = Console()  # off a terminal: no colours, no cursor moves, 80 columns
+        from .render import WIDE
+
+        console = Console()  # off a terminal: no colours, no cursor moves
+        if not console.is_terminal and "COLUMNS" not in os.environ:
+            console = Console(width=WIDE)  # a log or a pipe: every column, not rich's 80
         if ns.watch:
             _watch(console, lambda: _screen(home, fetch(), ns.name, console.width))
         else:
