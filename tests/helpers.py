@@ -79,7 +79,9 @@ class Wdbot:
 
     def __init__(self, home: Path, uv_cache: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("WDBOT_", "UV_"))}
+        # No inherited terminal size either: what the CLI prints must not depend on the runner.
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("WDBOT_", "UV_")) and k not in ("COLUMNS", "LINES")}
         # UV_OFFLINE: no test ever reaches a package index; installs come from local wheels.
         self.env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(uv_cache),
                          "UV_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
