@@ -18,9 +18,10 @@ import sys
 import traceback
 import types
 from collections.abc import Awaitable
+from pathlib import Path
 from typing import Any, NoReturn, cast
 
-from watchdog_runtime import notify, recovery
+from watchdog_runtime import logrotate, notify, recovery
 from watchdog_runtime.durable import atomic_write_json
 from watchdog_runtime.store import State
 
@@ -76,6 +77,7 @@ def run(path: str, args: list[str]) -> NoReturn:
     # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
     # goes to stderr, which says where it was stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    _rotate_own_logs()
     try:
         with open(path, "rb") as fh:
             tree = ast.parse(fh.read(), path)
@@ -113,6 +115,15 @@ def run(path: str, args: list[str]) -> NoReturn:
         sys.exit(1)
     _record(code=0)
     sys.exit(0)
+
+
+def _rotate_own_logs() -> None:
+    """The bot rotates its own stdout and stderr logs (``logrotate``): no pipe through the
+    supervisor, and the bot never stops for it."""
+    files = [(Path(os.environ[var]), (fd,)) for var, fd in (("WDBOT_STDOUT_LOG", 1), ("WDBOT_STDERR_LOG", 2))
+             if os.environ.get(var)]
+    if files:
+        logrotate.start(files, logrotate.RotationPolicy.from_env(os.environ))
 
 
 def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:

@@ -27,6 +27,10 @@ setting fails with the config error as its reason, and everything else goes on.
     min_span = 120                # seconds of samples before any trend or leak verdict
     memory_leak_per_hour = "30M"  # the slowest memory growth called a leak
     fds_leak_per_hour = 20        # the slowest open-file growth called a leak
+
+    [logs]                        # every bot's stdout.log and stderr.log, and supervisor.log
+    max_size = "10M"              # rotate a log when it reaches this size
+    backups = 5                   # rotated copies kept (.1 is the newest)
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .durable import atomic_write_json
+from .logrotate import RotationPolicy
 from .modmap import TableError, pairs_to_entries
 from .resources import WatchSettings
 from .spec import SpecError, parse_size
@@ -90,6 +95,7 @@ class Config:
     allow: Mapping[str, str] = field(default_factory=dict)
     index: IndexOptions = IndexOptions()
     resources: WatchSettings = WatchSettings()
+    logs: RotationPolicy = RotationPolicy()
 
 
 _KNOWN = {
@@ -97,6 +103,7 @@ _KNOWN = {
     "index": {"url", "extra_urls", "find_links", "no_index"},
     "resources": {"interval", "consecutive", "window", "min_span", "memory_leak_per_hour",
                   "fds_leak_per_hour"},
+    "logs": {"max_size", "backups"},
 }
 
 
@@ -146,7 +153,23 @@ def load_config(path: Path) -> Config:
             no_index=_typed(path, "index.no_index", index.get("no_index", False), bool),
         ),
         resources=_resources(path, doc.get("resources", {})),
+        logs=_logs(path, doc.get("logs", {})),
     )
+
+
+def _logs(path: Path, raw: dict[str, Any]) -> RotationPolicy:
+    default = RotationPolicy()
+    max_size = raw.get("max_size", default.max_bytes)
+    if isinstance(max_size, str):
+        try:
+            max_size = parse_size(max_size)
+        except SpecError as exc:
+            raise ConfigError(f"{path}: logs.max_size: {exc}") from None
+    backups = _typed(path, "logs.backups", raw.get("backups", default.backups), int)
+    if isinstance(backups, bool) or backups < 1:
+        raise ConfigError(f"{path}: logs.backups must be a whole number, at least 1")
+    return RotationPolicy(max_bytes=int(_typed(path, "logs.max_size", max_size, (int, float))),
+                          backups=backups)
 
 
 def _resources(path: Path, raw: dict[str, Any]) -> WatchSettings:

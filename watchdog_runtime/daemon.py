@@ -48,6 +48,7 @@ def run_daemon(home: Home, ready_fd: int | None = None) -> int:
         raise AlreadyRunning(f"a supervisor already runs for {home.root}")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _rotate_own_log(home)
     # Bots inherit none of our variables that describe another bot.
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
@@ -56,6 +57,25 @@ def run_daemon(home: Home, ready_fd: int | None = None) -> int:
     finally:
         lock.close()
     return 0
+
+
+def _rotate_own_log(home: Home) -> None:
+    """When our output goes to ``supervisor.log`` (a launched supervisor), rotate it by size
+    like the bots' logs; a foreground ``wdbot daemon`` writing to a terminal is left alone."""
+    from .config import ConfigError, load_config
+    from .logrotate import RotationPolicy, start
+
+    try:
+        same = os.path.samestat(os.fstat(2), os.stat(home.supervisor_log))
+    except OSError:
+        return
+    if not same:
+        return
+    try:
+        policy = load_config(home.config).logs
+    except ConfigError:
+        policy = RotationPolicy()
+    start([(home.supervisor_log, (1, 2))], policy)
 
 
 def _acquire(home: Home) -> IO[str] | None:

@@ -43,16 +43,20 @@ class RunRecord:
     started_at: str
     stderr_offset: int = 0
     """Size of the stderr log when this run began: its own output starts there."""
+    stderr_inode: int = 0
+    """The stderr log's inode then: another one means the bot rotated it during the run."""
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "create_time": self.create_time, "run_id": self.run_id,
-                "started_at": self.started_at, "stderr_offset": self.stderr_offset}
+                "started_at": self.started_at, "stderr_offset": self.stderr_offset,
+                "stderr_inode": self.stderr_inode}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
         return cls(pid=int(data["pid"]), create_time=float(data["create_time"]),
                    run_id=str(data["run_id"]), started_at=str(data.get("started_at", "")),
-                   stderr_offset=int(data.get("stderr_offset", 0)))
+                   stderr_offset=int(data.get("stderr_offset", 0)),
+                   stderr_inode=int(data.get("stderr_inode", 0)))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .diagnosis import Diagnosis, diagnose, failure_of
 from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
+from .logrotate import RotationPolicy, rotate_file
 from .recovery import defines_recover, encode_context
 from .registry import BotRecord, RunRecord
 from .repair import AutoInstaller, RepairHost
@@ -39,7 +40,6 @@ from .venvs import VenvError, ensure_venv
 
 log = logging.getLogger(__name__)
 
-LOG_ROTATE_BYTES = 10 * 1024 * 1024
 STDERR_TAIL_BYTES = 64 * 1024
 """How much of a run's stderr is read for its final traceback."""
 
@@ -105,6 +105,7 @@ class BotRunner:
         self._breach: asyncio.Future[Breach] | None = None
         """Resolved when the supervisor decides to restart the live process (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
+        self._log_policy = RotationPolicy()
         self._has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
         self._last_beat = 0.0
@@ -320,9 +321,12 @@ class BotRunner:
         if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir, index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         self._has_recover = defines_recover(self.spec.path)
+        try:
+            self._log_policy = self.host.settings().logs
+        except ConfigError:
+            self._log_policy = RotationPolicy()  # the config error is reported where it matters
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
-            if log_file.exists() and log_file.stat().st_size > LOG_ROTATE_BYTES:
-                os.replace(log_file, log_file.with_name(log_file.name + ".1"))
+            rotate_file(log_file, self._log_policy)  # while running, the bot rotates its own
 
     def _new_process(self) -> None:
         """Readings, limits, heartbeats and a pending limit restart belong to one process."""
@@ -336,11 +340,11 @@ class BotRunner:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-m", "watchdog_runtime._bootstrap", self.spec.path,
                 *self.spec.args]
-        stderr_offset = _size(self.paths.stderr_log)
+        stderr_offset, stderr_inode = _size(self.paths.stderr_log), _inode(self.paths.stderr_log)
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset)
+        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset, stderr_inode)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
         self._new_process()
@@ -383,6 +387,9 @@ class BotRunner:
                 reason.value, self.restarts, self.last_exit.to_json() if self.last_exit else None,
                 self._downtime_s()),
             "WDBOT_NOTIFY_SOCKET": str(self.host.home.notify_socket),
+            "WDBOT_STDOUT_LOG": str(self.paths.stdout_log),
+            "WDBOT_STDERR_LOG": str(self.paths.stderr_log),
+            **self._log_policy.to_env(),
             procs.MARKER_ENV: self.marker,
         })
         return env
@@ -577,7 +584,8 @@ class BotRunner:
             with open(self.paths.stderr_log, "rb") as fh:
                 size = fh.seek(0, os.SEEK_END)
                 # A log rotated since the run began starts over at 0.
-                start = run.stderr_offset if run.stderr_offset <= size else 0
+                same = _inode(self.paths.stderr_log) == run.stderr_inode or not run.stderr_inode
+                start = run.stderr_offset if same and run.stderr_offset <= size else 0
                 fh.seek(max(start, size - STDERR_TAIL_BYTES))
                 return fh.read().decode("utf-8", errors="replace")
         except OSError:
@@ -596,5 +604,12 @@ class BotRunner:
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _inode(path: Path) -> int:
+    try:
+        return path.stat().st_ino
     except OSError:
         return 0

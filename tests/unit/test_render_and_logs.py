@@ -148,4 +148,5 @@ def test_follow_prints_appended_lines_and_survives_rotation(tmp_path: Path) -> N
     finally:
         stop.set()
         worker.join(5)
-    assert "old" not in out.getvalue() and "partial" not in out.getvalue()
+    # The rotated file was read to its end: its unfinished last line too, then the new file.
+    assert out.getvalue() == "new 1\npartial\nafter rotation\n"

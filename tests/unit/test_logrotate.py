@@ -1,0 +1,81 @@
+"""Log rotation by the writing process itself: real files and descriptors, no threads (the
+watch loop is ``rotate_if_due`` on a timer)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from watchdog_runtime.logrotate import RotationPolicy, backup, prune, rotate_if_due
+
+POLICY = RotationPolicy(max_bytes=1000, backups=3)
+
+
+def open_log(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+
+def test_a_descriptor_is_moved_to_a_fresh_file_without_losing_a_write(tmp_path: Path) -> None:
+    log = tmp_path / "stdout.log"
+    fd = open_log(log)
+    try:
+        os.write(fd, b"a" * 999)
+        assert not rotate_if_due(log, (fd,), POLICY)  # not due yet
+        os.write(fd, b"b\n")
+        assert rotate_if_due(log, (fd,), POLICY)
+        os.write(fd, b"after\n")
+    finally:
+        os.close(fd)
+    assert backup(log, 1).read_bytes() == b"a" * 999 + b"b\n"
+    assert log.read_bytes() == b"after\n"
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+def test_copies_shift_up_and_the_oldest_go(tmp_path: Path) -> None:
+    log = tmp_path / "stderr.log"
+    fd = open_log(log)
+    try:
+        for n in range(6):
+            os.write(fd, str(n).encode() * 1000)
+            assert rotate_if_due(log, (fd,), POLICY)
+    finally:
+        os.close(fd)
+    assert [backup(log, i).read_bytes()[:1] for i in (1, 2, 3)] == [b"5", b"4", b"3"]
+    assert not backup(log, 4).exists()
+
+
+def test_copies_are_pruned_to_the_total_budget(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    for n, size in ((1, 2500), (2, 900), (3, 500)):  # .1 overshot: written fast between checks
+        backup(log, n).write_bytes(b"x" * size)
+    prune(log, POLICY)
+    assert backup(log, 1).exists() and not backup(log, 2).exists() and not backup(log, 3).exists()
+    backup(log, 1).write_bytes(b"x" * 9000)  # far over the budget alone: still the newest lines
+    prune(log, POLICY)
+    assert backup(log, 1).exists()
+
+
+def test_only_the_file_the_descriptor_writes_to_is_rotated(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    fd = open_log(tmp_path / "other.log")
+    log.write_bytes(b"x" * 5000)
+    try:
+        assert not rotate_if_due(log, (fd,), POLICY)
+    finally:
+        os.close(fd)
+    assert log.stat().st_size == 5000 and not backup(log, 1).exists()
+
+
+def test_stdout_and_stderr_sharing_one_file_both_move(tmp_path: Path) -> None:
+    log = tmp_path / "supervisor.log"
+    out = open_log(log)
+    err = os.dup(out)
+    try:
+        os.write(out, b"x" * 1000)
+        assert rotate_if_due(log, (out, err), POLICY)
+        os.write(out, b"out\n")
+        os.write(err, b"err\n")
+    finally:
+        os.close(out)
+        os.close(err)
+    assert log.read_bytes() == b"out\nerr\n"

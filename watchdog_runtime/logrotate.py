@@ -1,0 +1,148 @@
+"""Size-based rotation of a log that a process writes through a file descriptor, done by
+that process itself, so the writer never stops and never depends on anyone. Stdlib only:
+the bootstrap runs it in every bot (for its stdout and stderr) and the supervisor for its
+own log.
+
+Rotating ``stdout.log`` renames it to ``stdout.log.1`` (older copies move up one, beyond
+``backups`` they are deleted), opens a fresh ``stdout.log`` and puts it in place of the
+descriptor with ``dup2``, which is atomic: every write lands whole in the old file or the
+new one. The check is a ``fstat`` every ``interval_s``, so a file may pass ``max_bytes`` by
+what is written in one interval; after each rotation the oldest copies are deleted until the
+copies together hold at most ``max_bytes * backups`` (never the newest one). Processes the
+writer started before a rotation keep their own descriptor, and so write to the renamed file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_BYTES_ENV = "WDBOT_LOG_MAX_BYTES"
+BACKUPS_ENV = "WDBOT_LOG_BACKUPS"
+
+
+@dataclass(frozen=True)
+class RotationPolicy:
+    """When to rotate, and how many old copies to keep (``[logs]`` in ``config.toml``)."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    backups: int = 5
+    interval_s: float = 0.1
+
+    def to_env(self) -> dict[str, str]:
+        return {MAX_BYTES_ENV: str(self.max_bytes), BACKUPS_ENV: str(self.backups)}
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | os._Environ[str]) -> RotationPolicy:
+        """The policy the supervisor passed, the defaults for anything missing or odd.
+
+        >>> RotationPolicy.from_env({"WDBOT_LOG_MAX_BYTES": "1048576", "WDBOT_LOG_BACKUPS": "x"})
+        RotationPolicy(max_bytes=1048576, backups=5, interval_s=0.1)
+        """
+        default = cls()
+        return cls(max_bytes=_positive(env.get(MAX_BYTES_ENV), default.max_bytes),
+                   backups=_positive(env.get(BACKUPS_ENV), default.backups))
+
+
+def _positive(text: str | None, fallback: int) -> int:
+    try:
+        value = int(text or "")
+    except ValueError:
+        return fallback
+    return value if value > 0 else fallback
+
+
+def backup(path: Path, n: int) -> Path:
+    return path.with_name(f"{path.name}.{n}")
+
+
+def rotate_if_due(path: Path, fds: tuple[int, ...], policy: RotationPolicy) -> bool:
+    """Rotate ``path`` when it reached ``max_bytes``, moving those of ``fds`` that write to it
+    (stdout and stderr may share one file) to the fresh file."""
+    try:
+        on_disk = path.stat()
+    except OSError:
+        return False  # the file is gone: nothing of ours to rotate
+    ours = [fd for fd in fds if _same_file(fd, on_disk)]
+    if not ours or on_disk.st_size < policy.max_bytes:
+        return False  # not (or no longer) the file these descriptors write to, or not due
+    _shift(path, policy)
+    fresh = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        for fd in ours:
+            os.dup2(fresh, fd)
+    finally:
+        os.close(fresh)
+    prune(path, policy)
+    return True
+
+
+def _same_file(fd: int, on_disk: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), on_disk)
+    except OSError:
+        return False  # a closed descriptor
+
+
+def rotate_file(path: Path, policy: RotationPolicy) -> bool:
+    """Rotate ``path`` if it reached ``max_bytes`` and nobody writes to it (before a start).
+
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "stdout.log"
+    >>> _ = log.write_bytes(b"x" * 2048)
+    >>> rotate_file(log, RotationPolicy(max_bytes=1024, backups=2)), log.exists(), backup(log, 1).exists()
+    (True, False, True)
+    """
+    if _size(path) < policy.max_bytes:
+        return False
+    _shift(path, policy)
+    prune(path, policy)
+    return True
+
+
+def _shift(path: Path, policy: RotationPolicy) -> None:
+    for n in range(policy.backups - 1, 0, -1):
+        if backup(path, n).exists():
+            os.replace(backup(path, n), backup(path, n + 1))
+    os.replace(path, backup(path, 1))
+
+
+def prune(path: Path, policy: RotationPolicy) -> None:
+    """Delete copies beyond ``backups``, then the oldest until they fit ``max_bytes * backups``
+    (the newest copy is always kept, however large)."""
+    n = policy.backups + 1
+    while backup(path, n).exists():
+        backup(path, n).unlink()
+        n += 1
+    copies = [backup(path, i) for i in range(1, policy.backups + 1) if backup(path, i).exists()]
+    total = sum(_size(c) for c in copies)
+    while len(copies) > 1 and total > policy.max_bytes * policy.backups:  # never the newest copy
+        oldest = copies.pop()
+        total -= _size(oldest)
+        oldest.unlink()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def start(files: Sequence[tuple[Path, tuple[int, ...]]], policy: RotationPolicy) -> threading.Event:
+    """Watch ``(path, fds)`` pairs in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(policy.interval_s):
+            for path, fds in files:
+                try:
+                    rotate_if_due(path, fds, policy)
+                except OSError:
+                    pass  # a full disk or a vanished folder: the writer goes on, we try again
+
+    threading.Thread(target=watch, name="wdbot-logrotate", daemon=True).start()
+    return stop
