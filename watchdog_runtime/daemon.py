@@ -112,6 +112,7 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     _install_signal_handlers(sup)
     sup.resume_all()
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
+    sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
@@ -121,6 +122,7 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
         await sup.shutdown()
     finally:
         sampler.cancel()
+        sleeper.cancel()
         server.close()
         channel.close()
         for path in (home.socket, home.notify_socket):

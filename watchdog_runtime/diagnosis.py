@@ -144,7 +144,8 @@ _HINT = {
 
 
 def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
-             rss_bytes: int | None = None, machine_memory_bytes: int | None = None) -> Diagnosis | None:
+             rss_bytes: int | None = None, machine_memory_bytes: int | None = None,
+             slept_s: float | None = None) -> Diagnosis | None:
     """The pattern of one abnormal exit; None for a clean exit or a stop.
 
     >>> d = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(
@@ -154,6 +155,17 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
     """
     if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED):
         return None
+    found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes)
+    if slept_s is not None and found.pattern in (Pattern.NETWORK, Pattern.UNKNOWN):
+        # Connections do not survive a laptop lid: the sleep is the cause, the error its echo.
+        return Diagnosis(Pattern.SYSTEM, f"{found.seen}, right after the machine slept "
+                         f"{slept_s / 60:.0f} min", "the machine slept: keep it awake, or run the "
+                         "bots on a server with wdbot as a service")
+    return found
+
+
+def _diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
+              rss_bytes: int | None, machine_memory_bytes: int | None) -> Diagnosis:
     planned = _planned(reason)
     if planned is not None:
         return planned

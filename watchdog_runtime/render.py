@@ -145,6 +145,9 @@ def dashboard(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = (),
     parts.append(bots_table(bots, width) if bots else Text("no bots: add one with 'wdbot start BOT.py'"))
     parts += [Text(f"warning: {w}", style="bold red") for w in doc["supervisor"].get("warnings", [])]
     lines = advice(bots)
+    slept = doc["supervisor"].get("last_sleep")
+    if slept:
+        lines.append(Text(f"  {str(slept['at'])[11:16]} {slept['message']}", style="yellow"))
     if lines:
         parts += [Text(""), Text("needs a look", style="bold"), *lines]
     if events:

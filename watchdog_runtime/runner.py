@@ -67,6 +67,10 @@ class RunnerHost(RepairHost, Protocol):
 
     def persist(self) -> None: ...
 
+    def slept_recently(self) -> float | None:
+        """Seconds the machine slept, if it woke a moment ago."""
+        ...
+
 
 @dataclass
 class _Live:
@@ -561,7 +565,8 @@ class BotRunner:
         last = self.watch.last
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
                         last.rss_bytes if last else None,
-                        self._limits.machine_memory_bytes if self._limits else None)
+                        self._limits.machine_memory_bytes if self._limits else None,
+                        slept_s=self.host.slept_recently())
 
     def _attention(self) -> str | None:
         """What a person must look at, while the bot waits or has given up."""

@@ -18,15 +18,20 @@ from typing import Any
 
 from . import __version__, procs, registry
 from .config import Config, ConfigError, load_config, operator_pairs
-from .events import EventLog
+from .events import EventLog, wall_iso
 from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
 from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
+from .sleepwatch import Clock, SleepDetector, system_clocks
 from .spec import BotSpec, SpecError
 from .states import StartReason
+from .units import duration
 
 log = logging.getLogger(__name__)
+
+RECENT_SLEEP_S = 120.0
+"""An exit this soon after the machine woke is put down to the sleep."""
 
 
 class RequestError(Exception):
@@ -42,7 +47,8 @@ class Supervisor:
     a check and the change it guards."""
 
     def __init__(self, home: Home, clock: Callable[[], float] = time.monotonic,
-                 uniform01: Callable[[], float] = random.random) -> None:
+                 uniform01: Callable[[], float] = random.random,
+                 sleep_clocks: tuple[Clock, Clock] | None = system_clocks()) -> None:
         self.home = home
         self.events = EventLog(home.events)
         self.clock = clock
@@ -53,6 +59,9 @@ class Supervisor:
         self.shutdown_requested = asyncio.Event()
         self.keep_bots = False
         self._config: tuple[tuple[int, int] | None, Config] | None = None
+        self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
+        self.last_sleep: dict[str, Any] | None = None
+        """The machine's last sleep while this supervisor ran: when, and how long."""
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
@@ -111,6 +120,30 @@ class Supervisor:
         for runner in self.runners.values():
             if runner.on_message(run_id, kind):
                 return
+
+    def check_sleep(self) -> None:
+        """Notice a sleep of the machine since the last check: an event and the status say so."""
+        slept = self._sleep.check() if self._sleep else None
+        if slept is None:
+            return
+        message = (f"the machine was asleep for {duration(slept.seconds)}: no bot was watched "
+                   f"meanwhile; run wdbot as a service on a machine that does not sleep")
+        self.last_sleep = {"at": wall_iso(), "asleep_s": slept.seconds, "message": message,
+                           "noticed_mono": slept.noticed_mono}
+        self.events.write("sleep", asleep_s=slept.seconds, message=message)
+        log.warning("%s", message)
+
+    def slept_recently(self, within_s: float = RECENT_SLEEP_S) -> float | None:
+        """Seconds the machine slept, if it woke less than ``within_s`` ago."""
+        if self.last_sleep and self.clock() - self.last_sleep["noticed_mono"] <= within_s:
+            return float(self.last_sleep["asleep_s"])
+        return None
+
+    async def watch_sleep(self, interval_s: float = 5.0) -> None:
+        """:meth:`check_sleep` every ``interval_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_s)
+            self.check_sleep()
 
     def allowed_pairs(self) -> dict[str, str]:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
@@ -202,6 +235,8 @@ class Supervisor:
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
                 "uptime_s": round(self.clock() - self.started_mono, 3), "warnings": self.warnings,
+                "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
+                               if self.last_sleep else None),
             },
             "bots": [r.status() for r in runners],
         }
