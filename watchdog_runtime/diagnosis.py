@@ -153,7 +153,7 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
     >>> d.pattern.value, d.hint
     ('rate_limit', 'use wd.RateLimiter and honour Retry-After (wd.retry(limiter=...) does)')
     """
-    if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED):
+    if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED, ExitReason.RELOAD):
         return None
     found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes)
     if slept_s is not None and found.pattern in (Pattern.NETWORK, Pattern.UNKNOWN):

@@ -167,6 +167,8 @@ def _decide(spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int,
             uniform01: Callable[[], float], recovery_failures: int) -> Decision:
     if exit.reason is ExitReason.SYNTAX_ERROR:
         return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
+    if exit.reason is ExitReason.RELOAD:  # new code, asked for with --watch: at once, whatever the policy
+        return Decision(Event.EXIT_RESTART, 0.0, failures, recovery_failures)
     policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
     if exit.reason is ExitReason.RECOVERY_FAILED:
         recovery_failures += 1

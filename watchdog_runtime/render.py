@@ -129,6 +129,8 @@ def advice(bots: Iterable[Bot]) -> list[Text]:
     """What needs a person, then the fix for each bot that is down."""
     lines = [Text(f"  {b['name']}: {b['attention']}", style="bold red")
              for b in bots if b.get("attention")]
+    lines += [Text(f"  {b['name']}: {b['reload_error']}", style="bold yellow")
+              for b in bots if b.get("reload_error")]
     for bot in bots:
         diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
         if diagnosis and bot["state"] in ("backoff", "errored") and not bot.get("attention"):

@@ -30,13 +30,14 @@ from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logrotate import RotationPolicy, rotate_file
 from .recovery import defines_recover, encode_context
 from .registry import BotRecord, RunRecord
+from .reload import check_and_install, watch_folder
 from .repair import AutoInstaller, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, final_traceback, missing_module
 from .treestop import kill_leftovers, stop_tree
-from .venvs import VenvError, ensure_venv
+from .venvs import VenvError, ensure_venv, install_in_place
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,11 @@ class BotRunner:
         """Resolved when the supervisor decides to restart the live process (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
         self._log_policy = RotationPolicy()
+        self._watcher: tuple[asyncio.Task[None], asyncio.Event] | None = None
+        """The ``--watch`` task and the event that ends it."""
+        self.reload_error: str | None = None
+        self._wake = asyncio.Event()
+        """Set by a reload to end a backoff wait early."""
         self._has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
         self._last_beat = 0.0
@@ -138,6 +144,7 @@ class BotRunner:
         self.recovery_failures = 0  # ... and recover() its five
         self._first_spawn = asyncio.get_running_loop().create_future()
         self._launch(self._lifecycle(reason, adopted=None))
+        self._ensure_watching()
         await asyncio.shield(self._first_spawn)
 
     def resume(self) -> None:
@@ -153,10 +160,13 @@ class BotRunner:
                 self._stop.set()
         elif self.should_run:
             self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=None))
+        if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
+            self._ensure_watching()  # --watch: a fix saved later starts it again
 
     async def stop(self) -> None:
         """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait."""
         self.should_run = False
+        await self._stop_watching()
         if self.active:
             assert self._task is not None
             self._stop.set()
@@ -166,6 +176,7 @@ class BotRunner:
 
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
+        await self._stop_watching()
         if self._task is not None and not self._task.done():
             self._task.cancel()
             try:
@@ -200,6 +211,8 @@ class BotRunner:
             "heartbeat_age_s": (round(now - self._last_beat, 3)
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
+            "watch": self.spec.watch,
+            "reload_error": self.reload_error,
             "attention": self._attention(),
             "limits": {
                 "max_memory_bytes": self.spec.max_memory_bytes,
@@ -312,17 +325,19 @@ class BotRunner:
         self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
         self.host.persist()
 
+    def _index_args(self) -> list[str]:
+        """uv's options of where packages come from; raises VenvError on a bad config."""
+        try:
+            return self.host.settings().index.uv_args()
+        except ConfigError as exc:
+            raise VenvError(f"cannot build the bot's venv: {exc}") from None
+
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
-        def index_args() -> list[str]:
-            try:
-                return self.host.settings().index.uv_args()
-            except ConfigError as exc:
-                raise VenvError(f"cannot build the bot's venv: {exc}") from None
-
         declared = self.repairs.declared(self.spec)
-        if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir, index_args):
+        if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
+                       self._index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         self._has_recover = defines_recover(self.spec.path)
         try:
@@ -474,17 +489,21 @@ class BotRunner:
             return False
         self.next_start_at = self.host.clock() + decision.delay_s
         self.host.persist()
+        self._wake = asyncio.Event()
+        waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
         try:
-            await asyncio.wait_for(self._stop.wait(), decision.delay_s)
-        except asyncio.TimeoutError:
-            pass  # the backoff elapsed: start again below
+            await asyncio.wait(waits, timeout=decision.delay_s, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for wait in waits:
+                wait.cancel()
             self.next_start_at = None
         if self._stop.is_set():
             self._stopped_idle()
             return False
         self.restarts += 1
-        return await self._start_once(_START_AFTER.get(info.reason, StartReason.CRASH))
+        reason = StartReason.RELOAD if self._wake.is_set() else _START_AFTER.get(info.reason,
+                                                                                 StartReason.CRASH)
+        return await self._start_once(reason)
 
     def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None) -> None:
         """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event."""
@@ -529,8 +548,9 @@ class BotRunner:
                                breach: Breach) -> ExitInfo:
         """Stop the tree gracefully because of a limit; the exit then goes the usual way."""
         self._to(Event.STOP)
-        self.host.events.write("limit_restart", self.spec.name, pid=live.ident.pid,
-                               reason=breach.reason.value, detail=breach.detail)
+        if breach.reason is not ExitReason.RELOAD:  # a reload has its own event already
+            self.host.events.write("limit_restart", self.spec.name, pid=live.ident.pid,
+                                   reason=breach.reason.value, detail=breach.detail)
         self.host.persist()
         if breach.reason is ExitReason.HANG:
             # The bootstrap dumps every thread's stack to stderr: where was it stuck?
@@ -554,6 +574,55 @@ class BotRunner:
     def _report_killed(self, pids: list[int]) -> None:
         if pids:
             self.host.events.write("killed_leftovers", self.spec.name, pids=pids)
+
+    # -------------------------------------------------------------- --watch
+    def _ensure_watching(self) -> None:
+        if self.spec.watch and (self._watcher is None or self._watcher[0].done()):
+            stop = asyncio.Event()
+            task = asyncio.get_running_loop().create_task(self._watch(stop), name=f"watch:{self.spec.name}")
+            self._watcher = (task, stop)
+
+    async def _stop_watching(self) -> None:
+        if self._watcher is not None:
+            task, stop = self._watcher
+            self._watcher = None
+            stop.set()
+            try:
+                await asyncio.wait_for(task, 5.0)
+            except (asyncio.TimeoutError, asyncio.CancelledError):
+                pass  # it ends with the cancellation wait_for sent it
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        try:
+            await watch_folder(Path(self.spec.path).parent, [self.host.home.root], self._reload, stop)
+        except Exception:  # noqa: BLE001 - a broken watcher must not take the bot with it
+            log.exception("watching the files of %s failed", self.spec.name)
+
+    async def _reload(self, changed: list[Path]) -> None:
+        """Files changed: check the new code and its dependencies, then restart the bot
+        (reason ``reload``); a broken edit leaves the running bot alone and says why."""
+        folder = Path(self.spec.path).parent
+        names = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in changed]
+
+        def install() -> bool:
+            return install_in_place(self.paths.venv, self.spec.python, self.repairs.declared(self.spec),
+                                    self._index_args)
+
+        self.reload_error = await asyncio.to_thread(check_and_install, Path(self.spec.path), changed,
+                                                    install)
+        if self.reload_error:
+            self.host.events.write("reload_failed", self.spec.name, files=names, error=self.reload_error)
+            return
+        self.host.events.write("reload", self.spec.name, files=names, state=self.state.value)
+        if self.state in _WATCHED and self._breach is not None and not self._breach.done():
+            self._breach.set_result(Breach(ExitReason.RELOAD, f"files changed: {', '.join(names)}"))
+        elif self.state is BotState.BACKOFF:
+            self._wake.set()
+        elif self.state in (BotState.ERRORED, BotState.EXITED) and not self.active:
+            try:
+                await self.start(StartReason.RELOAD)
+            except StartFailed as exc:
+                self.reload_error = f"reloaded, but it did not start: {exc}"
 
     def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
         """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the

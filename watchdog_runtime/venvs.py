@@ -49,6 +49,21 @@ def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Pat
     return True
 
 
+def install_in_place(venv: Path, python: str | None, declared: Declared,
+                     index_args: Callable[[], Sequence[str]] = tuple) -> bool:
+    """Add what ``declared`` lists to the live venv, while the bot still runs from it (a
+    reload installs before it stops the bot). True when something was installed; False when
+    nothing changed or the venv must be rebuilt anyway (another interpreter), which the
+    restart does. Raises VenvError with uv's message when the install fails."""
+    current = _current(venv)
+    wanted = _wanted(python, declared)
+    if current is None or current == wanted or current.get("python") != wanted["python"]:
+        return False
+    _install(venv, declared, list(index_args()))
+    atomic_write_json(venv / MARKER, wanted)
+    return True
+
+
 def mark_current(venv: Path, python: str | None, declared: Declared) -> None:
     """Record that ``venv`` now holds ``declared`` (after installing into it in place), so the
     next start does not rebuild it. Only a venv built for the same interpreter is marked."""

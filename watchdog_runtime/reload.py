@@ -1,0 +1,97 @@
+"""``--watch``: what a change to a bot's files is, and whether the new code may replace the
+running one. The decisions are pure; watching (watchfiles) and installing are the runner's.
+
+Watched: the bot's folder, recursively, for source and settings files (``.py``, ``.toml``,
+``.cfg``, ``.ini``, ``.yaml``, ``.yml``, ``requirements*.txt``), so the files a bot writes
+itself (CSV, JSON state, logs) never trigger a reload. Ignored: ``venv``, ``logs``,
+``__pycache__``, ``.git`` and the other folders of watchfiles' default filter, and the
+wdbot home when it lies inside the folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+DEBOUNCE_MS = 500
+"""Changes closer together than this are one reload (an editor's save is several writes)."""
+IGNORED_DIRS = ("venv", "logs", ".wdbot-state", "__pycache__", ".git", ".venv", ".hg", ".svn",
+                ".tox", ".idea", "node_modules", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+_WATCHED = re.compile(r"(\.py|\.toml|\.cfg|\.ini|\.ya?ml|^requirements.*\.txt)$")
+
+
+def is_source(path: Path, ignored_roots: Iterable[Path] = ()) -> bool:
+    """Whether a change to ``path`` may change what the bot runs.
+
+    >>> is_source(Path("/bots/grid/strategy.py")), is_source(Path("/bots/grid/requirements.txt"))
+    (True, True)
+    >>> is_source(Path("/bots/grid/trades.csv")), is_source(Path("/bots/grid/venv/lib/x.py"))
+    (False, False)
+    """
+    if any(part in IGNORED_DIRS for part in path.parts[:-1]):
+        return False
+    if any(path.is_relative_to(root) for root in ignored_roots):
+        return False
+    return bool(_WATCHED.search(path.name)) and not path.name.startswith((".#", "~"))
+
+
+def source_filter(ignored_roots: Iterable[Path] = ()) -> Any:
+    """A watchfiles filter applying :func:`is_source` (watchfiles is imported here only)."""
+    from watchfiles import DefaultFilter
+
+    roots = tuple(ignored_roots)
+
+    class SourceFilter(DefaultFilter):
+        def __call__(self, change: Any, path: str) -> bool:
+            return super().__call__(change, path) and is_source(Path(path), roots)
+
+    return SourceFilter(ignore_dirs=IGNORED_DIRS)
+
+
+def compile_error(files: Iterable[Path]) -> str | None:
+    """The first syntax error among ``files`` (Python sources), as one line; None if all compile.
+
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "bot.py"
+    >>> _ = bad.write_text("def main(:\\n    pass\\n")
+    >>> compile_error([bad]).split(": ", 1)[1]
+    'line 1: SyntaxError: invalid syntax'
+    """
+    for path in files:
+        if path.suffix != ".py" or not path.exists():
+            continue
+        try:
+            compile(path.read_bytes(), str(path), "exec")
+        except SyntaxError as exc:
+            return f"{path}: line {exc.lineno}: {type(exc).__name__}: {exc.msg}"
+        except (OSError, ValueError) as exc:
+            return f"{path}: cannot read it: {exc}"
+    return None
+
+
+async def watch_folder(folder: Path, ignored_roots: Iterable[Path],
+                       on_change: Callable[[list[Path]], Awaitable[None]], stop: asyncio.Event) -> None:
+    """Call ``on_change(paths)`` for each debounced batch of source changes under ``folder``,
+    until ``stop`` is set. One batch is handled before the next is looked at."""
+    from watchfiles import awatch
+
+    async for changes in awatch(folder, watch_filter=source_filter(ignored_roots), debounce=DEBOUNCE_MS,
+                                stop_event=stop, recursive=True):
+        await on_change(sorted({Path(p) for _, p in changes}))
+
+
+def check_and_install(bot: Path, changed: Iterable[Path], install: Callable[[], bool]) -> str | None:
+    """Blocking: may the new code replace the running one? Compile-check the bot file and the
+    changed sources, then ``install()`` new declared dependencies into the live venv. None
+    when it may; else one line saying why not (the running bot is left alone)."""
+    error = compile_error([bot, *changed])
+    if error:
+        return f"not reloaded, the running code stays: {error}"
+    try:
+        install()
+    except Exception as exc:  # noqa: BLE001 - a dependency, venv or config problem, said in one line
+        return f"not reloaded, the running code stays: {exc}"
+    return None
