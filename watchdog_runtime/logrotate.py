@@ -6,8 +6,8 @@ own log.
 Rotating ``stdout.log`` renames it to ``stdout.log.1`` (older copies move up one, beyond
 ``backups`` they are deleted), opens a fresh ``stdout.log`` and puts it in place of the
 descriptor with ``dup2``, which is atomic: every write lands whole in the old file or the
-new one. The check is a ``fstat`` every ``interval_s``, so a file may pass ``max_bytes`` by
-what is written in one interval; after each rotation the oldest copies are deleted until the
+new one. The check is a ``stat`` every second, every 0.1 s while the log grows fast, so a
+file may pass ``max_bytes`` by what is written in one interval; after each rotation the oldest copies are deleted until the
 copies together hold at most ``max_bytes * backups`` (never the newest one). Processes the
 writer started before a rotation keep their own descriptor, and so write to the renamed file.
 """
@@ -30,7 +30,10 @@ class RotationPolicy:
 
     max_bytes: int = 10 * 1024 * 1024
     backups: int = 5
-    interval_s: float = 0.1
+    interval_s: float = 1.0
+    """Between size checks of a quiet log (an idle bot pays a few microseconds a second)."""
+    busy_interval_s: float = 0.1
+    """Between checks while a log grows by more than a tenth of ``max_bytes`` per interval."""
 
     def to_env(self) -> dict[str, str]:
         return {MAX_BYTES_ENV: str(self.max_bytes), BACKUPS_ENV: str(self.backups)}
@@ -40,7 +43,7 @@ class RotationPolicy:
         """The policy the supervisor passed, the defaults for anything missing or odd.
 
         >>> RotationPolicy.from_env({"WDBOT_LOG_MAX_BYTES": "1048576", "WDBOT_LOG_BACKUPS": "x"})
-        RotationPolicy(max_bytes=1048576, backups=5, interval_s=0.1)
+        RotationPolicy(max_bytes=1048576, backups=5, interval_s=1.0, busy_interval_s=0.1)
         """
         default = cls()
         return cls(max_bytes=_positive(env.get(MAX_BYTES_ENV), default.max_bytes),
@@ -137,12 +140,19 @@ def start(files: Sequence[tuple[Path, tuple[int, ...]]], policy: RotationPolicy)
     stop = threading.Event()
 
     def watch() -> None:
-        while not stop.wait(policy.interval_s):
+        sizes = {path: _size(path) for path, _ in files}
+        interval = policy.interval_s
+        while not stop.wait(interval):
+            busy = False
             for path, fds in files:
                 try:
-                    rotate_if_due(path, fds, policy)
+                    rotated = rotate_if_due(path, fds, policy)
                 except OSError:
-                    pass  # a full disk or a vanished folder: the writer goes on, we try again
+                    rotated = False  # a full disk or a vanished folder: the writer goes on
+                size = _size(path)
+                busy = busy or rotated or size - sizes[path] > policy.max_bytes / 10
+                sizes[path] = size
+            interval = policy.busy_interval_s if busy else policy.interval_s
 
     threading.Thread(target=watch, name="wdbot-logrotate", daemon=True).start()
     return stop
