@@ -159,12 +159,7 @@ def load_config(path: Path) -> Config:
 
 def _logs(path: Path, raw: dict[str, Any]) -> RotationPolicy:
     default = RotationPolicy()
-    max_size = raw.get("max_size", default.max_bytes)
-    if isinstance(max_size, str):
-        try:
-            max_size = parse_size(max_size)
-        except SpecError as exc:
-            raise ConfigError(f"{path}: logs.max_size: {exc}") from None
+    max_size = _size_setting(path, "logs.max_size", raw.get("max_size", default.max_bytes))
     backups = _typed(path, "logs.backups", raw.get("backups", default.backups), int)
     if isinstance(backups, bool) or backups < 1:
         raise ConfigError(f"{path}: logs.backups must be a whole number, at least 1")
@@ -178,12 +173,8 @@ def _resources(path: Path, raw: dict[str, Any]) -> WatchSettings:
     def number(key: str, fallback: float) -> float:
         return float(_typed(path, f"resources.{key}", raw.get(key, fallback), (int, float)))
 
-    memory = raw.get("memory_leak_per_hour", default.memory_leak_per_hour)
-    if isinstance(memory, str):
-        try:
-            memory = parse_size(memory)
-        except SpecError as exc:
-            raise ConfigError(f"{path}: resources.memory_leak_per_hour: {exc}") from None
+    memory = _size_setting(path, "resources.memory_leak_per_hour",
+                           raw.get("memory_leak_per_hour", default.memory_leak_per_hour))
     consecutive = _typed(path, "resources.consecutive", raw.get("consecutive", default.consecutive),
                          (int, float))
     if consecutive != int(consecutive):
@@ -196,6 +187,16 @@ def _resources(path: Path, raw: dict[str, Any]) -> WatchSettings:
         memory_leak_per_hour=float(_typed(path, "resources.memory_leak_per_hour", memory, (int, float))),
         fds_leak_per_hour=number("fds_leak_per_hour", default.fds_leak_per_hour),
     )
+
+
+def _size_setting(path: Path, key: str, value: Any) -> Any:
+    """A size written as ``"30M"`` becomes bytes; a number stays as it is (checked by the caller)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_size(value)
+    except SpecError as exc:
+        raise ConfigError(f"{path}: {key}: {exc}") from None
 
 
 def _typed(path: Path, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:

@@ -7,9 +7,10 @@ Rotating ``stdout.log`` renames it to ``stdout.log.1`` (older copies move up one
 ``backups`` they are deleted), opens a fresh ``stdout.log`` and puts it in place of the
 descriptor with ``dup2``, which is atomic: every write lands whole in the old file or the
 new one. The check is a ``stat`` every second, every 0.1 s while the log grows fast, so a
-file may pass ``max_bytes`` by what is written in one interval; after each rotation the oldest copies are deleted until the
-copies together hold at most ``max_bytes * backups`` (never the newest one). Processes the
-writer started before a rotation keep their own descriptor, and so write to the renamed file.
+file may pass ``max_bytes`` by what is written in one interval; after each rotation the
+oldest copies are deleted until the copies together hold at most ``max_bytes * backups``
+(never the newest one). Processes the writer started before a rotation keep their own
+descriptor, and so write to the renamed file.
 """
 
 from __future__ import annotations

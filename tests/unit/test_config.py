@@ -37,6 +37,14 @@ def test_a_full_config(tmp_path: Path) -> None:
     assert IndexOptions().uv_args() == []
 
 
+def test_log_rotation_settings(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('[logs]\nmax_size = "2M"\nbackups = 3\n')
+    logs = load_config(path).logs
+    assert (logs.max_bytes, logs.backups) == (2 * 1024 * 1024, 3)
+    assert load_config(tmp_path / "none.toml").logs.max_bytes == 10 * 1024 * 1024
+
+
 @pytest.mark.parametrize("text, words", [
     ("[auto_install\n", "not valid TOML"),
     ("[autoinstall]\npolicy='any'\n", "unknown section [autoinstall]"),
@@ -46,6 +54,10 @@ def test_a_full_config(tmp_path: Path) -> None:
     ("[auto_install]\ntimeout=0\n", "auto_install.timeout"),
     ("[auto_install.allow]\n'x;y'='dist'\n", "bad import name"),
     ("[index]\nfind_links='/w'\n", "list of strings"),
+    ("[logs]\nmax_size='huge'\n", "logs.max_size: bad size"),
+    ("[logs]\nbackups=0\n", "logs.backups must be a whole number, at least 1"),
+    ("[logs]\nbackups=2.5\n", "logs.backups"),
+    ("[logs]\nkeep=3\n", "unknown key logs.keep"),
 ])
 def test_bad_configs_say_where_and_what(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "config.toml"
