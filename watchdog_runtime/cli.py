@@ -98,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_daemon)
 
+    p = sub.add_parser("service", help="run the supervisor as a systemd or launchd service")
+    p.add_argument("action", choices=("install", "uninstall", "print"))
+    p.add_argument("--system", action="store_true",
+                   help="a system unit (needs root) running as --user, instead of a user unit")
+    p.add_argument("--user", metavar="NAME", help="the account of a --system unit (default: you)")
+    p.set_defaults(func=cmd_service)
+
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
     p.set_defaults(func=cmd_shutdown)
@@ -379,10 +386,44 @@ def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
 def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     from .daemon import AlreadyRunning, run_daemon
 
+    def serve() -> int:
+        try:
+            return run_daemon(home, ns.ready_fd)
+        except AlreadyRunning as exc:
+            print(f"wdbot daemon: error: {exc}", file=sys.stderr)
+            return 1
+
+    if os.getpid() == 1:  # a container's init: reap orphans, forward signals (pid1.py)
+        from .pid1 import run_as_init
+
+        return run_as_init(serve)
+    return serve()
+
+
+def cmd_service(ns: argparse.Namespace, home: Home) -> int:
+    import getpass
+
+    from . import service
+    from .control import is_running
+
+    user = ns.user or os.environ.get("SUDO_USER") or getpass.getuser()
+    spec = service.ServiceSpec(home.root, home.id, sys.executable, system=ns.system, user=user)
+    platform = "darwin" if sys.platform == "darwin" else "linux"
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    path = service.unit_path(spec, platform, Path.home(), config_home)
+    if ns.action == "print":
+        sys.stdout.write(service.render(spec, platform).decode())
+        return 0
     try:
-        return run_daemon(home, ns.ready_fd)
-    except AlreadyRunning as exc:
+        act = service.install if ns.action == "install" else service.uninstall
+        lines = act(spec, platform, path, os.getuid())
+    except service.ServiceError as exc:
         raise Failure(str(exc)) from None
+    print("\n".join(lines))
+    if ns.action == "install" and is_running(home):
+        print("a supervisor already runs for this home outside the service: "
+              "'wdbot shutdown --keep-bots' lets the service's supervisor adopt the bots")
+    return 0
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:

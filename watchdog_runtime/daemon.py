@@ -22,6 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
+from . import notify
 from .control import is_running
 from .home import Home
 
@@ -116,19 +117,35 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
+    pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
     try:
         await sup.shutdown_requested.wait()
+        notify.systemd("STOPPING=1")
         sampler.cancel()
         await sup.shutdown()
     finally:
         sampler.cancel()
         sleeper.cancel()
+        pinger.cancel()
         server.close()
         channel.close()
         for path in (home.socket, home.notify_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         sup.events.write("supervisor_exit", pid=os.getpid())
+
+
+async def _systemd_watchdog() -> None:
+    """Under systemd (``Type=notify``): READY once serving, then WATCHDOG pings at half the
+    unit's ``WatchdogSec``, from the event loop itself, so a stuck loop is restarted."""
+    if not notify.systemd("READY=1"):
+        return
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    if not usec.isdigit() or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(os.getpid()):
+        return
+    while True:
+        notify.systemd("WATCHDOG=1")
+        await asyncio.sleep(int(usec) / 2_000_000)
 
 
 def _install_signal_handlers(sup: object) -> None:

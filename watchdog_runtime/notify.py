@@ -61,6 +61,16 @@ def send(kind: str, *, wait_s: float = 0.0) -> None:
         _send_to(address, f"{PROTOCOL} {run_id} {kind}".encode(), wait_s)
 
 
+def systemd(message: str) -> bool:
+    """Send ``message`` (``READY=1``, ``WATCHDOG=1``, ``STOPPING=1``) to systemd when it
+    watches this process (``NOTIFY_SOCKET``); False when it does not."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return False
+    _send_to(address, message.encode(), wait_s=1.0)
+    return True
+
+
 def parse(data: bytes) -> tuple[str, str] | None:
     """(run id, kind) of a message, or None for anything else (the supervisor's side).
 

@@ -1,0 +1,122 @@
+"""The service command through the real CLI (with a stand-in systemctl), the daemon's systemd
+notify protocol on a real socket, and the daemon as PID 1 of a new PID namespace."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import Wdbot, wait_until, write_bot
+from watchdog_runtime import service
+from watchdog_runtime.home import Home
+
+
+def fake_systemctl(folder: Path, answer: str) -> dict[str, str]:
+    """A PATH whose systemctl says ``answer`` and logs its arguments."""
+    folder.mkdir()
+    script = folder / "systemctl"
+    script.write_text(f'#!/bin/sh\necho "$@" >> "{folder}/calls"\n'
+                      f'case "$*" in *is-system-running*) echo {answer}; exit 1;; esac\nexit 0\n')
+    script.chmod(0o755)
+    return {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_service_print_install_uninstall(wd: Wdbot, tmp_path: Path) -> None:
+    wd.env.update(fake_systemctl(tmp_path / "bin", "offline"))
+    wd.env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    spec = service.ServiceSpec(wd.home, Home(wd.home).id, sys.executable)
+    printed = wd("service", "print").out
+    assert printed == service.systemd_unit(spec)
+    out = wd("service", "install").out.splitlines()
+    unit = tmp_path / "config" / "systemd" / "user" / f"{spec.name}.service"
+    assert out[0] == f"wrote {unit}" and unit.read_text() == printed
+    assert out[1].startswith("not started: systemd user manager is not running here")
+    assert f"  systemctl --user enable --now {spec.name}.service" in out
+    assert (tmp_path / "bin" / "calls").read_text().split() == ["--user", "is-system-running"]
+    assert wd("service", "uninstall").out.splitlines()[-1] == f"removed {unit}"
+    again = wd("service", "uninstall", check=False)
+    assert again.code == 1 and again.err.count("\n") == 1 and "nothing to uninstall" in again.err
+
+
+def test_the_daemon_speaks_systemds_notify_protocol(wd: Wdbot, tmp_path: Path) -> None:
+    address = str(tmp_path / "notify.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(address)
+        listener.settimeout(30)
+        daemon = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon"],
+                                  env={**wd.env, "NOTIFY_SOCKET": address, "WATCHDOG_USEC": "400000"},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert listener.recv(256) == b"READY=1"
+            assert listener.recv(256) == b"WATCHDOG=1"
+            assert listener.recv(256) == b"WATCHDOG=1"  # again, 0.2 s later
+            daemon.send_signal(signal.SIGTERM)
+            while (message := listener.recv(256)) == b"WATCHDOG=1":
+                pass
+            assert message == b"STOPPING=1"
+            assert daemon.wait(timeout=30) == 0
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait(10)
+
+
+def _can_unshare() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    done = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "true"], capture_output=True,
+                          timeout=30)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
+def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbot, bots: Path) -> None:
+    # The bot's children each start a grandchild and exit; the grandchildren, orphaned, are
+    # re-parented to PID 1 and exit too: zombies unless PID 1 reaps them.
+    orphans = write_bot(bots, "orphans.py", """
+        import os, subprocess, sys, time
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        for i in range(5):
+            subprocess.run([sys.executable, "-c",
+                            "import subprocess, sys; subprocess.Popen([sys.executable, '-c', 'pass'])"])
+        open(os.path.join(HERE, "orphaned"), "w").close()
+        time.sleep(600)
+    """)
+    log_file = open(bots / "init.log", "wb")  # noqa: SIM115 - closed in finally
+    init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+                             sys.executable, "-m", "watchdog_runtime", "daemon"],
+                            env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
+                            start_new_session=True)
+    try:
+        wait_until(lambda: (wd.home / "wdbot.sock").exists() and wd("status", "--json", check=False).code == 0,
+                   "the supervisor inside the namespace")
+        pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
+        wd("start", str(orphans))
+        wait_until(lambda: (bots / "orphaned").exists(), "the orphans")
+
+        def zombies() -> list[psutil.Process]:
+            return [c for c in pid1.children() if c.status() == psutil.STATUS_ZOMBIE]
+
+        deadline = time.monotonic() + 10
+        while zombies() and time.monotonic() < deadline:  # reaping is immediate; allow a moment
+            time.sleep(0.05)
+        assert zombies() == []
+        assert wd.bot("orphans")["state"] == "running"
+        pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+        assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+        events = [e["kind"] for e in wd.events("stopped", "orphans")]
+        assert events == ["stopped"]
+    finally:
+        if init.poll() is None:
+            os.killpg(init.pid, signal.SIGKILL)
+            init.wait(10)
+        log_file.close()

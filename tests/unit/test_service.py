@@ -1,0 +1,127 @@
+"""Service units: golden text, systemd-analyze's verdict, the plist, and the install steps
+driven with a scripted service manager."""
+
+from __future__ import annotations
+
+import plistlib
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from watchdog_runtime import service
+from watchdog_runtime.service import ServiceError, ServiceSpec
+
+SPEC = ServiceSpec(Path("/srv/my bots"), "0123456789abcdef", "/usr/bin/python3")
+
+USER_UNIT = """\
+[Unit]
+Description=wdbot supervisor for /srv/my bots
+Documentation=https://github.com/wdbot/wdbot#readme
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=notify
+NotifyAccess=main
+ExecStart=/usr/bin/python3 -m watchdog_runtime daemon
+Environment="WDBOT_HOME=/srv/my bots"
+Restart=always
+RestartSec=2
+# Bots outlive a supervisor restart; the next supervisor adopts them.
+KillMode=process
+TimeoutStopSec=120
+WatchdogSec=60
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def test_the_user_unit_golden_text() -> None:
+    assert service.systemd_unit(SPEC) == USER_UNIT
+
+
+def test_the_system_unit_runs_as_the_user() -> None:
+    text = service.systemd_unit(ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, system=True, user="trader"))
+    assert text == USER_UNIT.replace("WatchdogSec=60\n", "WatchdogSec=60\nUser=trader\n").replace(
+        "WantedBy=default.target", "WantedBy=multi-user.target")
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze on this machine")
+def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
+    import sys
+
+    spec = ServiceSpec(tmp_path / "home dir", "0123456789abcdef", sys.executable)
+    unit = tmp_path / f"{spec.name}.service"
+    unit.write_text(service.systemd_unit(spec))
+    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "wdbot" not in done.stderr  # no complaint about our unit
+
+
+def test_the_launchd_job() -> None:
+    job = plistlib.loads(service.launchd_plist(SPEC))
+    assert job == {
+        "Label": "io.wdbot.01234567", "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
+        "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True, "KeepAlive": True,
+        "AbandonProcessGroup": True, "ExitTimeOut": 120, "ProcessType": "Background",
+        "StandardOutPath": "/srv/my bots/supervisor.log", "StandardErrorPath": "/srv/my bots/supervisor.log",
+    }
+    system = plistlib.loads(service.launchd_plist(ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python,
+                                                              system=True, user="trader")))
+    assert system["UserName"] == "trader"
+
+
+def test_where_units_go() -> None:
+    home, config = Path("/home/me"), Path("/home/me/.config")
+    assert service.unit_path(SPEC, "linux", home, config) == config / "systemd/user/wdbot-01234567.service"
+    system = ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, system=True, user="x")
+    assert service.unit_path(system, "linux", home, config) == Path("/etc/systemd/system/wdbot-01234567.service")
+    assert service.unit_path(SPEC, "darwin", home, config) == home / "Library/LaunchAgents/io.wdbot.01234567.plist"
+
+
+class Manager:
+    """A scripted systemctl: answers and records."""
+
+    def __init__(self, state: str = "running", fail: str | None = None) -> None:
+        self.state, self.fail, self.ran = state, fail, []
+
+    def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        self.ran.append(list(argv))
+        if "is-system-running" in argv:
+            return subprocess.CompletedProcess(argv, 0, self.state + "\n", "")
+        code = 1 if self.fail and self.fail in argv else 0
+        return subprocess.CompletedProcess(argv, code, "", "Failed to connect to bus" if code else "")
+
+
+def test_install_loads_the_unit_when_systemd_runs(tmp_path: Path) -> None:
+    path = tmp_path / "systemd/user/wdbot-01234567.service"
+    manager = Manager()
+    lines = service.install(SPEC, "linux", path, 1000, manager)
+    assert path.read_text() == USER_UNIT and oct(path.stat().st_mode & 0o777) == "0o644"
+    assert manager.ran[1:] == [["systemctl", "--user", "daemon-reload"],
+                               ["systemctl", "--user", "enable", "--now", "wdbot-01234567.service"]]
+    assert lines[1:3] == ["ran: systemctl --user daemon-reload (exit 0)",
+                          "ran: systemctl --user enable --now wdbot-01234567.service (exit 0)"]
+    assert "loginctl enable-linger" in lines[-1]
+    lines = service.uninstall(SPEC, "linux", path, 1000, manager)
+    assert not path.exists() and lines[-1] == f"removed {path}"
+    assert ["systemctl", "--user", "disable", "--now", "wdbot-01234567.service"] in manager.ran
+
+
+def test_without_systemd_install_says_what_to_run(tmp_path: Path) -> None:
+    path = tmp_path / "wdbot.service"
+    lines = service.install(SPEC, "linux", path, 1000, Manager(state="offline"))
+    assert path.exists()
+    assert lines[1].startswith("not started: systemd user manager is not running here")
+    assert lines[2:4] == ["  systemctl --user daemon-reload", "  systemctl --user enable --now wdbot-01234567.service"]
+
+
+def test_a_failing_systemctl_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ServiceError, match="enable --now wdbot-01234567.service failed: Failed to connect"):
+        service.install(SPEC, "linux", tmp_path / "u.service", 1000, Manager(fail="enable"))
+    with pytest.raises(ServiceError, match="nothing to uninstall"):
+        service.uninstall(SPEC, "linux", tmp_path / "none.service", 1000, Manager())
