@@ -97,8 +97,8 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbo
                             env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
                             start_new_session=True)
     try:
-        wait_until(lambda: (wd.home / "wdbot.sock").exists() and wd("status", "--json", check=False).code == 0,
-                   "the supervisor inside the namespace")
+        wait_until(lambda: (wd.home / "wdbot.sock").exists()
+                   and wd("status", "--json", check=False).code == 0, "the supervisor inside the namespace")
         pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
         wd("start", str(orphans))
         wait_until(lambda: (bots / "orphaned").exists(), "the orphans")

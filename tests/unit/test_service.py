@@ -45,7 +45,8 @@ def test_the_user_unit_golden_text() -> None:
 
 
 def test_the_system_unit_runs_as_the_user() -> None:
-    text = service.systemd_unit(ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, system=True, user="trader"))
+    system = ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, system=True, user="trader")
+    text = service.systemd_unit(system)
     assert text == USER_UNIT.replace("WatchdogSec=60\n", "WatchdogSec=60\nUser=trader\n").replace(
         "WantedBy=default.target", "WantedBy=multi-user.target")
 
@@ -57,7 +58,8 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     spec = ServiceSpec(tmp_path / "home dir", "0123456789abcdef", sys.executable)
     unit = tmp_path / f"{spec.name}.service"
     unit.write_text(service.systemd_unit(spec))
-    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
+                          timeout=60)
     assert done.returncode == 0, done.stderr
     assert "wdbot" not in done.stderr  # no complaint about our unit
 
@@ -65,7 +67,8 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
 def test_the_launchd_job() -> None:
     job = plistlib.loads(service.launchd_plist(SPEC))
     assert job == {
-        "Label": "io.wdbot.01234567", "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
+        "Label": "io.wdbot.01234567",
+        "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
         "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True, "KeepAlive": True,
         "AbandonProcessGroup": True, "ExitTimeOut": 120, "ProcessType": "Background",
         "StandardOutPath": "/srv/my bots/supervisor.log", "StandardErrorPath": "/srv/my bots/supervisor.log",
@@ -79,8 +82,10 @@ def test_where_units_go() -> None:
     home, config = Path("/home/me"), Path("/home/me/.config")
     assert service.unit_path(SPEC, "linux", home, config) == config / "systemd/user/wdbot-01234567.service"
     system = ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, system=True, user="x")
-    assert service.unit_path(system, "linux", home, config) == Path("/etc/systemd/system/wdbot-01234567.service")
-    assert service.unit_path(SPEC, "darwin", home, config) == home / "Library/LaunchAgents/io.wdbot.01234567.plist"
+    assert service.unit_path(system, "linux", home, config) == \
+        Path("/etc/systemd/system/wdbot-01234567.service")
+    assert service.unit_path(SPEC, "darwin", home, config) == \
+        home / "Library/LaunchAgents/io.wdbot.01234567.plist"
 
 
 class Manager:
@@ -117,7 +122,8 @@ def test_without_systemd_install_says_what_to_run(tmp_path: Path) -> None:
     lines = service.install(SPEC, "linux", path, 1000, Manager(state="offline"))
     assert path.exists()
     assert lines[1].startswith("not started: systemd user manager is not running here")
-    assert lines[2:4] == ["  systemctl --user daemon-reload", "  systemctl --user enable --now wdbot-01234567.service"]
+    assert lines[2:4] == ["  systemctl --user daemon-reload",
+                          "  systemctl --user enable --now wdbot-01234567.service"]
 
 
 def test_a_failing_systemctl_is_one_clear_error(tmp_path: Path) -> None:
