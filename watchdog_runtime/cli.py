@@ -98,6 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_daemon)
 
+    p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
+    p.add_argument("file", metavar="FILE.toml")
+    p.set_defaults(func=cmd_up)
+
     p = sub.add_parser("service", help="run the supervisor as a systemd or launchd service")
     p.add_argument("action", choices=("install", "uninstall", "print"))
     p.add_argument("--system", action="store_true",
@@ -165,24 +169,17 @@ def _registered(home: Home) -> dict[str, Any]:
 
 
 def _build_spec(ns: argparse.Namespace) -> BotSpec:
-    path = Path(ns.path).expanduser()
-    if not path.exists():
-        raise UsageError(f"{ns.path}: no such file; give the path of a bot's .py file")
-    if path.is_dir():
-        raise UsageError(f"{ns.path} is a folder; give the path of a bot's .py file")
-    if path.suffix != ".py":
-        raise UsageError(f"{ns.path} is not a Python file (.py); give the path of a bot's .py file")
-    name = ns.name or path.stem
-    if not BOT_NAME_RE.match(name):
-        raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
+    from .spec import bot_file, requirements_file
+
     try:
+        path = bot_file(ns.path)
+        name = ns.name or path.stem
+        if not BOT_NAME_RE.match(name):
+            raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
         options = spec_options(ns)
         if options.get("requirements"):
-            req = Path(options["requirements"]).expanduser()
-            if not req.is_file():
-                raise UsageError(f"--requirements {req}: no such file")
-            options["requirements"] = str(req.absolute())
-        return BotSpec(name=name, path=str(path.absolute()), args=tuple(ns.bot_args), **options)
+            options["requirements"] = requirements_file(options["requirements"])
+        return BotSpec(name=name, path=str(path), args=tuple(ns.bot_args), **options)
     except SpecError as exc:
         raise UsageError(str(exc)) from None
 
@@ -198,6 +195,31 @@ def cmd_start(ns: argparse.Namespace, home: Home) -> int:
     note = " (already running)" if result.get("already") else ""
     print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
     return 0
+
+
+def cmd_up(ns: argparse.Namespace, home: Home) -> int:
+    from .upfile import UpFileError, load
+
+    try:
+        specs = load(Path(ns.file))
+    except UpFileError as exc:
+        raise UsageError(str(exc)) from None
+    failed = 0
+    for spec in specs:
+        timeout = START_TIMEOUT_S + spec.stop_timeout_s + STOP_MARGIN_S
+        try:
+            result = _call(home, "start", spec=spec.to_json(), update=True, timeout_s=timeout)
+        except RequestFailed as exc:
+            print(f"{spec.name}: not started: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        how = ("unchanged" if result.get("already") else
+               "updated and restarted" if result.get("updated") else "started")
+        print(f"{spec.name}: {how}, pid {result['pid']}, {result['state']}")
+    others = sorted(set(_registered(home)) - {s.name for s in specs})
+    if others:
+        print(f"not in {ns.file}, left as they are: {', '.join(others)}")
+    return 1 if failed else 0
 
 
 def _stop_timeout(home: Home, names: list[str], all_: bool) -> float:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from .states import AutoInstall, RestartPolicy
@@ -209,6 +210,36 @@ class BotSpec:
         elif auto is not None:
             values["auto_install"] = AutoInstall(auto)
         return cls(**values)
+
+
+def bot_file(raw: str, base: Path | None = None) -> Path:
+    """The absolute path of a bot file given as ``raw`` (relative to ``base``); SpecError
+    when it is not an existing ``.py`` file."""
+    path = Path(raw).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise SpecError(f"{raw}: no such file; give the path of a bot's .py file")
+    if path.is_dir():
+        raise SpecError(f"{raw} is a folder; give the path of a bot's .py file")
+    if path.suffix != ".py":
+        raise SpecError(f"{raw} is not a Python file (.py); give the path of a bot's .py file")
+    return path.absolute()
+
+
+def requirements_file(raw: str, base: Path | None = None) -> str:
+    """The absolute path of a ``--requirements`` file; SpecError when there is none."""
+    path = Path(raw).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise SpecError(f"--requirements {raw}: no such file")
+    return str(path.absolute())
+
+
+def toml_key(opt: CliOption) -> str:
+    """The key of an option in a ``wdbot up`` file: ``--max-memory`` is ``max_memory``."""
+    return opt.flag.lstrip("-").replace("-", "_")
 
 
 def cli_fields() -> list[tuple[dataclasses.Field[Any], CliOption]]:

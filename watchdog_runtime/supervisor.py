@@ -158,7 +158,10 @@ class Supervisor:
     async def op_ping(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "version": __version__}
 
-    async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None) -> dict[str, Any]:
+    async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None,
+                       update: bool = False) -> dict[str, Any]:
+        """Start a bot (registering it first), or a registered one by ``name``. With ``update``
+        a running bot with other options is stopped and started again with the new ones."""
         if spec is None:
             return await self._start_registered(self._runner(name))
         try:
@@ -177,8 +180,17 @@ class Supervisor:
         if runner.active:
             if runner.spec == new:
                 return {**self._brief(runner), "already": True}
-            raise RequestError(f"{new.name} is running with other options; "
-                               f"'wdbot stop {new.name}' first, then start it again")
+            if not update:
+                raise RequestError(f"{new.name} is running with other options; "
+                                   f"'wdbot stop {new.name}' first, then start it again")
+            await runner.stop()
+            runner.spec = new
+            runner.restarts += 1
+            try:
+                await runner.start(StartReason.RESTART)
+            except StartFailed as exc:
+                raise RequestError(f"{new.name}: {exc}") from None
+            return {**self._brief(runner), "updated": True}
         runner.spec = new
         return await self._start_registered(runner)
 
