@@ -66,8 +66,10 @@ def test_a_file_maps_onto_the_same_spec_as_the_command_line(folder: Path) -> Non
 
 
 @pytest.mark.parametrize(("text", "expected"), [
-    ('[bots.grid]\npath = "bots/grid.py"\nmax_memroy = "1G"\n', ":3: bots.grid.max_memroy: unknown key; known:"),
-    ('[bots.grid]\npath = "bots/grid.py"\n\n\nmax_memory = "huge"\n', ":5: bots.grid.max_memory: bad size 'huge'"),
+    ('[bots.grid]\npath = "bots/grid.py"\nmax_memroy = "1G"\n',
+     ":3: bots.grid.max_memroy: unknown key; known:"),
+    ('[bots.grid]\npath = "bots/grid.py"\n\n\nmax_memory = "huge"\n',
+     ":5: bots.grid.max_memory: bad size 'huge'"),
     ('[bots.grid]\npath = "bots/grid.py"\nrestart = "sometimes"\n',
      ":3: bots.grid.restart: bad --restart 'sometimes': choose one of on-failure, always, never"),
     ('[bots.grid]\npath = "bots/grid.py"\nmax_fds = true\n', ":3: bots.grid.max_fds: bad value True"),
