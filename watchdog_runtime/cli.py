@@ -102,6 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_up)
 
+    p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
+    p.add_argument("action", choices=("test",))
+    p.set_defaults(func=cmd_notify)
+
     p = sub.add_parser("service", help="run the supervisor as a systemd or launchd service")
     p.add_argument("action", choices=("install", "uninstall", "print"))
     p.add_argument("--system", action="store_true",
@@ -420,6 +424,27 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
         return run_as_init(serve)
     return serve()
+
+
+def cmd_notify(ns: argparse.Namespace, home: Home) -> int:
+    from .alerts import Alert, deliver_with_apprise
+    from .config import ConfigError, load_config
+
+    try:
+        urls = list(load_config(home.config).alerts.urls)
+    except ConfigError as exc:
+        raise Failure(str(exc)) from None
+    for record in _registered(home).values():
+        urls += [u for u in record.spec.notify if u not in urls]
+    if not urls:
+        raise UsageError("no alert URLs: add [alerts] urls = [\"...\"] to config.toml, or --notify URL "
+                         "to a bot")
+    alert = Alert(("", "test"), "wdbot: test alert", f"A test from wdbot for {home.root}: alerts reach "
+                  f"you here.", tuple(urls))
+    if not deliver_with_apprise(alert):
+        raise Failure(f"the test alert reached none of the {len(urls)} URL(s); see the messages above")
+    print(f"test alert sent to {len(urls)} URL(s)")
+    return 0
 
 
 def cmd_service(ns: argparse.Namespace, home: Home) -> int:

@@ -31,6 +31,16 @@ setting fails with the config error as its reason, and everything else goes on.
     [logs]                        # every bot's stdout.log and stderr.log, and supervisor.log
     max_size = "10M"              # rotate a log when it reaches this size
     backups = 5                   # rotated copies kept (.1 is the newest)
+
+    [alerts]                      # apprise URLs (a bot's --notify adds its own)
+    urls = ["tgram://TOKEN/CHAT", "json://localhost:8080/hook"]
+    crashes = 5                   # this many crashes ...
+    window = 600                  # ... within this many seconds is a crash loop
+    min_interval = 900            # seconds between two alerts of one kind for one bot
+
+    [uptime]                      # "watch the watcher": pinged while all is well
+    url = "https://hc-ping.com/UUID"
+    interval = 60
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .alerts import AlertSettings
 from .durable import atomic_write_json
 from .logrotate import RotationPolicy
 from .modmap import TableError, pairs_to_entries
@@ -96,6 +107,9 @@ class Config:
     index: IndexOptions = IndexOptions()
     resources: WatchSettings = WatchSettings()
     logs: RotationPolicy = RotationPolicy()
+    alerts: AlertSettings = AlertSettings()
+    uptime_url: str | None = None
+    uptime_interval_s: float = 60.0
 
 
 _KNOWN = {
@@ -104,6 +118,8 @@ _KNOWN = {
     "resources": {"interval", "consecutive", "window", "min_span", "memory_leak_per_hour",
                   "fds_leak_per_hour"},
     "logs": {"max_size", "backups"},
+    "alerts": {"urls", "crashes", "window", "min_interval"},
+    "uptime": {"url", "interval"},
 }
 
 
@@ -154,6 +170,24 @@ def load_config(path: Path) -> Config:
         ),
         resources=_resources(path, doc.get("resources", {})),
         logs=_logs(path, doc.get("logs", {})),
+        alerts=_alerts(path, doc.get("alerts", {})),
+        uptime_url=_typed(path, "uptime.url", doc.get("uptime", {}).get("url"), (str, type(None))),
+        uptime_interval_s=float(_typed(path, "uptime.interval", doc.get("uptime", {}).get("interval", 60),
+                                       (int, float))),
+    )
+
+
+def _alerts(path: Path, raw: dict[str, Any]) -> AlertSettings:
+    default = AlertSettings()
+    crashes = _typed(path, "alerts.crashes", raw.get("crashes", default.crashes), int)
+    if isinstance(crashes, bool) or crashes < 1:
+        raise ConfigError(f"{path}: alerts.crashes must be a whole number, at least 1")
+    return AlertSettings(
+        urls=tuple(_strings(path, "alerts.urls", raw.get("urls", []))),
+        crashes=crashes,
+        window_s=float(_typed(path, "alerts.window", raw.get("window", default.window_s), (int, float))),
+        min_interval_s=float(_typed(path, "alerts.min_interval",
+                                    raw.get("min_interval", default.min_interval_s), (int, float))),
     )
 
 

@@ -114,6 +114,8 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     sup.resume_all()
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
+    uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    sup.note_previous_stop()
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
@@ -126,6 +128,7 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     finally:
         sampler.cancel()
         sleeper.cancel()
+        uptime.cancel()
         pinger.cancel()
         server.close()
         channel.close()

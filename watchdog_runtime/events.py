@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,19 @@ class EventLog:
     def __init__(self, path: Path, max_bytes: int = MAX_BYTES) -> None:
         self.path = path
         self.max_bytes = max_bytes
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        """Called with every event written (alerts listen here)."""
 
     def write(self, kind: str, bot: str | None = None, **detail: Any) -> None:
-        line = json.dumps({"at": wall_iso(), "kind": kind, "bot": bot, **detail}, default=str)
+        event = {"at": wall_iso(), "kind": kind, "bot": bot, **detail}
+        line = json.dumps(event, default=str)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a listener's bug must not lose the event
+                import logging
+
+                logging.getLogger(__name__).exception("event listener failed")
         try:
             if self.path.exists() and self.path.stat().st_size > self.max_bytes:
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))

@@ -170,6 +170,10 @@ class BotSpec:
         aliases=(("--no-auto-install", AutoInstall.OFF, "never install missing modules"),),
     )
     watch: bool = _opt(False, flag="--watch", flag_value=True, help="restart when the bot's files change")
+    notify: tuple[str, ...] = _opt(
+        (), flag="--notify", metavar="URL", repeat=True,
+        help="an apprise URL for this bot's alerts, beside config.toml's (repeatable)",
+    )
 
     def __post_init__(self) -> None:
         if self.backoff_max_s < self.backoff_initial_s:

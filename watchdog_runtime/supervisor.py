@@ -16,16 +16,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, procs, registry
+from . import __version__, alerts, procs, registry
+from .alerts import AlertPolicy
 from .config import Config, ConfigError, load_config, operator_pairs
-from .events import EventLog, wall_iso
+from .events import EventLog, read_events, wall_iso
 from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
 from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
 from .sleepwatch import Clock, SleepDetector, system_clocks
 from .spec import BotSpec, SpecError
-from .states import StartReason
+from .states import BotState, StartReason
 from .units import duration
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Supervisor:
         self.keep_bots = False
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
+        self._alerts: AlertPolicy | None = None
+        self.events.listeners.append(self._alert)
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
 
@@ -120,6 +123,50 @@ class Supervisor:
         for runner in self.runners.values():
             if runner.on_message(run_id, kind):
                 return
+
+    # ------------------------------------------------------------ telling people
+    def _alert(self, event: dict[str, Any]) -> None:
+        """Every event passes here: the alert policy decides, a worker thread sends."""
+        try:
+            settings = self.settings().alerts
+        except ConfigError:
+            return  # a broken config: no alert settings to go by (the error is reported elsewhere)
+        if self._alerts is None or self._alerts.settings != settings:
+            self._alerts = AlertPolicy(settings, bot_urls=self._bot_urls)
+        alert = self._alerts.on_event(event, self.clock())
+        if alert is not None:
+            alerts.send(alert)
+
+    def _bot_urls(self, bot: str) -> tuple[str, ...]:
+        runner = self.runners.get(bot)
+        return runner.spec.notify if runner else ()
+
+    def note_previous_stop(self) -> None:
+        """At start: if the last supervisor of this home never logged its exit, it was killed
+        or crashed (or the machine lost power): say so, in an event that alerts."""
+        last = read_events(self.home.events, 1, kinds=frozenset({"supervisor_start", "supervisor_exit"}))
+        if last and last[-1]["kind"] == "supervisor_start":
+            self.events.write("supervisor_unclean", previous_pid=last[-1].get("pid"),
+                              message=f"the previous supervisor (pid {last[-1].get('pid')}, started "
+                                      f"{last[-1].get('at')}) stopped without shutting down: killed, "
+                                      f"crashed, or the machine lost power; its bots were adopted")
+
+    async def ping_forever(self) -> None:
+        """``[uptime]``: request the URL every interval while all is well (the supervisor runs
+        and no bot has given up), so a silent machine is noticed by the service watching it."""
+        while True:
+            try:
+                config = self.settings()
+            except ConfigError:
+                config = None
+            interval = config.uptime_interval_s if config else 60.0
+            if config and config.uptime_url and self.healthy():
+                await asyncio.to_thread(_ping, config.uptime_url)
+            await asyncio.sleep(interval)
+
+    def healthy(self) -> bool:
+        """No bot has given up."""
+        return not any(r.state is BotState.ERRORED for r in self.runners.values())
 
     def check_sleep(self) -> None:
         """Notice a sleep of the machine since the last check: an event and the status say so."""
@@ -300,3 +347,14 @@ def _check_spec(spec: BotSpec) -> None:
     path = Path(spec.path)
     if not path.is_absolute() or not path.is_file():
         raise RequestError(f"bot file {spec.path} does not exist", usage=True)
+
+
+def _ping(url: str) -> None:
+    """One uptime ping; a failure is logged, never raised (the service will notice)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read(1024)
+    except (OSError, ValueError) as exc:
+        log.warning("uptime ping to %s failed: %s", url.split("?")[0], exc)
