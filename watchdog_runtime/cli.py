@@ -96,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", help="run the supervisor in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics there (off by default)")
     p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
@@ -111,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--system", action="store_true",
                    help="a system unit (needs root) running as --user, instead of a user unit")
     p.add_argument("--user", metavar="NAME", help="the account of a --system unit (default: you)")
+    p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
     p.set_defaults(func=cmd_service)
 
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
@@ -411,11 +413,21 @@ def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
 
 def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     from .daemon import AlreadyRunning, run_daemon
+    from .metrics import MetricsError, parse_listen
+
+    if ns.metrics:
+        try:
+            parse_listen(ns.metrics)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from None
 
     def serve() -> int:
         try:
-            return run_daemon(home, ns.ready_fd)
+            return run_daemon(home, ns.ready_fd, metrics=ns.metrics)
         except AlreadyRunning as exc:
+            print(f"wdbot daemon: error: {exc}", file=sys.stderr)
+            return 1
+        except MetricsError as exc:  # the port is taken, say
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
 
@@ -454,7 +466,15 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
     from .control import is_running
 
     user = ns.user or os.environ.get("SUDO_USER") or getpass.getuser()
-    spec = service.ServiceSpec(home.root, home.id, sys.executable, system=ns.system, user=user)
+    if ns.metrics:
+        from .metrics import MetricsError, parse_listen
+
+        try:
+            parse_listen(ns.metrics)
+        except MetricsError as exc:
+            raise UsageError(str(exc)) from None
+    spec = service.ServiceSpec(home.root, home.id, sys.executable, system=ns.system, user=user,
+                               metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     path = service.unit_path(spec, platform, Path.home(), config_home)

@@ -40,7 +40,7 @@ class AlreadyRunning(Exception):
     """Another supervisor holds this home."""
 
 
-def run_daemon(home: Home, ready_fd: int | None = None) -> int:
+def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
     home.ensure()
     lock = _acquire(home)
@@ -54,7 +54,7 @@ def run_daemon(home: Home, ready_fd: int | None = None) -> int:
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
     try:
-        asyncio.run(_serve(home, ready_fd))
+        asyncio.run(_serve(home, ready_fd, metrics))
     finally:
         lock.close()
     return 0
@@ -93,7 +93,7 @@ def _acquire(home: Home) -> IO[str] | None:
     return fh
 
 
-async def _serve(home: Home, ready_fd: int | None) -> None:
+async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
     from .channel import listen
     from .server import serve
     from .supervisor import Supervisor
@@ -115,6 +115,13 @@ async def _serve(home: Home, ready_fd: int | None) -> None:
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    if metrics:
+        from .metrics import Collector
+        from .metrics import serve as serve_metrics
+
+        sup.metrics = Collector()
+        serve_metrics(metrics, sup.metrics)
+        log.info("metrics on http://%s/metrics", metrics)
     sup.note_previous_stop()
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)

@@ -34,6 +34,8 @@ class ServiceSpec:
     system: bool = False
     user: str | None = None
     """The account a system unit runs as (``--system``)."""
+    metrics: str | None = None
+    """``HOST:PORT`` for the daemon's Prometheus endpoint, or None."""
 
     @property
     def name(self) -> str:
@@ -41,7 +43,8 @@ class ServiceSpec:
 
     @property
     def command(self) -> list[str]:
-        return [self.python, "-m", "watchdog_runtime", "daemon"]
+        return [self.python, "-m", "watchdog_runtime", "daemon",
+                *(["--metrics", self.metrics] if self.metrics else [])]
 
 
 def systemd_unit(spec: ServiceSpec) -> str:

@@ -62,6 +62,8 @@ class Supervisor:
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
+        self.metrics: Any = None
+        """The Prometheus collector (``--metrics``), refreshed after every sampling pass."""
         self.events.listeners.append(self._alert)
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
@@ -116,6 +118,8 @@ class Supervisor:
                     runner = self.runners.get(name)
                     if runner is not None:
                         runner.observe(live[name], sample, settings)
+            if self.metrics is not None:
+                self.metrics.snapshot = await self.op_status()
             await asyncio.sleep(settings.interval_s)
 
     def deliver(self, run_id: str, kind: str) -> None:

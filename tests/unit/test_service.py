@@ -78,6 +78,12 @@ def test_the_launchd_job() -> None:
     assert system["UserName"] == "trader"
 
 
+def test_metrics_reach_the_daemons_command_line() -> None:
+    spec = ServiceSpec(SPEC.home, SPEC.home_id, SPEC.python, metrics="0.0.0.0:9464")
+    assert "ExecStart=/usr/bin/python3 -m watchdog_runtime daemon --metrics 0.0.0.0:9464" in \
+        service.systemd_unit(spec)
+
+
 def test_where_units_go() -> None:
     home, config = Path("/home/me"), Path("/home/me/.config")
     assert service.unit_path(SPEC, "linux", home, config) == config / "systemd/user/wdbot-01234567.service"
