@@ -14,6 +14,7 @@ The SDK:
 - ``wd.on_shutdown``, ``wd.stopping``, ``wd.wait``: graceful shutdown (``shutdown``);
 - ``wd.get``, ``wd.num``, ``wd.dec``: defensive reading of payloads (``payload``);
 - ``wd.crash_point``: crash on purpose at a named point, to test recovery (``crashpoints``);
+- ``wd.connection(NAME)``: the bot's secrets for one connection, fresh (``connections``);
 - ``wd.Context``: what ``recover(ctx)`` receives (``recovery``).
 
 Every function works, harmlessly, in a bot run outside wdbot too::
@@ -40,15 +41,18 @@ _LAZY = {
     "on_shutdown": "shutdown", "stopping": "shutdown", "wait": "shutdown",
     "get": "payload", "num": "payload", "dec": "payload",
     "crash_point": "crashpoints",
+    "connection": "connections", "ConnectionUnavailable": "connections",
     "Context": "recovery", "LastExit": "recovery",
 }
 __all__ = [  # spelled out for linters and type checkers; a test checks it against _LAZY
-    "Context", "LastExit", "RateLimiter", "Retry", "State", "StateCorrupt", "StateWarning",
+    "ConnectionUnavailable", "Context", "LastExit", "RateLimiter", "Retry", "State", "StateCorrupt",
+    "StateWarning", "connection",
     "__version__", "bot_name", "crash_point", "dec", "get", "heartbeat", "is_transient", "num",
     "on_shutdown", "retry", "state_dir", "stopping", "under_wdbot", "wait",
 ]
 
 if TYPE_CHECKING:
+    from .connections import ConnectionUnavailable, connection
     from .crashpoints import crash_point
     from .notify import heartbeat
     from .payload import dec, get, num

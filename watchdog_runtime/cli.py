@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_up)
 
+    p = sub.add_parser("secret", help="a bot's secrets, encrypted at rest (wd.connection reads them)")
+    p.add_argument("action", choices=("set", "list", "rm"))
+    p.add_argument("bot", metavar="BOT", nargs="?")
+    p.add_argument("name", metavar="CONNECTION.FIELD", nargs="?",
+                   help="like binance.apiKey; the value comes from a hidden prompt or stdin, never argv")
+    p.set_defaults(func=cmd_secret)
+
     p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
     p.add_argument("action", choices=("test",))
     p.set_defaults(func=cmd_notify)
@@ -436,6 +443,43 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
         return run_as_init(serve)
     return serve()
+
+
+def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
+    from .secretstore import SecretError, SecretStore
+
+    store = SecretStore(home.secrets)
+    if ns.bot is not None and not BOT_NAME_RE.match(ns.bot):
+        raise UsageError(f"bad bot name {ns.bot!r}")
+    try:
+        if ns.action == "list":
+            for bot in [ns.bot] if ns.bot else store.bots():
+                for name in store.names(bot):
+                    print(f"{bot} {name}")
+            return 0
+        if not ns.bot or not ns.name:
+            raise UsageError(f"wdbot secret {ns.action} needs BOT and CONNECTION.FIELD")
+        if ns.action == "rm":
+            store.remove(ns.bot, ns.name)
+            print(f"{ns.bot}: removed {ns.name}")
+            return 0
+        home.ensure()
+        store.set(ns.bot, ns.name, _secret_value(f"value of {ns.name} for {ns.bot}: "))
+        print(f"{ns.bot}: stored {ns.name} (encrypted; the bot reads it with "
+              f"wd.connection({ns.name.split('.')[0]!r}))")
+        return 0
+    except SecretError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _secret_value(prompt: str) -> str:
+    """From a hidden prompt on a terminal, else all of stdin (one trailing newline dropped)."""
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    value = sys.stdin.read()
+    return value[:-1] if value.endswith("\n") else value
 
 
 def cmd_notify(ns: argparse.Namespace, home: Home) -> int:

@@ -95,7 +95,7 @@ def _acquire(home: Home) -> IO[str] | None:
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
     from .channel import listen
-    from .server import serve
+    from .server import serve, serve_secrets
     from .supervisor import Supervisor
     from .uvtool import UvError, uv_bin
     from .venvs import refresh_sdk_link
@@ -110,6 +110,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     ops = {name[3:]: getattr(sup, name) for name in dir(sup) if name.startswith("op_")}
     server = await serve(home.socket, ops)
     channel = await listen(home.notify_socket, sup.deliver)
+    secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
     sup.resume_all()
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
@@ -138,8 +139,9 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         uptime.cancel()
         pinger.cancel()
         server.close()
+        secrets.close()
         channel.close()
-        for path in (home.socket, home.notify_socket):
+        for path in (home.socket, home.notify_socket, home.secrets_socket):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         sup.events.write("supervisor_exit", pid=os.getpid())

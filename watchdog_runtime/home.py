@@ -88,6 +88,16 @@ class Home:
         """The datagram socket bots send heartbeats and recovery progress to (``notify``)."""
         return self._socket_path("notify.sock", f"{self.id}.notify.sock")
 
+    @property
+    def secrets_socket(self) -> Path:
+        """Where bots ask for their secrets (``wd.connection``)."""
+        return self._socket_path("secrets.sock", f"{self.id}.secrets.sock")
+
+    @property
+    def secrets(self) -> Path:
+        """The encrypted secret store (``secretstore``), mode 0700."""
+        return self.root / "secrets"
+
     def _socket_path(self, name: str, short_name: str) -> Path:
         """``name`` in the home, or ``short_name`` in a short per-user temp folder when the
         home is too deep for a socket path."""

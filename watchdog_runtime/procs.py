@@ -220,6 +220,15 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def lineage(pid: int) -> list[int]:
+    """``pid`` and its ancestors, nearest first (empty when it is gone)."""
+    try:
+        proc = psutil.Process(pid)
+        return [proc.pid, *(p.pid for p in proc.parents())]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return []
+
+
 def signal_pid(ident: ProcessIdentity, sig: signal.Signals) -> None:
     """Signal one process, only if it is still the one ``ident`` names (no recycled pid)."""
     if is_alive(ident):

@@ -406,6 +406,7 @@ class BotRunner:
                 reason.value, self.restarts, self.last_exit.to_json() if self.last_exit else None,
                 self._downtime_s()),
             "WDBOT_NOTIFY_SOCKET": str(self.host.home.notify_socket),
+            "WDBOT_SECRETS_SOCKET": str(self.host.home.secrets_socket),
             "WDBOT_STDOUT_LOG": str(self.paths.stdout_log),
             "WDBOT_STDERR_LOG": str(self.paths.stderr_log),
             **self._log_policy.to_env(),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -77,3 +78,41 @@ async def _reply(reader: asyncio.StreamReader, ops: dict[str, Handler]) -> dict[
 
 def _error(message: str, usage: bool = False) -> dict[str, Any]:
     return {"ok": False, "error": message, "usage": usage}
+
+
+SecretAnswer = Callable[[int | None, str], Awaitable[dict[str, Any]]]
+
+
+async def serve_secrets(path: Path, answer: SecretAnswer) -> asyncio.AbstractServer:
+    """The secrets socket (mode 0600): one ``{"connection": NAME}`` line in, one reply out.
+    The asker is known from the kernel (its pid), never from what it says."""
+    from .secretstore import peer_pid
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), READ_TIMEOUT_S)
+            request = json.loads(line)
+            name = request.get("connection") if isinstance(request, dict) else None
+            if not isinstance(name, str) or not name:
+                reply = _error("send {\"connection\": NAME}")
+            else:
+                reply = await answer(peer_pid(writer.get_extra_info("socket")), name)
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        except (ConnectionError, asyncio.TimeoutError, ValueError):
+            pass  # a broken request gets no answer; the asker sees the connection close
+        except Exception:  # noqa: BLE001 - one bad request must not end the secrets socket
+            log.exception("answering a secrets request failed")
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()  # noqa: ASYNC240 - once, at start-up, while holding the home lock
+    old = os.umask(0o177)
+    try:
+        server = await asyncio.start_unix_server(handle, path=str(path), limit=MAX_REQUEST_BYTES)
+    finally:
+        os.umask(old)
+    return server

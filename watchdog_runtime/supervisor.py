@@ -24,6 +24,7 @@ from .home import BOT_NAME_RE, Home
 from .registry import BotRecord
 from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
+from .secretstore import SecretError, SecretStore
 from .sleepwatch import Clock, SleepDetector, system_clocks
 from .spec import BotSpec, SpecError
 from .states import BotState, StartReason
@@ -171,6 +172,20 @@ class Supervisor:
     def healthy(self) -> bool:
         """No bot has given up."""
         return not any(r.state is BotState.ERRORED for r in self.runners.values())
+
+    async def answer_secret(self, pid: int | None, connection: str) -> dict[str, Any]:
+        """``wd.connection``: the secrets of ``connection`` for the bot whose process tree
+        ``pid`` belongs to, and only for it; values never reach a log or an event."""
+        live = {r.live_ident.pid: r for r in self.runners.values() if r.live_ident}
+        owner = next((live[p] for p in procs.lineage(pid) if p in live), None) if pid else None
+        if owner is None:
+            return {"ok": False, "error": "secrets go to wdbot's bots only, from their own processes"}
+        store = SecretStore(self.home.secrets)
+        try:
+            values = await asyncio.to_thread(store.connection, owner.spec.name, connection)
+        except SecretError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "values": values}
 
     def check_sleep(self) -> None:
         """Notice a sleep of the machine since the last check: an event and the status say so."""
