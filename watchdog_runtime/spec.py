@@ -204,7 +204,9 @@ class BotSpec:
         """The inverse of :meth:`to_json`; unknown keys (from a newer version) are ignored."""
         known = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
-        values["args"] = tuple(values.get("args", ()))
+        for f in dataclasses.fields(cls):  # JSON lists back to the spec's tuples
+            if isinstance(values.get(f.name), list):
+                values[f.name] = tuple(values[f.name])
         values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
         if "restart" in values:
             values["restart"] = RestartPolicy(values["restart"])
