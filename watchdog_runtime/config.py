@@ -123,18 +123,27 @@ _KNOWN = {
 }
 
 
+def read_toml(path: Path, error: type[ValueError]) -> tuple[str, dict[str, Any]]:
+    """The text and the document of a TOML file. A missing file raises FileNotFoundError;
+    an unreadable or invalid one raises ``error`` with a message naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise error(f"{path}: cannot read it ({exc.strerror})") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: not valid TOML ({exc}); fix the file") from None
+
+
 def load_config(path: Path) -> Config:
     """Read ``config.toml``; a missing file means the defaults."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        _, doc = read_toml(path, ConfigError)
     except FileNotFoundError:
         return Config()
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        doc = tomllib.loads(raw)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc}); fix or remove the file") from None
     for section, value in doc.items():
         if section not in _KNOWN or not isinstance(value, dict):
             raise ConfigError(f"{path}: unknown section [{section}]; known: "

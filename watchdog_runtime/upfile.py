@@ -17,18 +17,13 @@ started until the whole file is right.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .config import read_toml
 from .home import BOT_NAME_RE
 from .spec import BotSpec, CliOption, SpecError, bot_file, cli_fields, requirements_file, toml_key
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found]
 
 OPTIONS: dict[str, tuple[str, CliOption]] = {toml_key(opt): (f.name, opt) for f, opt in cli_fields()}
 """TOML key -> (BotSpec field, its command-line option)."""
@@ -42,13 +37,9 @@ class UpFileError(ValueError):
 def load(path: Path) -> list[BotSpec]:
     """Every bot of the file as a spec, in file order; raises :class:`UpFileError`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UpFileError(f"{path}: cannot read it ({exc.strerror})") from None
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UpFileError(f"{path}: not valid TOML ({exc})") from None
+        text, doc = read_toml(path, UpFileError)
+    except FileNotFoundError:
+        raise UpFileError(f"{path}: no such file") from None
     where = _Locator(path, text)
     unknown = sorted(set(doc) - {"bots"})
     if unknown:
