@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint clean
+.PHONY: install demo demo-stop test lint bench clean
 
 install: $(STAMP)
 
@@ -27,6 +27,9 @@ demo-stop: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2
 
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lint]'
 	$(PY) -m ruff check watchdog_runtime tests scripts bots
@@ -34,4 +37,4 @@ lint: $(STAMP)
 
 clean:
 	-WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown 2>/dev/null
-	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info .pytest_cache .bench

@@ -26,10 +26,11 @@ Every function works, harmlessly, in a bot run outside wdbot too::
 
 from __future__ import annotations
 
-import importlib
 import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+
+# Not ``from typing import TYPE_CHECKING``: typing costs milliseconds, and every bot imports
+# this package before its first line. Type checkers read the block below all the same.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,9 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it again
 ]
 
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from .connections import ConnectionUnavailable, connection
     from .crashpoints import crash_point
     from .notify import heartbeat
@@ -68,6 +72,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'watchdog_runtime' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value
     return value
@@ -101,10 +107,12 @@ def state_dir() -> Path:
 
     >>> import os, tempfile
     >>> os.environ["WDBOT_STATE_DIR"] = folder = tempfile.mkdtemp()
-    >>> state_dir() == Path(folder)
+    >>> str(state_dir()) == folder
     True
     >>> del os.environ["WDBOT_STATE_DIR"]
     """
+    from pathlib import Path  # here, not at the top: every bot imports this package at start
+
     path = os.environ.get("WDBOT_STATE_DIR")
     folder = Path(path) if path else Path.cwd() / ".wdbot-state"
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,5 @@
-"""The first code of every bot process: ``python -m watchdog_runtime._bootstrap BOT.py ARGS``.
+"""The first code of every bot process (``main``, run as ``python -c``, or ``python -m
+watchdog_runtime._bootstrap BOT.py ARGS`` by hand).
 
 Stdlib only (it runs inside the bot's venv). It runs the bot file as ``__main__`` as
 ``python BOT.py`` would, calling its ``recover(ctx)`` before its trading code (``recovery``
@@ -15,15 +16,16 @@ import faulthandler
 import os
 import signal
 import sys
-import traceback
 import types
-from collections.abc import Awaitable
-from pathlib import Path
-from typing import Any, NoReturn, cast
 
-from watchdog_runtime import logrotate, notify, recovery
-from watchdog_runtime.durable import atomic_write_json
-from watchdog_runtime.store import State
+from watchdog_runtime import entry
+
+TYPE_CHECKING = False  # not typing's: its import is downtime at every restart
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+# Everything else is imported where it is used: this module runs before every bot's first
+# line, on every restart, and each import is a few milliseconds of downtime.
 
 PHASE_SEND_WAIT_S = 1.0
 """How long a phase message may wait for room at a busy supervisor (it is sent once)."""
@@ -33,6 +35,8 @@ def _record(**fields: Any) -> None:
     path = os.environ.get("WDBOT_EXIT_RECORD")
     if not path:
         return
+    from watchdog_runtime.durable import atomic_write_json
+
     fields["run_id"] = os.environ.get("WDBOT_RUN_ID")
     try:
         atomic_write_json(path, fields)
@@ -41,6 +45,8 @@ def _record(**fields: Any) -> None:
 
 
 def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
+    import traceback
+
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
     fields: dict[str, Any] = {
         "type": type(exc).__name__,
@@ -82,25 +88,27 @@ def run(path: str, args: list[str]) -> NoReturn:
         with open(path, "rb") as fh:
             tree = ast.parse(fh.read(), path)
     except SyntaxError as exc:
+        import traceback
+
         _record(code=1, **_exception_fields(exc, "compile"))
         traceback.print_exception(type(exc), exc, None)
         sys.exit(1)
-    entry = recovery.analyse(tree)
+    plan = entry.analyse(tree)
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
     sys.modules["__main__"] = module
     phase = "run"
     try:
-        _execute(entry.body, path, module)
-        if entry.has_recover:
+        _execute(plan.body, path, module)
+        if plan.has_recover:
             phase = "recover"
             _recover(module)
             phase = "run"
-        notify.send("running", wait_s=PHASE_SEND_WAIT_S)
-        if entry.guards is not None:
-            _execute(entry.guards, path, module)
-        if entry.calls_main:
+            _phase("running")
+        if plan.guards is not None:
+            _execute(plan.guards, path, module)
+        if plan.calls_main:
             _await_if_needed(module.main())
     except SystemExit as exc:
         _record(code=_exit_code(exc), phase=phase)
@@ -109,6 +117,8 @@ def run(path: str, args: list[str]) -> NoReturn:
         _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
         raise
     except BaseException as exc:
+        import traceback
+
         _record(code=1, **_exception_fields(exc, phase))
         # Print as Python would, minus this bootstrap's own frames.
         traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
@@ -120,9 +130,11 @@ def run(path: str, args: list[str]) -> NoReturn:
 def _rotate_own_logs() -> None:
     """The bot rotates its own stdout and stderr logs (``logrotate``): no pipe through the
     supervisor, and the bot never stops for it."""
-    files = [(Path(os.environ[var]), (fd,)) for var, fd in (("WDBOT_STDOUT_LOG", 1), ("WDBOT_STDERR_LOG", 2))
+    files = [(os.environ[var], (fd,)) for var, fd in (("WDBOT_STDOUT_LOG", 1), ("WDBOT_STDERR_LOG", 2))
              if os.environ.get(var)]
     if files:
+        from watchdog_runtime import logrotate
+
         logrotate.start(files, logrotate.RotationPolicy.from_env(os.environ))
 
 
@@ -132,9 +144,19 @@ def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:
 
 def _recover(module: types.ModuleType) -> None:
     """Call the bot's ``recover(ctx)`` with its durable state loaded."""
-    notify.send("recovering", wait_s=PHASE_SEND_WAIT_S)
-    ctx = recovery.Context.from_env(state=State())
+    from watchdog_runtime.recovery import Context
+    from watchdog_runtime.store import State
+
+    _phase("recovering")
+    ctx = Context.from_env(state=State())
     _await_if_needed(module.recover(ctx))
+
+
+def _phase(kind: str) -> None:
+    """Tell the supervisor that recovery begins or ended (only files with ``recover`` do)."""
+    from watchdog_runtime import notify
+
+    notify.send(kind, wait_s=PHASE_SEND_WAIT_S)
 
 
 def _await_if_needed(result: object) -> None:
@@ -143,7 +165,7 @@ def _await_if_needed(result: object) -> None:
         import asyncio
 
         async def finish() -> None:
-            await cast(Awaitable[Any], result)  # checked above: it has __await__
+            await result  # checked above: it has __await__
 
         asyncio.run(finish())
 
@@ -155,7 +177,13 @@ def _bot_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     return tb
 
 
-if __name__ == "__main__":
+def main() -> NoReturn:
+    """``python -c "import watchdog_runtime._bootstrap as b; b.main()" BOT.py ARGS``: what the
+    supervisor runs (``-c`` rather than ``-m`` spares the import of runpy at every start)."""
     if len(sys.argv) < 2:
         sys.exit("usage: python -m watchdog_runtime._bootstrap BOT.py [ARGS...]")
     run(sys.argv[1], sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -162,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, **args: Any) -> Any:
     """Send a request, starting the home's supervisor first when ``launch`` and none runs."""
     if launch:
-        from .daemon import LaunchError, ensure_supervisor
+        from .launcher import LaunchError, ensure_supervisor
 
         try:
             ensure_supervisor(home)
@@ -538,7 +538,7 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
-    from .daemon import wait_exited
+    from .launcher import wait_exited
 
     try:
         result = request(home, "shutdown", keep_bots=ns.keep_bots)

@@ -17,24 +17,55 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+
+TYPE_CHECKING = False  # not typing's: every bot imports this module at start
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+    from typing import TypeAlias
+
+    Where: TypeAlias = str | os.PathLike[str]
 
 MAX_BYTES_ENV = "WDBOT_LOG_MAX_BYTES"
 BACKUPS_ENV = "WDBOT_LOG_BACKUPS"
 
 
-@dataclass(frozen=True)
 class RotationPolicy:
-    """When to rotate, and how many old copies to keep (``[logs]`` in ``config.toml``)."""
+    """When to rotate, and how many old copies to keep (``[logs]`` in ``config.toml``).
 
-    max_bytes: int = 10 * 1024 * 1024
-    backups: int = 5
-    interval_s: float = 1.0
+    A plain immutable class rather than a dataclass, and paths as ``os.PathLike`` rather than
+    pathlib: every bot imports this before its first line, where milliseconds count.
+    """
+
+    __slots__ = ("max_bytes", "backups", "interval_s", "busy_interval_s")
+    max_bytes: int
+    backups: int
+    interval_s: float
     """Between size checks of a quiet log (an idle bot pays a few microseconds a second)."""
-    busy_interval_s: float = 0.1
+    busy_interval_s: float
     """Between checks while a log grows by more than a tenth of ``max_bytes`` per interval."""
+
+    def __init__(self, max_bytes: int = 10 * 1024 * 1024, backups: int = 5, interval_s: float = 1.0,
+                 busy_interval_s: float = 0.1) -> None:
+        for name, value in (("max_bytes", max_bytes), ("backups", backups), ("interval_s", interval_s),
+                            ("busy_interval_s", busy_interval_s)):
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("RotationPolicy is immutable")
+
+    def _key(self) -> tuple[int, int, float, float]:
+        return (self.max_bytes, self.backups, self.interval_s, self.busy_interval_s)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RotationPolicy) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"RotationPolicy(max_bytes={self.max_bytes}, backups={self.backups}, "
+                f"interval_s={self.interval_s}, busy_interval_s={self.busy_interval_s})")
 
     def to_env(self) -> dict[str, str]:
         return {MAX_BYTES_ENV: str(self.max_bytes), BACKUPS_ENV: str(self.backups)}
@@ -59,15 +90,17 @@ def _positive(text: str | None, fallback: int) -> int:
     return value if value > 0 else fallback
 
 
-def backup(path: Path, n: int) -> Path:
-    return path.with_name(f"{path.name}.{n}")
+def backup(path: Where, n: int) -> Path:
+    """``stdout.log.N`` beside ``path`` (a Path when given a Path, else a string)."""
+    name = f"{os.fspath(path)}.{n}"
+    return type(path)(name) if not isinstance(path, str) else name  # type: ignore[return-value,call-arg]
 
 
-def rotate_if_due(path: Path, fds: tuple[int, ...], policy: RotationPolicy) -> bool:
+def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy) -> bool:
     """Rotate ``path`` when it reached ``max_bytes``, moving those of ``fds`` that write to it
     (stdout and stderr may share one file) to the fresh file."""
     try:
-        on_disk = path.stat()
+        on_disk = os.stat(path)
     except OSError:
         return False  # the file is gone: nothing of ours to rotate
     ours = [fd for fd in fds if _same_file(fd, on_disk)]
@@ -91,10 +124,11 @@ def _same_file(fd: int, on_disk: os.stat_result) -> bool:
         return False  # a closed descriptor
 
 
-def rotate_file(path: Path, policy: RotationPolicy) -> bool:
+def rotate_file(path: Where, policy: RotationPolicy) -> bool:
     """Rotate ``path`` if it reached ``max_bytes`` and nobody writes to it (before a start).
 
     >>> import tempfile
+    >>> from pathlib import Path
     >>> log = Path(tempfile.mkdtemp()) / "stdout.log"
     >>> _ = log.write_bytes(b"x" * 2048)
     >>> rotate_file(log, RotationPolicy(max_bytes=1024, backups=2)), log.exists(), backup(log, 1).exists()
@@ -107,36 +141,36 @@ def rotate_file(path: Path, policy: RotationPolicy) -> bool:
     return True
 
 
-def _shift(path: Path, policy: RotationPolicy) -> None:
+def _shift(path: Where, policy: RotationPolicy) -> None:
     for n in range(policy.backups - 1, 0, -1):
-        if backup(path, n).exists():
+        if os.path.exists(backup(path, n)):
             os.replace(backup(path, n), backup(path, n + 1))
     os.replace(path, backup(path, 1))
 
 
-def prune(path: Path, policy: RotationPolicy) -> None:
+def prune(path: Where, policy: RotationPolicy) -> None:
     """Delete copies beyond ``backups``, then the oldest until they fit ``max_bytes * backups``
     (the newest copy is always kept, however large)."""
     n = policy.backups + 1
-    while backup(path, n).exists():
-        backup(path, n).unlink()
+    while os.path.exists(backup(path, n)):
+        os.unlink(backup(path, n))
         n += 1
-    copies = [backup(path, i) for i in range(1, policy.backups + 1) if backup(path, i).exists()]
+    copies = [backup(path, i) for i in range(1, policy.backups + 1) if os.path.exists(backup(path, i))]
     total = sum(_size(c) for c in copies)
     while len(copies) > 1 and total > policy.max_bytes * policy.backups:  # never the newest copy
         oldest = copies.pop()
         total -= _size(oldest)
-        oldest.unlink()
+        os.unlink(oldest)
 
 
-def _size(path: Path) -> int:
+def _size(path: Where) -> int:
     try:
-        return path.stat().st_size
+        return os.stat(path).st_size
     except OSError:
         return 0
 
 
-def start(files: Sequence[tuple[Path, tuple[int, ...]]], policy: RotationPolicy) -> threading.Event:
+def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy) -> threading.Event:
     """Watch ``(path, fds)`` pairs in a daemon thread; set the returned event to stop it."""
     stop = threading.Event()
 

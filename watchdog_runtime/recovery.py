@@ -1,5 +1,5 @@
-"""The recovery entrypoint: what ``recover(ctx)`` receives, and how a bot file is entered.
-Stdlib only (the bootstrap uses it inside the bot's venv).
+"""The recovery entrypoint: what ``recover(ctx)`` receives (how a bot file is entered is in
+``entry``). Stdlib only (the bootstrap uses it inside the bot's venv).
 
 A bot file that defines a top-level ``recover(ctx)`` is run in three steps:
 
@@ -14,7 +14,6 @@ defines one and has no ``__main__`` block. ``recover`` and ``main`` may be ``asy
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from collections.abc import Mapping
@@ -22,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .entry import Entry, analyse, defines_recover
 from .store import State
+
+__all__ = ["Context", "Entry", "LastExit", "analyse", "defines_recover", "encode_context"]
 
 CONTEXT_ENV = "WDBOT_CONTEXT"
 
@@ -99,56 +101,3 @@ def encode_context(reason: str, restarts: int, last_exit: Mapping[str, Any] | No
                        "downtime_s": None if downtime_s is None else round(downtime_s, 3)})
 
 
-@dataclass(frozen=True)
-class Entry:
-    """How a bot file is entered (see the module's docstring)."""
-
-    body: ast.Module
-    """The top-level statements, ``__main__`` blocks excluded when the file has ``recover``."""
-    guards: ast.Module | None
-    """The ``if __name__ == "__main__":`` blocks, run after ``recover``; None without it."""
-    has_recover: bool
-    calls_main: bool
-    """Call ``main()`` after the body (and recovery): it exists and no ``__main__`` block runs it."""
-
-
-def analyse(tree: ast.Module) -> Entry:
-    """Split a parsed bot file into its entry steps.
-
-    >>> src = "def recover(ctx): pass\\ndef main(): pass\\nif __name__ == '__main__':\\n    main()\\n"
-    >>> entry = analyse(ast.parse(src))
-    >>> entry.has_recover, len(entry.body.body), len(entry.guards.body), entry.calls_main
-    (True, 2, 1, False)
-    """
-    defined = {node.name for node in tree.body
-               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    guards = [node for node in tree.body if _is_main_guard(node)]
-    has_recover = "recover" in defined
-    calls_main = "main" in defined and not guards
-    if not has_recover:
-        return Entry(tree, None, False, calls_main)
-    body = [node for node in tree.body if not _is_main_guard(node)]
-    return Entry(ast.Module(body=body, type_ignores=[]), ast.Module(body=guards, type_ignores=[]),
-                 True, calls_main)
-
-
-def defines_recover(path: str | os.PathLike[str]) -> bool:
-    """Whether the bot file defines a top-level ``recover`` (False when it cannot be read)."""
-    try:
-        tree = ast.parse(Path(path).read_bytes())
-    except (OSError, SyntaxError, ValueError):
-        return False
-    return analyse(tree).has_recover
-
-
-def _is_main_guard(node: ast.stmt) -> bool:
-    """``if __name__ == "__main__":`` (either operand order)."""
-    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
-        return False
-    test = node.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    names = [s for s in sides if isinstance(s, ast.Name) and s.id == "__name__"]
-    consts = [s for s in sides if isinstance(s, ast.Constant) and s.value == "__main__"]
-    return len(names) == 1 and len(consts) == 1

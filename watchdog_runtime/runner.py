@@ -24,11 +24,12 @@ from . import procs
 from .config import ConfigError
 from .deps import DependencyError
 from .diagnosis import Diagnosis, diagnose, failure_of
+from .entry import defines_recover
 from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logrotate import RotationPolicy, rotate_file
-from .recovery import defines_recover, encode_context
+from .recovery import encode_context
 from .registry import BotRecord, RunRecord
 from .reload import check_and_install, watch_folder
 from .repair import AutoInstaller, RepairHost
@@ -41,6 +42,8 @@ from .venvs import VenvError, ensure_venv, install_in_place
 
 log = logging.getLogger(__name__)
 
+BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
+"""The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
 STDERR_TAIL_BYTES = 64 * 1024
 """How much of a run's stderr is read for its final traceback."""
 
@@ -357,8 +360,7 @@ class BotRunner:
 
     def _spawn(self, reason: StartReason) -> None:
         run_id = uuid.uuid4().hex
-        argv = [str(self.paths.python), "-m", "watchdog_runtime._bootstrap", self.spec.path,
-                *self.spec.args]
+        argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = _size(self.paths.stderr_log), _inode(self.paths.stderr_log)
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
