@@ -61,7 +61,7 @@ time.sleep(100000)
 LEAKER = """import time
 print("start", time.monotonic(), flush=True)
 hoard = []
-while len(hoard) < 40:                     # 50 MB/s, capped at 2 GB
+while len(hoard) < 400:                    # 50 MB/s, capped at 2 GB
     hoard.append(bytearray(5 * 1024 * 1024))
     for block in hoard[-1:]:
         block[::4096] = b"x" * len(block[::4096])   # touch every page: real RSS

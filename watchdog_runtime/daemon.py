@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import signal
 import sys
-from typing import IO
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
 
 from . import notify
 from .home import Home
@@ -93,7 +95,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     except UvError as exc:
         sup.warnings.append(str(exc))
     sup.load()
-    ops = {name[3:]: getattr(sup, name) for name in dir(sup) if name.startswith("op_")}
+    ops = {name[3:]: _flushing(sup, getattr(sup, name)) for name in dir(sup) if name.startswith("op_")}
     server = await serve(home.socket, ops)
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
@@ -120,6 +122,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         sampler.cancel()
         await sup.shutdown()
     finally:
+        sup.flush()  # whatever the way out, the registry holds the last state
         sampler.cancel()
         sleeper.cancel()
         uptime.cancel()
@@ -144,6 +147,17 @@ async def _systemd_watchdog() -> None:
     while True:
         notify.systemd("WATCHDOG=1")
         await asyncio.sleep(int(usec) / 2_000_000)
+
+
+def _flushing(sup: Any, op: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """An operation whose reply waits for the registry write its changes called for."""
+    @functools.wraps(op)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await op(*args, **kwargs)
+        finally:
+            sup.flush()
+    return run
 
 
 def _install_signal_handlers(sup: object) -> None:

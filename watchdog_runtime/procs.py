@@ -141,9 +141,13 @@ async def _poll_gone(ident: ProcessIdentity, interval_s: float = 0.5) -> None:
         await asyncio.sleep(interval_s)
 
 
-def members(root: ProcessIdentity | None, marker: str) -> list[psutil.Process]:
+def members(root: ProcessIdentity | None, marker: str, since: float | None = None) -> list[psutil.Process]:
     """Every live process of a bot: the root, its descendants, and any process carrying the
-    bot's marker in its environment (escaped with ``setsid`` and orphaned)."""
+    bot's marker in its environment (escaped with ``setsid`` and orphaned).
+
+    ``since``: the bot's start time. A member cannot be older than the bot, so only younger
+    processes have their environment read (a start-time read is five times cheaper, and
+    this runs after every exit, on the way to the restart)."""
     found: dict[int, psutil.Process] = {}
     if root is not None and is_alive(root):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -151,10 +155,15 @@ def members(root: ProcessIdentity | None, marker: str) -> list[psutil.Process]:
             found[proc.pid] = proc
             found.update((c.pid, c) for c in proc.children(recursive=True))
     me = os.getpid()
-    for proc in psutil.process_iter(["environ"]):
-        env = proc.info.get("environ") or {}
-        if proc.pid != me and env.get(MARKER_ENV) == marker:
-            found.setdefault(proc.pid, proc)
+    oldest = (since - _CREATE_TIME_SLACK_S) if since is not None else None
+    for proc in psutil.process_iter(["create_time"]):
+        if proc.pid == me or proc.pid in found:
+            continue
+        if oldest is not None and (proc.info.get("create_time") or 0.0) < oldest:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            if proc.environ().get(MARKER_ENV) == marker:
+                found[proc.pid] = proc
     return list(found.values())
 
 

@@ -493,13 +493,14 @@ class BotRunner:
         self.next_start_at = self.host.clock() + decision.delay_s
         self.host.persist()
         self._wake = asyncio.Event()
-        waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
-        try:
-            await asyncio.wait(waits, timeout=decision.delay_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            self.next_start_at = None
+        if decision.delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
+            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waits, timeout=decision.delay_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        self.next_start_at = None
         if self._stop.is_set():
             self._stopped_idle()
             return False
@@ -571,8 +572,10 @@ class BotRunner:
 
     async def _kill_leftovers(self) -> None:
         """After the bot's own exit: nothing it started outlives it."""
-        pgid = self._live.ident.pid if self._live else None
-        self._report_killed(await kill_leftovers(pgid, [], self.marker, self.spec.stop_timeout_s))
+        ident = self._live.ident if self._live else None
+        self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
+                                                 self.spec.stop_timeout_s,
+                                                 since=ident.create_time if ident else None))
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:

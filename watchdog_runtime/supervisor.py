@@ -61,6 +61,7 @@ class Supervisor:
         self.shutdown_requested = asyncio.Event()
         self.keep_bots = False
         self._config: tuple[tuple[int, int] | None, Config] | None = None
+        self._dirty = False
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
@@ -81,7 +82,22 @@ class Supervisor:
         self.runners = {name: BotRunner(self, rec) for name, rec in records.items()}
 
     def persist(self) -> None:
-        registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
+        """Write the registry soon: changes made in one turn of the event loop (an exit, its
+        backoff and the next spawn) share one atomic, fsynced write. Replies to commands
+        flush first (:meth:`flush`), so a command never returns before its change is on disk."""
+        if self._dirty:
+            return
+        self._dirty = True
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:
+            self.flush()  # no loop (tests, start-up): at once
+
+    def flush(self) -> None:
+        """Write the registry now if a change is pending."""
+        if self._dirty:
+            self._dirty = False
+            registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
 
     def settings(self) -> Config:
         """The home's ``config.toml`` as it is now (an edit needs no supervisor restart);
@@ -337,6 +353,7 @@ class Supervisor:
             for r in runners:
                 r.should_run = r.spec.name in wanted
         self.persist()
+        self.flush()
 
     # ---------------------------------------------------------------- helpers
     def _runner(self, name: str | None) -> BotRunner:

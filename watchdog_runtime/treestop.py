@@ -27,21 +27,23 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     deadline = loop.time() + stop_timeout_s
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
-    members = procs.members(ident, marker)
+    members = procs.members(ident, marker, since=ident.create_time)
     procs.signal_group(ident.pid, signal.SIGTERM)
     procs.signal_each(procs.outside_group(members, ident.pid), signal.SIGTERM)
     try:
         await asyncio.wait_for(asyncio.shield(exit_task), stop_timeout_s)
     except asyncio.TimeoutError:
         log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, stop_timeout_s)
-    killed = await kill_leftovers(ident.pid, members, marker, max(0.0, deadline - loop.time()))
+    killed = await kill_leftovers(ident.pid, members, marker, max(0.0, deadline - loop.time()),
+                                  since=ident.create_time)
     returncode = await asyncio.wait_for(exit_task, KILL_GRACE_S)
     code = returncode if returncode is not None and returncode >= 0 else None
     sig = -returncode if returncode is not None and returncode < 0 else None
     return code, sig, killed
 
 
-async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: float) -> list[int]:
+async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: float,
+                         since: float | None = None) -> list[int]:
     """No process the bot started outlives it: SIGTERM what is left, SIGKILL after ``wait_s``;
     return the pids that needed the SIGKILL.
 
@@ -49,7 +51,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     process group ``pgid`` (members that cleared their environment are still in it).
     """
     left = {p.pid: p for p in known}
-    left.update((p.pid, p) for p in procs.members(None, marker))
+    left.update((p.pid, p) for p in procs.members(None, marker, since))
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
