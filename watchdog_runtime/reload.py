@@ -11,10 +11,13 @@ wdbot home when it lies inside the folder.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 DEBOUNCE_MS = 500
 """Changes closer together than this are one reload (an editor's save is several writes)."""
@@ -95,3 +98,39 @@ def check_and_install(bot: Path, changed: Iterable[Path], install: Callable[[], 
     except Exception as exc:  # noqa: BLE001 - a dependency, venv or config problem, said in one line
         return f"not reloaded, the running code stays: {exc}"
     return None
+
+
+class SourceWatcher:
+    """One bot's ``--watch`` task: at most one at a time, stopped on request, and never able
+    to take the bot down with it."""
+
+    def __init__(self, bot: str) -> None:
+        self.bot = bot
+        self._running: tuple[asyncio.Task[None], asyncio.Event] | None = None
+
+    def start(self, folder: Path, ignored_roots: Iterable[Path],
+              on_change: Callable[[list[Path]], Awaitable[None]]) -> None:
+        if self._running is not None and not self._running[0].done():
+            return
+        stop = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            self._watch(folder, list(ignored_roots), on_change, stop), name=f"watch:{self.bot}")
+        self._running = (task, stop)
+
+    async def stop(self) -> None:
+        if self._running is None:
+            return
+        task, stop = self._running
+        self._running = None
+        stop.set()
+        try:
+            await asyncio.wait_for(task, 5.0)
+        except (asyncio.TimeoutError, asyncio.CancelledError):
+            pass  # it ends with the cancellation wait_for sent it
+
+    async def _watch(self, folder: Path, ignored_roots: list[Path],
+                     on_change: Callable[[list[Path]], Awaitable[None]], stop: asyncio.Event) -> None:
+        try:
+            await watch_folder(folder, ignored_roots, on_change, stop)
+        except Exception:  # noqa: BLE001 - a broken watcher must not take the bot with it
+            log.exception("watching the files of %s failed", self.bot)

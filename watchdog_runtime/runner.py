@@ -8,7 +8,6 @@ Every state change goes through ``states.transition``; every decision through
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
@@ -20,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import procs
+from . import procs, runfiles
 from .config import ConfigError
 from .deps import DependencyError
 from .diagnosis import Diagnosis, diagnose, failure_of
@@ -31,7 +30,7 @@ from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logrotate import RotationPolicy, rotate_file
 from .recovery import encode_context
 from .registry import BotRecord, RunRecord
-from .reload import check_and_install, watch_folder
+from .reload import SourceWatcher, check_and_install
 from .repair import AutoInstaller, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
@@ -44,8 +43,6 @@ log = logging.getLogger(__name__)
 
 BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
-STDERR_TAIL_BYTES = 64 * 1024
-"""How much of a run's stderr is read for its final traceback."""
 
 _WATCHED = (BotState.RUNNING, BotState.RECOVERING)
 """States whose process is sampled and held to its limits."""
@@ -114,8 +111,7 @@ class BotRunner:
         """Resolved when the supervisor decides to restart the live process (a limit)."""
         self._first_spawn: asyncio.Future[None] | None = None
         self._log_policy = RotationPolicy()
-        self._watcher: tuple[asyncio.Task[None], asyncio.Event] | None = None
-        """The ``--watch`` task and the event that ends it."""
+        self.watcher = SourceWatcher(record.spec.name)
         self.reload_error: str | None = None
         self._wake = asyncio.Event()
         """Set by a reload to end a backoff wait early."""
@@ -361,7 +357,7 @@ class BotRunner:
     def _spawn(self, reason: StartReason) -> None:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
-        stderr_offset, stderr_inode = _size(self.paths.stderr_log), _inode(self.paths.stderr_log)
+        stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
@@ -456,8 +452,8 @@ class BotRunner:
             if not exit_task.done() and breach.done():
                 return await self._planned_restart(live, exit_task, breach.result()), \
                     self.host.clock() - live.started_mono, None
-            record = self._exit_record(live.run)
-            missing = missing_module(lambda: self._stderr_tail(live.run), record)
+            record = runfiles.exit_record(self.paths.exit_record, live.run)
+            missing = missing_module(lambda: runfiles.stderr_tail(self.paths.stderr_log, live.run), record)
             info = classify_exit(exit_task.result(), record, Path(self.spec.path).parent, wall_iso(),
                                  missing_module=missing is not None,
                                  recovering=self.state is BotState.RECOVERING)
@@ -583,26 +579,11 @@ class BotRunner:
 
     # -------------------------------------------------------------- --watch
     def _ensure_watching(self) -> None:
-        if self.spec.watch and (self._watcher is None or self._watcher[0].done()):
-            stop = asyncio.Event()
-            task = asyncio.get_running_loop().create_task(self._watch(stop), name=f"watch:{self.spec.name}")
-            self._watcher = (task, stop)
+        if self.spec.watch:
+            self.watcher.start(Path(self.spec.path).parent, [self.host.home.root], self._reload)
 
     async def _stop_watching(self) -> None:
-        if self._watcher is not None:
-            task, stop = self._watcher
-            self._watcher = None
-            stop.set()
-            try:
-                await asyncio.wait_for(task, 5.0)
-            except (asyncio.TimeoutError, asyncio.CancelledError):
-                pass  # it ends with the cancellation wait_for sent it
-
-    async def _watch(self, stop: asyncio.Event) -> None:
-        try:
-            await watch_folder(Path(self.spec.path).parent, [self.host.home.root], self._reload, stop)
-        except Exception:  # noqa: BLE001 - a broken watcher must not take the bot with it
-            log.exception("watching the files of %s failed", self.spec.name)
+        await self.watcher.stop()
 
     async def _reload(self, changed: list[Path]) -> None:
         """Files changed: check the new code and its dependencies, then restart the bot
@@ -635,7 +616,7 @@ class BotRunner:
         final traceback of this run's stderr, and the last memory reading."""
         exc_line = None
         if info.signal is None and not (record and record.get("type")):
-            found = final_traceback(self._stderr_tail(run))  # an adopted bot: no record of ours
+            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))  # adopted: no record
             exc_line = found.exc_line if found else None
         last = self.watch.last
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
@@ -651,26 +632,6 @@ class BotRunner:
             return f"credentials rejected ({last.diagnosis.seen}): {last.diagnosis.hint}"
         return None
 
-    def _exit_record(self, run: RunRecord) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self.paths.exit_record.read_text())
-        except (OSError, ValueError):
-            return None
-        return data if isinstance(data, dict) and data.get("run_id") == run.run_id else None
-
-    def _stderr_tail(self, run: RunRecord) -> str:
-        """What this run wrote to stderr, its last ``STDERR_TAIL_BYTES`` at most."""
-        try:
-            with open(self.paths.stderr_log, "rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                # A log rotated since the run began starts over at 0.
-                same = _inode(self.paths.stderr_log) == run.stderr_inode or not run.stderr_inode
-                start = run.stderr_offset if same and run.stderr_offset <= size else 0
-                fh.seek(max(start, size - STDERR_TAIL_BYTES))
-                return fh.read().decode("utf-8", errors="replace")
-        except OSError:
-            return ""
-
     def _stopped_idle(self) -> None:
         """Stop a bot that has no process (exited, errored, backing off, or not yet spawned)."""
         self._to(Event.STOP)
@@ -680,16 +641,3 @@ class BotRunner:
     def _to(self, event: Event) -> None:
         self.state = transition(self.state, event)
 
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _inode(path: Path) -> int:
-    try:
-        return path.stat().st_ino
-    except OSError:
-        return 0
