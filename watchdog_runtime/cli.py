@@ -135,6 +135,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in args:
         cut = args.index("--")
         args, bot_args = args[:cut], args[cut + 1:]
+    if args[:1] == ["secret"] and len(args) > 4 and args[1] == "set":
+        # Never echo it back (argparse would, as an unrecognised argument): it is a secret.
+        print("wdbot secret: error: a value never comes from the command line (it would stay in "
+              "your shell history); run 'wdbot secret set BOT NAME' and type it at the prompt, "
+              "or pipe it in", file=sys.stderr)
+        return 2
     ns = build_parser().parse_args(args)
     if bot_args and ns.command != "start":
         print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start'", file=sys.stderr)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import procs, runfiles
+from .botenv import Launch, bot_environment
 from .config import ConfigError
 from .deps import DependencyError
 from .diagnosis import Diagnosis, diagnose, failure_of
@@ -28,7 +29,6 @@ from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logrotate import RotationPolicy, rotate_file
-from .recovery import encode_context
 from .registry import BotRecord, RunRecord
 from .reload import SourceWatcher, check_and_install
 from .repair import AutoInstaller, RepairHost
@@ -358,7 +358,11 @@ class BotRunner:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
-        popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=self._env(run_id, reason),
+        launch = Launch(run_id, reason.value, self.restarts,
+                        self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
+        env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
+                              self._log_policy)
+        popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset, stderr_inode)
@@ -381,36 +385,6 @@ class BotRunner:
         self._to(Event.ADOPTED)
         self.host.events.write("adopt", self.spec.name, pid=ident.pid)
         self.host.persist()
-
-    def _env(self, run_id: str, reason: StartReason) -> dict[str, str]:
-        # NOTIFY_SOCKET is the supervisor's own (systemd): a bot pinging it would keep a hung
-        # supervisor looking alive.
-        env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHONHOME", "NOTIFY_SOCKET") and not k.startswith("WDBOT_")}
-        env.update(self.spec.env_map)
-        venv = str(self.paths.venv)
-        env.update({
-            "PYTHONUNBUFFERED": "1",
-            "VIRTUAL_ENV": venv,
-            "PATH": f"{venv}/bin{os.pathsep}{env.get('PATH', os.defpath)}",
-            "WDBOT_HOME": str(self.host.home.root),
-            "WDBOT_BOT_NAME": self.spec.name,
-            "WDBOT_STATE_DIR": str(self.paths.state),
-            "WDBOT_EXIT_RECORD": str(self.paths.exit_record),
-            "WDBOT_RUN_ID": run_id,
-            "WDBOT_START_REASON": reason.value,
-            "WDBOT_RESTARTS": str(self.restarts),
-            "WDBOT_CONTEXT": encode_context(
-                reason.value, self.restarts, self.last_exit.to_json() if self.last_exit else None,
-                self._downtime_s()),
-            "WDBOT_NOTIFY_SOCKET": str(self.host.home.notify_socket),
-            "WDBOT_SECRETS_SOCKET": str(self.host.home.secrets_socket),
-            "WDBOT_STDOUT_LOG": str(self.paths.stdout_log),
-            "WDBOT_STDERR_LOG": str(self.paths.stderr_log),
-            **self._log_policy.to_env(),
-            procs.MARKER_ENV: self.marker,
-        })
-        return env
 
     def _downtime_s(self) -> float | None:
         """Seconds since the last exit (wall clock: a machine asleep counts as down)."""

@@ -90,7 +90,9 @@ def test_a_process_outside_the_bots_gets_nothing(wd: Wdbot, bots: Path) -> None:
 
 def test_values_never_come_from_argv_and_bad_input_is_one_line(wd: Wdbot) -> None:
     extra = wd("secret", "set", "trader", "binance.apiKey", VALUE, check=False)
-    assert extra.code == 2 and VALUE not in wd.home.joinpath("secrets").as_posix()
+    assert extra.code == 2 and "never comes from the command line" in extra.err
+    assert VALUE not in extra.err + extra.out, "a secret typed by mistake is not echoed back"
+    assert not (wd.home / "secrets" / "trader.json").exists()
     bad = wd("secret", "set", "trader", "apikey", input="x\n", check=False)
     assert bad.code == 2 and bad.err.count("\n") == 1 and "CONNECTION.FIELD" in bad.err
     gone = wd("secret", "rm", "trader", "binance.nothing", check=False)
