@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from .home import private_socket
 from .notify import parse
 
 log = logging.getLogger(__name__)
@@ -42,14 +42,9 @@ class _Protocol(asyncio.DatagramProtocol):
 async def listen(path: Path, deliver: Callable[[str, str], None]) -> asyncio.DatagramTransport:
     """Bind ``path`` (replacing a stale socket of a dead supervisor) and hand every
     well-formed message to ``deliver(run_id, kind)``."""
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # noqa: ASYNC240 - once, at start-up, while holding the home lock
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    old = os.umask(0o177)
-    try:
+    with private_socket(path):
         sock.bind(str(path))
-    finally:
-        os.umask(old)
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
     sock.setblocking(False)

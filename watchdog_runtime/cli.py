@@ -424,15 +424,22 @@ def cmd_allow(ns: argparse.Namespace, home: Home) -> int:
     return 0
 
 
-def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
-    from .daemon import AlreadyRunning, run_daemon
-    from .metrics import MetricsError, parse_listen
+def _check_metrics(listen: str | None) -> None:
+    """``--metrics HOST:PORT`` (of ``daemon`` and ``service``): one error line when malformed."""
+    if listen:
+        from .metrics import MetricsError, parse_listen
 
-    if ns.metrics:
         try:
-            parse_listen(ns.metrics)
+            parse_listen(listen)
         except MetricsError as exc:
             raise UsageError(str(exc)) from None
+
+
+def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
+    from .daemon import AlreadyRunning, run_daemon
+    from .metrics import MetricsError
+
+    _check_metrics(ns.metrics)
 
     def serve() -> int:
         try:
@@ -516,13 +523,7 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
     from .control import is_running
 
     user = ns.user or os.environ.get("SUDO_USER") or getpass.getuser()
-    if ns.metrics:
-        from .metrics import MetricsError, parse_listen
-
-        try:
-            parse_listen(ns.metrics)
-        except MetricsError as exc:
-            raise UsageError(str(exc)) from None
+    _check_metrics(ns.metrics)
     spec = service.ServiceSpec(home.root, home.id, sys.executable, system=ns.system, user=user,
                                metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"

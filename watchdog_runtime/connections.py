@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from typing import Any
 
 SOCKET_ENV = "WDBOT_SECRETS_SOCKET"
@@ -54,21 +53,14 @@ def connection(name: str) -> dict[str, str]:
 
 
 def _ask(path: str, request: dict[str, Any]) -> dict[str, Any]:
+    from .jsonline import exchange
+
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(TIMEOUT_S)
-            sock.connect(path)
-            sock.sendall(json.dumps(request).encode() + b"\n")
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+        reply = exchange(path, request, TIMEOUT_S)
     except OSError as exc:
         raise ConnectionUnavailable(f"the wdbot supervisor did not answer ({exc}); try again") from None
-    try:
-        reply: dict[str, Any] = json.loads(data)
     except ValueError:
         raise ConnectionUnavailable("the wdbot supervisor gave an unreadable answer") from None
+    if not isinstance(reply, dict):
+        raise ConnectionUnavailable("the wdbot supervisor gave an unreadable answer")
     return reply

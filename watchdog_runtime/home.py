@@ -5,10 +5,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -168,6 +170,20 @@ class BotPaths:
     def ensure(self) -> None:
         for folder in (self.root, self.logs, self.state, self.run):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+@contextlib.contextmanager
+def private_socket(path: Path) -> Iterator[None]:
+    """Create a Unix socket at ``path`` inside this block: a stale one of a dead supervisor
+    is removed first (the caller holds the home lock), and the new one is made mode 0600,
+    never readable by others, even briefly."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    old = os.umask(0o177)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def short_socket_dir() -> Path:

@@ -589,8 +589,10 @@ class BotRunner:
         """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
         final traceback of this run's stderr, and the last memory reading."""
         exc_line = None
-        if info.signal is None and not (record and record.get("type")):
-            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))  # adopted: no record
+        if info.signal is None and record is None:
+            # No record of ours (an adopted bot): the final traceback on stderr is all there is.
+            # With a record, its absent exception means a plain exit: nothing to read.
+            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))
             exc_line = found.exc_line if found else None
         last = self.watch.last
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),

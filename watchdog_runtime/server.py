@@ -8,12 +8,12 @@ import contextlib
 import inspect
 import json
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from .control import MAX_REQUEST_BYTES, encode, parse_request
+from .home import private_socket
 from .supervisor import RequestError
 
 log = logging.getLogger(__name__)
@@ -24,17 +24,9 @@ Handler = Callable[..., Awaitable[Any]]
 
 async def serve(path: Path, ops: dict[str, Handler]) -> asyncio.AbstractServer:
     """Listen on ``path`` (mode 0600, created so: never readable by others, even briefly)."""
-    with contextlib.suppress(FileNotFoundError):
-        # A stale socket of a dead supervisor (the caller holds the home lock); start-up only.
-        path.unlink()  # noqa: ASYNC240 - once, before serving: nothing to block yet
-    old = os.umask(0o177)
-    try:
-        server = await asyncio.start_unix_server(
+    with private_socket(path):
+        return await asyncio.start_unix_server(
             lambda r, w: _handle(r, w, ops), path=str(path), limit=MAX_REQUEST_BYTES)
-    finally:
-        os.umask(old)
-    os.chmod(path, 0o600)
-    return server
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
@@ -97,7 +89,7 @@ async def serve_secrets(path: Path, answer: SecretAnswer) -> asyncio.AbstractSer
                 reply = _error("send {\"connection\": NAME}")
             else:
                 reply = await answer(peer_pid(writer.get_extra_info("socket")), name)
-            writer.write(json.dumps(reply).encode() + b"\n")
+            writer.write(encode(reply))
             await writer.drain()
         except (ConnectionError, asyncio.TimeoutError, ValueError):
             pass  # a broken request gets no answer; the asker sees the connection close
@@ -108,11 +100,5 @@ async def serve_secrets(path: Path, answer: SecretAnswer) -> asyncio.AbstractSer
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()  # noqa: ASYNC240 - once, at start-up, while holding the home lock
-    old = os.umask(0o177)
-    try:
-        server = await asyncio.start_unix_server(handle, path=str(path), limit=MAX_REQUEST_BYTES)
-    finally:
-        os.umask(old)
-    return server
+    with private_socket(path):
+        return await asyncio.start_unix_server(handle, path=str(path), limit=MAX_REQUEST_BYTES)
