@@ -46,6 +46,38 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """Auto-install's attempts for one bot since it last ran healthy: the modules installed
+    and the rounds (uv calls) spent, against ``basis``, a fingerprint of the bot's declared
+    dependencies and the operator's pairs. A restart keeps the budget; changing either of
+    those (declaring a dependency, ``wdbot allow``) gives the three rounds back.
+
+    >>> Budget(("yaml",), 3, "a").rebased("a").rounds, Budget(("yaml",), 3, "a").rebased("b").rounds
+    (3, 0)
+    """
+
+    modules: tuple[str, ...] = ()
+    rounds: int = 0
+    basis: str = ""
+
+    @property
+    def exhausted(self) -> bool:
+        return self.rounds >= MAX_ATTEMPTS
+
+    def rebased(self, basis: str) -> Budget:
+        """The budget against ``basis``: a fresh one when the dependencies changed."""
+        return self if basis == self.basis else Budget(basis=basis)
+
+    def spent(self, modules: Sequence[str]) -> Budget:
+        """After one install round that installed ``modules``."""
+        return Budget((*self.modules, *modules), self.rounds + 1, self.basis)
+
+    def healthy(self) -> Budget:
+        """The bot ran healthy: the rounds are given back."""
+        return Budget(basis=self.basis)
+
+
+@dataclass(frozen=True)
 class Install:
     """Install ``requirement`` (distribution ``dist``) for ``module``; ``source`` says why it
     is allowed: ``table``, ``declared``, ``allowed`` (the operator's pairs) or ``any``."""
@@ -80,9 +112,11 @@ def plan(
     allowed: Iterable[Entry] = (),
     declared: Sequence[str] = (),
     installed_before: Sequence[str] = (),
+    rounds: int = 0,
 ) -> Install | Refuse:
     """Decide for one missing module. ``installed_before`` lists the modules already
-    installed for this bot since it last ran healthy."""
+    installed for this bot since it last ran healthy, in ``rounds`` install rounds (one uv
+    call each, however many modules it installed)."""
     name = missing.name
 
     def refuse(why: str) -> Refuse:
@@ -109,12 +143,13 @@ def plan(
         return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
                       f"version than the bot needs; pin the right version in its dependencies")
     if name in installed_before:
-        return refuse("still missing after wdbot installed a package for it: the package does not "
-                      "provide it; add the right one to the bot's dependencies")
-    if len(installed_before) >= MAX_ATTEMPTS:
-        return refuse(f"still missing modules after {MAX_ATTEMPTS} auto-installs "
-                      f"({', '.join(installed_before)}): declare the bot's dependencies, "
-                      f"then 'wdbot restart {bot}'")
+        return refuse(f"still missing after wdbot installed a package for it: the package does "
+                      f"not provide it; add the right one to the bot's dependencies, then "
+                      f"'wdbot restart {bot}'")
+    if rounds >= MAX_ATTEMPTS:
+        return refuse(f"still missing after {MAX_ATTEMPTS} install rounds (wdbot installed "
+                      f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
+                      f"dependencies, then 'wdbot restart {bot}'")
     return _choose(name, bot, policy, stmts, list(table), list(allowed), declared)
 
 
@@ -169,9 +204,12 @@ class Installed:
     package: str
     version: str
     at: str = ""
+    from_source: bool = False
+    """Installed by a uv call that could build from source (no wheel fitted)."""
 
-    def to_json(self) -> dict[str, str]:
-        return {"module": self.module, "package": self.package, "version": self.version}
+    def to_json(self) -> dict[str, str | bool]:
+        return {"module": self.module, "package": self.package, "version": self.version,
+                "from_source": self.from_source}
 
     @property
     def requirement(self) -> str:
@@ -192,7 +230,8 @@ def format_record(items: Iterable[Installed]) -> str:
     # To make a fix permanent, move its line into the bot's own dependencies.
     PyYAML==6.0.2  # module=yaml at=2026-11-23T04:17:00Z
     """
-    lines = [f"{i.requirement}  # module={i.module} at={i.at}\n" for i in items]
+    lines = [f"{i.requirement}  # module={i.module} at={i.at}{' built=source' if i.from_source else ''}\n"
+             for i in items]
     return RECORD_HEADER + "".join(lines)
 
 
@@ -207,5 +246,6 @@ def parse_record(text: str) -> list[Installed]:
         package, _, version = requirement.partition("==")
         fields = dict(f.split("=", 1) for f in comment.split() if "=" in f)
         if is_dist_name(package) and is_import_name(fields.get("module", "")):
-            out.append(Installed(fields["module"], package, version, fields.get("at", "")))
+            out.append(Installed(fields["module"], package, version, fields.get("at", ""),
+                                 fields.get("built") == "source"))
     return out

@@ -9,7 +9,8 @@ setting fails with the config error as its reason, and everything else goes on.
 
     [auto_install]
     policy = "allowlist"          # allowlist | any | off (a bot's --auto-install wins)
-    allow_sdist = false           # true: build from source when there is no wheel
+    allow_sdist = false           # wheels only (unset, the default: an allowlisted name may
+                                  # build from source when no wheel fits; true: any name may)
     timeout = 300                 # seconds for one install
     [auto_install.allow]          # import name = distribution, beside 'wdbot allow'
     mymodule = "my-dist"
@@ -101,7 +102,9 @@ class Config:
     """Everything ``config.toml`` can set, with its defaults."""
 
     auto_install: AutoInstall = AutoInstall.ALLOWLIST
-    allow_sdist: bool = False
+    allow_sdist: bool | None = None
+    """None: source builds for allowlisted names when no wheel fits; True: for every name;
+    False: never (wheels only)."""
     install_timeout_s: float = 300.0
     allow: Mapping[str, str] = field(default_factory=dict)
     index: IndexOptions = IndexOptions()
@@ -168,7 +171,8 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: auto_install.allow: {exc}") from None
     return Config(
         auto_install=policy,
-        allow_sdist=_typed(path, "auto_install.allow_sdist", auto.get("allow_sdist", False), bool),
+        allow_sdist=_typed(path, "auto_install.allow_sdist", auto.get("allow_sdist"),
+                           (bool, type(None))),
         install_timeout_s=float(_typed(path, "auto_install.timeout", auto.get("timeout", 300), (int, float))),
         allow=dict(allow),
         index=IndexOptions(

@@ -100,6 +100,8 @@ def event_line(event: Mapping[str, Any]) -> str:
         detail = last_exit_text(event)
         if event.get("delay_s") is not None:
             detail += f", {event.get('next_state', 'backoff')} {duration(event['delay_s'])}"
+        elif event.get("reason") == "missing_module" and event.get("next_state") == "starting":
+            detail += ", installing what it lacks"
         elif event.get("next_state"):
             detail += f", {event['next_state']}"
     else:

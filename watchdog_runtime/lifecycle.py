@@ -35,11 +35,15 @@ class ExitInfo:
     """ISO-8601 wall-clock time, for people; decisions never read it."""
     diagnosis: Diagnosis | None = None
     """The crash pattern and its fix (``diagnosis``); None for a clean exit or a stop."""
+    detail: str | None = None
+    """The whole text behind ``error`` when it is longer than one line (uv's full error):
+    ``status NAME`` shows it, the table only ``error``."""
 
     def to_json(self) -> dict[str, Any]:
         return {"code": self.code, "signal": self.signal, "reason": self.reason.value,
                 "error": self.error, "at": self.at,
-                "diagnosis": self.diagnosis.to_json() if self.diagnosis else None}
+                "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
+                "detail": self.detail}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExitInfo:
@@ -47,7 +51,8 @@ class ExitInfo:
         return cls(code=data.get("code"), signal=data.get("signal"),
                    reason=ExitReason(data.get("reason", "unknown")), error=data.get("error"),
                    at=str(data.get("at", "")),
-                   diagnosis=Diagnosis.from_json(found) if isinstance(found, Mapping) else None)
+                   diagnosis=Diagnosis.from_json(found) if isinstance(found, Mapping) else None,
+                   detail=data.get("detail"))
 
     @property
     def credentials(self) -> bool:

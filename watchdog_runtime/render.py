@@ -92,8 +92,10 @@ COLUMNS: list[tuple[str, int, Any]] = [
     ("HEARTBEAT", WIDE, lambda b: _age(b.get("heartbeat_age_s"))),
     ("NEXT START", 0, lambda b: f"in {duration(b['next_start_in_s'])}"
      if b.get("next_start_in_s") is not None else "-"),
-    ("LAST EXIT", 0, lambda b: last_exit_text(b.get("last_exit"))),
+    ("LAST EXIT", 0, lambda b: last_exit_text(b.get("last_exit")).split("\n", 1)[0]),
 ]
+_ONE_LINE = frozenset({"NAME", "STATE", "RSS"})
+"""Columns never wrapped: one line per bot (the whole error is behind ``status NAME``)."""
 
 
 def bots_table(bots: Sequence[Bot], width: int) -> Table:
@@ -104,9 +106,13 @@ def bots_table(bots: Sequence[Bot], width: int) -> Table:
     if width >= MEDIUM and any(b.get("auto_installed") for b in bots):
         shown.append(("AUTO-INSTALLED", lambda b: auto_installed_text(b.get("auto_installed"))))
     for header, _ in shown:
-        table.add_column(header, overflow="fold", no_wrap=header in ("NAME", "STATE", "RSS"))
+        table.add_column(header, overflow="fold", no_wrap=header in _ONE_LINE)
+    last = [header for header, _ in shown].index("LAST EXIT")
     for bot in bots:
-        table.add_row(*(_text(cell(bot)) for _, cell in shown))
+        cells = [_text(cell(bot)) for _, cell in shown]
+        # One line per bot: a long error is cut here; the whole of it is behind 'status NAME'.
+        cells[last].truncate(max(30, width - 50), overflow="ellipsis")
+        table.add_row(*cells)
     return table
 
 
@@ -193,6 +199,8 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
+    if (bot.get("last_exit") or {}).get("detail"):
+        rows.append(("whole error", bot["last_exit"]["detail"]))
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
     if diagnosis:
         rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))

@@ -7,24 +7,42 @@ Called from a worker thread of the supervisor; every uv call goes through ``uvto
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
+import json
+import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .autoinstall import Facts, Install, Installed, Refuse, format_record, parse_record, plan
+from .autoinstall import (
+    Budget,
+    Facts,
+    Install,
+    Installed,
+    Refuse,
+    format_record,
+    parse_record,
+    plan,
+)
 from .config import Config, ConfigError
 from .deps import Declared, DependencyError, declared_dependencies
+from .discovery import FoundImport, fingerprint, scan_bot
 from .durable import atomic_write_bytes
 from .events import EventLog, wall_iso
 from .home import BotPaths
-from .modmap import pairs_to_entries, shipped_table
+from .modmap import normalize_dist, pairs_to_entries, shipped_table
 from .spec import BotSpec
+from .states import AutoInstall
 from .tracebacks import MissingModule
-from .uvtool import UvError, pip_install
-from .venvs import mark_current, site_packages
+from .uvtool import UvError, pip_install, uv_decisive_line
+from .venvprobe import ProbeError, missing_modules
+from .venvs import MARKER, mark_current, site_packages
+
+log = logging.getLogger(__name__)
 
 
 class RepairHost(Protocol):
@@ -42,54 +60,178 @@ class RepairHost(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """After an install round for a missing module: the budget left, and, when the module
+    was not installed, why (one line) and uv's whole error if uv failed."""
+
+    budget: Budget
+    refused: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class _Planned:
+    installs: tuple[Install, ...]
+    required_refusal: str | None
+
+
 class AutoInstaller:
-    """One bot's auto-install: decide (``autoinstall.plan``), install, and keep the record
+    """One bot's auto-install: discover what its files import and its venv lacks, decide
+    (``autoinstall.plan``), install it all in one round, and keep the record
     (``auto-requirements.txt``) that a rebuilt venv installs up front."""
 
     def __init__(self, host: RepairHost, paths: BotPaths) -> None:
         self.host = host
         self.paths = paths
         self.recorded: list[Installed] = read_record(paths.auto_requirements)
+        self._failed: set[str] = set()
+        """Distributions whose install failed for a discovered import: not retried until the
+        supervisor restarts (the crash path still tries one the bot really needs)."""
+        self._scanned: tuple[tuple[str, ...], str] | None = None
+        """The bot's files at the last discovery that found nothing to do, and their
+        fingerprint with the venv's marker: a restart with nothing changed skips the scan."""
 
     def declared(self, spec: BotSpec, base: Declared | None = None) -> Declared:
         """The bot's declared dependencies plus what auto-install recorded for it."""
         declared = base or declared_dependencies(Path(spec.path), spec.requirements)
         return declared.plus(tuple(i.requirement for i in self.recorded))
 
-    def attempt(self, spec: BotSpec, missing: MissingModule, installed_before: tuple[str, ...]
-                ) -> Installed | str:
-        """Blocking (run it in a thread): decide, install, record. A string says why nothing was."""
-        name = spec.name
+    def basis(self, spec: BotSpec) -> str:
+        """What the install budget is spent against: the declared dependencies and the
+        operator's pairs (``Budget.rebased``). Unreadable settings count as a change."""
+        try:
+            declared = declared_dependencies(Path(spec.path), spec.requirements).fingerprint()
+            pairs = json.dumps(self.host.allowed_pairs(), sort_keys=True)
+        except (ConfigError, DependencyError, OSError):
+            return "unreadable"
+        return hashlib.sha256(f"{declared}\n{pairs}".encode()).hexdigest()[:16]
+
+    def before_start(self, spec: BotSpec, budget: Budget) -> Budget:
+        """Blocking: before a start, install in one round what the bot's files import and its
+        venv lacks (allowlisted names only). Never fails the start: what cannot be installed
+        now is left to the crash path, which says why."""
+        budget = budget.rebased(self.basis(spec))
+        state = self._state()
+        if state is not None and self._scanned == state:
+            return budget  # nothing changed since the last look
         try:
             config = self.host.settings()
+        except ConfigError:
+            return budget  # reported where the config is needed: the venv, the crash path
+        if (spec.auto_install or config.auto_install) is AutoInstall.OFF:
+            return budget
+        budget = self._round(spec, None, budget, config).budget
+        self._scanned = self._state()
+        return budget
+
+    def after_missing(self, spec: BotSpec, missing: MissingModule, budget: Budget) -> Outcome:
+        """Blocking: the bot died of ``missing``. One round installs it and whatever else its
+        files import and the venv lacks. The text says why ``missing`` was not installed."""
+        budget = budget.rebased(self.basis(spec))
+        try:
+            config = self.host.settings()
+        except ConfigError as exc:
+            self.host.events.write("auto_install_refused", spec.name, module=missing.name,
+                                   reason=str(exc))
+            return Outcome(budget, f"auto-install cannot read its settings: {exc}")
+        self._scanned = None
+        return self._round(spec, missing, budget, config)
+
+    def _state(self) -> tuple[tuple[str, ...], str] | None:
+        if self._scanned is None:
+            return None
+        files = self._scanned[0]
+        return files, fingerprint((*files, str(self.paths.venv / MARKER)))
+
+    def _round(self, spec: BotSpec, required: MissingModule | None, budget: Budget,
+               config: Config) -> Outcome:
+        planned = self._plan(spec, required, budget, config)
+        if planned.required_refusal is not None:
+            return Outcome(budget, planned.required_refusal)
+        if not planned.installs:
+            return Outcome(budget)
+        name = spec.name
+        requirements = [c.requirement for c in planned.installs]
+        self.host.events.write("auto_install_started", name,
+                               module=", ".join(c.module for c in planned.installs),
+                               requirement=", ".join(requirements),
+                               source=", ".join(sorted({c.source for c in planned.installs})),
+                               round=budget.rounds + 1)
+        started = self.host.clock()
+        done, failures = install_all(self.paths.venv, planned.installs, config)
+        budget = budget.spent([i.module for i in done])
+        if done:
+            for item in done:
+                self.recorded = add_to_record(self.paths.auto_requirements, item, self.recorded)
+            mark_current(self.paths.venv, spec.python, self.declared(spec))
+            seconds = round(self.host.clock() - started, 3)
+            source = {c.module: c.source for c in planned.installs}
+            for item in done:
+                self.host.events.write("auto_install", name, **item.to_json(),
+                                       source=source.get(item.module), round=budget.rounds,
+                                       seconds=seconds)
+        for choice, error in failures.items():
+            self._failed.add(normalize_dist(choice.dist))
+            self.host.events.write("auto_install_failed", name, module=choice.module,
+                                   requirement=choice.requirement, error=uv_decisive_line(error),
+                                   detail=error)
+            if required is not None and choice.module == required.name:
+                return Outcome(budget, self._failed_text(spec, choice, error, config), error)
+        return Outcome(budget)
+
+    def _failed_text(self, spec: BotSpec, choice: Install, error: str, config: Config) -> str:
+        """What was tried, uv's decisive line, and the one command that moves forward."""
+        tried = "wheels, then a source build" if config.allow_sdist is not False else "wheels only"
+        return (f"wdbot tried to install {choice.requirement} ({tried}) and uv failed: "
+                f"{uv_decisive_line(error)}; pin a version that installs on this Python in the "
+                f"bot's dependencies, then 'wdbot restart {spec.name}' (uv's whole error: "
+                f"'wdbot status {spec.name}')")
+
+    def _plan(self, spec: BotSpec, required: MissingModule | None, budget: Budget,
+              config: Config) -> _Planned:
+        """Every module to install this round, one per distribution; the refusal of the one
+        the bot died of, if it was refused. Discovered names are allowlisted ones only."""
+        try:
             allowed = pairs_to_entries(self.host.allowed_pairs())
             declared = declared_dependencies(Path(spec.path), spec.requirements)
         except (ConfigError, DependencyError) as exc:
-            self.host.events.write("auto_install_refused", name, module=missing.name, reason=str(exc))
-            return f"auto-install cannot read its settings: {exc}"
-        facts = facts_for(missing.name, self.paths.python, self.paths.venv, Path(spec.path).parent)
-        choice = plan(missing, bot=name, policy=spec.auto_install or config.auto_install,
-                      facts=facts, table=shipped_table(), allowed=allowed,
-                      declared=declared.listed(), installed_before=installed_before)
-        if isinstance(choice, Refuse):
-            self.host.events.write("auto_install_refused", name, module=missing.name,
-                                   reason=choice.message)
-            return choice.message
-        self.host.events.write("auto_install_started", name, module=choice.module,
-                               requirement=choice.requirement, source=choice.source)
-        started = self.host.clock()
+            if required is not None:
+                self.host.events.write("auto_install_refused", spec.name, module=required.name,
+                                       reason=str(exc))
+            return _Planned((), f"auto-install cannot read its settings: {exc}")
+        policy = spec.auto_install or config.auto_install
+        installs: dict[str, Install] = {}
+        for missing in ([required] if required else []) + self.discover(spec, required):
+            facts = facts_for(missing.name, self.paths.python, self.paths.venv,
+                              Path(spec.path).parent)
+            choice = plan(missing, bot=spec.name, policy=policy, facts=facts,
+                          table=shipped_table(), allowed=allowed, declared=declared.listed(),
+                          installed_before=budget.modules, rounds=budget.rounds)
+            if missing is required and isinstance(choice, Refuse):
+                self.host.events.write("auto_install_refused", spec.name, module=missing.name,
+                                       reason=choice.message)
+                return _Planned((), choice.message)
+            if isinstance(choice, Install) and (missing is required or (
+                    choice.source != "any" and normalize_dist(choice.dist) not in self._failed)):
+                installs.setdefault(normalize_dist(choice.dist), choice)
+        return _Planned(tuple(installs.values()), None)
+
+    def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
+        """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""
+        scan = scan_bot(Path(spec.path))
+        self._scanned = (scan.files, "")
+        first: dict[str, FoundImport] = {}
+        for item in scan.imports:
+            first.setdefault(item.module, item)
         try:
-            installed = install(self.paths.venv, choice, config)
-        except UvError as exc:
-            detail = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            self.host.events.write("auto_install_failed", name, module=choice.module,
-                                   requirement=choice.requirement, error=detail)
-            return f"installing {choice.requirement} failed: {detail}"
-        self.recorded = add_to_record(self.paths.auto_requirements, installed, self.recorded)
-        mark_current(self.paths.venv, spec.python, self.declared(spec, declared))
-        self.host.events.write("auto_install", name, **installed.to_json(), source=choice.source,
-                               seconds=round(self.host.clock() - started, 3))
-        return installed
+            absent = missing_modules(self.paths.python, first)
+        except ProbeError as exc:
+            log.warning("%s: %s", spec.name, exc)
+            return []
+        skip = required.name if required else None
+        return [MissingModule(name=m, import_line=first[m].import_line, filename=first[m].filename)
+                for m in sorted(absent) if m != skip]
 
 
 def facts_for(name: str, python: Path, venv: Path, bot_dir: Path) -> Facts:
@@ -122,14 +264,47 @@ def stdlib_names(python: str) -> frozenset[str]:
     return frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
-def install(venv: Path, choice: Install, config: Config) -> Installed:
-    """Install ``choice`` into ``venv`` (wheels only unless the config allows sdists);
-    raises ``UvError`` with uv's message when it fails."""
-    options = [*config.index.uv_args(), *([] if config.allow_sdist else ["--only-binary", ":all:"])]
-    pip_install(venv / "bin" / "python", requirements=[choice.requirement], options=options,
-                timeout_s=config.install_timeout_s)
+def install_all(venv: Path, choices: Sequence[Install], config: Config
+                ) -> tuple[list[Installed], dict[Install, str]]:
+    """Install ``choices`` into ``venv``: all in one uv call, wheels only; when that fails,
+    the same call allowing source builds (an allowlisted name with no wheel that fits, or a
+    dependency of one); when that fails too, each alone, so one bad name does not sink the
+    others. Returns what was installed and uv's full error for each failure."""
+    wheel_only = ["--only-binary", ":all:"]
+    attempts = [wheel_only]
+    if config.allow_sdist is not False:
+        # Source builds run the package's own build code: allowlisted names only, unless the
+        # operator allowed them for everything.
+        unlisted = [c.dist for c in choices if c.source == "any" and not config.allow_sdist]
+        attempts.append([opt for d in unlisted for opt in ("--only-binary", d)])
+    error = ""
+    for options in attempts:
+        try:
+            _pip(venv, [c.requirement for c in choices], options, config)
+        except UvError as exc:
+            error = exc.detail or str(exc)
+            continue
+        return [_installed(venv, c, options is not wheel_only) for c in choices], {}
+    if len(choices) == 1:
+        return [], {choices[0]: error}
+    done: list[Installed] = []
+    failures: dict[Install, str] = {}
+    for choice in choices:
+        one_done, one_failed = install_all(venv, [choice], config)
+        done += one_done
+        failures.update(one_failed)
+    return done, failures
+
+
+def _pip(venv: Path, requirements: Sequence[str], options: Sequence[str], config: Config) -> None:
+    pip_install(venv / "bin" / "python", requirements=requirements,
+                options=[*config.index.uv_args(), *options], timeout_s=config.install_timeout_s)
+
+
+def _installed(venv: Path, choice: Install, from_source: bool) -> Installed:
     name, version = installed_version(venv, choice.dist)
-    return Installed(module=choice.module, package=name, version=version, at=wall_iso())
+    return Installed(module=choice.module, package=name, version=version, at=wall_iso(),
+                     from_source=from_source)
 
 
 def installed_version(venv: Path, dist: str) -> tuple[str, str]:

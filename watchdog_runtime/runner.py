@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import procs, runfiles
+from .autoinstall import Budget
 from .botenv import Launch, bot_environment
 from .config import ConfigError
 from .deps import DependencyError
@@ -97,7 +98,8 @@ class BotRunner:
         self.start_reason: StartReason | None = None
         self.next_start_at: float | None = None
         self.failures = record.failures
-        self.installs = record.installs
+        self.budget = Budget(record.installs, int(record.extra.get("install_rounds", 0)),
+                             str(record.extra.get("install_basis", "")))
         self.recovery_failures = record.recovery_failures
         self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
@@ -139,8 +141,9 @@ class BotRunner:
             raise RuntimeError(f"{self.spec.name} is already active")
         self.should_run = True
         self.failures = 0  # a person acted: the next crash starts the backoff over
-        self.installs = ()  # ... and auto-install has its three attempts again
         self.recovery_failures = 0  # ... and recover() its five
+        # Not auto-install's rounds: only new dependencies or a 'wdbot allow' give them back
+        # (``Budget.rebased``), so a plain restart cannot loop on a package that never installs.
         self._first_spawn = asyncio.get_running_loop().create_future()
         self._launch(self._lifecycle(reason, adopted=None))
         self._ensure_watching()
@@ -188,8 +191,10 @@ class BotRunner:
         run = self._live.run if self._live else self._saved_run
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
                          restarts=self.restarts, failures=self.failures,
-                         last_exit=self.last_exit, run=run, installs=self.installs,
-                         recovery_failures=self.recovery_failures, extra=self._extra)
+                         last_exit=self.last_exit, run=run, installs=self.budget.modules,
+                         recovery_failures=self.recovery_failures,
+                         extra={**self._extra, "install_rounds": self.budget.rounds,
+                                "install_basis": self.budget.basis})
 
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
@@ -339,6 +344,7 @@ class BotRunner:
                        self._index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
         self._has_recover = defines_recover(self.spec.path)
+        self.budget = self.repairs.before_start(self.spec, self.budget)
         try:
             self._log_policy = self.host.settings().logs
         except ConfigError:
@@ -444,7 +450,7 @@ class BotRunner:
         """Record the exit and wait out the backoff; True when the bot must start again now."""
         self._live = None
         if uptime_s >= self.spec.min_uptime_s:
-            self.installs = ()  # it ran healthy: auto-install has its three attempts again
+            self.budget = self.budget.healthy()  # auto-install has its three rounds again
         if missing is not None and self.spec.restart is not RestartPolicy.NEVER:
             return await self._repair(info, uptime_s, missing)
         decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01,
@@ -492,20 +498,21 @@ class BotRunner:
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
         self._exited(info, uptime_s, Event.EXIT_REPAIR, None)
         self.host.persist()
-        outcome = await asyncio.to_thread(self.repairs.attempt, self.spec, missing, self.installs)
-        if isinstance(outcome, str):
-            self.last_exit = replace(info, error=f"{info.error}: {outcome}")
+        outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.budget)
+        self.budget = outcome.budget
+        if outcome.refused is not None:
+            self.last_exit = replace(info, error=f"{info.error}: {outcome.refused}",
+                                     detail=outcome.detail)
             self.should_run = False
             self._to(Event.PREPARE_FAILED)
             self.host.persist()
             return False
-        self.installs = (*self.installs, missing.name)
         self.host.persist()
         if self._stop.is_set():
             self._stopped_idle()
             return False
         self.restarts += 1
-        return await self._start_once(StartReason.CRASH)
+        return await self._start_once(StartReason.INSTALLED)
 
     async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
         """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""

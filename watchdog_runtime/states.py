@@ -58,6 +58,8 @@ class StartReason(Enum):
     FD_LIMIT = "fd_limit"
     HANG = "hang"
     SUPERVISOR_RESTART = "supervisor_restart"
+    INSTALLED = "installed"
+    """Auto-install added what the last run was missing."""
 
 
 class RestartPolicy(Enum):

@@ -94,24 +94,49 @@ def run_uv(args: Sequence[str], *, timeout_s: float = 900.0) -> str:
     return done.stdout
 
 
-def _last_error(stderr: str, lines: int = 6) -> str:
-    """uv's error, without the warnings it printed first."""
+MAX_ERROR_CHARS = 4000
+"""uv's whole error is kept (its cause and its hint come last); this bounds a runaway one."""
+
+
+def _last_error(stderr: str) -> str:
+    """uv's error, without the warnings and progress it printed first."""
     text = stderr.strip().splitlines()
-    start = next((i for i, line in enumerate(text) if line.startswith("error")), 0)
-    return "\n".join(text[start:start + lines]).strip()
+    start = next((i for i, line in enumerate(text) if line.startswith(("error", "×"))), 0)
+    kept = "\n".join(line.rstrip() for line in text[start:]).strip()
+    return kept if len(kept) <= MAX_ERROR_CHARS else kept[:MAX_ERROR_CHARS] + " [...]"
+
+
+def uv_decisive_line(error: str) -> str:
+    """The one line of a uv error that names the cause: its deepest ``cause:``, else the
+    ``error:`` line itself.
+
+    >>> uv_decisive_line("error: No solution found\\n  cause: Because ta has no usable wheels ...\\n"
+    ...                  "hint: Wheels are required")
+    'Because ta has no usable wheels ...'
+    """
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    causes = [line.split(":", 1)[1].strip() for line in lines
+              if line.lower().startswith(("cause:", "caused by:", "╰─▶"))]
+    if causes:
+        return causes[-1]
+    first = lines[0] if lines else error
+    return first.split(":", 1)[1].strip() if first.startswith("error:") else first
 
 
 def pip_install(python: Path, *, requirements: Sequence[str] = (), requirement_files: Sequence[str] = (),
                 options: Sequence[str] = (), timeout_s: float = 900.0) -> None:
     """``uv pip install`` into the venv of ``python``. Requirements come after ``--``, so a
-    name can never be read as an option.
+    name can never be read as an option. ``--compile-bytecode``: a bot's restart imports
+    its packages from ``.pyc`` files even when its environment says
+    ``PYTHONDONTWRITEBYTECODE=1`` (as many containers do), instead of compiling them again
+    at every start.
 
     ``UV_NO_INDEX`` in the supervisor's environment means ``--no-index``: uv's pip commands do
     not read that variable themselves, and an air-gapped user who set it must not have uv ask
     the public index behind their back.
     """
     no_index = os.environ.get("UV_NO_INDEX", "").lower() in ("1", "true", "yes", "on")
-    args = ["pip", "install", "--quiet", "--python", str(python), *options,
+    args = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(python), *options,
             *(["--no-index"] if no_index and "--no-index" not in options else [])]
     for name in requirement_files:
         args += ["-r", name]

@@ -45,7 +45,7 @@ def wheels(tmp_path: Path, wd: Wdbot) -> Path:
     return folder
 
 
-def test_a_mapped_name_is_installed_and_the_bot_recovers_at_once(
+def test_a_mapped_name_is_found_in_the_file_and_installed_before_the_first_start(
         wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     # The table's own pair (yaml -> PyYAML), served by a local stand-in wheel; the index comes
     # from the home's config.toml this time, not the environment.
@@ -58,8 +58,9 @@ def test_a_mapped_name_is_installed_and_the_bot_recovers_at_once(
     wd("start", str(bot), *SLOW_BACKOFF)
     wait_until(lambda: "yaml from PyYAML" in wd.stdout("yamlbot"), "the bot to run with yaml")
     status = wd.wait_state("yamlbot", "running")
-    assert status["auto_installed"] == [{"module": "yaml", "package": "PyYAML", "version": "0.0.1"}]
-    assert status["restarts"] == 1 and status["last_exit"]["reason"] == "missing_module"
+    assert status["auto_installed"] == [{"module": "yaml", "package": "PyYAML", "version": "0.0.1",
+                                         "from_source": False}]
+    assert status["restarts"] == 0 and status["last_exit"] is None, "no crash: found by reading"
     [done] = wd.events("auto_install", "yamlbot")
     assert (done["module"], done["package"], done["source"]) == ("yaml", "PyYAML", "table")
     record = (wd.home / "bots" / "yamlbot" / "auto-requirements.txt").read_text()

@@ -8,6 +8,7 @@ import pytest
 
 from watchdog_runtime.autoinstall import (
     MAX_ATTEMPTS,
+    Budget,
     Facts,
     Install,
     Installed,
@@ -96,11 +97,22 @@ def test_an_ambiguous_name_is_not_guessed() -> None:
     assert "wdbot allow binance=DIST" in message
 
 
-def test_at_most_three_installs_and_never_the_same_module_twice() -> None:
-    assert isinstance(decide("yaml", installed_before=["a", "b"]), Install)
-    message = refused(decide("yaml", installed_before=["a", "b", "c"]))
-    assert f"after {MAX_ATTEMPTS} auto-installs" in message
+def test_at_most_three_install_rounds_and_never_the_same_module_twice() -> None:
+    # The cap counts rounds (uv calls), not modules: five modules in two rounds leave one.
+    assert isinstance(decide("yaml", installed_before=["a", "b", "c", "d", "e"], rounds=2), Install)
+    message = refused(decide("yaml", installed_before=["a", "b", "c"], rounds=MAX_ATTEMPTS))
+    assert f"after {MAX_ATTEMPTS} install rounds (wdbot installed a, b, c)" in message
+    assert "'wdbot restart grid'" in message
     assert "still missing after wdbot installed" in refused(decide("yaml", installed_before=["yaml"]))
+
+
+def test_the_budget_is_kept_across_restarts_unless_the_dependencies_change() -> None:
+    spent = Budget().rebased("deps-1").spent(["ccxt", "pandas"]).spent(["ta"])
+    assert (spent.rounds, spent.modules, spent.exhausted) == (2, ("ccxt", "pandas", "ta"), False)
+    assert spent.spent([]).exhausted, "a round that installed nothing still counts"
+    assert spent.rebased("deps-1") is spent, "a plain restart keeps what was spent"
+    assert spent.rebased("deps-2") == Budget(basis="deps-2"), "new dependencies or an allow"
+    assert spent.healthy() == Budget(basis="deps-1")
 
 
 def test_a_declared_requirement_that_looks_like_an_option_is_refused() -> None:
