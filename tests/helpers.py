@@ -189,3 +189,50 @@ def build_wheel(folder: Path, dist: str, version: str, files: dict[str, str]) ->
         for name, text in contents.items():
             zf.writestr(name, text)
     return path
+
+
+_BACKEND = '''
+import base64, hashlib, os, zipfile
+
+NAME, VERSION, MODULE = {name!r}, {version!r}, {module!r}
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    norm = NAME.replace("-", "_")
+    info = f"{{norm}}-{{VERSION}}.dist-info"
+    with open(os.path.join(MODULE, "__init__.py")) as source:
+        files = {{f"{{MODULE}}/__init__.py": source.read()}}
+    files[f"{{info}}/METADATA"] = f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n"
+    files[f"{{info}}/WHEEL"] = ("Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+                               "Tag: py3-none-any\\n")
+    rows = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        rows.append(f"{{path}},sha256={{digest.decode()}},{{len(text.encode())}}")
+    files[f"{{info}}/RECORD"] = "\\n".join(rows + [f"{{info}}/RECORD,,"]) + "\\n"
+    wheel = f"{{norm}}-{{VERSION}}-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, wheel), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+'''
+
+
+def build_sdist(folder: Path, dist: str, version: str, module: str, source: str = "") -> Path:
+    """A source-only distribution whose build needs nothing from an index: an in-tree build
+    backend (PEP 517 ``backend-path``) that zips the module into a wheel."""
+    import tarfile
+
+    norm = dist.replace("-", "_")
+    root = folder / "src" / f"{norm}-{version}"
+    (root / module).mkdir(parents=True)
+    (root / module / "__init__.py").write_text(source or f"WHERE = {dist!r}\n")
+    (root / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "{dist}"\nversion = "{version}"\n\n[build-system]\nrequires = []\n'
+        f'build-backend = "backend"\nbackend-path = ["."]\n')
+    (root / "backend.py").write_text(_BACKEND.format(name=dist, version=version, module=module))
+    path = folder / f"{norm}-{version}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+    return path

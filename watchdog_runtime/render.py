@@ -16,6 +16,7 @@ from rich.text import Text
 
 from .events import event_line, last_exit_text
 from .units import duration, size
+from .uvtool import uv_decisive_line
 
 STATE_STYLE = {
     "running": "green", "starting": "cyan", "recovering": "cyan", "backoff": "yellow",
@@ -70,6 +71,14 @@ def auto_installed_text(items: Sequence[Mapping[str, Any]] | None) -> str:
                      for i in items)
 
 
+def last_exit_headline(last: Mapping[str, Any] | None) -> str:
+    """The table's one line of an exit: for a failed install, uv's decisive line rather than
+    the traceback's (the whole of both is behind ``status NAME``)."""
+    if last and last.get("detail"):
+        last = {**last, "error": f"uv: {uv_decisive_line(last['detail'])}"}
+    return last_exit_text(last).split("\n", 1)[0]
+
+
 def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
@@ -92,9 +101,9 @@ COLUMNS: list[tuple[str, int, Any]] = [
     ("HEARTBEAT", WIDE, lambda b: _age(b.get("heartbeat_age_s"))),
     ("NEXT START", 0, lambda b: f"in {duration(b['next_start_in_s'])}"
      if b.get("next_start_in_s") is not None else "-"),
-    ("LAST EXIT", 0, lambda b: last_exit_text(b.get("last_exit")).split("\n", 1)[0]),
+    ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit"))),
 ]
-_ONE_LINE = frozenset({"NAME", "STATE", "RSS"})
+_ONE_LINE = frozenset({"NAME", "STATE", "RSS", "LAST EXIT"})
 """Columns never wrapped: one line per bot (the whole error is behind ``status NAME``)."""
 
 
@@ -106,7 +115,8 @@ def bots_table(bots: Sequence[Bot], width: int) -> Table:
     if width >= MEDIUM and any(b.get("auto_installed") for b in bots):
         shown.append(("AUTO-INSTALLED", lambda b: auto_installed_text(b.get("auto_installed"))))
     for header, _ in shown:
-        table.add_column(header, overflow="fold", no_wrap=header in _ONE_LINE)
+        table.add_column(header, overflow="ellipsis" if header == "LAST EXIT" else "fold",
+                         no_wrap=header in _ONE_LINE)
     last = [header for header, _ in shown].index("LAST EXIT")
     for bot in bots:
         cells = [_text(cell(bot)) for _, cell in shown]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from . import procs, runfiles
 from .autoinstall import Budget
 from .botenv import Launch, bot_environment
+from .botfile import BotFileError, check_bot_file
 from .config import ConfigError
 from .deps import DependencyError
 from .diagnosis import Diagnosis, diagnose, failure_of
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
+
+_ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
+"""Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
+error at once (a crash restart leaves that to the bootstrap, as before)."""
 
 _WATCHED = (BotState.RUNNING, BotState.RECOVERING)
 """States whose process is sampled and held to its limits."""
@@ -321,9 +326,11 @@ class BotRunner:
         return True
 
     def _fail_start(self, exc: Exception) -> None:
-        if not isinstance(exc, (VenvError, DependencyError, OSError)):
+        if not isinstance(exc, (VenvError, DependencyError, OSError, BotFileError)):
             log.error("starting %s failed", self.spec.name, exc_info=exc)
-        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, str(exc), wall_iso())
+        syntax = isinstance(exc, BotFileError) and exc.syntax
+        self.last_exit = ExitInfo(None, None, ExitReason.SYNTAX_ERROR if syntax else ExitReason.UNKNOWN,
+                                  str(exc), wall_iso())
         self.should_run = False
         self._to(Event.PREPARE_FAILED)
         self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
@@ -339,10 +346,13 @@ class BotRunner:
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
+        check_bot_file(Path(self.spec.path), self.spec.name, None)
         declared = self.repairs.declared(self.spec)
         if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
                        self._index_args):
             self.host.events.write("venv_built", self.spec.name, python=self.spec.python)
+        if self.start_reason in _ASKED_FOR:
+            check_bot_file(Path(self.spec.path), self.spec.name, self.paths.python)
         self._has_recover = defines_recover(self.spec.path)
         self.budget = self.repairs.before_start(self.spec, self.budget)
         try:

@@ -27,7 +27,7 @@ from .runner import BotRunner, StartFailed
 from .secretstore import SecretError, SecretStore
 from .sleepwatch import Clock, SleepDetector, system_clocks
 from .spec import BotSpec, SpecError
-from .states import BotState, StartReason
+from .states import BotState, ExitReason, StartReason
 from .units import duration
 
 log = logging.getLogger(__name__)
@@ -280,9 +280,11 @@ class Supervisor:
         try:
             await runner.start(StartReason.FIRST_START)
         except StartFailed as exc:
-            # A failed first start registers nothing.
-            del self.runners[runner.spec.name]
-            self.persist()
+            # A failed first start registers nothing, except a file with a syntax error: it
+            # stays, errored, so that the fix and a 'wdbot start NAME' are all it takes.
+            if not (runner.last_exit and runner.last_exit.reason is ExitReason.SYNTAX_ERROR):
+                del self.runners[runner.spec.name]
+                self.persist()
             raise RequestError(str(exc)) from None
         return self._brief(runner)
 

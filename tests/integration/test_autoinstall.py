@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 import uv
 
-from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
+from tests.helpers import Wdbot, build_sdist, build_wheel, wait_until, write_bot
 
 # No backoff to speak of would be this long: a bot that restarts within the test's wait was
 # restarted at once after its install, not after a backoff.
@@ -135,11 +134,19 @@ def test_a_package_uv_cannot_find_leaves_the_bot_errored_with_uvs_message(
     status = wd.wait_state("nowhere", "errored")
     error = status["last_exit"]["error"]
     assert status["last_exit"]["reason"] == "missing_module"
-    assert "installing wdtest-nowhere failed" in error
-    assert "wdtest-nowhere was not found" in error, "uv's own words"
+    assert "wdbot tried to install wdtest-nowhere (wheels, then a source build)" in error
+    assert "wdtest-nowhere was not found" in error, "uv's decisive line, in its own words"
+    assert "'wdbot restart nowhere'" in error and "'wdbot status nowhere'" in error
     assert "\n" not in error
+    detail = status["last_exit"]["detail"]
+    assert detail.startswith("error: No solution found") and "cause:" in detail, "uv's whole error"
+    assert "cause:" in wd("status", "nowhere").out
     assert wd.events("auto_install_failed", "nowhere")
     assert wd.bot("nowhere")["auto_installed"] == []
+    table = wd("status").out.splitlines()
+    row = next(i for i, line in enumerate(table) if line.startswith("nowhere "))
+    assert "missing_module (exit 1) [dependency] uv: Because wdtest-nowhere was not" in table[row]
+    assert not table[row + 1].startswith(" "), "one line per bot in the table"
 
 
 FAKE_TRACEBACK = (
@@ -209,34 +216,98 @@ def test_local_modules_and_submodules_of_installed_packages_are_never_installed(
     assert not wd.events("auto_install_started")
 
 
+def dynamic_imports(modules: list[str]) -> str:
+    """Imports that no reading of the file can see: only the crash path finds them."""
+    return "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in modules)
+
+
+def test_every_import_of_the_file_and_its_own_modules_in_one_round(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    modules = allowed_wheels(wd, wheels, "one", 4)
+    (bots / "helpers.py").write_text(f"import {modules[3]}\n")
+    bot = write_bot(bots, "many.py", f"""
+        import {modules[0]}, helpers
+        from {modules[1]} import WHERE
+        def main():
+            import {modules[2]}
+            print("ok", flush=True)
+            import time
+            time.sleep(600)
+        try:
+            import wdtest_optional_never_installed
+        except ImportError:
+            pass
+        main()
+    """)
+    wd("start", str(bot), *SLOW_BACKOFF)
+    wait_until(lambda: "ok" in wd.stdout("many"), "the bot past its imports")
+    status = wd.bot("many")
+    assert sorted(i["module"] for i in status["auto_installed"]) == modules
+    assert status["restarts"] == 0 and status["last_exit"] is None, "never crashed"
+    [started] = wd.events("auto_install_started", "many")
+    assert started["round"] == 1 and started["requirement"].count("wdtest-one-") == 4
+
+
 @pytest.mark.slow
-def test_the_third_install_is_the_last(wd: Wdbot, bots: Path, wheels: Path) -> None:
+def test_the_third_install_round_is_the_last_and_a_restart_keeps_the_count(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
     modules = allowed_wheels(wd, wheels, "mod", 4)
-    bot = write_bot(bots, "greedy.py", f"import {', '.join(modules)}\n" + RUN_FOREVER)
+    bot = write_bot(bots, "greedy.py", dynamic_imports(modules) + RUN_FOREVER)
     wd("start", str(bot), *SLOW_BACKOFF)
     status = wd.wait_state("greedy", "errored", timeout_s=90)
     assert [i["module"] for i in status["auto_installed"]] == modules[:3]
     assert status["restarts"] == 3
     assert status["last_exit"]["reason"] == "missing_module"
-    assert "No module named 'wdtest_mod_4'" in status["last_exit"]["error"]
-    assert "after 3 auto-installs" in status["last_exit"]["error"]
+    error = status["last_exit"]["error"]
+    assert "No module named 'wdtest_mod_4'" in error
+    assert "still missing after 3 install rounds (wdbot installed wdtest_mod_1" in error
     assert len(wd.events("auto_install_started", "greedy")) == 3
+    # A plain restart does not hand out three fresh rounds ...
+    wd("restart", "greedy")
+    status = wd.wait_state("greedy", "errored", timeout_s=60)
+    assert "after 3 install rounds" in status["last_exit"]["error"]
+    assert len(wd.events("auto_install_started", "greedy")) == 3
+    # ... but an operator's allow does (the budget was spent against other settings).
+    wd("allow", "wdtest_other=wdtest-other")
+    wd("restart", "greedy")
+    wait_until(lambda: "ok" in wd.stdout("greedy"), "the bot with its fourth module", 60)
+    assert len(wd.events("auto_install_started", "greedy")) == 4
 
 
-def test_wheels_only_unless_configured(wd: Wdbot, bots: Path, wheels: Path) -> None:
-    # A source-only package would run its build backend's code at install time.
-    root = wheels / "src" / "wdtest_sdist-1.0"
-    (root / "wdtest_sdist").mkdir(parents=True)
-    (root / "wdtest_sdist" / "__init__.py").write_text("")
-    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: wdtest-sdist\nVersion: 1.0\n")
-    (root / "pyproject.toml").write_text('[project]\nname = "wdtest-sdist"\nversion = "1.0"\n')
-    with tarfile.open(wheels / "wdtest_sdist-1.0.tar.gz", "w:gz") as tar:
-        tar.add(root, arcname=root.name)
+def test_an_allowlisted_name_with_no_wheel_is_built_from_source_unless_forbidden(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    build_sdist(wheels, "wdtest-sdist", "1.0", "wdtest_sdist")
     wd("allow", "wdtest_sdist=wdtest-sdist")
     bot = write_bot(bots, "sdist.py", "import wdtest_sdist\n" + RUN_FOREVER)
     wd("start", str(bot))
-    error = wd.wait_state("sdist", "errored")["last_exit"]["error"]
-    assert "installing wdtest-sdist failed" in error and "no usable wheels" in error
+    wait_until(lambda: "ok" in wd.stdout("sdist"), "the bot with its source-built package")
+    [item] = wd.bot("sdist")["auto_installed"]
+    assert item["package"] == "wdtest-sdist" and item["from_source"] is True, "said in status"
+    [done] = wd.events("auto_install", "sdist")
+    assert done["from_source"] is True, "said in the event"
+    assert "built=source" in (wd.home / "bots" / "sdist" / "auto-requirements.txt").read_text()
+
+    # A source build runs the package's own code at install time: an operator can forbid it.
+    (wd.home / "config.toml").write_text("[auto_install]\nallow_sdist = false\n")
+    other = write_bot(bots, "nosdist.py", "import wdtest_sdist\n" + RUN_FOREVER)
+    wd("start", str(other))
+    error = wd.wait_state("nosdist", "errored")["last_exit"]["error"]
+    assert "wdbot tried to install wdtest-sdist (wheels only)" in error and "no usable wheels" in error
+
+
+def test_installed_packages_are_compiled_whatever_the_environment_says(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    # The tests' own environment sets PYTHONDONTWRITEBYTECODE=1, as many containers do.
+    assert wd.env["PYTHONDONTWRITEBYTECODE"] == "1"
+    build_wheel(wheels, "wdtest-pyc", "1.0", {"wdtest_pyc/__init__.py": "X = 1\n",
+                                              "wdtest_pyc/core.py": "Y = 2\n"})
+    wd("allow", "wdtest_pyc=wdtest-pyc")
+    bot = write_bot(bots, "pyc.py", "import wdtest_pyc.core\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    wait_until(lambda: "ok" in wd.stdout("pyc"), "the bot past its imports")
+    cached = sorted(p.name.split(".")[0] for p in
+                    (site_packages(wd, "pyc") / "wdtest_pyc" / "__pycache__").glob("*.pyc"))
+    assert cached == ["__init__", "core"]
 
 
 def test_the_home_policy_and_a_bots_own_policy(wd: Wdbot, bots: Path, wheels: Path) -> None:
@@ -268,7 +339,7 @@ def test_a_bad_config_refuses_installs_but_not_the_bots(
         print("ready", flush=True)
         while not pathlib.Path({str(trigger)!r}).exists():
             time.sleep(0.05)
-        import wdtest_cfg
+        __import__("wdtest_cfg")  # not seen by reading the file: the crash path's job
     """)
     wd("start", str(healthy))
     wd("start", str(late))

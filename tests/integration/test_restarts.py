@@ -3,6 +3,8 @@ in a file, which is the handshake the tests wait on."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from tests.helpers import Wdbot, wait_until, write_bot
@@ -69,16 +71,51 @@ def test_never_leaves_a_crashed_bot_errored(wd: Wdbot, bots: Path) -> None:
     assert status["last_exit"]["reason"] == "crash" and starts(counter) == ["first_start"]
 
 
-def test_a_syntax_error_is_errored_without_retries(wd: Wdbot, bots: Path) -> None:
-    bot = write_bot(bots, "broken.py", "print('hello'\n")
-    wd("start", str(bot), "--backoff-initial", "0.01", "--backoff-max", "0.01")
-    status = wd.wait_state("broken", "errored")
-    assert status["last_exit"]["reason"] == "syntax_error"
-    assert status["restarts"] == 0
-    assert "SyntaxError" in status["last_exit"]["error"]
-    stderr = (wd.home / "bots" / "broken" / "logs" / "stderr.log").read_text()
-    assert stderr.count("SyntaxError") == 1, "it ran exactly once"
+def test_a_syntax_error_fails_the_start_at_once_and_leaves_the_bot_errored(wd: Wdbot, bots: Path) -> None:
+    # Regression (issue 14): 'wdbot start' said "running" (exit 0) before the bot turned errored.
+    bot = write_bot(bots, "broken.py", "x = 1\nprint('hello'\n")
+    result = wd("start", str(bot), check=False)
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert f"{bot}:2: SyntaxError: " in line and line.endswith("fix it, then 'wdbot start broken'")
+    status = wd.bot("broken")
+    assert status["state"] == "errored" and status["last_exit"]["reason"] == "syntax_error"
+    assert status["restarts"] == 0 and status["pid"] is None
+    stderr = wd.home / "bots" / "broken" / "logs" / "stderr.log"
+    assert not stderr.exists() or not stderr.read_text(), "it never ran"
     assert wd("status", "--check", check=False).code == 1
+    # The fix and a start are all it takes.
+    bot.write_text("print('fixed', flush=True)\nimport time\ntime.sleep(600)\n")
+    wd("start", "broken")
+    wait_until(lambda: "fixed" in wd.stdout("broken"), "the fixed bot")
+
+
+def test_a_syntax_error_saved_while_it_runs_is_errored_without_retries(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "later.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    wd("start", str(bot), "--backoff-initial", "0.01", "--backoff-max", "0.01")
+    wait_until(lambda: "up" in wd.stdout("later"), "the bot to run")
+    bot.write_text("print('hello'\n")
+    os.kill(wd.bot("later")["pid"], signal.SIGKILL)
+    status = wd.wait_state("later", "errored")
+    assert status["last_exit"]["reason"] == "syntax_error"
+    assert "SyntaxError" in status["last_exit"]["error"]
+    stderr = (wd.home / "bots" / "later" / "logs" / "stderr.log").read_text()
+    assert stderr.count("SyntaxError") == 1, "it ran exactly once with the broken file"
+
+
+def test_a_deleted_bot_file_is_one_line_that_says_which_and_what_to_do(wd: Wdbot, bots: Path) -> None:
+    # Regression (issue 14): status showed "unknown (?) [Errno 2] ..." and restart a bare errno.
+    bot = write_bot(bots, "gone.py", "import time\nprint('up', flush=True)\ntime.sleep(600)\n")
+    wd("start", str(bot))
+    wait_until(lambda: "up" in wd.stdout("gone"), "the bot to run")
+    wd("stop", "gone")
+    bot.unlink()
+    result = wd("restart", "gone", check=False)
+    assert result.code == 1
+    [line] = result.err.strip().splitlines()
+    assert f"{bot}: the bot's file is gone" in line and "'wdbot remove gone'" in line
+    assert "Errno" not in line
+    assert "the bot's file is gone" in wd.bot("gone")["last_exit"]["error"]
 
 
 def test_restart_command_starts_a_new_process_with_reason_restart(wd: Wdbot, bots: Path) -> None:
