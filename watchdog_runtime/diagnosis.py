@@ -209,7 +209,9 @@ def _from_exception(exc: Failure) -> Diagnosis:
     status = _status(exc.message)
     if kind in ("ModuleNotFoundError", "ImportError"):
         return Diagnosis(Pattern.DEPENDENCY, seen, _HINT["dependency"] if kind == "ModuleNotFoundError"
-                         else "a package version does not match the code: pin a compatible version")
+                         else "a package version does not match the code: pin a compatible version in "
+                         "the bot's requirements.txt or '# /// script' block (a pin there replaces "
+                         "what auto-install chose), then 'wdbot restart NAME'")
     if exc.is_a(CREDENTIAL_ERRORS) or status in (401, 403) or _BAD_KEY.search(exc.message):
         return Diagnosis(Pattern.CREDENTIALS, seen, _HINT["credentials"])
     if status == 418:

@@ -27,6 +27,7 @@ from .autoinstall import (
     format_record,
     parse_record,
     plan,
+    requirement_name,
 )
 from .config import Config, ConfigError
 from .deps import Declared, DependencyError, declared_dependencies
@@ -93,9 +94,25 @@ class AutoInstaller:
         fingerprint with the venv's marker: a restart with nothing changed skips the scan."""
 
     def declared(self, spec: BotSpec, base: Declared | None = None) -> Declared:
-        """The bot's declared dependencies plus what auto-install recorded for it."""
+        """The bot's declared dependencies plus what auto-install recorded for it. A package
+        the bot now declares itself is dropped from the record: the user's pin wins."""
         declared = base or declared_dependencies(Path(spec.path), spec.requirements)
+        self._drop_superseded(spec, declared)
         return declared.plus(tuple(i.requirement for i in self.recorded))
+
+    def _drop_superseded(self, spec: BotSpec, declared: Declared) -> None:
+        mine = {normalize_dist(n) for r in declared.listed() if (n := requirement_name(r))}
+        dropped = [i for i in self.recorded if normalize_dist(i.package) in mine]
+        if not dropped:
+            return
+        kept = [i for i in self.recorded if i not in dropped]
+        atomic_write_bytes(self.paths.auto_requirements, format_record(kept).encode())
+        self.recorded = kept
+        where = ", ".join(declared.requirement_files) or f"the '# /// script' block of {spec.path}"
+        self.host.events.write(
+            "auto_install_superseded", spec.name, packages=", ".join(i.requirement for i in dropped),
+            message=f"declared in {where}: the bot's own pin replaces what auto-install chose "
+                    f"(removed from {self.paths.auto_requirements})")
 
     def basis(self, spec: BotSpec) -> str:
         """What the install budget is spent against: the declared dependencies and the

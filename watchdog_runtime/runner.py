@@ -511,8 +511,10 @@ class BotRunner:
         outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.budget)
         self.budget = outcome.budget
         if outcome.refused is not None:
+            # The hint says what wdbot did (refused, capped, failed) and the command to run.
+            hint = replace(info.diagnosis, hint=outcome.refused) if info.diagnosis else None
             self.last_exit = replace(info, error=f"{info.error}: {outcome.refused}",
-                                     detail=outcome.detail)
+                                     detail=outcome.detail, diagnosis=hint)
             self.should_run = False
             self._to(Event.PREPARE_FAILED)
             self.host.persist()

@@ -378,3 +378,25 @@ def test_a_healthy_run_gives_back_the_three_attempts(wd: Wdbot, bots: Path, whee
     wd("start", str(bot), "--min-uptime", "1", *SLOW_BACKOFF)
     wait_until(lambda: "ok" in wd.stdout("heal"), "the fourth install after a healthy run", 90)
     assert len(wd.bot("heal")["auto_installed"]) == 4
+
+
+def test_a_pin_of_the_users_replaces_what_auto_install_chose(
+        wd: Wdbot, bots: Path, wheels: Path) -> None:
+    # Regression (issue 14): pinning the package in requirements.txt after auto-install chose
+    # another version failed with "you require ==2.0 and ==1.0"; only remove --purge got out.
+    for version in ("1.0", "2.0"):
+        build_wheel(wheels, "wdtest-pin", version,
+                    {"wdtest_pin/__init__.py": f"VERSION = {version!r}\n"})
+    wd("allow", "wdtest_pin=wdtest-pin")
+    bot = write_bot(bots, "pin.py", "import wdtest_pin\nprint('version', wdtest_pin.VERSION, flush=True)\n"
+                    + RUN_FOREVER)
+    wd("start", str(bot))
+    wait_until(lambda: "version 2.0" in wd.stdout("pin"), "the auto-installed latest")
+    (bots / "requirements.txt").write_text("wdtest-pin==1.0\n")
+    wd("restart", "pin")
+    wait_until(lambda: "version 1.0" in wd.stdout("pin"), "the bot with the user's pin")
+    assert wd.bot("pin")["auto_installed"] == []
+    [note] = wd.events("auto_install_superseded", "pin")
+    assert note["packages"] == "wdtest-pin==2.0"
+    assert str(bots / "requirements.txt") in note["message"], "the message names the file"
+    assert "wdtest-pin" not in (wd.home / "bots" / "pin" / "auto-requirements.txt").read_text()
