@@ -1,0 +1,15 @@
+# wdbot corpus: the import skeleton of a real public bot (scripts/corpus_skeleton.py)
+# origin: https://github.com/alpacahq/alpaca-trade-api-python/blob/9f75328188d7ff2ae7ede3975c590d00f8c3cb02/examples/long-short.py
+# licence: Apache-2.0
+
+import datetime
+import threading
+import alpaca_trade_api as tradeapi
+import time
+from alpaca_trade_api.rest import TimeFrame
+import pandas as pd
+
+print('wdbot-corpus: past its imports', flush=True)
+import time
+while True:
+    time.sleep(3600)

@@ -1,0 +1,15 @@
+# wdbot corpus: the import skeleton of a real public bot (scripts/corpus_skeleton.py)
+# origin: https://github.com/sammchardy/python-binance/blob/b697c97a94901d79786dd5d899a40268953aa0f5/examples/save_historical_data.py
+# licence: MIT
+
+import time
+import dateparser
+import pytz
+import json
+from datetime import datetime
+from binance.client import Client
+
+print('wdbot-corpus: past its imports', flush=True)
+import time
+while True:
+    time.sleep(3600)

@@ -1,0 +1,16 @@
+# wdbot corpus: the import skeleton of a real public bot (scripts/corpus_skeleton.py)
+# origin: https://github.com/zerodha/pykiteconnect/blob/f5531bd2ed3f64e00407eead2a465225f455bef3/examples/flask_app.py
+# licence: MIT
+
+import os
+import json
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+from flask import Flask, request, jsonify, session
+from kiteconnect import KiteConnect
+
+print('wdbot-corpus: past its imports', flush=True)
+import time
+while True:
+    time.sleep(3600)

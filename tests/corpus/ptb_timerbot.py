@@ -1,0 +1,12 @@
+# wdbot corpus: the import skeleton of a real public bot (scripts/corpus_skeleton.py)
+# origin: https://github.com/python-telegram-bot/python-telegram-bot/blob/1183d401f8358d8103de9da116156c0f4bcdf602/examples/timerbot.py
+# licence: CC0-1.0 (examples/LICENSE.txt)
+
+import logging
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes
+
+print('wdbot-corpus: past its imports', flush=True)
+import time
+while True:
+    time.sleep(3600)
