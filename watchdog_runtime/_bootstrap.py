@@ -83,6 +83,9 @@ def run(path: str, args: list[str]) -> NoReturn:
     # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
     # goes to stderr, which says where it was stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A crash in native code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) leaves every thread's
+    # Python stack on stderr: the supervisor names the extension module at its top.
+    faulthandler.enable(all_threads=True)
     _rotate_own_logs()
     try:
         with open(path, "rb") as fh:

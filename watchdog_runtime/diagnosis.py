@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from .nativecrash import NATIVE_SIGNALS
 from .states import ExitReason
 
 
@@ -113,7 +114,13 @@ NETWORK_ERRORS = _t(
              "BrokenPipeError TimeoutError gaierror",
     socket="gaierror timeout",
     ssl="SSLEOFError SSLZeroReturnError",
+    urllib="URLError",
+    http="RemoteDisconnected IncompleteRead",
 )
+# A failed name lookup, in whatever exception carries it (gaierror, URLError, requests' own).
+_DNS = re.compile(r"Name or service not known|Temporary failure in name resolution|"
+                  r"nodename nor servname|getaddrinfo failed|No address associated with hostname",
+                  re.IGNORECASE)
 PAYLOAD_ERRORS = _t(
     ccxt="BadResponse NullResponse",
     builtins="KeyError IndexError JSONDecodeError InvalidOperation",
@@ -145,7 +152,7 @@ _HINT = {
 
 def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
              rss_bytes: int | None = None, machine_memory_bytes: int | None = None,
-             slept_s: float | None = None) -> Diagnosis | None:
+             slept_s: float | None = None, native_module: str | None = None) -> Diagnosis | None:
     """The pattern of one abnormal exit; None for a clean exit or a stop.
 
     >>> d = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(
@@ -155,7 +162,7 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
     """
     if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED, ExitReason.RELOAD):
         return None
-    found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes)
+    found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes, native_module)
     if slept_s is not None and found.pattern in (Pattern.NETWORK, Pattern.UNKNOWN):
         # Connections do not survive a laptop lid: the sleep is the cause, the error its echo.
         return Diagnosis(Pattern.SYSTEM, f"{found.seen}, right after the machine slept "
@@ -165,7 +172,8 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
 
 
 def _diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
-              rss_bytes: int | None, machine_memory_bytes: int | None) -> Diagnosis:
+              rss_bytes: int | None, machine_memory_bytes: int | None,
+              native_module: str | None = None) -> Diagnosis:
     planned = _planned(reason)
     if planned is not None:
         return planned
@@ -179,11 +187,31 @@ def _diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failur
                          "the OOM killer, a container limit or a person: see 'dmesg' and the RSS trend")
     if sig is not None:
         name = signal.Signals(sig).name if sig in {s.value for s in signal.Signals} else str(sig)
-        return Diagnosis(Pattern.SYSTEM, f"killed by {name} from outside wdbot",
-                         "something else signals the bot: a shell that closed (SIGHUP), a person, "
-                         "a service manager; run wdbot as a service")
+        if sig in NATIVE_SIGNALS:
+            return _native(name, native_module)
+        if sig in _OUTSIDE:
+            return Diagnosis(Pattern.SYSTEM, f"killed by {name} from outside wdbot",
+                             "something else signals the bot: a shell that closed (SIGHUP), a person, "
+                             "a service manager; run wdbot as a service")
+        return Diagnosis(Pattern.SYSTEM, f"died of {name}",
+                         "see its stderr ('wdbot status NAME') for what raised it")
     return Diagnosis(Pattern.UNKNOWN, f"exit {code}" if code is not None else "exit status unknown",
                      "see its stderr: wdbot logs NAME --stderr")
+
+
+_OUTSIDE = frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+"""Signals that come from outside the bot (wdbot's own stops are planned exits, not these)."""
+
+
+def _native(name: str, module: str | None) -> Diagnosis:
+    """A crash in native code: the bot's own, not something outside it."""
+    if module:
+        return Diagnosis(Pattern.SYSTEM, f"{name} inside {module} (a C extension)",
+                         f"{module} crashed in its native code: update it, or pin the version that "
+                         f"worked in the bot's dependencies; its stack is in 'wdbot status NAME'")
+    return Diagnosis(Pattern.SYSTEM, f"{name}: a crash in native code",
+                     "a C extension crashed: every thread's stack is in its stderr "
+                     "('wdbot status NAME'); update or pin the package at its top")
 
 
 def _planned(reason: ExitReason) -> Diagnosis | None:
@@ -226,6 +254,9 @@ def _from_exception(exc: Failure) -> Diagnosis:
                          "reuse one session; --max-fds restarts before this")
     if exc.errno == errnos.ENOSPC or "No space left on device" in exc.message:
         return Diagnosis(Pattern.SYSTEM, seen, "the disk is full: free space (wdbot rotates its logs)")
+    if _DNS.search(exc.message):
+        return Diagnosis(Pattern.NETWORK, seen, "a host name did not resolve (DNS): check the "
+                         "machine's network and the host name; " + _HINT["network"])
     if exc.is_a(NETWORK_ERRORS) or (status is not None and status >= 500):
         return Diagnosis(Pattern.NETWORK, seen, _HINT["network"])
     if (exc.is_a(PAYLOAD_ERRORS) or (kind == "TypeError" and _TYPE_ERROR_PAYLOAD.search(exc.message))

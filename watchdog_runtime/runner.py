@@ -31,6 +31,7 @@ from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logrotate import RotationPolicy, rotate_file
+from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .registry import BotRecord, RunRecord
 from .reload import SourceWatcher, check_and_install
 from .repair import AutoInstaller, RepairHost
@@ -613,11 +614,14 @@ class BotRunner:
             # With a record, its absent exception means a plain exit: nothing to read.
             found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))
             exc_line = found.exc_line if found else None
+        native = None
+        if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
+            native = crashed_module(runfiles.stderr_tail(self.paths.stderr_log, run))
         last = self.watch.last
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
-                        slept_s=self.host.slept_recently())
+                        slept_s=self.host.slept_recently(), native_module=native)
 
     def _attention(self) -> str | None:
         """What a person must look at, while the bot waits or has given up."""

@@ -3,9 +3,10 @@ event log, and credential failures that do not get fast blind restarts."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
 
 
 def test_a_crash_is_diagnosed_in_the_status_and_the_event(wd: Wdbot, bots: Path) -> None:
@@ -50,3 +51,23 @@ def test_rejected_credentials_wait_the_backoff_cap_and_are_flagged(wd: Wdbot, bo
     assert status["next_start_in_s"] > 500  # the cap at once, not 0.01 s
     assert status["attention"].startswith("credentials rejected (HTTPError: HTTP Error 401")
     assert wd.events("exit", "badkey")[0]["delay_s"] == 600
+
+
+def test_a_segfault_in_an_extension_leaves_its_stack_and_names_the_package(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    # Regression (issue 14): an empty stderr and "something else signals the bot".
+    wheels = tmp_path / "wheels"
+    build_wheel(wheels, "wdtest-native", "1.0", {"wdtest_native/__init__.py": (
+        "import ctypes\n\ndef crash():\n    ctypes.string_at(0)  # a NULL read: SIGSEGV\n")})
+    wd.env.update({"UV_FIND_LINKS": str(wheels), "UV_NO_INDEX": "1"})
+    wd("allow", "wdtest_native=wdtest-native")
+    bot = write_bot(bots, "segv.py", "import wdtest_native\nwdtest_native.crash()\n")
+    wd("start", str(bot), "--restart", "never")
+    status = wd.wait_state("segv", "errored")
+    assert status["last_exit"]["signal"] == signal.SIGSEGV
+    diagnosis = status["last_exit"]["diagnosis"]
+    assert diagnosis["seen"] == "SIGSEGV inside wdtest_native (a C extension)"
+    assert "update it, or pin" in diagnosis["hint"] and "something else" not in diagnosis["hint"]
+    stderr = (wd.home / "bots" / "segv" / "logs" / "stderr.log").read_text()
+    assert "Fatal Python error: Segmentation fault" in stderr and "site-packages/wdtest_native" in stderr
+    assert "wdtest_native" in wd("status", "segv").out, "status NAME shows the stack"

@@ -3,9 +3,12 @@ and on signals with memory readings. Pure: no processes."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from watchdog_runtime.diagnosis import Failure, Pattern, diagnose, failure_of
+from watchdog_runtime.nativecrash import crashed_module
 from watchdog_runtime.states import ExitReason
 from watchdog_runtime.tracebacks import final_traceback
 
@@ -131,3 +134,42 @@ def test_planned_restarts_and_clean_exits() -> None:
 def test_a_failure_from_a_line_keeps_errno() -> None:
     failure = Failure.from_line("OSError: [Errno 24] Too many open files")
     assert failure.errno == 24 and failure.names == ("OSError",)
+
+
+@pytest.mark.parametrize("line", [
+    "urllib.error.URLError: <urlopen error [Errno -2] Name or service not known>",
+    "http.client.RemoteDisconnected: Remote end closed connection without response",
+    "socket.gaierror: [Errno -3] Temporary failure in name resolution",
+    "telegram.error.NetworkError: httpx.ConnectError: [Errno -2] Name or service not known",
+])
+def test_the_standard_librarys_network_errors_and_dns_failures(line: str) -> None:
+    # Regression (issue 14): these were diagnosed 'unknown'.
+    found = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(line))
+    assert found is not None and found.pattern is Pattern.NETWORK, line
+    if "not known" in line or "name resolution" in line:
+        assert "DNS" in found.hint
+
+
+def test_a_native_crash_is_the_bots_own_and_names_the_extension() -> None:
+    # Regression (issue 14): a SIGSEGV was "something else signals the bot".
+    segv = diagnose(ExitReason.CRASH, None, signal.SIGSEGV, None, native_module="talib")
+    assert segv is not None and "inside talib" in segv.seen
+    assert "update it, or pin" in segv.hint and "something else" not in segv.hint
+    unknown = diagnose(ExitReason.CRASH, None, signal.SIGABRT, None)
+    assert unknown is not None and "native code" in unknown.seen and "something else" not in unknown.hint
+    for outside in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        found = diagnose(ExitReason.CRASH, None, outside, None)
+        assert found is not None and "something else signals the bot" in found.hint
+    usr = diagnose(ExitReason.CRASH, None, signal.SIGUSR2, None)
+    assert usr is not None and "something else" not in usr.hint
+
+
+def test_the_crashing_module_is_read_from_the_faulthandler_dump() -> None:
+    dump = ("noise\nFatal Python error: Segmentation fault\n\nThread 0x2 (most recent call first):\n"
+            '  File "/v/lib/python3.11/site-packages/websocket/_core.py", line 9 in recv\n\n'
+            "Current thread 0x1 (most recent call first):\n"
+            '  File "/usr/lib/python3.11/ctypes/__init__.py", line 3 in f\n'
+            '  File "/v/lib/python3.11/site-packages/numpy/core/x.py", line 3 in g\n'
+            '  File "/bots/bot.py", line 1 in <module>\n\nExtension modules: numpy (total: 1)\n')
+    assert crashed_module(dump) == "numpy"
+    assert crashed_module("Traceback (most recent call last):\n") is None
