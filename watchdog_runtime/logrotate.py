@@ -8,8 +8,10 @@ Rotating ``stdout.log`` renames it to ``stdout.log.1`` (older copies move up one
 descriptor with ``dup2``, which is atomic: every write lands whole in the old file or the
 new one. The check is a ``stat`` every second, every 0.1 s while the log grows fast, so a
 file may pass ``max_bytes`` by what is written in one interval; after each rotation the
-oldest copies are deleted until the copies together hold at most ``max_bytes * backups``
-(never the newest one). Processes the writer started before a rotation keep their own
+oldest copies are deleted until the copies together hold at most ``max_bytes * backups``;
+when the newest copy alone is larger (a burst written faster than the checks), it is cut to
+its newest part, with a note at the top saying so. The total then stays within
+``max_bytes * (backups + 1)`` plus what is written in one check interval. Processes the writer started before a rotation keep their own
 descriptor, and so write to the renamed file.
 """
 
@@ -157,10 +159,36 @@ def prune(path: Where, policy: RotationPolicy) -> None:
         n += 1
     copies = [backup(path, i) for i in range(1, policy.backups + 1) if os.path.exists(backup(path, i))]
     total = sum(_size(c) for c in copies)
-    while len(copies) > 1 and total > policy.max_bytes * policy.backups:  # never the newest copy
+    budget = policy.max_bytes * policy.backups
+    while len(copies) > 1 and total > budget:  # the newest copy goes last
         oldest = copies.pop()
         total -= _size(oldest)
         os.unlink(oldest)
+    if copies and total > budget:
+        # A burst written faster than the checks (a tight error loop): keep its newest part.
+        cut_to_newest(copies[0], budget)
+
+
+CUT_NOTE = "[wdbot: {0} bytes written faster than the log rotation were cut here; the newest {1} kept]\n"
+
+
+def cut_to_newest(path: Where, keep_bytes: int) -> None:
+    """Replace ``path`` with a note and its last ``keep_bytes`` bytes (from a line start),
+    through a temporary file and an atomic rename: never a torn copy."""
+    size = _size(path)
+    tmp = f"{os.fspath(path)}.cut"
+    with open(path, "rb") as src, open(tmp, "wb") as dst:
+        src.seek(max(0, size - keep_bytes))
+        first = src.readline() if size > keep_bytes else b""  # a partial line: drop it
+        start = max(0, size - keep_bytes) + len(first)
+        dst.write(CUT_NOTE.format(start, size - start).encode())
+        while True:
+            chunk = src.read(1 << 20)
+            if not chunk:
+                break
+            dst.write(chunk)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
 
 
 def _size(path: Where) -> int:

@@ -68,6 +68,46 @@ def test_a_fast_writer_stays_within_the_budget_and_keeps_its_newest_lines(wd: Wd
     assert status["pid"] == pid and status["restarts"] == 0 and status["state"] == "running"
 
 
+FLOOD = """
+import sys
+line = "flood " + "y" * 94 + "\\n"
+for _ in range(1_000_000):  # 100 MB, as fast as Python can print
+    sys.stdout.write(line)
+sys.stdout.flush()
+print("flood done", flush=True)
+open({flag!r}, "w").close()
+import time
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_100_mb_burst_is_cut_to_the_budget_and_the_cut_is_said(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    # Regression (issue 14): a 90 MB burst left one 90 MB stdout.log.1 beside a 10 MB x 5
+    # setting, because rotation always kept the newest copy whole.
+    max_bytes, backups = 1024 * 1024, 2
+    wd.home.mkdir(parents=True, exist_ok=True)
+    (wd.home / "config.toml").write_text(f'[logs]\nmax_size = "1M"\nbackups = {backups}\n')
+    flag = tmp_path / "flooded"
+    wd("start", str(write_bot(bots, "flood.py", FLOOD.format(flag=str(flag)))))
+    logs = wd.home / "bots" / "flood" / "logs"
+
+    def total() -> int:
+        return sum(f.stat().st_size for f in logs.glob("stdout.log*") if f.exists())
+
+    budget = max_bytes * (backups + 1)
+    wait_until(flag.exists, "the end of the flood", 240)
+    # The bot's own watcher rotates what the last interval let through, then cuts it.
+    wait_until(lambda: total() <= budget + max_bytes, f"the logs back within {budget} bytes", 30)
+    copies = sorted(logs.glob("stdout.log.*"))
+    assert len(copies) <= backups
+    notes = [c for c in copies if c.read_text(errors="replace").startswith("[wdbot: ")]
+    assert notes and "were cut here; the newest" in notes[0].read_text().splitlines()[0]
+    assert wd.bot("flood")["state"] == "running"
+
+
 def test_the_supervisor_rotates_its_own_log(wd: Wdbot, bots: Path) -> None:
     wd.home.mkdir(parents=True, exist_ok=True)
     (wd.home / "config.toml").write_text('[logs]\nmax_size = "1K"\nbackups = 2\n')
