@@ -11,8 +11,8 @@ file may pass ``max_bytes`` by what is written in one interval; after each rotat
 oldest copies are deleted until the copies together hold at most ``max_bytes * backups``;
 when the newest copy alone is larger (a burst written faster than the checks), it is cut to
 its newest part, with a note at the top saying so. The total then stays within
-``max_bytes * (backups + 1)`` plus what is written in one check interval. Processes the writer started before a rotation keep their own
-descriptor, and so write to the renamed file.
+``max_bytes * (backups + 1)`` plus what is written in one check interval. Processes the
+writer started before a rotation keep their own descriptor, and so write to the renamed file.
 """
 
 from __future__ import annotations
