@@ -86,6 +86,10 @@ def run(path: str, args: list[str]) -> NoReturn:
     # A crash in native code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) leaves every thread's
     # Python stack on stderr: the supervisor names the extension module at its top.
     faulthandler.enable(all_threads=True)
+    if os.environ.get("WDBOT_TIMESTAMPS") == "1":
+        from watchdog_runtime import timestamps
+
+        timestamps.install()
     _rotate_own_logs()
     try:
         with open(path, "rb") as fh:

@@ -64,4 +64,6 @@ def bot_environment(base: Mapping[str, str], spec: BotSpec, paths: BotPaths, hom
         **logs.to_env(),
         MARKER_ENV: marker,
     })
+    if spec.timestamps:
+        env["WDBOT_TIMESTAMPS"] = "1"
     return env

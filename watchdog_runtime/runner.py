@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import procs, runfiles
+from . import logmarks, procs, runfiles
 from .autoinstall import Budget
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -389,6 +389,7 @@ class BotRunner:
         self._recovery_started = self.host.clock()
         self._to(Event.RECOVERY_STARTED if self._has_recover else Event.SPAWNED)
         self.host.events.write("start", self.spec.name, pid=popen.pid, reason=reason.value)
+        logmarks.append(self.paths.stdout_log, logmarks.start_mark(run.started_at, popen.pid, reason.value))
         self.host.persist()
         if self._first_spawn is not None and not self._first_spawn.done():
             self._first_spawn.set_result(None)
@@ -503,6 +504,8 @@ class BotRunner:
         self._to(event)
         self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
                                next_state=self.state.value, delay_s=delay_s)
+        logmarks.append(self.paths.stdout_log,
+                        logmarks.exit_mark(info.at, info.describe(), self.state.value, delay_s))
 
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
@@ -536,6 +539,8 @@ class BotRunner:
         self._live = None
         self._to(Event.STOPPED)
         self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
+        logmarks.append(self.paths.stdout_log,
+                        logmarks.exit_mark(self.last_exit.at, self.last_exit.describe(), "stopped"))
         self.host.persist()
 
     async def _planned_restart(self, live: _Live, exit_task: asyncio.Future[int | None],

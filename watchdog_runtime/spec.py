@@ -170,6 +170,8 @@ class BotSpec:
         aliases=(("--no-auto-install", AutoInstall.OFF, "never install missing modules"),),
     )
     watch: bool = _opt(False, flag="--watch", flag_value=True, help="restart when the bot's files change")
+    timestamps: bool = _opt(False, flag="--timestamps", flag_value=True,
+                            help="start every line the bot prints with the time it was written")
     notify: tuple[str, ...] = _opt(
         (), flag="--notify", metavar="URL", repeat=True,
         help="an apprise URL for this bot's alerts, beside config.toml's (repeatable)",

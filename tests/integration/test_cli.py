@@ -4,6 +4,7 @@ daemon; and a light ``--help``."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -170,3 +171,39 @@ def test_status_watch_refreshes_until_ctrl_c(wd: Wdbot, bots: Path) -> None:
         out, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0 and "Traceback" not in err
     assert "watched" in out and "running" in out
+
+
+def test_logs_show_when_the_supervisor_started_and_saw_the_bot_die(wd: Wdbot, bots: Path) -> None:
+    # "It died at 2:34 AM with no logs after that line": the marks say when, and how.
+    bot = write_bot(bots, "dies.py", "print('last words', flush=True)\nraise SystemExit(3)\n")
+    wd("start", str(bot), "--restart", "never")
+    wd.wait_state("dies", "errored")
+    out = wd("logs", "dies", "--stdout", "-n", "10").out.splitlines()
+    starts = [i for i, line in enumerate(out) if line.startswith("--- wdbot ") and " started pid " in line]
+    exits = [i for i, line in enumerate(out) if line.startswith("--- wdbot ") and " exited: " in line]
+    assert len(starts) == 1 and len(exits) == 1
+    assert starts[0] < out.index("last words") < exits[0], "the marks where they happened"
+    assert "(first_start)" in out[starts[0]] and "crash (exit 3)" in out[exits[0]]
+    assert out[exits[0]].endswith("; errored ---")
+
+
+def test_timestamps_prefix_every_line_the_bot_writes(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "stamped.py", """
+        import sys, time
+        print("one\\ntwo", flush=True)
+        sys.stdout.write("three, ")
+        sys.stdout.write("still three\\n")
+        print("to stderr", file=sys.stderr, flush=True)
+        time.sleep(600)
+    """)
+    plain = write_bot(bots, "plain.py", "print('bare', flush=True)\nimport time\ntime.sleep(600)\n")
+    wd("start", str(bot), "--timestamps")
+    wd("start", str(plain))
+    wait_until(lambda: "still three" in wd.stdout("stamped"), "the stamped lines")
+    wait_until(lambda: "bare" in wd.stdout("plain"), "the plain line")
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
+    lines = [x for x in wd.stdout("stamped").splitlines() if not x.startswith("--- wdbot")]
+    assert len(lines) == 3 and all(re.match(stamp + r"(one|two|three, still three)$", x) for x in lines)
+    err = (wd.home / "bots" / "stamped" / "logs" / "stderr.log").read_text()
+    assert re.search(stamp + "to stderr", err)
+    assert "bare" in [x for x in wd.stdout("plain").splitlines()], "off by default"

@@ -27,8 +27,10 @@ while True:
 
 
 def first_json_line(path: Path) -> dict[str, object]:
-    line = wait_until(lambda: path.exists() and path.read_text().strip().splitlines(), "the bot's report")
-    return json.loads(line[-1])
+    def report() -> list[str]:  # the bot's own line, not the supervisor's start mark
+        return [x for x in path.read_text().splitlines() if x.startswith("{")] if path.exists() else []
+
+    return json.loads(wait_until(report, "the bot's report")[-1])
 
 
 def test_start_runs_the_bot_in_its_own_session_venv_and_logs(wd: Wdbot, bots: Path) -> None:
