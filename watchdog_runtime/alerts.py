@@ -104,8 +104,11 @@ class AlertPolicy:
                                 f"recover(ctx) failed ({event.get('failures')} in a row): "
                                 f"{event.get('error')}"),
             "auto_install": ("install", f"wdbot: installed {event.get('package')} for {bot}",
-                             f"{bot} died of a missing module {event.get('module')}; wdbot installed "
-                             f"{event.get('package')} {event.get('version')} and restarted it"),
+                             f"{bot} imports {event.get('module')}: wdbot installed "
+                             f"{event.get('package')} {event.get('version')} into its venv"),
+            "degraded": ("degraded", f"wdbot: {bot} is running but repeating an error",
+                         f"{bot} wrote this {event.get('count')} times in "
+                         f"{duration(float(event.get('window_s') or 0))}: {event.get('error')}"),
             "auto_install_failed": ("install", f"wdbot: could not install for {bot}",
                                     str(event.get("error"))),
             "supervisor_unclean": ("unclean", "wdbot: the supervisor restarted after an unclean stop",

@@ -164,8 +164,9 @@ def prune(path: Where, policy: RotationPolicy) -> None:
         oldest = copies.pop()
         total -= _size(oldest)
         os.unlink(oldest)
-    if copies and total > budget:
+    if copies and total > max(budget, 2 * policy.max_bytes):
         # A burst written faster than the checks (a tight error loop): keep its newest part.
+        # (Twice max_bytes at least: one copy may overshoot by a check interval's writing.)
         cut_to_newest(copies[0], budget)
 
 

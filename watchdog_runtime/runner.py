@@ -25,7 +25,7 @@ from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
 from .config import ConfigError
 from .deps import DependencyError
-from .diagnosis import Diagnosis, diagnose, failure_of
+from .diagnosis import Diagnosis, Failure, diagnose, failure_of
 from .entry import defines_recover
 from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
@@ -131,6 +131,8 @@ class BotRunner:
         self._recovery_started = 0.0
         self._down_since: float | None = None
         """Wall-clock time of the last exit, for ``ctx.downtime_s``."""
+        self.repeats = runfiles.StderrRepeats(self.paths.stderr_log)
+        """The live process's repeated errors on stderr (a degraded bot)."""
 
     # ----------------------------------------------------------------- commands
     @property
@@ -224,6 +226,8 @@ class BotRunner:
             "watch": self.spec.watch,
             "reload_error": self.reload_error,
             "attention": self._attention(),
+            "degraded": ({**self.repeats.degraded.to_json(), "diagnosis": self._degraded_diagnosis()}
+                         if live and self.repeats.degraded else None),
             "limits": {
                 "max_memory_bytes": self.spec.max_memory_bytes,
                 "max_fds": self._limits.max_fds if self._limits else self.spec.max_fds,
@@ -280,6 +284,26 @@ class BotRunner:
             self.host.events.write("leak_cleared", self.spec.name, pid=ident.pid, resource=resource)
         if verdict.breach is not None and self._breach is not None and not self._breach.done():
             self._breach.set_result(verdict.breach)
+        self._check_repeats()
+
+    def _check_repeats(self) -> None:
+        """Flag (and alert) a running bot that repeats one error on stderr; clear the flag
+        when it stops."""
+        change = self.repeats.check(self.host.clock())
+        if change is True and self.repeats.degraded is not None:
+            d = self.repeats.degraded
+            hint = self._degraded_diagnosis()
+            self.host.events.write("degraded", self.spec.name, error=d.error, count=d.count,
+                                   window_s=d.window_s, diagnosis=hint)
+        elif change is False:
+            self.host.events.write("degraded_cleared", self.spec.name)
+
+    def _degraded_diagnosis(self) -> dict[str, str] | None:
+        d = self.repeats.degraded
+        if d is None:
+            return None
+        found = diagnose(ExitReason.CRASH, None, None, Failure.from_line(d.exc_line))
+        return found.to_json() if found else None
 
     # ---------------------------------------------------------------- lifecycle
     def _launch(self, coro: Any) -> None:
@@ -370,6 +394,7 @@ class BotRunner:
         self._breach = asyncio.get_running_loop().create_future()
         self._last_beat = self.host.clock()  # the timeout counts from the start
         self._beats_seen = False
+        self.repeats.restart()  # only this process's own repeats count
 
     def _spawn(self, reason: StartReason) -> None:
         run_id = uuid.uuid4().hex

@@ -71,3 +71,33 @@ def test_a_segfault_in_an_extension_leaves_its_stack_and_names_the_package(
     stderr = (wd.home / "bots" / "segv" / "logs" / "stderr.log").read_text()
     assert "Fatal Python error: Segmentation fault" in stderr and "site-packages/wdtest_native" in stderr
     assert "wdtest_native" in wd("status", "segv").out, "status NAME shows the stack"
+
+
+def test_a_bot_that_repeats_one_error_is_flagged_degraded_while_it_runs(wd: Wdbot, bots: Path) -> None:
+    # Regression (issue 14): a Telegram bot logging a DNS failure every 3 s showed 'running'.
+    wd.home.mkdir(parents=True, exist_ok=True)
+    (wd.home / "config.toml").write_text("[resources]\ninterval = 0.2\n")
+    looping = write_bot(bots, "looping.py", """
+        import logging, socket, time
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")
+        while True:  # "never let the loop die"
+            try:
+                socket.getaddrinfo("wdbot-no-such-host.invalid", 443)
+            except OSError as exc:
+                logging.error("poll failed: %s", exc)
+            time.sleep(0.05)
+    """)
+    fine = write_bot(bots, "fine.py", """
+        import sys, time
+        print("ValueError: once, then fine", file=sys.stderr, flush=True)
+        time.sleep(600)
+    """)
+    wd("start", str(looping))
+    wd("start", str(fine))
+    flagged = wait_until(lambda: wd.bot("looping")["degraded"], "the looping bot flagged degraded")
+    assert "poll failed" in flagged["error"] and flagged["count"] >= 5
+    assert flagged["diagnosis"]["pattern"] == "network"
+    assert wd.bot("looping")["state"] == "running", "it keeps running"
+    [event] = wd.events("degraded", "looping")
+    assert "poll failed" in event["error"]
+    assert wd.bot("fine")["degraded"] is None

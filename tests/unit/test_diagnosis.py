@@ -7,6 +7,7 @@ import signal
 
 import pytest
 
+from watchdog_runtime.degraded import RepeatWatch
 from watchdog_runtime.diagnosis import Failure, Pattern, diagnose, failure_of
 from watchdog_runtime.nativecrash import crashed_module
 from watchdog_runtime.states import ExitReason
@@ -173,3 +174,18 @@ def test_the_crashing_module_is_read_from_the_faulthandler_dump() -> None:
             '  File "/bots/bot.py", line 1 in <module>\n\nExtension modules: numpy (total: 1)\n')
     assert crashed_module(dump) == "numpy"
     assert crashed_module("Traceback (most recent call last):\n") is None
+
+
+def test_repeats_of_one_error_in_the_window_make_a_degraded_verdict() -> None:
+    watch = RepeatWatch(window_s=60, min_repeats=5)
+    for second in range(4):
+        watch.feed(f"2026-12-01 02:0{second} ERROR fetch failed after {second}.5 s\nplain output\n", second)
+    assert watch.verdict(4) is None, "four is not yet many"
+    watch.feed("2026-12-01 ERROR fetch fa", 4)
+    watch.feed("iled after 9.9 s\n", 4)  # a line cut across two reads counts once
+    found = watch.verdict(4)
+    assert found is not None and found.count == 5 and "fetch failed after 9.9 s" in found.error
+    assert watch.verdict(70) is None, "the window moved on: cleared"
+    words = ("".join(chr(97 + int(d)) for d in str(i)) for i in range(1000))  # no digits: distinct
+    watch.feed("".join(f"ValueError: distinct {w}\n" for w in words), 80)
+    assert len(watch._seen) <= 200, "bounded however many distinct errors"
