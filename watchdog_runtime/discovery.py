@@ -37,6 +37,9 @@ class FoundImport:
     stmt: ImportStmt
     filename: str
     line: int
+    certain: bool = False
+    """A statement of the module's own top level (not in a function, a branch or a ``try``):
+    the file cannot run past it without the module."""
 
     @property
     def import_line(self) -> str:
@@ -61,19 +64,19 @@ def imports_in_source(source: str, filename: str = "<bot>") -> tuple[FoundImport
         tree = ast.parse(source, filename)
     except (SyntaxError, ValueError):
         return ()
-    return tuple(_walk(tree.body, filename))
+    return tuple(_walk(tree.body, filename, top=True))
 
 
-def _walk(body: list[ast.stmt], filename: str) -> Iterator[FoundImport]:
+def _walk(body: list[ast.stmt], filename: str, top: bool = False) -> Iterator[FoundImport]:
     for node in body:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 if is_import_name(alias.name):
-                    yield FoundImport(alias.name, ImportStmt(alias.name), filename, node.lineno)
+                    yield FoundImport(alias.name, ImportStmt(alias.name), filename, node.lineno, top)
         elif isinstance(node, ast.ImportFrom):
             if node.level == 0 and node.module and is_import_name(node.module):
                 stmt = ImportStmt(node.module, tuple(a.name for a in node.names))
-                yield FoundImport(node.module, stmt, filename, node.lineno)
+                yield FoundImport(node.module, stmt, filename, node.lineno, top)
         elif isinstance(node, _TRY) and _guards_imports(node):
             # The fallbacks in its handlers are optional too (``except ImportError: import json``).
             yield from _walk(node.orelse + node.finalbody, filename)

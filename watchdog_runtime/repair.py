@@ -11,6 +11,7 @@ import hashlib
 import importlib.metadata
 import json
 import logging
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -45,6 +46,9 @@ from .venvs import MARKER, mark_current, site_packages
 
 log = logging.getLogger(__name__)
 
+# uv: "... all versions of pandas-ta depend on Python>=3.12": no version fits this Python.
+_PYTHON_NEEDED = re.compile(r"all versions of \S+ depend on Python>=(\d+\.\d+)")
+
 
 class RepairHost(Protocol):
     """What a repair needs from the supervisor."""
@@ -69,6 +73,8 @@ class Outcome:
     budget: Budget
     refused: str | None = None
     detail: str | None = None
+    module: str | None = None
+    """The module that was not installed (when ``refused``)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,8 @@ class AutoInstaller:
         self._failed: set[str] = set()
         """Distributions whose install failed for a discovered import: not retried until the
         supervisor restarts (the crash path still tries one the bot really needs)."""
+        self._certain: set[str] = set()
+        """Modules the entry file imports at its top level (from the last scan)."""
         self._scanned: tuple[tuple[str, ...], str] | None = None
         """The bot's files at the last discovery that found nothing to do, and their
         fingerprint with the venv's marker: a restart with nothing changed skips the scan."""
@@ -124,23 +132,25 @@ class AutoInstaller:
             return "unreadable"
         return hashlib.sha256(f"{declared}\n{pairs}".encode()).hexdigest()[:16]
 
-    def before_start(self, spec: BotSpec, budget: Budget) -> Budget:
+    def before_start(self, spec: BotSpec, budget: Budget) -> Outcome:
         """Blocking: before a start, install in one round what the bot's files import and its
-        venv lacks (allowlisted names only). Never fails the start: what cannot be installed
-        now is left to the crash path, which says why."""
+        venv lacks (allowlisted names only). ``refused`` is set only when the install of a
+        module the entry file imports at its top level failed: the bot could not get past it,
+        so it is not started to die of it. Anything else that cannot be installed now is left
+        to the bot's run (the crash path says why if the bot really needs it)."""
         budget = budget.rebased(self.basis(spec))
         state = self._state()
         if state is not None and self._scanned == state:
-            return budget  # nothing changed since the last look
+            return Outcome(budget)  # nothing changed since the last look
         try:
             config = self.host.settings()
         except ConfigError:
-            return budget  # reported where the config is needed: the venv, the crash path
+            return Outcome(budget)  # reported where the config is needed: the venv, the crash path
         if (spec.auto_install or config.auto_install) is AutoInstall.OFF:
-            return budget
-        budget = self._round(spec, None, budget, config).budget
+            return Outcome(budget)
+        outcome = self._round(spec, None, budget, config)
         self._scanned = self._state()
-        return budget
+        return outcome
 
     def after_missing(self, spec: BotSpec, missing: MissingModule, budget: Budget) -> Outcome:
         """Blocking: the bot died of ``missing``. One round installs it and whatever else its
@@ -193,17 +203,21 @@ class AutoInstaller:
             self.host.events.write("auto_install_failed", name, module=choice.module,
                                    requirement=choice.requirement, error=uv_decisive_line(error),
                                    detail=error)
-            if required is not None and choice.module == required.name:
-                return Outcome(budget, self._failed_text(spec, choice, error, config), error)
+            if choice.module == (required.name if required else None) or choice.module in self._certain:
+                return Outcome(budget, self._failed_text(spec, choice, error, config), error,
+                               choice.module)
         return Outcome(budget)
 
     def _failed_text(self, spec: BotSpec, choice: Install, error: str, config: Config) -> str:
         """What was tried, uv's decisive line, and the one command that moves forward."""
         tried = "wheels, then a source build" if config.allow_sdist is not False else "wheels only"
+        needs = _PYTHON_NEEDED.search(error)
+        then = (f"start the bot on a Python it supports: 'wdbot start {spec.path} --python "
+                f"{needs.group(1)}'" if needs else
+                f"pin a version that installs on this Python in the bot's dependencies, then "
+                f"'wdbot restart {spec.name}'")
         return (f"wdbot tried to install {choice.requirement} ({tried}) and uv failed: "
-                f"{uv_decisive_line(error)}; pin a version that installs on this Python in the "
-                f"bot's dependencies, then 'wdbot restart {spec.name}' (uv's whole error: "
-                f"'wdbot status {spec.name}')")
+                f"{uv_decisive_line(error)}; {then} (uv's whole error: 'wdbot status {spec.name}')")
 
     def _plan(self, spec: BotSpec, required: MissingModule | None, budget: Budget,
               config: Config) -> _Planned:
@@ -238,6 +252,7 @@ class AutoInstaller:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""
         scan = scan_bot(Path(spec.path))
         self._scanned = (scan.files, "")
+        self._certain = {i.module for i in scan.imports if i.certain and i.filename == spec.path}
         first: dict[str, FoundImport] = {}
         for item in scan.imports:
             first.setdefault(item.module, item)

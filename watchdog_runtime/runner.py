@@ -25,7 +25,7 @@ from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
 from .config import ConfigError
 from .deps import DependencyError
-from .diagnosis import Diagnosis, Failure, diagnose, failure_of
+from .diagnosis import Diagnosis, Failure, Pattern, diagnose, failure_of
 from .entry import defines_recover
 from .events import parse_wall_iso, wall_iso
 from .home import BotPaths, Home
@@ -34,7 +34,7 @@ from .logrotate import RotationPolicy, rotate_file
 from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .registry import BotRecord, RunRecord
 from .reload import SourceWatcher, check_and_install
-from .repair import AutoInstaller, RepairHost
+from .repair import AutoInstaller, Outcome, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
@@ -65,6 +65,14 @@ _START_AFTER = {
 
 class StartFailed(Exception):
     """The bot could not be started (its venv, its dependencies, its interpreter)."""
+
+
+class InstallFailed(Exception):
+    """A module the bot's file imports at its top level could not be installed."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.refused)
+        self.outcome = outcome
 
 
 class RunnerHost(RepairHost, Protocol):
@@ -351,11 +359,18 @@ class BotRunner:
         return True
 
     def _fail_start(self, exc: Exception) -> None:
-        if not isinstance(exc, (VenvError, DependencyError, OSError, BotFileError)):
+        if not isinstance(exc, (VenvError, DependencyError, OSError, BotFileError, InstallFailed)):
             log.error("starting %s failed", self.spec.name, exc_info=exc)
         syntax = isinstance(exc, BotFileError) and exc.syntax
         self.last_exit = ExitInfo(None, None, ExitReason.SYNTAX_ERROR if syntax else ExitReason.UNKNOWN,
                                   str(exc), wall_iso())
+        if isinstance(exc, InstallFailed):
+            done = exc.outcome
+            self.last_exit = ExitInfo(
+                None, None, ExitReason.MISSING_MODULE,
+                f"ModuleNotFoundError: No module named {done.module!r}: {done.refused}", wall_iso(),
+                Diagnosis(Pattern.DEPENDENCY, f"{done.module} cannot be installed", str(done.refused)),
+                done.detail)
         self.should_run = False
         self._to(Event.PREPARE_FAILED)
         self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
@@ -379,7 +394,10 @@ class BotRunner:
         if self.start_reason in _ASKED_FOR:
             check_bot_file(Path(self.spec.path), self.spec.name, self.paths.python)
         self._has_recover = defines_recover(self.spec.path)
-        self.budget = self.repairs.before_start(self.spec, self.budget)
+        outcome = self.repairs.before_start(self.spec, self.budget)
+        self.budget = outcome.budget
+        if outcome.refused is not None:
+            raise InstallFailed(outcome)
         try:
             self._log_policy = self.host.settings().logs
         except ConfigError:

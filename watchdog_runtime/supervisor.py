@@ -44,6 +44,9 @@ class RequestError(Exception):
         self.usage = usage
 
 
+_KEPT_AFTER_FAILED_START = (ExitReason.SYNTAX_ERROR, ExitReason.MISSING_MODULE)
+
+
 class Supervisor:
     """All bots of one home. Single-threaded (asyncio): operations never interleave between
     a check and the change it guards."""
@@ -280,9 +283,10 @@ class Supervisor:
         try:
             await runner.start(StartReason.FIRST_START)
         except StartFailed as exc:
-            # A failed first start registers nothing, except a file with a syntax error: it
-            # stays, errored, so that the fix and a 'wdbot start NAME' are all it takes.
-            if not (runner.last_exit and runner.last_exit.reason is ExitReason.SYNTAX_ERROR):
+            # A failed first start registers nothing, except a file with a syntax error or an
+            # import that cannot be installed: it stays, errored, so that the fix and a
+            # 'wdbot start NAME' (or restart) are all it takes.
+            if not (runner.last_exit and runner.last_exit.reason in _KEPT_AFTER_FAILED_START):
                 del self.runners[runner.spec.name]
                 self.persist()
             raise RequestError(str(exc)) from None
