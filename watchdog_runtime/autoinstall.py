@@ -170,7 +170,8 @@ def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt
     top = name.split(".")[0]
     for dist in (top, *([shipped.dist] if shipped.dist else shipped.candidates)):
         if dist and normalize_dist(dist) in by_name:
-            return _install(name, dist, by_name[normalize_dist(dist)], "declared")
+            declared_req = by_name[normalize_dist(dist)]
+            return _install(name, requirement_name(declared_req) or dist, declared_req, "declared")
     # 3. The shipped table.
     if shipped.dist:
         return _install(name, shipped.dist, None, "table")

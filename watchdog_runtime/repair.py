@@ -210,7 +210,8 @@ class AutoInstaller:
 
     def _failed_text(self, spec: BotSpec, choice: Install, error: str, config: Config) -> str:
         """What was tried, uv's decisive line, and the one command that moves forward."""
-        tried = "wheels, then a source build" if config.allow_sdist is not False else "wheels only"
+        source = config.allow_sdist is True or (config.allow_sdist is None and choice.source != "any")
+        tried = "wheels, then a source build" if source else "wheels only"
         needs = _PYTHON_NEEDED.search(error)
         then = (f"start the bot on a Python it supports: 'wdbot start {spec.path} --python "
                 f"{needs.group(1)}'" if needs else
@@ -298,27 +299,17 @@ def stdlib_names(python: str) -> frozenset[str]:
 
 def install_all(venv: Path, choices: Sequence[Install], config: Config
                 ) -> tuple[list[Installed], dict[Install, str]]:
-    """Install ``choices`` into ``venv``: all in one uv call, wheels only; when that fails,
-    the same call allowing source builds (an allowlisted name with no wheel that fits, or a
-    dependency of one); when that fails too, each alone, so one bad name does not sink the
-    others. Returns what was installed and uv's full error for each failure."""
-    wheel_only = ["--only-binary", ":all:"]
-    attempts = [wheel_only]
-    if config.allow_sdist is not False:
-        # Source builds run the package's own build code: allowlisted names only, unless the
-        # operator allowed them for everything.
-        unlisted = [c.dist for c in choices if c.source == "any" and not config.allow_sdist]
-        attempts.append([opt for d in unlisted for opt in ("--only-binary", d)])
-    error = ""
-    for options in attempts:
-        try:
-            _pip(venv, [c.requirement for c in choices], options, config)
-        except UvError as exc:
-            error = exc.detail or str(exc)
-            continue
-        return [_installed(venv, c, options is not wheel_only) for c in choices], {}
-    if len(choices) == 1:
-        return [], {choices[0]: error}
+    """Install ``choices`` into ``venv``: all in one uv call, wheels only. When that fails,
+    each alone, wheels first and then (for an allowlisted name, unless the config says
+    wheels only) allowing a source build: one bad name does not sink the others, and only
+    what needed a build is said to be built. Returns what was installed and uv's full
+    error for each failure."""
+    try:
+        _pip(venv, [c.requirement for c in choices], _WHEELS_ONLY, config)
+        return [_installed(venv, c, False) for c in choices], {}
+    except UvError as exc:
+        if len(choices) == 1:
+            return _with_source(venv, choices[0], config, exc)
     done: list[Installed] = []
     failures: dict[Install, str] = {}
     for choice in choices:
@@ -326,6 +317,24 @@ def install_all(venv: Path, choices: Sequence[Install], config: Config
         done += one_done
         failures.update(one_failed)
     return done, failures
+
+
+_WHEELS_ONLY = ("--only-binary", ":all:")
+
+
+def _with_source(venv: Path, choice: Install, config: Config, wheels_error: UvError
+                 ) -> tuple[list[Installed], dict[Install, str]]:
+    """The wheels-only install of ``choice`` failed: try once allowing a source build (its
+    own or a dependency's), which runs the package's build code, so only for allowlisted
+    names (``allow_sdist = true``: any)."""
+    allowed = config.allow_sdist is True or (config.allow_sdist is None and choice.source != "any")
+    if not allowed:
+        return [], {choice: wheels_error.detail or str(wheels_error)}
+    try:
+        _pip(venv, [choice.requirement], (), config)
+    except UvError as exc:
+        return [], {choice: exc.detail or str(exc)}
+    return [_installed(venv, choice, True)], {}
 
 
 def _pip(venv: Path, requirements: Sequence[str], options: Sequence[str], config: Config) -> None:
@@ -340,11 +349,14 @@ def _installed(venv: Path, choice: Install, from_source: bool) -> Installed:
 
 
 def installed_version(venv: Path, dist: str) -> tuple[str, str]:
-    """(name as the package spells it, version) of ``dist`` in ``venv``; version "" if unknown."""
+    """(its name on PyPI, version) of ``dist`` in ``venv``; version "" if unknown. A wheel's
+    metadata may spell the name otherwise (python-binance's says ``python_binance``): the
+    name asked for wins when the two are the same project."""
     site = site_packages(venv)
     if site is not None:
         for found in importlib.metadata.distributions(name=dist, path=[str(site)]):
-            return found.metadata["Name"] or dist, found.version
+            name = found.metadata["Name"] or dist
+            return (dist if normalize_dist(name) == normalize_dist(dist) else name), found.version
     return dist, ""
 
 

@@ -45,7 +45,7 @@ def test_a_table_entry_is_installed_by_its_distribution_name() -> None:
 def test_a_declared_dependency_is_installed_as_declared() -> None:
     # its own name, with the bot's version constraint
     assert decide("wdtest_mod", declared=["wdtest-mod>=1.2"]) == \
-        Install("wdtest_mod", "wdtest_mod", "wdtest-mod>=1.2", "declared")
+        Install("wdtest_mod", "wdtest-mod", "wdtest-mod>=1.2", "declared")  # as declared
     # the table's name for it, as the bot pinned it
     assert decide("yaml", declared=["pyyaml==6.0.1"]).requirement == "pyyaml==6.0.1"  # type: ignore[union-attr]
     # an ambiguous name is settled by what the bot declared
