@@ -20,6 +20,9 @@ try:
 except SyntaxError as exc:
     json.dump({"type": type(exc).__name__, "msg": exc.msg, "line": exc.lineno}, sys.stdout)
     sys.exit(3)
+except ValueError as exc:  # "source code string cannot contain null bytes": not Python either
+    json.dump({"type": "SyntaxError", "msg": str(exc), "line": None}, sys.stdout)
+    sys.exit(3)
 """
 
 

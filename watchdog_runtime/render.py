@@ -118,10 +118,15 @@ def bots_table(bots: Sequence[Bot], width: int) -> Table:
         table.add_column(header, overflow="ellipsis" if header == "LAST EXIT" else "fold",
                          no_wrap=header in _ONE_LINE)
     last = [header for header, _ in shown].index("LAST EXIT")
-    for bot in bots:
-        cells = [_text(cell(bot)) for _, cell in shown]
-        # One line per bot: a long error is cut here; the whole of it is behind 'status NAME'.
-        cells[last].truncate(max(30, width - 50), overflow="ellipsis")
+    rows = [[_text(cell(bot)) for _, cell in shown] for bot in bots]
+    # One line per bot: LAST EXIT gets what the other columns leave and is cut with an
+    # ellipsis there (the whole of it is behind 'status NAME').
+    others = sum(max([len(header), *(max((len(x) for x in r[i].plain.split("\n")), default=0)
+                                     for r in rows)]) + 2
+                 for i, (header, _) in enumerate(shown) if i != last)
+    room = max(20, width - others)
+    for cells in rows:
+        cells[last].truncate(room, overflow="ellipsis")
         table.add_row(*cells)
     return table
 
