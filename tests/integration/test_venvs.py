@@ -111,7 +111,7 @@ print(json.dumps({"found": found, "foreign": foreign, "name": wd.bot_name(),
 def test_bot_is_isolated_but_can_import_the_sdk(wd: Wdbot, bots: Path) -> None:
     wd("start", str(write_bot(bots, "iso.py", ISOLATION)))
     wd.wait_state("iso", "exited")
-    report = json.loads(wd.stdout("iso").splitlines()[-1])
+    report = json.loads([x for x in wd.stdout("iso").splitlines() if x.startswith("{")][-1])
     assert report["found"] == {"psutil": False, "rich": False, "platformdirs": False, "watchfiles": False}
     assert report["foreign"] == [], "the SDK pulls in no third-party package"
     assert report["name"] == "iso"
