@@ -73,6 +73,8 @@ def last_exit_text(last: Mapping[str, Any] | None) -> str:
         how = f"signal {last['signal']}"
     elif last.get("code") is not None:
         how = f"exit {last['code']}"
+    elif last.get("reason") in ("syntax_error", "missing_module"):
+        how = "not started"  # found before a process ran: a syntax check, an install
     else:
         how = "?"
     text = f"{last['reason']} ({how})"
