@@ -60,7 +60,7 @@ class Context:
     name: str
     reason: str
     """Why the bot is starting: ``first_start``, ``crash``, ``restart``, ``reload``,
-    ``memory_limit``, ``fd_limit``, ``hang`` or ``supervisor_restart``."""
+    ``memory_limit``, ``fd_limit``, ``hang``, ``supervisor_restart`` or ``installed``."""
     restarts: int
     last_exit: LastExit | None
     downtime_s: float | None

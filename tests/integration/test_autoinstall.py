@@ -149,7 +149,7 @@ def test_a_package_uv_cannot_find_leaves_the_bot_errored_with_uvs_message(
     assert wd.bot("nowhere")["auto_installed"] == []
     table = wd("status").out.splitlines()
     row = next(i for i, line in enumerate(table) if line.startswith("nowhere "))
-    assert "[dependency] uv: Because wdtest-nowhere was not" in table[row]
+    assert "missing_module (not started) [dependency] uv: Because wdtest-nowhere" in table[row]
     assert not table[row + 1].startswith(" "), "one line per bot in the table"
 
 
