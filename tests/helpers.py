@@ -121,6 +121,30 @@ class Wdbot:
         path = self.home / "bots" / name / "logs" / "stdout.log"
         return path.read_text() if path.exists() else ""
 
+    @contextlib.contextmanager
+    def daemon(self, log: Path) -> Any:
+        """``wdbot daemon`` in the foreground (what a service manager runs), until the block
+        ends; yields its Popen once it serves (a handshake on its socket)."""
+        from watchdog_runtime.control import is_running
+        from watchdog_runtime.home import Home
+
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon"], env=self.env,
+                                    stdout=out, stderr=out, start_new_session=True)
+        try:
+            wait_until(lambda: proc.poll() is not None or is_running(Home(self.home)),
+                       "the foreground daemon to serve")
+            assert proc.poll() is None, log.read_text()
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+
     def supervisor_pid(self) -> int | None:
         try:
             text = (self.home / "supervisor.lock").read_text().strip()

@@ -100,7 +100,9 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
-    sup.resume_all()
+    # Launched by a command (ready_fd): bots held by a deliberate 'wdbot shutdown' stay down;
+    # 'wdbot daemon' itself (a person, or the service manager) starts them again.
+    sup.resume_all(service=ready_fd is None)
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")

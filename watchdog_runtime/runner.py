@@ -8,6 +8,7 @@ Every state change goes through ``states.transition``; every decision through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,7 +20,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import procs, runfiles
+from . import identity, procs, runfiles
+from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
 from .config import ConfigError
 from .deps import DependencyError
@@ -36,7 +38,7 @@ from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, W
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, final_traceback, missing_module
-from .treestop import kill_leftovers, stop_tree
+from .treestop import kill_leftovers, stop_processes, stop_tree
 from .venvs import VenvError, ensure_venv, install_in_place
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ class StartFailed(Exception):
     """The bot could not be started (its venv, its dependencies, its interpreter)."""
 
 
+class RegistryUnwritable(Exception):
+    """The write-ahead record of a spawn could not be written: nothing was spawned."""
+
+
 class RunnerHost(RepairHost, Protocol):
     """What a runner needs from the supervisor."""
 
@@ -67,6 +73,10 @@ class RunnerHost(RepairHost, Protocol):
     uniform01: Callable[[], float]
 
     def persist(self) -> None: ...
+
+    def persist_now(self) -> None:
+        """Write the registry at once; raise when it cannot be written."""
+        ...
 
     def slept_recently(self) -> float | None:
         """Seconds the machine slept, if it woke a moment ago."""
@@ -90,8 +100,13 @@ class BotRunner:
         self.host = host
         self.spec: BotSpec = record.spec
         self.paths = BotPaths(host.home.bot_dir(record.spec.name))
-        self.state = record.state if record.state not in ACTIVE_STATES else BotState.STOPPED
+        waiting = record.state is BotState.BACKOFF and record.should_run and record.backoff is not None
+        self.state = record.state if record.state not in ACTIVE_STATES or waiting else BotState.STOPPED
         self.should_run = record.should_run
+        self.held = record.held
+        """Stopped by ``wdbot shutdown``: started again only by a person or ``wdbot daemon``."""
+        self.backoff_deadline = record.backoff if waiting else None
+        """The pending restart's deadline, on clocks that outlive this supervisor."""
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
@@ -101,6 +116,8 @@ class BotRunner:
         self.recovery_failures = record.recovery_failures
         self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
+        self._pending: RunRecord | None = record.pending_run
+        """Write-ahead: the run about to be spawned (no pid yet), on disk before the fork."""
         self._extra = dict(record.extra)
         self._live: _Live | None = None
         self._task: asyncio.Task[None] | None = None
@@ -138,6 +155,7 @@ class BotRunner:
         if self.active:
             raise RuntimeError(f"{self.spec.name} is already active")
         self.should_run = True
+        self.held = False
         self.failures = 0  # a person acted: the next crash starts the backoff over
         self.installs = ()  # ... and auto-install has its three attempts again
         self.recovery_failures = 0  # ... and recover() its five
@@ -146,25 +164,72 @@ class BotRunner:
         self._ensure_watching()
         await asyncio.shield(self._first_spawn)
 
-    def resume(self) -> None:
+    def resume(self, found: list[procs.Marked], *, service: bool = False) -> None:
         """After a supervisor (re)start: adopt the bot's live process, or start it if it should
-        run but died meanwhile. Never a second copy: the recorded process is checked first.
-        A live bot that should not run (its supervisor died while stopping it) is adopted and
-        the stop finished."""
-        run = self._saved_run
-        ident = procs.ProcessIdentity(run.pid, run.create_time) if run else None
-        if run and ident and procs.is_alive(ident):
-            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=(ident, run)))
+        run but died meanwhile (at its backoff deadline if it was waiting). Never a second
+        copy: ``found`` holds every process carrying this bot's marker; the one that is the
+        recorded run (by identity, or by the write-ahead run id for a supervisor that died
+        right after the fork) is adopted, and every process of another run is stopped before
+        anything new starts. A live bot that should not run (its supervisor died while
+        stopping it) is adopted and the stop finished. ``service``: ``wdbot daemon``, which
+        also starts a bot held by ``wdbot shutdown``."""
+        adopted = self._find_own(found)
+        strays = [m for m in found if adopted is None or m.run_id != adopted[1].run_id]
+        if self.held and service:
+            self.held, self.should_run = False, True
+        if adopted:
+            if self.state is BotState.BACKOFF:
+                self.state = BotState.STOPPED  # restored from disk: it runs after all
+            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted,
+                                         strays=strays))
             if not self.should_run:
                 self._stop.set()
         elif self.should_run:
-            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=None))
+            reason, wait_s = StartReason.SUPERVISOR_RESTART, None
+            if self.state is BotState.BACKOFF and self.backoff_deadline is not None:
+                wait_s = self.backoff_deadline.remaining_now()
+                last = self.last_exit.reason if self.last_exit else ExitReason.CRASH
+                reason = _START_AFTER.get(last, StartReason.CRASH)
+            self._launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
+        elif strays:
+            asyncio.get_running_loop().create_task(self._stop_strays(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
+
+    def _find_own(self, found: list[procs.Marked]) -> tuple[procs.ProcessIdentity, RunRecord] | None:
+        run = self._saved_run
+        if run is not None and procs.is_alive(run.ident):
+            return run.ident, run
+        runs = {r.run_id: r for r in (run, self._pending) if r is not None}
+        for m in found:
+            if m.leader and m.run_id in runs:
+                base = runs[m.run_id]
+                return m.ident, replace(base, pid=m.ident.pid, create_time=m.ident.create_time,
+                                        start_ticks=m.ident.start_ticks, boot_id=m.ident.boot_id)
+        return None
+
+    async def _stop_strays(self, strays: list[procs.Marked]) -> None:
+        """Processes of another run of this bot (an orphan of a dead supervisor, a second
+        copy): stopped, and said so."""
+        if not strays:
+            return
+        pids = [m.ident.pid for m in strays]
+        self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
+                               message=f"{len(pids)} process(es) of an earlier run of "
+                                       f"{self.spec.name} were stopped")
+        await stop_processes(procs.as_processes(strays), self.spec.stop_timeout_s)
+
+    async def spawned(self) -> None:
+        """Wait until a start in progress has spawned (or failed): a second ``start`` of the
+        same bot then answers with the real pid, not ``None, starting``."""
+        if self._first_spawn is not None and not self._first_spawn.done():
+            with contextlib.suppress(StartFailed):
+                await asyncio.shield(self._first_spawn)
 
     async def stop(self) -> None:
         """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait."""
         self.should_run = False
+        self.held = False
         await self._stop_watching()
         if self.active:
             assert self._task is not None
@@ -189,7 +254,10 @@ class BotRunner:
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
                          restarts=self.restarts, failures=self.failures,
                          last_exit=self.last_exit, run=run, installs=self.installs,
-                         recovery_failures=self.recovery_failures, extra=self._extra)
+                         recovery_failures=self.recovery_failures, pending_run=self._pending,
+                         held=self.held,
+                         backoff=self.backoff_deadline if self.state is BotState.BACKOFF else None,
+                         extra=self._extra)
 
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
@@ -210,6 +278,7 @@ class BotRunner:
             "heartbeat_age_s": (round(now - self._last_beat, 3)
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
+            "held": self.held,
             "watch": self.spec.watch,
             "reload_error": self.reload_error,
             "attention": self._attention(),
@@ -276,12 +345,19 @@ class BotRunner:
         self._task = asyncio.get_running_loop().create_task(coro, name=f"bot:{self.spec.name}")
 
     async def _lifecycle(self, reason: StartReason,
-                         adopted: tuple[procs.ProcessIdentity, RunRecord] | None) -> None:
+                         adopted: tuple[procs.ProcessIdentity, RunRecord] | None,
+                         strays: list[procs.Marked] | None = None, wait_s: float | None = None) -> None:
         try:
             if adopted:
                 self._adopt(*adopted)
-            elif not await self._start_once(reason):
-                return
+                if strays:
+                    asyncio.get_running_loop().create_task(self._stop_strays(strays))
+            else:
+                await self._stop_strays(strays or [])  # before anything new starts
+                if wait_s is not None and not await self._wait_backoff(wait_s):
+                    return
+                if not await self._start_once(reason):
+                    return
             while True:
                 exited = await self._supervise()
                 if exited is None or not await self._after_exit(*exited):
@@ -296,40 +372,80 @@ class BotRunner:
         return f"{self.spec.name} did not start (state {self.state.value})"
 
     async def _start_once(self, reason: StartReason) -> bool:
-        """Prepare and spawn; False when the bot must not (or cannot) run now."""
-        if self.state is BotState.BACKOFF:
-            self._to(Event.BACKOFF_ELAPSED)
-        elif self.state is not BotState.STARTING:  # STARTING: right after a repair
-            self._to(Event.START)
-        self.start_reason = reason
+        """Prepare and spawn; False when the bot must not (or cannot) run now. A failure that
+        may heal (a download, an index that is down, a full disk) backs off and tries again,
+        like a crash; only what needs a person ends in ``errored``."""
+        while True:
+            if self.state is BotState.BACKOFF:
+                self._to(Event.BACKOFF_ELAPSED)
+            elif self.state is not BotState.STARTING:  # STARTING: right after a repair
+                self._to(Event.START)
+            self.start_reason = reason
+            self.host.persist()
+            try:
+                await asyncio.to_thread(self._prepare)
+                if not self._stop.is_set():
+                    self._spawn(reason)
+            except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
+                delay = self._fail_start(exc)
+                if delay is None or not await self._wait_backoff(delay):
+                    return False
+                self.restarts += 1
+                continue
+            if self._stop.is_set():
+                self._stopped_idle()
+                return False
+            return True
+
+    def _fail_start(self, exc: Exception) -> float | None:
+        """Record a failed preparation; the delay before the next try, or None (``errored``)."""
+        if not isinstance(exc, (VenvError, DependencyError, OSError, RegistryUnwritable)):
+            log.error("starting %s failed", self.spec.name, exc_info=exc)
+        permanent = _needs_a_person(exc)
+        delay = None
+        if not permanent:
+            policy = BackoffPolicy(initial_s=self.spec.backoff_initial_s, max_s=self.spec.backoff_max_s)
+            delay = policy.delay_s(self.failures, self.host.uniform01)
+            self.failures += 1
+        error = str(exc) if permanent else f"{exc} (retrying in {delay:.0f} s)"
+        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, error, wall_iso())
+        if permanent:
+            self.should_run = False
+            self._to(Event.PREPARE_FAILED)
+        else:
+            self._to(Event.PREPARE_RETRY)
+        self.host.events.write("prepare_failed", self.spec.name, error=str(exc), retry_in_s=delay)
         self.host.persist()
-        try:
-            await asyncio.to_thread(self._prepare)
-            if not self._stop.is_set():
-                self._spawn(reason)
-        except Exception as exc:  # noqa: BLE001 - any set-up failure leaves the bot errored, said why
-            self._fail_start(exc)
-            return False
+        if self._first_spawn is not None and not self._first_spawn.done():
+            self._first_spawn.set_exception(StartFailed(error))
+        return delay
+
+    async def _wait_backoff(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` in ``backoff`` (a reload ends it early); False when stopped meanwhile."""
+        self.next_start_at = self.host.clock() + delay_s
+        self.backoff_deadline = identity.Deadline.after(delay_s)
+        self.host.persist()
+        self._wake = asyncio.Event()
+        if delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
+            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        self.next_start_at = None
+        self.backoff_deadline = None
         if self._stop.is_set():
             self._stopped_idle()
             return False
         return True
-
-    def _fail_start(self, exc: Exception) -> None:
-        if not isinstance(exc, (VenvError, DependencyError, OSError)):
-            log.error("starting %s failed", self.spec.name, exc_info=exc)
-        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, str(exc), wall_iso())
-        self.should_run = False
-        self._to(Event.PREPARE_FAILED)
-        self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
-        self.host.persist()
 
     def _index_args(self) -> list[str]:
         """uv's options of where packages come from; raises VenvError on a bad config."""
         try:
             return self.host.settings().index.uv_args()
         except ConfigError as exc:
-            raise VenvError(f"cannot build the bot's venv: {exc}") from None
+            raise VenvError(f"cannot build the bot's venv: {exc}", permanent=True) from None
 
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
@@ -355,6 +471,9 @@ class BotRunner:
         self._beats_seen = False
 
     def _spawn(self, reason: StartReason) -> None:
+        """Write ahead, then fork: the run (its id, carried in the bot's environment) is on
+        disk before the process exists, and its pid right after; a failed first write spawns
+        nothing."""
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
@@ -362,12 +481,25 @@ class BotRunner:
                         self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
         env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
                               self._log_policy)
+        self._pending = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        try:
+            self.host.persist_now()
+        except Exception as exc:  # noqa: BLE001 - the supervisor's RegistryWriteError, said to the user
+            self._pending = None
+            raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset, stderr_inode)
+        run = replace(self._pending, pid=popen.pid, create_time=ident.create_time,
+                      start_ticks=ident.start_ticks, boot_id=ident.boot_id)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
+        self._pending = None
+        try:
+            self.host.persist_now()
+        except Exception:  # noqa: BLE001 - the run id written ahead still finds this process
+            log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
+                        "run id", self.spec.name)
         self._new_process()
         self._recovery_started = self.host.clock()
         self._to(Event.RECOVERY_STARTED if self._has_recover else Event.SPAWNED)
@@ -377,10 +509,11 @@ class BotRunner:
             self._first_spawn.set_result(None)
 
     def _adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> None:
-        # Uptime from the process's own start time: the only clock both supervisors share.
-        started = self.host.clock() - max(0.0, time.time() - ident.create_time)
+        # Uptime from the process's own start (ticks since boot): no wall clock involved.
+        started = self.host.clock() - identity.age_s(ident)
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
+        self._pending = None
         self._new_process()
         self._to(Event.ADOPTED)
         self.host.events.write("adopt", self.spec.name, pid=ident.pid)
@@ -460,19 +593,7 @@ class BotRunner:
         if decision.delay_s is None:
             self.host.persist()
             return False
-        self.next_start_at = self.host.clock() + decision.delay_s
-        self.host.persist()
-        self._wake = asyncio.Event()
-        if decision.delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
-            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            try:
-                await asyncio.wait(waits, timeout=decision.delay_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for wait in waits:
-                    wait.cancel()
-        self.next_start_at = None
-        if self._stop.is_set():
-            self._stopped_idle()
+        if not await self._wait_backoff(decision.delay_s):
             return False
         self.restarts += 1
         reason = StartReason.RELOAD if self._wake.is_set() else _START_AFTER.get(info.reason,
@@ -544,8 +665,7 @@ class BotRunner:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self.spec.stop_timeout_s,
-                                                 since=ident.create_time if ident else None))
+                                                 self.spec.stop_timeout_s, since=ident))
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:
@@ -617,3 +737,13 @@ class BotRunner:
     def _to(self, event: Event) -> None:
         self.state = transition(self.state, event)
 
+
+
+def _needs_a_person(exc: Exception) -> bool:
+    """A preparation failure that no retry heals: an interpreter that does not exist, a
+    malformed requirement or dependency block, a broken setting, a bot file that is gone."""
+    if isinstance(exc, VenvError):
+        return exc.permanent
+    if isinstance(exc, (DependencyError, ConfigError, FileNotFoundError)):
+        return True
+    return not isinstance(exc, (OSError, RegistryUnwritable))

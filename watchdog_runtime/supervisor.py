@@ -21,7 +21,7 @@ from .alerts import AlertPolicy
 from .config import Config, ConfigError, load_config, operator_pairs
 from .events import EventLog, read_events, wall_iso
 from .home import BOT_NAME_RE, Home
-from .registry import BotRecord
+from .registry import BotRecord, Quarantined
 from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
 from .secretstore import SecretError, SecretStore
@@ -44,6 +44,11 @@ class RequestError(Exception):
         self.usage = usage
 
 
+class RegistryWriteError(RequestError):
+    """The registry could not be written (a full disk, say): the change it records is not
+    made, or, when it already happened, the command that made it fails."""
+
+
 class Supervisor:
     """All bots of one home. Single-threaded (asyncio): operations never interleave between
     a check and the change it guards."""
@@ -62,6 +67,11 @@ class Supervisor:
         self.keep_bots = False
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._dirty = False
+        self._retry_write: asyncio.TimerHandle | None = None
+        self.write_error: str | None = None
+        """Why the last registry write failed, until one succeeds (shown in the status)."""
+        self.quarantined: tuple[Quarantined, ...] = ()
+        """Registry entries that could not be read, kept verbatim (``registry``)."""
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
@@ -73,31 +83,73 @@ class Supervisor:
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
         try:
-            records = registry.load(self.home.registry)
+            loaded = registry.load(self.home.registry)
         except registry.CorruptRegistry as exc:
             log.error("%s", exc)
             self.warnings.append(str(exc))
             self.events.write("registry_corrupt", moved_to=str(exc.moved_to))
-            records = {}
-        self.runners = {name: BotRunner(self, rec) for name, rec in records.items()}
+            loaded = registry.Registry({})
+        self.quarantined = loaded.quarantined
+        for bad in self.quarantined:
+            message = bad.describe(self.home.registry)
+            log.error("%s", message)
+            self.events.write("registry_quarantined", bad.name, error=bad.error)
+        self.runners = {name: BotRunner(self, rec) for name, rec in loaded.bots.items()}
 
     def persist(self) -> None:
         """Write the registry soon: changes made in one turn of the event loop (an exit, its
         backoff and the next spawn) share one atomic, fsynced write. Replies to commands
-        flush first (:meth:`flush`), so a command never returns before its change is on disk."""
+        flush first (:meth:`flush`), so a command never returns before its change is on disk.
+        A spawn writes at once (:meth:`persist_now`): the run is on disk before the process."""
         if self._dirty:
             return
         self._dirty = True
         try:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self._flush_quietly)
         except RuntimeError:
             self.flush()  # no loop (tests, start-up): at once
 
+    def persist_now(self) -> None:
+        """Write the registry now; raise :class:`RegistryWriteError` when it cannot be."""
+        self._dirty = True
+        self.flush()
+
     def flush(self) -> None:
-        """Write the registry now if a change is pending."""
-        if self._dirty:
-            self._dirty = False
-            registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
+        """Write the registry now if a change is pending; raise :class:`RegistryWriteError`
+        when the write fails (the change stays pending and is retried every second)."""
+        if not self._dirty:
+            return
+        try:
+            registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()},
+                          self.quarantined)
+        except OSError as exc:
+            first = self.write_error is None
+            self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
+                                f"free space (or fix the permissions) in {self.home.root}")
+            if first:
+                log.error("%s", self.write_error)
+                self.events.write("registry_write_failed", error=str(exc))
+            self._schedule_retry()
+            raise RegistryWriteError(self.write_error) from None
+        self._dirty = False
+        if self.write_error is not None:
+            log.info("the registry is written again")
+            self.write_error = None
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except RegistryWriteError:
+            pass  # said once in the log and the status; retried by the timer
+
+    def _schedule_retry(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._retry_write is None or self._retry_write.cancelled() or \
+                self._retry_write.when() <= loop.time():
+            self._retry_write = loop.call_later(1.0, self._flush_quietly)
 
     def settings(self) -> Config:
         """The home's ``config.toml`` as it is now (an edit needs no supervisor restart);
@@ -231,10 +283,41 @@ class Supervisor:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
         return operator_pairs(self.settings(), self.home.allowed)
 
-    def resume_all(self) -> None:
-        """Adopt live bots and start those that should run (reason ``supervisor_restart``)."""
+    def resume_all(self, *, service: bool = False) -> None:
+        """After a supervisor (re)start: one sweep of the process table for every process that
+        carries one of this home's markers, whatever its age; each runner adopts its own live
+        process (by the recorded identity, or by the write-ahead run id) and stops any other
+        copy; bots that should run but died meanwhile start (reason ``supervisor_restart``),
+        those in backoff start when their deadline passes. Processes of bots the registry does
+        not know are stopped; those of quarantined entries are left alone (and said so).
+
+        ``service``: this is ``wdbot daemon`` (a person or the service manager started the
+        supervisor), which also starts the bots a deliberate ``wdbot shutdown`` held; a
+        supervisor launched by a command leaves them stopped.
+        """
+        prefix = f"{self.home.id}:"
+        found = procs.marked_processes(prefix)
         for runner in self.runners.values():
-            runner.resume()
+            runner.resume(found.pop(runner.marker, []), service=service)
+        for bad in self.quarantined:
+            left = found.pop(f"{prefix}{bad.name}", []) if bad.name else []
+            if left:
+                self.warnings.append(f"{len(left)} process(es) of the quarantined bot {bad.name!r} "
+                                     f"are left running unsupervised: {[m.ident.pid for m in left]}")
+        for marker, strays in found.items():
+            asyncio.get_running_loop().create_task(self._stop_strays(marker, strays))
+
+    async def _stop_strays(self, marker: str, strays: list[procs.Marked]) -> None:
+        """Processes of a bot this home does not know (its entry was lost): never left
+        running beside a new copy that a person may start."""
+        from .treestop import stop_processes
+
+        name = marker.split(":", 1)[1]
+        pids = [m.ident.pid for m in strays]
+        self.events.write("orphans_stopped", name, pids=pids,
+                          message=f"processes of {name!r}, which the registry does not know, "
+                                  f"were stopped")
+        await stop_processes(procs.as_processes(strays), 10.0)
 
     # ------------------------------------------------------------- operations
     async def op_ping(self) -> dict[str, Any]:
@@ -251,6 +334,7 @@ class Supervisor:
         except (SpecError, TypeError, ValueError) as exc:
             raise RequestError(f"bad bot spec: {exc}", usage=True) from None
         _check_spec(new)
+        self._refuse_quarantined(new.name)
         runner = self.runners.get(new.name)
         if runner is None:
             runner = self.runners[new.name] = BotRunner(self, BotRecord(spec=new))
@@ -260,6 +344,7 @@ class Supervisor:
                 f"a bot named {new.name!r} is already registered for {runner.spec.path}; "
                 f"choose another name with --name", usage=True)
         if runner.active:
+            await runner.spawned()
             if runner.spec == new:
                 return {**self._brief(runner), "already": True}
             if not update:
@@ -277,17 +362,23 @@ class Supervisor:
         return await self._start_registered(runner)
 
     async def _first_start(self, runner: BotRunner) -> dict[str, Any]:
+        name = runner.spec.name
         try:
             await runner.start(StartReason.FIRST_START)
         except StartFailed as exc:
-            # A failed first start registers nothing.
-            del self.runners[runner.spec.name]
-            self.persist()
+            # A failed first start registers nothing (and retries nothing).
+            await runner.stop()
+            if self.runners.get(name) is runner:
+                del self.runners[name]
+                self.persist()
+            elif name not in self.runners:
+                raise RequestError(f"{name} was removed while it was starting") from None
             raise RequestError(str(exc)) from None
         return self._brief(runner)
 
     async def _start_registered(self, runner: BotRunner) -> dict[str, Any]:
         if runner.active:
+            await runner.spawned()
             return {**self._brief(runner), "already": True}
         try:
             await runner.start(StartReason.FIRST_START)
@@ -314,8 +405,12 @@ class Supervisor:
             raise RequestError(f"{runner.spec.name}: {exc}") from None
 
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
+        if name not in self.runners and any(q.name == name for q in self.quarantined):
+            return await self._remove_quarantined(name, purge)
         runner = self._runner(name)
         await runner.stop()
+        if self.runners.get(name) is not runner:
+            return {"name": name, "purged": False}  # removed meanwhile by another request
         del self.runners[name]
         self.persist()
         self.events.write("removed", name, purge=purge)
@@ -323,12 +418,35 @@ class Supervisor:
             await asyncio.to_thread(shutil.rmtree, runner.paths.root, True)
         return {"name": name, "purged": purge}
 
+    async def _remove_quarantined(self, name: str, purge: bool) -> dict[str, Any]:
+        """Forget an unreadable entry: stop whatever still runs under its name, then drop it."""
+        from .treestop import stop_processes
+
+        marker = f"{self.home.id}:{name}"
+        strays = procs.marked_processes(f"{self.home.id}:").get(marker, [])
+        await stop_processes(procs.as_processes(strays), 10.0)
+        self.quarantined = tuple(q for q in self.quarantined if q.name != name)
+        self.warnings = [w for w in self.warnings if f"{name!r}" not in w]
+        self.persist()
+        self.events.write("removed", name, purge=purge, quarantined=True)
+        if purge:
+            await asyncio.to_thread(shutil.rmtree, self.home.bot_dir(name), True)
+        return {"name": name, "purged": purge}
+
+    def _refuse_quarantined(self, name: str) -> None:
+        for bad in self.quarantined:
+            if bad.name == name:
+                raise RequestError(bad.describe(self.home.registry))
+
     async def op_status(self, name: str | None = None) -> dict[str, Any]:
         runners = [self._runner(name)] if name else [self.runners[n] for n in sorted(self.runners)]
         return {
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
-                "uptime_s": round(self.clock() - self.started_mono, 3), "warnings": self.warnings,
+                "uptime_s": round(self.clock() - self.started_mono, 3),
+                "warnings": self.warnings + ([self.write_error] if self.write_error else []),
+                "quarantined": [{"name": q.name, "error": q.error,
+                                 "fix": q.describe(self.home.registry)} for q in self.quarantined],
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
                                if self.last_sleep else None),
             },
@@ -348,15 +466,19 @@ class Supervisor:
         if self.keep_bots:
             await asyncio.gather(*(r.detach() for r in runners))
         else:
-            wanted = {r.spec.name for r in runners if r.should_run}
+            # Held, not forgotten: the service's 'wdbot daemon' (after a reboot, say) starts
+            # them again, a supervisor that a read-only command launched does not.
+            wanted = {r.spec.name for r in runners if r.should_run or r.held}
             await asyncio.gather(*(r.stop() for r in runners))
             for r in runners:
-                r.should_run = r.spec.name in wanted
+                r.held = r.spec.name in wanted
         self.persist()
         self.flush()
 
     # ---------------------------------------------------------------- helpers
     def _runner(self, name: str | None) -> BotRunner:
+        if isinstance(name, str) and name not in self.runners:
+            self._refuse_quarantined(name)
         if not isinstance(name, str) or name not in self.runners:
             known = ", ".join(sorted(self.runners)) or "none"
             raise RequestError(f"no bot named {name!r} (registered: {known}); see 'wdbot status'",

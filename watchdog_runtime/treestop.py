@@ -27,7 +27,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     deadline = loop.time() + stop_timeout_s
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
-    members = procs.members(ident, marker, since=ident.create_time)
+    members = procs.members(ident, marker, since=ident)
     procs.signal_group(ident.pid, signal.SIGTERM)
     procs.signal_each(procs.outside_group(members, ident.pid), signal.SIGTERM)
     try:
@@ -35,7 +35,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     except asyncio.TimeoutError:
         log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, stop_timeout_s)
     killed = await kill_leftovers(ident.pid, members, marker, max(0.0, deadline - loop.time()),
-                                  since=ident.create_time)
+                                  since=ident)
     returncode = await asyncio.wait_for(exit_task, KILL_GRACE_S)
     code = returncode if returncode is not None and returncode >= 0 else None
     sig = -returncode if returncode is not None and returncode < 0 else None
@@ -43,7 +43,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: float,
-                         since: float | None = None) -> list[int]:
+                         since: procs.ProcessIdentity | None = None) -> list[int]:
     """No process the bot started outlives it: SIGTERM what is left, SIGKILL after ``wait_s``;
     return the pids that needed the SIGKILL.
 
@@ -62,4 +62,18 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
     procs.signal_each(alive, signal.SIGKILL)
+    return [p.pid for p in alive]
+
+
+async def stop_processes(found: list[Any], wait_s: float) -> list[int]:
+    """Stop exactly these processes (copies of a bot found beside the one adopted, or left
+    by a dead supervisor): SIGTERM once each, SIGKILL after ``wait_s``; return the pids that
+    needed the SIGKILL. Nothing else carrying the bot's marker is touched."""
+    alive = await procs.wait_procs_gone(found, 0.0)
+    if not alive:
+        return []
+    procs.signal_each(alive, signal.SIGTERM)
+    alive = await procs.wait_procs_gone(alive, wait_s)
+    procs.signal_each(alive, signal.SIGKILL)
+    await procs.wait_procs_gone(alive, KILL_GRACE_S)
     return [p.pid for p in alive]
