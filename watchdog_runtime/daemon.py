@@ -95,7 +95,8 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     except UvError as exc:
         sup.warnings.append(str(exc))
     sup.load()
-    ops = {name[3:]: _flushing(sup, getattr(sup, name)) for name in dir(sup) if name.startswith("op_")}
+    ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
+           for name in dir(sup) if name.startswith("op_")}
     server = await serve(home.socket, ops)
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
@@ -151,14 +152,22 @@ async def _systemd_watchdog() -> None:
         await asyncio.sleep(int(usec) / 2_000_000)
 
 
-def _flushing(sup: Any, op: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """An operation whose reply waits for the registry write its changes called for."""
+READ_ONLY_OPS = frozenset({"ping", "status"})
+"""They change nothing: a registry write still pending (a full disk) does not fail them."""
+
+
+def _flushing(sup: Any, op: Callable[..., Awaitable[Any]], quiet: bool = False) -> Callable[..., Awaitable[Any]]:
+    """An operation whose reply waits for the registry write its changes called for; a
+    failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
     async def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return await op(*args, **kwargs)
         finally:
-            sup.flush()
+            if quiet:
+                sup._flush_quietly()
+            else:
+                sup.flush()
     return run
 
 

@@ -197,16 +197,27 @@ class BotRunner:
             self._ensure_watching()  # --watch: a fix saved later starts it again
 
     def _find_own(self, found: list[procs.Marked]) -> tuple[procs.ProcessIdentity, RunRecord] | None:
+        """This bot's own live process among ``found``, with its run record, or None.
+
+        The recorded run by its identity; a record without start ticks (an older wdbot) also
+        by pid plus run id. A run written ahead but never given its pid (the supervisor died
+        right after the fork) by its run id: the oldest process of that run that leads its
+        own session, since the bot's process is spawned so and is older than all it starts."""
         run = self._saved_run
         if run is not None and procs.is_alive(run.ident):
             return run.ident, run
-        runs = {r.run_id: r for r in (run, self._pending) if r is not None}
-        for m in found:
-            if m.leader and m.run_id in runs:
-                base = runs[m.run_id]
-                return m.ident, replace(base, pid=m.ident.pid, create_time=m.ident.create_time,
-                                        start_ticks=m.ident.start_ticks, boot_id=m.ident.boot_id)
-        return None
+        if run is not None:
+            for m in found:
+                if m.run_id == run.run_id and m.ident.pid == run.pid:
+                    return m.ident, _with_ident(run, m.ident)
+        pending = self._pending
+        if pending is None:
+            return None
+        roots = [m for m in found if m.run_id == pending.run_id and m.leader]
+        if not roots:
+            return None
+        oldest = min(roots, key=lambda m: (m.ident.start_ticks or 0, m.ident.create_time, m.ident.pid))
+        return oldest.ident, _with_ident(pending, oldest.ident)
 
     async def _stop_strays(self, strays: list[procs.Marked]) -> None:
         """Processes of another run of this bot (an orphan of a dead supervisor, a second
@@ -407,8 +418,8 @@ class BotRunner:
             policy = BackoffPolicy(initial_s=self.spec.backoff_initial_s, max_s=self.spec.backoff_max_s)
             delay = policy.delay_s(self.failures, self.host.uniform01)
             self.failures += 1
-        error = str(exc) if permanent else f"{exc} (retrying in {delay:.0f} s)"
-        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, error, wall_iso())
+        retry = "" if delay is None else f" (retrying in {delay:.1f} s)"
+        self.last_exit = ExitInfo(None, None, ExitReason.UNKNOWN, f"{exc}{retry}", wall_iso())
         if permanent:
             self.should_run = False
             self._to(Event.PREPARE_FAILED)
@@ -417,7 +428,7 @@ class BotRunner:
         self.host.events.write("prepare_failed", self.spec.name, error=str(exc), retry_in_s=delay)
         self.host.persist()
         if self._first_spawn is not None and not self._first_spawn.done():
-            self._first_spawn.set_exception(StartFailed(error))
+            self._first_spawn.set_exception(StartFailed(_one_line(f"{exc}") + retry))
         return delay
 
     async def _wait_backoff(self, delay_s: float) -> bool:
@@ -490,8 +501,7 @@ class BotRunner:
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = replace(self._pending, pid=popen.pid, create_time=ident.create_time,
-                      start_ticks=ident.start_ticks, boot_id=ident.boot_id)
+        run = _with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
         self._pending = None
@@ -747,3 +757,15 @@ def _needs_a_person(exc: Exception) -> bool:
     if isinstance(exc, (DependencyError, ConfigError, FileNotFoundError)):
         return True
     return not isinstance(exc, (OSError, RegistryUnwritable))
+
+
+def _with_ident(run: RunRecord, ident: procs.ProcessIdentity) -> RunRecord:
+    return replace(run, pid=ident.pid, create_time=ident.create_time, start_ticks=ident.start_ticks,
+                   boot_id=ident.boot_id)
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """A multi-line error (uv's) as one line for a command's answer; the whole text stays in
+    ``last_exit`` and ``wdbot status NAME``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

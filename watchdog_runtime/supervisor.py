@@ -444,7 +444,8 @@ class Supervisor:
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
                 "uptime_s": round(self.clock() - self.started_mono, 3),
-                "warnings": self.warnings + ([self.write_error] if self.write_error else []),
+                "warnings": [*self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
+                             *([self.write_error] if self.write_error else [])],
                 "quarantined": [{"name": q.name, "error": q.error,
                                  "fix": q.describe(self.home.registry)} for q in self.quarantined],
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
