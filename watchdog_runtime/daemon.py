@@ -156,7 +156,8 @@ READ_ONLY_OPS = frozenset({"ping", "status"})
 """They change nothing: a registry write still pending (a full disk) does not fail them."""
 
 
-def _flushing(sup: Any, op: Callable[..., Awaitable[Any]], quiet: bool = False) -> Callable[..., Awaitable[Any]]:
+def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
+              quiet: bool = False) -> Callable[..., Awaitable[Any]]:
     """An operation whose reply waits for the registry write its changes called for; a
     failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
