@@ -310,6 +310,14 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
+    def near_limit(self) -> bool:
+        """The last reading is past half of a limit: read this bot more often."""
+        last, limits = self.watch.last, self._limits
+        if last is None or limits is None:
+            return False
+        memory = limits.max_memory_bytes is not None and last.rss_bytes * 2 >= limits.max_memory_bytes
+        return memory or (limits.max_fds is not None and last.num_fds * 2 >= limits.max_fds)
+
     def on_message(self, run_id: str, kind: str) -> bool:
         """A message from the bot (``notify``); False when it is not from the live process."""
         live = self._live

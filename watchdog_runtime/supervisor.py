@@ -32,6 +32,9 @@ from .units import duration
 
 log = logging.getLogger(__name__)
 
+FAST_SAMPLE_S = 0.1
+"""How often a bot past half of its memory or open-files limit is read."""
+
 RECENT_SLEEP_S = 120.0
 """An exit this soon after the machine woke is put down to the sleep."""
 
@@ -173,10 +176,17 @@ class Supervisor:
 
     async def sample_forever(self) -> None:
         """Every ``interval``: one reading of every running bot's process tree, handed to
-        its runner (which may restart it past a limit). Runs until cancelled."""
+        its runner (which may restart it past a limit). A bot past half of a limit is read
+        every ``FAST_SAMPLE_S`` as well, so a fast leak is caught near its limit, not a few
+        hundred megabytes past it. Runs until cancelled."""
+        next_full = self.clock()
         while True:
             settings = self.watch_settings()
-            live = {n: ident for n, r in self.runners.items() if (ident := r.live_ident)}
+            full = self.clock() >= next_full
+            if full:
+                next_full = self.clock() + settings.interval_s
+            live = {n: ident for n, r in self.runners.items()
+                    if (ident := r.live_ident) and (full or r.near_limit())}
             if live:
                 try:
                     samples = await asyncio.to_thread(procs.sample_trees, live, self.clock())
@@ -187,9 +197,11 @@ class Supervisor:
                     runner = self.runners.get(name)
                     if runner is not None:
                         runner.observe(live[name], sample, settings)
-            if self.metrics is not None:
+            if full and self.metrics is not None:
                 self.metrics.snapshot = await self.op_status()
-            await asyncio.sleep(settings.interval_s)
+            near = any(r.live_ident and r.near_limit() for r in self.runners.values())
+            wait = FAST_SAMPLE_S if near else next_full - self.clock()
+            await asyncio.sleep(max(0.0, min(wait, next_full - self.clock())))
 
     def deliver(self, run_id: str, kind: str) -> None:
         """A bot's message from the notify socket, handed to the runner whose live run it is."""
