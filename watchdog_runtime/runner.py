@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import identity, procs, runfiles
+from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
 from .config import ConfigError
@@ -173,8 +174,8 @@ class BotRunner:
         anything new starts. A live bot that should not run (its supervisor died while
         stopping it) is adopted and the stop finished. ``service``: ``wdbot daemon``, which
         also starts a bot held by ``wdbot shutdown``."""
-        adopted = self._find_own(found)
-        strays = [m for m in found if adopted is None or m.run_id != adopted[1].run_id]
+        adopted = choose_own(self._saved_run, self._pending, found, procs.is_alive)
+        strays = others(found, adopted[1] if adopted else None)
         if self.held and service:
             self.held, self.should_run = False, True
         if adopted:
@@ -195,29 +196,6 @@ class BotRunner:
             asyncio.get_running_loop().create_task(self._stop_strays(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
-
-    def _find_own(self, found: list[procs.Marked]) -> tuple[procs.ProcessIdentity, RunRecord] | None:
-        """This bot's own live process among ``found``, with its run record, or None.
-
-        The recorded run by its identity; a record without start ticks (an older wdbot) also
-        by pid plus run id. A run written ahead but never given its pid (the supervisor died
-        right after the fork) by its run id: the oldest process of that run that leads its
-        own session, since the bot's process is spawned so and is older than all it starts."""
-        run = self._saved_run
-        if run is not None and procs.is_alive(run.ident):
-            return run.ident, run
-        if run is not None:
-            for m in found:
-                if m.run_id == run.run_id and m.ident.pid == run.pid:
-                    return m.ident, _with_ident(run, m.ident)
-        pending = self._pending
-        if pending is None:
-            return None
-        roots = [m for m in found if m.run_id == pending.run_id and m.leader]
-        if not roots:
-            return None
-        oldest = min(roots, key=lambda m: (m.ident.start_ticks or 0, m.ident.create_time, m.ident.pid))
-        return oldest.ident, _with_ident(pending, oldest.ident)
 
     async def _stop_strays(self, strays: list[procs.Marked]) -> None:
         """Processes of another run of this bot (an orphan of a dead supervisor, a second
@@ -509,7 +487,7 @@ class BotRunner:
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = _with_ident(self._pending, ident)
+        run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
         self._pending = None
@@ -765,11 +743,6 @@ def _needs_a_person(exc: Exception) -> bool:
     if isinstance(exc, (DependencyError, ConfigError, FileNotFoundError)):
         return True
     return not isinstance(exc, (OSError, RegistryUnwritable))
-
-
-def _with_ident(run: RunRecord, ident: procs.ProcessIdentity) -> RunRecord:
-    return replace(run, pid=ident.pid, create_time=ident.create_time, start_ticks=ident.start_ticks,
-                   boot_id=ident.boot_id)
 
 
 def _one_line(text: str, limit: int = 400) -> str:
