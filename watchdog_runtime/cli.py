@@ -106,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("secret", help="a bot's secrets, encrypted at rest (wd.connection reads them)")
     p.add_argument("action", choices=("set", "list", "rm"))
     p.add_argument("bot", metavar="BOT", nargs="?")
-    p.add_argument("name", metavar="CONNECTION.FIELD", nargs="?",
-                   help="like binance.apiKey; the value comes from a hidden prompt or stdin, never argv")
+    p.add_argument("name", metavar="CONNECTION[.FIELD]", nargs="?",
+                   help="like binance.apiKey: the value comes from a hidden prompt or stdin, never "
+                        "argv; a CONNECTION alone (set): KEY=VALUE lines from stdin (a .env file)")
     p.set_defaults(func=cmd_secret)
 
     p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
@@ -467,8 +468,10 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
     try:
         if ns.action == "list":
             for bot in [ns.bot] if ns.bot else store.bots():
+                broken = set(store.unreadable(bot))
                 for name in store.names(bot):
-                    print(f"{bot} {name}")
+                    note = " (cannot be decrypted: set it again)" if name in broken else ""
+                    print(f"{bot} {name}{note}")
             return 0
         if not ns.bot or not ns.name:
             raise UsageError(f"wdbot secret {ns.action} needs BOT and CONNECTION.FIELD")
@@ -477,12 +480,25 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
             print(f"{ns.bot}: removed {ns.name}")
             return 0
         home.ensure()
-        store.set(ns.bot, ns.name, _secret_value(f"value of {ns.name} for {ns.bot}: "))
-        print(f"{ns.bot}: stored {ns.name} (encrypted; the bot reads it with "
+        values = (_env_values(ns.name) if "." not in ns.name else
+                  {ns.name: _secret_value(f"value of {ns.name} for {ns.bot}: ")})
+        store.set_many(ns.bot, values)
+        print(f"{ns.bot}: stored {', '.join(values)} (encrypted; the bot reads it with "
               f"wd.connection({ns.name.split('.')[0]!r}))")
         return 0
     except SecretError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _env_values(connection: str) -> dict[str, str]:
+    """The bulk form: ``KEY=VALUE`` lines from stdin (never from a terminal, which would
+    show them), all valid or none stored."""
+    from .secretstore import parse_env
+
+    if sys.stdin.isatty():
+        raise UsageError(f"pipe KEY=VALUE lines in: wdbot secret set BOT {connection} < {connection}.env "
+                         f"(or name one field: {connection}.FIELD)")
+    return parse_env(sys.stdin.read(), connection)
 
 
 def _secret_value(prompt: str) -> str:

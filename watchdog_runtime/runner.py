@@ -230,6 +230,12 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
+    @property
+    def process_ident(self) -> procs.ProcessIdentity | None:
+        """The bot's process in any state while it lives, stopping included: the tree that
+        may read the bot's secrets."""
+        return self._live.ident if self._live else None
+
     def on_message(self, run_id: str, kind: str) -> bool:
         """A message from the bot (``notify``); False when it is not from the live process."""
         live = self._live

@@ -1,0 +1,176 @@
+"""Redaction: every secret value of the home, replaced by ``***`` in what the supervisor
+writes or shows (events and so alerts, the registry, control replies and so status and the
+metrics, its own log, the exit records it keeps).
+
+What came from a bot (an exception's text, a traceback, a diagnosis's ``seen``) may quote a
+secret: a bot that dies of ``RuntimeError("exchange rejected key SK-...")``. Redaction is
+applied where text leaves the supervisor (its *sinks*), so a new field or a new event
+cannot forget it. Values shorter than :data:`MIN_CHARS` are not redacted: hiding every
+``1234`` or ``true`` would mangle every text and hide nothing worth hiding.
+
+The values are decrypted from the store when it changed (its files' stat, checked on every
+use), not on every call. What redaction cannot cover: the bot's own output (its log files,
+``wdbot logs``) is the bot's; a value cut, encoded or transformed by the bot is not found.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .home import BotPaths, Home
+from .secretstore import SecretStore
+
+if TYPE_CHECKING:
+    from .registry import BotRecord
+
+MIN_CHARS = 6
+"""Values shorter than this are not redacted (README: Secrets)."""
+MASK = "***"
+
+T = TypeVar("T")
+
+
+def forms(value: str) -> set[str]:
+    """The ways ``value`` appears in text: as it is, escaped as ``repr`` and JSON escape it,
+    and each long enough line of a multi-line value (a PEM key, quoted line by line).
+
+    >>> sorted(forms('ab"cd\\nefghij'))
+    ['ab"cd\\nefghij', 'ab"cd\\\\nefghij', 'ab\\\\"cd\\\\nefghij', 'efghij']
+    >>> forms("12345")
+    set()
+    """
+    found = {value, value.encode("unicode_escape").decode("ascii"), json.dumps(value)[1:-1]}
+    found |= {line.strip() for line in value.splitlines()}
+    return {f for f in found if len(f) >= MIN_CHARS}
+
+
+def pattern_of(values: list[str]) -> re.Pattern[str] | None:
+    """One regular expression matching every form of every value, longest first (so a value
+    that contains another is hidden whole); None when there is nothing to hide."""
+    every = sorted({f for v in values for f in forms(v)}, key=lambda f: (-len(f), f))
+    return re.compile("|".join(map(re.escape, every))) if every else None
+
+
+def scrub(obj: T, pattern: re.Pattern[str] | None) -> T:
+    """``obj`` (a string, or JSON-like lists, tuples and dicts of them) with every match of
+    ``pattern`` replaced by ``***``; the same object when nothing matched.
+
+    >>> scrub({"error": "bad key SK-123456", "n": [1, "SK-123456!"]}, pattern_of(["SK-123456"]))
+    {'error': 'bad key ***', 'n': [1, '***!']}
+    """
+    if pattern is None:
+        return obj
+    if isinstance(obj, str):
+        return pattern.sub(MASK, obj)  # type: ignore[return-value]  # a str in, a str out
+    if isinstance(obj, dict):
+        return {k: scrub(v, pattern) for k, v in obj.items()}  # type: ignore[return-value]  # same
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(scrub(v, pattern) for v in obj)
+    return obj
+
+
+class Redactor:
+    """The secret values of one home's store, kept in step with it."""
+
+    def __init__(self, folder: Path, load: Callable[[], list[str]] | None = None) -> None:
+        self.folder = folder
+        self._load = load or SecretStore(folder).all_values
+        self._seen: tuple[tuple[str, int, int, int], ...] | None = None
+        self._pattern: re.Pattern[str] | None = None
+
+    def pattern(self) -> re.Pattern[str] | None:
+        """The expression of the values now (decrypted again only when the store changed)."""
+        seen = self._signature()
+        if seen != self._seen:
+            self._pattern = pattern_of(self._load()) if seen else None
+            self._seen = seen
+        return self._pattern
+
+    def __call__(self, obj: T) -> T:
+        """``obj`` redacted (see :func:`scrub`)."""
+        return scrub(obj, self.pattern())
+
+    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
+        try:
+            files = sorted(p for p in self.folder.iterdir() if p.name == "key" or p.suffix == ".json")
+        except OSError:
+            return ()
+        found = []
+        for path in files:
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # replaced under us: the next call sees the new one
+            found.append((path.name, st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(found)
+
+
+def rewrite_json(path: Path, redact: Redactor) -> None:
+    """Redact a JSON file the supervisor keeps (a bot's exit record) in place, atomically;
+    untouched when it holds no value."""
+    from .durable import atomic_write_json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    clean = redact(data)
+    if clean != data:
+        atomic_write_json(path, clean)
+
+
+class LogFilter(logging.Filter):
+    """Redacts every record a handler emits (message, arguments, exception text)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redact.pattern() is None:
+            return True
+        message = record.getMessage()
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def guard_logging(redact: Redactor) -> None:
+    """Redact everything the process logs through its root handlers (the supervisor log)."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LogFilter(redact))
+
+
+
+def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:
+    """A registry record with its last exit redacted (the spec is the user's, kept as is)."""
+    if record.last_exit is None:
+        return record
+    from .lifecycle import ExitInfo
+
+    found = record.last_exit.to_json()
+    clean = redact(found)
+    return record if clean == found else replace(record, last_exit=ExitInfo.from_json(clean))
+
+
+RUN_ENDS = frozenset({"exit", "stopped"})
+"""Events after which a bot's exit record has been read and may be redacted on disk."""
+
+
+def clean_run_files(event: Mapping[str, Any], home: Home, redact: Redactor) -> None:
+    """An events listener: once a run's end is recorded, its exit record (the bootstrap's,
+    which quotes the exception) is redacted on disk too."""
+    bot = event.get("bot")
+    if event.get("kind") in RUN_ENDS and isinstance(bot, str) and redact.pattern() is not None:
+        rewrite_json(BotPaths(home.bot_dir(bot)).exit_record, redact)
