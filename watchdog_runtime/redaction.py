@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,28 +50,53 @@ def forms(value: str) -> set[str]:
     return {f for f in found if len(f) >= MIN_CHARS}
 
 
-def pattern_of(values: list[str]) -> re.Pattern[str] | None:
-    """One regular expression matching every form of every value, longest first (so a value
-    that contains another is hidden whole); None when there is nothing to hide."""
+@dataclass(frozen=True)
+class Mask:
+    """What hides the values: one expression for every form of every value (longest first,
+    so a value that contains another is hidden whole), and the beginnings of each form, for
+    a text that ends in a value cut short (a message truncated at 200 characters)."""
+
+    pattern: re.Pattern[str]
+    beginnings: frozenset[str]
+    longest: int
+
+    def text(self, text: str) -> str:
+        """``text`` with every value, and a value's beginning at its very end, as ``***``.
+
+        >>> of(["SK-123456789"]).text("key SK-123456789, then SK-1234567")
+        'key ***, then ***'
+        """
+        text = self.pattern.sub(MASK, text)
+        for size in range(min(len(text), self.longest), MIN_CHARS - 1, -1):
+            if text[-size:] in self.beginnings:
+                return text[:-size] + MASK
+        return text
+
+
+def of(values: list[str]) -> Mask | None:
+    """The mask of ``values``; None when there is nothing to hide."""
     every = sorted({f for v in values for f in forms(v)}, key=lambda f: (-len(f), f))
-    return re.compile("|".join(map(re.escape, every))) if every else None
+    if not every:
+        return None
+    beginnings = frozenset(f[:size] for f in every for size in range(MIN_CHARS, len(f)))
+    return Mask(re.compile("|".join(map(re.escape, every))), beginnings, len(every[0]))
 
 
-def scrub(obj: T, pattern: re.Pattern[str] | None) -> T:
-    """``obj`` (a string, or JSON-like lists, tuples and dicts of them) with every match of
-    ``pattern`` replaced by ``***``; the same object when nothing matched.
+def scrub(obj: T, mask: Mask | None) -> T:
+    """``obj`` (a string, or JSON-like lists, tuples and dicts of them) with every value
+    hidden by ``mask``.
 
-    >>> scrub({"error": "bad key SK-123456", "n": [1, "SK-123456!"]}, pattern_of(["SK-123456"]))
+    >>> scrub({"error": "bad key SK-123456", "n": [1, "SK-123456!"]}, of(["SK-123456"]))
     {'error': 'bad key ***', 'n': [1, '***!']}
     """
-    if pattern is None:
+    if mask is None:
         return obj
     if isinstance(obj, str):
-        return pattern.sub(MASK, obj)  # type: ignore[return-value]  # a str in, a str out
+        return mask.text(obj)  # type: ignore[return-value]  # a str in, a str out
     if isinstance(obj, dict):
-        return {k: scrub(v, pattern) for k, v in obj.items()}  # type: ignore[return-value]  # same
+        return {k: scrub(v, mask) for k, v in obj.items()}  # type: ignore[return-value]  # same
     if isinstance(obj, (list, tuple)):
-        return type(obj)(scrub(v, pattern) for v in obj)
+        return type(obj)(scrub(v, mask) for v in obj)
     return obj
 
 
@@ -82,19 +107,19 @@ class Redactor:
         self.folder = folder
         self._load = load or SecretStore(folder).all_values
         self._seen: tuple[tuple[str, int, int, int], ...] | None = None
-        self._pattern: re.Pattern[str] | None = None
+        self._mask: Mask | None = None
 
-    def pattern(self) -> re.Pattern[str] | None:
-        """The expression of the values now (decrypted again only when the store changed)."""
+    def mask(self) -> Mask | None:
+        """The mask of the values now (decrypted again only when the store changed)."""
         seen = self._signature()
         if seen != self._seen:
-            self._pattern = pattern_of(self._load()) if seen else None
+            self._mask = of(self._load()) if seen else None
             self._seen = seen
-        return self._pattern
+        return self._mask
 
     def __call__(self, obj: T) -> T:
         """``obj`` redacted (see :func:`scrub`)."""
-        return scrub(obj, self.pattern())
+        return scrub(obj, self.mask())
 
     def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
         try:
@@ -133,7 +158,7 @@ class LogFilter(logging.Filter):
         self.redact = redact
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.redact.pattern() is None:
+        if self.redact.mask() is None:
             return True
         message = record.getMessage()
         record.msg, record.args = self.redact(message), None
@@ -172,5 +197,5 @@ def clean_run_files(event: Mapping[str, Any], home: Home, redact: Redactor) -> N
     """An events listener: once a run's end is recorded, its exit record (the bootstrap's,
     which quotes the exception) is redacted on disk too."""
     bot = event.get("bot")
-    if event.get("kind") in RUN_ENDS and isinstance(bot, str) and redact.pattern() is not None:
+    if event.get("kind") in RUN_ENDS and isinstance(bot, str) and redact.mask() is not None:
         rewrite_json(BotPaths(home.bot_dir(bot)).exit_record, redact)
