@@ -197,3 +197,45 @@ def probe_home(wd: Wdbot, bots: Path, user: str, control: Path) -> None:
                            text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
     assert probe.returncode == 0, probe.stderr
     assert json.loads(probe.stdout) == [str(control)], "another user read or listed nothing"
+
+
+def test_the_bulk_form_is_all_or_nothing_and_purge_forgets(wd: Wdbot, bots: Path) -> None:
+    done = wd("secret", "set", "keeper", "binance", input="apiKey=first-api-key\n# note\n\nsecret='first-secret'\n")
+    assert done.out.startswith("keeper: stored binance.apiKey, binance.secret")
+    bad = wd("secret", "set", "keeper", "binance", input="apiKey=second-api-key\nsecret second-secret\n",
+             check=False)
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "line 2 of stdin is not KEY=VALUE" in bad.err
+    assert "second" not in bad.err + bad.out, "a malformed line is never echoed"
+    store = SecretStore(wd.home / "secrets")
+    assert store.connection("keeper", "binance").values == {"apiKey": "first-api-key",
+                                                             "secret": "first-secret"}, "nothing changed"
+
+    wd("secret", "set", "keeper", "binance.apiKey", input="rotated-api-key\n")  # the one-field form
+    assert store.connection("keeper", "binance").values["apiKey"] == "rotated-api-key"
+    wd("start", str(write_bot(bots, "keeper.py", "import time\ntime.sleep(600)\n")))
+    wd("remove", "keeper")
+    assert store.names("keeper") == ["binance.apiKey", "binance.secret"], "a plain remove keeps them"
+    wd("start", str(bots / "keeper.py"))
+    wd("remove", "keeper", "--purge")
+    assert wd("secret", "list").out == "" and not (wd.home / "secrets" / "keeper.json").exists()
+
+
+def test_an_undecryptable_value_fails_alone_in_the_bot(wd: Wdbot, bots: Path) -> None:
+    from tests.integration.test_secrets import READER, ask
+
+    wd("secret", "set", "trader", "binance", input=f"apiKey={KEY}\nsecret=good-secret\n")
+    elsewhere = SecretStore(bots / "elsewhere")  # a value encrypted under another home's key
+    elsewhere.set("trader", "binance.secret", "from-another-home")
+    mine = wd.home / "secrets" / "trader.json"
+    items = json.loads(mine.read_text())
+    items["binance.secret"] = json.loads((bots / "elsewhere" / "trader.json").read_text())["binance.secret"]
+    mine.write_text(json.dumps(items))
+    assert "trader binance.secret (cannot be decrypted: set it again)" in wd("secret", "list").out
+
+    trader = bots / "trader"
+    wd("start", str(write_bot(trader, "trader.py", READER.replace("{name}", "trader"))))
+    assert ask(trader, "trader") == {"apiKey": KEY}, "the readable field is still given"
+    stderr = (wd.home / "bots" / "trader" / "logs" / "stderr.log").read_text()
+    assert "binance.secret of trader cannot be decrypted" in stderr and "wdbot secret set trader" in stderr
+    wd("secret", "set", "trader", "binance.secret", input="mended-secret\n")
+    assert ask(trader, "trader") == {"apiKey": KEY, "secret": "mended-secret"}
