@@ -2,8 +2,9 @@
 
 Under wdbot the values come from the supervisor (``wdbot secret set BOT NAME.FIELD``), read
 fresh on every call, so a rotated key needs no restart: call it where you build the client,
-not once at import. It is answered while the bot stops too (in ``on_shutdown``). Outside wdbot, ``WDBOT_CONNECTION_<NAME>`` may hold the mapping as JSON
-for local runs; without it the mapping is empty.
+not once at import. It is answered while the bot stops too (in ``on_shutdown``). Outside
+wdbot, ``WDBOT_CONNECTION_<NAME>`` may hold the mapping as JSON for local runs; without it
+the mapping is empty.
 """
 
 from __future__ import annotations

@@ -160,7 +160,10 @@ class LogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.redact.mask() is None:
             return True
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call: the handler reports it as it always does
         record.msg, record.args = self.redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

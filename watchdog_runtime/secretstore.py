@@ -69,17 +69,13 @@ class SecretStore:
 
     def set_many(self, bot: str, values: Mapping[str, str]) -> None:
         """Store several values for ``bot`` in one locked, atomic write: all or none."""
-        for name, value in values.items():
-            check_name(name)
-            if not value:
-                raise SecretError(f"empty value for {name}: nothing stored")
-        if not values:
+        plain = {name: _encoded(name, value) for name, value in values.items()}
+        if not plain:
             raise SecretError("no value given: nothing stored")
         with self._locked():
             fernet = self._fernet(create=True)
             items = self._items(bot)
-            items.update({name: fernet.encrypt(value.encode()).decode()
-                          for name, value in values.items()})
+            items.update({name: fernet.encrypt(data).decode() for name, data in plain.items()})
             atomic_write_json(self._file(bot), items, mode=0o600)
 
     def remove(self, bot: str, name: str) -> None:
@@ -207,6 +203,17 @@ def _create_key(key_file: Path, key: bytes) -> bytes:
         os.unlink(tmp)
     fsync_dir(key_file.parent)
     return key
+
+
+def _encoded(name: str, value: str) -> bytes:
+    """``value`` as the bytes to encrypt; SecretError for a bad name or value (never quoted)."""
+    check_name(name)
+    if not value:
+        raise SecretError(f"empty value for {name}: nothing stored")
+    try:
+        return value.encode()
+    except UnicodeEncodeError:  # bytes that were not UTF-8, passed through by stdin's decoding
+        raise SecretError(f"the value of {name} is not UTF-8 text: nothing stored") from None
 
 
 def _decrypt(fernet: Fernet, token: str) -> str | None:

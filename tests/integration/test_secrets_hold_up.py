@@ -200,7 +200,8 @@ def probe_home(wd: Wdbot, bots: Path, user: str, control: Path) -> None:
 
 
 def test_the_bulk_form_is_all_or_nothing_and_purge_forgets(wd: Wdbot, bots: Path) -> None:
-    done = wd("secret", "set", "keeper", "binance", input="apiKey=first-api-key\n# note\n\nsecret='first-secret'\n")
+    done = wd("secret", "set", "keeper", "binance",
+              input="apiKey=first-api-key\n# note\n\nsecret='first-secret'\n")
     assert done.out.startswith("keeper: stored binance.apiKey, binance.secret")
     bad = wd("secret", "set", "keeper", "binance", input="apiKey=second-api-key\nsecret second-secret\n",
              check=False)
