@@ -31,7 +31,6 @@ class AlreadyRunning(Exception):
 
 def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
-
     private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
     tightened = tighten(home.root)

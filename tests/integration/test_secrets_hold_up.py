@@ -74,6 +74,19 @@ def test_on_shutdown_reads_a_secret_in_a_stop_a_limit_restart_and_a_reload(wd: W
     assert shutdowns(bots) == [f"first_start: {KEY}", f"memory_limit: {KEY}", f"reload: {KEY}"]
 
 
+HUNG = CLEANER.replace("""    if reason == "first_start":
+        blocks.append(b"\\x01" * (8 << 20))""", """    if reason != "first_start":
+        wd.heartbeat()  # the first run never beats: a hang""")
+
+
+def test_on_shutdown_reads_a_secret_in_the_stop_of_a_hang_restart(wd: Wdbot, bots: Path) -> None:
+    assert "wd.heartbeat()" in HUNG
+    wd("secret", "set", "hung", "binance.apiKey", input=KEY + "\n")
+    wd("start", str(write_bot(bots, "hung.py", HUNG)), "--heartbeat-timeout", "1")
+    wait_until(lambda: "started hang" in wd.stdout("hung"), "the hang restart")
+    assert shutdowns(bots) == [f"first_start: {KEY}"]
+
+
 def test_concurrent_sets_lose_nothing(uv_cache: Path) -> None:
     """Regression: without a lock, parallel sets lost fields, or replaced the key that
     another's value was encrypted under (InvalidToken)."""
