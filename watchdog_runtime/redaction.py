@@ -10,7 +10,8 @@ cannot forget it. Values shorter than :data:`MIN_CHARS` are not redacted: hiding
 
 The values are decrypted from the store when it changed (its files' stat, checked on every
 use), not on every call. What redaction cannot cover: the bot's own output (its log files,
-``wdbot logs``) is the bot's; a value cut, encoded or transformed by the bot is not found.
+``wdbot logs``) is the bot's; a value encoded, split or transformed by the bot is not found
+(one cut short at the end of a text, as a truncated message does, is).
 """
 
 from __future__ import annotations
@@ -178,7 +179,6 @@ def guard_logging(redact: Redactor) -> None:
     """Redact everything the process logs through its root handlers (the supervisor log)."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(LogFilter(redact))
-
 
 
 def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:
