@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .control import NoSupervisor, RequestFailed, request
 from .home import BOT_NAME_RE, Home, HomeError
 from .spec import BotSpec, SpecError, add_spec_options, spec_options
+
+if TYPE_CHECKING:
+    from .redaction import Redactor
 
 START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
 STOP_MARGIN_S = 30.0
@@ -106,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("secret", help="a bot's secrets, encrypted at rest (wd.connection reads them)")
     p.add_argument("action", choices=("set", "list", "rm"))
     p.add_argument("bot", metavar="BOT", nargs="?")
-    p.add_argument("name", metavar="CONNECTION.FIELD", nargs="?",
-                   help="like binance.apiKey; the value comes from a hidden prompt or stdin, never argv")
+    p.add_argument("name", metavar="CONNECTION[.FIELD]", nargs="?",
+                   help="like binance.apiKey: the value comes from a hidden prompt or stdin, never "
+                        "argv; a CONNECTION alone (set): KEY=VALUE lines from stdin (a .env file)")
     p.set_defaults(func=cmd_secret)
 
     p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
@@ -301,10 +305,13 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         console = Console()  # off a terminal: no colours, no cursor moves
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console = Console(width=WIDE)  # a log or a pipe: every column, not rich's 80
+        from .redaction import Redactor
+
+        redact = Redactor(home.secrets)
         if ns.watch:
-            _watch(console, lambda: _screen(home, fetch(), ns.name, console.width))
+            _watch(console, lambda: _screen(home, fetch(), ns.name, console.width, redact))
         else:
-            console.print(_screen(home, doc, ns.name, console.width))
+            console.print(_screen(home, doc, ns.name, console.width, redact))
     if ns.check:
         bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
         if bad:
@@ -313,18 +320,19 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     return 0
 
 
-def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int) -> Any:
-    """The status snapshot (the document, plus the event log and logs read here) rendered."""
+def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int, redact: Redactor) -> Any:
+    """The status snapshot (the document, plus the event log and logs read here) rendered;
+    what is read here is redacted here (the bot's stderr quotes what it likes)."""
     from . import logs
     from .events import read_events
     from .home import BotPaths
     from .render import bot_detail, dashboard
 
     if name is None:
-        return dashboard(doc, read_events(home.events, 8), width)
+        return dashboard(doc, redact(read_events(home.events, 8)), width)
     paths = BotPaths(home.bot_dir(name))
     exits = read_events(home.events, 5, bot=name, kinds=frozenset({"exit"}))
-    return bot_detail(doc["bots"][0], exits, logs.tail_lines(paths.stderr_log, 10), width)
+    return bot_detail(doc["bots"][0], redact(exits), redact(logs.tail_lines(paths.stderr_log, 10)), width)
 
 
 def _watch(console: Any, screen: Callable[[], Any]) -> None:
@@ -369,7 +377,12 @@ def cmd_events(ns: argparse.Namespace, home: Home) -> int:
     if ns.name and ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
         raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
 
+    from .redaction import Redactor
+
+    redact = Redactor(home.secrets)  # events written before a value was set are shown hidden too
+
     def shown(event: dict[str, Any]) -> str:
+        event = redact(event)
         return json.dumps(event) if ns.json else event_line(event)
 
     files = [("events", home.events)]
@@ -467,8 +480,10 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
     try:
         if ns.action == "list":
             for bot in [ns.bot] if ns.bot else store.bots():
+                broken = set(store.unreadable(bot))
                 for name in store.names(bot):
-                    print(f"{bot} {name}")
+                    note = " (cannot be decrypted: set it again)" if name in broken else ""
+                    print(f"{bot} {name}{note}")
             return 0
         if not ns.bot or not ns.name:
             raise UsageError(f"wdbot secret {ns.action} needs BOT and CONNECTION.FIELD")
@@ -477,12 +492,25 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
             print(f"{ns.bot}: removed {ns.name}")
             return 0
         home.ensure()
-        store.set(ns.bot, ns.name, _secret_value(f"value of {ns.name} for {ns.bot}: "))
-        print(f"{ns.bot}: stored {ns.name} (encrypted; the bot reads it with "
+        values = (_env_values(ns.name) if "." not in ns.name else
+                  {ns.name: _secret_value(f"value of {ns.name} for {ns.bot}: ")})
+        store.set_many(ns.bot, values)
+        print(f"{ns.bot}: stored {', '.join(values)} (encrypted; the bot reads it with "
               f"wd.connection({ns.name.split('.')[0]!r}))")
         return 0
     except SecretError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _env_values(connection: str) -> dict[str, str]:
+    """The bulk form: ``KEY=VALUE`` lines from stdin (never from a terminal, which would
+    show them), all valid or none stored."""
+    from .secretstore import parse_env
+
+    if sys.stdin.isatty():
+        raise UsageError(f"pipe KEY=VALUE lines in: wdbot secret set BOT {connection} < {connection}.env "
+                         f"(or name one field: {connection}.FIELD)")
+    return parse_env(sys.stdin.read(), connection)
 
 
 def _secret_value(prompt: str) -> str:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from . import notify
 from .home import Home
 from .launcher import BUSY, READY
+from .privacy import open_private, private_umask, tighten
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,17 @@ class AlreadyRunning(Exception):
 
 def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
+    private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
+    tightened = tighten(home.root)
     lock = _acquire(home)
     if lock is None:
         _report(ready_fd, BUSY)
         raise AlreadyRunning(f"a supervisor already runs for {home.root}")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if tightened:
+        log.warning("%s", tightened)
     _rotate_own_log(home)
     # Bots inherit none of our variables that describe another bot.
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
@@ -68,7 +73,7 @@ def _rotate_own_log(home: Home) -> None:
 
 
 def _acquire(home: Home) -> IO[str] | None:
-    fh = open(home.lock, "a+")  # noqa: SIM115 - held open for the supervisor's lifetime
+    fh = open(open_private(home.lock, os.O_RDWR | os.O_CREAT), "a+")  # noqa: SIM115 - held for life
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -83,12 +88,14 @@ def _acquire(home: Home) -> IO[str] | None:
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
     from .channel import listen
+    from .redaction import guard_logging
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
     from .uvtool import UvError, uv_bin
     from .venvs import refresh_sdk_link
 
     sup = Supervisor(home)
+    guard_logging(sup.redact)  # the supervisor log never shows a secret value
     refresh_sdk_link(home.sdk_dir)
     try:
         uv_bin()  # find and check uv once, on the main thread, before any bot needs it
@@ -97,7 +104,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, ops)
+    server = await serve(home.socket, ops, sup.redact)
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)

@@ -296,6 +296,12 @@ class BotRunner:
         memory = limits.max_memory_bytes is not None and last.rss_bytes * 2 >= limits.max_memory_bytes
         return memory or (limits.max_fds is not None and last.num_fds * 2 >= limits.max_fds)
 
+    @property
+    def process_ident(self) -> procs.ProcessIdentity | None:
+        """The bot's process in any state while it lives, stopping included: the tree that
+        may read the bot's secrets."""
+        return self._live.ident if self._live else None
+
     def on_message(self, run_id: str, kind: str) -> bool:
         """A message from the bot (``notify``); False when it is not from the live process."""
         live = self._live

@@ -21,6 +21,7 @@ from .alerts import AlertPolicy
 from .config import Config, ConfigError, load_config, operator_pairs
 from .events import EventLog, read_events, wall_iso
 from .home import BOT_NAME_RE, Home
+from .redaction import Redactor, clean_record, clean_run_files
 from .registry import BotRecord, Quarantined
 from .resources import WatchSettings
 from .runner import BotRunner, StartFailed
@@ -61,6 +62,9 @@ class Supervisor:
                  sleep_clocks: tuple[Clock, Clock] | None = system_clocks()) -> None:
         self.home = home
         self.events = EventLog(home.events)
+        self.redact = Redactor(home.secrets)
+        """Hides the home's secret values in all the supervisor writes or shows (``redaction``)."""
+        self.events.redact = self.redact
         self.clock = clock
         self.uniform01 = uniform01
         self.runners: dict[str, BotRunner] = {}
@@ -80,6 +84,7 @@ class Supervisor:
         self.metrics: Any = None
         """The Prometheus collector (``--metrics``), refreshed after every sampling pass."""
         self.events.listeners.append(self._alert)
+        self.events.listeners.append(lambda event: clean_run_files(event, home, self.redact))
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
 
@@ -123,8 +128,8 @@ class Supervisor:
         if not self._dirty:
             return
         try:
-            registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()},
-                          self.quarantined)
+            registry.save(self.home.registry, {n: clean_record(r.record(), self.redact)
+                                               for n, r in self.runners.items()}, self.quarantined)
         except OSError as exc:
             first = self.write_error is None
             self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
@@ -198,7 +203,7 @@ class Supervisor:
                     if runner is not None:
                         runner.observe(live[name], sample, settings)
             if full and self.metrics is not None:
-                self.metrics.snapshot = await self.op_status()
+                self.metrics.snapshot = self.redact(await self.op_status())
             near = any(r.live_ident and r.near_limit() for r in self.runners.values())
             wait = FAST_SAMPLE_S if near else next_full - self.clock()
             await asyncio.sleep(max(0.0, min(wait, next_full - self.clock())))
@@ -255,17 +260,21 @@ class Supervisor:
 
     async def answer_secret(self, pid: int | None, connection: str) -> dict[str, Any]:
         """``wd.connection``: the secrets of ``connection`` for the bot whose process tree
-        ``pid`` belongs to, and only for it; values never reach a log or an event."""
-        live = {r.live_ident.pid: r for r in self.runners.values() if r.live_ident}
+        ``pid`` belongs to, and only for it, in whatever state it is while its process lives
+        (stopping included: ``on_shutdown`` cancels orders with them); values never reach a
+        log or an event. A value that cannot be decrypted is named, the others still given."""
+        live = {r.process_ident.pid: r for r in self.runners.values() if r.process_ident}
         owner = next((live[p] for p in procs.lineage(pid) if p in live), None) if pid else None
         if owner is None:
             return {"ok": False, "error": "secrets go to wdbot's bots only, from their own processes"}
         store = SecretStore(self.home.secrets)
         try:
-            values = await asyncio.to_thread(store.connection, owner.spec.name, connection)
+            opened = await asyncio.to_thread(store.connection, owner.spec.name, connection)
         except SecretError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": True, "values": values}
+        for problem in opened.unreadable.values():
+            log.warning("%s", problem)
+        return {"ok": True, "values": opened.values, "unreadable": opened.unreadable}
 
     def check_sleep(self) -> None:
         """Notice a sleep of the machine since the last check: an event and the status say so."""
@@ -428,6 +437,7 @@ class Supervisor:
         self.events.write("removed", name, purge=purge)
         if purge:
             await asyncio.to_thread(shutil.rmtree, runner.paths.root, True)
+            await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
         return {"name": name, "purged": purge}
 
     async def _remove_quarantined(self, name: str, purge: bool) -> dict[str, Any]:
@@ -443,6 +453,7 @@ class Supervisor:
         self.events.write("removed", name, purge=purge, quarantined=True)
         if purge:
             await asyncio.to_thread(shutil.rmtree, self.home.bot_dir(name), True)
+            await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
         return {"name": name, "purged": purge}
 
     def _refuse_quarantined(self, name: str) -> None:
