@@ -32,6 +32,8 @@ Restart=always
 RestartSec=2
 # Bots outlive a supervisor restart; the next supervisor adopts them.
 KillMode=process
+# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.
+Delegate=yes
 TimeoutStopSec=120
 WatchdogSec=60
 

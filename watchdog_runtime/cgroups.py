@@ -1,0 +1,407 @@
+"""Kernel containment: one cgroup v2 per bot, where the platform lets the supervisor make one.
+
+Membership of a cgroup is exact: a process a bot starts is in the bot's cgroup whatever it
+does with sessions, process groups or its environment, and it stays there until it exits
+(only a writer allowed at a common ancestor could move it out). So stopping uses
+``cgroup.kill``, and the tree's resources come from the cgroup's own files instead of a walk
+of the process table.
+
+Where the cgroups go (``plan``, pure): our own cgroup when it was delegated to us (systemd's
+``Delegate=yes``: the supervisor first moves itself into a leaf, ``supervisor``, because a
+cgroup with controllers enabled for its children may hold no process itself); else, when we
+are root in the root cgroup, ``wdbot/<home id>`` under the mount's root; else none, and the
+supervisor keeps the process marker walk (``procs.members``). Each bot gets ``bot-<name>``
+under that base: the prefix keeps a bot name from ever meeting an interface file
+(``memory.max``) or the supervisor's leaf.
+
+Linux only, stdlib only; every read or write of a cgroup file is here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import select
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .resources import TreeSample
+
+CGROUP_ENV = "WDBOT_CGROUP"
+"""The bot's cgroup folder, set in its environment: the bootstrap joins it first thing."""
+SUPERVISOR_LEAF = "supervisor"
+BOT_PREFIX = "bot-"
+WANTED_CONTROLLERS = ("memory", "pids")
+MARKER_WALK = "process marker walk (no delegated cgroup v2)"
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class Layout(enum.Enum):
+    """Where the bots' cgroups live."""
+
+    DELEGATED = "delegated"
+    """Inside our own cgroup, handed to our uid (a systemd unit with ``Delegate=yes``)."""
+    ROOT = "root"
+    """In a ``wdbot/<home id>`` subtree we create under the mount's root (we are root)."""
+
+
+@dataclass(frozen=True)
+class Containment:
+    """The cgroup v2 containment this supervisor can give its bots."""
+
+    mount: Path
+    base: Path
+    """The folder that holds one cgroup per bot."""
+    layout: Layout
+    memory: bool
+    """The memory controller is (or can be) enabled for the bots' cgroups."""
+
+    @property
+    def description(self) -> str:
+        """One line for ``status NAME``."""
+        return f"cgroup v2 at {self.base}, memory controller: {'yes' if self.memory else 'no'}"
+
+    def bot(self, name: str) -> Path:
+        """The cgroup folder of bot ``name`` (``create`` makes it)."""
+        return self.base / f"{BOT_PREFIX}{name}"
+
+
+def describe(containment: Containment | None) -> str:
+    """What a bot is contained by, for people."""
+    return containment.description if containment is not None else MARKER_WALK
+
+
+# -- pure: parsing and the decision --------------------------------------------------------
+
+
+def cgroup2_mount(mountinfo: str) -> tuple[Path, str] | None:
+    """The first cgroup2 mount in ``/proc/self/mountinfo`` text: (mount point, root in the
+    hierarchy). Fields are space separated, spaces inside paths escaped as octal."""
+    for line in mountinfo.splitlines():
+        before, sep, after = line.partition(" - ")
+        fields = before.split()
+        if sep and after.split()[:1] == ["cgroup2"] and len(fields) >= 5:
+            return Path(_unescape(fields[4])), _unescape(fields[3])
+    return None
+
+
+def _unescape(field: str) -> str:
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+
+
+def own_cgroup(proc_cgroup: str) -> str | None:
+    """Our path in the v2 hierarchy, from ``/proc/self/cgroup`` text (the ``0::`` line)."""
+    for line in proc_cgroup.splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip() or None
+    return None
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What ``plan`` decides from, read by ``detect`` (tests make them up)."""
+
+    mount: Path
+    mount_root: str
+    own: str
+    """Our cgroup, as ``/proc/self/cgroup`` names it."""
+    euid: int
+    own_uid: int | None
+    """Owner of our cgroup's folder (None: unreadable)."""
+    own_writable: bool
+    """We may write its ``cgroup.procs`` and ``cgroup.subtree_control`` and make folders."""
+    controllers: frozenset[str]
+    """Controllers available where the bots' base would enable them."""
+
+
+def plan(facts: Facts, home_id: str) -> Containment | None:
+    """Where this supervisor's bots get their cgroups, or None (no containment to be had)."""
+    parts = base_parts(facts.own, facts.mount_root)
+    if parts is None:
+        return None
+    memory = "memory" in facts.controllers
+    if parts and facts.own_writable and facts.own_uid == facts.euid:
+        return Containment(facts.mount, facts.mount.joinpath(*parts), Layout.DELEGATED, memory)
+    if facts.euid == 0 and not parts and facts.own_writable:
+        return Containment(facts.mount, facts.mount / "wdbot" / home_id, Layout.ROOT, memory)
+    return None
+
+
+def base_parts(own: str, mount_root: str) -> list[str] | None:
+    """Our cgroup's path below the mount, as parts (empty: the mount's root); a restarted
+    supervisor that already sits in the ``supervisor`` leaf counts as its parent. None when
+    our cgroup is outside what is mounted here."""
+    root = mount_root.rstrip("/")
+    if own != mount_root and not own.startswith(root + "/"):
+        return None
+    parts = [p for p in own[len(root):].split("/") if p]
+    return parts[:-1] if parts and parts[-1] == SUPERVISOR_LEAF else parts
+
+
+# -- the side-effect boundary --------------------------------------------------------------
+
+
+def detect(home_id: str) -> Containment | None:
+    """The containment available to this process (reads only; ``prepare`` makes it)."""
+    try:
+        found = cgroup2_mount(Path("/proc/self/mountinfo").read_text())
+        own = own_cgroup(Path("/proc/self/cgroup").read_text())
+    except OSError:
+        return None  # not Linux
+    if found is None or own is None:
+        return None
+    mount, mount_root = found
+    parts = base_parts(own, mount_root)
+    if parts is None:
+        return None
+    folder = mount.joinpath(*parts)
+    try:
+        owner: int | None = folder.stat().st_uid
+    except OSError:
+        owner = None
+    writable = all(os.access(p, os.W_OK) for p in
+                   (folder, folder / "cgroup.procs", folder / "cgroup.subtree_control"))
+    controllers = frozenset(_read(folder / "cgroup.controllers").split())
+    return plan(Facts(mount, mount_root, own, os.geteuid(), owner, writable, controllers), home_id)
+
+
+def prepare(containment: Containment) -> Containment:
+    """Make the base and enable the wanted controllers for the bots' cgroups; return the
+    containment as it turned out (``memory`` says whether memory.current will be there).
+
+    Delegated: every process of our cgroup moves into the ``supervisor`` leaf first (a
+    cgroup that enables controllers for its children may hold no process). Raises OSError
+    when the base cannot be made.
+    """
+    if containment.layout is Layout.DELEGATED:
+        leaf = containment.base / SUPERVISOR_LEAF
+        leaf.mkdir(exist_ok=True)
+        for pid in _procs(containment.base):
+            with contextlib.suppress(ProcessLookupError):
+                join(leaf, pid)
+        chain = [containment.base]
+    else:
+        containment.base.mkdir(parents=True, exist_ok=True)
+        rel = containment.base.relative_to(containment.mount).parts
+        chain = [containment.mount.joinpath(*rel[:i]) for i in range(len(rel))]
+    for folder in chain:  # each level passes the controllers down to the next
+        _enable(folder, WANTED_CONTROLLERS)
+    enabled = _read(containment.base / "cgroup.subtree_control").split()
+    return replace(containment, memory="memory" in enabled)
+
+
+def _enable(folder: Path, wanted: Iterable[str]) -> None:
+    available = set(_read(folder / "cgroup.controllers").split())
+    for name in wanted:
+        if name in available:
+            # One at a time: a controller that cannot be enabled (EBUSY, ENOTSUP) costs only
+            # itself, and the containment says what it got.
+            with contextlib.suppress(OSError):
+                _write(folder / "cgroup.subtree_control", f"+{name}")
+
+
+def create(containment: Containment, name: str) -> Path:
+    """Bot ``name``'s cgroup, made if missing (idempotent)."""
+    folder = containment.bot(name)
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def exists(cgroup: Path) -> bool:
+    """True while ``cgroup`` is there (a bot whose cgroup could not be made has none)."""
+    return os.path.exists(cgroup / "cgroup.procs")
+
+
+def join(cgroup: Path, pid: int) -> None:
+    """Move process ``pid`` (all its threads) into ``cgroup``; OSError when it cannot be."""
+    _write(cgroup / "cgroup.procs", str(pid))
+
+
+def pids(cgroup: Path) -> list[int]:
+    """Every process in ``cgroup`` and in the cgroups a bot made below it."""
+    found: list[int] = []
+    for folder, _dirs, _files in os.walk(cgroup):
+        found.extend(_procs(Path(folder)))
+    return found
+
+
+def _procs(folder: Path) -> list[int]:
+    return [int(word) for word in _read(folder / "cgroup.procs").split()]
+
+
+def signal_all(cgroup: Path, sig: signal.Signals, skip_group: int | None = None) -> list[int]:
+    """Send ``sig`` once to every member; those in process group ``skip_group`` are left out
+    (the caller signalled the group itself: a second SIGTERM means "now" to many programs).
+    Returns the pids signalled."""
+    sent = []
+    for pid in pids(cgroup):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if skip_group is not None and os.getpgid(pid) == skip_group:
+                continue
+            os.kill(pid, sig)
+            sent.append(pid)
+    return sent
+
+
+def kill(cgroup: Path) -> list[int]:
+    """SIGKILL every member at once, through ``cgroup.kill`` (Linux 5.14; ``kill_each`` on
+    older kernels). Returns the pids that were members."""
+    members = pids(cgroup)
+    if not members:
+        return []
+    if (cgroup / "cgroup.kill").exists():
+        with contextlib.suppress(FileNotFoundError):
+            _write(cgroup / "cgroup.kill", "1")
+        return members
+    return kill_each(cgroup, members)
+
+
+def kill_each(cgroup: Path, members: list[int]) -> list[int]:
+    """``kill`` without ``cgroup.kill``: freeze the cgroup so nothing forks meanwhile, SIGKILL
+    each member (a fatal signal gets through the freezer), thaw."""
+    frozen = _set_frozen(cgroup, True)
+    try:
+        for pid in members + [p for p in pids(cgroup) if p not in members]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        if frozen:
+            _set_frozen(cgroup, False)
+    return members
+
+
+def _set_frozen(cgroup: Path, frozen: bool) -> bool:
+    try:
+        _write(cgroup / "cgroup.freeze", "1" if frozen else "0")
+    except OSError:
+        return False  # no freezer (older than 5.2): kill unfrozen
+    return True
+
+
+def is_empty(cgroup: Path) -> bool:
+    """True when no process is left in ``cgroup`` or below (zombies count as gone); a
+    cgroup that no longer exists is empty."""
+    return _populated(_read(cgroup / "cgroup.events")) is not True
+
+
+def _populated(events: str) -> bool | None:
+    for line in events.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "populated":
+            return value.strip() == "1"
+    return None
+
+
+def wait_empty(cgroup: Path, timeout_s: float) -> bool:
+    """Block until ``cgroup`` is empty or ``timeout_s`` passed; True when empty.
+
+    ``cgroup.events`` signals each change to ``poll`` as POLLPRI, so this sleeps until the
+    kernel says something changed instead of polling. (asyncio's readers watch POLLIN, which
+    such a file always reports: call this from a thread.)"""
+    deadline = time.monotonic() + timeout_s
+    try:
+        fd = os.open(cgroup / "cgroup.events", os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLPRI)
+        while True:
+            try:
+                os.lseek(fd, 0, os.SEEK_SET)
+                populated = _populated(os.read(fd, 4096).decode())
+            except OSError:
+                return True  # the cgroup was removed meanwhile
+            left = deadline - time.monotonic()
+            if not populated or left <= 0:
+                return not populated
+            poller.poll(left * 1000)
+    finally:
+        os.close(fd)
+
+
+def remove(cgroup: Path) -> bool:
+    """Remove ``cgroup`` and any cgroups below it, deepest first; False while a process is
+    still inside (nothing is removed then that holds one)."""
+    if not cgroup.exists():
+        return True
+    for folder, _dirs, _files in os.walk(cgroup, topdown=False):
+        try:
+            os.rmdir(folder)
+        except FileNotFoundError:
+            continue
+        except OSError:
+            return False  # EBUSY: still populated
+    return True
+
+
+def sample(cgroup: Path, now: float) -> TreeSample | None:
+    """One reading of the bot's whole tree, the same shape ``procs.sample_trees`` gives:
+    memory from ``memory.current`` when the memory controller is on (RSS summed over the
+    members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
+    descriptors and threads summed over the members. None when the cgroup is empty."""
+    rss = fds = threads = count = 0
+    for pid in pids(cgroup):
+        reading = _proc_reading(pid)
+        if reading is not None:
+            rss, fds, threads, count = (rss + reading[0], fds + reading[1],
+                                        threads + reading[2], count + 1)
+    if not count:
+        return None
+    current = _read(cgroup / "memory.current").strip()
+    memory = int(current) if current.isdigit() else rss
+    cpu_s = _stat_value(_read(cgroup / "cpu.stat"), "usage_usec") / 1e6
+    return TreeSample(now, memory, fds, threads, cpu_s, count)
+
+
+def _proc_reading(pid: int) -> tuple[int, int, int] | None:
+    """(RSS bytes, open descriptors, threads) of one process from /proc; None when it is
+    gone or hidden (the same boundary as ``procs``)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            rss = int(fh.read().split()[1]) * _PAGE
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+        # Fields after the command name (which may hold spaces and parentheses): the 20th
+        # field of the line, num_threads, is the 18th after it.
+        threads = int(stat[stat.rindex(b")") + 2:].split()[17])
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except (OSError, ValueError, IndexError):
+        return None
+    return rss, fds, threads
+
+
+def oom_kills(cgroup: Path) -> int | None:
+    """How many of the cgroup's processes the kernel's OOM killer ended (``memory.events``,
+    this cgroup and below); None without the memory controller."""
+    text = _read(cgroup / "memory.events")
+    return _stat_value(text, "oom_kill") if text else None
+
+
+def _stat_value(text: str, key: str) -> int:
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name == key and value.strip().isdigit():
+            return int(value)
+    return 0
+
+
+def _read(path: Path) -> str:
+    """A cgroup file's text; empty when it (or its cgroup) does not exist."""
+    try:
+        return path.read_text()
+    except OSError:  # gone (ENOENT, ENODEV after a removal) or not ours
+        return ""
+
+
+def _write(path: Path, text: str) -> None:
+    # One write call: the kernel takes a cgroup file's value from a single write.
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
