@@ -1,5 +1,6 @@
 """The service command through the real CLI (with a stand-in systemctl), the daemon's systemd
-notify protocol on a real socket, and the daemon as PID 1 of a new PID namespace."""
+notify protocol on a real socket, the init's restart loop with stand-in supervisors, and the
+daemon as PID 1 of a new PID namespace."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
 from watchdog_runtime import service
 from watchdog_runtime.home import Home
 
@@ -115,6 +117,94 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbo
         assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
         events = [e["kind"] for e in wd.events("stopped", "orphans")]
         assert events == ["stopped"]
+    finally:
+        if init.poll() is None:
+            os.killpg(init.pid, signal.SIGKILL)
+            init.wait(10)
+        log_file.close()
+
+
+INIT = """
+    import os, signal, sys, time
+    from watchdog_runtime.pid1 import run_as_init
+    attempts = sys.argv[1]
+
+    def main(ready_fd):
+        with open(attempts, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        n = len(open(attempts).read().split())
+        if n == 1:
+            os.kill(os.getpid(), signal.SIGKILL)  # the first supervisor crashes
+        go = attempts + ".go"
+        while not os.path.exists(go):  # a slow start: no handler yet when the stop comes
+            time.sleep(0.01)
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))
+        os.write(ready_fd, b"ready\\n")
+        time.sleep(600)
+        return 0
+
+    sys.exit(run_as_init(main))
+"""
+
+
+def test_a_supervisor_killed_is_started_again_and_a_stop_ends_the_init(tmp_path: Path) -> None:
+    attempts = tmp_path / "attempts"
+    init = subprocess.Popen([sys.executable, "-c", textwrap.dedent(INIT), str(attempts)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert init.stderr is not None
+        line = wait_for_line(init.stderr, "wdbot init:")
+        assert "ended unasked (killed by SIGKILL); starting a new one in 1 s" in line
+        wait_until(lambda: len(attempts.read_text().split()) == 2, "the second supervisor")
+        assert init.poll() is None  # the init outlived its supervisor
+        init.send_signal(signal.SIGTERM)  # held until the supervisor is ready, then forwarded
+        (tmp_path / "attempts.go").touch()
+        assert init.wait(30) == 7  # the supervisor's own status
+        second = int(attempts.read_text().split()[1])
+        assert not os.path.exists(f"/proc/{second}")  # reaped, not a zombie
+    finally:
+        init.kill()
+        init.wait(10)
+        if init.stderr is not None:
+            init.stderr.close()
+
+
+@pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
+def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "steady.py", """
+        import time
+        while True:
+            time.sleep(1)
+    """)
+    log_file = open(bots / "init.log", "wb")  # noqa: SIM115 - closed in finally
+    init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+                             sys.executable, "-m", "watchdog_runtime", "daemon"],
+                            env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
+                            start_new_session=True)
+    try:
+        # A status call finds no supervisor until one serves (and, with a bot registered,
+        # would launch one outside the namespace): wait for the supervisor's own event first.
+        wait_until(lambda: len(wd.events("supervisor_start")) == 1, "the supervisor inside the namespace")
+        pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
+        supervisor = pid1.children()[0]  # the only one before any bot starts
+        wd("start", str(bot))
+        before = wd.wait_state("steady", "running")
+        first_pid = wd.status()["supervisor"]["pid"]
+        supervisor.kill()  # kill -9, seen from the host
+        supervisor.wait(30)
+        wait_until(lambda: len(wd.events("supervisor_start")) == 2, "a new supervisor", timeout_s=60)
+        second = wd.status()
+        assert second["supervisor"]["pid"] != first_pid
+        assert pid1.is_running() and init.poll() is None  # the container lives on
+        after = next(b for b in second["bots"] if b["name"] == "steady")
+        assert (after["state"], after["pid"]) == ("running", before["pid"])  # adopted, not restarted
+        assert [e["bot"] for e in wd.events("adopt")] == ["steady"]
+        inside = pid1.children(recursive=True)
+        assert "killed by SIGKILL" in (bots / "init.log").read_text()
+        pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+        assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+        assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]
     finally:
         if init.poll() is None:
             os.killpg(init.pid, signal.SIGKILL)
