@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -240,3 +243,57 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+DELEGATED = """
+    import json, os, pathlib, subprocess, sys
+    from watchdog_runtime import cgroups
+    cgroups.join(pathlib.Path(sys.argv[1]), os.getpid())  # as systemd starts a unit's main process
+    found = cgroups.detect("unused")
+    ready = cgroups.prepare(found)
+    cg = cgroups.create(ready, "bot")
+    child = subprocess.Popen(["sleep", "600"])
+    cgroups.join(cg, child.pid)
+    members = cgroups.pids(cg)
+    killed = cgroups.kill(cg)
+    child.wait()
+    print(json.dumps({"layout": ready.layout.value, "base": str(ready.base),
+                      "own": open("/proc/self/cgroup").read(), "members": members, "child": child.pid,
+                      "killed": killed, "empty": cgroups.wait_empty(cg, 10), "removed": cgroups.remove(cg)}))
+"""
+
+
+def test_a_delegated_cgroup_moves_the_supervisor_into_a_leaf(containment: Containment) -> None:
+    # A cgroup of its own stands for a systemd unit's with Delegate=yes (owned by our uid).
+    unit = containment.base / "unit.service"
+    unit.mkdir()
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(DELEGATED), str(unit)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert (got["layout"], got["base"]) == ("delegated", str(unit))
+    assert cgroups.own_cgroup(got["own"]) == "/" + str(unit / "supervisor").removeprefix(
+        str(containment.mount)).lstrip("/")
+    assert got["members"] == got["killed"] == [got["child"]]
+    assert got["empty"] and got["removed"]
+    assert [name for name in os.listdir(unit) if (unit / name).is_dir()] == ["supervisor"]
+
+
+def test_without_root_or_delegation_there_is_no_cgroup_to_be_had() -> None:
+    if cgroups.detect("x") is None or shutil.which("setpriv") is None:
+        pytest.skip("needs cgroup v2 as root and setpriv, to drop to an unprivileged user")
+    code = "from watchdog_runtime import cgroups; print(cgroups.describe(cgroups.detect('x')))"
+    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                           sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        pytest.skip(f"cannot run the project as an unprivileged user here: {done.stderr.strip()}")
+    assert done.stdout == "process marker walk (no delegated cgroup v2)\n"
+
+
+def test_a_cgroup_that_is_gone_is_empty_and_has_nothing_to_kill(containment: Containment) -> None:
+    gone = containment.bot("never-made")
+    assert not cgroups.exists(gone) and cgroups.pids(gone) == [] and cgroups.is_empty(gone)
+    assert cgroups.kill(gone) == [] and cgroups.wait_empty(gone, 1) and cgroups.remove(gone)
+    assert cgroups.sample(gone, 1.0) is None and cgroups.oom_kills(gone) is None
+    assert cgroups.signal_all(gone, signal.SIGTERM) == []
+    assert cgroups.create(containment, "twice") == cgroups.create(containment, "twice")  # idempotent

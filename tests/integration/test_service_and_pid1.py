@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -127,46 +128,80 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbo
 INIT = """
     import os, signal, sys, time
     from watchdog_runtime.pid1 import run_as_init
-    attempts = sys.argv[1]
+    attempts, plan = sys.argv[1], sys.argv[2].split(",")
 
     def main(ready_fd):
         with open(attempts, "a") as fh:
             fh.write(f"{os.getpid()}\\n")
-        n = len(open(attempts).read().split())
-        if n == 1:
-            os.kill(os.getpid(), signal.SIGKILL)  # the first supervisor crashes
+        what = plan[len(open(attempts).read().split()) - 1]
+        if what == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)  # a supervisor crashes
+        if what in ("exit3", "clean"):
+            return 3 if what == "exit3" else 0  # dies of an error; ends as `wdbot shutdown` does
         go = attempts + ".go"
         while not os.path.exists(go):  # a slow start: no handler yet when the stop comes
             time.sleep(0.01)
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))
         os.write(ready_fd, b"ready\\n")
         time.sleep(600)
-        return 0
 
     sys.exit(run_as_init(main))
 """
 
 
-def test_a_supervisor_killed_is_started_again_and_a_stop_ends_the_init(tmp_path: Path) -> None:
-    attempts = tmp_path / "attempts"
-    init = subprocess.Popen([sys.executable, "-c", textwrap.dedent(INIT), str(attempts)],
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        assert init.stderr is not None
-        line = wait_for_line(init.stderr, "wdbot init:")
-        assert "ended unasked (killed by SIGKILL); starting a new one in 1 s" in line
-        wait_until(lambda: len(attempts.read_text().split()) == 2, "the second supervisor")
-        assert init.poll() is None  # the init outlived its supervisor
-        init.send_signal(signal.SIGTERM)  # held until the supervisor is ready, then forwarded
-        (tmp_path / "attempts.go").touch()
-        assert init.wait(30) == 7  # the supervisor's own status
-        second = int(attempts.read_text().split()[1])
-        assert not os.path.exists(f"/proc/{second}")  # reaped, not a zombie
-    finally:
+@pytest.fixture
+def stand_in_init(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+    """``run_as_init`` (not as PID 1: the loop is the same) over stand-in supervisors that
+    follow a plan, one word per start; killed and reaped after the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(plan: str) -> subprocess.Popen[str]:
+        started.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(INIT),
+                                         str(tmp_path / "attempts"), plan],
+                                        stderr=subprocess.PIPE, text=True))
+        return started[-1]
+
+    yield start
+    for init in started:
         init.kill()
         init.wait(10)
         if init.stderr is not None:
             init.stderr.close()
+
+
+def test_a_supervisor_killed_is_started_again_and_a_stop_ends_the_init(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    attempts = tmp_path / "attempts"
+    init = stand_in_init("kill,serve")
+    assert init.stderr is not None
+    line = wait_for_line(init.stderr, "wdbot init:")
+    assert "ended unasked (killed by SIGKILL); starting a new one in 1 s" in line
+    wait_until(lambda: len(attempts.read_text().split()) == 2, "the second supervisor")
+    assert init.poll() is None  # the init outlived its supervisor
+    init.send_signal(signal.SIGTERM)  # held until the supervisor is ready, then forwarded
+    (tmp_path / "attempts.go").touch()
+    assert init.wait(30) == 7  # the supervisor's own status
+    second = int(attempts.read_text().split()[1])
+    assert not os.path.exists(f"/proc/{second}")  # reaped, not a zombie
+
+
+def test_a_stop_during_the_backoff_starts_a_supervisor_to_stop_the_bots(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    init = stand_in_init("exit3,serve")
+    assert init.stderr is not None
+    assert "(exit status 3)" in wait_for_line(init.stderr, "wdbot init:")
+    init.send_signal(signal.SIGTERM)  # within the 1 s wait (or just after: the same outcome)
+    (tmp_path / "attempts.go").touch()
+    assert init.wait(30) == 7
+    assert len((tmp_path / "attempts").read_text().split()) == 2
+
+
+def test_a_supervisor_that_ends_cleanly_by_itself_ends_the_init(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    init = stand_in_init("clean,serve")
+    assert init.wait(30) == 0
+    assert init.stderr is not None and init.stderr.read() == ""
+    assert len((tmp_path / "attempts").read_text().split()) == 1
 
 
 @pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
