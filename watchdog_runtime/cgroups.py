@@ -7,8 +7,10 @@ does with sessions, process groups or its environment, and it stays there until 
 of the process table.
 
 Where the cgroups go (``plan``, pure): our own cgroup when it was delegated to us (systemd's
-``Delegate=yes``: the supervisor first moves itself into a leaf, ``supervisor``, because a
-cgroup with controllers enabled for its children may hold no process itself); else, when we
+``Delegate=yes``; controllers are enabled for the bots only when systemd started us in the
+leaf ``supervisor``, as ``DelegateSubgroup=`` does, because a cgroup with controllers enabled
+for its children may hold no process itself, and systemd puts a restarted service at the
+top of its cgroup); else, when we
 are root in the root cgroup, ``wdbot/<home id>`` under the mount's root; else none, and the
 supervisor keeps the process marker walk (``procs.members``). Each bot gets ``bot-<name>``
 under that base: the prefix keeps a bot name from ever meeting an interface file
@@ -59,6 +61,12 @@ class Containment:
     layout: Layout
     memory: bool
     """The memory controller is (or can be) enabled for the bots' cgroups."""
+    controllers: bool = True
+    """We may enable controllers for the bots' cgroups. Not in a delegated cgroup that
+    systemd started us at the top of: it puts the next supervisor there after a restart,
+    which the kernel refuses (EBUSY) once controllers are enabled for its children. Only
+    systemd >= 254 honours the unit's ``DelegateSubgroup=supervisor`` and starts us in the
+    leaf."""
 
     @property
     def description(self) -> str:
@@ -125,7 +133,9 @@ def plan(facts: Facts, home_id: str) -> Containment | None:
         return None
     memory = "memory" in facts.controllers
     if parts and facts.own_writable and facts.own_uid == facts.euid:
-        return Containment(facts.mount, facts.mount.joinpath(*parts), Layout.DELEGATED, memory)
+        in_leaf = facts.own.rstrip("/").endswith("/" + SUPERVISOR_LEAF)
+        return Containment(facts.mount, facts.mount.joinpath(*parts), Layout.DELEGATED,
+                           memory and in_leaf, controllers=in_leaf)
     if facts.euid == 0 and not parts and facts.own_writable:
         return Containment(facts.mount, facts.mount / "wdbot" / home_id, Layout.ROOT, memory)
     return None
@@ -174,9 +184,12 @@ def prepare(containment: Containment) -> Containment:
     containment as it turned out (``memory`` says whether memory.current will be there).
 
     Delegated: every process of our cgroup moves into the ``supervisor`` leaf first (a
-    cgroup that enables controllers for its children may hold no process). Raises OSError
-    when the base cannot be made.
+    cgroup that enables controllers for its children may hold no process); where we may
+    not enable controllers (see ``Containment.controllers``) nothing is made or moved. Raises
+    OSError when the base cannot be made.
     """
+    if not containment.controllers:
+        return replace(containment, memory=False)  # the bots' cgroups go beside us, bare
     if containment.layout is Layout.DELEGATED:
         leaf = containment.base / SUPERVISOR_LEAF
         leaf.mkdir(exist_ok=True)

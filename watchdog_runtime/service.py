@@ -72,7 +72,10 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
         "KillMode=process",
         "# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.",
+        "# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller",
+        "# for the bots and still be restarted (older versions ignore the key, and it does not).",
         "Delegate=yes",
+        "DelegateSubgroup=supervisor",
         f"TimeoutStopSec={STOP_TIMEOUT_S}",
         f"WatchdogSec={WATCHDOG_S}",
     ]

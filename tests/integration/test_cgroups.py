@@ -24,7 +24,7 @@ import pytest
 
 from tests.helpers import wait_until, write_bot
 from watchdog_runtime import cgroups, procs, treestop
-from watchdog_runtime.cgroups import Containment, Layout
+from watchdog_runtime.cgroups import SUPERVISOR_LEAF, Containment, Layout
 
 BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 Starter = Callable[[Path, Path], "subprocess.Popen[bytes]"]
@@ -231,6 +231,11 @@ def test_the_kill_without_cgroup_kill_freezes_and_kills_each(containment: Contai
         child.wait(10)
 
 
+def _procs_at(cgroup: Path) -> list[int]:
+    """The processes directly in ``cgroup`` (not below)."""
+    return [int(pid) for pid in (cgroup / "cgroup.procs").read_text().split()]
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip() or None
@@ -263,20 +268,34 @@ DELEGATED = """
 """
 
 
-def test_a_delegated_cgroup_moves_the_supervisor_into_a_leaf(containment: Containment) -> None:
-    # A cgroup of its own stands for a systemd unit's with Delegate=yes (owned by our uid).
+@pytest.mark.parametrize("start_in", ["", "supervisor"])
+def test_a_delegated_cgroup_holds_the_bots_beside_the_supervisor(containment: Containment,
+                                                                  start_in: str) -> None:
+    # A cgroup of its own stands for a systemd unit's with Delegate=yes (owned by our uid);
+    # systemd >= 254 starts the main process in the leaf that DelegateSubgroup= names.
     unit = containment.base / "unit.service"
-    unit.mkdir()
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(DELEGATED), str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    (unit / start_in).mkdir(parents=True)
+    with subprocess.Popen(["sleep", "600"]) as stray:  # another process at the unit's top
+        try:
+            cgroups.join(unit, stray.pid)
+            done = subprocess.run([sys.executable, "-c", textwrap.dedent(DELEGATED), str(unit / start_in)],
+                                  capture_output=True, text=True, timeout=60)
+            # In the leaf, the supervisor moves it there too (a cgroup that enables controllers
+            # may hold no process); at the top, nothing is moved.
+            where = unit / SUPERVISOR_LEAF if start_in else unit
+            assert stray.pid in _procs_at(where)
+        finally:
+            stray.kill()
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     assert (got["layout"], got["base"]) == ("delegated", str(unit))
-    assert cgroups.own_cgroup(got["own"]) == "/" + str(unit / "supervisor").removeprefix(
-        str(containment.mount)).lstrip("/")
+    own = cgroups.own_cgroup(got["own"])
+    assert own is not None and containment.mount / own.lstrip("/") == unit / start_in  # not moved
     assert got["members"] == got["killed"] == [got["child"]]
     assert got["empty"] and got["removed"]
-    assert [name for name in os.listdir(unit) if (unit / name).is_dir()] == ["supervisor"]
+    assert [name for name in os.listdir(unit) if (unit / name).is_dir()] == ([start_in] if start_in else [])
+    if not start_in:  # at the top: no controllers enabled, so systemd can restart the unit
+        assert (unit / "cgroup.subtree_control").read_text().strip() == ""
 
 
 def test_without_root_or_delegation_there_is_no_cgroup_to_be_had() -> None:

@@ -81,8 +81,31 @@ def _can_unshare() -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
-def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbot, bots: Path) -> None:
+@pytest.fixture
+def in_namespace(wd: Wdbot, bots: Path) -> Iterator[tuple[subprocess.Popen[bytes], psutil.Process]]:
+    """``wdbot daemon`` as PID 1 of a new PID namespace (a container), serving: yields
+    ``unshare`` and PID 1 as the host sees it; the whole namespace is killed after the test.
+    Its stderr goes to ``bots/init.log``."""
+    if not _can_unshare():
+        pytest.skip("unshare --pid is not permitted here")
+    with open(bots / "init.log", "wb") as log_file:
+        init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+                                 sys.executable, "-m", "watchdog_runtime", "daemon"],
+                                env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
+                                start_new_session=True)
+    try:
+        # A status call finds no supervisor until one serves (and, with a bot registered,
+        # would launch one outside the namespace): wait for the supervisor's own event.
+        wait_until(lambda: len(wd.events("supervisor_start")) == 1, "the supervisor inside the namespace")
+        yield init, psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
+    finally:
+        if init.poll() is None:
+            os.killpg(init.pid, signal.SIGKILL)
+            init.wait(10)
+
+
+def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
     # The bot's children each start a grandchild and exit; the grandchildren, orphaned, are
     # re-parented to PID 1 and exit too: zombies unless PID 1 reaps them.
     orphans = write_bot(bots, "orphans.py", """
@@ -94,35 +117,22 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbo
         open(os.path.join(HERE, "orphaned"), "w").close()
         time.sleep(600)
     """)
-    log_file = open(bots / "init.log", "wb")  # noqa: SIM115 - closed in finally
-    init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-                             sys.executable, "-m", "watchdog_runtime", "daemon"],
-                            env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
-                            start_new_session=True)
-    try:
-        wait_until(lambda: (wd.home / "wdbot.sock").exists()
-                   and wd("status", "--json", check=False).code == 0, "the supervisor inside the namespace")
-        pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
-        wd("start", str(orphans))
-        wait_until(lambda: (bots / "orphaned").exists(), "the orphans")
+    init, pid1 = in_namespace
+    wd("start", str(orphans))
+    wait_until(lambda: (bots / "orphaned").exists(), "the orphans")
 
-        def zombies() -> list[psutil.Process]:
-            return [c for c in pid1.children() if c.status() == psutil.STATUS_ZOMBIE]
+    def zombies() -> list[psutil.Process]:
+        return [c for c in pid1.children() if c.status() == psutil.STATUS_ZOMBIE]
 
-        deadline = time.monotonic() + 10
-        while zombies() and time.monotonic() < deadline:  # reaping is immediate; allow a moment
-            time.sleep(0.05)
-        assert zombies() == []
-        assert wd.bot("orphans")["state"] == "running"
-        pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
-        assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
-        events = [e["kind"] for e in wd.events("stopped", "orphans")]
-        assert events == ["stopped"]
-    finally:
-        if init.poll() is None:
-            os.killpg(init.pid, signal.SIGKILL)
-            init.wait(10)
-        log_file.close()
+    deadline = time.monotonic() + 10
+    while zombies() and time.monotonic() < deadline:  # reaping is immediate; allow a moment
+        time.sleep(0.05)
+    assert zombies() == [], Path(f"/proc/{pid1.pid}/status").read_text()  # its signal masks
+    assert wd.bot("orphans")["state"] == "running"
+    pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    events = [e["kind"] for e in wd.events("stopped", "orphans")]
+    assert events == ["stopped"]
 
 
 INIT = """
@@ -204,44 +214,30 @@ def test_a_supervisor_that_ends_cleanly_by_itself_ends_the_init(
     assert len((tmp_path / "attempts").read_text().split()) == 1
 
 
-@pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
-def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(wd: Wdbot, bots: Path) -> None:
+def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
     bot = write_bot(bots, "steady.py", """
         import time
         while True:
             time.sleep(1)
     """)
-    log_file = open(bots / "init.log", "wb")  # noqa: SIM115 - closed in finally
-    init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-                             sys.executable, "-m", "watchdog_runtime", "daemon"],
-                            env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
-                            start_new_session=True)
-    try:
-        # A status call finds no supervisor until one serves (and, with a bot registered,
-        # would launch one outside the namespace): wait for the supervisor's own event first.
-        wait_until(lambda: len(wd.events("supervisor_start")) == 1, "the supervisor inside the namespace")
-        pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
-        supervisor = pid1.children()[0]  # the only one before any bot starts
-        wd("start", str(bot))
-        before = wd.wait_state("steady", "running")
-        first_pid = wd.status()["supervisor"]["pid"]
-        supervisor.kill()  # kill -9, seen from the host
-        supervisor.wait(30)
-        wait_until(lambda: len(wd.events("supervisor_start")) == 2, "a new supervisor", timeout_s=60)
-        second = wd.status()
-        assert second["supervisor"]["pid"] != first_pid
-        assert pid1.is_running() and init.poll() is None  # the container lives on
-        after = next(b for b in second["bots"] if b["name"] == "steady")
-        assert (after["state"], after["pid"]) == ("running", before["pid"])  # adopted, not restarted
-        assert [e["bot"] for e in wd.events("adopt")] == ["steady"]
-        inside = pid1.children(recursive=True)
-        assert "killed by SIGKILL" in (bots / "init.log").read_text()
-        pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
-        assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
-        assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
-        assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]
-    finally:
-        if init.poll() is None:
-            os.killpg(init.pid, signal.SIGKILL)
-            init.wait(10)
-        log_file.close()
+    init, pid1 = in_namespace
+    supervisor = pid1.children()[0]  # the only one before any bot starts
+    wd("start", str(bot))
+    before = wd.wait_state("steady", "running")
+    first_pid = wd.status()["supervisor"]["pid"]
+    supervisor.kill()  # kill -9, seen from the host
+    supervisor.wait(30)
+    wait_until(lambda: len(wd.events("supervisor_start")) == 2, "a new supervisor", timeout_s=60)
+    second = wd.status()
+    assert second["supervisor"]["pid"] != first_pid
+    assert pid1.is_running() and init.poll() is None  # the container lives on
+    after = next(b for b in second["bots"] if b["name"] == "steady")
+    assert (after["state"], after["pid"]) == ("running", before["pid"])  # adopted, not restarted
+    assert [e["bot"] for e in wd.events("adopt")] == ["steady"]
+    inside = pid1.children(recursive=True)
+    assert "killed by SIGKILL" in (bots / "init.log").read_text()
+    pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]
