@@ -21,6 +21,7 @@ Linux only, stdlib only; every read or write of a cgroup file is here.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import os
@@ -312,9 +313,8 @@ def _populated(events: str) -> bool | None:
 def wait_empty(cgroup: Path, timeout_s: float) -> bool:
     """Block until ``cgroup`` is empty or ``timeout_s`` passed; True when empty.
 
-    ``cgroup.events`` signals each change to ``poll`` as POLLPRI, so this sleeps until the
-    kernel says something changed instead of polling. (asyncio's readers watch POLLIN, which
-    such a file always reports: call this from a thread.)"""
+    ``cgroup.events`` reports each change to ``poll`` as POLLPRI, so this sleeps until the
+    kernel says something changed instead of polling (``wait_empty_async`` in the loop)."""
     deadline = time.monotonic() + timeout_s
     try:
         fd = os.open(cgroup / "cgroup.events", os.O_RDONLY)
@@ -324,16 +324,51 @@ def wait_empty(cgroup: Path, timeout_s: float) -> bool:
         poller = select.poll()
         poller.register(fd, select.POLLPRI)
         while True:
-            try:
-                os.lseek(fd, 0, os.SEEK_SET)
-                populated = _populated(os.read(fd, 4096).decode())
-            except OSError:
-                return True  # the cgroup was removed meanwhile
+            populated = _populated_at(fd)
             left = deadline - time.monotonic()
             if not populated or left <= 0:
                 return not populated
             poller.poll(left * 1000)
     finally:
+        os.close(fd)
+
+
+def _populated_at(fd: int) -> bool:
+    """Re-read an open ``cgroup.events`` (the read also re-arms its change report); a cgroup
+    removed meanwhile is empty."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        return _populated(os.read(fd, 4096).decode()) is True
+    except OSError:
+        return False
+
+
+async def wait_empty_async(cgroup: Path, timeout_s: float) -> bool:
+    """``wait_empty`` for the event loop, without a thread: an epoll set watching the file for
+    POLLPRI becomes readable for asyncio when the kernel reports a change."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.open(cgroup / "cgroup.events", os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    watch = select.epoll()
+    changed = asyncio.Event()
+    try:
+        watch.register(fd, select.EPOLLPRI | select.EPOLLET)
+        loop.add_reader(watch.fileno(), changed.set)
+        deadline = loop.time() + timeout_s
+        while True:
+            watch.poll(0)  # take the reported change: the set is readable again only on the next
+            changed.clear()
+            populated = _populated_at(fd)
+            left = deadline - loop.time()
+            if not populated or left <= 0:
+                return not populated
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), left)
+    finally:
+        loop.remove_reader(watch.fileno())
+        watch.close()
         os.close(fd)
 
 

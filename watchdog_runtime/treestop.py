@@ -62,10 +62,10 @@ def _status(returncode: int | None) -> tuple[int | None, int | None]:
 async def _drain(cgroup: Path, wait_s: float) -> list[int]:
     """Wait up to ``wait_s`` for the signalled cgroup to empty, then ``cgroup.kill`` what is
     left and wait (bounded) until the kernel reports it empty; return the pids killed."""
-    if await asyncio.to_thread(cgroups.wait_empty, cgroup, wait_s):
+    if await cgroups.wait_empty_async(cgroup, wait_s):
         return []
     killed = cgroups.kill(cgroup)
-    if not await asyncio.to_thread(cgroups.wait_empty, cgroup, KILL_GRACE_S):
+    if not await cgroups.wait_empty_async(cgroup, KILL_GRACE_S):
         log.warning("cgroup %s still holds %s after cgroup.kill", cgroup, cgroups.pids(cgroup))
     return killed
 

@@ -199,6 +199,34 @@ def test_wait_empty_wakes_on_the_kernels_event_and_is_bounded(containment: Conta
             child.stdout.close()
 
 
+def test_the_event_loop_waits_for_empty_without_a_thread(containment: Containment) -> None:
+    cg = cgroups.create(containment, "loop")
+    child = subprocess.Popen(["sleep", "600"])
+    try:
+        cgroups.join(cg, child.pid)
+
+        async def scenario() -> tuple[bool, bool, int]:
+            loop = asyncio.get_running_loop()
+            timed_out = await cgroups.wait_empty_async(cg, 0.2)
+            loop.call_soon(child.kill)  # only once the wait below has begun
+            emptied = await cgroups.wait_empty_async(cg, 30)
+            return timed_out, emptied, threading.active_count()
+
+        before = threading.active_count()
+        assert asyncio.run(scenario()) == (False, True, before)
+        assert await_gone(cg)
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def await_gone(cgroup: Path) -> bool:
+    """The async wait on a cgroup that is empty, or removed, answers at once."""
+    emptied = asyncio.run(cgroups.wait_empty_async(cgroup, 30))
+    assert cgroups.remove(cgroup)
+    return emptied and asyncio.run(cgroups.wait_empty_async(cgroup, 30))
+
+
 def test_nested_cgroups_a_bot_made_are_counted_killed_and_removed(containment: Containment) -> None:
     cg = cgroups.create(containment, "nest")
     inner = cg / "worker"
