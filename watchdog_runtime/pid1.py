@@ -95,13 +95,27 @@ class _Init:
             signal.signal(signum, _only_wake)
         while True:
             if self.child is None and (self.stop is not None or self.clock() >= self.restart_at):
-                self.child = _start(self.main, self.clock(), (self.wake_r, self.wake_w))
-                if self.stop is not None:
-                    self.child.pending.append(self.stop)
+                self._start()
             self._wait()
             for pid, status in _reap():
                 if self.child is not None and pid == self.child.pid and self._ended(status):
                     return exit_code(status)
+
+    def _start(self) -> None:
+        try:
+            self.child = _start(self.main, self.clock(), (self.wake_r, self.wake_w))
+        except OSError as exc:  # EAGAIN, ENOMEM: the container must not end for it
+            if self.stop is not None:
+                raise SystemExit(1) from None  # asked to end, and nothing left to stop
+            self._retry_later(f"cannot start a supervisor: {exc}", 0.0)
+            return
+        if self.stop is not None:
+            self.child.pending.append(self.stop)
+
+    def _retry_later(self, why: str, up_s: float) -> None:
+        self.delay_s = next_delay(self.delay_s, up_s)
+        self.restart_at = self.clock() + self.delay_s
+        print(f"wdbot init: {why}; starting a new one in {self.delay_s:.0f} s", file=sys.stderr, flush=True)
 
     def _wait(self) -> None:
         """Sleep until a signal, the child's ready report, or the end of the backoff."""
@@ -128,10 +142,7 @@ class _Init:
         up_s, self.child = self.clock() - self.child.started_at, None
         if self.stop is not None or status == 0:
             return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
-        self.delay_s = next_delay(self.delay_s, up_s)
-        self.restart_at = self.clock() + self.delay_s
-        print(f"wdbot init: the supervisor ended unasked ({_how(status)}); starting a new one "
-              f"in {self.delay_s:.0f} s", file=sys.stderr, flush=True)
+        self._retry_later(f"the supervisor ended unasked ({_how(status)})", up_s)
         return False
 
 
@@ -145,7 +156,13 @@ def _start(main: Callable[[int | None], int], now: float, inherited: tuple[int, 
     ready_r, ready_w = os.pipe()
     blocked = {*FORWARDED, signal.SIGCHLD}
     signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, blocked)
+        os.close(ready_r)
+        os.close(ready_w)
+        raise
     if pid == 0:
         code = 1
         try:
