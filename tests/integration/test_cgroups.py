@@ -172,6 +172,8 @@ def test_sampling_sums_the_tree(containment: Containment, bots: Path, start_bot:
     if not containment.memory:  # RSS summed over the same processes as the walk
         assert abs(got.rss_bytes - walked.rss_bytes) < 0.1 * walked.rss_bytes
     assert got.cpu_seconds > 0  # three interpreters started: cpu.stat counted them
+    gone = containment.bot("gone")
+    assert set(cgroups.sample_all({"tree": cg, "gone": gone}, 5.0)) == {"tree"}
     assert cgroups.oom_kills(cg) == (0 if containment.memory else None)
     cgroups.kill(cg)
     assert cgroups.wait_empty(cg, 10)
