@@ -1,20 +1,11 @@
-"""Kernel containment: one cgroup v2 per bot, where the platform lets the supervisor make one.
+"""Kernel containment: one cgroup v2 per bot, where the platform lets the supervisor make one
+(``cgroupplan`` decides where).
 
 Membership of a cgroup is exact: a process a bot starts is in the bot's cgroup whatever it
 does with sessions, process groups or its environment, and it stays there until it exits
 (only a writer allowed at a common ancestor could move it out). So stopping uses
 ``cgroup.kill``, and the tree's resources come from the cgroup's own files instead of a walk
 of the process table.
-
-Where the cgroups go (``plan``, pure): our own cgroup when it was delegated to us (systemd's
-``Delegate=yes``; controllers are enabled for the bots only when systemd started us in the
-leaf ``supervisor``, as ``DelegateSubgroup=`` does, because a cgroup with controllers enabled
-for its children may hold no process itself, and systemd puts a restarted service at the
-top of its cgroup); else, when we
-are root in the root cgroup, ``wdbot/<home id>`` under the mount's root; else none, and the
-supervisor keeps the process marker walk (``procs.members``). Each bot gets ``bot-<name>``
-under that base: the prefix keeps a bot name from ever meeting an interface file
-(``memory.max``) or the supervisor's leaf.
 
 Linux only, stdlib only; every read or write of a cgroup file is here.
 """
@@ -23,137 +14,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import os
 import select
 import signal
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
+from .cgroupplan import (
+    SUPERVISOR_LEAF,
+    Containment,
+    Facts,
+    Layout,
+    base_parts,
+    cgroup2_mount,
+    own_cgroup,
+    plan,
+)
 from .resources import TreeSample
 
 CGROUP_ENV = "WDBOT_CGROUP"
 """The bot's cgroup folder, set in its environment: the bootstrap joins it first thing."""
-SUPERVISOR_LEAF = "supervisor"
-BOT_PREFIX = "bot-"
 WANTED_CONTROLLERS = ("memory", "pids")
-MARKER_WALK = "process marker walk (no delegated cgroup v2)"
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-class Layout(enum.Enum):
-    """Where the bots' cgroups live."""
-
-    DELEGATED = "delegated"
-    """Inside our own cgroup, handed to our uid (a systemd unit with ``Delegate=yes``)."""
-    ROOT = "root"
-    """In a ``wdbot/<home id>`` subtree we create under the mount's root (we are root)."""
-
-
-@dataclass(frozen=True)
-class Containment:
-    """The cgroup v2 containment this supervisor can give its bots."""
-
-    mount: Path
-    base: Path
-    """The folder that holds one cgroup per bot."""
-    layout: Layout
-    memory: bool
-    """The memory controller is (or can be) enabled for the bots' cgroups."""
-    controllers: bool = True
-    """We may enable controllers for the bots' cgroups. Not in a delegated cgroup that
-    systemd started us at the top of: it puts the next supervisor there after a restart,
-    which the kernel refuses (EBUSY) once controllers are enabled for its children. Only
-    systemd >= 254 honours the unit's ``DelegateSubgroup=supervisor`` and starts us in the
-    leaf."""
-
-    @property
-    def description(self) -> str:
-        """One line for ``status NAME``."""
-        return f"cgroup v2 at {self.base}, memory controller: {'yes' if self.memory else 'no'}"
-
-    def bot(self, name: str) -> Path:
-        """The cgroup folder of bot ``name`` (``create`` makes it)."""
-        return self.base / f"{BOT_PREFIX}{name}"
-
-
-def describe(containment: Containment | None) -> str:
-    """What a bot is contained by, for people."""
-    return containment.description if containment is not None else MARKER_WALK
-
-
-# -- pure: parsing and the decision --------------------------------------------------------
-
-
-def cgroup2_mount(mountinfo: str) -> tuple[Path, str] | None:
-    """The first cgroup2 mount in ``/proc/self/mountinfo`` text: (mount point, root in the
-    hierarchy). Fields are space separated, spaces inside paths escaped as octal."""
-    for line in mountinfo.splitlines():
-        before, sep, after = line.partition(" - ")
-        fields = before.split()
-        if sep and after.split()[:1] == ["cgroup2"] and len(fields) >= 5:
-            return Path(_unescape(fields[4])), _unescape(fields[3])
-    return None
-
-
-def _unescape(field: str) -> str:
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
-def own_cgroup(proc_cgroup: str) -> str | None:
-    """Our path in the v2 hierarchy, from ``/proc/self/cgroup`` text (the ``0::`` line)."""
-    for line in proc_cgroup.splitlines():
-        if line.startswith("0::"):
-            return line[3:].strip() or None
-    return None
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What ``plan`` decides from, read by ``detect`` (tests make them up)."""
-
-    mount: Path
-    mount_root: str
-    own: str
-    """Our cgroup, as ``/proc/self/cgroup`` names it."""
-    euid: int
-    own_uid: int | None
-    """Owner of our cgroup's folder (None: unreadable)."""
-    own_writable: bool
-    """We may write its ``cgroup.procs`` and ``cgroup.subtree_control`` and make folders."""
-    controllers: frozenset[str]
-    """Controllers available where the bots' base would enable them."""
-
-
-def plan(facts: Facts, home_id: str) -> Containment | None:
-    """Where this supervisor's bots get their cgroups, or None (no containment to be had)."""
-    parts = base_parts(facts.own, facts.mount_root)
-    if parts is None:
-        return None
-    memory = "memory" in facts.controllers
-    if parts and facts.own_writable and facts.own_uid == facts.euid:
-        in_leaf = facts.own.rstrip("/").endswith("/" + SUPERVISOR_LEAF)
-        return Containment(facts.mount, facts.mount.joinpath(*parts), Layout.DELEGATED,
-                           memory and in_leaf, controllers=in_leaf)
-    if facts.euid == 0 and not parts and facts.own_writable:
-        return Containment(facts.mount, facts.mount / "wdbot" / home_id, Layout.ROOT, memory)
-    return None
-
-
-def base_parts(own: str, mount_root: str) -> list[str] | None:
-    """Our cgroup's path below the mount, as parts (empty: the mount's root); a restarted
-    supervisor that already sits in the ``supervisor`` leaf counts as its parent. None when
-    our cgroup is outside what is mounted here."""
-    root = mount_root.rstrip("/")
-    if own != mount_root and not own.startswith(root + "/"):
-        return None
-    parts = [p for p in own[len(root):].split("/") if p]
-    return parts[:-1] if parts and parts[-1] == SUPERVISOR_LEAF else parts
-
-
-# -- the side-effect boundary --------------------------------------------------------------
 
 
 def detect(home_id: str) -> Containment | None:

@@ -23,8 +23,8 @@ import psutil
 import pytest
 
 from tests.helpers import wait_until, write_bot
-from watchdog_runtime import cgroups, procs, treestop
-from watchdog_runtime.cgroups import SUPERVISOR_LEAF, Containment, Layout
+from watchdog_runtime import cgroupplan, cgroups, procs, treestop
+from watchdog_runtime.cgroupplan import SUPERVISOR_LEAF, Containment, Layout
 
 BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 Starter = Callable[[Path, Path], "subprocess.Popen[bytes]"]
@@ -86,7 +86,7 @@ ESCAPER = """
 
 
 def test_detection_on_this_machine(containment: Containment) -> None:
-    mount, _ = cgroups.cgroup2_mount(Path("/proc/self/mountinfo").read_text()) or (None, "")
+    mount, _ = cgroupplan.cgroup2_mount(Path("/proc/self/mountinfo").read_text()) or (None, "")
     assert containment.mount == mount
     assert containment.base.is_relative_to(mount) and containment.base.is_dir()
     enabled = (containment.base / "cgroup.subtree_control").read_text().split()
@@ -103,7 +103,7 @@ def test_the_bootstrap_joins_its_cgroup_first(containment: Containment, bots: Pa
     """)
     cg = cgroups.create(containment, "where")
     assert start_bot(bot, cg).wait(30) == 0
-    own = cgroups.own_cgroup((bots / "where").read_text())
+    own = cgroupplan.own_cgroup((bots / "where").read_text())
     assert own is not None and containment.mount / own.lstrip("/") == cg
 
 
@@ -319,7 +319,7 @@ def test_a_delegated_cgroup_holds_the_bots_beside_the_supervisor(containment: Co
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     assert (got["layout"], got["base"]) == ("delegated", str(unit))
-    own = cgroups.own_cgroup(got["own"])
+    own = cgroupplan.own_cgroup(got["own"])
     assert own is not None and containment.mount / own.lstrip("/") == unit / start_in  # not moved
     assert got["members"] == got["killed"] == [got["child"]]
     assert got["empty"] and got["removed"]
@@ -331,7 +331,7 @@ def test_a_delegated_cgroup_holds_the_bots_beside_the_supervisor(containment: Co
 def test_without_root_or_delegation_there_is_no_cgroup_to_be_had() -> None:
     if cgroups.detect("x") is None or shutil.which("setpriv") is None:
         pytest.skip("needs cgroup v2 as root and setpriv, to drop to an unprivileged user")
-    code = "from watchdog_runtime import cgroups; print(cgroups.describe(cgroups.detect('x')))"
+    code = "from watchdog_runtime import cgroupplan, cgroups; print(cgroupplan.describe(cgroups.detect('x')))"
     done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                            sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     if done.returncode != 0:

@@ -1,5 +1,6 @@
-"""cgroups' pure part: reading mountinfo and /proc/self/cgroup, and where the bots' cgroups go
-on each layout (hybrid root, systemd delegation, a restarted delegated supervisor, none)."""
+"""cgroupplan, the pure part of the cgroups: reading mountinfo and /proc/self/cgroup, and
+where the bots' cgroups go on each layout (hybrid root, systemd delegation, started in the
+leaf, none)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime import cgroups
-from watchdog_runtime.cgroups import Containment, Facts, Layout
+from watchdog_runtime import cgroupplan as cgroups
+from watchdog_runtime.cgroupplan import Containment, Facts, Layout
 
 HYBRID_MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
