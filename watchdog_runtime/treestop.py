@@ -27,11 +27,12 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
                     stop_timeout_s: float, *, cgroup: Path | None = None,
                     ) -> tuple[int | None, int | None, list[int]]:
     """Stop the bot ``ident`` and everything it started; return its (exit code, signal) and
-    the pids that had to be killed after the timeout. With ``cgroup`` (the bot's, still
-    there) its members are the cgroup's, and what outlives the timeout gets ``cgroup.kill``."""
+    the pids that had to be killed after the timeout. With ``cgroup`` (the bot's, holding
+    the bot) its members are the cgroup's, and what outlives the timeout gets ``cgroup.kill``;
+    a bot that could not join its cgroup is stopped by the marker walk."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + stop_timeout_s
-    if cgroup is not None and cgroups.exists(cgroup):
+    if cgroup is not None and ident.pid in cgroups.pids(cgroup):
         procs.signal_group(ident.pid, signal.SIGTERM)
         cgroups.signal_all(cgroup, signal.SIGTERM, skip_group=ident.pid)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -65,6 +66,7 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
     if await cgroups.wait_empty_async(cgroup, wait_s):
         return []
     killed = cgroups.kill(cgroup)
+    log.info("cgroup %s: %d processes outlived SIGTERM: cgroup.kill", cgroup.name, len(killed))
     if not await cgroups.wait_empty_async(cgroup, KILL_GRACE_S):
         log.warning("cgroup %s still holds %s after cgroup.kill", cgroup, cgroups.pids(cgroup))
     return killed
@@ -77,7 +79,8 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
 
     Left are the ``known`` members, whatever still carries the bot's marker, and the bot's
     process group ``pgid`` (members that cleared their environment are still in it). With
-    ``cgroup`` (the bot's, still there), left is exactly what is in it.
+    ``cgroup`` (the bot's, still there), left is exactly what is in it: give it only when the
+    bot's process had joined it (all it started is then inside, whatever it did).
     """
     if cgroup is not None and cgroups.exists(cgroup):
         if cgroups.is_empty(cgroup):

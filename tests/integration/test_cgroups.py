@@ -346,3 +346,29 @@ def test_a_cgroup_that_is_gone_is_empty_and_has_nothing_to_kill(containment: Con
     assert cgroups.sample(gone, 1.0) is None and cgroups.oom_kills(gone) is None
     assert cgroups.signal_all(gone, signal.SIGTERM) == []
     assert cgroups.create(containment, "twice") == cgroups.create(containment, "twice")  # idempotent
+
+
+def test_a_bot_that_could_not_join_its_cgroup_is_stopped_by_the_marker_walk(
+        containment: Containment, bots: Path) -> None:
+    cg = cgroups.create(containment, "outside")
+    bot = write_bot(bots, "outside.py", """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        open(__file__ + ".ready", "w").close()
+        time.sleep(600)
+    """)
+    env = {**os.environ, "WDBOT_BOT_ID": "marker-outside"}  # no WDBOT_CGROUP: never joined
+    popen = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, str(bot)], env=env, start_new_session=True)
+    try:
+        wait_until(lambda: Path(f"{bot}.ready").exists(), "the bot")
+
+        async def stop() -> tuple[int | None, int | None, list[int]]:
+            ident = procs.identify(popen.pid)
+            assert ident is not None
+            exit_task = asyncio.ensure_future(procs.wait_exit(ident, popen))
+            return await treestop.stop_tree(ident, "marker-outside", exit_task, 0.5, cgroup=cg)
+
+        assert asyncio.run(stop()) == (None, signal.SIGKILL, [popen.pid])
+    finally:
+        popen.kill()
+        popen.wait(10)
