@@ -454,9 +454,9 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
     _check_metrics(ns.metrics)
 
-    def serve() -> int:
+    def serve(ready_fd: int | None = ns.ready_fd) -> int:
         try:
-            return run_daemon(home, ns.ready_fd, metrics=ns.metrics)
+            return run_daemon(home, ready_fd, metrics=ns.metrics)
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
@@ -464,7 +464,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
 
-    if os.getpid() == 1:  # a container's init: reap orphans, forward signals (pid1.py)
+    if os.getpid() == 1:  # a container's init: reap orphans, forward signals, restart (pid1.py)
         from .pid1 import run_as_init
 
         return run_as_init(serve)

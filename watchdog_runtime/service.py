@@ -6,7 +6,8 @@ what it ran, or what the user should run.
 The unit runs ``wdbot daemon`` for the home: restarted always, ``Type=notify`` (the daemon
 sends READY and WATCHDOG pings), and ``KillMode=process`` (launchd: ``AbandonProcessGroup``)
 so that a restarted supervisor adopts the bots the old one left running; ``systemctl stop``
-still stops the bots, through the daemon's own graceful shutdown.
+still stops the bots, through the daemon's own graceful shutdown. ``Delegate=yes`` hands the
+unit's cgroup to the supervisor, which gives each bot a cgroup of its own (``cgroups``).
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "RestartSec=2",
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
         "KillMode=process",
+        "# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.",
+        "# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller",
+        "# for the bots and still be restarted (older versions ignore the key, and it does not).",
+        "Delegate=yes",
+        "DelegateSubgroup=supervisor",
         f"TimeoutStopSec={STOP_TIMEOUT_S}",
         f"WatchdogSec={WATCHDOG_S}",
     ]
