@@ -101,6 +101,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         uv_bin()  # find and check uv once, on the main thread, before any bot needs it
     except UvError as exc:
         sup.warnings.append(str(exc))
+    sup.contain()
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import identity, procs, runfiles
+from . import cgroupplan, cgroups, identity, procs, runfiles
 from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
@@ -72,6 +72,7 @@ class RunnerHost(RepairHost, Protocol):
 
     home: Home
     uniform01: Callable[[], float]
+    containment: cgroupplan.Containment | None
 
     def persist(self) -> None: ...
 
@@ -118,6 +119,10 @@ class BotRunner:
         self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
         self._pending: RunRecord | None = record.pending_run
+        self._cgroup: Path | None = None
+        """The bot's own cgroup v2, where the supervisor could make one."""
+        self._joined = False
+        """The live process is inside ``_cgroup``: its whole tree is, whatever it does."""
         """Write-ahead: the run about to be spawned (no pid yet), on disk before the fork."""
         self._extra = dict(record.extra)
         self._live: _Live | None = None
@@ -208,6 +213,14 @@ class BotRunner:
                                        f"{self.spec.name} were stopped")
         await stop_processes(procs.as_processes(strays), self.spec.stop_timeout_s)
 
+    async def _empty_cgroup(self) -> None:
+        """The bot has no live process, so whatever its cgroup still holds (a helper of a run
+        whose supervisor died, that dropped the marker) is a leftover: it goes first."""
+        cgroup = self._find_cgroup()
+        if cgroup is not None and not cgroups.is_empty(cgroup):
+            self._report_killed(await kill_leftovers(None, [], self.marker, self.spec.stop_timeout_s,
+                                                     cgroup=cgroup))
+
     async def spawned(self) -> None:
         """Wait until a start in progress has spawned (or failed): a second ``start`` of the
         same bot then answers with the real pid, not ``None, starting``."""
@@ -268,6 +281,8 @@ class BotRunner:
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
             "held": self.held,
+            "containment": (self.host.containment.description if self._joined and self.host.containment
+                            else cgroupplan.describe(None)),
             "watch": self.spec.watch,
             "reload_error": self.reload_error,
             "attention": self._attention(),
@@ -287,6 +302,27 @@ class BotRunner:
         """The bot's process while it runs or recovers (not while stopping): what the
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
+
+    @property
+    def joined_cgroup(self) -> Path | None:
+        """The cgroup that holds the live process's whole tree, or None."""
+        return self._cgroup if self._joined else None
+
+    def release_cgroup(self) -> None:
+        """The bot is forgotten: its (empty) cgroup goes too."""
+        if self._cgroup is not None:
+            cgroups.remove(self._cgroup)
+
+    def _find_cgroup(self) -> Path | None:
+        """The bot's cgroup, made if missing; None without containment or when it cannot be."""
+        containment = self.host.containment
+        if containment is None:
+            return None
+        try:
+            return cgroups.create(containment, self.spec.name)
+        except OSError as exc:
+            log.warning("%s: no cgroup (%s); its tree is found by the marker walk", self.spec.name, exc)
+            return None
 
     def near_limit(self) -> bool:
         """The last reading is past half of a limit: read this bot more often."""
@@ -357,6 +393,7 @@ class BotRunner:
                     asyncio.get_running_loop().create_task(self._stop_strays(strays))
             else:
                 await self._stop_strays(strays or [])  # before anything new starts
+                await self._empty_cgroup()
                 if wait_s is not None and not await self._wait_backoff(wait_s):
                     return
                 if not await self._start_once(reason):
@@ -453,6 +490,7 @@ class BotRunner:
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
+        self._cgroup = self._find_cgroup()
         declared = self.repairs.declared(self.spec)
         if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
                        self._index_args):
@@ -484,6 +522,8 @@ class BotRunner:
                         self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
         env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
                               self._log_policy)
+        if self._cgroup is not None:
+            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
         self._pending = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
         try:
             self.host.persist_now()
@@ -492,6 +532,7 @@ class BotRunner:
             raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
+        self._joined = self._join(popen.pid)
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
@@ -510,9 +551,22 @@ class BotRunner:
         if self._first_spawn is not None and not self._first_spawn.done():
             self._first_spawn.set_result(None)
 
+    def _join(self, pid: int) -> bool:
+        """Put the new process into the bot's cgroup at once, before its interpreter has
+        started anything (its bootstrap joins too, first thing)."""
+        if self._cgroup is None:
+            return False
+        try:
+            cgroups.join(self._cgroup, pid)
+        except OSError:
+            return pid in cgroups.pids(self._cgroup)  # the bootstrap may have been quicker
+        return True
+
     def _adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> None:
         # Uptime from the process's own start (ticks since boot): no wall clock involved.
         started = self.host.clock() - identity.age_s(ident)
+        self._cgroup = self._find_cgroup()
+        self._joined = self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup)
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
         self._pending = None
@@ -659,7 +713,8 @@ class BotRunner:
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
         """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
-        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s)
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s,
+                                            cgroup=self.joined_cgroup)
         self._report_killed(killed)
         return code, sig
 
@@ -667,7 +722,8 @@ class BotRunner:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self.spec.stop_timeout_s, since=ident))
+                                                 self.spec.stop_timeout_s, since=ident,
+                                                 cgroup=self.joined_cgroup))
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, alerts, procs, registry
+from . import __version__, alerts, cgroupplan, cgroups, procs, registry
 from .alerts import AlertPolicy
+from .cgroupplan import Containment
 from .config import Config, ConfigError, load_config, operator_pairs
 from .events import EventLog, read_events, wall_iso
 from .home import BOT_NAME_RE, Home
 from .redaction import Redactor, clean_record, clean_run_files
 from .registry import BotRecord, Quarantined
-from .resources import WatchSettings
+from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
 from .secretstore import SecretError, SecretStore
 from .sleepwatch import Clock, SleepDetector, system_clocks
@@ -77,6 +78,8 @@ class Supervisor:
         self._retry_write: asyncio.TimerHandle | None = None
         self.write_error: str | None = None
         """Why the last registry write failed, until one succeeds (shown in the status)."""
+        self.containment: Containment | None = None
+        """The cgroup v2 tree the bots get (``contain``), or None: the marker walk."""
         self.quarantined: tuple[Quarantined, ...] = ()
         """Registry entries that could not be read, kept verbatim (``registry``)."""
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
@@ -103,6 +106,32 @@ class Supervisor:
             log.error("%s", message)
             self.events.write("registry_quarantined", bad.name, error=bad.error)
         self.runners = {name: BotRunner(self, rec) for name, rec in loaded.bots.items()}
+
+    def contain(self) -> None:
+        """Find and prepare kernel containment (one cgroup v2 per bot) where the platform
+        gives it; without it the bots' trees are found by the process marker walk."""
+        found = cgroups.detect(self.home.id)
+        if found is None:
+            log.info("containment: %s", cgroupplan.describe(None))
+            return
+        try:
+            self.containment = cgroups.prepare(found)
+        except OSError as exc:
+            log.warning("cgroups unavailable (%s): bots are found by the process marker walk", exc)
+            return
+        log.info("containment: %s", self.containment.description)
+
+    def _release_containment(self) -> None:
+        """After a full shutdown: this home's cgroup folder goes when it holds nothing more (a
+        bot cgroup still populated keeps it, and it is reused by the next supervisor)."""
+        containment = self.containment
+        if containment is None or containment.layout is not cgroupplan.Layout.ROOT:
+            return  # a delegated cgroup belongs to the service manager
+        for folder in (containment.base, containment.base.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # still in use (another home's bots, or a bot's leftovers)
 
     def persist(self) -> None:
         """Write the registry soon: changes made in one turn of the event loop (an exit, its
@@ -194,7 +223,7 @@ class Supervisor:
                     if (ident := r.live_ident) and (full or r.near_limit())}
             if live:
                 try:
-                    samples = await asyncio.to_thread(procs.sample_trees, live, self.clock())
+                    samples = await asyncio.to_thread(self._sample, live)
                 except Exception:  # noqa: BLE001 - a failed reading must not end the watch
                     log.exception("sampling the bots failed")
                     samples = {}
@@ -207,6 +236,18 @@ class Supervisor:
             near = any(r.live_ident and r.near_limit() for r in self.runners.values())
             wait = FAST_SAMPLE_S if near else next_full - self.clock()
             await asyncio.sleep(max(0.0, min(wait, next_full - self.clock())))
+
+    def _sample(self, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
+        """One reading of each bot: from its cgroup when it has joined one (its own files, no
+        walk of the process table), else from the walk; a recycled pid is never read."""
+        contained = {n: cg for n in live if (cg := self.runners[n].joined_cgroup) is not None}
+        walked = {n: ident for n, ident in live.items() if n not in contained}
+        now = self.clock()
+        samples = procs.sample_trees(walked, now) if walked else {}
+        if contained:
+            alive = {n: cg for n, cg in contained.items() if procs.is_alive(live[n])}
+            samples.update(cgroups.sample_all(alive, now))
+        return samples
 
     def deliver(self, run_id: str, kind: str) -> None:
         """A bot's message from the notify socket, handed to the runner whose live run it is."""
@@ -435,6 +476,7 @@ class Supervisor:
         del self.runners[name]
         self.persist()
         self.events.write("removed", name, purge=purge)
+        runner.release_cgroup()
         if purge:
             await asyncio.to_thread(shutil.rmtree, runner.paths.root, True)
             await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
@@ -496,6 +538,8 @@ class Supervisor:
             await asyncio.gather(*(r.stop() for r in runners))
             for r in runners:
                 r.held = r.spec.name in wanted
+                r.release_cgroup()
+            self._release_containment()
         self.persist()
         self.flush()
 

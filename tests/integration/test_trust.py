@@ -364,3 +364,46 @@ def test_racing_starts_answer_with_the_real_pid(wd: Wdbot, bots: Path) -> None:
     pid = wd.bot("race")["pid"]
     assert [r.out.split(",")[0] for r in results] == [f"race: pid {pid}"] * 3
     assert roots(wd.home, "race") == [pid]
+
+
+# ---------------------------------------------------------------- point 4
+ESCAPER = """
+import os, subprocess, sys, time
+if os.environ.get("ROLE") == "helper" or len(sys.argv) > 1:
+    while True:
+        time.sleep(0.1)
+# A helper in its own session with an environment of its own: no marker, no process group.
+helper = subprocess.Popen([sys.executable, __file__, "helper"], env={"PATH": "/usr/bin:/bin"},
+                          start_new_session=True)
+print("helper", helper.pid, flush=True)
+time.sleep(0.3)
+raise SystemExit(1)  # crash: restarted, again and again
+"""
+
+
+def _cgroups_here() -> bool:
+    from watchdog_runtime import cgroups
+
+    return cgroups.detect("probe") is not None
+
+
+@pytest.mark.skipif(not _cgroups_here(), reason="no cgroup v2 the supervisor may create here "
+                    "(root or a delegated subtree): the marker walk cannot see such helpers")
+def test_helpers_that_leave_the_session_and_the_marker_do_not_escape(wd: Wdbot, bots: Path) -> None:
+    """Regression: a helper started with start_new_session=True and env= (no marker)
+    outlived its bot: after a few restarts and 'wdbot stop', four were running."""
+    wd("start", str(write_bot(bots, "escaper.py", ESCAPER)),
+       "--backoff-initial", "0.1", "--backoff-max", "0.2")
+    wait_until(lambda: wd.stdout("escaper").count("helper ") >= 4, "four runs, each with a helper")
+    assert "cgroup v2" in wd.bot("escaper")["containment"]
+    assert "containment" in wd("status", "escaper").out
+    wd("stop", "escaper")
+    helpers = [int(line.split()[1]) for line in wd.stdout("escaper").splitlines()
+               if line.startswith("helper ")]
+
+    def gone(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+    assert [p for p in helpers if not gone(p)] == []
