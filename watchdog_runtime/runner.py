@@ -123,6 +123,8 @@ class BotRunner:
         """The bot's own cgroup v2, where the supervisor could make one."""
         self._joined = False
         """The live process is inside ``_cgroup``: its whole tree is, whatever it does."""
+        self._oom_before: int | None = None
+        """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
         """Write-ahead: the run about to be spawned (no pid yet), on disk before the fork."""
         self._extra = dict(record.extra)
         self._live: _Live | None = None
@@ -533,6 +535,7 @@ class BotRunner:
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._joined = self._join(popen.pid)
+        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
@@ -567,6 +570,7 @@ class BotRunner:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._joined = self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup)
+        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
         self._pending = None
@@ -776,7 +780,15 @@ class BotRunner:
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
-                        slept_s=self.host.slept_recently())
+                        slept_s=self.host.slept_recently(), oom_killed=self._oom_killed())
+
+    def _oom_killed(self) -> bool | None:
+        """Did the kernel's OOM killer end a process of this run? None when nobody counted."""
+        cgroup = self.joined_cgroup
+        if cgroup is None or self._oom_before is None:
+            return None
+        after = cgroups.oom_kills(cgroup)
+        return None if after is None else after > self._oom_before
 
     def _attention(self) -> str | None:
         """What a person must look at, while the bot waits or has given up."""

@@ -73,3 +73,26 @@ def test_which_preparation_failures_need_a_person(exc: Exception, person: bool) 
 ])
 def test_a_malformed_requirement_is_told_from_a_network_fault(detail: str, malformed: bool) -> None:
     assert venvs._malformed(detail) is malformed
+
+
+def test_the_oom_killer_is_named_exactly_when_the_cgroup_counted_it() -> None:
+    import signal as sig
+
+    from watchdog_runtime.diagnosis import Pattern, diagnose
+    from watchdog_runtime.states import ExitReason
+
+    counted = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, oom_killed=True)
+    assert counted is not None and counted.pattern is Pattern.MEMORY and "memory.events" in counted.seen
+    # A big bot killed by someone else is not put down to the OOM killer when the kernel says no.
+    guessed = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, 9 << 30, 10 << 30)
+    assert guessed is not None and guessed.pattern is Pattern.MEMORY
+    told = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, 9 << 30, 10 << 30, oom_killed=False)
+    assert told is not None and told.pattern is Pattern.SYSTEM and "not the OOM killer" in told.seen
+
+
+def test_oom_kills_are_read_from_memory_events(tmp_path: Path) -> None:
+    from watchdog_runtime import cgroups
+
+    assert cgroups.oom_kills(tmp_path) is None  # no memory controller: nobody counts
+    (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+    assert cgroups.oom_kills(tmp_path) == 2
