@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
 
+DUMP_WAIT_S = 1.0
+"""How long a hung bot's stack dump may take before it is stopped."""
+
 _WATCHED = (BotState.RUNNING, BotState.RECOVERING)
 """States whose process is sampled and held to its limits."""
 
@@ -708,11 +711,25 @@ class BotRunner:
                                    reason=breach.reason.value, detail=breach.detail)
         self.host.persist()
         if breach.reason is ExitReason.HANG:
-            # The bootstrap dumps every thread's stack to stderr: where was it stuck?
-            procs.signal_pid(live.ident, signal.SIGUSR1)
+            await self._dump_stacks(live)
         code, sig = await self._kill_tree(live, exit_task)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
                         diagnose(breach.reason, code, sig, None))
+
+    async def _dump_stacks(self, live: _Live) -> None:
+        """SIGUSR1: the bootstrap's faulthandler writes every thread's stack to stderr. The
+        SIGTERM waits until the dump is there (its log grows; 1 s at most): sent together, an
+        unhandled SIGTERM kills the process before the SIGUSR1 handler has run."""
+        log_file = self.paths.stderr_log
+        before = log_file.stat().st_size if log_file.exists() else 0
+        procs.signal_pid(live.ident, signal.SIGUSR1)
+        deadline = self.host.clock() + DUMP_WAIT_S
+        while self.host.clock() < deadline and procs.is_alive(live.ident):
+            await asyncio.sleep(0.02)  # noqa: ASYNC110 - a file grows with no event to wait on
+            with contextlib.suppress(OSError):
+                if log_file.stat().st_size > before:
+                    await asyncio.sleep(0.05)  # the rest of the dump, written in one go
+                    return
 
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
