@@ -442,9 +442,12 @@ def cold_start(runs: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- report
-def install_anchors() -> tuple[Path | None, Path | None, list[str]]:
-    notes = []
+def install_anchors(wanted: set[str]) -> tuple[Path | None, Path | None, list[str]]:
+    """supervisord and PM2 in ``.bench/`` (only those in ``wanted``; all when it is empty)."""
+    notes: list[str] = []
     venv = SCRATCH / "supervisor-venv"
+    if wanted and not wanted & {"supervisord", "PM2"}:
+        return venv, None, notes
     if not (venv / "bin/supervisord").exists():
         subprocess.run([PY, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin/pip"), "install", "--quiet", "supervisor"], check=True)
@@ -472,7 +475,7 @@ def main() -> int:
     only = set(filter(None, ns.only.split(",")))
     chosen = set(filter(None, ns.tools.split(",")))
     SCRATCH.mkdir(exist_ok=True)
-    venv, pm2, notes = install_anchors()
+    venv, pm2, notes = install_anchors(chosen)
     tools: dict[str, Callable[[Path], Tool]] = {
         "wdbot": Wdbot,
         "supervisord": lambda w: Supervisord(w, venv),  # type: ignore[arg-type]
