@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .durable import atomic_write_json
+from .home import BOT_NAME_RE
 from .identity import Deadline, ProcessIdentity
 from .lifecycle import ExitInfo
 from .spec import BotSpec
@@ -178,7 +179,7 @@ def load(path: Path) -> Registry:
         doc = json.loads(raw)
         if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
             raise ValueError("not a wdbot registry")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         path.replace(moved)
         raise CorruptRegistry(path, moved, str(exc) or type(exc).__name__) from None
@@ -192,7 +193,9 @@ def parse(entries: list[Any]) -> Registry:
     for item in entries:
         try:
             record = BotRecord.from_json(item)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            if not BOT_NAME_RE.match(record.spec.name):
+                raise ValueError(f"bad bot name {record.spec.name!r}")
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is quarantined, never fatal
             bad.append(Quarantined(_entry_name(item), item, _reason(exc)))
             continue
         if record.spec.name in bots:
@@ -212,7 +215,7 @@ def _entry_name(item: Any) -> str | None:
         name = item["spec"]["name"]
     except (KeyError, TypeError, IndexError):
         return None
-    return name if isinstance(name, str) else None
+    return name if isinstance(name, str) and BOT_NAME_RE.match(name) else None
 
 
 def _reason(exc: Exception) -> str:
@@ -234,5 +237,5 @@ def read_only(path: Path) -> dict[str, BotRecord]:
     try:
         doc = json.loads(path.read_bytes())
         return parse(doc["bots"]).bots
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return {}

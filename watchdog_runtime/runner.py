@@ -121,6 +121,9 @@ class BotRunner:
         self.recovery_failures = record.recovery_failures
         self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
+        self.retired = False
+        """Being removed: no command may start it again (a racing restart would leave a
+        process no registry knows)."""
         self._pending: RunRecord | None = record.pending_run
         self._cgroup: Path | None = None
         """The bot's own cgroup v2, where the supervisor could make one."""
@@ -162,9 +165,14 @@ class BotRunner:
         return f"{self.host.home.id}:{self.spec.name}"
 
     async def start(self, reason: StartReason) -> None:
-        """Start the bot and return once its process is spawned; raise StartFailed if it cannot."""
+        """Start the bot and return once its process is spawned; raise StartFailed if it cannot.
+        A stop in progress (another command's) is waited for first."""
+        await self.settle()
+        if self.retired:
+            raise StartFailed(f"{self.spec.name} is being removed")
         if self.active:
-            raise RuntimeError(f"{self.spec.name} is already active")
+            await self.spawned()
+            return  # a racing command started it meanwhile: one copy, already there
         self.should_run = True
         self.held = False
         self.failures = 0  # a person acted: the next crash starts the backoff over
@@ -233,10 +241,16 @@ class BotRunner:
             with contextlib.suppress(StartFailed):
                 await asyncio.shield(self._first_spawn)
 
-    async def stop(self) -> None:
-        """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait."""
+    async def settle(self) -> None:
+        """Wait for a stop in progress to finish (a start asked meanwhile comes after it)."""
+        while self.active and self._stop.is_set() and self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self, keep_held: bool = False) -> None:
+        """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait.
+        ``keep_held``: a shutdown's stop, after which the service starts the bot again."""
         self.should_run = False
-        self.held = False
+        self.held = self.held and keep_held
         await self._stop_watching()
         if self.active:
             assert self._task is not None

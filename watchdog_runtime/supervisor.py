@@ -173,6 +173,10 @@ class Supervisor:
             log.info("the registry is written again")
             self.write_error = None
 
+    def _flush_quietly_now(self) -> None:
+        self._dirty = True
+        self._flush_quietly()
+
     def _flush_quietly(self) -> None:
         try:
             self.flush()
@@ -389,6 +393,7 @@ class Supervisor:
                        update: bool = False) -> dict[str, Any]:
         """Start a bot (registering it first), or a registered one by ``name``. With ``update``
         a running bot with other options is stopped and started again with the new ones."""
+        self._refuse_while_shutting_down()
         if spec is None:
             return await self._start_registered(self._runner(name))
         try:
@@ -398,6 +403,8 @@ class Supervisor:
         _check_spec(new)
         self._refuse_quarantined(new.name)
         runner = self.runners.get(new.name)
+        if runner is not None:
+            await runner.settle()
         if runner is None:
             runner = self.runners[new.name] = BotRunner(self, BotRecord(spec=new))
             return await self._first_start(runner)
@@ -439,6 +446,7 @@ class Supervisor:
         return self._brief(runner)
 
     async def _start_registered(self, runner: BotRunner) -> dict[str, Any]:
+        await runner.settle()  # a stop in progress ends first, then this start
         if runner.active:
             await runner.spawned()
             return {**self._brief(runner), "already": True}
@@ -454,6 +462,7 @@ class Supervisor:
         return [self._brief(r) for r in targets]
 
     async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        self._refuse_while_shutting_down()
         targets = self._targets(names, all)
         await asyncio.gather(*(self._restart(r) for r in targets))
         return [self._brief(r) for r in targets]
@@ -470,7 +479,10 @@ class Supervisor:
         if name not in self.runners and any(q.name == name for q in self.quarantined):
             return await self._remove_quarantined(name, purge)
         runner = self._runner(name)
+        runner.retired = True  # a racing start or restart is refused from here on
         await runner.stop()
+        while runner.active:  # started before the flag was seen: stopped again
+            await runner.stop()
         if self.runners.get(name) is not runner:
             return {"name": name, "purged": False}  # removed meanwhile by another request
         del self.runners[name]
@@ -497,6 +509,11 @@ class Supervisor:
             await asyncio.to_thread(shutil.rmtree, self.home.bot_dir(name), True)
             await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
         return {"name": name, "purged": purge}
+
+    def _refuse_while_shutting_down(self) -> None:
+        if self.shutdown_requested.is_set():
+            raise RequestError("the supervisor is shutting down: run the command again once "
+                               "'wdbot shutdown' has returned (it starts a new supervisor)")
 
     def _refuse_quarantined(self, name: str) -> None:
         for bad in self.quarantined:
@@ -535,7 +552,10 @@ class Supervisor:
             # Held, not forgotten: the service's 'wdbot daemon' (after a reboot, say) starts
             # them again, a supervisor that a read-only command launched does not.
             wanted = {r.spec.name for r in runners if r.should_run or r.held}
-            await asyncio.gather(*(r.stop() for r in runners))
+            for r in runners:  # on disk first: a supervisor killed mid-shutdown loses nothing
+                r.held = r.spec.name in wanted
+            self._flush_quietly_now()
+            await asyncio.gather(*(r.stop(keep_held=True) for r in runners))
             for r in runners:
                 r.held = r.spec.name in wanted
                 r.release_cgroup()

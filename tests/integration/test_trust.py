@@ -407,3 +407,45 @@ def test_helpers_that_leave_the_session_and_the_marker_do_not_escape(wd: Wdbot, 
         except psutil.NoSuchProcess:
             return True
     assert [p for p in helpers if not gone(p)] == []
+
+
+STUBBORN = """
+import signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print("up", flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_remove_racing_restart_leaves_no_unregistered_copy(wd: Wdbot, bots: Path) -> None:
+    """Regression (red team): 'wdbot remove' and 'wdbot restart' of a bot that takes a while
+    to stop both succeeded, leaving a process that no registry knew, and a second copy at
+    the next start."""
+    wd("start", str(write_bot(bots, "stub.py", STUBBORN)), "--stop-timeout", "2")
+    results: dict[str, Any] = {}
+    remover = threading.Thread(target=lambda: results.update(remove=wd("remove", "stub", check=False)))
+    remover.start()
+    wait_until(lambda: wd.bot("stub")["state"] == "stopping", "the remove's stop to begin")
+    restart = wd("restart", "stub", check=False)
+    remover.join(60)
+    assert results["remove"].code == 0
+    assert restart.code != 0 and "Traceback" not in restart.err and "internal error" not in restart.err
+    assert "stub" not in [b["name"] for b in wd.status()["bots"]]
+    assert roots(wd.home, "stub") == []
+    wd("start", str(bots / "stub.py"), "--stop-timeout", "2")
+    assert len(roots(wd.home, "stub")) == 1
+
+
+def test_starts_racing_a_shutdown_are_refused(wd: Wdbot, bots: Path) -> None:
+    """Regression (red team): a start answered 'running' while 'wdbot shutdown' was stopping
+    the bots, and that bot ran on with no supervisor."""
+    wd("start", str(write_bot(bots, "slow.py", STUBBORN)), "--stop-timeout", "2")
+    late = write_bot(bots, "late.py", TICKER)
+    closer = threading.Thread(target=lambda: wd("shutdown"))
+    closer.start()
+    wait_until(lambda: wd.events("shutdown"), "the shutdown to begin")
+    refused = wd("start", str(late), check=False)
+    closer.join(60)
+    assert refused.code != 0 and "shutting down" in refused.err
+    assert roots(wd.home, "late") == [] and roots(wd.home, "slow") == []

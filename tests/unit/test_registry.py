@@ -71,3 +71,32 @@ def test_a_duplicate_name_quarantines_both_entries(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": 1, "bots": [entry, entry]}))
     loaded = registry.load(path)
     assert loaded.bots == {} and [q.name for q in loaded.quarantined] == ["twin", "twin"]
+
+
+@pytest.mark.parametrize("change", [
+    {"restarts": 1e400}, {"run": {"pid": 1e400, "create_time": 1, "run_id": "r"}},
+    {"spec": {"name": 5, "path": "/x.py"}}, {"spec": {"name": "../../../tmp/escape", "path": "/x.py"}},
+    {"spec": {"name": "typed", "path": "/x.py", "stop_timeout_s": "x"}},
+    {"spec": {"name": "typed", "path": "/x.py", "max_memory_bytes": "500M"}},
+    {"spec": {"name": "typed", "path": "/x.py", "backoff_initial_s": float("nan")}},
+])
+def test_garbage_in_one_entry_is_quarantined_never_fatal(tmp_path: Path, change: dict[str, object]) -> None:
+    """Regression (red team of issue 13): an overflowing number, a non-string name or a
+    wrongly typed option stopped the supervisor from starting, or broke stops much later; a
+    name with '/' put a bot's folder outside the home."""
+    import json
+
+    path = tmp_path / "registry.json"
+    good = BotRecord(spec=BotSpec(name="good", path="/g.py")).to_json()
+    bad = {**BotRecord(spec=BotSpec(name="typed", path="/x.py")).to_json(), **change}
+    path.write_text(json.dumps({"format": 1, "bots": [good, bad]}))  # 1e400: Infinity
+    loaded = registry.load(path)
+    assert set(loaded.bots) == {"good"} and len(loaded.quarantined) == 1
+
+
+def test_a_deeply_nested_file_is_moved_aside_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "registry.json"
+    path.write_text('{"bots": [' + "[" * 100000 + "]" * 100000 + "]}")
+    with pytest.raises(CorruptRegistry):
+        registry.load(path)
+    assert registry.read_only(path) == {}
