@@ -20,6 +20,7 @@ the home killed by pid, mounts undone, temp folders removed.
 from __future__ import annotations
 
 import argparse
+import collections
 import enum
 import random
 import sys
@@ -93,6 +94,10 @@ def plan(seed: int, kills: int, clock_steps: int = 6, disk_periods: int = 2,
 class Tally:
     kills: int = 0
     window_kills: int = 0
+    window_aimed: int = 0
+    window_late: int = 0
+    """Spawns seen whose pid the registry held by the time the supervisor was frozen."""
+    window_none: int = 0
     clock_steps: int = 0
     disk_full_periods: int = 0
 
@@ -119,7 +124,10 @@ def kill_one(lab: Lab, step: Step, index: int, tally: Tally) -> None:
         return
     landed = None
     if step.window:
+        tally.window_aimed += 1
         landed = lab.kill_at_spawn(sup, PROVOKE_AFTER_S, WINDOW_WAIT_S, index)
+        tally.window_none += landed is None
+        tally.window_late += landed is False
     if landed is None:  # a plain kill (or no spawn came: fall back to one)
         time.sleep(step.delay_s)
         landed = False
@@ -168,16 +176,32 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
         return figures(args, lab, checker, tally, survivors, time.monotonic() - started)
 
 
+def summary(what: str, kinds: list[str]) -> list[str]:
+    """One line counting ``kinds``, most frequent first (empty when there are none)."""
+    if not kinds:
+        return []
+    counts = collections.Counter(kinds).most_common()
+    return [f"{what}: " + ", ".join(f"{kind} {n}" for kind, n in counts)]
+
+
 def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
             survivors: list[str], wall_s: float) -> chaos_report.Figures:
-    def first(lines: list[str], what: str, n: int = 5) -> list[str]:
+    def first(lines: list[str], what: str, n: int = 3) -> list[str]:
         more = [f"{what}: ... and {len(lines) - n} more"] if len(lines) > n else []
         return [f"{what}: {line}" for line in lines[:n]] + more
 
-    dups = [f"{bot}: second copy pid {ident.pid}" for bot, ident in sorted(checker.duplicates)]
-    findings = (first(dups, "duplicate") + first(list(checker.orphans.values()), "orphan")
-                + first(checker.restarts, "healthy restarted") + first(checker.lost, "lost")
+    dups = sorted(checker.duplicates)
+    orphans = list(checker.orphans.values())
+    findings = (summary("duplicates by bot", [bot for bot, _ in dups])
+                + first([f"{bot}: second copy pid {ident.pid}" for bot, ident in dups], "duplicate")
+                + summary("orphans by kind", [o.kind for o in orphans])
+                + first([o.text for o in orphans], "orphan")
+                + summary("healthy restarts by bot", [r.split(":")[0] for r in checker.restarts])
+                + first(checker.restarts, "healthy restarted") + first(checker.lost, "lost", 10)
                 + first(survivors, "left after shutdown"))
+    notes = [*lab.notes, f"{tally.window_aimed} kills aimed at the spawn window: "
+             f"{tally.window_kills} landed in it, {tally.window_late} found the pid already "
+             f"recorded, {tally.window_none} saw no spawn within {WINDOW_WAIT_S:.0f} s"]
     return chaos_report.Figures(
         label=args.label, at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), seed=args.seed,
         kills_planned=args.kills, duplicates=len(checker.duplicates), orphans=len(checker.orphans),
@@ -185,7 +209,7 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
         left_after_shutdown=len(survivors), kills=tally.kills, window_kills=tally.window_kills,
         clock_steps=tally.clock_steps, disk_full_periods=tally.disk_full_periods,
         wall_s=round(wall_s, 1), bots=tuple(p.name for p in lab.plans), skipped=tuple(lab.skipped),
-        findings=tuple(findings), failed_commands=lab.failed_commands, notes=tuple(lab.notes))
+        findings=tuple(findings), failed_commands=lab.failed_commands, notes=tuple(notes))
 
 
 def write_outputs(args: argparse.Namespace, fig: chaos_report.Figures) -> None:

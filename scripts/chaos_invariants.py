@@ -48,6 +48,14 @@ class Helper:
 
 
 @dataclass(frozen=True)
+class Finding:
+    """A violation: its kind (for the summary) and what was seen."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
 class BotEntry:
     """One bot as the registry has it."""
 
@@ -112,26 +120,30 @@ def extra_copies(snap: Snapshot) -> set[tuple[str, Ident]]:
     return out
 
 
-def orphan_suspects(snap: Snapshot) -> dict[Ident, str]:
+def orphan_suspects(snap: Snapshot) -> dict[Ident, Finding]:
     """Processes that nobody manages right now, each with why. Only those that stay so for a
     grace period are orphans (a stop takes its timeout; a spawn is recorded a moment later)."""
-    out: dict[Ident, str] = {}
+    out: dict[Ident, Finding] = {}
     roots = main_roots(snap.procs)
     for proc in snap.procs:
         entry = snap.registry.get(proc.bot)
         if proc.bot not in snap.wanted or entry is None or not entry.should_run:
-            out[proc.ident] = f"{proc.bot}: pid {proc.ident.pid} runs although the bot is stopped"
+            out[proc.ident] = Finding("process of a stopped bot",
+                                      f"{proc.bot}: pid {proc.ident.pid} runs although the bot "
+                                      f"is stopped")
     for bot, found in roots.items():
         entry = snap.registry.get(bot)
         for proc in found:
             if entry is None or proc.ident.pid != entry.run_pid:
-                out.setdefault(proc.ident, f"{bot}: pid {proc.ident.pid} runs, the registry does "
-                                           f"not hold it")
+                out.setdefault(proc.ident, Finding(
+                    "copy the registry does not hold",
+                    f"{bot}: pid {proc.ident.pid} runs, the registry does not hold it"))
     alive = {p.ident for p in snap.procs}
     for helper in snap.helpers:
         if helper.owner not in alive:
-            out[helper.ident] = (f"{helper.kind} helper pid {helper.ident.pid} outlived its bot "
-                                 f"process {helper.owner.pid}")
+            out[helper.ident] = Finding(f"{helper.kind} helper outlived its bot",
+                                        f"{helper.kind} helper pid {helper.ident.pid} outlived "
+                                        f"its bot process {helper.owner.pid}")
     return out
 
 
@@ -148,7 +160,7 @@ class Checker:
     plans: Mapping[str, BotPlan]
     grace_s: float
     duplicates: set[tuple[str, Ident]] = field(default_factory=set)
-    orphans: dict[Ident, str] = field(default_factory=dict)
+    orphans: dict[Ident, Finding] = field(default_factory=dict)
     restarts: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     _suspects: dict[Ident, float] = field(default_factory=dict)
@@ -180,7 +192,8 @@ class Checker:
         self._suspects = {i: self._suspects.get(i, snap.at) for i in now}
         for ident, since in self._suspects.items():
             if snap.at - since >= self.grace_s and ident not in self.orphans:
-                self.orphans[ident] = f"{now[ident]} ({snap.at - since:.0f} s)"
+                found = now[ident]
+                self.orphans[ident] = Finding(found.kind, f"{found.text} ({snap.at - since:.0f} s)")
 
     def _restarts(self, snap: Snapshot) -> None:
         """Every new process of a healthy bot is a restart (a copy beside the old one too:

@@ -49,6 +49,7 @@ class Lab:
         self.clients: list[subprocess.Popen[bytes]] = []
         self.wanted: set[str] = set()
         self.plans: list[BotPlan] = []
+        self.reaper: subprocess.Popen[bytes] | None = None
 
     # ------------------------------------------------------------------ set-up, clean-up
     def __enter__(self) -> Lab:
@@ -80,33 +81,39 @@ class Lab:
                     if not k.startswith(("WDBOT_", "UV_")) and k not in ("COLUMNS", "LINES")}
         self.env.update({"WDBOT_HOME": str(self.home), "UV_CACHE_DIR": str(self.tmp / "uv-cache"),
                          "UV_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        self._start_reaper()
 
     def close(self) -> None:
         """Kill by pid everything the run started, undo the mounts, remove the folders."""
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not strand it
         try:
             self.reap_clients(wait_s=0.0)
-            sup = world.supervisor(self.home) if hasattr(self, "home") else None
-            if sup is not None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(sup.pid, signal.SIGKILL)  # launched in a session of its own
-            for ident in self._leftovers():
-                world.kill_and_wait(ident, timeout_s=2.0)
+            if hasattr(self, "home_id"):
+                world.sweep(self.home, self.home_id, self.tmp, self._spare())
             if self.clock is not None:
                 self.clock.restore()
             if self.disk is not None:
                 self.disk.unmount()
             shutil.rmtree(self.tmp, ignore_errors=True)
         finally:
+            if self.reaper is not None and self.reaper.stdin is not None:
+                self.reaper.stdin.close()  # the folder is gone: it finds nothing to do
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.reaper.wait(30)
             signal.signal(signal.SIGINT, old)
 
+    def _spare(self) -> set[int]:
+        return {os.getpid()} | ({self.reaper.pid} if self.reaper is not None else set())
+
     def _leftovers(self) -> list[Ident]:
-        if not hasattr(self, "home_id"):
-            return []
-        found = {p.ident for p in world.scan_marked(self.home_id)}
-        found |= {h.ident for h in world.scan_helpers(self.tmp / "helpers")}
-        found |= set(world.by_cmdline(str(self.tmp)))
-        return sorted(i for i in found if i.pid != os.getpid())
+        return world.leftovers(self.home_id, self.tmp, self._spare())
+
+    def _start_reaper(self) -> None:
+        """A process that cleans up if this one dies without doing so (``kill -9``): it
+        waits for the end of its stdin, which only this process holds open."""
+        env = dict(self.env, CHAOS_TMP=str(self.tmp))
+        self.reaper = subprocess.Popen([sys.executable, __file__], stdin=subprocess.PIPE,
+                                       env=env, start_new_session=True)
 
     # ------------------------------------------------------------------ commands
     def wdbot(self, *args: str, timeout_s: float = COMMAND_TIMEOUT_S) -> bool:
@@ -253,3 +260,26 @@ def _describe(pid: int) -> str:
     except OSError:
         return "gone"
     return raw.replace(b"\0", b" ").decode(errors="replace")[:120]
+
+
+def reap() -> None:
+    """The reaper's main (see :meth:`Lab._start_reaper`)."""
+    sys.stdin.buffer.read()
+    tmp = Path(os.environ["CHAOS_TMP"])
+    if not tmp.exists():
+        return
+    home = Path(os.environ["WDBOT_HOME"])
+    killed = world.sweep(home, Home(home).id, tmp, {os.getpid()})
+    for _ in range(100):  # the clock's stacked bind mounts hold their files busy
+        if not world.umount(Path("/proc/stat")):
+            break
+    with contextlib.suppress(OSError):
+        if (tmp / "disk").is_mount():
+            world.umount(tmp / "disk", lazy=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"chaos reaper: the run died; killed {len(killed)} of its processes, removed {tmp}",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    reap()

@@ -96,6 +96,29 @@ def by_cmdline(word: str) -> list[Ident]:
     return out
 
 
+def leftovers(home_id: str, tmp: Path, spare: set[int]) -> list[Ident]:
+    """Every live process of the run: the home's marked ones, the helpers (pid files), and
+    whatever has the run's temp folder in its command line (bots, helpers that wrote no pid
+    file yet); ``spare`` are pids to leave alone (the run itself)."""
+    found = {p.ident for p in scan_marked(home_id)}
+    found |= {h.ident for h in scan_helpers(tmp / "helpers")}
+    found |= set(by_cmdline(str(tmp)))
+    return sorted(i for i in found if i.pid not in spare)
+
+
+def sweep(home: Path, home_id: str, tmp: Path, spare: set[int]) -> list[Ident]:
+    """Kill by pid what the run left: the supervisor's whole group first (it was launched
+    in a session of its own, and must not restart what is killed next), then the rest."""
+    sup = supervisor(home)
+    if sup is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(sup.pid, signal.SIGKILL)
+    left = leftovers(home_id, tmp, spare)
+    for ident in left:
+        kill_and_wait(ident, timeout_s=2.0)
+    return left
+
+
 def read_registry(path: Path) -> dict[str, BotEntry]:
     """The registry's bots; an unreadable or missing registry holds none."""
     try:
