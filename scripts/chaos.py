@@ -23,6 +23,7 @@ import argparse
 import collections
 import enum
 import random
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -209,7 +210,23 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
         left_after_shutdown=len(survivors), kills=tally.kills, window_kills=tally.window_kills,
         clock_steps=tally.clock_steps, disk_full_periods=tally.disk_full_periods,
         wall_s=round(wall_s, 1), bots=tuple(p.name for p in lab.plans), skipped=tuple(lab.skipped),
-        findings=tuple(findings), failed_commands=lab.failed_commands, notes=tuple(notes))
+        findings=tuple(findings), failed_commands=lab.failed_commands, notes=tuple(notes),
+        code=code_commit())
+
+
+def code_commit() -> str:
+    """The last commit that changed the package (and "+changes" when it has uncommitted ones)."""
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                                  timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("log", "-1", "--format=%h", "--", "watchdog_runtime")
+    dirty = git("status", "--porcelain", "--", "watchdog_runtime")
+    return commit + ("+changes" if commit and dirty else "")
 
 
 def write_outputs(args: argparse.Namespace, fig: chaos_report.Figures) -> None:
@@ -250,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeError as exc:
         print(f"chaos: {exc}", file=sys.stderr)
         return 1
+    write_outputs(args, fig)  # first: a closed stdout must not lose the figures
     print(chaos_report.table(fig))
-    write_outputs(args, fig)
     return 0 if fig.clean else 1
 
 

@@ -34,6 +34,8 @@ class Figures:
     """Faults not inflicted, each with why."""
     findings: tuple[str, ...] = ()
     """What was seen, a line each (the first ones of each kind)."""
+    code: str = ""
+    """The last commit that changed ``watchdog_runtime/`` when the run was made."""
     failed_commands: int = 0
     """``wdbot`` commands of the run that exited non-zero (a full disk may cause some)."""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -98,12 +100,17 @@ def rows_to_json(rows: Sequence[Figures]) -> str:
     return json.dumps({"runs": [row.to_json() for row in rows]}, indent=2) + "\n"
 
 
+def _row_name(row: Figures) -> str:
+    code = f", code {row.code}" if row.code else ""
+    return f"{row.label} ({row.at}, seed {row.seed}{code})"
+
+
 def doc(rows: Sequence[Figures]) -> str:
     """``docs/reliability.md``: what was run, the figures of each labelled run, how to rerun."""
     head = "| run | " + " | ".join(name for name, _ in COLUMNS) + " |"
     rule = "|---" * (len(COLUMNS) + 1) + "|"
-    body = [f"| {r.label} ({r.at}, seed {r.seed}) | " + " | ".join(_cell(r, k) for _, k in COLUMNS)
-            + " |" for r in rows]
+    body = [f"| {_row_name(r)} | " + " | ".join(_cell(r, k) for _, k in COLUMNS) + " |"
+            for r in rows]
     parts = [_INTRO, head, rule, *body, "", _COLUMNS_TEXT]
     for row in rows:
         parts.append(f"### {row.label}\n")
@@ -138,7 +145,9 @@ does all of it). It inflicts:
 - a healthy bot stopped with `wdbot stop` and started again later.
 
 Between faults it checks the promise, and after `wdbot shutdown` it checks that nothing of
-the home is left. The target is zero in the first five columns.
+the home is left. The target is zero in the first five columns. The `before` row is the code
+before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
+...): that the run finds its failures is what shows it can fail.
 """
 
 _COLUMNS_TEXT = """\
@@ -149,7 +158,8 @@ period, 10 s by default, so a stop or a spawn in flight is no violation):
   carrying its `WDBOT_BOT_ID` marker, neither started by the other).
 - **orphans left**: a process nobody manages, for long: a process of a stopped bot, a copy
   the registry does not hold, or a helper alive after the bot process that started it died.
-- **healthy restarted**: a healthy bot's process changed although nothing asked for it.
+- **healthy restarted**: a new process of a healthy bot appeared (in its place, or as a copy
+  beside it) although nothing asked for it.
 - **bots lost**: a bot that should run had no process for long (beyond its backoff).
 - **left after shutdown**: processes of the home still alive after `wdbot shutdown` (the run
   kills them by pid and lists them).
