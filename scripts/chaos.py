@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import collections
 import enum
+import os
 import random
 import subprocess
 import sys
@@ -108,8 +109,11 @@ def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally) 
         lab.clock.step_to(value)
         tally.clock_steps += 1
     elif action is Action.DISK_FULL and lab.disk is not None:
-        lab.disk.fill()
+        written = lab.disk.fill()
         tally.disk_full_periods += 1
+        free = os.statvfs(lab.disk.mountpoint)
+        lab.notes.append(f"disk-full period {tally.disk_full_periods}: {written >> 20} MB of "
+                         f"ballast, {free.f_bavail * free.f_frsize} bytes left")
     elif action is Action.DISK_FREE and lab.disk is not None:
         lab.disk.free()
         checker.excuse(time.monotonic())
