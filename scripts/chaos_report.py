@@ -176,4 +176,7 @@ unshares its own, so nothing it mounts is seen outside it); without root those t
 are skipped with the reason printed. `--json PATH` writes the figures; `--write-doc` puts
 them in `docs/reliability.json` under `--label` and writes this page from every row kept
 there. The run takes a few minutes on 2 cores; `--kills` scales it, `--max-minutes` bounds it.
+It exits 1 while any violation column is above zero (so `make chaos` fails), 0 when clean.
+If the run itself is killed, a reaper process it started kills what it left and removes its
+temp folder.
 """
