@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint bench clean
+.PHONY: install demo demo-stop test lint bench chaos clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+
+# The fault run of docs/reliability.md (not part of `make test`): as root for the clock steps
+# and the full disk. CHAOS_ARGS="--kills 20" for a shorter run, "--label after --write-doc" for the doc.
+CHAOS_ARGS ?=
+chaos: $(STAMP)
+	$(PY) scripts/chaos.py $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lint]'
