@@ -122,6 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
     p.set_defaults(func=cmd_service)
 
+    p = sub.add_parser("web", help="the dashboard in a browser (loopback, login, see README)")
+    from .web.options import add_options  # argparse only: Starlette loads in cmd_web
+
+    add_options(p)
+    p.set_defaults(func=cmd_web)
+
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
     p.set_defaults(func=cmd_shutdown)
@@ -542,6 +548,16 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
         print("a supervisor already runs for this home outside the service: "
               "'wdbot shutdown --keep-bots' lets the service's supervisor adopt the bots")
     return 0
+
+
+def cmd_web(ns: argparse.Namespace, home: Home) -> int:
+    from .web.command import run
+    from .web.settings import WebUsageError
+
+    try:
+        return run(ns, home)
+    except WebUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:

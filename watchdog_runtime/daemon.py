@@ -82,6 +82,7 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+    from .audit import audited
     from .channel import listen
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
@@ -96,7 +97,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         sup.warnings.append(str(exc))
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name)) for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, ops)
+    server = await serve(home.socket, audited(ops, sup.events))  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
