@@ -25,7 +25,8 @@ def headers(settings: WebSettings) -> list[tuple[bytes, bytes]]:
         (b"content-security-policy", CSP.encode()),
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
-        (b"referrer-policy", b"no-referrer"),
+        # Not no-referrer: with it Chrome sends "Origin: null" on our own forms.
+        (b"referrer-policy", b"same-origin"),
         (b"cross-origin-opener-policy", b"same-origin"),
         (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
     ]

@@ -53,14 +53,14 @@ class WebSettings:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[::1]:8377`` for IPv6) as (host, port).
+    """``HOST:PORT`` (``[::1]:8377`` for IPv6) as (host, port); port 0 takes a free one.
 
     >>> parse_listen("127.0.0.1:8377"), parse_listen("[::1]:9000")
     (('127.0.0.1', 8377), ('::1', 9000))
     """
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
         raise WebUsageError(f"bad --listen {text!r}: use HOST:PORT, like {DEFAULT_LISTEN}")
     return host, int(port)
 

@@ -39,7 +39,7 @@ def chart(values: Sequence[float], width: int = 600, height: int = 160,
 
     >>> c = chart([0, 50, 100], width=100, height=10)
     >>> c.line, c.high
-    ('0.0,10.0 50.0,5.5 100.0,1.0', '100B')
+    ('0.0,10.0 50.0,5.5 100.0,0.9', '100B')
     """
     values = [float(v) for v in values]
     if len(values) < 2:
@@ -135,6 +135,7 @@ def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapp
         "facts": facts,
         "attention": attention([bot]),
         "chart": chart(bot.get("rss_history") or [], limit=limits.get("max_memory_bytes")),
+        "readings": len(bot.get("rss_history") or []),
         "limit": size(limits.get("max_memory_bytes")) if limits.get("max_memory_bytes") else None,
         "exits": [event_line(e) for e in exits],
         "events": [event_line(e) for e in events],
