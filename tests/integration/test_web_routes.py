@@ -176,7 +176,8 @@ def test_read_only_serves_views_only(ticker: Wdbot) -> None:
         assert bot.status_code == 200 and "/restart" not in bot.text and "secrets" not in bot.text
         assert c.post("/bot/ticker/restart", data={"csrf": csrf, "confirm": "yes"}).status_code == 403
         assert c.get("/bot/ticker/secrets").status_code == 403
-        assert c.post("/bot/ticker/secrets", data={"csrf": csrf, "item": "a.b", "value": "v"}).status_code == 403
+        refused = c.post("/bot/ticker/secrets", data={"csrf": csrf, "item": "a.b", "value": "v"})
+        assert refused.status_code == 403
         assert c.post("/logout", data={"csrf": csrf}).status_code == 303
     assert ticker.bot("ticker")["restarts"] == 0 and not (ticker.home / "secrets").exists()
 
@@ -213,11 +214,13 @@ def test_secrets_are_set_listed_removed_and_never_rendered(client: TestClient, t
                                          "/live/bot/ticker?n=1")]
     assert not any(VALUE in text for text in seen)
     noted = ticker.events("action", "ticker")
-    assert [(e["op"], e["item"], e["origin"]) for e in noted] == [("secret_set", "demo.apiKey", "web testclient")]
+    assert [(e["op"], e["item"], e["origin"]) for e in noted] == [
+        ("secret_set", "demo.apiKey", "web testclient")]
     assert VALUE not in (ticker.home / "events.jsonl").read_text()
     ask = client.post("/bot/ticker/secrets/remove", data={"csrf": csrf, "item": "demo.apiKey"})
     assert ask.status_code == 200 and "yes, remove" in ask.text
-    gone = client.post("/bot/ticker/secrets/remove", data={"csrf": csrf, "item": "demo.apiKey", "confirm": "yes"})
+    gone = client.post("/bot/ticker/secrets/remove",
+                       data={"csrf": csrf, "item": "demo.apiKey", "confirm": "yes"})
     assert gone.status_code == 303 and "demo.apiKey" not in client.get("/bot/ticker/secrets").text
     assert ticker.events("action", "ticker")[-1]["op"] == "secret_removed"
 

@@ -197,6 +197,7 @@ async def bot(request: Request) -> Response:
     if context is None:
         return page(request, "error.html", {"message": f"no bot named {name!r}"}, status=404)
     context["log"] = await run_in_threadpool(web.backend.log_tail, name)
+    context["settings"] = context["b"]["settings"]
     return page(request, "bot.html", context)
 
 

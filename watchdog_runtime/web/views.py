@@ -35,24 +35,28 @@ class Chart:
 
 def chart(values: Sequence[float], width: int = 600, height: int = 160,
           limit: float | None = None) -> Chart:
-    """Readings (oldest first) scaled from 0 to a little over their maximum.
+    """Readings (oldest first) scaled to their own range with a margin, so a slow climb shows;
+    a limit within reach widens the range to show it too.
 
-    >>> c = chart([0, 50, 100], width=100, height=10)
-    >>> c.line, c.high
-    ('0.0,10.0 50.0,5.5 100.0,0.9', '100B')
+    >>> c = chart([100, 150, 200], width=100, height=10)
+    >>> c.line, c.low, c.high
+    ('0.0,8.3 50.0,5.0 100.0,1.7', '100B', '200B')
     """
     values = [float(v) for v in values]
     if len(values) < 2:
         return Chart(width, height, "", "", "-", "-")
-    top = max(values) * 1.1 or 1.0
-    if limit and limit <= top * 1.5:
-        top = max(top, limit * 1.05)
+    low, high = min(values), max(values)
+    span = max(high - low, high * 0.05, 1.0)
+    bottom, top = max(0.0, low - span / 4), high + span / 4
+    if limit and limit <= max(top + 2 * span, high * 1.5):
+        top = max(top, limit + span / 4)
+    scale = height / (top - bottom)
     step = width / (len(values) - 1)
-    points = [(round(i * step, 1), round(height - v / top * height, 1)) for i, v in enumerate(values)]
+    points = [(round(i * step, 1), round(height - (v - bottom) * scale, 1)) for i, v in enumerate(values)]
     line = " ".join(f"{x},{y}" for x, y in points)
     area = f"0,{height} {line} {width},{height}"
-    limit_y = round(height - limit / top * height, 1) if limit and limit <= top else None
-    return Chart(width, height, line, area, size(min(values)), size(max(values)), limit_y)
+    limit_y = round(height - (limit - bottom) * scale, 1) if limit and bottom <= limit <= top else None
+    return Chart(width, height, line, area, size(low), size(high), limit_y)
 
 
 def bot_row(bot: Bot) -> dict[str, Any]:
