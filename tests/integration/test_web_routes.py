@@ -238,3 +238,40 @@ def test_logout_ends_the_session(client: TestClient, ticker: Wdbot) -> None:
     csrf = login(client, ticker.home)
     assert client.post("/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/", headers={"accept": "text/html"}).status_code == 303
+
+
+def test_the_command_refuses_bad_options_in_one_line(wd: Wdbot) -> None:
+    for args, words in ((("--listen", "0.0.0.0:8377"), "refusing to serve on 0.0.0.0"),
+                        (("--listen", "nonsense"), "bad --listen"),
+                        (("--listen", "10.0.0.1:8377", "--cert", "c.pem"), "go together"),
+                        (("--listen", "10.0.0.1:8377", "--cert", "c.pem", "--key", "k.pem"),
+                         "not a readable file")):
+        done = wd("web", *args, check=False)
+        assert done.code == 2 and words in done.err and len(done.err.strip().splitlines()) == 1, done.err
+        assert "Traceback" not in done.err
+    assert not (wd.home / "web").exists(), "bad input changed nothing"
+    refused = wd("service", "print", "--web", "0.0.0.0:8377", check=False)
+    assert refused.code == 2 and "refusing" in refused.err
+    units = wd("service", "print", "--web").out
+    assert "watchdog_runtime daemon" in units and "watchdog_runtime web --listen 127.0.0.1:8377" in units
+
+
+def test_login_link_and_new_secret(wd: Wdbot) -> None:
+    link = wd("web", "--login-link", "--listen", "127.0.0.1:9999").out.strip()
+    secret = auth.load_secret(wd.home, create=False)
+    assert link == f"http://127.0.0.1:9999/login#{secret}"
+    assert wd("web", "--login-link").out.strip() == f"http://127.0.0.1:8377/login#{secret}", "made once"
+    fresh = wd("web", "--new-secret").out.strip()
+    assert fresh.endswith(auth.load_secret(wd.home, create=False)) and secret not in fresh
+    assert (wd.home / "web" / "secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_port_taken_is_one_line(wd: Wdbot) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        done = wd("web", "--listen", f"127.0.0.1:{port}", check=False)
+    assert done.code == 1 and "cannot listen on" in done.err and "Traceback" not in done.err

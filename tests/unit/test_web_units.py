@@ -183,3 +183,22 @@ def test_note_records_secret_changes_by_name_only(tmp_path: Path) -> None:
         _run(ops["note"](action="shutdown", bot="alpha", origin="web ::1"))
     text = (tmp_path / "events.jsonl").read_text()
     assert '"op": "secret_set"' in text and '"item": "binance.apiKey"' in text and "shutdown" not in text
+
+
+def test_the_web_unit_runs_the_dashboard_beside_the_supervisor() -> None:
+    from watchdog_runtime import service
+
+    spec = service.ServiceSpec(Path("/srv/bots"), "0123456789abcdef", "/usr/bin/python3", metrics="x:1")
+    web = spec.web_unit("127.0.0.1:8377")
+    text = service.systemd_unit(web)
+    assert "ExecStart=/usr/bin/python3 -m watchdog_runtime web --listen 127.0.0.1:8377" in text
+    assert "After=wdbot-01234567.service" in text and "Type=simple" in text
+    assert "KillMode" not in text and "Watchdog" not in text and "metrics" not in text
+    path = service.unit_path(web, "linux", Path("/h"), Path("/h/.config"))
+    assert path.name == "wdbot-01234567-web.service"
+    import plistlib
+
+    job = plistlib.loads(service.launchd_plist(web))
+    assert job["Label"] == "io.wdbot.01234567.web" and not job["AbandonProcessGroup"]
+    same = service.ServiceSpec(Path("/srv/bots"), "0123456789abcdef", "/usr/bin/python3", metrics="x:1")
+    assert service.systemd_unit(spec) == service.systemd_unit(same), "the daemon's unit is unchanged"
