@@ -45,8 +45,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"median_ms": round(statistics.median(values) * 1000, 1), "p95_ms": round(pct(values, 0.95) * 1000, 1),
-            "n": len(values)}
+    return {"median_ms": round(statistics.median(values) * 1000, 1),
+            "p95_ms": round(pct(values, 0.95) * 1000, 1), "n": len(values)}
 
 
 class Session:
@@ -186,7 +186,8 @@ def report(r: dict[str, Any]) -> str:
         "|---|---|---|",
         f"| overview page, {r['bots']} bots (status over the control socket, events, render) "
         f"| {o['median_ms']} ms | {o['p95_ms']} ms |",
-        f"| one bot's page (status, its events, log tail, settings) | {b['median_ms']} ms | {b['p95_ms']} ms |",
+        f"| one bot's page (status, its events, log tail, settings) "
+        f"| {b['median_ms']} ms | {b['p95_ms']} ms |",
         f"| live update delay: a restart done in the supervisor to the live overview showing the new "
         f"pid (n={d['n']}) | {d['median_ms']} ms | {d['p95_ms']} ms |",
         "",
