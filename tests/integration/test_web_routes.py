@@ -275,3 +275,20 @@ def test_the_port_taken_is_one_line(wd: Wdbot) -> None:
         port = held.getsockname()[1]
         done = wd("web", "--listen", f"127.0.0.1:{port}", check=False)
     assert done.code == 1 and "cannot listen on" in done.err and "Traceback" not in done.err
+
+
+def test_text_from_bots_and_events_is_escaped_everywhere(client: TestClient, ticker: Wdbot) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    with open(ticker.home / "events.jsonl", "a") as log:
+        log.write('{"at": "2026-11-23T16:40:01+0000", "kind": "exit", "bot": "ticker", "reason": "crash", '
+                  f'"code": 1, "error": "{evil}"}}\n')
+    login(client, ticker.home)
+    for path in ("/", "/bot/ticker", "/live/overview?n=1", "/live/bot/ticker?n=1"):
+        text = client.get(path).text
+        assert evil not in text and "&lt;img src=x" in text, path
+
+
+def test_a_huge_body_is_refused_unread(client: TestClient, ticker: Wdbot) -> None:
+    done = client.post("/login", content=b"secret=" + b"x" * 100_000,
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert done.status_code == 413

@@ -7,6 +7,7 @@ with ``origin="web ADDRESS"``, so each is an event naming where it came from.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,8 +70,10 @@ def state_of(request: Request) -> WebState:
 
 
 def client(request: Request) -> str:
-    """The remote address (the proxy's X-Forwarded-For under --behind-proxy: uvicorn's)."""
-    return request.client.host if request.client else "unknown"
+    """The remote address (from the proxy's X-Forwarded-For under --behind-proxy), reduced
+    to the characters an address has: it goes into events and the login limiter's keys."""
+    host = request.client.host if request.client else "unknown"
+    return re.sub(r"[^A-Za-z0-9.:\[\]_-]", "?", host)[:64] or "unknown"
 
 
 def page(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:

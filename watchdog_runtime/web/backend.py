@@ -14,6 +14,12 @@ from ..home import BotPaths, Home
 ACTION_TIMEOUT_S = 600.0
 """A restart waits for the bot's graceful stop (its --stop-timeout) and a new start."""
 LOG_LINES = 60
+MAX_LINE_CHARS = 2000
+"""A longer log line is cut (with an ellipsis): one runaway line must not make a page huge."""
+
+
+def shown_line(line: str) -> str:
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
 
 
 class Unavailable(Exception):
@@ -71,9 +77,9 @@ class Backend:
         """The last lines of the bot's stdout and stderr, stderr's marked."""
         from ..logs import tail_lines
 
-        lines = [line for _, path in self.log_files(name)[:1] for line in tail_lines(path, n)]
-        lines += ["! " + line for line in tail_lines(self.log_files(name)[1][1], n // 3)]
-        return lines[-n:]
+        (_, stdout), (_, stderr) = self.log_files(name)
+        lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]
+        return [shown_line(line) for line in lines[-n:]]
 
     def spec(self, name: str) -> dict[str, Any] | None:
         from ..registry import read_only

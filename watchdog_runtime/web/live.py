@@ -21,6 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from ..home import BOT_NAME_RE
 from ..logs import Tail
 from .app import WebState, bot_context, overview_context, state_of, templates
+from .backend import shown_line
 
 MAX_LOG_LINES_PER_EVENT = 200
 """A bot writing faster than this per tick shows its latest lines only: the page keeps up."""
@@ -103,5 +104,5 @@ async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterat
 
 def _poll(tails: dict[str, Tail]) -> list[str]:
     """New complete lines of stdout, then stderr's marked ``! ``."""
-    return [("! " if label == "stderr" else "") + line for label, tail in tails.items()
+    return [shown_line(("! " if label == "stderr" else "") + line) for label, tail in tails.items()
             for line in tail.poll()]

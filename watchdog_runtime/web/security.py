@@ -18,6 +18,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_BODY_BYTES = 64 * 1024
+"""The largest request body (a form with a secret's value); larger ones get 413 unread."""
 
 
 def headers(settings: WebSettings) -> list[tuple[bytes, bytes]]:
@@ -59,9 +61,14 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+        request_headers = dict(scope.get("headers") or [])
+        host = request_headers.get(b"host", b"").decode("latin-1")
         if self.settings.loopback and host_of(host) not in LOOPBACK_NAMES:
             await _plain(send, 421, "this page answers only to its loopback address\n")
+            return
+        length = request_headers.get(b"content-length", b"0")
+        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+            await _plain(send, 413, f"request body over {MAX_BODY_BYTES} bytes\n")
             return
 
         async def send_with_headers(message: Message) -> None:
