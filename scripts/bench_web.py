@@ -90,7 +90,7 @@ def follow_overview(session: Session, seen: list[tuple[float, str]], stop: threa
     reply = conn.getresponse()
     data: list[str] = []
     while not stop.is_set():
-        line = reply.fp.readline().decode()
+        line = reply.readline().decode()
         if not line:
             return
         if line.startswith("data: "):

@@ -292,3 +292,46 @@ def test_a_huge_body_is_refused_unread(client: TestClient, ticker: Wdbot) -> Non
     done = client.post("/login", content=b"secret=" + b"x" * 100_000,
                        headers={"content-type": "application/x-www-form-urlencoded"})
     assert done.status_code == 413
+
+
+def test_the_real_process_serves_and_stops_cleanly_with_a_stream_open(ticker: Wdbot) -> None:
+    """``wdbot web`` itself: the ready line names the address; SIGTERM ends live streams at
+    their next tick, so the process exits without cutting them off (uvicorn re-raises the
+    signal after its graceful exit, as a service manager expects)."""
+    import http.client
+    import signal
+    import subprocess
+    import sys
+    import urllib.parse
+
+    from tests.helpers import wait_for_line
+
+    web = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "web", "--listen", "127.0.0.1:0"],
+                           env=ticker.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert web.stdout is not None and web.stderr is not None
+        ready = wait_for_line(web.stdout, "serving http://127.0.0.1:")
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", ready).group(1))  # type: ignore[union-attr]
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/login", urllib.parse.urlencode({"secret": auth.load_secret(ticker.home)}),
+                     {"content-type": "application/x-www-form-urlencoded"})
+        reply = conn.getresponse()
+        reply.read()
+        cookie = reply.getheader("set-cookie", "").split(";")[0]
+        assert reply.status == 303 and cookie
+        stream = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        stream.request("GET", "/live/overview", headers={"cookie": cookie})
+        live = stream.getresponse()
+        assert live.status == 200 and live.readline() == b"event: overview\n"
+        web.send_signal(signal.SIGTERM)
+        live.read()  # the stream ends properly (a cut one raises IncompleteRead)
+        assert web.wait(timeout=20) in (0, -signal.SIGTERM)
+        assert "ERROR" not in web.stderr.read()
+        conn.close()
+        stream.close()
+    finally:
+        if web.poll() is None:
+            web.kill()
+            web.wait(10)
+        web.stdout.close()  # type: ignore[union-attr]  # a pipe: set above
+        web.stderr.close()  # type: ignore[union-attr]

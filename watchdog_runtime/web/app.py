@@ -43,6 +43,9 @@ class WebState:
     sessions: auth.Sessions = field(init=False)
     limiter: auth.LoginLimiter = field(init=False)
     backend: Backend = field(init=False)
+    stopping: bool = False
+    """Set when the server is asked to exit: live streams end at their next tick (a plain
+    flag: it is set from a signal handler)."""
 
     def __post_init__(self) -> None:
         self.sessions = auth.Sessions(self.clock)
@@ -59,6 +62,10 @@ class WebState:
 
     def session(self, request: Request) -> auth.Session | None:
         return self.sessions.get(request.cookies.get(self.cookie), self.secret_fp())
+
+    def streaming(self, request: Request) -> bool:
+        """A live stream goes on: the server runs and the session lives."""
+        return not self.stopping and self.session(request) is not None
 
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))

@@ -6,6 +6,7 @@ import argparse
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..home import Home
 from . import auth
@@ -60,8 +61,16 @@ def serve(home: Home, settings: WebSettings, sock: socket.socket) -> int:
 
     from .app import create_app
 
+    app = create_app(home, settings)
+    web_state = app.state.web
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            web_state.stopping = True  # live streams end at their next tick, within refresh_s
+            super().handle_exit(sig, frame)
+
     config = uvicorn.Config(
-        create_app(home, settings), log_level="warning", access_log=False, lifespan="off",
+        app, log_level="warning", access_log=False, lifespan="off",
         proxy_headers=settings.behind_proxy, server_header=False,
         timeout_graceful_shutdown=GRACEFUL_S, ssl_certfile=settings.cert, ssl_keyfile=settings.key)
     port = sock.getsockname()[1]
@@ -69,5 +78,5 @@ def serve(home: Home, settings: WebSettings, sock: socket.socket) -> int:
     print(f"wdbot web: serving {shown.base_url} for {home.root}"
           f"{' (read-only)' if settings.read_only else ''}; log in with the link of "
           f"'wdbot web --login-link'", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    Server(config).run(sockets=[sock])
     return 0

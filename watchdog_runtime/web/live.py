@@ -3,8 +3,8 @@
 Each stream asks the supervisor for a snapshot every ``refresh_s`` (as ``status --watch``
 does), renders the same fragment template the page was drawn with, and sends it as one
 event; a bot's stream also follows its log files (``logs.Tail``: across rotation) and sends
-new lines as JSON. A stream ends when its session does (logout, a new secret) or the browser
-goes away; ``?n=K`` ends it after K snapshots (tests, the benchmark).
+new lines as JSON. A stream ends when its session does (logout, a new secret), the server stops,
+or the browser goes away; ``?n=K`` ends it after K snapshots (tests, the benchmark).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ async def overview_stream(request: Request) -> Response:
 
     async def body() -> AsyncIterator[bytes]:
         sent = 0
-        while web.session(request) is not None:
+        while web.streaming(request):
             context = await run_in_threadpool(overview_context, web.backend)
             yield sse("overview", _render("_overview.html", {**context, "read_only": web.settings.read_only}))
             sent += 1
@@ -86,7 +86,7 @@ async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterat
         lines = await run_in_threadpool(web.backend.log_tail, name)
         yield sse("logreset", json.dumps(lines))
         sent = 0
-        while web.session(request) is not None:
+        while web.streaming(request):
             context = await run_in_threadpool(bot_context, web.backend, name)
             if context is not None:
                 yield sse("bot", _render("_bot.html", {**context, "read_only": web.settings.read_only}))
