@@ -129,7 +129,7 @@ def test_the_dashboard_in_a_browser(demo: tuple[Wdbot, str], browser: Any, tmp_p
     wait_until(lambda: wd.bot("paper_bot")["state"] == "running" and wd.bot("heartbeat")["rss_bytes"],
                "the demo bots running and sampled", timeout_s=90)
     history_for_pictures(wd, ("heartbeat", "paper_exchange"), readings=12)
-    screenshot(browser, shots / "web-overview.png", phone=False, height=640)
+    screenshot(browser, shots / "web-overview.png", phone=False, height=760)
     screenshot(browser, shots / "web-overview-phone.png", phone=True)
 
     # Restart heartbeat: its state and pid change on the page, which is never reloaded.
