@@ -512,9 +512,15 @@ def main() -> int:
     finally:
         kill_ours()
     (ROOT / "docs" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-    (ROOT / "docs" / "benchmarks.md").write_text(report(results))
+    md = ROOT / "docs" / "benchmarks.md"
+    old = md.read_text() if md.exists() else ""
+    web = old[old.index(WEB_MARK):] if WEB_MARK in old else ""  # scripts/bench_web.py's section
+    md.write_text(report(results) + (f"\n{web}" if web else ""))
     print((ROOT / "docs" / "benchmarks.md").read_text())
     return 0
+
+
+WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
 
 
 def report(r: dict[str, Any]) -> str:

@@ -124,7 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a system unit (needs root) running as --user, instead of a user unit")
     p.add_argument("--user", metavar="NAME", help="the account of a --system unit (default: you)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
+    p.add_argument("--web", metavar="HOST:PORT", nargs="?", const="127.0.0.1:8377",
+                   help="also a unit for 'wdbot web' (default 127.0.0.1:8377)")
     p.set_defaults(func=cmd_service)
+
+    p = sub.add_parser("web", help="the dashboard in a browser (loopback, login, see README)")
+    from .web.options import add_options  # argparse only: Starlette loads in cmd_web
+
+    add_options(p)
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
@@ -556,20 +564,46 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
                                metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    path = service.unit_path(spec, platform, Path.home(), config_home)
+    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else [])]
+    for one in specs:
+        path = service.unit_path(one, platform, Path.home(), config_home)
+        if ns.action == "print":
+            sys.stdout.write(service.render(one, platform).decode())
+            continue
+        try:
+            act = service.install if ns.action == "install" else service.uninstall
+            lines = act(one, platform, path, os.getuid())
+        except service.ServiceError as exc:
+            raise Failure(str(exc)) from None
+        print("\n".join(lines))
     if ns.action == "print":
-        sys.stdout.write(service.render(spec, platform).decode())
         return 0
-    try:
-        act = service.install if ns.action == "install" else service.uninstall
-        lines = act(spec, platform, path, os.getuid())
-    except service.ServiceError as exc:
-        raise Failure(str(exc)) from None
-    print("\n".join(lines))
     if ns.action == "install" and is_running(home):
         print("a supervisor already runs for this home outside the service: "
               "'wdbot shutdown --keep-bots' lets the service's supervisor adopt the bots")
     return 0
+
+
+def _web_unit_spec(spec: Any, listen: str) -> Any:
+    """The dashboard's unit (``service --web``): loopback, or refused as ``wdbot web`` would."""
+    from .web.settings import WebUsageError, make_settings
+
+    try:
+        make_settings(listen)
+    except WebUsageError as exc:
+        raise UsageError(f"{exc} (for TLS or a proxy, adapt the unit of 'wdbot service print --web')") \
+            from None
+    return spec.web_unit(listen)
+
+
+def cmd_web(ns: argparse.Namespace, home: Home) -> int:
+    from .web.command import run
+    from .web.settings import WebUsageError
+
+    try:
+        return run(ns, home)
+    except WebUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:

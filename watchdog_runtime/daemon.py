@@ -87,6 +87,7 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+    from .audit import audited
     from .channel import listen
     from .redaction import guard_logging
     from .server import serve, serve_secrets
@@ -105,7 +106,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, ops, sup.redact)
+    server = await serve(home.socket, audited(ops, sup.events), sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)

@@ -37,15 +37,30 @@ class ServiceSpec:
     """The account a system unit runs as (``--system``)."""
     metrics: str | None = None
     """``HOST:PORT`` for the daemon's Prometheus endpoint, or None."""
+    web: str | None = None
+    """Set (``HOST:PORT``): this is the unit of ``wdbot web`` for the home, not the daemon's."""
 
     @property
     def name(self) -> str:
-        return f"wdbot-{self.home_id[:8]}"
+        return f"wdbot-{self.home_id[:8]}{'-web' if self.web else ''}"
+
+    @property
+    def label(self) -> str:
+        """launchd's name for the job."""
+        return f"io.wdbot.{self.home_id[:8]}{'.web' if self.web else ''}"
 
     @property
     def command(self) -> list[str]:
+        if self.web:
+            return [self.python, "-m", "watchdog_runtime", "web", "--listen", self.web]
         return [self.python, "-m", "watchdog_runtime", "daemon",
                 *(["--metrics", self.metrics] if self.metrics else [])]
+
+    def web_unit(self, listen: str) -> ServiceSpec:
+        """The spec of the dashboard's own unit beside this supervisor's."""
+        from dataclasses import replace
+
+        return replace(self, metrics=None, web=listen)
 
 
 def systemd_unit(spec: ServiceSpec) -> str:
@@ -55,6 +70,8 @@ def systemd_unit(spec: ServiceSpec) -> str:
     >>> "KillMode=process" in text and "ExecStart=/usr/bin/python3 -m watchdog_runtime daemon" in text
     True
     """
+    if spec.web:
+        return _systemd_web_unit(spec)
     lines = [
         "[Unit]",
         f"Description=wdbot supervisor for {spec.home}",
@@ -85,6 +102,30 @@ def systemd_unit(spec: ServiceSpec) -> str:
     return "\n".join(lines)
 
 
+def _systemd_web_unit(spec: ServiceSpec) -> str:
+    """``wdbot web`` as a plain service: its own process, restarted always, after the
+    supervisor's unit (it only talks to it; either runs without the other)."""
+    supervisor = f"wdbot-{spec.home_id[:8]}.service"
+    lines = [
+        "[Unit]",
+        f"Description=wdbot web dashboard for {spec.home}",
+        f"After={supervisor}",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"ExecStart={' '.join(_systemd_quote(arg) for arg in spec.command)}",
+        "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
+        "Restart=always",
+        "RestartSec=2",
+        *([f"User={spec.user}"] if spec.system else []),
+        "",
+        "[Install]",
+        f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _systemd_quote(arg: str) -> str:
     return f'"{arg}"' if any(c in arg for c in ' "\\') else arg
 
@@ -97,17 +138,18 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
     ('io.wdbot.01234567', True, True)
     """
+    log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
     job: dict[str, object] = {
-        "Label": f"io.wdbot.{spec.home_id[:8]}",
+        "Label": spec.label,
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
         "KeepAlive": True,
-        "AbandonProcessGroup": True,  # bots outlive a supervisor restart, like KillMode=process
+        "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
-        "StandardOutPath": str(spec.home / "supervisor.log"),
-        "StandardErrorPath": str(spec.home / "supervisor.log"),
+        "StandardOutPath": log,
+        "StandardErrorPath": log,
     }
     if spec.system:
         job["UserName"] = spec.user
@@ -118,7 +160,7 @@ def unit_path(spec: ServiceSpec, platform: str, user_home: Path, config_home: Pa
     """Where the unit goes for this platform and scope."""
     if platform == "darwin":
         folder = Path("/Library/LaunchDaemons") if spec.system else user_home / "Library/LaunchAgents"
-        return folder / f"io.wdbot.{spec.home_id[:8]}.plist"
+        return folder / f"{spec.label}.plist"
     folder = Path("/etc/systemd/system") if spec.system else config_home / "systemd/user"
     return folder / f"{spec.name}.service"
 
