@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test lint bench clean
+.PHONY: install demo demo-stop test browser screenshots lint bench chaos clean
 
 install: $(STAMP)
 
@@ -22,13 +22,34 @@ demo: $(STAMP)
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py
 
 demo-stop: $(STAMP)
-	WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown
+	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -n 2
+
+# The web dashboard's end-to-end test drives Debian's Chromium; as root (CI) it is installed here.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium and chromium-driver for the browser test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else \
+	    echo "note: chromium and chromium-driver are missing: the browser test will be skipped (CI installs them as root)"; \
+	  fi; \
+	fi
+
+# Retakes the README's screenshots of the dashboard (the browser test, saving into docs/).
+screenshots: $(STAMP) browser
+	WDBOT_WEB_SHOTS=$(CURDIR)/docs $(PY) -m pytest -q tests/integration/test_web_browser.py
 
 bench: $(STAMP)
 	$(PY) scripts/bench.py
+
+# The fault run of docs/reliability.md (not part of `make test`): as root for the clock steps
+# and the full disk. CHAOS_ARGS="--kills 20" for a shorter run, "--label after --write-doc" for the doc.
+CHAOS_ARGS ?=
+chaos: $(STAMP)
+	$(PY) scripts/chaos.py $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lint]'
@@ -36,5 +57,5 @@ lint: $(STAMP)
 	$(PY) -m mypy watchdog_runtime
 
 clean:
-	-WDBOT_HOME=$(DEMO_HOME) $(WDBOT) shutdown 2>/dev/null
+	-WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop 2>/dev/null
 	rm -rf $(VENV) $(DEMO_HOME) build *.egg-info .pytest_cache .bench

@@ -302,14 +302,28 @@ def restart_latency(factory: Callable[[Path], Tool], restarts: int) -> dict[str,
 
         def pairs() -> list[float] | None:
             text = tool.log("crasher").read_text() if tool.log("crasher").exists() else ""
-            marks = [(w, float(t)) for w, t in (line.split()[:2] for line in text.splitlines()
-                                                 if line.startswith(("start", "exit")))]
+            marks = time_marks(text, ("start", "exit"))
             gaps = [b[1] - a[1] for a, b in zip(marks, marks[1:], strict=False)
                     if a[0] == "exit" and b[0] == "start"]
             return gaps if len(gaps) >= restarts else None
 
         gaps = wait(pairs, f"{restarts} restarts under {tool.name}", timeout_s=900)
         return stats(gaps[:restarts])
+
+
+def time_marks(text: str, words: tuple[str, ...]) -> list[tuple[str, float]]:
+    """``(word, time)`` of each complete ``word TIME`` line; a line still being written (the
+    last one, without its newline, or cut anywhere) is skipped, never a crash."""
+    lines = text.split("\n")[:-1]  # the part after the last newline is not a whole line yet
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in words:
+            try:
+                out.append((parts[0], float(parts[1])))
+            except ValueError:
+                continue  # torn by a concurrent writer: not a mark
+    return out
 
 
 def python_floor(runs: int) -> dict[str, float]:
@@ -428,9 +442,12 @@ def cold_start(runs: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- report
-def install_anchors() -> tuple[Path | None, Path | None, list[str]]:
-    notes = []
+def install_anchors(wanted: set[str]) -> tuple[Path | None, Path | None, list[str]]:
+    """supervisord and PM2 in ``.bench/`` (only those in ``wanted``; all when it is empty)."""
+    notes: list[str] = []
     venv = SCRATCH / "supervisor-venv"
+    if wanted and not wanted & {"supervisord", "PM2"}:
+        return venv, None, notes
     if not (venv / "bin/supervisord").exists():
         subprocess.run([PY, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin/pip"), "install", "--quiet", "supervisor"], check=True)
@@ -451,9 +468,14 @@ def install_anchors() -> tuple[Path | None, Path | None, list[str]]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
+    parser.add_argument("--only", default="", help="rows to run again (restart,idle,stop,memory,"
+                        "alone), merged into the last docs/benchmarks.json")
+    parser.add_argument("--tools", default="", help="tools for those rows (wdbot,supervisord,PM2)")
     ns = parser.parse_args()
+    only = set(filter(None, ns.only.split(",")))
+    chosen = set(filter(None, ns.tools.split(",")))
     SCRATCH.mkdir(exist_ok=True)
-    venv, pm2, notes = install_anchors()
+    venv, pm2, notes = install_anchors(chosen)
     tools: dict[str, Callable[[Path], Tool]] = {
         "wdbot": Wdbot,
         "supervisord": lambda w: Supervisord(w, venv),  # type: ignore[arg-type]
@@ -461,27 +483,44 @@ def main() -> int:
     if pm2 is not None:
         tools["PM2"] = lambda w: Pm2(w, pm2)
     q = ns.quick
+    if chosen:
+        tools = {k: v for k, v in tools.items() if k in chosen}
     results: dict[str, Any] = {"run": RUN, "at": time.strftime("%Y-%m-%d %H:%M"), "notes": notes,
                                "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
+    if only:
+        previous = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
+        results = {**previous, "at": results["at"], "notes": previous.get("notes", []) + [
+            f"{time.strftime('%Y-%m-%d')}: rows {', '.join(sorted(only))} run again"
+            f" ({', '.join(sorted(tools))})"]}
     try:
-        results["floor"] = python_floor(10 if q else 50)
+        if not only:
+            results["floor"] = python_floor(10 if q else 50)
         for key, fn in (("restart", lambda f: restart_latency(f, 10 if q else 50)),
                         ("idle", lambda f: overhead_and_control(f, 10 if q else 50, 10 if q else 60,
                                                                 5 if q else 20)),
                         ("stop", lambda f: stop_completeness(f, 5 if q else 20, 1 if q else 3)),
                         ("memory", lambda f: memory_reaction(f, 1 if q else 3))):
-            results[key] = {}
+            if only and key not in only:
+                continue
+            results.setdefault(key, {})
             for name, factory in tools.items():
                 print(f"bench: {key} under {name} ...", flush=True)
                 results[key][name] = fn(factory)
-        print("bench: wdbot alone ...", flush=True)
-        results["wdbot_alone"] = wdbot_alone(q)
+        if not only or "alone" in only:
+            print("bench: wdbot alone ...", flush=True)
+            results["wdbot_alone"] = wdbot_alone(q)
     finally:
         kill_ours()
     (ROOT / "docs" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
-    (ROOT / "docs" / "benchmarks.md").write_text(report(results))
+    md = ROOT / "docs" / "benchmarks.md"
+    old = md.read_text() if md.exists() else ""
+    web = old[old.index(WEB_MARK):] if WEB_MARK in old else ""  # scripts/bench_web.py's section
+    md.write_text(report(results) + (f"\n{web}" if web else ""))
     print((ROOT / "docs" / "benchmarks.md").read_text())
     return 0
+
+
+WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
 
 
 def report(r: dict[str, Any]) -> str:

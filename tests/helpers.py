@@ -86,10 +86,12 @@ class Wdbot:
         self.env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(uv_cache),
                          "UV_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"})
         self.env.update(extra_env or {})
+        self.prefix: list[str] = []
+        """Run every command through this (``nsenter -t PID -m`` for a private mount namespace)."""
 
     def __call__(self, *args: str, timeout_s: float = 120.0, check: bool = True,
                  input: str | None = None) -> Result:
-        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=self.env,
+        done = subprocess.run([*self.prefix, sys.executable, "-m", "watchdog_runtime", *args], env=self.env,
                               capture_output=True, text=True, timeout=timeout_s, input=input)
         result = Result(done.returncode, done.stdout, done.stderr)
         if check and done.returncode != 0:
@@ -121,6 +123,36 @@ class Wdbot:
         path = self.home / "bots" / name / "logs" / "stdout.log"
         return path.read_text() if path.exists() else ""
 
+    @contextlib.contextmanager
+    def daemon(self, log: Path, prefix: tuple[str, ...] = ()) -> Any:
+        """``wdbot daemon`` in the foreground (what a service manager runs), until the block
+        ends; yields its Popen once it serves (a handshake on its socket). ``prefix``: a
+        command that execs it (``unshare -m``: a private mount namespace)."""
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([*prefix, sys.executable, "-m", "watchdog_runtime", "daemon"],
+                                    env=self.env, stdout=out, stderr=out, start_new_session=True)
+        try:
+            wait_until(lambda: proc.poll() is not None or self.serving(), "the foreground daemon to serve")
+            assert proc.poll() is None, log.read_text()
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(10)
+
+    def serving(self) -> bool:
+        """A supervisor answers on this home's socket (asked without launching one)."""
+        if not self.prefix:
+            return _answers(self.home)
+        probe = ("import sys; from watchdog_runtime.control import is_running; "
+                 "from watchdog_runtime.home import Home; sys.exit(0 if is_running(Home.from_env()) else 1)")
+        return subprocess.run([*self.prefix, sys.executable, "-c", probe], env=self.env,
+                              timeout=60).returncode == 0
+
     def supervisor_pid(self) -> int | None:
         try:
             text = (self.home / "supervisor.lock").read_text().strip()
@@ -143,6 +175,26 @@ class Wdbot:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(bot["run"]["pid"], signal.SIGKILL)
         kill_marked(self.home)
+
+
+def _answers(home: Path) -> bool:
+    from watchdog_runtime.control import is_running
+    from watchdog_runtime.home import Home
+
+    return is_running(Home(home))
+
+
+def roots(home: Path, name: str) -> list[int]:
+    """The live copies of bot ``name``: processes carrying its marker whose parent does not
+    (a bot's own process and any copy of it; its helpers have a marked parent or are
+    orphans of a dead copy, which count too)."""
+    marked: dict[int, int] = {}
+    for proc in psutil.process_iter(["environ", "ppid", "status"]):
+        env = proc.info.get("environ") or {}
+        if (env.get("WDBOT_HOME") == str(home) and env.get("WDBOT_BOT_NAME") == name
+                and proc.info.get("status") != psutil.STATUS_ZOMBIE):
+            marked[proc.pid] = proc.info["ppid"]
+    return sorted(pid for pid, parent in marked.items() if parent not in marked)
 
 
 def _is_ours(pid: int, word: str) -> bool:

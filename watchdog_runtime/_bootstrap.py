@@ -184,9 +184,27 @@ def _bot_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
     return tb
 
 
+def _join_cgroup() -> None:
+    """Enter the bot's cgroup (``WDBOT_CGROUP``) before anything else, so even a process
+    started by the bot's first line is contained. The supervisor also moves us right after
+    the spawn; if neither can, the bot runs all the same (the marker walk still finds it)."""
+    folder = os.environ.get("WDBOT_CGROUP")
+    if not folder:
+        return
+    try:
+        fd = os.open(folder + "/cgroup.procs", os.O_WRONLY)
+        try:
+            os.write(fd, b"0")  # 0: the writing process itself
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # no such cgroup, or not ours to join: contained by the marker walk instead
+
+
 def main() -> NoReturn:
     """``python -c "import watchdog_runtime._bootstrap as b; b.main()" BOT.py ARGS``: what the
     supervisor runs (``-c`` rather than ``-m`` spares the import of runpy at every start)."""
+    _join_cgroup()
     if len(sys.argv) < 2:
         sys.exit("usage: python -m watchdog_runtime._bootstrap BOT.py [ARGS...]")
     run(sys.argv[1], sys.argv[2:])

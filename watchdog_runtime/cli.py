@@ -14,12 +14,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .control import NoSupervisor, RequestFailed, request
 from .home import BOT_NAME_RE, Home, HomeError
 from .spec import BotSpec, SpecError, add_spec_options, spec_options
+
+if TYPE_CHECKING:
+    from .redaction import Redactor
 
 START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
 STOP_MARGIN_S = 30.0
@@ -106,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("secret", help="a bot's secrets, encrypted at rest (wd.connection reads them)")
     p.add_argument("action", choices=("set", "list", "rm"))
     p.add_argument("bot", metavar="BOT", nargs="?")
-    p.add_argument("name", metavar="CONNECTION.FIELD", nargs="?",
-                   help="like binance.apiKey; the value comes from a hidden prompt or stdin, never argv")
+    p.add_argument("name", metavar="CONNECTION[.FIELD]", nargs="?",
+                   help="like binance.apiKey: the value comes from a hidden prompt or stdin, never "
+                        "argv; a CONNECTION alone (set): KEY=VALUE lines from stdin (a .env file)")
     p.set_defaults(func=cmd_secret)
 
     p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
@@ -120,7 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a system unit (needs root) running as --user, instead of a user unit")
     p.add_argument("--user", metavar="NAME", help="the account of a --system unit (default: you)")
     p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
+    p.add_argument("--web", metavar="HOST:PORT", nargs="?", const="127.0.0.1:8377",
+                   help="also a unit for 'wdbot web' (default 127.0.0.1:8377)")
     p.set_defaults(func=cmd_service)
+
+    p = sub.add_parser("web", help="the dashboard in a browser (loopback, login, see README)")
+    from .web.options import add_options  # argparse only: Starlette loads in cmd_web
+
+    add_options(p)
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
@@ -301,10 +313,13 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         console = Console()  # off a terminal: no colours, no cursor moves
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console = Console(width=WIDE)  # a log or a pipe: every column, not rich's 80
+        from .redaction import Redactor
+
+        redact = Redactor(home.secrets)
         if ns.watch:
-            _watch(console, lambda: _screen(home, fetch(), ns.name, console.width))
+            _watch(console, lambda: _screen(home, fetch(), ns.name, console.width, redact))
         else:
-            console.print(_screen(home, doc, ns.name, console.width))
+            console.print(_screen(home, doc, ns.name, console.width, redact))
     if ns.check:
         bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
         if bad:
@@ -313,18 +328,19 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     return 0
 
 
-def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int) -> Any:
-    """The status snapshot (the document, plus the event log and logs read here) rendered."""
+def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int, redact: Redactor) -> Any:
+    """The status snapshot (the document, plus the event log and logs read here) rendered;
+    what is read here is redacted here (the bot's stderr quotes what it likes)."""
     from . import logs
     from .events import read_events
     from .home import BotPaths
     from .render import bot_detail, dashboard
 
     if name is None:
-        return dashboard(doc, read_events(home.events, 8), width)
+        return dashboard(doc, redact(read_events(home.events, 8)), width)
     paths = BotPaths(home.bot_dir(name))
     exits = read_events(home.events, 5, bot=name, kinds=frozenset({"exit"}))
-    return bot_detail(doc["bots"][0], exits, logs.tail_lines(paths.stderr_log, 10), width)
+    return bot_detail(doc["bots"][0], redact(exits), redact(logs.tail_lines(paths.stderr_log, 10)), width)
 
 
 def _watch(console: Any, screen: Callable[[], Any]) -> None:
@@ -369,7 +385,12 @@ def cmd_events(ns: argparse.Namespace, home: Home) -> int:
     if ns.name and ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
         raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
 
+    from .redaction import Redactor
+
+    redact = Redactor(home.secrets)  # events written before a value was set are shown hidden too
+
     def shown(event: dict[str, Any]) -> str:
+        event = redact(event)
         return json.dumps(event) if ns.json else event_line(event)
 
     files = [("events", home.events)]
@@ -441,9 +462,9 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
     _check_metrics(ns.metrics)
 
-    def serve() -> int:
+    def serve(ready_fd: int | None = ns.ready_fd) -> int:
         try:
-            return run_daemon(home, ns.ready_fd, metrics=ns.metrics)
+            return run_daemon(home, ready_fd, metrics=ns.metrics)
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
@@ -451,7 +472,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
 
-    if os.getpid() == 1:  # a container's init: reap orphans, forward signals (pid1.py)
+    if os.getpid() == 1:  # a container's init: reap orphans, forward signals, restart (pid1.py)
         from .pid1 import run_as_init
 
         return run_as_init(serve)
@@ -467,8 +488,10 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
     try:
         if ns.action == "list":
             for bot in [ns.bot] if ns.bot else store.bots():
+                broken = set(store.unreadable(bot))
                 for name in store.names(bot):
-                    print(f"{bot} {name}")
+                    note = " (cannot be decrypted: set it again)" if name in broken else ""
+                    print(f"{bot} {name}{note}")
             return 0
         if not ns.bot or not ns.name:
             raise UsageError(f"wdbot secret {ns.action} needs BOT and CONNECTION.FIELD")
@@ -477,12 +500,25 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
             print(f"{ns.bot}: removed {ns.name}")
             return 0
         home.ensure()
-        store.set(ns.bot, ns.name, _secret_value(f"value of {ns.name} for {ns.bot}: "))
-        print(f"{ns.bot}: stored {ns.name} (encrypted; the bot reads it with "
+        values = (_env_values(ns.name) if "." not in ns.name else
+                  {ns.name: _secret_value(f"value of {ns.name} for {ns.bot}: ")})
+        store.set_many(ns.bot, values)
+        print(f"{ns.bot}: stored {', '.join(values)} (encrypted; the bot reads it with "
               f"wd.connection({ns.name.split('.')[0]!r}))")
         return 0
     except SecretError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _env_values(connection: str) -> dict[str, str]:
+    """The bulk form: ``KEY=VALUE`` lines from stdin (never from a terminal, which would
+    show them), all valid or none stored."""
+    from .secretstore import parse_env
+
+    if sys.stdin.isatty():
+        raise UsageError(f"pipe KEY=VALUE lines in: wdbot secret set BOT {connection} < {connection}.env "
+                         f"(or name one field: {connection}.FIELD)")
+    return parse_env(sys.stdin.read(), connection)
 
 
 def _secret_value(prompt: str) -> str:
@@ -528,20 +564,46 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
                                metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    path = service.unit_path(spec, platform, Path.home(), config_home)
+    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else [])]
+    for one in specs:
+        path = service.unit_path(one, platform, Path.home(), config_home)
+        if ns.action == "print":
+            sys.stdout.write(service.render(one, platform).decode())
+            continue
+        try:
+            act = service.install if ns.action == "install" else service.uninstall
+            lines = act(one, platform, path, os.getuid())
+        except service.ServiceError as exc:
+            raise Failure(str(exc)) from None
+        print("\n".join(lines))
     if ns.action == "print":
-        sys.stdout.write(service.render(spec, platform).decode())
         return 0
-    try:
-        act = service.install if ns.action == "install" else service.uninstall
-        lines = act(spec, platform, path, os.getuid())
-    except service.ServiceError as exc:
-        raise Failure(str(exc)) from None
-    print("\n".join(lines))
     if ns.action == "install" and is_running(home):
         print("a supervisor already runs for this home outside the service: "
               "'wdbot shutdown --keep-bots' lets the service's supervisor adopt the bots")
     return 0
+
+
+def _web_unit_spec(spec: Any, listen: str) -> Any:
+    """The dashboard's unit (``service --web``): loopback, or refused as ``wdbot web`` would."""
+    from .web.settings import WebUsageError, make_settings
+
+    try:
+        make_settings(listen)
+    except WebUsageError as exc:
+        raise UsageError(f"{exc} (for TLS or a proxy, adapt the unit of 'wdbot service print --web')") \
+            from None
+    return spec.web_unit(listen)
+
+
+def cmd_web(ns: argparse.Namespace, home: Home) -> int:
+    from .web.command import run
+    from .web.settings import WebUsageError
+
+    try:
+        return run(ns, home)
+    except WebUsageError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:

@@ -21,6 +21,7 @@ from typing import IO, Any
 from . import notify
 from .home import Home
 from .launcher import BUSY, READY
+from .privacy import open_private, private_umask, tighten
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,17 @@ class AlreadyRunning(Exception):
 
 def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
+    private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
+    tightened = tighten(home.root)
     lock = _acquire(home)
     if lock is None:
         _report(ready_fd, BUSY)
         raise AlreadyRunning(f"a supervisor already runs for {home.root}")
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if tightened:
+        log.warning("%s", tightened)
     _rotate_own_log(home)
     # Bots inherit none of our variables that describe another bot.
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
@@ -68,7 +73,7 @@ def _rotate_own_log(home: Home) -> None:
 
 
 def _acquire(home: Home) -> IO[str] | None:
-    fh = open(home.lock, "a+")  # noqa: SIM115 - held open for the supervisor's lifetime
+    fh = open(open_private(home.lock, os.O_RDWR | os.O_CREAT), "a+")  # noqa: SIM115 - held for life
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -82,25 +87,32 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+    from .audit import audited
     from .channel import listen
+    from .redaction import guard_logging
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
     from .uvtool import UvError, uv_bin
     from .venvs import refresh_sdk_link
 
     sup = Supervisor(home)
+    guard_logging(sup.redact)  # the supervisor log never shows a secret value
     refresh_sdk_link(home.sdk_dir)
     try:
         uv_bin()  # find and check uv once, on the main thread, before any bot needs it
     except UvError as exc:
         sup.warnings.append(str(exc))
+    sup.contain()
     sup.load()
-    ops = {name[3:]: _flushing(sup, getattr(sup, name)) for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, ops)
+    ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
+           for name in dir(sup) if name.startswith("op_")}
+    server = await serve(home.socket, audited(ops, sup.events), sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
-    sup.resume_all()
+    # Launched by a command (ready_fd): bots held by a deliberate 'wdbot shutdown' stay down;
+    # 'wdbot daemon' itself (a person, or the service manager) starts them again.
+    sup.resume_all(service=ready_fd is None)
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
@@ -149,14 +161,23 @@ async def _systemd_watchdog() -> None:
         await asyncio.sleep(int(usec) / 2_000_000)
 
 
-def _flushing(sup: Any, op: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """An operation whose reply waits for the registry write its changes called for."""
+READ_ONLY_OPS = frozenset({"ping", "status"})
+"""They change nothing: a registry write still pending (a full disk) does not fail them."""
+
+
+def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
+              quiet: bool = False) -> Callable[..., Awaitable[Any]]:
+    """An operation whose reply waits for the registry write its changes called for; a
+    failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
     async def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return await op(*args, **kwargs)
         finally:
-            sup.flush()
+            if quiet:
+                sup._flush_quietly()
+            else:
+                sup.flush()
     return run
 
 

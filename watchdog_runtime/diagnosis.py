@@ -152,8 +152,11 @@ _HINT = {
 
 def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
              rss_bytes: int | None = None, machine_memory_bytes: int | None = None,
-             slept_s: float | None = None, native_module: str | None = None) -> Diagnosis | None:
-    """The pattern of one abnormal exit; None for a clean exit or a stop.
+             slept_s: float | None = None, native_module: str | None = None,
+             oom_killed: bool | None = None) -> Diagnosis | None:
+    """The pattern of one abnormal exit; None for a clean exit or a stop. ``oom_killed``:
+    what the bot's cgroup counted (``memory.events``), when it has the memory controller;
+    None where the kernel does not say, and the OOM killer is only guessed.
 
     >>> d = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(
     ...     "requests.exceptions.HTTPError: 429 Client Error: Too Many Requests for url: https://x"))
@@ -162,7 +165,13 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
     """
     if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED, ExitReason.RELOAD):
         return None
+    if sig == signal.SIGKILL and oom_killed and _planned(reason) is None:
+        return Diagnosis(Pattern.MEMORY, "killed by the kernel's OOM killer (its cgroup's memory.events)",
+                         _HINT["memory"])
     found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes, native_module)
+    if sig == signal.SIGKILL and oom_killed is False and found.pattern is Pattern.MEMORY and exc is None:
+        found = Diagnosis(Pattern.SYSTEM, f"{found.seen}, not the OOM killer (its cgroup counted none)",
+                          "a container limit or a person: see 'dmesg' and the RSS trend")
     if slept_s is not None and found.pattern in (Pattern.NETWORK, Pattern.UNKNOWN):
         # Connections do not survive a laptop lid: the sleep is the cause, the error its echo.
         return Diagnosis(Pattern.SYSTEM, f"{found.seen}, right after the machine slept "

@@ -42,9 +42,11 @@ class EventLog:
         self.max_bytes = max_bytes
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         """Called with every event written (alerts listen here)."""
+        self.redact: Callable[[dict[str, Any]], dict[str, Any]] = lambda event: event
+        """Applied to every event before it is written or heard (``redaction``)."""
 
     def write(self, kind: str, bot: str | None = None, **detail: Any) -> None:
-        event = {"at": wall_iso(), "kind": kind, "bot": bot, **detail}
+        event = self.redact({"at": wall_iso(), "kind": kind, "bot": bot, **detail})
         line = json.dumps(event, default=str)
         for listener in self.listeners:
             try:
@@ -56,7 +58,9 @@ class EventLog:
         try:
             if self.path.exists() and self.path.stat().st_size > self.max_bytes:
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            with open(self.path, "a", encoding="utf-8") as fh:
+            # Created private (0600): events quote what bots said.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with open(fd, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
         except OSError as exc:
             # The event log is a convenience; a full disk must not take the supervisor down.

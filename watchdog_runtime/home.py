@@ -33,7 +33,8 @@ class Home:
     def from_env(cls) -> Home:
         env = os.environ.get("WDBOT_HOME")
         if env:
-            return cls(Path(env).expanduser().absolute())
+            # resolve(): one home has one id (its bots' marker), however its path is spelt
+            return cls(Path(env).expanduser().resolve())
         import platformdirs  # only when no home is given: keeps the CLI start cheap
 
         return cls(Path(platformdirs.user_state_dir("wdbot")))

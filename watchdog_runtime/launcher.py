@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 from .control import is_running
 from .home import Home
+from .privacy import open_private
 
 LAUNCH_TIMEOUT_S = 60.0
 READY = b"ready\n"
@@ -43,7 +44,7 @@ def ensure_supervisor(home: Home) -> bool:
 
 @contextlib.contextmanager
 def _locked(home: Home) -> Iterator[None]:
-    with open(home.spawn_lock, "a") as fh:
+    with open(open_private(home.spawn_lock), "a") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)  # held only while a launch is in flight
         try:
             yield
@@ -55,7 +56,7 @@ def _launch(home: Home) -> None:
     read_end, write_end = os.pipe()
     env = {k: v for k, v in os.environ.items() if not k.startswith("WDBOT_")}
     env["WDBOT_HOME"] = str(home.root)
-    with open(home.supervisor_log, "ab") as log_fh:
+    with open(open_private(home.supervisor_log), "ab") as log_fh:
         subprocess.Popen(
             [sys.executable, "-m", "watchdog_runtime", "daemon", "--ready-fd", str(write_end)],
             stdin=subprocess.DEVNULL, stdout=log_fh, stderr=log_fh, env=env,
@@ -87,7 +88,7 @@ def wait_exited(home: Home, timeout_s: float) -> bool:
     result: list[bool] = []
 
     def take() -> None:
-        with open(home.lock, "a") as fh:
+        with open(open_private(home.lock), "a") as fh:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
             result.append(True)

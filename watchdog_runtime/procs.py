@@ -1,5 +1,5 @@
-"""Bot processes: spawning, identity (pid + start time), waiting for exit as an event, and
-stopping a whole tree, escaped members included.
+"""Bot processes: spawning, identity (``identity``: pid + start ticks), waiting for exit as an
+event, and stopping a whole tree, escaped members included.
 
 psutil's ``NoSuchProcess``/``AccessDenied`` are caught here and nowhere else in the
 lifecycle code: a process that vanished is simply gone.
@@ -14,45 +14,24 @@ import select
 import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, identify, matches, stat_fields
 from .resources import TreeSample
+
+__all__ = ["MARKER_ENV", "ProcessIdentity", "identify", "is_alive"]
 
 MARKER_ENV = "WDBOT_BOT_ID"
 """Set in every bot's environment and inherited by all it starts, so members that left the
 bot's process group (``setsid``) and were orphaned can still be found and stopped."""
 
-_CREATE_TIME_SLACK_S = 0.01
-
-
-@dataclass(frozen=True)
-class ProcessIdentity:
-    """A process as pid plus start time, so a recycled pid is never mistaken for a bot."""
-
-    pid: int
-    create_time: float
-
-
-def identify(pid: int) -> ProcessIdentity | None:
-    """The identity of a live pid, or None."""
-    try:
-        return ProcessIdentity(pid, psutil.Process(pid).create_time())
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return None
-
-
 def is_alive(ident: ProcessIdentity) -> bool:
     """True when ``ident`` still runs (not a zombie) and the pid was not recycled."""
-    try:
-        proc = psutil.Process(ident.pid)
-        same = abs(proc.create_time() - ident.create_time) < _CREATE_TIME_SLACK_S
-        return same and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+    return matches(ident)
 
 
 def spawn(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str], stdout: Path,
@@ -141,13 +120,15 @@ async def _poll_gone(ident: ProcessIdentity, interval_s: float = 0.5) -> None:
         await asyncio.sleep(interval_s)
 
 
-def members(root: ProcessIdentity | None, marker: str, since: float | None = None) -> list[psutil.Process]:
+def members(root: ProcessIdentity | None, marker: str,
+            since: ProcessIdentity | None = None) -> list[psutil.Process]:
     """Every live process of a bot: the root, its descendants, and any process carrying the
     bot's marker in its environment (escaped with ``setsid`` and orphaned).
 
-    ``since``: the bot's start time. A member cannot be older than the bot, so only younger
-    processes have their environment read (a start-time read is five times cheaper, and
-    this runs after every exit, on the way to the restart)."""
+    ``since``: the bot's process. A member cannot be older than it, so only younger processes
+    have their environment read (a start read is five times cheaper, and this runs after
+    every exit, on the way to the restart). Ages compare start ticks since boot on Linux, so
+    a step of the wall clock changes nothing."""
     found: dict[int, psutil.Process] = {}
     if root is not None and is_alive(root):
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
@@ -155,16 +136,75 @@ def members(root: ProcessIdentity | None, marker: str, since: float | None = Non
             found[proc.pid] = proc
             found.update((c.pid, c) for c in proc.children(recursive=True))
     me = os.getpid()
-    oldest = (since - _CREATE_TIME_SLACK_S) if since is not None else None
-    for proc in psutil.process_iter(["create_time"]):
-        if proc.pid == me or proc.pid in found:
-            continue
-        if oldest is not None and (proc.info.get("create_time") or 0.0) < oldest:
+    younger = _younger_than(since)
+    for proc in psutil.process_iter():
+        if proc.pid == me or proc.pid in found or not younger(proc):
             continue
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             if proc.environ().get(MARKER_ENV) == marker:
                 found[proc.pid] = proc
     return list(found.values())
+
+
+def _younger_than(since: ProcessIdentity | None) -> Callable[[psutil.Process], bool]:
+    if since is None:
+        return lambda proc: True
+    if since.start_ticks is not None and LINUX:
+        ticks = since.start_ticks
+
+        def by_ticks(proc: psutil.Process) -> bool:
+            fields = stat_fields(proc.pid)
+            return fields is not None and fields[1] >= ticks
+        return by_ticks
+    oldest = since.create_time - CREATE_TIME_SLACK_S
+
+    def by_time(proc: psutil.Process) -> bool:
+        try:
+            return proc.create_time() >= oldest
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            return False
+    return by_time
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A process that carries a bot's marker: which run of the bot started it, and whether it
+    leads its own process group (a bot's own process does: it is spawned in a new session)."""
+
+    ident: ProcessIdentity
+    run_id: str | None
+    leader: bool
+
+
+def marked_processes(prefix: str) -> dict[str, list[Marked]]:
+    """Every live process whose marker starts with ``prefix`` (a home's), whatever its age,
+    by marker: the sweep a supervisor makes when it starts, so no copy of a bot escapes it."""
+    out: dict[str, list[Marked]] = {}
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            env = proc.environ()
+            marker = env.get(MARKER_ENV)
+            if marker is None or not marker.startswith(prefix):
+                continue
+            ident = identify(proc.pid)
+            if ident is None or not is_alive(ident):
+                continue
+            leader = os.getpgid(proc.pid) == proc.pid
+            out.setdefault(marker, []).append(Marked(ident, env.get("WDBOT_RUN_ID"), leader))
+    return out
+
+
+def as_processes(found: Iterable[Marked]) -> list[psutil.Process]:
+    """psutil handles of swept processes that are still the same processes."""
+    out = []
+    for m in found:
+        if is_alive(m.ident):
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                out.append(psutil.Process(m.ident.pid))
+    return out
 
 
 def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, TreeSample]:
@@ -182,8 +222,8 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
             top = psutil.Process(root.pid)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if abs(top.create_time() - root.create_time) >= _CREATE_TIME_SLACK_S:
-            continue  # a recycled pid is not the bot
+        if not matches(root):
+            continue  # a recycled pid (or a zombie) is not the bot
         tree, stack = [top], [root.pid]
         while stack:
             for child in children.get(stack.pop(), ()):

@@ -1,7 +1,11 @@
 """The registry: every bot of a home, its spec, whether it should run, and its live process.
 
 One JSON file, written atomically and durably by the supervisor alone. It is what lets a new
-supervisor adopt the bots of one that died. A corrupt file is moved aside, never emptied.
+supervisor adopt the bots of one that died. A file that is not a registry at all is moved
+aside, never emptied; one entry that cannot be read (an unknown value after a downgrade, a
+hand edit) is quarantined alone: kept verbatim in the file, shown in the status with what to
+do, and its name refused to ``start`` until it is fixed or removed, so a bot that may still be
+running is never started a second time.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .durable import atomic_write_json
+from .home import BOT_NAME_RE
+from .identity import Deadline, ProcessIdentity
 from .lifecycle import ExitInfo
 from .spec import BotSpec
 from .states import BotState
@@ -45,18 +51,29 @@ class RunRecord:
     """Size of the stderr log when this run began: its own output starts there."""
     stderr_inode: int = 0
     """The stderr log's inode then: another one means the bot rotated it during the run."""
+    start_ticks: int | None = None
+    """Linux: the start in clock ticks since boot, which a clock step cannot move."""
+    boot_id: str | None = None
+
+    @property
+    def ident(self) -> ProcessIdentity:
+        return ProcessIdentity(self.pid, self.create_time, self.start_ticks, self.boot_id)
 
     def to_json(self) -> dict[str, Any]:
         return {"pid": self.pid, "create_time": self.create_time, "run_id": self.run_id,
                 "started_at": self.started_at, "stderr_offset": self.stderr_offset,
-                "stderr_inode": self.stderr_inode}
+                "stderr_inode": self.stderr_inode, "start_ticks": self.start_ticks,
+                "boot_id": self.boot_id}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        ticks = data.get("start_ticks")
         return cls(pid=int(data["pid"]), create_time=float(data["create_time"]),
                    run_id=str(data["run_id"]), started_at=str(data.get("started_at", "")),
                    stderr_offset=int(data.get("stderr_offset", 0)),
-                   stderr_inode=int(data.get("stderr_inode", 0)))
+                   stderr_inode=int(data.get("stderr_inode", 0)),
+                   start_ticks=int(ticks) if ticks is not None else None,
+                   boot_id=str(data["boot_id"]) if data.get("boot_id") else None)
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,14 @@ class BotRecord:
     """Modules auto-installed since the bot last ran healthy (at most three)."""
     recovery_failures: int = 0
     """Consecutive failed ``recover(ctx)`` calls."""
+    pending_run: RunRecord | None = None
+    """Write-ahead: the run id of a process about to be spawned, on disk before it exists, so
+    a supervisor killed between the fork and the pid's write leaves a findable process (it
+    carries the run id in its environment), never an unknown one."""
+    held: bool = False
+    """Stopped by ``wdbot shutdown``: only start, restart, up or ``wdbot daemon`` run it again."""
+    backoff: Deadline | None = None
+    """When a bot waiting in ``backoff`` is due, kept across supervisors and clock steps."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields of later features, kept as they are."""
 
@@ -90,12 +115,15 @@ class BotRecord:
             "run": self.run.to_json() if self.run else None,
             "installs": list(self.installs),
             "recovery_failures": self.recovery_failures,
+            "pending_run": self.pending_run.to_json() if self.pending_run else None,
+            "held": self.held,
+            "backoff": self.backoff.to_json() if self.backoff else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
         known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs",
-                 "recovery_failures"}
+                 "recovery_failures", "pending_run", "held", "backoff"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -106,42 +134,108 @@ class BotRecord:
             run=RunRecord.from_json(data["run"]) if data.get("run") else None,
             installs=tuple(str(m) for m in data.get("installs", ())),
             recovery_failures=int(data.get("recovery_failures", 0)),
+            pending_run=RunRecord.from_json(data["pending_run"]) if data.get("pending_run") else None,
+            held=bool(data.get("held", False)),
+            backoff=Deadline.from_json(data["backoff"]) if data.get("backoff") else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 
 
-def load(path: Path) -> dict[str, BotRecord]:
-    """Read the registry; a missing file is an empty registry, a corrupt one raises
-    :class:`CorruptRegistry` after moving it aside. Only the supervisor holding the home lock
-    calls this, so temporary files of an interrupted save are stale and removed."""
+@dataclass(frozen=True)
+class Quarantined:
+    """A registry entry that could not be read, kept verbatim until a person fixes it."""
+
+    name: str | None
+    raw: Any
+    error: str
+
+    def describe(self, path: Path) -> str:
+        who = f"bot {self.name!r}" if self.name else "an unnamed bot"
+        return (f"the registry entry of {who} is unreadable ({self.error}); it is kept as it is "
+                f"and that bot is not supervised: fix it in {path} and restart the supervisor "
+                f"('wdbot shutdown --keep-bots'), or forget it with 'wdbot remove {self.name or 'NAME'}'")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """What the file holds: the readable bots, and the entries quarantined."""
+
+    bots: dict[str, BotRecord]
+    quarantined: tuple[Quarantined, ...] = ()
+
+
+def load(path: Path) -> Registry:
+    """Read the registry; a missing file is an empty registry, a file that is no registry
+    raises :class:`CorruptRegistry` after moving it aside, an unreadable entry is quarantined.
+    Only the supervisor holding the home lock calls this, so temporary files of an
+    interrupted save are stale and removed."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return {}
+        return Registry({})
     try:
         doc = json.loads(raw)
         if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
             raise ValueError("not a wdbot registry")
-        records = [BotRecord.from_json(item) for item in doc["bots"]]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
         path.replace(moved)
         raise CorruptRegistry(path, moved, str(exc) or type(exc).__name__) from None
-    return {r.spec.name: r for r in records}
+    return parse(doc["bots"])
 
 
-def save(path: Path, records: Mapping[str, BotRecord]) -> None:
-    """Write the registry atomically and durably."""
+def parse(entries: list[Any]) -> Registry:
+    """Each entry on its own: one that fails is quarantined, the others are read."""
+    bots: dict[str, BotRecord] = {}
+    bad: list[Quarantined] = []
+    for item in entries:
+        try:
+            record = BotRecord.from_json(item)
+            if not BOT_NAME_RE.match(record.spec.name):
+                raise ValueError(f"bad bot name {record.spec.name!r}")
+        except Exception as exc:  # noqa: BLE001 - any unreadable entry is quarantined, never fatal
+            bad.append(Quarantined(_entry_name(item), item, _reason(exc)))
+            continue
+        if record.spec.name in bots:
+            bad.append(Quarantined(record.spec.name, item, "a second entry with the same name"))
+            continue
+        bots[record.spec.name] = record
+    named = {q.name for q in bad if q.name}
+    # A readable entry whose twin is quarantined stays out too: one name, one bot.
+    for name in named & set(bots):
+        twin = bots.pop(name).to_json()
+        bad.append(Quarantined(name, twin, "another entry of the same name is unreadable"))
+    return Registry(bots, tuple(bad))
+
+
+def _entry_name(item: Any) -> str | None:
+    try:
+        name = item["spec"]["name"]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return name if isinstance(name, str) and BOT_NAME_RE.match(name) else None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...] = ()) -> None:
+    """Write the registry atomically and durably; quarantined entries are written back as
+    they were read."""
     atomic_write_json(path, {"format": FORMAT,
-                             "bots": [records[name].to_json() for name in sorted(records)]})
+                             "bots": [records[name].to_json() for name in sorted(records)]
+                             + [q.raw for q in quarantined]})
 
 
 def read_only(path: Path) -> dict[str, BotRecord]:
     """Read the registry without ever moving it (for commands that run beside a supervisor)."""
     try:
         doc = json.loads(path.read_bytes())
-        return {r.spec.name: r for r in (BotRecord.from_json(b) for b in doc["bots"])}
-    except (OSError, ValueError, KeyError, TypeError):
+        return parse(doc["bots"]).bots
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return {}

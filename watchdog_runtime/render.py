@@ -219,6 +219,8 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
     if diagnosis:
         rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))
+    if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
+        rows.append(("containment", bot["containment"]))
     if bot.get("leak"):
         rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
     if bot.get("attention"):

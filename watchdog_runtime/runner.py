@@ -8,6 +8,7 @@ Every state change goes through ``states.transition``; every decision through
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -19,8 +20,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import logmarks, procs, runfiles
+from . import cgroupplan, cgroups, identity, logmarks, procs, runfiles
+from .adoption import choose_own, others, with_ident
 from .autoinstall import Budget
+from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
 from .config import ConfigError
@@ -39,7 +42,7 @@ from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, W
 from .spec import BotSpec
 from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
 from .tracebacks import MissingModule, final_traceback, missing_module
-from .treestop import kill_leftovers, stop_tree
+from .treestop import kill_leftovers, stop_processes, stop_tree
 from .venvs import VenvError, ensure_venv, install_in_place
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,9 @@ BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
 _ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
 """Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
 error at once (a crash restart leaves that to the bootstrap, as before)."""
+
+DUMP_WAIT_S = 1.0
+"""How long a hung bot's stack dump may take before it is stopped."""
 
 _WATCHED = (BotState.RUNNING, BotState.RECOVERING)
 """States whose process is sampled and held to its limits."""
@@ -75,13 +81,22 @@ class InstallFailed(Exception):
         self.outcome = outcome
 
 
+class RegistryUnwritable(Exception):
+    """The write-ahead record of a spawn could not be written: nothing was spawned."""
+
+
 class RunnerHost(RepairHost, Protocol):
     """What a runner needs from the supervisor."""
 
     home: Home
     uniform01: Callable[[], float]
+    containment: cgroupplan.Containment | None
 
     def persist(self) -> None: ...
+
+    def persist_now(self) -> None:
+        """Write the registry at once; raise when it cannot be written."""
+        ...
 
     def slept_recently(self) -> float | None:
         """Seconds the machine slept, if it woke a moment ago."""
@@ -105,8 +120,13 @@ class BotRunner:
         self.host = host
         self.spec: BotSpec = record.spec
         self.paths = BotPaths(host.home.bot_dir(record.spec.name))
-        self.state = record.state if record.state not in ACTIVE_STATES else BotState.STOPPED
+        waiting = record.state is BotState.BACKOFF and record.should_run and record.backoff is not None
+        self.state = record.state if record.state not in ACTIVE_STATES or waiting else BotState.STOPPED
         self.should_run = record.should_run
+        self.held = record.held
+        """Stopped by ``wdbot shutdown``: started again only by a person or ``wdbot daemon``."""
+        self.backoff_deadline = record.backoff if waiting else None
+        """The pending restart's deadline, on clocks that outlive this supervisor."""
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
@@ -117,6 +137,17 @@ class BotRunner:
         self.recovery_failures = record.recovery_failures
         self.repairs = AutoInstaller(host, self.paths)
         self._saved_run = record.run
+        self.retired = False
+        """Being removed: no command may start it again (a racing restart would leave a
+        process no registry knows)."""
+        self._pending: RunRecord | None = record.pending_run
+        self._cgroup: Path | None = None
+        """The bot's own cgroup v2, where the supervisor could make one."""
+        self._joined = False
+        """The live process is inside ``_cgroup``: its whole tree is, whatever it does."""
+        self._oom_before: int | None = None
+        """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
+        """Write-ahead: the run about to be spawned (no pid yet), on disk before the fork."""
         self._extra = dict(record.extra)
         self._live: _Live | None = None
         self._task: asyncio.Task[None] | None = None
@@ -152,10 +183,16 @@ class BotRunner:
         return f"{self.host.home.id}:{self.spec.name}"
 
     async def start(self, reason: StartReason) -> None:
-        """Start the bot and return once its process is spawned; raise StartFailed if it cannot."""
+        """Start the bot and return once its process is spawned; raise StartFailed if it cannot.
+        A stop in progress (another command's) is waited for first."""
+        await self.settle()
+        if self.retired:
+            raise StartFailed(f"{self.spec.name} is being removed")
         if self.active:
-            raise RuntimeError(f"{self.spec.name} is already active")
+            await self.spawned()
+            return  # a racing command started it meanwhile: one copy, already there
         self.should_run = True
+        self.held = False
         self.failures = 0  # a person acted: the next crash starts the backoff over
         self.recovery_failures = 0  # ... and recover() its five
         # Not auto-install's rounds: only new dependencies or a 'wdbot allow' give them back
@@ -165,25 +202,74 @@ class BotRunner:
         self._ensure_watching()
         await asyncio.shield(self._first_spawn)
 
-    def resume(self) -> None:
+    def resume(self, found: list[procs.Marked], *, service: bool = False) -> None:
         """After a supervisor (re)start: adopt the bot's live process, or start it if it should
-        run but died meanwhile. Never a second copy: the recorded process is checked first.
-        A live bot that should not run (its supervisor died while stopping it) is adopted and
-        the stop finished."""
-        run = self._saved_run
-        ident = procs.ProcessIdentity(run.pid, run.create_time) if run else None
-        if run and ident and procs.is_alive(ident):
-            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=(ident, run)))
+        run but died meanwhile (at its backoff deadline if it was waiting). Never a second
+        copy: ``found`` holds every process carrying this bot's marker; the one that is the
+        recorded run (by identity, or by the write-ahead run id for a supervisor that died
+        right after the fork) is adopted, and every process of another run is stopped before
+        anything new starts. A live bot that should not run (its supervisor died while
+        stopping it) is adopted and the stop finished. ``service``: ``wdbot daemon``, which
+        also starts a bot held by ``wdbot shutdown``."""
+        adopted = choose_own(self._saved_run, self._pending, found, procs.is_alive)
+        strays = others(found, adopted[1] if adopted else None)
+        if self.held and service:
+            self.held, self.should_run = False, True
+        if adopted:
+            if self.state is BotState.BACKOFF:
+                self.state = BotState.STOPPED  # restored from disk: it runs after all
+            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted,
+                                         strays=strays))
             if not self.should_run:
                 self._stop.set()
         elif self.should_run:
-            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=None))
+            reason, wait_s = StartReason.SUPERVISOR_RESTART, None
+            if self.state is BotState.BACKOFF and self.backoff_deadline is not None:
+                wait_s = self.backoff_deadline.remaining_now()
+                last = self.last_exit.reason if self.last_exit else ExitReason.CRASH
+                reason = _START_AFTER.get(last, StartReason.CRASH)
+            self._launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
+        elif strays:
+            asyncio.get_running_loop().create_task(self._stop_strays(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
 
-    async def stop(self) -> None:
-        """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait."""
+    async def _stop_strays(self, strays: list[procs.Marked]) -> None:
+        """Processes of another run of this bot (an orphan of a dead supervisor, a second
+        copy): stopped, and said so."""
+        if not strays:
+            return
+        pids = [m.ident.pid for m in strays]
+        self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
+                               message=f"{len(pids)} process(es) of an earlier run of "
+                                       f"{self.spec.name} were stopped")
+        await stop_processes(procs.as_processes(strays), self.spec.stop_timeout_s)
+
+    async def _empty_cgroup(self) -> None:
+        """The bot has no live process, so whatever its cgroup still holds (a helper of a run
+        whose supervisor died, that dropped the marker) is a leftover: it goes first."""
+        cgroup = self._find_cgroup()
+        if cgroup is not None and not cgroups.is_empty(cgroup):
+            self._report_killed(await kill_leftovers(None, [], self.marker, self.spec.stop_timeout_s,
+                                                     cgroup=cgroup))
+
+    async def spawned(self) -> None:
+        """Wait until a start in progress has spawned (or failed): a second ``start`` of the
+        same bot then answers with the real pid, not ``None, starting``."""
+        if self._first_spawn is not None and not self._first_spawn.done():
+            with contextlib.suppress(StartFailed):
+                await asyncio.shield(self._first_spawn)
+
+    async def settle(self) -> None:
+        """Wait for a stop in progress to finish (a start asked meanwhile comes after it)."""
+        while self.active and self._stop.is_set() and self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def stop(self, keep_held: bool = False) -> None:
+        """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait.
+        ``keep_held``: a shutdown's stop, after which the service starts the bot again."""
         self.should_run = False
+        self.held = self.held and keep_held
         await self._stop_watching()
         if self.active:
             assert self._task is not None
@@ -208,7 +294,9 @@ class BotRunner:
         return BotRecord(spec=self.spec, should_run=self.should_run, state=self.state,
                          restarts=self.restarts, failures=self.failures,
                          last_exit=self.last_exit, run=run, installs=self.budget.modules,
-                         recovery_failures=self.recovery_failures,
+                         recovery_failures=self.recovery_failures, pending_run=self._pending,
+                         held=self.held,
+                         backoff=self.backoff_deadline if self.state is BotState.BACKOFF else None,
                          extra={**self._extra, "install_rounds": self.budget.rounds,
                                 "install_basis": self.budget.basis})
 
@@ -231,6 +319,9 @@ class BotRunner:
             "heartbeat_age_s": (round(now - self._last_beat, 3)
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
+            "held": self.held,
+            "containment": (self.host.containment.description if self._joined and self.host.containment
+                            else cgroupplan.describe(None)),
             "watch": self.spec.watch,
             "reload_error": self.reload_error,
             "attention": self._attention(),
@@ -252,6 +343,41 @@ class BotRunner:
         """The bot's process while it runs or recovers (not while stopping): what the
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
+
+    @property
+    def joined_cgroup(self) -> Path | None:
+        """The cgroup that holds the live process's whole tree, or None."""
+        return self._cgroup if self._joined else None
+
+    def release_cgroup(self) -> None:
+        """The bot is forgotten: its (empty) cgroup goes too."""
+        if self._cgroup is not None:
+            cgroups.remove(self._cgroup)
+
+    def _find_cgroup(self) -> Path | None:
+        """The bot's cgroup, made if missing; None without containment or when it cannot be."""
+        containment = self.host.containment
+        if containment is None:
+            return None
+        try:
+            return cgroups.create(containment, self.spec.name)
+        except OSError as exc:
+            log.warning("%s: no cgroup (%s); its tree is found by the marker walk", self.spec.name, exc)
+            return None
+
+    def near_limit(self) -> bool:
+        """The last reading is past half of a limit: read this bot more often."""
+        last, limits = self.watch.last, self._limits
+        if last is None or limits is None:
+            return False
+        memory = limits.max_memory_bytes is not None and last.rss_bytes * 2 >= limits.max_memory_bytes
+        return memory or (limits.max_fds is not None and last.num_fds * 2 >= limits.max_fds)
+
+    @property
+    def process_ident(self) -> procs.ProcessIdentity | None:
+        """The bot's process in any state while it lives, stopping included: the tree that
+        may read the bot's secrets."""
+        return self._live.ident if self._live else None
 
     def on_message(self, run_id: str, kind: str) -> bool:
         """A message from the bot (``notify``); False when it is not from the live process."""
@@ -319,12 +445,20 @@ class BotRunner:
         self._task = asyncio.get_running_loop().create_task(coro, name=f"bot:{self.spec.name}")
 
     async def _lifecycle(self, reason: StartReason,
-                         adopted: tuple[procs.ProcessIdentity, RunRecord] | None) -> None:
+                         adopted: tuple[procs.ProcessIdentity, RunRecord] | None,
+                         strays: list[procs.Marked] | None = None, wait_s: float | None = None) -> None:
         try:
             if adopted:
                 self._adopt(*adopted)
-            elif not await self._start_once(reason):
-                return
+                if strays:
+                    asyncio.get_running_loop().create_task(self._stop_strays(strays))
+            else:
+                await self._stop_strays(strays or [])  # before anything new starts
+                await self._empty_cgroup()
+                if wait_s is not None and not await self._wait_backoff(wait_s):
+                    return
+                if not await self._start_once(reason):
+                    return
             while True:
                 exited = await self._supervise()
                 if exited is None or not await self._after_exit(*exited):
@@ -339,31 +473,46 @@ class BotRunner:
         return f"{self.spec.name} did not start (state {self.state.value})"
 
     async def _start_once(self, reason: StartReason) -> bool:
-        """Prepare and spawn; False when the bot must not (or cannot) run now."""
-        if self.state is BotState.BACKOFF:
-            self._to(Event.BACKOFF_ELAPSED)
-        elif self.state is not BotState.STARTING:  # STARTING: right after a repair
-            self._to(Event.START)
-        self.start_reason = reason
-        self.host.persist()
-        try:
-            await asyncio.to_thread(self._prepare)
-            if not self._stop.is_set():
-                self._spawn(reason)
-        except Exception as exc:  # noqa: BLE001 - any set-up failure leaves the bot errored, said why
-            self._fail_start(exc)
-            return False
-        if self._stop.is_set():
-            self._stopped_idle()
-            return False
-        return True
+        """Prepare and spawn; False when the bot must not (or cannot) run now. A failure that
+        may heal (a download, an index that is down, a full disk) backs off and tries again,
+        like a crash; only what needs a person ends in ``errored``."""
+        while True:
+            if self.state is BotState.BACKOFF:
+                self._to(Event.BACKOFF_ELAPSED)
+            elif self.state is not BotState.STARTING:  # STARTING: right after a repair
+                self._to(Event.START)
+            self.start_reason = reason
+            self.host.persist()
+            try:
+                await asyncio.to_thread(self._prepare)
+                if not self._stop.is_set():
+                    self._spawn(reason)
+            except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
+                delay = self._fail_start(exc)
+                if delay is None or not await self._wait_backoff(delay):
+                    return False
+                self.restarts += 1
+                continue
+            if self._stop.is_set():
+                self._stopped_idle()
+                return False
+            return True
 
-    def _fail_start(self, exc: Exception) -> None:
-        if not isinstance(exc, (VenvError, DependencyError, OSError, BotFileError, InstallFailed)):
+    def _fail_start(self, exc: Exception) -> float | None:
+        """Record a failed preparation; the delay before the next try, or None (``errored``)."""
+        if not isinstance(exc, (VenvError, DependencyError, OSError, RegistryUnwritable, BotFileError,
+                                InstallFailed)):
             log.error("starting %s failed", self.spec.name, exc_info=exc)
+        permanent = _needs_a_person(exc)
+        delay = None
+        if not permanent:
+            policy = BackoffPolicy(initial_s=self.spec.backoff_initial_s, max_s=self.spec.backoff_max_s)
+            delay = policy.delay_s(self.failures, self.host.uniform01)
+            self.failures += 1
+        retry = "" if delay is None else f" (retrying in {delay:.1f} s)"
         syntax = isinstance(exc, BotFileError) and exc.syntax
         self.last_exit = ExitInfo(None, None, ExitReason.SYNTAX_ERROR if syntax else ExitReason.UNKNOWN,
-                                  str(exc), wall_iso())
+                                  f"{exc}{retry}", wall_iso())
         if isinstance(exc, InstallFailed):
             done = exc.outcome
             self.last_exit = ExitInfo(
@@ -371,22 +520,49 @@ class BotRunner:
                 f"ModuleNotFoundError: No module named {done.module!r}: {done.refused}", wall_iso(),
                 Diagnosis(Pattern.DEPENDENCY, f"{done.module} cannot be installed", str(done.refused)),
                 done.detail)
-        self.should_run = False
-        self._to(Event.PREPARE_FAILED)
-        self.host.events.write("prepare_failed", self.spec.name, error=str(exc))
+        if permanent:
+            self.should_run = False
+            self._to(Event.PREPARE_FAILED)
+        else:
+            self._to(Event.PREPARE_RETRY)
+        self.host.events.write("prepare_failed", self.spec.name, error=str(exc), retry_in_s=delay)
         self.host.persist()
+        if self._first_spawn is not None and not self._first_spawn.done():
+            self._first_spawn.set_exception(StartFailed(_one_line(f"{exc}") + retry))
+        return delay
+
+    async def _wait_backoff(self, delay_s: float) -> bool:
+        """Wait ``delay_s`` in ``backoff`` (a reload ends it early); False when stopped meanwhile."""
+        self.next_start_at = self.host.clock() + delay_s
+        self.backoff_deadline = identity.Deadline.after(delay_s)
+        self.host.persist()
+        self._wake = asyncio.Event()
+        if delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
+            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            try:
+                await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        self.next_start_at = None
+        self.backoff_deadline = None
+        if self._stop.is_set():
+            self._stopped_idle()
+            return False
+        return True
 
     def _index_args(self) -> list[str]:
         """uv's options of where packages come from; raises VenvError on a bad config."""
         try:
             return self.host.settings().index.uv_args()
         except ConfigError as exc:
-            raise VenvError(f"cannot build the bot's venv: {exc}") from None
+            raise VenvError(f"cannot build the bot's venv: {exc}", permanent=True) from None
 
     def _prepare(self) -> None:
         """Blocking set-up, run in a thread: folders, venv, log rotation."""
         self.paths.ensure()
         check_bot_file(Path(self.spec.path), self.spec.name, None)
+        self._cgroup = self._find_cgroup()
         declared = self.repairs.declared(self.spec)
         if ensure_venv(self.paths.venv, self.spec.python, declared, self.host.home.sdk_dir,
                        self._index_args):
@@ -415,6 +591,9 @@ class BotRunner:
         self.repeats.restart()  # only this process's own repeats count
 
     def _spawn(self, reason: StartReason) -> None:
+        """Write ahead, then fork: the run (its id, carried in the bot's environment) is on
+        disk before the process exists, and its pid right after; a failed first write spawns
+        nothing."""
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
@@ -422,12 +601,28 @@ class BotRunner:
                         self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
         env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
                               self._log_policy)
+        if self._cgroup is not None:
+            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        self._pending = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        try:
+            self.host.persist_now()
+        except Exception as exc:  # noqa: BLE001 - the supervisor's RegistryWriteError, said to the user
+            self._pending = None
+            raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
+        self._joined = self._join(popen.pid)
+        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
-        run = RunRecord(popen.pid, ident.create_time, run_id, wall_iso(), stderr_offset, stderr_inode)
+        run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
         self._saved_run = None
+        self._pending = None
+        try:
+            self.host.persist_now()
+        except Exception:  # noqa: BLE001 - the run id written ahead still finds this process
+            log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
+                        "run id", self.spec.name)
         self._new_process()
         self._recovery_started = self.host.clock()
         self._to(Event.RECOVERY_STARTED if self._has_recover else Event.SPAWNED)
@@ -437,11 +632,26 @@ class BotRunner:
         if self._first_spawn is not None and not self._first_spawn.done():
             self._first_spawn.set_result(None)
 
+    def _join(self, pid: int) -> bool:
+        """Put the new process into the bot's cgroup at once, before its interpreter has
+        started anything (its bootstrap joins too, first thing)."""
+        if self._cgroup is None:
+            return False
+        try:
+            cgroups.join(self._cgroup, pid)
+        except OSError:
+            return pid in cgroups.pids(self._cgroup)  # the bootstrap may have been quicker
+        return True
+
     def _adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> None:
-        # Uptime from the process's own start time: the only clock both supervisors share.
-        started = self.host.clock() - max(0.0, time.time() - ident.create_time)
+        # Uptime from the process's own start (ticks since boot): no wall clock involved.
+        started = self.host.clock() - identity.age_s(ident)
+        self._cgroup = self._find_cgroup()
+        self._joined = self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup)
+        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
+        self._pending = None
         self._new_process()
         self._to(Event.ADOPTED)
         self.host.events.write("adopt", self.spec.name, pid=ident.pid)
@@ -521,19 +731,7 @@ class BotRunner:
         if decision.delay_s is None:
             self.host.persist()
             return False
-        self.next_start_at = self.host.clock() + decision.delay_s
-        self.host.persist()
-        self._wake = asyncio.Event()
-        if decision.delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
-            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            try:
-                await asyncio.wait(waits, timeout=decision.delay_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for wait in waits:
-                    wait.cancel()
-        self.next_start_at = None
-        if self._stop.is_set():
-            self._stopped_idle()
+        if not await self._wait_backoff(decision.delay_s):
             return False
         self.restarts += 1
         reason = StartReason.RELOAD if self._wake.is_set() else _START_AFTER.get(info.reason,
@@ -595,16 +793,31 @@ class BotRunner:
                                    reason=breach.reason.value, detail=breach.detail)
         self.host.persist()
         if breach.reason is ExitReason.HANG:
-            # The bootstrap dumps every thread's stack to stderr: where was it stuck?
-            procs.signal_pid(live.ident, signal.SIGUSR1)
+            await self._dump_stacks(live)
         code, sig = await self._kill_tree(live, exit_task)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
                         diagnose(breach.reason, code, sig, None))
 
+    async def _dump_stacks(self, live: _Live) -> None:
+        """SIGUSR1: the bootstrap's faulthandler writes every thread's stack to stderr. The
+        SIGTERM waits until the dump is there (its log grows; 1 s at most): sent together, an
+        unhandled SIGTERM kills the process before the SIGUSR1 handler has run."""
+        log_file = self.paths.stderr_log
+        before = log_file.stat().st_size if log_file.exists() else 0
+        procs.signal_pid(live.ident, signal.SIGUSR1)
+        deadline = self.host.clock() + DUMP_WAIT_S
+        while self.host.clock() < deadline and procs.is_alive(live.ident):
+            await asyncio.sleep(0.02)  # noqa: ASYNC110 - a file grows with no event to wait on
+            with contextlib.suppress(OSError):
+                if log_file.stat().st_size > before:
+                    await asyncio.sleep(0.05)  # the rest of the dump, written in one go
+                    return
+
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
         """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
-        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s)
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s,
+                                            cgroup=self.joined_cgroup)
         self._report_killed(killed)
         return code, sig
 
@@ -612,8 +825,8 @@ class BotRunner:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self.spec.stop_timeout_s,
-                                                 since=ident.create_time if ident else None))
+                                                 self.spec.stop_timeout_s, since=ident,
+                                                 cgroup=self.joined_cgroup))
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:
@@ -669,7 +882,16 @@ class BotRunner:
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
-                        slept_s=self.host.slept_recently(), native_module=native)
+                        slept_s=self.host.slept_recently(), native_module=native,
+                        oom_killed=self._oom_killed())
+
+    def _oom_killed(self) -> bool | None:
+        """Did the kernel's OOM killer end a process of this run? None when nobody counted."""
+        cgroup = self.joined_cgroup
+        if cgroup is None or self._oom_before is None:
+            return None
+        after = cgroups.oom_kills(cgroup)
+        return None if after is None else after > self._oom_before
 
     def _attention(self) -> str | None:
         """What a person must look at, while the bot waits or has given up."""
@@ -688,3 +910,20 @@ class BotRunner:
     def _to(self, event: Event) -> None:
         self.state = transition(self.state, event)
 
+
+
+def _needs_a_person(exc: Exception) -> bool:
+    """A preparation failure that no retry heals: an interpreter that does not exist, a
+    malformed requirement or dependency block, a broken setting, a bot file that is gone."""
+    if isinstance(exc, VenvError):
+        return exc.permanent
+    if isinstance(exc, (DependencyError, ConfigError, FileNotFoundError, BotFileError, InstallFailed)):
+        return True
+    return not isinstance(exc, (OSError, RegistryUnwritable))
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """A multi-line error (uv's) as one line for a command's answer; the whole text stays in
+    ``last_exit`` and ``wdbot status NAME``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

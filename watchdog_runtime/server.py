@@ -22,17 +22,19 @@ READ_TIMEOUT_S = 10.0
 Handler = Callable[..., Awaitable[Any]]
 
 
-async def serve(path: Path, ops: dict[str, Handler]) -> asyncio.AbstractServer:
-    """Listen on ``path`` (mode 0600, created so: never readable by others, even briefly)."""
+async def serve(path: Path, ops: dict[str, Handler],
+                redact: Callable[[Any], Any] = lambda reply: reply) -> asyncio.AbstractServer:
+    """Listen on ``path`` (mode 0600, created so: never readable by others, even briefly).
+    Every reply, errors included, passes ``redact`` (no secret value leaves in one)."""
     with private_socket(path):
         return await asyncio.start_unix_server(
-            lambda r, w: _handle(r, w, ops), path=str(path), limit=MAX_REQUEST_BYTES)
+            lambda r, w: _handle(r, w, ops, redact), path=str(path), limit=MAX_REQUEST_BYTES)
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  ops: dict[str, Handler]) -> None:
+                  ops: dict[str, Handler], redact: Callable[[Any], Any]) -> None:
     try:
-        reply = await _reply(reader, ops)
+        reply = redact(await _reply(reader, ops))
         writer.write(encode(reply))
         await writer.drain()
     except (ConnectionError, asyncio.TimeoutError):

@@ -6,7 +6,8 @@ what it ran, or what the user should run.
 The unit runs ``wdbot daemon`` for the home: restarted always, ``Type=notify`` (the daemon
 sends READY and WATCHDOG pings), and ``KillMode=process`` (launchd: ``AbandonProcessGroup``)
 so that a restarted supervisor adopts the bots the old one left running; ``systemctl stop``
-still stops the bots, through the daemon's own graceful shutdown.
+still stops the bots, through the daemon's own graceful shutdown. ``Delegate=yes`` hands the
+unit's cgroup to the supervisor, which gives each bot a cgroup of its own (``cgroups``).
 """
 
 from __future__ import annotations
@@ -36,15 +37,30 @@ class ServiceSpec:
     """The account a system unit runs as (``--system``)."""
     metrics: str | None = None
     """``HOST:PORT`` for the daemon's Prometheus endpoint, or None."""
+    web: str | None = None
+    """Set (``HOST:PORT``): this is the unit of ``wdbot web`` for the home, not the daemon's."""
 
     @property
     def name(self) -> str:
-        return f"wdbot-{self.home_id[:8]}"
+        return f"wdbot-{self.home_id[:8]}{'-web' if self.web else ''}"
+
+    @property
+    def label(self) -> str:
+        """launchd's name for the job."""
+        return f"io.wdbot.{self.home_id[:8]}{'.web' if self.web else ''}"
 
     @property
     def command(self) -> list[str]:
+        if self.web:
+            return [self.python, "-m", "watchdog_runtime", "web", "--listen", self.web]
         return [self.python, "-m", "watchdog_runtime", "daemon",
                 *(["--metrics", self.metrics] if self.metrics else [])]
+
+    def web_unit(self, listen: str) -> ServiceSpec:
+        """The spec of the dashboard's own unit beside this supervisor's."""
+        from dataclasses import replace
+
+        return replace(self, metrics=None, web=listen)
 
 
 def systemd_unit(spec: ServiceSpec) -> str:
@@ -54,6 +70,8 @@ def systemd_unit(spec: ServiceSpec) -> str:
     >>> "KillMode=process" in text and "ExecStart=/usr/bin/python3 -m watchdog_runtime daemon" in text
     True
     """
+    if spec.web:
+        return _systemd_web_unit(spec)
     lines = [
         "[Unit]",
         f"Description=wdbot supervisor for {spec.home}",
@@ -70,12 +88,41 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "RestartSec=2",
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
         "KillMode=process",
+        "# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.",
+        "# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller",
+        "# for the bots and still be restarted (older versions ignore the key, and it does not).",
+        "Delegate=yes",
+        "DelegateSubgroup=supervisor",
         f"TimeoutStopSec={STOP_TIMEOUT_S}",
         f"WatchdogSec={WATCHDOG_S}",
     ]
     if spec.system:
         lines.append(f"User={spec.user}")
     lines += ["", "[Install]", f"WantedBy={'multi-user.target' if spec.system else 'default.target'}", ""]
+    return "\n".join(lines)
+
+
+def _systemd_web_unit(spec: ServiceSpec) -> str:
+    """``wdbot web`` as a plain service: its own process, restarted always, after the
+    supervisor's unit (it only talks to it; either runs without the other)."""
+    supervisor = f"wdbot-{spec.home_id[:8]}.service"
+    lines = [
+        "[Unit]",
+        f"Description=wdbot web dashboard for {spec.home}",
+        f"After={supervisor}",
+        "",
+        "[Service]",
+        "Type=simple",
+        f"ExecStart={' '.join(_systemd_quote(arg) for arg in spec.command)}",
+        "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
+        "Restart=always",
+        "RestartSec=2",
+        *([f"User={spec.user}"] if spec.system else []),
+        "",
+        "[Install]",
+        f"WantedBy={'multi-user.target' if spec.system else 'default.target'}",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -91,17 +138,18 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
     ('io.wdbot.01234567', True, True)
     """
+    log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
     job: dict[str, object] = {
-        "Label": f"io.wdbot.{spec.home_id[:8]}",
+        "Label": spec.label,
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
         "KeepAlive": True,
-        "AbandonProcessGroup": True,  # bots outlive a supervisor restart, like KillMode=process
+        "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
-        "StandardOutPath": str(spec.home / "supervisor.log"),
-        "StandardErrorPath": str(spec.home / "supervisor.log"),
+        "StandardOutPath": log,
+        "StandardErrorPath": log,
     }
     if spec.system:
         job["UserName"] = spec.user
@@ -112,7 +160,7 @@ def unit_path(spec: ServiceSpec, platform: str, user_home: Path, config_home: Pa
     """Where the unit goes for this platform and scope."""
     if platform == "darwin":
         folder = Path("/Library/LaunchDaemons") if spec.system else user_home / "Library/LaunchAgents"
-        return folder / f"io.wdbot.{spec.home_id[:8]}.plist"
+        return folder / f"{spec.label}.plist"
     folder = Path("/etc/systemd/system") if spec.system else config_home / "systemd/user"
     return folder / f"{spec.name}.service"
 

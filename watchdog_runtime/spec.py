@@ -217,7 +217,31 @@ class BotSpec:
             values["auto_install"] = None if auto else AutoInstall.OFF
         elif auto is not None:
             values["auto_install"] = AutoInstall(auto)
+        _check_types(cls, values)
         return cls(**values)
+
+
+def _check_types(cls: type, values: Mapping[str, Any]) -> None:
+    """A value read back from a file is of its field's type (a hand edit can put a string
+    where a number belongs, which would only fail much later, in the middle of a stop)."""
+    import math
+
+    for f in dataclasses.fields(cls):
+        if f.name not in values:
+            continue
+        value, kind = values[f.name], str(f.type)
+        if value is None and "None" in kind:
+            continue
+        if kind.startswith(("int", "float")):
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or value < 0 or value > 1e12:
+                raise SpecError(f"{f.name} must be a number in range, not {value!r}")
+        elif kind.startswith("str") and not isinstance(value, str):
+            raise SpecError(f"{f.name} must be a string, not {value!r}")
+        elif kind.startswith("bool") and not isinstance(value, bool):
+            raise SpecError(f"{f.name} must be true or false, not {value!r}")
+        elif kind.startswith("tuple[str") and not all(isinstance(v, str) for v in value):
+            raise SpecError(f"{f.name} must be a list of strings, not {value!r}")
 
 
 def bot_file(raw: str, base: Path | None = None) -> Path:

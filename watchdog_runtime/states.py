@@ -98,7 +98,10 @@ class Event(Enum):
     RECOVERED = "recovered"
     """Its ``recover(ctx)`` returned: trading code runs now."""
     PREPARE_FAILED = "prepare_failed"
-    """Its venv or dependencies could not be set up."""
+    """Its venv or dependencies could not be set up, and no retry can heal that."""
+    PREPARE_RETRY = "prepare_retry"
+    """Setting it up failed in a way that may heal (a download, an index that is down): it
+    backs off and tries again, like a crash."""
     EXIT_REPAIR = "exit_repair"
     """It died of a missing module: its venv is being repaired before it starts again."""
     EXIT_RESTART = "exit_restart"
@@ -123,6 +126,7 @@ TRANSITIONS: dict[tuple[BotState, Event], BotState] = {
     **{(s, _E.ADOPTED): _S.RUNNING for s in _RESTING},
     (_S.STARTING, _E.SPAWNED): _S.RUNNING,
     (_S.STARTING, _E.PREPARE_FAILED): _S.ERRORED,
+    (_S.STARTING, _E.PREPARE_RETRY): _S.BACKOFF,
     (_S.STARTING, _E.RECOVERY_STARTED): _S.RECOVERING,
     # A file that gained recover() after it was spawned reports it.
     (_S.RUNNING, _E.RECOVERY_STARTED): _S.RECOVERING,

@@ -16,13 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import __version__, alerts, procs, registry
+from . import __version__, alerts, cgroupplan, cgroups, procs, registry
 from .alerts import AlertPolicy
+from .cgroupplan import Containment
 from .config import Config, ConfigError, load_config, operator_pairs
 from .events import EventLog, read_events, wall_iso
 from .home import BOT_NAME_RE, Home
-from .registry import BotRecord
-from .resources import WatchSettings
+from .redaction import Redactor, clean_record, clean_run_files
+from .registry import BotRecord, Quarantined
+from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
 from .secretstore import SecretError, SecretStore
 from .sleepwatch import Clock, SleepDetector, system_clocks
@@ -31,6 +33,9 @@ from .states import BotState, ExitReason, StartReason
 from .units import duration
 
 log = logging.getLogger(__name__)
+
+FAST_SAMPLE_S = 0.1
+"""How often a bot past half of its memory or open-files limit is read."""
 
 RECENT_SLEEP_S = 120.0
 """An exit this soon after the machine woke is put down to the sleep."""
@@ -47,6 +52,11 @@ class RequestError(Exception):
 _KEPT_AFTER_FAILED_START = (ExitReason.SYNTAX_ERROR, ExitReason.MISSING_MODULE)
 
 
+class RegistryWriteError(RequestError):
+    """The registry could not be written (a full disk, say): the change it records is not
+    made, or, when it already happened, the command that made it fails."""
+
+
 class Supervisor:
     """All bots of one home. Single-threaded (asyncio): operations never interleave between
     a check and the change it guards."""
@@ -56,6 +66,9 @@ class Supervisor:
                  sleep_clocks: tuple[Clock, Clock] | None = system_clocks()) -> None:
         self.home = home
         self.events = EventLog(home.events)
+        self.redact = Redactor(home.secrets)
+        """Hides the home's secret values in all the supervisor writes or shows (``redaction``)."""
+        self.events.redact = self.redact
         self.clock = clock
         self.uniform01 = uniform01
         self.runners: dict[str, BotRunner] = {}
@@ -65,42 +78,122 @@ class Supervisor:
         self.keep_bots = False
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._dirty = False
+        self._retry_write: asyncio.TimerHandle | None = None
+        self.write_error: str | None = None
+        """Why the last registry write failed, until one succeeds (shown in the status)."""
+        self.containment: Containment | None = None
+        """The cgroup v2 tree the bots get (``contain``), or None: the marker walk."""
+        self.quarantined: tuple[Quarantined, ...] = ()
+        """Registry entries that could not be read, kept verbatim (``registry``)."""
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
         """The Prometheus collector (``--metrics``), refreshed after every sampling pass."""
         self.events.listeners.append(self._alert)
+        self.events.listeners.append(lambda event: clean_run_files(event, home, self.redact))
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
         try:
-            records = registry.load(self.home.registry)
+            loaded = registry.load(self.home.registry)
         except registry.CorruptRegistry as exc:
             log.error("%s", exc)
             self.warnings.append(str(exc))
             self.events.write("registry_corrupt", moved_to=str(exc.moved_to))
-            records = {}
-        self.runners = {name: BotRunner(self, rec) for name, rec in records.items()}
+            loaded = registry.Registry({})
+        self.quarantined = loaded.quarantined
+        for bad in self.quarantined:
+            message = bad.describe(self.home.registry)
+            log.error("%s", message)
+            self.events.write("registry_quarantined", bad.name, error=bad.error)
+        self.runners = {name: BotRunner(self, rec) for name, rec in loaded.bots.items()}
+
+    def contain(self) -> None:
+        """Find and prepare kernel containment (one cgroup v2 per bot) where the platform
+        gives it; without it the bots' trees are found by the process marker walk."""
+        found = cgroups.detect(self.home.id)
+        if found is None:
+            log.info("containment: %s", cgroupplan.describe(None))
+            return
+        try:
+            self.containment = cgroups.prepare(found)
+        except OSError as exc:
+            log.warning("cgroups unavailable (%s): bots are found by the process marker walk", exc)
+            return
+        log.info("containment: %s", self.containment.description)
+
+    def _release_containment(self) -> None:
+        """After a full shutdown: this home's cgroup folder goes when it holds nothing more (a
+        bot cgroup still populated keeps it, and it is reused by the next supervisor)."""
+        containment = self.containment
+        if containment is None or containment.layout is not cgroupplan.Layout.ROOT:
+            return  # a delegated cgroup belongs to the service manager
+        for folder in (containment.base, containment.base.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                return  # still in use (another home's bots, or a bot's leftovers)
 
     def persist(self) -> None:
         """Write the registry soon: changes made in one turn of the event loop (an exit, its
         backoff and the next spawn) share one atomic, fsynced write. Replies to commands
-        flush first (:meth:`flush`), so a command never returns before its change is on disk."""
+        flush first (:meth:`flush`), so a command never returns before its change is on disk.
+        A spawn writes at once (:meth:`persist_now`): the run is on disk before the process."""
         if self._dirty:
             return
         self._dirty = True
         try:
-            asyncio.get_running_loop().call_soon(self.flush)
+            asyncio.get_running_loop().call_soon(self._flush_quietly)
         except RuntimeError:
             self.flush()  # no loop (tests, start-up): at once
 
+    def persist_now(self) -> None:
+        """Write the registry now; raise :class:`RegistryWriteError` when it cannot be."""
+        self._dirty = True
+        self.flush()
+
     def flush(self) -> None:
-        """Write the registry now if a change is pending."""
-        if self._dirty:
-            self._dirty = False
-            registry.save(self.home.registry, {n: r.record() for n, r in self.runners.items()})
+        """Write the registry now if a change is pending; raise :class:`RegistryWriteError`
+        when the write fails (the change stays pending and is retried every second)."""
+        if not self._dirty:
+            return
+        try:
+            registry.save(self.home.registry, {n: clean_record(r.record(), self.redact)
+                                               for n, r in self.runners.items()}, self.quarantined)
+        except OSError as exc:
+            first = self.write_error is None
+            self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
+                                f"free space (or fix the permissions) in {self.home.root}")
+            if first:
+                log.error("%s", self.write_error)
+                self.events.write("registry_write_failed", error=str(exc))
+            self._schedule_retry()
+            raise RegistryWriteError(self.write_error) from None
+        self._dirty = False
+        if self.write_error is not None:
+            log.info("the registry is written again")
+            self.write_error = None
+
+    def _flush_quietly_now(self) -> None:
+        self._dirty = True
+        self._flush_quietly()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush()
+        except RegistryWriteError:
+            pass  # said once in the log and the status; retried by the timer
+
+    def _schedule_retry(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._retry_write is None or self._retry_write.cancelled() or \
+                self._retry_write.when() <= loop.time():
+            self._retry_write = loop.call_later(1.0, self._flush_quietly)
 
     def settings(self) -> Config:
         """The home's ``config.toml`` as it is now (an edit needs no supervisor restart);
@@ -124,13 +217,20 @@ class Supervisor:
 
     async def sample_forever(self) -> None:
         """Every ``interval``: one reading of every running bot's process tree, handed to
-        its runner (which may restart it past a limit). Runs until cancelled."""
+        its runner (which may restart it past a limit). A bot past half of a limit is read
+        every ``FAST_SAMPLE_S`` as well, so a fast leak is caught near its limit, not a few
+        hundred megabytes past it. Runs until cancelled."""
+        next_full = self.clock()
         while True:
             settings = self.watch_settings()
-            live = {n: ident for n, r in self.runners.items() if (ident := r.live_ident)}
+            full = self.clock() >= next_full
+            if full:
+                next_full = self.clock() + settings.interval_s
+            live = {n: ident for n, r in self.runners.items()
+                    if (ident := r.live_ident) and (full or r.near_limit())}
             if live:
                 try:
-                    samples = await asyncio.to_thread(procs.sample_trees, live, self.clock())
+                    samples = await asyncio.to_thread(self._sample, live)
                 except Exception:  # noqa: BLE001 - a failed reading must not end the watch
                     log.exception("sampling the bots failed")
                     samples = {}
@@ -138,9 +238,23 @@ class Supervisor:
                     runner = self.runners.get(name)
                     if runner is not None:
                         runner.observe(live[name], sample, settings)
-            if self.metrics is not None:
-                self.metrics.snapshot = await self.op_status()
-            await asyncio.sleep(settings.interval_s)
+            if full and self.metrics is not None:
+                self.metrics.snapshot = self.redact(await self.op_status())
+            near = any(r.live_ident and r.near_limit() for r in self.runners.values())
+            wait = FAST_SAMPLE_S if near else next_full - self.clock()
+            await asyncio.sleep(max(0.0, min(wait, next_full - self.clock())))
+
+    def _sample(self, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
+        """One reading of each bot: from its cgroup when it has joined one (its own files, no
+        walk of the process table), else from the walk; a recycled pid is never read."""
+        contained = {n: cg for n in live if (cg := self.runners[n].joined_cgroup) is not None}
+        walked = {n: ident for n, ident in live.items() if n not in contained}
+        now = self.clock()
+        samples = procs.sample_trees(walked, now) if walked else {}
+        if contained:
+            alive = {n: cg for n, cg in contained.items() if procs.is_alive(live[n])}
+            samples.update(cgroups.sample_all(alive, now))
+        return samples
 
     def deliver(self, run_id: str, kind: str) -> None:
         """A bot's message from the notify socket, handed to the runner whose live run it is."""
@@ -194,17 +308,21 @@ class Supervisor:
 
     async def answer_secret(self, pid: int | None, connection: str) -> dict[str, Any]:
         """``wd.connection``: the secrets of ``connection`` for the bot whose process tree
-        ``pid`` belongs to, and only for it; values never reach a log or an event."""
-        live = {r.live_ident.pid: r for r in self.runners.values() if r.live_ident}
+        ``pid`` belongs to, and only for it, in whatever state it is while its process lives
+        (stopping included: ``on_shutdown`` cancels orders with them); values never reach a
+        log or an event. A value that cannot be decrypted is named, the others still given."""
+        live = {r.process_ident.pid: r for r in self.runners.values() if r.process_ident}
         owner = next((live[p] for p in procs.lineage(pid) if p in live), None) if pid else None
         if owner is None:
             return {"ok": False, "error": "secrets go to wdbot's bots only, from their own processes"}
         store = SecretStore(self.home.secrets)
         try:
-            values = await asyncio.to_thread(store.connection, owner.spec.name, connection)
+            opened = await asyncio.to_thread(store.connection, owner.spec.name, connection)
         except SecretError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": True, "values": values}
+        for problem in opened.unreadable.values():
+            log.warning("%s", problem)
+        return {"ok": True, "values": opened.values, "unreadable": opened.unreadable}
 
     def check_sleep(self) -> None:
         """Notice a sleep of the machine since the last check: an event and the status say so."""
@@ -234,10 +352,41 @@ class Supervisor:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
         return operator_pairs(self.settings(), self.home.allowed)
 
-    def resume_all(self) -> None:
-        """Adopt live bots and start those that should run (reason ``supervisor_restart``)."""
+    def resume_all(self, *, service: bool = False) -> None:
+        """After a supervisor (re)start: one sweep of the process table for every process that
+        carries one of this home's markers, whatever its age; each runner adopts its own live
+        process (by the recorded identity, or by the write-ahead run id) and stops any other
+        copy; bots that should run but died meanwhile start (reason ``supervisor_restart``),
+        those in backoff start when their deadline passes. Processes of bots the registry does
+        not know are stopped; those of quarantined entries are left alone (and said so).
+
+        ``service``: this is ``wdbot daemon`` (a person or the service manager started the
+        supervisor), which also starts the bots a deliberate ``wdbot shutdown`` held; a
+        supervisor launched by a command leaves them stopped.
+        """
+        prefix = f"{self.home.id}:"
+        found = procs.marked_processes(prefix)
         for runner in self.runners.values():
-            runner.resume()
+            runner.resume(found.pop(runner.marker, []), service=service)
+        for bad in self.quarantined:
+            left = found.pop(f"{prefix}{bad.name}", []) if bad.name else []
+            if left:
+                self.warnings.append(f"{len(left)} process(es) of the quarantined bot {bad.name!r} "
+                                     f"are left running unsupervised: {[m.ident.pid for m in left]}")
+        for marker, strays in found.items():
+            asyncio.get_running_loop().create_task(self._stop_strays(marker, strays))
+
+    async def _stop_strays(self, marker: str, strays: list[procs.Marked]) -> None:
+        """Processes of a bot this home does not know (its entry was lost): never left
+        running beside a new copy that a person may start."""
+        from .treestop import stop_processes
+
+        name = marker.split(":", 1)[1]
+        pids = [m.ident.pid for m in strays]
+        self.events.write("orphans_stopped", name, pids=pids,
+                          message=f"processes of {name!r}, which the registry does not know, "
+                                  f"were stopped")
+        await stop_processes(procs.as_processes(strays), 10.0)
 
     # ------------------------------------------------------------- operations
     async def op_ping(self) -> dict[str, Any]:
@@ -247,6 +396,7 @@ class Supervisor:
                        update: bool = False) -> dict[str, Any]:
         """Start a bot (registering it first), or a registered one by ``name``. With ``update``
         a running bot with other options is stopped and started again with the new ones."""
+        self._refuse_while_shutting_down()
         if spec is None:
             return await self._start_registered(self._runner(name))
         try:
@@ -254,7 +404,10 @@ class Supervisor:
         except (SpecError, TypeError, ValueError) as exc:
             raise RequestError(f"bad bot spec: {exc}", usage=True) from None
         _check_spec(new)
+        self._refuse_quarantined(new.name)
         runner = self.runners.get(new.name)
+        if runner is not None:
+            await runner.settle()
         if runner is None:
             runner = self.runners[new.name] = BotRunner(self, BotRecord(spec=new))
             return await self._first_start(runner)
@@ -263,6 +416,7 @@ class Supervisor:
                 f"a bot named {new.name!r} is already registered for {runner.spec.path}; "
                 f"choose another name with --name", usage=True)
         if runner.active:
+            await runner.spawned()
             if runner.spec == new:
                 return {**self._brief(runner), "already": True}
             if not update:
@@ -280,20 +434,29 @@ class Supervisor:
         return await self._start_registered(runner)
 
     async def _first_start(self, runner: BotRunner) -> dict[str, Any]:
+        name = runner.spec.name
         try:
             await runner.start(StartReason.FIRST_START)
         except StartFailed as exc:
-            # A failed first start registers nothing, except a file with a syntax error or an
-            # import that cannot be installed: it stays, errored, so that the fix and a
-            # 'wdbot start NAME' (or restart) are all it takes.
-            if not (runner.last_exit and runner.last_exit.reason in _KEPT_AFTER_FAILED_START):
-                del self.runners[runner.spec.name]
-                self.persist()
+            # A failed first start registers nothing (and retries nothing), except a file with
+            # a syntax error or an import that cannot be installed: it stays, errored, so that
+            # the fix and a 'wdbot start NAME' (or restart) are all it takes.
+            kept = runner.last_exit and runner.last_exit.reason in _KEPT_AFTER_FAILED_START
+            if not kept:
+                await runner.stop()
+            if self.runners.get(name) is runner:
+                if not kept:
+                    del self.runners[name]
+                    self.persist()
+            elif name not in self.runners:
+                raise RequestError(f"{name} was removed while it was starting") from None
             raise RequestError(str(exc)) from None
         return self._brief(runner)
 
     async def _start_registered(self, runner: BotRunner) -> dict[str, Any]:
+        await runner.settle()  # a stop in progress ends first, then this start
         if runner.active:
+            await runner.spawned()
             return {**self._brief(runner), "already": True}
         try:
             await runner.start(StartReason.FIRST_START)
@@ -307,6 +470,7 @@ class Supervisor:
         return [self._brief(r) for r in targets]
 
     async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        self._refuse_while_shutting_down()
         targets = self._targets(names, all)
         await asyncio.gather(*(self._restart(r) for r in targets))
         return [self._brief(r) for r in targets]
@@ -320,21 +484,60 @@ class Supervisor:
             raise RequestError(f"{runner.spec.name}: {exc}") from None
 
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
+        if name not in self.runners and any(q.name == name for q in self.quarantined):
+            return await self._remove_quarantined(name, purge)
         runner = self._runner(name)
+        runner.retired = True  # a racing start or restart is refused from here on
         await runner.stop()
+        while runner.active:  # started before the flag was seen: stopped again
+            await runner.stop()
+        if self.runners.get(name) is not runner:
+            return {"name": name, "purged": False}  # removed meanwhile by another request
         del self.runners[name]
         self.persist()
         self.events.write("removed", name, purge=purge)
+        runner.release_cgroup()
         if purge:
             await asyncio.to_thread(shutil.rmtree, runner.paths.root, True)
+            await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
         return {"name": name, "purged": purge}
+
+    async def _remove_quarantined(self, name: str, purge: bool) -> dict[str, Any]:
+        """Forget an unreadable entry: stop whatever still runs under its name, then drop it."""
+        from .treestop import stop_processes
+
+        marker = f"{self.home.id}:{name}"
+        strays = procs.marked_processes(f"{self.home.id}:").get(marker, [])
+        await stop_processes(procs.as_processes(strays), 10.0)
+        self.quarantined = tuple(q for q in self.quarantined if q.name != name)
+        self.warnings = [w for w in self.warnings if f"{name!r}" not in w]
+        self.persist()
+        self.events.write("removed", name, purge=purge, quarantined=True)
+        if purge:
+            await asyncio.to_thread(shutil.rmtree, self.home.bot_dir(name), True)
+            await asyncio.to_thread(SecretStore(self.home.secrets).purge, name)
+        return {"name": name, "purged": purge}
+
+    def _refuse_while_shutting_down(self) -> None:
+        if self.shutdown_requested.is_set():
+            raise RequestError("the supervisor is shutting down: run the command again once "
+                               "'wdbot shutdown' has returned (it starts a new supervisor)")
+
+    def _refuse_quarantined(self, name: str) -> None:
+        for bad in self.quarantined:
+            if bad.name == name:
+                raise RequestError(bad.describe(self.home.registry))
 
     async def op_status(self, name: str | None = None) -> dict[str, Any]:
         runners = [self._runner(name)] if name else [self.runners[n] for n in sorted(self.runners)]
         return {
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
-                "uptime_s": round(self.clock() - self.started_mono, 3), "warnings": self.warnings,
+                "uptime_s": round(self.clock() - self.started_mono, 3),
+                "warnings": [*self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
+                             *([self.write_error] if self.write_error else [])],
+                "quarantined": [{"name": q.name, "error": q.error,
+                                 "fix": q.describe(self.home.registry)} for q in self.quarantined],
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
                                if self.last_sleep else None),
             },
@@ -354,15 +557,24 @@ class Supervisor:
         if self.keep_bots:
             await asyncio.gather(*(r.detach() for r in runners))
         else:
-            wanted = {r.spec.name for r in runners if r.should_run}
-            await asyncio.gather(*(r.stop() for r in runners))
+            # Held, not forgotten: the service's 'wdbot daemon' (after a reboot, say) starts
+            # them again, a supervisor that a read-only command launched does not.
+            wanted = {r.spec.name for r in runners if r.should_run or r.held}
+            for r in runners:  # on disk first: a supervisor killed mid-shutdown loses nothing
+                r.held = r.spec.name in wanted
+            self._flush_quietly_now()
+            await asyncio.gather(*(r.stop(keep_held=True) for r in runners))
             for r in runners:
-                r.should_run = r.spec.name in wanted
+                r.held = r.spec.name in wanted
+                r.release_cgroup()
+            self._release_containment()
         self.persist()
         self.flush()
 
     # ---------------------------------------------------------------- helpers
     def _runner(self, name: str | None) -> BotRunner:
+        if isinstance(name, str) and name not in self.runners:
+            self._refuse_quarantined(name)
         if not isinstance(name, str) or name not in self.runners:
             known = ", ".join(sorted(self.runners)) or "none"
             raise RequestError(f"no bot named {name!r} (registered: {known}); see 'wdbot status'",

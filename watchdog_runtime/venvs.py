@@ -2,12 +2,16 @@
 that makes the stdlib-only ``watchdog_runtime`` SDK importable.
 
 A venv is reused across restarts and rebuilt only when what it was built from changes (the
-interpreter request or the declared dependencies), recorded in a marker written last.
+interpreter request or the declared dependencies), recorded in a marker written last. It is
+replaced, never destroyed first: the new one is built beside it (``venv.new``, relocatable,
+so it may be renamed) and swapped in only when complete; a failed build leaves the working
+venv as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -15,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .deps import Declared
-from .durable import atomic_write_json
+from .durable import atomic_write_json, fsync_dir
 from .uvtool import UvError, pip_install, run_uv
 
 MARKER = ".wdbot-venv.json"
@@ -23,7 +27,13 @@ LAYOUT = 1  # bump when the venv layout wdbot relies on changes
 
 
 class VenvError(Exception):
-    """The venv could not be prepared; the message is for the user."""
+    """The venv could not be prepared; the message is for the user. ``permanent``: no retry
+    can heal it (an interpreter that does not exist, a malformed requirement, a bad setting);
+    otherwise (a download, an index that is down) the bot backs off and tries again."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Path,
@@ -33,20 +43,47 @@ def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Pat
     ``index_args`` gives uv's options of where to find packages (``--find-links``, ...); it
     is called only when the venv must be built, so a current venv needs no settings.
     """
+    recover_swap(venv)
     wanted = _wanted(python, declared)
     if _current(venv) == wanted:
         return False
-    options = list(index_args())  # before anything is removed: a bad setting changes nothing
-    if venv.exists():
-        shutil.rmtree(venv)
+    options = list(index_args())  # before anything is built: a bad setting changes nothing
+    new = venv.with_name(venv.name + ".new")
+    shutil.rmtree(new, ignore_errors=True)  # an interrupted earlier build
     try:
-        run_uv(["venv", "--quiet", "--python", str(wanted["python"]), str(venv)])
+        run_uv(["venv", "--quiet", "--relocatable", "--python", str(wanted["python"]), str(new)])
     except UvError as exc:
-        raise VenvError(_python_message(python, exc)) from None
-    _install(venv, declared, options)
-    _link_sdk(venv, sdk_dir)
-    atomic_write_json(venv / MARKER, wanted)
+        shutil.rmtree(new, ignore_errors=True)
+        raise VenvError(_python_message(python, exc),
+                        permanent="No interpreter found" in exc.detail) from None
+    try:
+        _install(new, declared, options)
+        _link_sdk(new, sdk_dir)
+        atomic_write_json(new / MARKER, wanted)
+    except BaseException:
+        shutil.rmtree(new, ignore_errors=True)
+        raise
+    _swap_in(new, venv)
     return True
+
+
+def _swap_in(new: Path, venv: Path) -> None:
+    """Put the complete ``new`` venv in the place of ``venv``. Two renames: a kill between them
+    leaves the old venv as ``venv.old``, which :func:`recover_swap` puts back."""
+    old = venv.with_name(venv.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if venv.exists():
+        os.rename(venv, old)
+    os.rename(new, venv)
+    fsync_dir(venv.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swap(venv: Path) -> None:
+    """A swap cut short (the supervisor killed between its renames): the old venv returns."""
+    old = venv.with_name(venv.name + ".old")
+    if not venv.exists() and (old / MARKER).exists():
+        os.rename(old, venv)
 
 
 def install_in_place(venv: Path, python: str | None, declared: Declared,
@@ -110,13 +147,19 @@ def _install(venv: Path, declared: Declared, index_args: Sequence[str]) -> None:
         try:
             pip_install(venv / "bin" / "python", requirement_files=files, options=index_args)
         except UvError as exc:
-            raise VenvError(f"installing the bot's dependencies failed: {exc}") from None
+            raise VenvError(f"installing the bot's dependencies failed: {exc}",
+                            permanent=_malformed(exc.detail)) from None
 
 
 def _link_sdk(venv: Path, sdk_dir: Path) -> None:
     """A .pth line puts ``sdk_dir`` (which holds only the SDK package) on the bot's path."""
     for site in venv.glob("lib/python*/site-packages"):
         (site / "_wdbot_sdk.pth").write_text(f"{sdk_dir}\n")
+
+
+def _malformed(detail: str) -> bool:
+    """uv could not even read a requirement: a typo in a declaration, not a network fault."""
+    return any(s in detail for s in ("Failed to parse", "Couldn't parse", "Expected", "is not a valid"))
 
 
 def _python_message(python: str | None, exc: UvError) -> str:

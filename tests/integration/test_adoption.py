@@ -65,19 +65,23 @@ def test_kill_9_of_the_supervisor_then_adoption(wd: Wdbot, bots: Path) -> None:
 
 
 def test_a_recycled_pid_is_not_adopted(wd: Wdbot, bots: Path) -> None:
-    """Regression guard: identity is pid plus start time; a different process on the pid is
-    not the bot (here: the registry is pointed at this very test process)."""
+    """Regression guard: identity is pid plus start; a different process on the pid is
+    not the bot (here: the registry is pointed at this very test process, as a supervisor
+    that died uncleanly would have left it)."""
     import json
 
     wd("start", str(write_bot(bots, "ghost.py", TICKER)))
     wd("shutdown")
     reg_path = wd.home / "registry.json"
     reg = json.loads(reg_path.read_text())
-    reg["bots"][0]["run"] = {"pid": os.getpid(), "create_time": 1.0, "run_id": "x", "started_at": ""}
+    me = os.getpid()
+    reg["bots"][0].update(should_run=True, held=False, state="running")
+    reg["bots"][0]["run"] = {"pid": me, "create_time": 1.0, "run_id": "x", "started_at": "",
+                             "start_ticks": 1, "boot_id": "not-this-boot"}
     reg_path.write_text(json.dumps(reg))
     wd("status")
     bot = wd.wait_state("ghost", "running")
-    assert bot["pid"] != os.getpid() and bot["start_reason"] == "supervisor_restart"
+    assert bot["pid"] != me and bot["start_reason"] == "supervisor_restart"
 
 
 def test_shutdown_keep_bots_then_adopt(wd: Wdbot, bots: Path) -> None:
@@ -89,18 +93,33 @@ def test_shutdown_keep_bots_then_adopt(wd: Wdbot, bots: Path) -> None:
     assert wd.bot("stays")["pid"] == pid  # adopted by the next supervisor
 
 
-def test_shutdown_stops_bots_and_the_next_supervisor_starts_them_again(wd: Wdbot, bots: Path) -> None:
+def test_shutdown_holds_bots_until_a_person_or_the_service_starts_them(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 13, point 6): 'wdbot shutdown' then 'wdbot status' restarted
+    trading. Read-only commands now leave a deliberately stopped bot stopped; 'wdbot start'
+    starts it, and so does the service's 'wdbot daemon'."""
     wd("start", str(write_bot(bots, "cycle.py", TICKER)))
-    pid = wd.bot("cycle")["pid"]
-    wd("stop", "cycle")
-    wd("start", "cycle")
+    wd("start", str(write_bot(bots, "other.py", TICKER)))
     pid = wd.bot("cycle")["pid"]
     wd("shutdown")
-    assert not marked(wd.home, "cycle") and not psutil.pid_exists(pid) or \
-        psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    wd("status")
-    bot = wd.wait_state("cycle", "running")
-    assert bot["start_reason"] == "supervisor_restart"
+    assert not marked(wd.home, "cycle") and (not psutil.pid_exists(pid) or
+                                             psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    for command in (("status",), ("status", "--json"), ("logs", "cycle"), ("events",),
+                    ("secret", "list")):
+        wd(*command)
+    states = {b["name"]: b for b in wd.status()["bots"]}  # this launched a supervisor
+    assert {n: (b["state"], b["held"]) for n, b in states.items()} == {
+        "cycle": ("stopped", True), "other": ("stopped", True)}
+    assert not marked(wd.home, "cycle") and not marked(wd.home, "other")
+    assert not wd.events("start", "cycle")[1:], "started again by a read-only command"
+
+    wd("start", "cycle")  # a person: that bot only
+    assert wd.bot("cycle")["state"] == "running" and wd.bot("other")["state"] == "stopped"
+    wd("shutdown")
+    with wd.daemon(tmp_path / "daemon.log"):  # the service's supervisor starts both
+        for name in ("cycle", "other"):
+            bot = wd.wait_state(name, "running")
+            assert bot["start_reason"] == "supervisor_restart" and not bot["held"]
 
 
 def test_a_stop_cut_short_by_the_supervisors_death_is_finished_by_the_next(

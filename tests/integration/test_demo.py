@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -16,12 +17,21 @@ def test_demo_runs_twice(wd: Wdbot) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    for _ in range(2):
-        done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")],
-                              env={**wd.env, "DEMO_PAPER_PORT": port},
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        assert "heartbeat" in done.stdout and "flaky" in done.stdout
+    env = {**wd.env, "DEMO_PAPER_PORT": port, "DEMO_WEB_LISTEN": "127.0.0.1:0"}
+    links = set()
+    try:
+        for _ in range(2):
+            done = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py")], env=env,
+                                  capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, done.stderr
+            assert "heartbeat" in done.stdout and "flaky" in done.stdout
+            links |= set(re.findall(r"login link: (http://127\.0\.0\.1:\d+/login#\S+)", done.stdout))
+        assert len(links) == 1, "the second run finds the dashboard the first one started"
+    finally:
+        stopped = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--stop"], env=env,
+                                 capture_output=True, text=True, timeout=120)
+    assert "dashboard" in stopped.stdout and "stopped" in stopped.stdout
+    wd("start", str(ROOT / "bots" / "heartbeat.py"))  # --stop shut the supervisor down
     states = {b["name"]: b["state"] for b in wd.status()["bots"]}
     assert set(states) == {"heartbeat", "flaky", "paper_exchange", "paper_bot"}
     assert states["heartbeat"] == "running"

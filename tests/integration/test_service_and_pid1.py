@@ -1,5 +1,6 @@
 """The service command through the real CLI (with a stand-in systemctl), the daemon's systemd
-notify protocol on a real socket, and the daemon as PID 1 of a new PID namespace."""
+notify protocol on a real socket, the init's restart loop with stand-in supervisors, and the
+daemon as PID 1 of a new PID namespace."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
 from watchdog_runtime import service
 from watchdog_runtime.home import Home
 
@@ -78,8 +81,31 @@ def _can_unshare() -> bool:
     return done.returncode == 0
 
 
-@pytest.mark.skipif(not _can_unshare(), reason="unshare --pid is not permitted here")
-def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbot, bots: Path) -> None:
+@pytest.fixture
+def in_namespace(wd: Wdbot, bots: Path) -> Iterator[tuple[subprocess.Popen[bytes], psutil.Process]]:
+    """``wdbot daemon`` as PID 1 of a new PID namespace (a container), serving: yields
+    ``unshare`` and PID 1 as the host sees it; the whole namespace is killed after the test.
+    Its stderr goes to ``bots/init.log``."""
+    if not _can_unshare():
+        pytest.skip("unshare --pid is not permitted here")
+    with open(bots / "init.log", "wb") as log_file:
+        init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+                                 sys.executable, "-m", "watchdog_runtime", "daemon"],
+                                env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
+                                start_new_session=True)
+    try:
+        # A status call finds no supervisor until one serves (and, with a bot registered,
+        # would launch one outside the namespace): wait for the supervisor's own event.
+        wait_until(lambda: len(wd.events("supervisor_start")) == 1, "the supervisor inside the namespace")
+        yield init, psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
+    finally:
+        if init.poll() is None:
+            os.killpg(init.pid, signal.SIGKILL)
+            init.wait(10)
+
+
+def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
     # The bot's children each start a grandchild and exit; the grandchildren, orphaned, are
     # re-parented to PID 1 and exit too: zombies unless PID 1 reaps them.
     orphans = write_bot(bots, "orphans.py", """
@@ -91,32 +117,127 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(wd: Wdbo
         open(os.path.join(HERE, "orphaned"), "w").close()
         time.sleep(600)
     """)
-    log_file = open(bots / "init.log", "wb")  # noqa: SIM115 - closed in finally
-    init = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-                             sys.executable, "-m", "watchdog_runtime", "daemon"],
-                            env=wd.env, stdout=subprocess.DEVNULL, stderr=log_file,
-                            start_new_session=True)
-    try:
-        wait_until(lambda: (wd.home / "wdbot.sock").exists()
-                   and wd("status", "--json", check=False).code == 0, "the supervisor inside the namespace")
-        pid1 = psutil.Process(init.pid).children()[0]  # unshare's child: PID 1 inside
-        wd("start", str(orphans))
-        wait_until(lambda: (bots / "orphaned").exists(), "the orphans")
+    init, pid1 = in_namespace
+    wd("start", str(orphans))
+    wait_until(lambda: (bots / "orphaned").exists(), "the orphans")
 
-        def zombies() -> list[psutil.Process]:
-            return [c for c in pid1.children() if c.status() == psutil.STATUS_ZOMBIE]
+    def zombies() -> list[psutil.Process]:
+        return [c for c in pid1.children() if c.status() == psutil.STATUS_ZOMBIE]
 
-        deadline = time.monotonic() + 10
-        while zombies() and time.monotonic() < deadline:  # reaping is immediate; allow a moment
-            time.sleep(0.05)
-        assert zombies() == []
-        assert wd.bot("orphans")["state"] == "running"
-        pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
-        assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
-        events = [e["kind"] for e in wd.events("stopped", "orphans")]
-        assert events == ["stopped"]
-    finally:
-        if init.poll() is None:
-            os.killpg(init.pid, signal.SIGKILL)
-            init.wait(10)
-        log_file.close()
+    deadline = time.monotonic() + 10
+    while zombies() and time.monotonic() < deadline:  # reaping is immediate; allow a moment
+        time.sleep(0.05)
+    assert zombies() == [], Path(f"/proc/{pid1.pid}/status").read_text()  # its signal masks
+    assert wd.bot("orphans")["state"] == "running"
+    pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    events = [e["kind"] for e in wd.events("stopped", "orphans")]
+    assert events == ["stopped"]
+
+
+INIT = """
+    import os, signal, sys, time
+    from watchdog_runtime.pid1 import run_as_init
+    attempts, plan = sys.argv[1], sys.argv[2].split(",")
+
+    def main(ready_fd):
+        with open(attempts, "a") as fh:
+            fh.write(f"{os.getpid()}\\n")
+        what = plan[len(open(attempts).read().split()) - 1]
+        if what == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)  # a supervisor crashes
+        if what in ("exit3", "clean"):
+            return 3 if what == "exit3" else 0  # dies of an error; ends as `wdbot shutdown` does
+        go = attempts + ".go"
+        while not os.path.exists(go):  # a slow start: no handler yet when the stop comes
+            time.sleep(0.01)
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(7))
+        os.write(ready_fd, b"ready\\n")
+        time.sleep(600)
+
+    sys.exit(run_as_init(main))
+"""
+
+
+@pytest.fixture
+def stand_in_init(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[str]]]:
+    """``run_as_init`` (not as PID 1: the loop is the same) over stand-in supervisors that
+    follow a plan, one word per start; killed and reaped after the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(plan: str) -> subprocess.Popen[str]:
+        started.append(subprocess.Popen([sys.executable, "-c", textwrap.dedent(INIT),
+                                         str(tmp_path / "attempts"), plan],
+                                        stderr=subprocess.PIPE, text=True))
+        return started[-1]
+
+    yield start
+    for init in started:
+        init.kill()
+        init.wait(10)
+        if init.stderr is not None:
+            init.stderr.close()
+
+
+def test_a_supervisor_killed_is_started_again_and_a_stop_ends_the_init(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    attempts = tmp_path / "attempts"
+    init = stand_in_init("kill,serve")
+    assert init.stderr is not None
+    line = wait_for_line(init.stderr, "wdbot init:")
+    assert "ended unasked (killed by SIGKILL); starting a new one in 1 s" in line
+    wait_until(lambda: len(attempts.read_text().split()) == 2, "the second supervisor")
+    assert init.poll() is None  # the init outlived its supervisor
+    init.send_signal(signal.SIGTERM)  # held until the supervisor is ready, then forwarded
+    (tmp_path / "attempts.go").touch()
+    assert init.wait(30) == 7  # the supervisor's own status
+    second = int(attempts.read_text().split()[1])
+    assert not os.path.exists(f"/proc/{second}")  # reaped, not a zombie
+
+
+def test_a_stop_during_the_backoff_starts_a_supervisor_to_stop_the_bots(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    init = stand_in_init("exit3,serve")
+    assert init.stderr is not None
+    assert "(exit status 3)" in wait_for_line(init.stderr, "wdbot init:")
+    init.send_signal(signal.SIGTERM)  # within the 1 s wait (or just after: the same outcome)
+    (tmp_path / "attempts.go").touch()
+    assert init.wait(30) == 7
+    assert len((tmp_path / "attempts").read_text().split()) == 2
+
+
+def test_a_supervisor_that_ends_cleanly_by_itself_ends_the_init(
+        tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
+    init = stand_in_init("clean,serve")
+    assert init.wait(30) == 0
+    assert init.stderr is not None and init.stderr.read() == ""
+    assert len((tmp_path / "attempts").read_text().split()) == 1
+
+
+def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
+    bot = write_bot(bots, "steady.py", """
+        import time
+        while True:
+            time.sleep(1)
+    """)
+    init, pid1 = in_namespace
+    supervisor = pid1.children()[0]  # the only one before any bot starts
+    wd("start", str(bot))
+    before = wd.wait_state("steady", "running")
+    first_pid = wd.status()["supervisor"]["pid"]
+    supervisor.kill()  # kill -9, seen from the host
+    supervisor.wait(30)
+    wait_until(lambda: len(wd.events("supervisor_start")) == 2, "a new supervisor", timeout_s=60)
+    second = wd.status()
+    assert second["supervisor"]["pid"] != first_pid
+    assert pid1.is_running() and init.poll() is None  # the container lives on
+    after = next(b for b in second["bots"] if b["name"] == "steady")
+    assert (after["state"], after["pid"]) == ("running", before["pid"])  # adopted, not restarted
+    assert [e["bot"] for e in wd.events("adopt")] == ["steady"]
+    inside = pid1.children(recursive=True)
+    assert "killed by SIGKILL" in (bots / "init.log").read_text()
+    pid1.send_signal(signal.SIGTERM)  # what 'docker stop' sends
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]

@@ -48,3 +48,9 @@ def test_rows_where_an_anchor_is_ahead_are_explained() -> None:
     assert "(Ahead here: supervisord, PM2.)" in section
     faster = bench.report(figures(0.04))
     assert "Crash to restart" not in faster.split("## Where wdbot is behind, and why")[1]
+
+
+def test_a_half_written_log_line_is_skipped_not_a_crash() -> None:
+    """Regression (issue 13): the PM2 row crashed on a line its writer had not finished."""
+    text = "start 1.5\nexit 2.0\nstart\nexit 2.x5\nstart 3.25\nexit 4"
+    assert bench.time_marks(text, ("start", "exit")) == [("start", 1.5), ("exit", 2.0), ("start", 3.25)]

@@ -107,7 +107,8 @@ def test_one_bot_in_detail() -> None:
     beta = dict(DOC["bots"][1], path="/bots/beta.py", venv="/h/bots/beta/venv", restart_policy="on-failure",
                 limits={"max_memory_bytes": 500 * 1024**2, "max_fds": 900, "heartbeat_timeout_s": 30},
                 logs={"stdout": "/h/bots/beta/logs/stdout.log", "stderr": "/h/bots/beta/logs/stderr.log"},
-                recovery_failures=0, start_reason="crash")
+                recovery_failures=0, start_reason="crash",
+                containment="cgroup v2 at /sys/fs/cgroup/wdbot/0123, memory controller: no")
     text = capture(bot_detail(beta, EVENTS[1:], ["Traceback (most recent call last):", "KeyError: 'bids'"]),
                    120)
     lines = [line.rstrip() for line in text.splitlines()]
@@ -117,7 +118,8 @@ def test_one_bot_in_detail() -> None:
                      "logs            stdout /h/bots/beta/logs/stdout.log",
                      "diagnosis       payload: read fields with wd.num/wd.get and handle None",
                      "  16:40:09 beta     exit crash (exit 1) [payload] KeyError: 'bids', backoff 7s",
-                     "  KeyError: 'bids'"):
+                     "  KeyError: 'bids'",
+                     "containment     cgroup v2 at /sys/fs/cgroup/wdbot/0123, memory controller: no"):
         assert expected in lines, expected
     assert lines.index("recent exits") < lines.index("stderr (last lines)")
 

@@ -32,6 +32,11 @@ Restart=always
 RestartSec=2
 # Bots outlive a supervisor restart; the next supervisor adopts them.
 KillMode=process
+# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.
+# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller
+# for the bots and still be restarted (older versions ignore the key, and it does not).
+Delegate=yes
+DelegateSubgroup=supervisor
 TimeoutStopSec=120
 WatchdogSec=60
 
@@ -61,7 +66,10 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
     done = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "wdbot" not in done.stderr  # no complaint about our unit
+    # No complaint about our unit, but that systemd < 254 does not know DelegateSubgroup yet.
+    complaints = [line for line in done.stderr.splitlines()
+                  if "wdbot" in line and "Unknown key 'DelegateSubgroup'" not in line]
+    assert complaints == []
 
 
 def test_the_launchd_job() -> None:

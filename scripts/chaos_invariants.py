@@ -1,0 +1,225 @@
+"""The invariants ``scripts/chaos.py`` checks between faults, as pure functions of snapshots.
+
+A snapshot is what one look at the machine saw: the processes that carry the home's marker
+(``WDBOT_BOT_ID``), the helpers that recorded themselves in pid files, and the registry.
+:class:`Checker` keeps what must persist across looks (when a process first looked orphaned,
+since when a bot is down) on the snapshots' own monotonic times, so tests drive it with
+synthetic snapshots and no clock.
+
+The promise checked: never two copies of a bot, nothing left running that nobody manages,
+no healthy bot restarted for no reason, no bot left down that should run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, order=True)
+class Ident:
+    """A process as pid plus start time in clock ticks since boot (``/proc/PID/stat`` field
+    22): unlike psutil's ``create_time`` it does not move when the wall clock is stepped."""
+
+    pid: int
+    ticks: int
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A live (not zombie) process that carries a bot's marker."""
+
+    ident: Ident
+    ppid: int
+    bot: str
+    main: bool
+    """The bot's own process (the bootstrap running its file), not something it started."""
+
+
+@dataclass(frozen=True)
+class Helper:
+    """A live helper that an escaping bot started, from the pid file the helper wrote (some
+    helpers clear their environment, so no marker finds them)."""
+
+    ident: Ident
+    owner: Ident
+    """The bot process that started it."""
+    kind: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A violation: its kind (for the summary) and what was seen."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class BotEntry:
+    """One bot as the registry has it."""
+
+    should_run: bool
+    state: str
+    run_pid: int | None
+
+
+@dataclass(frozen=True)
+class BotPlan:
+    """What the chaos run expects of one bot."""
+
+    name: str
+    healthy: bool
+    """A healthy bot runs for the whole run: its process must never change by itself."""
+    max_down_s: float
+    """How long it may be without a process while it should run (a crash looper's backoff)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    """Monotonic seconds."""
+    procs: tuple[Proc, ...]
+    helpers: tuple[Helper, ...]
+    registry: Mapping[str, BotEntry]
+    wanted: frozenset[str]
+    """The bots the run means to be running (all but those it stopped on purpose)."""
+
+
+def main_roots(procs: Iterable[Proc]) -> dict[str, list[Proc]]:
+    """Per bot, its main processes whose parent is not another process of the same bot: the
+    tree roots. One per bot is the promise; a helper that double-forked is a root too, but
+    not a main, so it is no copy of the bot."""
+    members: dict[str, set[int]] = {}
+    procs = list(procs)
+    for proc in procs:
+        members.setdefault(proc.bot, set()).add(proc.ident.pid)
+    roots: dict[str, list[Proc]] = {}
+    for proc in procs:
+        if proc.main and proc.ppid not in members[proc.bot]:
+            roots.setdefault(proc.bot, []).append(proc)
+    for found in roots.values():
+        found.sort(key=lambda p: p.ident.ticks)
+    return roots
+
+
+def managed(roots: list[Proc], entry: BotEntry | None) -> Proc | None:
+    """The copy the registry holds, else the oldest one (the one a careful supervisor keeps)."""
+    if not roots:
+        return None
+    held = [p for p in roots if entry is not None and p.ident.pid == entry.run_pid]
+    return held[0] if held else roots[0]
+
+
+def extra_copies(snap: Snapshot) -> set[tuple[str, Ident]]:
+    """Every main root beyond the one copy a bot may have."""
+    out: set[tuple[str, Ident]] = set()
+    for bot, roots in main_roots(snap.procs).items():
+        keep = managed(roots, snap.registry.get(bot))
+        out.update((bot, p.ident) for p in roots if p is not keep)
+    return out
+
+
+def orphan_suspects(snap: Snapshot) -> dict[Ident, Finding]:
+    """Processes that nobody manages right now, each with why. Only those that stay so for a
+    grace period are orphans (a stop takes its timeout; a spawn is recorded a moment later)."""
+    out: dict[Ident, Finding] = {}
+    roots = main_roots(snap.procs)
+    for proc in snap.procs:
+        entry = snap.registry.get(proc.bot)
+        if proc.bot not in snap.wanted or entry is None or not entry.should_run:
+            out[proc.ident] = Finding("process of a stopped bot",
+                                      f"{proc.bot}: pid {proc.ident.pid} runs although the bot "
+                                      f"is stopped")
+    for bot, found in roots.items():
+        entry = snap.registry.get(bot)
+        for proc in found:
+            if entry is None or proc.ident.pid != entry.run_pid:
+                out.setdefault(proc.ident, Finding(
+                    "copy the registry does not hold",
+                    f"{bot}: pid {proc.ident.pid} runs, the registry does not hold it"))
+    alive = {p.ident for p in snap.procs}
+    for helper in snap.helpers:
+        if helper.owner not in alive:
+            out[helper.ident] = Finding(f"{helper.kind} helper outlived its bot",
+                                        f"{helper.kind} helper pid {helper.ident.pid} outlived "
+                                        f"its bot process {helper.owner.pid}")
+    return out
+
+
+def down_bots(snap: Snapshot) -> set[str]:
+    """The bots that should run and have no process."""
+    up = {bot for bot, roots in main_roots(snap.procs).items() if roots}
+    return set(snap.wanted) - up
+
+
+@dataclass
+class Checker:
+    """Counts each violation once, across snapshots."""
+
+    plans: Mapping[str, BotPlan]
+    grace_s: float
+    duplicates: set[tuple[str, Ident]] = field(default_factory=set)
+    orphans: dict[Ident, Finding] = field(default_factory=dict)
+    restarts: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    _suspects: dict[Ident, float] = field(default_factory=dict)
+    _down_since: dict[str, float] = field(default_factory=dict)
+    _lost_open: set[str] = field(default_factory=set)
+    _mains: dict[str, set[Ident]] = field(default_factory=dict)
+
+    def observe(self, snap: Snapshot) -> None:
+        """Take one snapshot into the counts."""
+        self.duplicates |= extra_copies(snap)
+        self._orphans(snap)
+        self._restarts(snap)
+        self._lost(snap)
+
+    def excuse(self, until: float) -> None:
+        """Nothing counts as lost for being down before ``until`` (a full disk may keep a bot
+        from starting: it must come back once the disk has room, not during)."""
+        for bot, since in self._down_since.items():
+            self._down_since[bot] = max(since, until)
+
+    def forget(self, bot: str) -> None:
+        """The run stopped or started ``bot`` on purpose: its next process is no restart."""
+        self._mains.pop(bot, None)
+        self._down_since.pop(bot, None)
+        self._lost_open.discard(bot)
+
+    def _orphans(self, snap: Snapshot) -> None:
+        now = orphan_suspects(snap)
+        self._suspects = {i: self._suspects.get(i, snap.at) for i in now}
+        for ident, since in self._suspects.items():
+            if snap.at - since >= self.grace_s and ident not in self.orphans:
+                found = now[ident]
+                self.orphans[ident] = Finding(found.kind, f"{found.text} ({snap.at - since:.0f} s)")
+
+    def _restarts(self, snap: Snapshot) -> None:
+        """Every new process of a healthy bot is a restart (a copy beside the old one too:
+        nothing asked for either), except the first one after the run started it."""
+        roots = main_roots(snap.procs)
+        for name, plan in self.plans.items():
+            if not plan.healthy or name not in snap.wanted:
+                continue
+            known = self._mains.setdefault(name, set())
+            for proc in roots.get(name, []):
+                if known and proc.ident not in known:
+                    self.restarts.append(f"{name}: new process pid {proc.ident.pid} "
+                                         f"(was {', '.join(str(i.pid) for i in sorted(known))})")
+                known.add(proc.ident)
+
+    def _lost(self, snap: Snapshot) -> None:
+        down = down_bots(snap)
+        for name in list(self._down_since):
+            if name not in down:
+                del self._down_since[name]
+                self._lost_open.discard(name)
+        for name in down:
+            since = self._down_since.setdefault(name, snap.at)
+            plan = self.plans.get(name)
+            limit = (plan.max_down_s if plan else 0.0) + self.grace_s
+            if snap.at - since >= limit and name not in self._lost_open:
+                self._lost_open.add(name)
+                self.lost.append(f"{name}: no process for {snap.at - since:.0f} s although it "
+                                 f"should run")

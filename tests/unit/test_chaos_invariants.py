@@ -1,0 +1,169 @@
+"""``scripts/chaos.py``'s pure parts: the invariants on synthetic process lists, the fault
+schedule from a seed, and the report (the chaos run itself is ``make chaos``, as root)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import chaos  # noqa: E402 - the scripts folder is not a package
+import chaos_report  # noqa: E402
+from chaos_invariants import (  # noqa: E402
+    BotEntry,
+    BotPlan,
+    Checker,
+    Helper,
+    Ident,
+    Proc,
+    Snapshot,
+    extra_copies,
+    main_roots,
+    orphan_suspects,
+)
+
+PLANS = {"h": BotPlan("h", healthy=True, max_down_s=0.0),
+         "c": BotPlan("c", healthy=False, max_down_s=3.0)}
+SUPERVISOR = 100
+
+
+def proc(pid: int, bot: str = "h", ppid: int = SUPERVISOR, main: bool = True) -> Proc:
+    return Proc(Ident(pid, pid * 10), ppid, bot, main)
+
+
+def snap(at: float, procs: list[Proc], registry: dict[str, int | None] | None = None,
+         helpers: tuple[Helper, ...] = (), wanted: frozenset[str] = frozenset({"h", "c"}),
+         stopped: frozenset[str] = frozenset()) -> Snapshot:
+    registry = {"h": None, "c": None} if registry is None else registry
+    entries = {bot: BotEntry(bot not in stopped, "running" if pid else "backoff", pid)
+               for bot, pid in registry.items()}
+    return Snapshot(at, tuple(procs), helpers, entries, wanted)
+
+
+def test_a_bots_children_and_escaped_helpers_are_no_copies() -> None:
+    procs = [proc(1), proc(2, ppid=1, main=False), proc(3, ppid=1, main=True),  # a fork of the bot
+             proc(4, ppid=1, main=False), proc(5, ppid=1234, main=False)]  # a double-forked helper
+    assert [p.ident.pid for p in main_roots(procs)["h"]] == [1]
+    assert extra_copies(snap(0, procs, {"h": 1, "c": None})) == set()
+
+
+def test_two_roots_of_one_bot_are_a_duplicate_and_the_registrys_copy_is_kept() -> None:
+    procs = [proc(1), proc(7, ppid=1), proc(5), proc(9, bot="c")]
+    assert extra_copies(snap(0, procs, {"h": 5, "c": 9})) == {("h", Ident(1, 10))}
+    # the registry holds neither: the oldest is the one copy, the younger the duplicate
+    assert extra_copies(snap(0, procs, {"h": None, "c": 9})) == {("h", Ident(5, 50))}
+
+
+def test_a_process_the_registry_does_not_hold_is_an_orphan_only_after_the_grace() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [proc(1)], {"h": 2, "c": None}))
+    checker.observe(snap(9, [proc(1)], {"h": 2, "c": None}))
+    assert checker.orphans == {}
+    checker.observe(snap(10, [proc(1)], {"h": 2, "c": None}))
+    assert list(checker.orphans) == [Ident(1, 10)]
+
+
+def test_a_suspect_that_is_managed_again_starts_its_grace_anew() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [proc(1)], {"h": None, "c": None}))  # the spawn, not yet recorded
+    checker.observe(snap(5, [proc(1)], {"h": 1, "c": None}))
+    checker.observe(snap(12, [proc(1)], {"h": None, "c": None}))
+    assert checker.orphans == {}
+
+
+def test_processes_of_a_stopped_bot_are_orphans() -> None:
+    procs = [proc(1), proc(2, ppid=1, main=False)]
+    stopped = snap(0, procs, {"h": 1, "c": None}, wanted=frozenset({"c"}), stopped=frozenset({"h"}))
+    assert set(orphan_suspects(stopped)) == {Ident(1, 10), Ident(2, 20)}
+    registry_says_stopped = snap(0, procs, {"h": 1, "c": None}, stopped=frozenset({"h"}))
+    assert set(orphan_suspects(registry_says_stopped)) == {Ident(1, 10), Ident(2, 20)}
+
+
+def test_a_helper_is_an_orphan_once_its_bot_process_died() -> None:
+    helper = Helper(Ident(50, 500), owner=Ident(1, 10), kind="noenv")
+    with_owner = snap(0, [proc(1)], {"h": 1, "c": None}, helpers=(helper,))
+    assert orphan_suspects(with_owner) == {}
+    recycled_owner = snap(0, [Proc(Ident(1, 99), SUPERVISOR, "h", True)], {"h": 1, "c": None},
+                          helpers=(helper,))
+    assert list(orphan_suspects(recycled_owner)) == [Ident(50, 500)]
+
+
+def test_a_healthy_bots_new_process_is_a_restart_unless_the_run_asked_for_it() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [proc(1)], {"h": 1, "c": None}))
+    checker.observe(snap(1, [proc(1), proc(2)], {"h": 2, "c": None}))  # a copy beside it
+    checker.observe(snap(2, [proc(3)], {"h": 3, "c": None}))  # replaced
+    assert len(checker.restarts) == 2
+    checker.forget("h")
+    checker.observe(snap(3, [proc(4)], {"h": 4, "c": None}))
+    assert len(checker.restarts) == 2
+
+
+def test_a_crash_loopers_process_may_change() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    for at, pid in enumerate((11, 12, 13)):
+        checker.observe(snap(at, [proc(1), proc(pid, bot="c")], {"h": 1, "c": pid}))
+    assert checker.restarts == [] and checker.duplicates == set() and checker.orphans == {}
+
+
+def test_a_bot_down_past_its_backoff_and_the_grace_is_lost_once_per_episode() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    up = [proc(1)]
+    checker.observe(snap(0, up, {"h": 1, "c": None}))  # c is down (backoff): fine for 13 s
+    checker.observe(snap(12, up, {"h": 1, "c": None}))
+    assert checker.lost == []
+    checker.observe(snap(13, up, {"h": 1, "c": None}))
+    checker.observe(snap(30, up, {"h": 1, "c": None}))
+    assert len(checker.lost) == 1
+    checker.observe(snap(31, [*up, proc(5, bot="c")], {"h": 1, "c": 5}))  # back up
+    checker.observe(snap(32, up, {"h": 1, "c": None}))
+    checker.observe(snap(46, up, {"h": 1, "c": None}))
+    assert len(checker.lost) == 2
+
+
+def test_a_full_disk_excuses_being_down_until_it_is_freed() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    checker.excuse(until=8.0)
+    checker.observe(snap(17, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    assert checker.lost == []
+    checker.observe(snap(18, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    assert len(checker.lost) == 1
+
+
+def test_the_fault_schedule_comes_from_the_seed_alone() -> None:
+    steps = chaos.plan(13, 100)
+    assert steps == chaos.plan(13, 100) and steps != chaos.plan(14, 100)
+    assert len(steps) == 100 and sum(s.window for s in steps) == 50
+    actions = [a for s in steps for a in s.actions]
+    offsets = [value for action, value in actions if action is chaos.Action.CLOCK]
+    assert offsets[-1] == 0 and min(offsets) < 0 < max(offsets)
+    kinds = [action for action, _ in actions]
+    assert kinds.count(chaos.Action.DISK_FULL) == kinds.count(chaos.Action.DISK_FREE) == 2
+    assert kinds.index(chaos.Action.STOP) < kinds.index(chaos.Action.START)
+
+
+def figures(label: str, duplicates: int = 0) -> chaos_report.Figures:
+    return chaos_report.Figures(label=label, at="2026-12-01 09:00 UTC", seed=13, kills_planned=100,
+                                duplicates=duplicates, orphans=0, healthy_restarted=0, lost=0,
+                                left_after_shutdown=0, kills=100, window_kills=50, clock_steps=6,
+                                disk_full_periods=2, wall_s=200.0, findings=("duplicate: h",))
+
+
+def test_the_report_keeps_the_before_row_when_after_is_written() -> None:
+    rows = chaos_report.merge_rows([], figures("before", duplicates=3))
+    rows = chaos_report.merge_rows(rows, figures("after"))
+    rows = chaos_report.merge_rows(rows, figures("after"))
+    assert [r.label for r in rows] == ["before", "after"]
+    again = chaos_report.rows_from_json(chaos_report.rows_to_json(rows))
+    assert again == rows
+    text = chaos_report.doc(rows)
+    assert "| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | 100 | 50 | 6 | 2 | 200 s |" in text
+    assert "make chaos" in text
+
+
+def test_the_table_says_whether_the_run_was_clean() -> None:
+    assert "verdict: clean" in chaos_report.table(figures("after"))
+    dirty = chaos_report.table(figures("before", duplicates=1))
+    assert "duplicates seen      1" in dirty and "VIOLATIONS" in dirty

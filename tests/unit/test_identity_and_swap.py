@@ -1,0 +1,98 @@
+"""Process identity without the wall clock, venv swaps cut short, and which preparation
+failures need a person (issue 13)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from watchdog_runtime import identity, venvs
+from watchdog_runtime.runner import RegistryUnwritable, _needs_a_person
+from watchdog_runtime.venvs import VenvError
+
+LINUX = sys.platform.startswith("linux")
+
+
+@pytest.mark.skipif(not LINUX, reason="start ticks and boot ids are Linux's")
+def test_identity_is_start_ticks_and_boot_id() -> None:
+    me = identity.identify(os.getpid())
+    assert me is not None and me.start_ticks and me.boot_id == identity.boot_id()
+    assert identity.matches(me)
+    # The wall-clock start is for people only: a different create_time still matches ...
+    ident = identity.ProcessIdentity
+    assert identity.matches(ident(me.pid, me.create_time + 7200, me.start_ticks, me.boot_id))
+    # ... while other ticks or another boot do not (a recycled pid).
+    assert not identity.matches(ident(me.pid, me.create_time, me.start_ticks + 1, me.boot_id))
+    assert not identity.matches(ident(me.pid, me.create_time, me.start_ticks, "other-boot"))
+    assert 0 <= identity.age_s(me) < 3600
+
+
+@pytest.mark.skipif(not LINUX, reason="start ticks and boot ids are Linux's")
+def test_a_zombie_is_not_alive_and_a_name_with_parentheses_parses() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(0)"])
+    ident = identity.identify(child.pid)
+    assert ident is not None
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+    assert not identity.matches(ident)
+    child.wait()
+    fields = identity.stat_fields(os.getpid())
+    assert fields is not None and fields[0] in "RS"
+
+
+def test_a_swap_cut_between_its_renames_is_completed(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    old = tmp_path / "venv.old"
+    old.mkdir()
+    (old / venvs.MARKER).write_text("{}")
+    venvs.recover_swap(venv)  # killed after 'venv -> venv.old', before 'venv.new -> venv'
+    assert (venv / venvs.MARKER).exists() and not old.exists()
+    venvs.recover_swap(venv)  # nothing to do: unchanged
+    assert (venv / venvs.MARKER).exists()
+
+
+@pytest.mark.parametrize(("exc", "person"), [
+    (VenvError("Python 3.2 is not installed here", permanent=True), True),
+    (VenvError("installing the bot's dependencies failed: Failed to download"), False),
+    (FileNotFoundError(2, "No such file", "/gone/bot.py"), True),
+    (OSError(28, "No space left on device"), False),
+    (RegistryUnwritable("cannot write the registry"), False),
+    (RuntimeError("a bug"), True),
+])
+def test_which_preparation_failures_need_a_person(exc: Exception, person: bool) -> None:
+    assert _needs_a_person(exc) is person
+
+
+@pytest.mark.parametrize(("detail", "malformed"), [
+    ("error: Failed to parse: `wdtiny===`", True),
+    ("error: Failed to fetch: `https://pypi.org/simple/x/`\n  Caused by: dns error", False),
+    ("No solution found when resolving dependencies: wdtiny==2.0 was not found", False),
+])
+def test_a_malformed_requirement_is_told_from_a_network_fault(detail: str, malformed: bool) -> None:
+    assert venvs._malformed(detail) is malformed
+
+
+def test_the_oom_killer_is_named_exactly_when_the_cgroup_counted_it() -> None:
+    import signal as sig
+
+    from watchdog_runtime.diagnosis import Pattern, diagnose
+    from watchdog_runtime.states import ExitReason
+
+    counted = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, oom_killed=True)
+    assert counted is not None and counted.pattern is Pattern.MEMORY and "memory.events" in counted.seen
+    # A big bot killed by someone else is not put down to the OOM killer when the kernel says no.
+    guessed = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, 9 << 30, 10 << 30)
+    assert guessed is not None and guessed.pattern is Pattern.MEMORY
+    told = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, 9 << 30, 10 << 30, oom_killed=False)
+    assert told is not None and told.pattern is Pattern.SYSTEM and "not the OOM killer" in told.seen
+
+
+def test_oom_kills_are_read_from_memory_events(tmp_path: Path) -> None:
+    from watchdog_runtime import cgroups
+
+    assert cgroups.oom_kills(tmp_path) is None  # no memory controller: nobody counts
+    (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
+    assert cgroups.oom_kills(tmp_path) == 2

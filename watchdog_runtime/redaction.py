@@ -1,0 +1,204 @@
+"""Redaction: every secret value of the home, replaced by ``***`` in what the supervisor
+writes or shows (events and so alerts, the registry, control replies and so status and the
+metrics, its own log, the exit records it keeps).
+
+What came from a bot (an exception's text, a traceback, a diagnosis's ``seen``) may quote a
+secret: a bot that dies of ``RuntimeError("exchange rejected key SK-...")``. Redaction is
+applied where text leaves the supervisor (its *sinks*), so a new field or a new event
+cannot forget it. Values shorter than :data:`MIN_CHARS` are not redacted: hiding every
+``1234`` or ``true`` would mangle every text and hide nothing worth hiding.
+
+The values are decrypted from the store when it changed (its files' stat, checked on every
+use), not on every call. What redaction cannot cover: the bot's own output (its log files,
+``wdbot logs``) is the bot's; a value encoded, split or transformed by the bot is not found
+(one cut short at the end of a text, as a truncated message does, is).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .home import BotPaths, Home
+from .secretstore import SecretStore
+
+if TYPE_CHECKING:
+    from .registry import BotRecord
+
+MIN_CHARS = 6
+"""Values shorter than this are not redacted (README: Secrets)."""
+MASK = "***"
+
+T = TypeVar("T")
+
+
+def forms(value: str) -> set[str]:
+    """The ways ``value`` appears in text: as it is, escaped as ``repr`` and JSON escape it,
+    and each long enough line of a multi-line value (a PEM key, quoted line by line).
+
+    >>> sorted(forms('ab"cd\\nefghij'))
+    ['ab"cd\\nefghij', 'ab"cd\\\\nefghij', 'ab\\\\"cd\\\\nefghij', 'efghij']
+    >>> forms("12345")
+    set()
+    """
+    found = {value, value.encode("unicode_escape").decode("ascii"), json.dumps(value)[1:-1]}
+    found |= {line.strip() for line in value.splitlines()}
+    return {f for f in found if len(f) >= MIN_CHARS}
+
+
+@dataclass(frozen=True)
+class Mask:
+    """What hides the values: one expression for every form of every value (longest first,
+    so a value that contains another is hidden whole), and the beginnings of each form, for
+    a text that ends in a value cut short (a message truncated at 200 characters)."""
+
+    pattern: re.Pattern[str]
+    beginnings: frozenset[str]
+    longest: int
+
+    def text(self, text: str) -> str:
+        """``text`` with every value, and a value's beginning at its very end, as ``***``.
+
+        >>> of(["SK-123456789"]).text("key SK-123456789, then SK-1234567")
+        'key ***, then ***'
+        """
+        text = self.pattern.sub(MASK, text)
+        for size in range(min(len(text), self.longest), MIN_CHARS - 1, -1):
+            if text[-size:] in self.beginnings:
+                return text[:-size] + MASK
+        return text
+
+
+def of(values: list[str]) -> Mask | None:
+    """The mask of ``values``; None when there is nothing to hide."""
+    every = sorted({f for v in values for f in forms(v)}, key=lambda f: (-len(f), f))
+    if not every:
+        return None
+    beginnings = frozenset(f[:size] for f in every for size in range(MIN_CHARS, len(f)))
+    return Mask(re.compile("|".join(map(re.escape, every))), beginnings, len(every[0]))
+
+
+def scrub(obj: T, mask: Mask | None) -> T:
+    """``obj`` (a string, or JSON-like lists, tuples and dicts of them) with every value
+    hidden by ``mask``.
+
+    >>> scrub({"error": "bad key SK-123456", "n": [1, "SK-123456!"]}, of(["SK-123456"]))
+    {'error': 'bad key ***', 'n': [1, '***!']}
+    """
+    if mask is None:
+        return obj
+    if isinstance(obj, str):
+        return mask.text(obj)  # type: ignore[return-value]  # a str in, a str out
+    if isinstance(obj, dict):
+        return {k: scrub(v, mask) for k, v in obj.items()}  # type: ignore[return-value]  # same
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(scrub(v, mask) for v in obj)
+    return obj
+
+
+class Redactor:
+    """The secret values of one home's store, kept in step with it."""
+
+    def __init__(self, folder: Path, load: Callable[[], list[str]] | None = None) -> None:
+        self.folder = folder
+        self._load = load or SecretStore(folder).all_values
+        self._seen: tuple[tuple[str, int, int, int], ...] | None = None
+        self._mask: Mask | None = None
+
+    def mask(self) -> Mask | None:
+        """The mask of the values now (decrypted again only when the store changed)."""
+        seen = self._signature()
+        if seen != self._seen:
+            self._mask = of(self._load()) if seen else None
+            self._seen = seen
+        return self._mask
+
+    def __call__(self, obj: T) -> T:
+        """``obj`` redacted (see :func:`scrub`)."""
+        return scrub(obj, self.mask())
+
+    def _signature(self) -> tuple[tuple[str, int, int, int], ...]:
+        try:
+            files = sorted(p for p in self.folder.iterdir() if p.name == "key" or p.suffix == ".json")
+        except OSError:
+            return ()
+        found = []
+        for path in files:
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # replaced under us: the next call sees the new one
+            found.append((path.name, st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(found)
+
+
+def rewrite_json(path: Path, redact: Redactor) -> None:
+    """Redact a JSON file the supervisor keeps (a bot's exit record) in place, atomically;
+    untouched when it holds no value."""
+    from .durable import atomic_write_json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    clean = redact(data)
+    if clean != data:
+        atomic_write_json(path, clean)
+
+
+class LogFilter(logging.Filter):
+    """Redacts every record a handler emits (message, arguments, exception text)."""
+
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.redact.mask() is None:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return True  # a malformed call: the handler reports it as it always does
+        record.msg, record.args = self.redact(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def guard_logging(redact: Redactor) -> None:
+    """Redact everything the process logs through its root handlers (the supervisor log)."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(LogFilter(redact))
+
+
+def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:
+    """A registry record with its last exit redacted (the spec is the user's, kept as is)."""
+    if record.last_exit is None:
+        return record
+    from .lifecycle import ExitInfo
+
+    found = record.last_exit.to_json()
+    clean = redact(found)
+    return record if clean == found else replace(record, last_exit=ExitInfo.from_json(clean))
+
+
+RUN_ENDS = frozenset({"exit", "stopped"})
+"""Events after which a bot's exit record has been read and may be redacted on disk."""
+
+
+def clean_run_files(event: Mapping[str, Any], home: Home, redact: Redactor) -> None:
+    """An events listener: once a run's end is recorded, its exit record (the bootstrap's,
+    which quotes the exception) is redacted on disk too."""
+    bot = event.get("bot")
+    if event.get("kind") in RUN_ENDS and isinstance(bot, str) and redact.mask() is not None:
+        rewrite_json(BotPaths(home.bot_dir(bot)).exit_record, redact)
