@@ -32,6 +32,10 @@ def test_demo_runs_twice(wd: Wdbot) -> None:
                                  capture_output=True, text=True, timeout=120)
     assert "dashboard" in stopped.stdout and "stopped" in stopped.stdout
     wd("start", str(ROOT / "bots" / "heartbeat.py"))  # --stop shut the supervisor down
+    # ... and held its bots: a start brings back that bot only; the others, by name.
+    assert {b["name"]: b["state"] for b in wd.status()["bots"]}["paper_bot"] == "stopped"
+    for name in ("paper_exchange", "paper_bot", "flaky"):
+        wd("start", name)
     states = {b["name"]: b["state"] for b in wd.status()["bots"]}
     assert set(states) == {"heartbeat", "flaky", "paper_exchange", "paper_bot"}
     assert states["heartbeat"] == "running"
