@@ -612,6 +612,9 @@ class BotRunner:
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._joined = self._join(popen.pid)
+        # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
+        logmarks.append(self.paths.stdout_log,
+                        logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
         self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
@@ -627,7 +630,6 @@ class BotRunner:
         self._recovery_started = self.host.clock()
         self._to(Event.RECOVERY_STARTED if self._has_recover else Event.SPAWNED)
         self.host.events.write("start", self.spec.name, pid=popen.pid, reason=reason.value)
-        logmarks.append(self.paths.stdout_log, logmarks.start_mark(run.started_at, popen.pid, reason.value))
         self.host.persist()
         if self._first_spawn is not None and not self._first_spawn.done():
             self._first_spawn.set_result(None)
