@@ -54,6 +54,11 @@ _ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
 """Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
 error at once (a crash restart leaves that to the bootstrap, as before)."""
 
+LEFTOVER_GRACE_S = 3.0
+"""SIGTERM to SIGKILL for what a bot left behind once its own process is gone (its helpers,
+the processes of a dead supervisor's run): short, since the bot waits for them to restart.
+The bot's own graceful stop gets its full ``--stop-timeout``."""
+
 DUMP_WAIT_S = 1.0
 """How long a hung bot's stack dump may take before it is stopped."""
 
@@ -243,14 +248,14 @@ class BotRunner:
         self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
                                message=f"{len(pids)} process(es) of an earlier run of "
                                        f"{self.spec.name} were stopped")
-        await stop_processes(procs.as_processes(strays), self.spec.stop_timeout_s)
+        await stop_processes(procs.as_processes(strays), self._leftover_grace_s)
 
     async def _empty_cgroup(self) -> None:
         """The bot has no live process, so whatever its cgroup still holds (a helper of a run
         whose supervisor died, that dropped the marker) is a leftover: it goes first."""
         cgroup = self._find_cgroup()
         if cgroup is not None and not cgroups.is_empty(cgroup):
-            self._report_killed(await kill_leftovers(None, [], self.marker, self.spec.stop_timeout_s,
+            self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace_s,
                                                      cgroup=cgroup))
 
     async def spawned(self) -> None:
@@ -343,6 +348,10 @@ class BotRunner:
         """The bot's process while it runs or recovers (not while stopping): what the
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
+
+    @property
+    def _leftover_grace_s(self) -> float:
+        return min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S)
 
     @property
     def joined_cgroup(self) -> Path | None:
@@ -453,8 +462,9 @@ class BotRunner:
                 if strays:
                     asyncio.get_running_loop().create_task(self._stop_strays(strays))
             else:
-                await self._stop_strays(strays or [])  # before anything new starts
-                await self._empty_cgroup()
+                # Before anything new starts; together, so SIGTERM-deaf leftovers cost one
+                # stop timeout, not two.
+                await asyncio.gather(self._stop_strays(strays or []), self._empty_cgroup())
                 if wait_s is not None and not await self._wait_backoff(wait_s):
                     return
                 if not await self._start_once(reason):
@@ -827,7 +837,7 @@ class BotRunner:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self.spec.stop_timeout_s, since=ident,
+                                                 self._leftover_grace_s, since=ident,
                                                  cgroup=self.joined_cgroup))
 
     def _report_killed(self, pids: list[int]) -> None:
