@@ -621,11 +621,10 @@ class BotRunner:
             raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         popen = procs.spawn(argv, cwd=Path(self.spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
-        self._joined = self._join(popen.pid)
+        self._contained(self._join(popen.pid))
         # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
         logmarks.append(self.paths.stdout_log,
                         logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
-        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
@@ -655,12 +654,16 @@ class BotRunner:
             return pid in cgroups.pids(self._cgroup)  # the bootstrap may have been quicker
         return True
 
+    def _contained(self, joined: bool) -> None:
+        """The live process is (or is not) in the bot's cgroup; count its OOM kills from now."""
+        self._joined = joined
+        self._oom_before = cgroups.oom_kills(self._cgroup) if joined and self._cgroup else None
+
     def _adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> None:
         # Uptime from the process's own start (ticks since boot): no wall clock involved.
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
-        self._joined = self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup)
-        self._oom_before = cgroups.oom_kills(self._cgroup) if self._joined and self._cgroup else None
+        self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
         self._live = _Live(ident, None, run, started)
         self._saved_run = None
         self._pending = None
