@@ -9,7 +9,7 @@ alone. Prints a table, ``--json PATH`` writes the figures, ``--write-doc`` write
 ``docs/reliability.md``. Exit status 0 when every violation column is zero, 1 otherwise.
 
     sudo .venv/bin/python scripts/chaos.py [--seed 13] [--kills 100] [--label before]
-        [--json PATH] [--write-doc] [--grace 10] [--max-minutes 15]
+        [--json PATH] [--write-doc] [--grace 10] [--max-minutes 15] [--keep DIR]
 
 As root it unshares a mount namespace of its own first (clock steps and the tmpfs home are
 never seen outside it); without root those faults are skipped with the reason printed.
@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
             if time.monotonic() > budget_end:
                 lab.notes.append(f"stopped after {index} steps: --max-minutes {args.max_minutes}")
                 break
+            checker.step(index, time.monotonic())
             for action, value in step.actions:
                 apply(lab, action, value, checker, tally)
             kill_one(lab, step, index, tally)
@@ -178,6 +179,8 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
         checker.excuse(time.monotonic())
         settle(lab, checker, args.grace + max(p.max_down_s for p in plans.values()) + 2)
         survivors = lab.shutdown()
+        if args.keep:
+            lab.keep(Path(args.keep))
         return figures(args, lab, checker, tally, survivors, time.monotonic() - started)
 
 
@@ -253,11 +256,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds a suspicion must last to count (10)")
     parser.add_argument("--max-minutes", type=float, default=15.0, help="bound of the run (15)")
+    parser.add_argument("--keep", metavar="DIR",
+                        help="copy the home's logs, events and registry here at the end")
     args = parser.parse_args(argv)
     if args.kills < 2 or args.grace <= 0 or args.max_minutes <= 0:
         parser.error("--kills must be at least 2, --grace and --max-minutes above 0")
     if args.json and not Path(args.json).absolute().parent.is_dir():
         parser.error(f"--json {args.json}: no such folder; give a path in an existing folder")
+    keep = Path(args.keep) if args.keep else None
+    if keep is not None and keep.exists() and (not keep.is_dir() or any(keep.iterdir())):
+        parser.error(f"--keep {args.keep}: not an empty folder; give a new or empty one")
     return args
 
 

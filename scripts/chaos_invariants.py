@@ -12,6 +12,7 @@ no healthy bot restarted for no reason, no bot left down that should run.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -167,6 +168,16 @@ class Checker:
     _down_since: dict[str, float] = field(default_factory=dict)
     _lost_open: set[str] = field(default_factory=set)
     _mains: dict[str, set[Ident]] = field(default_factory=dict)
+    _steps: list[tuple[float, int]] = field(default_factory=list)
+
+    def step(self, index: int, at: float) -> None:
+        """The run's step ``index`` began at ``at``: findings name the step they began in,
+        so a finding can be matched with the fault that caused it (``--keep`` logs)."""
+        self._steps.append((at, index))
+
+    def _began(self, since: float) -> str:
+        at = bisect.bisect_right(self._steps, (since, float("inf"))) - 1
+        return f", began in step {self._steps[at][1]}" if at >= 0 else ", began before the faults"
 
     def observe(self, snap: Snapshot) -> None:
         """Take one snapshot into the counts."""
@@ -193,7 +204,8 @@ class Checker:
         for ident, since in self._suspects.items():
             if snap.at - since >= self.grace_s and ident not in self.orphans:
                 found = now[ident]
-                self.orphans[ident] = Finding(found.kind, f"{found.text} ({snap.at - since:.0f} s)")
+                self.orphans[ident] = Finding(found.kind, f"{found.text} ({snap.at - since:.0f} s"
+                                                          f"{self._began(since)})")
 
     def _restarts(self, snap: Snapshot) -> None:
         """Every new process of a healthy bot is a restart (a copy beside the old one too:
@@ -222,4 +234,4 @@ class Checker:
             if snap.at - since >= limit and name not in self._lost_open:
                 self._lost_open.add(name)
                 self.lost.append(f"{name}: no process for {snap.at - since:.0f} s although it "
-                                 f"should run")
+                                 f"should run{self._began(since)}")

@@ -254,6 +254,14 @@ class Lab:
         return out
 
 
+    def keep(self, folder: Path) -> None:
+        """Copy what explains the run's findings (the supervisor's log, the event log, the
+        registry and the bots' logs; no venvs, no sockets) to ``folder``."""
+        skip = shutil.ignore_patterns("venv", "venv.*", "*.sock", "sdk", "*.lock")
+        shutil.copytree(self.home, folder, ignore=skip, dirs_exist_ok=True)
+        self.notes.append(f"the home's logs were kept in {folder}")
+
+
 def _describe(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0")

@@ -147,7 +147,9 @@ does all of it). It inflicts:
 Between faults it checks the promise, and after `wdbot shutdown` it checks that nothing of
 the home is left. The target is zero in the first five columns. The `before` row is the code
 before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
-...): that the run finds its failures is what shows it can fail.
+SIGKILL deadlines that outlive a supervisor, ...): that the run finds its failures is what
+shows it can fail. Each finding names the step of the run it began in, and `--keep DIR`
+keeps the home's logs, so a finding can be traced to the fault that caused it.
 """
 
 _COLUMNS_TEXT = """\
@@ -175,7 +177,8 @@ Run it as root: the clock steps and the full disk need a private mount namespace
 unshares its own, so nothing it mounts is seen outside it); without root those two faults
 are skipped with the reason printed. `--json PATH` writes the figures; `--write-doc` puts
 them in `docs/reliability.json` under `--label` and writes this page from every row kept
-there. The run takes a few minutes on 2 cores; `--kills` scales it, `--max-minutes` bounds it.
+there; `--keep DIR` copies the home's supervisor log, event log, registry and bot logs
+to DIR at the end. The run takes a few minutes on 2 cores; `--kills` scales it, `--max-minutes` bounds it.
 It exits 1 while any violation column is above zero (so `make chaos` fails), 0 when clean.
 If the run itself is killed, a reaper process it started kills what it left and removes its
 temp folder.

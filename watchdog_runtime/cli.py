@@ -615,7 +615,7 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
         print(f"no supervisor is running for {home.root}")
         return 0
     timeout = _stop_timeout(home, [], True)
-    if not wait_exited(home, timeout):
+    if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
     kept = ", bots left running" if ns.keep_bots else ""
     print(f"supervisor {result['pid']} stopped{kept}")

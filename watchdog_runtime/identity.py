@@ -17,6 +17,7 @@ delay that was asked for.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -156,7 +157,7 @@ class Deadline:
 
     def remaining_s(self, *, boot_id: str | None, boot_now: float, wall_now: float) -> float:
         if boot_id is not None and boot_id == self.boot_id:
-            return max(0.0, self.boot_at - boot_now)
+            return min(self.delay_s, max(0.0, self.boot_at - boot_now))
         # Another boot: the wall clock is all that is left; never wait longer than asked.
         return min(self.delay_s, max(0.0, self.wall_at - wall_now))
 
@@ -169,5 +170,8 @@ class Deadline:
 
     @classmethod
     def from_json(cls, data: Any) -> Deadline:
-        return cls(float(data["delay_s"]), data.get("boot_id"), float(data["boot_at"]),
-                   float(data["wall_at"]))
+        numbers = [float(data[key]) for key in ("delay_s", "boot_at", "wall_at")]
+        if not all(math.isfinite(n) for n in numbers) or numbers[0] < 0:
+            raise ValueError(f"not a deadline: {data!r}")
+        boot = data.get("boot_id")
+        return cls(numbers[0], boot if isinstance(boot, str) else None, numbers[1], numbers[2])

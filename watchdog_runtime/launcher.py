@@ -15,7 +15,9 @@ import select
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from typing import Any
 
 from .control import is_running
 from .home import Home
@@ -83,8 +85,40 @@ def _wait_listening(home: Home) -> bool:
     return False
 
 
-def wait_exited(home: Home, timeout_s: float) -> bool:
-    """Block until the home's supervisor has exited (its lock is free), up to ``timeout_s``."""
+def wait_exited(home: Home, timeout_s: float, pid: int | None = None) -> bool:
+    """Block until the home's supervisor has exited, up to ``timeout_s``: its lock is free
+    and, given its ``pid`` (call this while it still runs), its process is gone too (it
+    frees the lock a moment before the interpreter has finished)."""
+    import psutil
+
+    deadline = time.monotonic() + timeout_s
+    try:
+        proc = psutil.Process(pid) if pid is not None else None
+        if proc is not None and "daemon" not in proc.cmdline():
+            proc = None  # a pid of another namespace (a container's) names someone else here
+    except psutil.Error:
+        proc = None  # gone already (or not ours to see): the lock alone tells
+    if not _lock_free(home, timeout_s):
+        return False
+    while proc is not None and _running(proc):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _running(proc: Any) -> bool:
+    """``proc`` (a psutil.Process) still runs: the same process (psutil checks its start
+    time, so a reused pid is not it), and no zombie."""
+    import psutil
+
+    try:
+        return bool(proc.is_running()) and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _lock_free(home: Home, timeout_s: float) -> bool:
     result: list[bool] = []
 
     def take() -> None:

@@ -100,6 +100,10 @@ class BotRecord:
     """Stopped by ``wdbot shutdown``: only start, restart, up or ``wdbot daemon`` run it again."""
     backoff: Deadline | None = None
     """When a bot waiting in ``backoff`` is due, kept across supervisors and clock steps."""
+    kill_by: Deadline | None = None
+    """The SIGKILL deadline of a stop or leftover sweep under way: a supervisor killed during
+    the grace after SIGTERM leaves it here, so the next one does not grant a SIGTERM-deaf
+    process a fresh grace (killed every second, supervisors would otherwise never reach it)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields of later features, kept as they are."""
 
@@ -118,12 +122,13 @@ class BotRecord:
             "pending_run": self.pending_run.to_json() if self.pending_run else None,
             "held": self.held,
             "backoff": self.backoff.to_json() if self.backoff else None,
+            "kill_by": self.kill_by.to_json() if self.kill_by else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
         known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs",
-                 "recovery_failures", "pending_run", "held", "backoff"}
+                 "recovery_failures", "pending_run", "held", "backoff", "kill_by"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -137,6 +142,7 @@ class BotRecord:
             pending_run=RunRecord.from_json(data["pending_run"]) if data.get("pending_run") else None,
             held=bool(data.get("held", False)),
             backoff=Deadline.from_json(data["backoff"]) if data.get("backoff") else None,
+            kill_by=Deadline.from_json(data["kill_by"]) if data.get("kill_by") else None,
             extra={k: v for k, v in data.items() if k not in known},
         )
 

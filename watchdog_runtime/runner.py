@@ -132,6 +132,8 @@ class BotRunner:
         """Stopped by ``wdbot shutdown``: started again only by a person or ``wdbot daemon``."""
         self.backoff_deadline = record.backoff if waiting else None
         """The pending restart's deadline, on clocks that outlive this supervisor."""
+        self.kill_by = record.kill_by
+        """The SIGKILL deadline of a stop or leftover sweep under way (:meth:`_grace`)."""
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
@@ -220,6 +222,8 @@ class BotRunner:
         strays = others(found, adopted[1] if adopted else None)
         if self.held and service:
             self.held, self.should_run = False, True
+        if adopted and self.should_run and not strays:
+            self.kill_by = None  # a stop cut short by the last supervisor's death is off
         if adopted:
             if self.state is BotState.BACKOFF:
                 self.state = BotState.STOPPED  # restored from disk: it runs after all
@@ -248,15 +252,17 @@ class BotRunner:
         self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
                                message=f"{len(pids)} process(es) of an earlier run of "
                                        f"{self.spec.name} were stopped")
-        await stop_processes(procs.as_processes(strays), self._leftover_grace_s)
+        await stop_processes(procs.as_processes(strays), self._leftover_grace)
+        self._swept()
 
     async def _empty_cgroup(self) -> None:
         """The bot has no live process, so whatever its cgroup still holds (a helper of a run
         whose supervisor died, that dropped the marker) is a leftover: it goes first."""
         cgroup = self._find_cgroup()
         if cgroup is not None and not cgroups.is_empty(cgroup):
-            self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace_s,
+            self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace,
                                                      cgroup=cgroup))
+            self._swept()
 
     async def spawned(self) -> None:
         """Wait until a start in progress has spawned (or failed): a second ``start`` of the
@@ -302,6 +308,7 @@ class BotRunner:
                          recovery_failures=self.recovery_failures, pending_run=self._pending,
                          held=self.held,
                          backoff=self.backoff_deadline if self.state is BotState.BACKOFF else None,
+                         kill_by=self.kill_by,
                          extra={**self._extra, "install_rounds": self.budget.rounds,
                                 "install_basis": self.budget.basis})
 
@@ -349,9 +356,27 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
-    @property
-    def _leftover_grace_s(self) -> float:
-        return min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S)
+    def _leftover_grace(self) -> float:
+        return self._grace(min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S))
+
+    def _grace(self, seconds: float) -> float:
+        """The time from SIGTERM to SIGKILL for a stop or sweep about to signal: ``seconds``,
+        counted from the first SIGTERM even when the supervisor that sent it was killed. The
+        deadline goes on disk first; a failed write only costs the next supervisor a fresh
+        grace."""
+        if self.kill_by is None:
+            self.kill_by = identity.Deadline.after(seconds)
+            try:
+                self.host.persist_now()
+            except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
+                log.debug("%s: the kill deadline stays in memory only", self.spec.name)
+        return min(seconds, self.kill_by.remaining_now())
+
+    def _swept(self) -> None:
+        """The stop or sweep is over: the next one gets its whole grace."""
+        if self.kill_by is not None:
+            self.kill_by = None
+            self.host.persist()
 
     @property
     def joined_cgroup(self) -> Path | None:
@@ -831,17 +856,19 @@ class BotRunner:
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
         """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
-        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self.spec.stop_timeout_s,
-                                            cgroup=self.joined_cgroup)
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task,
+                                            self._grace(self.spec.stop_timeout_s), cgroup=self.joined_cgroup)
         self._report_killed(killed)
+        self._swept()
         return code, sig
 
     async def _kill_leftovers(self) -> None:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self._leftover_grace_s, since=ident,
+                                                 self._leftover_grace, since=ident,
                                                  cgroup=self.joined_cgroup))
+        self._swept()
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:

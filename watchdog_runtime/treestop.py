@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,16 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
     return killed
 
 
-async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: float,
+Grace = float | Callable[[], float]
+"""Seconds from SIGTERM to SIGKILL, or a function that gives them, asked only when there is
+something to signal (the runner's deadline then costs a registry write only when used)."""
+
+
+def _seconds(grace: Grace) -> float:
+    return grace() if callable(grace) else grace
+
+
+async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
                          since: procs.ProcessIdentity | None = None, *,
                          cgroup: Path | None = None) -> list[int]:
     """No process the bot started outlives it: SIGTERM what is left, SIGKILL after ``wait_s``;
@@ -86,32 +96,35 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if cgroup is not None and cgroups.exists(cgroup):
         if cgroups.is_empty(cgroup):
             return []
+        seconds = _seconds(wait_s)
         cgroups.signal_all(cgroup, signal.SIGTERM)
-        return await _drain(cgroup, wait_s)
+        return await _drain(cgroup, seconds)
     left = {p.pid: p for p in known}
     left.update((p.pid, p) for p in procs.members(None, marker, since))
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
+    seconds = _seconds(wait_s)
     if pgid:
         procs.signal_group(pgid, signal.SIGTERM)
     procs.signal_each(procs.outside_group(alive, pgid) if pgid else alive, signal.SIGTERM)
-    alive = await procs.wait_procs_gone(alive, wait_s)
+    alive = await procs.wait_procs_gone(alive, seconds)
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
     procs.signal_each(alive, signal.SIGKILL)
     return [p.pid for p in alive]
 
 
-async def stop_processes(found: list[Any], wait_s: float) -> list[int]:
+async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     """Stop exactly these processes (copies of a bot found beside the one adopted, or left
     by a dead supervisor): SIGTERM once each, SIGKILL after ``wait_s``; return the pids that
     needed the SIGKILL. Nothing else carrying the bot's marker is touched."""
     alive = await procs.wait_procs_gone(found, 0.0)
     if not alive:
         return []
+    seconds = _seconds(wait_s)
     procs.signal_each(alive, signal.SIGTERM)
-    alive = await procs.wait_procs_gone(alive, wait_s)
+    alive = await procs.wait_procs_gone(alive, seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
     return [p.pid for p in alive]

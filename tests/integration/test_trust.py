@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -418,6 +419,41 @@ while True:
 """
 
 
+def test_a_supervisor_killed_during_a_stop_does_not_grant_a_fresh_grace(wd: Wdbot, bots: Path) -> None:
+    """Regression (make chaos): a SIGTERM-deaf process got a whole grace from every new
+    supervisor, so supervisors killed every second never reached its SIGKILL (helpers
+    outlived their bot by 16 s, and the bot stayed down meanwhile). The SIGKILL deadline
+    is on disk before the SIGTERM, and the next supervisor keeps it."""
+    from watchdog_runtime.identity import Deadline
+
+    wd("start", str(write_bot(bots, "stub.py", STUBBORN)), "--stop-timeout", "6")
+    pid = wd.bot("stub")["pid"]
+    supervisor = wd.status()["supervisor"]["pid"]
+    stopper = threading.Thread(target=lambda: wd("stop", "stub", check=False))
+    stopper.start()
+
+    def kill_by() -> dict[str, Any] | None:
+        entry = next(e for e in json.loads((wd.home / "registry.json").read_text())["bots"]
+                     if e["spec"]["name"] == "stub")
+        return entry.get("kill_by")  # type: ignore[no-any-return]
+    deadline = Deadline.from_json(wait_until(kill_by, "the stop's SIGKILL deadline on disk"))
+    os.kill(supervisor, signal.SIGKILL)
+    stopper.join(60)
+    wait_until(lambda: deadline.remaining_now() == 0, "the deadline to pass")
+    assert psutil.pid_exists(pid), "SIGTERM-deaf: still alive, its SIGKILL is due"
+    assert wd.bot("stub")["state"] in ("stopping", "stopped")  # a new supervisor, finishing the stop
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+    wait_until(gone, "the overdue SIGKILL (a fresh grace would take 6 s)", timeout_s=3.0)
+    wait_until(lambda: wd.bot("stub")["state"] == "stopped" and kill_by() is None,
+               "the stop to end and its deadline to go")
+    assert roots(wd.home, "stub") == []
+
+
 def test_remove_racing_restart_leaves_no_unregistered_copy(wd: Wdbot, bots: Path) -> None:
     """Regression (red team): 'wdbot remove' and 'wdbot restart' of a bot that takes a while
     to stop both succeeded, leaving a process that no registry knew, and a second copy at
@@ -449,3 +485,47 @@ def test_starts_racing_a_shutdown_are_refused(wd: Wdbot, bots: Path) -> None:
     closer.join(60)
     assert refused.code != 0 and "shutting down" in refused.err
     assert roots(wd.home, "late") == [] and roots(wd.home, "slow") == []
+
+
+LINGERER = """
+import fcntl, sys
+with open(sys.argv[1], "a") as fh:
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    print("locked", flush=True)
+    sys.stdin.readline()
+    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+print("unlocked", flush=True)
+sys.stdin.readline()  # still alive after freeing the lock, like an interpreter winding down
+"""
+
+
+def test_shutdown_returns_once_the_supervisor_process_is_gone(tmp_path: Path) -> None:
+    """Regression (make chaos): 'wdbot shutdown' returned when the home lock was free, while
+    the supervisor's process still ran; a check right after found it alive."""
+    from watchdog_runtime.home import Home
+    from watchdog_runtime.launcher import wait_exited
+
+    home = Home(tmp_path / "h")
+    home.ensure()
+    with subprocess.Popen([sys.executable, "-c", LINGERER, str(home.lock), "daemon"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            assert proc.stdout.readline() == "locked\n"
+            done: list[bool] = []
+            waiter = threading.Thread(target=lambda: done.append(wait_exited(home, 30.0, proc.pid)))
+            waiter.start()
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline() == "unlocked\n"
+            assert wait_exited(home, 30.0), "the lock alone is free"
+            waiter.join(0.5)
+            assert not done, "returned while the process still ran"
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+            waiter.join(30)
+            assert done == [True]
+            assert proc.poll() is not None or psutil.Process(proc.pid).status() == psutil.STATUS_ZOMBIE
+        finally:
+            proc.kill()
+

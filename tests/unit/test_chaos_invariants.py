@@ -64,6 +64,22 @@ def test_a_process_the_registry_does_not_hold_is_an_orphan_only_after_the_grace(
     assert list(checker.orphans) == [Ident(1, 10)]
 
 
+def test_a_finding_names_the_step_it_began_in() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [proc(1)], {"h": 1, "c": None}))
+    checker.step(0, 1.0)
+    checker.step(1, 4.0)
+    checker.observe(snap(4.5, [proc(1)], {"h": 2, "c": None}))  # suspect from step 1 on
+    checker.step(2, 8.0)
+    checker.observe(snap(15, [proc(1)], {"h": 2, "c": None}))
+    assert [f.text for f in checker.orphans.values()] == [
+        "h: pid 1 runs, the registry does not hold it (10 s, began in step 1)"]
+    early = Checker(PLANS, grace_s=1.0)
+    early.observe(snap(0, [], {"h": None, "c": None}))
+    early.observe(snap(2, [], {"h": None, "c": None}))
+    assert early.lost == ["h: no process for 2 s although it should run, began before the faults"]
+
+
 def test_a_suspect_that_is_managed_again_starts_its_grace_anew() -> None:
     checker = Checker(PLANS, grace_s=10.0)
     checker.observe(snap(0, [proc(1)], {"h": None, "c": None}))  # the spawn, not yet recorded
