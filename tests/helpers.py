@@ -175,6 +175,25 @@ class Wdbot:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(bot["run"]["pid"], signal.SIGKILL)
         kill_marked(self.home)
+        remove_cgroups(self.home)
+
+
+def remove_cgroups(home: Path) -> None:
+    """The home's ``wdbot/<home id>`` cgroup folders (a test that killed its supervisor
+    leaves them, empty, under the machine's cgroup mount); best effort, never a delegated
+    cgroup of someone else's."""
+    from watchdog_runtime import cgroups
+    from watchdog_runtime.home import Home
+
+    home_id = Home(home).id
+    containment = cgroups.detect(home_id)
+    if containment is None or containment.base.name != home_id or not containment.base.is_dir():
+        return
+    for bot in containment.base.iterdir():
+        if bot.is_dir():
+            cgroups.kill(bot)  # what the home started and nothing else found (no marker)
+    wait_until(lambda: cgroups.remove(containment.base), "the home's cgroups to empty",
+               timeout_s=10.0)
 
 
 def _answers(home: Path) -> bool:
