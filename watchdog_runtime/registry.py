@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .durable import atomic_write_json
+from .graces import Signalled
 from .home import BOT_NAME_RE
 from .identity import Deadline, ProcessIdentity
 from .lifecycle import ExitInfo
@@ -100,10 +101,11 @@ class BotRecord:
     """Stopped by ``wdbot shutdown``: only start, restart, up or ``wdbot daemon`` run it again."""
     backoff: Deadline | None = None
     """When a bot waiting in ``backoff`` is due, kept across supervisors and clock steps."""
-    kill_by: Deadline | None = None
-    """The SIGKILL deadline of a stop or leftover sweep under way: a supervisor killed during
-    the grace after SIGTERM leaves it here, so the next one does not grant a SIGTERM-deaf
-    process a fresh grace (killed every second, supervisors would otherwise never reach it)."""
+    signalled: tuple[Signalled, ...] = ()
+    """Processes sent SIGTERM by a stop or leftover sweep, each with its SIGKILL deadline: a
+    supervisor killed during the grace leaves them here, so the next one does not grant a
+    SIGTERM-deaf process a fresh grace (killed every second, supervisors would otherwise
+    never reach it). See ``graces``."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields of later features, kept as they are."""
 
@@ -122,13 +124,13 @@ class BotRecord:
             "pending_run": self.pending_run.to_json() if self.pending_run else None,
             "held": self.held,
             "backoff": self.backoff.to_json() if self.backoff else None,
-            "kill_by": self.kill_by.to_json() if self.kill_by else None,
+            "signalled": [s.to_json() for s in self.signalled],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
         known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs",
-                 "recovery_failures", "pending_run", "held", "backoff", "kill_by"}
+                 "recovery_failures", "pending_run", "held", "backoff", "signalled"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -141,10 +143,31 @@ class BotRecord:
             recovery_failures=int(data.get("recovery_failures", 0)),
             pending_run=RunRecord.from_json(data["pending_run"]) if data.get("pending_run") else None,
             held=bool(data.get("held", False)),
-            backoff=Deadline.from_json(data["backoff"]) if data.get("backoff") else None,
-            kill_by=Deadline.from_json(data["kill_by"]) if data.get("kill_by") else None,
+            backoff=_field("backoff", lambda: Deadline.from_json(data["backoff"])
+                           if data.get("backoff") else None),
+            signalled=_field("signalled", lambda: tuple(Signalled.from_json(s)
+                                                        for s in _list(data.get("signalled")))),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"a list was expected, not {type(value).__name__}")
+    return value
+
+
+T = TypeVar("T")
+
+
+def _field(name: str, read: Callable[[], T]) -> T:
+    """``read()``, its failure named after the field (for the quarantine's one line)."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - re-raised with the field's name
+        raise ValueError(f"field {name!r}: {_reason(exc)}") from None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import cgroupplan, cgroups, identity, logmarks, procs, runfiles
+from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles
 from .adoption import choose_own, others, with_ident
 from .autoinstall import Budget
 from .backoff import BackoffPolicy
@@ -132,8 +132,8 @@ class BotRunner:
         """Stopped by ``wdbot shutdown``: started again only by a person or ``wdbot daemon``."""
         self.backoff_deadline = record.backoff if waiting else None
         """The pending restart's deadline, on clocks that outlive this supervisor."""
-        self.kill_by = record.kill_by
-        """The SIGKILL deadline of a stop or leftover sweep under way (:meth:`_grace`)."""
+        self.signalled: tuple[graces.Signalled, ...] = record.signalled
+        """The processes sent SIGTERM and their SIGKILL deadlines (:meth:`_grace`)."""
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
@@ -222,8 +222,7 @@ class BotRunner:
         strays = others(found, adopted[1] if adopted else None)
         if self.held and service:
             self.held, self.should_run = False, True
-        if adopted and self.should_run and not strays:
-            self.kill_by = None  # a stop cut short by the last supervisor's death is off
+        self._forget_the_gone()
         if adopted:
             if self.state is BotState.BACKOFF:
                 self.state = BotState.STOPPED  # restored from disk: it runs after all
@@ -253,7 +252,7 @@ class BotRunner:
                                message=f"{len(pids)} process(es) of an earlier run of "
                                        f"{self.spec.name} were stopped")
         await stop_processes(procs.as_processes(strays), self._leftover_grace)
-        self._swept()
+        self._forget_the_gone()
 
     async def _empty_cgroup(self) -> None:
         """The bot has no live process, so whatever its cgroup still holds (a helper of a run
@@ -262,7 +261,7 @@ class BotRunner:
         if cgroup is not None and not cgroups.is_empty(cgroup):
             self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace,
                                                      cgroup=cgroup))
-            self._swept()
+            self._forget_the_gone()
 
     async def spawned(self) -> None:
         """Wait until a start in progress has spawned (or failed): a second ``start`` of the
@@ -308,7 +307,7 @@ class BotRunner:
                          recovery_failures=self.recovery_failures, pending_run=self._pending,
                          held=self.held,
                          backoff=self.backoff_deadline if self.state is BotState.BACKOFF else None,
-                         kill_by=self.kill_by,
+                         signalled=self.signalled,
                          extra={**self._extra, "install_rounds": self.budget.rounds,
                                 "install_basis": self.budget.basis})
 
@@ -356,26 +355,34 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
-    def _leftover_grace(self) -> float:
-        return self._grace(min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S))
+    def _leftover_grace(self, pids: list[int]) -> float:
+        return self._grace(min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S), pids)
 
-    def _grace(self, seconds: float) -> float:
-        """The time from SIGTERM to SIGKILL for a stop or sweep about to signal: ``seconds``,
-        counted from the first SIGTERM even when the supervisor that sent it was killed. The
-        deadline goes on disk first; a failed write only costs the next supervisor a fresh
-        grace."""
-        if self.kill_by is None:
-            self.kill_by = identity.Deadline.after(seconds)
+    def _stop_grace(self, pids: list[int]) -> float:
+        return self._grace(self.spec.stop_timeout_s, pids)
+
+    def _grace(self, seconds: float, pids: list[int]) -> float:
+        """The wait from SIGTERM to SIGKILL for ``pids``, about to be signalled: ``seconds``
+        from each process's first SIGTERM, even when the supervisor that sent it was killed
+        (``graces``). New deadlines go on disk first; a failed write only costs the next
+        supervisor a fresh grace for those processes."""
+        idents = [i for i in map(identity.identify, pids) if i is not None]
+        wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
+                            identity.Deadline.remaining_now)
+        if wait.added:
+            self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
             try:
                 self.host.persist_now()
             except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
-                log.debug("%s: the kill deadline stays in memory only", self.spec.name)
-        return min(seconds, self.kill_by.remaining_now())
+                log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
+        return wait.seconds
 
-    def _swept(self) -> None:
-        """The stop or sweep is over: the next one gets its whole grace."""
-        if self.kill_by is not None:
-            self.kill_by = None
+    def _forget_the_gone(self) -> None:
+        """Drop the deadlines of processes that are gone (after a stop or sweep, and at
+        adoption): a new process is never held to another's deadline."""
+        alive = graces.prune(self.signalled, procs.is_alive)
+        if alive != self.signalled:
+            self.signalled = alive
             self.host.persist()
 
     @property
@@ -856,10 +863,10 @@ class BotRunner:
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
         """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
-        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task,
-                                            self._grace(self.spec.stop_timeout_s), cgroup=self.joined_cgroup)
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self._stop_grace,
+                                            cgroup=self.joined_cgroup)
         self._report_killed(killed)
-        self._swept()
+        self._forget_the_gone()
         return code, sig
 
     async def _kill_leftovers(self) -> None:
@@ -868,7 +875,7 @@ class BotRunner:
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
                                                  self._leftover_grace, since=ident,
                                                  cgroup=self.joined_cgroup))
-        self._swept()
+        self._forget_the_gone()
 
     def _report_killed(self, pids: list[int]) -> None:
         if pids:

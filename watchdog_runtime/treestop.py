@@ -25,15 +25,16 @@ KILL_GRACE_S = 5.0
 
 
 async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asyncio.Future[int | None],
-                    stop_timeout_s: float, *, cgroup: Path | None = None,
+                    stop_timeout: Grace, *, cgroup: Path | None = None,
                     ) -> tuple[int | None, int | None, list[int]]:
     """Stop the bot ``ident`` and everything it started; return its (exit code, signal) and
     the pids that had to be killed after the timeout. With ``cgroup`` (the bot's, holding
     the bot) its members are the cgroup's, and what outlives the timeout gets ``cgroup.kill``;
     a bot that could not join its cgroup is stopped by the marker walk."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + stop_timeout_s
     if cgroup is not None and ident.pid in cgroups.pids(cgroup):
+        stop_timeout_s = _seconds(stop_timeout, cgroups.pids(cgroup))
+        deadline = loop.time() + stop_timeout_s
         procs.signal_group(ident.pid, signal.SIGTERM)
         cgroups.signal_all(cgroup, signal.SIGTERM, skip_group=ident.pid)
         with contextlib.suppress(asyncio.TimeoutError):
@@ -43,6 +44,8 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
     members = procs.members(ident, marker, since=ident)
+    stop_timeout_s = _seconds(stop_timeout, sorted({ident.pid, *(p.pid for p in members)}))
+    deadline = loop.time() + stop_timeout_s
     procs.signal_group(ident.pid, signal.SIGTERM)
     procs.signal_each(procs.outside_group(members, ident.pid), signal.SIGTERM)
     try:
@@ -73,13 +76,14 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
     return killed
 
 
-Grace = float | Callable[[], float]
-"""Seconds from SIGTERM to SIGKILL, or a function that gives them, asked only when there is
-something to signal (the runner's deadline then costs a registry write only when used)."""
+Grace = float | Callable[[list[int]], float]
+"""Seconds from SIGTERM to SIGKILL, or a function of the pids about to be signalled that
+gives them, asked only when there is something to signal (the runner's per-process
+deadlines, ``graces``, then cost a registry write only when used)."""
 
 
-def _seconds(grace: Grace) -> float:
-    return grace() if callable(grace) else grace
+def _seconds(grace: Grace, pids: list[int]) -> float:
+    return grace(pids) if callable(grace) else grace
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -96,7 +100,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if cgroup is not None and cgroups.exists(cgroup):
         if cgroups.is_empty(cgroup):
             return []
-        seconds = _seconds(wait_s)
+        seconds = _seconds(wait_s, cgroups.pids(cgroup))
         cgroups.signal_all(cgroup, signal.SIGTERM)
         return await _drain(cgroup, seconds)
     left = {p.pid: p for p in known}
@@ -104,7 +108,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
-    seconds = _seconds(wait_s)
+    seconds = _seconds(wait_s, [p.pid for p in alive] + ([pgid] if pgid else []))
     if pgid:
         procs.signal_group(pgid, signal.SIGTERM)
     procs.signal_each(procs.outside_group(alive, pgid) if pgid else alive, signal.SIGTERM)
@@ -122,7 +126,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     alive = await procs.wait_procs_gone(found, 0.0)
     if not alive:
         return []
-    seconds = _seconds(wait_s)
+    seconds = _seconds(wait_s, [p.pid for p in alive])
     procs.signal_each(alive, signal.SIGTERM)
     alive = await procs.wait_procs_gone(alive, seconds)
     procs.signal_each(alive, signal.SIGKILL)

@@ -71,9 +71,10 @@ def test_a_fast_writer_stays_within_the_budget_and_keeps_its_newest_lines(wd: Wd
 FLOOD = """
 import sys
 line = "flood " + "y" * 94 + "\\n"
-for _ in range(1_000_000):  # 100 MB, as fast as Python can print
-    sys.stdout.write(line)
-sys.stdout.flush()
+chunk = line * 40_000  # 4 MB a write: more than two copies' worth between any two checks,
+for _ in range(25):    # however slow a loaded machine makes the writing (100 MB in all)
+    sys.stdout.write(chunk)
+    sys.stdout.flush()
 print("flood done", flush=True)
 open({flag!r}, "w").close()
 import time

@@ -419,6 +419,13 @@ while True:
 """
 
 
+def signalled(wd: Wdbot, name: str) -> list[dict[str, Any]]:
+    """The processes of bot ``name`` sent SIGTERM, with their SIGKILL deadlines, on disk."""
+    entry = next(e for e in json.loads((wd.home / "registry.json").read_text())["bots"]
+                 if e["spec"]["name"] == name)
+    return entry.get("signalled") or []  # type: ignore[no-any-return]
+
+
 def test_a_supervisor_killed_during_a_stop_does_not_grant_a_fresh_grace(wd: Wdbot, bots: Path) -> None:
     """Regression (make chaos): a SIGTERM-deaf process got a whole grace from every new
     supervisor, so supervisors killed every second never reached its SIGKILL (helpers
@@ -431,12 +438,9 @@ def test_a_supervisor_killed_during_a_stop_does_not_grant_a_fresh_grace(wd: Wdbo
     supervisor = wd.status()["supervisor"]["pid"]
     stopper = threading.Thread(target=lambda: wd("stop", "stub", check=False))
     stopper.start()
-
-    def kill_by() -> dict[str, Any] | None:
-        entry = next(e for e in json.loads((wd.home / "registry.json").read_text())["bots"]
-                     if e["spec"]["name"] == "stub")
-        return entry.get("kill_by")  # type: ignore[no-any-return]
-    deadline = Deadline.from_json(wait_until(kill_by, "the stop's SIGKILL deadline on disk"))
+    entries = wait_until(lambda: signalled(wd, "stub"), "the stop's SIGKILL deadline on disk")
+    assert [e["process"]["pid"] for e in entries] == [pid]
+    deadline = Deadline.from_json(entries[0]["kill_at"])
     os.kill(supervisor, signal.SIGKILL)
     stopper.join(60)
     wait_until(lambda: deadline.remaining_now() == 0, "the deadline to pass")
@@ -449,9 +453,43 @@ def test_a_supervisor_killed_during_a_stop_does_not_grant_a_fresh_grace(wd: Wdbo
         except psutil.NoSuchProcess:
             return True
     wait_until(gone, "the overdue SIGKILL (a fresh grace would take 6 s)", timeout_s=3.0)
-    wait_until(lambda: wd.bot("stub")["state"] == "stopped" and kill_by() is None,
+    wait_until(lambda: wd.bot("stub")["state"] == "stopped" and not signalled(wd, "stub"),
                "the stop to end and its deadline to go")
     assert roots(wd.home, "stub") == []
+
+
+GRACEFUL = """
+import os, signal, sys, time
+def cancel(signum, frame):
+    print("cancelling orders", flush=True)
+    time.sleep(1.5)
+    print("orders cancelled", os.getpid(), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, cancel)
+print("up", os.getpid(), flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_a_deadline_belongs_to_its_process_not_to_the_next_run(wd: Wdbot, bots: Path) -> None:
+    """Regression (red team): a deadline left by a supervisor killed mid-stop, whose bot then
+    exited by itself, cut the next run's stop short: SIGKILL before it cancelled its orders."""
+    wd("start", str(write_bot(bots, "careful.py", GRACEFUL)), "--stop-timeout", "4")
+    first = wd.bot("careful")["pid"]
+    supervisor = wd.status()["supervisor"]["pid"]
+    stopper = threading.Thread(target=lambda: wd("stop", "careful", check=False))
+    stopper.start()
+    wait_until(lambda: signalled(wd, "careful"), "the stop's SIGKILL deadline on disk")
+    os.kill(supervisor, signal.SIGKILL)
+    stopper.join(60)
+    wait_until(lambda: f"orders cancelled {first}" in wd.stdout("careful"), "the first run's clean exit")
+    wd("start", "careful")
+    second = wd.bot("careful")["pid"]
+    assert second != first and signalled(wd, "careful") == []
+    wd("stop", "careful")
+    assert f"orders cancelled {second}" in wd.stdout("careful"), "the second run had its whole grace"
+    assert wd.bot("careful")["last_exit"]["signal"] is None  # exit 0 of its own, no SIGKILL
 
 
 def test_remove_racing_restart_leaves_no_unregistered_copy(wd: Wdbot, bots: Path) -> None:

@@ -3,6 +3,7 @@ failures need a person (issue 13)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from watchdog_runtime import identity, venvs
+from watchdog_runtime.identity import Deadline, ProcessIdentity
 from watchdog_runtime.runner import RegistryUnwritable, _needs_a_person
 from watchdog_runtime.venvs import VenvError
 
@@ -96,3 +98,40 @@ def test_oom_kills_are_read_from_memory_events(tmp_path: Path) -> None:
     assert cgroups.oom_kills(tmp_path) is None  # no memory controller: nobody counts
     (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
     assert cgroups.oom_kills(tmp_path) == 2
+
+
+# ---------------------------------------------------------------- graces
+def _deadline(boot_at: float, delay_s: float = 3.0) -> Deadline:
+    return Deadline(delay_s, "b", boot_at=boot_at, wall_at=0.0)
+
+
+def test_each_process_keeps_its_own_grace_and_the_batch_waits_for_the_longest() -> None:
+    from watchdog_runtime import graces
+
+    old, young = ProcessIdentity(10, 1.0, 500, "b"), ProcessIdentity(11, 2.0, 600, "b")
+    known = [graces.Signalled(old, _deadline(boot_at=100.0))]
+    remaining = lambda d: max(0.0, d.boot_at - 102.5)  # noqa: E731 - a clock at boot 102.5 s
+
+    alone = graces.grace(known, [old], 3.0, _deadline, remaining)
+    assert (alone.seconds, alone.added) == (0.0, ())  # overdue: SIGKILL at once
+    batch = graces.grace(known, [old, young], 3.0, _deadline, remaining)
+    assert batch.seconds == 3.0 and [s.ident for s in batch.added] == [young]
+    recycled = ProcessIdentity(10, 9.0, 999, "b")  # the pid again, another process
+    assert graces.grace(known, [recycled], 3.0, _deadline, remaining).seconds == 3.0
+    other_boot = ProcessIdentity(10, 1.0, 500, "c")
+    assert not graces.same_process(old, other_boot)
+    assert graces.grace(known, [], 3.0, _deadline, remaining).seconds == 3.0  # none identified
+    assert graces.prune(known, lambda ident: ident != old) == ()
+
+
+def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
+    from watchdog_runtime import graces
+
+    entry = graces.Signalled(ProcessIdentity(10, 1.5, 500, "b"), _deadline(100.0))
+    assert graces.Signalled.from_json(json.loads(json.dumps(entry.to_json()))) == entry
+    for bad in ({"process": {"pid": 0, "create_time": 1}, "kill_at": entry.kill_at.to_json()},
+                {"process": entry.to_json()["process"], "kill_at": {**entry.kill_at.to_json(),
+                                                                     "boot_at": float("inf")}},
+                {"process": "x", "kill_at": {}}):
+        with pytest.raises((ValueError, TypeError, KeyError)):
+            graces.Signalled.from_json(bad)
