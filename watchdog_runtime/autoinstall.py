@@ -26,7 +26,7 @@ from .modmap import (
     parse_import_line,
     resolve,
 )
-from .states import AutoInstall
+from .spec import AutoInstall
 from .tracebacks import MissingModule
 
 MAX_ATTEMPTS = 3

@@ -331,16 +331,16 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
 def _screen(home: Home, doc: dict[str, Any], name: str | None, width: int, redact: Redactor) -> Any:
     """The status snapshot (the document, plus the event log and logs read here) rendered;
     what is read here is redacted here (the bot's stderr quotes what it likes)."""
-    from . import logs
     from .events import read_events
     from .home import BotPaths
+    from .logfiles import tail_lines
     from .render import bot_detail, dashboard
 
     if name is None:
         return dashboard(doc, redact(read_events(home.events, 8)), width)
     paths = BotPaths(home.bot_dir(name))
     exits = read_events(home.events, 5, bot=name, kinds=frozenset({"exit"}))
-    return bot_detail(doc["bots"][0], redact(exits), redact(logs.tail_lines(paths.stderr_log, 10)), width)
+    return bot_detail(doc["bots"][0], redact(exits), redact(tail_lines(paths.stderr_log, 10)), width)
 
 
 def _watch(console: Any, screen: Callable[[], Any]) -> None:

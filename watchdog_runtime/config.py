@@ -61,8 +61,7 @@ from .durable import atomic_write_json
 from .logrotate import RotationPolicy
 from .modmap import TableError, pairs_to_entries
 from .resources import WatchSettings
-from .spec import SpecError, parse_size
-from .states import AutoInstall
+from .spec import AutoInstall, SpecError, parse_size
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,19 +1,14 @@
-"""The control protocol: one JSON request line, one JSON reply line, over the home's Unix
-socket. The client half lives here too; it needs only the standard library."""
+"""The control protocol's client half: one JSON request line, one JSON reply line, over the
+home's Unix socket (the server half parses with ``protocol``). Stdlib only."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .home import Home
-from .jsonline import encode, exchange
+from .jsonline import exchange
 
-__all__ = ["MAX_REQUEST_BYTES", "NoSupervisor", "RequestFailed", "encode", "is_running",
-           "parse_request", "request"]
-
-MAX_REQUEST_BYTES = 64 * 1024
-
+__all__ = ["NoSupervisor", "RequestFailed", "is_running", "request"]
 
 class NoSupervisor(Exception):
     """No supervisor listens on this home's socket."""
@@ -25,20 +20,6 @@ class RequestFailed(Exception):
     def __init__(self, message: str, usage: bool = False) -> None:
         super().__init__(message)
         self.usage = usage
-
-
-def parse_request(line: bytes) -> tuple[str, dict[str, Any]]:
-    """``(op, args)`` from one request line; ValueError with a reason when malformed."""
-    try:
-        doc = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("request is not JSON") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("op"), str):
-        raise ValueError('request must be an object with a string "op"')
-    args = doc.get("args", {})
-    if not isinstance(args, dict) or not all(isinstance(k, str) for k in args):
-        raise ValueError('"args" must be an object')
-    return doc["op"], args
 
 
 def request(home: Home, op: str, timeout_s: float = 30.0, **args: Any) -> Any:

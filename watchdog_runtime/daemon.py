@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from . import notify
 from .home import Home
-from .launcher import BUSY, READY
 from .privacy import open_private, private_umask, tighten
+from .protocol import BUSY, READY
 
 log = logging.getLogger(__name__)
 

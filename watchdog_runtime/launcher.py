@@ -22,10 +22,9 @@ from typing import Any
 from .control import is_running
 from .home import Home
 from .privacy import open_private
+from .protocol import BUSY, READY
 
 LAUNCH_TIMEOUT_S = 60.0
-READY = b"ready\n"
-BUSY = b"busy\n"
 
 
 class LaunchError(Exception):

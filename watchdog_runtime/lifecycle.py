@@ -14,8 +14,8 @@ from typing import Any
 
 from .backoff import BackoffPolicy
 from .diagnosis import Diagnosis, Pattern
-from .spec import BotSpec
-from .states import Event, ExitReason, RestartPolicy
+from .spec import BotSpec, RestartPolicy
+from .states import Event, ExitReason
 from .tracebacks import mismatch_hint
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})

@@ -37,8 +37,7 @@ from .durable import atomic_write_bytes
 from .events import EventLog, wall_iso
 from .home import BotPaths
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
-from .spec import BotSpec
-from .states import AutoInstall
+from .spec import AutoInstall, BotSpec
 from .tracebacks import MissingModule
 from .uvtool import UvError, pip_install, uv_decisive_line
 from .venvprobe import ProbeError, missing_modules

@@ -39,8 +39,8 @@ from .registry import BotRecord, RunRecord
 from .reload import SourceWatcher, check_and_install
 from .repair import AutoInstaller, Outcome, RepairHost
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
-from .spec import BotSpec
-from .states import ACTIVE_STATES, BotState, Event, ExitReason, RestartPolicy, StartReason, transition
+from .spec import BotSpec, RestartPolicy
+from .states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
 from .tracebacks import MissingModule, final_traceback, missing_module
 from .treestop import kill_leftovers, stop_processes, stop_tree
 from .venvs import VenvError, ensure_venv, install_in_place

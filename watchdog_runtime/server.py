@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .control import MAX_REQUEST_BYTES, encode, parse_request
 from .home import private_socket
+from .jsonline import encode
+from .protocol import MAX_REQUEST_BYTES, parse_request
 from .supervisor import RequestError
 
 log = logging.getLogger(__name__)

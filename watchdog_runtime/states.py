@@ -62,28 +62,6 @@ class StartReason(Enum):
     """Auto-install added what the last run was missing."""
 
 
-class RestartPolicy(Enum):
-    """When an exited bot is started again."""
-
-    ON_FAILURE = "on-failure"
-    """Restart after a crash; a clean exit (code 0) ends in ``exited``."""
-    ALWAYS = "always"
-    """Restart after any exit, clean or not."""
-    NEVER = "never"
-    """Never restart: a clean exit ends in ``exited``, a crash in ``errored``."""
-
-
-class AutoInstall(Enum):
-    """What a bot's missing module may be auto-installed from (CONTRACT section 6)."""
-
-    ALLOWLIST = "allowlist"
-    """The shipped table, the bot's declared dependencies and the operator's pairs."""
-    ANY = "any"
-    """Also a name in none of them, installed under its own name. Never the unsafe cases."""
-    OFF = "off"
-    """Never: a missing module leaves the bot ``errored`` with a hint."""
-
-
 class Event(Enum):
     """What happens to a bot; ``transition`` maps (state, event) to the next state."""
 

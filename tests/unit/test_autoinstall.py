@@ -19,7 +19,7 @@ from watchdog_runtime.autoinstall import (
     requirement_name,
 )
 from watchdog_runtime.modmap import pairs_to_entries, shipped_table
-from watchdog_runtime.states import AutoInstall
+from watchdog_runtime.spec import AutoInstall
 from watchdog_runtime.tracebacks import MissingModule
 
 CLEAN = Facts(stdlib=False, local=False, parent_installed=False)

@@ -16,7 +16,7 @@ from watchdog_runtime.config import (
     update_allowed,
 )
 from watchdog_runtime.modmap import TableError
-from watchdog_runtime.states import AutoInstall
+from watchdog_runtime.spec import AutoInstall
 
 
 def test_defaults_without_a_file(tmp_path: Path) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from watchdog_runtime.lifecycle import ExitInfo, classify_exit, decide_after_exit
-from watchdog_runtime.spec import BotSpec
-from watchdog_runtime.states import Event, ExitReason, RestartPolicy
+from watchdog_runtime.spec import BotSpec, RestartPolicy
+from watchdog_runtime.states import Event, ExitReason
 
 SPEC = BotSpec(name="b", path="/bots/b.py")
 BOT_DIR = Path("/bots")

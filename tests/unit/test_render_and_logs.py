@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from watchdog_runtime import logs
+from watchdog_runtime import logfiles, logs
 from watchdog_runtime.render import bot_detail, dashboard
 
 DOC: dict[str, Any] = {
@@ -127,8 +127,8 @@ def test_one_bot_in_detail() -> None:
 def test_tail_reads_only_the_end(tmp_path: Path) -> None:
     path = tmp_path / "out.log"
     path.write_text("".join(f"line {i}\n" for i in range(100_000)))
-    assert logs.tail_lines(path, 3) == ["line 99997", "line 99998", "line 99999"]
-    assert logs.tail_lines(tmp_path / "missing.log", 3) == []
+    assert logfiles.tail_lines(path, 3) == ["line 99997", "line 99998", "line 99999"]
+    assert logfiles.tail_lines(tmp_path / "missing.log", 3) == []
 
 
 def test_follow_prints_appended_lines_and_survives_rotation(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ import pytest
 from watchdog_runtime.backoff import BackoffPolicy
 from watchdog_runtime.lifecycle import ExitInfo, decide_after_exit
 from watchdog_runtime.resources import Limits, ResourceWatch, TreeSample, WatchSettings
-from watchdog_runtime.spec import BotSpec
-from watchdog_runtime.states import Event, ExitReason, RestartPolicy
+from watchdog_runtime.spec import BotSpec, RestartPolicy
+from watchdog_runtime.states import Event, ExitReason
 
 MB = 1024 * 1024
 LIMITS = Limits(max_memory_bytes=500 * MB, max_fds=100, machine_memory_bytes=8192 * MB, fd_rlimit=1024)

@@ -5,7 +5,9 @@ import argparse
 import pytest
 
 from watchdog_runtime.spec import (
+    AutoInstall,
     BotSpec,
+    RestartPolicy,
     SpecError,
     add_spec_options,
     cli_fields,
@@ -13,7 +15,6 @@ from watchdog_runtime.spec import (
     parse_size,
     spec_options,
 )
-from watchdog_runtime.states import AutoInstall, RestartPolicy
 
 
 @pytest.mark.parametrize("text, expected", [

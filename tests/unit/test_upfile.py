@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.spec import BotSpec, add_spec_options, spec_options
-from watchdog_runtime.states import AutoInstall, RestartPolicy
+from watchdog_runtime.spec import AutoInstall, BotSpec, RestartPolicy, add_spec_options, spec_options
 from watchdog_runtime.upfile import UpFileError, load
 
 GOOD = """

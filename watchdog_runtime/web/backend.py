@@ -75,7 +75,7 @@ class Backend:
 
     def log_tail(self, name: str, n: int = LOG_LINES) -> list[str]:
         """The last lines of the bot's stdout and stderr, stderr's marked."""
-        from ..logs import tail_lines
+        from ..logfiles import tail_lines
 
         (_, stdout), (_, stderr) = self.log_files(name)
         lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]

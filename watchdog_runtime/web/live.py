@@ -2,7 +2,7 @@
 
 Each stream asks the supervisor for a snapshot every ``refresh_s`` (as ``status --watch``
 does), renders the same fragment template the page was drawn with, and sends it as one
-event; a bot's stream also follows its log files (``logs.Tail``: across rotation) and sends
+event; a bot's stream also follows its log files (``logfiles.Tail``: across rotation) and sends
 new lines as JSON. A stream ends when its session does (logout, a new secret), the server stops,
 or the browser goes away; ``?n=K`` ends it after K snapshots (tests, the benchmark).
 """
@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from ..home import BOT_NAME_RE
-from ..logs import Tail
+from ..logfiles import Tail
 from .app import WebState, bot_context, overview_context, state_of, templates
 from .backend import shown_line
 
