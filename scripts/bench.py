@@ -524,7 +524,7 @@ WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
 
 
 def report(r: dict[str, Any]) -> str:
-    from watchdog_runtime.units import size
+    from watchdog_runtime.common.units import size
 
     anchors = [n for n in ("supervisord", "PM2") if n in r["restart"]]
 

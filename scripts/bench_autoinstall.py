@@ -56,7 +56,7 @@ def main() -> int:
     ns = parser.parse_args()
 
     from tests.helpers import build_wheel  # the tests' own tiny-wheel builder
-    from watchdog_runtime.uvtool import pip_install, run_uv
+    from watchdog_runtime.installs.uvtool import pip_install, run_uv
 
     with tempfile.TemporaryDirectory(prefix="wdbench-") as tmp_s:
         tmp = Path(tmp_s)

@@ -62,7 +62,7 @@ def run_home(tmp: Path, label: str, bots: int, seconds: float, interval: float) 
 
 def sample_cost(pids: dict[str, int], repeats: int = 20) -> float:
     """Seconds per bot of one ``procs.sample_trees`` pass, measured in this process."""
-    from watchdog_runtime import procs
+    from watchdog_runtime.supervisor import procs
 
     idents = {n: i for n, p in pids.items() if (i := procs.identify(p))}
     procs.sample_trees(idents, time.monotonic())  # warm psutil's process cache

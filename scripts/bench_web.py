@@ -31,8 +31,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from watchdog_runtime.control import request  # noqa: E402 - after the path is set
-from watchdog_runtime.home import Home  # noqa: E402
+from watchdog_runtime.common.control import request  # noqa: E402 - after the path is set
+from watchdog_runtime.common.home import Home  # noqa: E402
 from watchdog_runtime.web.auth import load_secret  # noqa: E402
 
 IDLE_BOT = "import time\nwhile True:\n    time.sleep(3600)\n"

@@ -23,7 +23,7 @@ import chaos_bots
 import chaos_world as world
 from chaos_invariants import BotPlan, Ident, Snapshot
 
-from watchdog_runtime.home import Home
+from watchdog_runtime.common.home import Home
 
 COMMAND_TIMEOUT_S = 120.0
 SHUTDOWN_WAIT_S = 10.0

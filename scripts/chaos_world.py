@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 from chaos_invariants import BotEntry, Helper, Ident, Proc
 
-from watchdog_runtime.procs import MARKER_ENV
+from watchdog_runtime.supervisor.procs import MARKER_ENV
 
 HELPER_ENV = "CHAOS_HELPER"
 """Set by the escaping bot in its helpers' environment (when they keep one): a helper that

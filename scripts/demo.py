@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from watchdog_runtime.home import Home  # noqa: E402 - after the path is set: runs from a clone too
+from watchdog_runtime.common.home import Home  # noqa: E402 - after the path is set: runs from a clone too
 
 PORT = os.environ.get("DEMO_PAPER_PORT", "8765")
 WEB_LISTEN = os.environ.get("DEMO_WEB_LISTEN", "127.0.0.1:8377")

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from watchdog_runtime.modmap import Entry, normalize_dist, shipped_table  # noqa: E402
+from watchdog_runtime.installs.modmap import Entry, normalize_dist, shipped_table  # noqa: E402
 
 _EXT_RE = re.compile(r"\.(py|pyc|so|pyd|abi3\.so|cpython-[^/]*\.so|cp[^/]*\.pyd)$")
 

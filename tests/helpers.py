@@ -148,8 +148,9 @@ class Wdbot:
         """A supervisor answers on this home's socket (asked without launching one)."""
         if not self.prefix:
             return _answers(self.home)
-        probe = ("import sys; from watchdog_runtime.control import is_running; "
-                 "from watchdog_runtime.home import Home; sys.exit(0 if is_running(Home.from_env()) else 1)")
+        probe = ("import sys; from watchdog_runtime.common.control import is_running; "
+                 "from watchdog_runtime.common.home import Home; "
+                 "sys.exit(0 if is_running(Home.from_env()) else 1)")
         return subprocess.run([*self.prefix, sys.executable, "-c", probe], env=self.env,
                               timeout=60).returncode == 0
 
@@ -182,8 +183,8 @@ def remove_cgroups(home: Path) -> None:
     """The home's ``wdbot/<home id>`` cgroup folders (a test that killed its supervisor
     leaves them, empty, under the machine's cgroup mount); best effort, never a delegated
     cgroup of someone else's."""
-    from watchdog_runtime import cgroups
-    from watchdog_runtime.home import Home
+    from watchdog_runtime.common.home import Home
+    from watchdog_runtime.supervisor import cgroups
 
     home_id = Home(home).id
     containment = cgroups.detect(home_id)
@@ -197,8 +198,8 @@ def remove_cgroups(home: Path) -> None:
 
 
 def _answers(home: Path) -> bool:
-    from watchdog_runtime.control import is_running
-    from watchdog_runtime.home import Home
+    from watchdog_runtime.common.control import is_running
+    from watchdog_runtime.common.home import Home
 
     return is_running(Home(home))
 

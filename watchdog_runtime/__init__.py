@@ -35,15 +35,15 @@ TYPE_CHECKING = False
 __version__ = "0.1.0"
 
 _LAZY = {
-    "State": "store", "StateCorrupt": "store", "StateWarning": "store",
-    "retry": "retrying", "Retry": "retrying", "is_transient": "retrying",
-    "RateLimiter": "ratelimit",
-    "heartbeat": "notify",
-    "on_shutdown": "shutdown", "stopping": "shutdown", "wait": "shutdown",
-    "get": "payload", "num": "payload", "dec": "payload",
-    "crash_point": "crashpoints",
-    "connection": "connections", "ConnectionUnavailable": "connections",
-    "Context": "recovery", "LastExit": "recovery",
+    "State": "bot.store", "StateCorrupt": "bot.store", "StateWarning": "bot.store",
+    "retry": "bot.retrying", "Retry": "bot.retrying", "is_transient": "bot.retrying",
+    "RateLimiter": "bot.ratelimit",
+    "heartbeat": "bot.notify",
+    "on_shutdown": "bot.shutdown", "stopping": "bot.shutdown", "wait": "bot.shutdown",
+    "get": "bot.payload", "num": "bot.payload", "dec": "bot.payload",
+    "crash_point": "bot.crashpoints",
+    "connection": "bot.connections", "ConnectionUnavailable": "bot.connections",
+    "Context": "bot.recovery", "LastExit": "bot.recovery",
 }
 __all__ = [  # spelled out for linters and type checkers; a test checks it against _LAZY
     "ConnectionUnavailable", "Context", "LastExit", "RateLimiter", "Retry", "State", "StateCorrupt",
@@ -56,15 +56,15 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from .connections import ConnectionUnavailable, connection
-    from .crashpoints import crash_point
-    from .notify import heartbeat
-    from .payload import dec, get, num
-    from .ratelimit import RateLimiter
-    from .recovery import Context, LastExit
-    from .retrying import Retry, is_transient, retry
-    from .shutdown import on_shutdown, stopping, wait
-    from .store import State, StateCorrupt, StateWarning
+    from .bot.connections import ConnectionUnavailable, connection
+    from .bot.crashpoints import crash_point
+    from .bot.notify import heartbeat
+    from .bot.payload import dec, get, num
+    from .bot.ratelimit import RateLimiter
+    from .bot.recovery import Context, LastExit
+    from .bot.retrying import Retry, is_transient, retry
+    from .bot.shutdown import on_shutdown, stopping, wait
+    from .bot.store import State, StateCorrupt, StateWarning
 
 
 def __getattr__(name: str) -> Any:

@@ -56,12 +56,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .alerts import AlertSettings
-from .durable import atomic_write_json
-from .logrotate import RotationPolicy
-from .modmap import TableError, pairs_to_entries
-from .resources import WatchSettings
+from .common.durable import atomic_write_json
+from .common.logrotate import RotationPolicy
+from .installs.modmap import TableError, pairs_to_entries
 from .spec import AutoInstall, SpecError, parse_size
+from .supervisor.alerts import AlertSettings
+from .supervisor.resources import WatchSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

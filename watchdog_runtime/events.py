@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .units import duration
+from .common.units import duration
 
 MAX_BYTES = 1024 * 1024
 
@@ -120,7 +120,7 @@ def read_events(path: Path, n: int, bot: str | None = None, kinds: frozenset[str
                 scan_lines: int = 5000) -> list[dict[str, Any]]:
     """The last ``n`` events (of ``bot``, of ``kinds``), oldest first, from the log and its
     rotated copy; lines that are not events are skipped."""
-    from .logfiles import tail_lines
+    from .common.logfiles import tail_lines
 
     lines = tail_lines(path, scan_lines)
     if len(lines) < scan_lines:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .home import BotPaths, Home
+from .common.home import BotPaths, Home
 from .secretstore import SecretStore
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class Redactor:
 def rewrite_json(path: Path, redact: Redactor) -> None:
     """Redact a JSON file the supervisor keeps (a bot's exit record) in place, atomically;
     untouched when it holds no value."""
-    from .durable import atomic_write_json
+    from .common.durable import atomic_write_json
 
     try:
         data = json.loads(path.read_text())
@@ -185,7 +185,7 @@ def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:
     """A registry record with its last exit redacted (the spec is the user's, kept as is)."""
     if record.last_exit is None:
         return record
-    from .lifecycle import ExitInfo
+    from .supervisor.lifecycle import ExitInfo
 
     found = record.last_exit.to_json()
     clean = redact(found)

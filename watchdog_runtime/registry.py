@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .durable import atomic_write_json
-from .graces import Signalled
-from .home import BOT_NAME_RE
-from .identity import Deadline, ProcessIdentity
-from .lifecycle import ExitInfo
+from .common.durable import atomic_write_json
+from .common.home import BOT_NAME_RE
 from .spec import BotSpec
 from .states import BotState
+from .supervisor.graces import Signalled
+from .supervisor.identity import Deadline, ProcessIdentity
+from .supervisor.lifecycle import ExitInfo
 
 FORMAT = 1
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .durable import atomic_write_json, fsync_dir
+from .common.durable import atomic_write_json, fsync_dir
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet

@@ -23,10 +23,10 @@ import psutil
 import pytest
 
 from tests.helpers import wait_until, write_bot
-from watchdog_runtime import cgroupplan, cgroups, procs, treestop
-from watchdog_runtime.cgroupplan import SUPERVISOR_LEAF, Containment, Layout
+from watchdog_runtime.supervisor import cgroupplan, cgroups, procs, treestop
+from watchdog_runtime.supervisor.cgroupplan import SUPERVISOR_LEAF, Containment, Layout
 
-BOOTSTRAP = "import watchdog_runtime._bootstrap as b; b.main()"
+BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
 Starter = Callable[[Path, Path], "subprocess.Popen[bytes]"]
 
 

@@ -130,7 +130,7 @@ def test_foreground_daemon_serves_and_stops_its_bots_on_sigterm(wd: Wdbot, bots:
 
 
 def test_help_imports_no_heavy_module() -> None:
-    code = ("import sys\nfrom watchdog_runtime.cli import main\n"
+    code = ("import sys\nfrom watchdog_runtime.cli.main import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "for cmd in ('start', 'status', 'logs'):\n"
             "    try:\n        main([cmd, '--help'])\n    except SystemExit:\n        pass\n"

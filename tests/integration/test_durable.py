@@ -17,7 +17,7 @@ from tests.helpers import wait_for_line
 
 WRITER = """
 import sys
-from watchdog_runtime.durable import atomic_write_json
+from watchdog_runtime.common.durable import atomic_write_json
 path = sys.argv[1]
 n = 0
 print("ready", flush=True)

@@ -19,8 +19,8 @@ import psutil
 import pytest
 
 from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
-from watchdog_runtime import service
-from watchdog_runtime.home import Home
+from watchdog_runtime.cli import service
+from watchdog_runtime.common.home import Home
 
 
 def fake_systemctl(folder: Path, answer: str) -> dict[str, str]:
@@ -137,7 +137,7 @@ def test_the_daemon_as_pid_1_reaps_orphans_and_stops_cleanly_on_sigterm(
 
 INIT = """
     import os, signal, sys, time
-    from watchdog_runtime.pid1 import run_as_init
+    from watchdog_runtime.supervisor.pid1 import run_as_init
     attempts, plan = sys.argv[1], sys.argv[2].split(",")
 
     def main(ready_fd):

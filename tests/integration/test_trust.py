@@ -383,7 +383,7 @@ raise SystemExit(1)  # crash: restarted, again and again
 
 
 def _cgroups_here() -> bool:
-    from watchdog_runtime import cgroups
+    from watchdog_runtime.supervisor import cgroups
 
     return cgroups.detect("probe") is not None
 
@@ -431,7 +431,7 @@ def test_a_supervisor_killed_during_a_stop_does_not_grant_a_fresh_grace(wd: Wdbo
     supervisor, so supervisors killed every second never reached its SIGKILL (helpers
     outlived their bot by 16 s, and the bot stayed down meanwhile). The SIGKILL deadline
     is on disk before the SIGTERM, and the next supervisor keeps it."""
-    from watchdog_runtime.identity import Deadline
+    from watchdog_runtime.supervisor.identity import Deadline
 
     wd("start", str(write_bot(bots, "stub.py", STUBBORN)), "--stop-timeout", "6")
     pid = wd.bot("stub")["pid"]
@@ -540,8 +540,8 @@ sys.stdin.readline()  # still alive after freeing the lock, like an interpreter 
 def test_shutdown_returns_once_the_supervisor_process_is_gone(tmp_path: Path) -> None:
     """Regression (make chaos): 'wdbot shutdown' returned when the home lock was free, while
     the supervisor's process still ran; a check right after found it alive."""
-    from watchdog_runtime.home import Home
-    from watchdog_runtime.launcher import wait_exited
+    from watchdog_runtime.cli.launcher import wait_exited
+    from watchdog_runtime.common.home import Home
 
     home = Home(tmp_path / "h")
     home.ensure()

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.helpers import Wdbot, write_bot
-from watchdog_runtime.home import Home
+from watchdog_runtime.common.home import Home
 from watchdog_runtime.web import auth
 from watchdog_runtime.web.app import create_app
 from watchdog_runtime.web.settings import WebSettings

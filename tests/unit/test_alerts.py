@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from watchdog_runtime.alerts import AlertPolicy, AlertSettings
+from watchdog_runtime.supervisor.alerts import AlertPolicy, AlertSettings
 
 SETTINGS = AlertSettings(urls=("json://localhost/hook",), crashes=3, window_s=60, min_interval_s=300)
 
@@ -61,12 +61,12 @@ def test_no_urls_no_alert_and_a_bots_own_urls_are_added() -> None:
 
 
 def test_the_uptime_ping_stops_once_a_bot_has_given_up(tmp_path: Path) -> None:
-    from watchdog_runtime.home import Home
+    from watchdog_runtime.common.home import Home
     from watchdog_runtime.registry import BotRecord
-    from watchdog_runtime.runner import BotRunner
     from watchdog_runtime.spec import BotSpec
     from watchdog_runtime.states import BotState
-    from watchdog_runtime.supervisor import Supervisor
+    from watchdog_runtime.supervisor.runner import BotRunner
+    from watchdog_runtime.supervisor.supervisor import Supervisor
 
     sup = Supervisor(Home(tmp_path))
     spec = BotSpec(name="a", path=str(tmp_path / "a.py"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from watchdog_runtime.autoinstall import (
+from watchdog_runtime.installs.autoinstall import (
     MAX_ATTEMPTS,
     Budget,
     Facts,
@@ -18,9 +18,9 @@ from watchdog_runtime.autoinstall import (
     plan,
     requirement_name,
 )
-from watchdog_runtime.modmap import pairs_to_entries, shipped_table
+from watchdog_runtime.installs.modmap import pairs_to_entries, shipped_table
 from watchdog_runtime.spec import AutoInstall
-from watchdog_runtime.tracebacks import MissingModule
+from watchdog_runtime.supervisor.tracebacks import MissingModule
 
 CLEAN = Facts(stdlib=False, local=False, parent_installed=False)
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog_runtime.backoff import BackoffPolicy
+from watchdog_runtime.supervisor.backoff import BackoffPolicy
 
 
 def test_ceiling_doubles_from_initial_to_cap() -> None:

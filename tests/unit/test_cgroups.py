@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime import cgroupplan as cgroups
-from watchdog_runtime.cgroupplan import Containment, Facts, Layout
+from watchdog_runtime.supervisor import cgroupplan as cgroups
+from watchdog_runtime.supervisor.cgroupplan import Containment, Facts, Layout
 
 HYBRID_MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

@@ -15,7 +15,7 @@ from watchdog_runtime.config import (
     load_config,
     update_allowed,
 )
-from watchdog_runtime.modmap import TableError
+from watchdog_runtime.installs.modmap import TableError
 from watchdog_runtime.spec import AutoInstall
 
 

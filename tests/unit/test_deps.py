@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.deps import DependencyError, declared_dependencies, script_metadata
+from watchdog_runtime.installs.deps import DependencyError, declared_dependencies, script_metadata
 
 PEP723 = '''\
 # /// script

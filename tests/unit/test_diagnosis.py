@@ -7,11 +7,11 @@ import signal
 
 import pytest
 
-from watchdog_runtime.degraded import RepeatWatch
-from watchdog_runtime.diagnosis import Failure, Pattern, diagnose, failure_of
-from watchdog_runtime.nativecrash import crashed_module
 from watchdog_runtime.states import ExitReason
-from watchdog_runtime.tracebacks import final_traceback
+from watchdog_runtime.supervisor.degraded import RepeatWatch
+from watchdog_runtime.supervisor.diagnosis import Failure, Pattern, diagnose, failure_of
+from watchdog_runtime.supervisor.nativecrash import crashed_module
+from watchdog_runtime.supervisor.tracebacks import final_traceback
 
 
 def tb(*frames_and_last: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from watchdog_runtime.discovery import imports_in_source, scan_bot
+from watchdog_runtime.installs.discovery import imports_in_source, scan_bot
 
 SOURCE = textwrap.dedent("""
     import os, ccxt

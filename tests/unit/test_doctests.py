@@ -13,9 +13,10 @@ import pytest
 
 import watchdog_runtime
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(watchdog_runtime.__path__)
-                 if m.name not in ("__main__", "_bootstrap"))
-OWN_PROCESS = {"shutdown"}
+MODULES = sorted(m.name.removeprefix("watchdog_runtime.")
+                 for m in pkgutil.walk_packages(watchdog_runtime.__path__, "watchdog_runtime.")
+                 if not m.name.endswith(("__main__", ".bootstrap")))
+OWN_PROCESS = {"bot.shutdown"}
 """Modules whose examples change the process itself (signal handlers, a SIGTERM to itself)."""
 
 
@@ -54,7 +55,7 @@ def test_the_sdk_needs_nothing_but_the_standard_library(tmp_path: Path) -> None:
     code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
             "import watchdog_runtime as wd\n"
             "names = [getattr(wd, n) for n in wd.__all__]\n"
-            "import watchdog_runtime._bootstrap\n"
+            "import watchdog_runtime.bot.bootstrap\n"
             "print(len(names))\n")
     package_parent = str(Path(watchdog_runtime.__file__).resolve().parent.parent)
     done = subprocess.run([sys.executable, "-S", "-I", "-c", code, package_parent], capture_output=True,

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.home import SOCKET_PATH_MAX, Home
-from watchdog_runtime.protocol import parse_request
+from watchdog_runtime.common.home import SOCKET_PATH_MAX, Home
+from watchdog_runtime.common.protocol import parse_request
 
 
 def test_socket_stays_in_a_short_home(tmp_path: Path) -> None:

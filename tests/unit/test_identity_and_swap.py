@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime import identity, venvs
-from watchdog_runtime.identity import Deadline, ProcessIdentity
-from watchdog_runtime.runner import RegistryUnwritable, _needs_a_person
-from watchdog_runtime.venvs import VenvError
+from watchdog_runtime.installs import venvs
+from watchdog_runtime.installs.venvs import VenvError
+from watchdog_runtime.supervisor import identity
+from watchdog_runtime.supervisor.identity import Deadline, ProcessIdentity
+from watchdog_runtime.supervisor.runner import RegistryUnwritable, _needs_a_person
 
 LINUX = sys.platform.startswith("linux")
 
@@ -80,8 +81,8 @@ def test_a_malformed_requirement_is_told_from_a_network_fault(detail: str, malfo
 def test_the_oom_killer_is_named_exactly_when_the_cgroup_counted_it() -> None:
     import signal as sig
 
-    from watchdog_runtime.diagnosis import Pattern, diagnose
     from watchdog_runtime.states import ExitReason
+    from watchdog_runtime.supervisor.diagnosis import Pattern, diagnose
 
     counted = diagnose(ExitReason.CRASH, None, sig.SIGKILL, None, oom_killed=True)
     assert counted is not None and counted.pattern is Pattern.MEMORY and "memory.events" in counted.seen
@@ -93,7 +94,7 @@ def test_the_oom_killer_is_named_exactly_when_the_cgroup_counted_it() -> None:
 
 
 def test_oom_kills_are_read_from_memory_events(tmp_path: Path) -> None:
-    from watchdog_runtime import cgroups
+    from watchdog_runtime.supervisor import cgroups
 
     assert cgroups.oom_kills(tmp_path) is None  # no memory controller: nobody counts
     (tmp_path / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 2\n")
@@ -106,7 +107,7 @@ def _deadline(boot_at: float, delay_s: float = 3.0) -> Deadline:
 
 
 def test_each_process_keeps_its_own_grace_and_the_batch_waits_for_the_longest() -> None:
-    from watchdog_runtime import graces
+    from watchdog_runtime.supervisor import graces
 
     old, young = ProcessIdentity(10, 1.0, 500, "b"), ProcessIdentity(11, 2.0, 600, "b")
     known = [graces.Signalled(old, _deadline(boot_at=100.0))]
@@ -125,7 +126,7 @@ def test_each_process_keeps_its_own_grace_and_the_batch_waits_for_the_longest() 
 
 
 def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
-    from watchdog_runtime import graces
+    from watchdog_runtime.supervisor import graces
 
     entry = graces.Signalled(ProcessIdentity(10, 1.5, 500, "b"), _deadline(100.0))
     assert graces.Signalled.from_json(json.loads(json.dumps(entry.to_json()))) == entry

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.lifecycle import ExitInfo, classify_exit, decide_after_exit
 from watchdog_runtime.spec import BotSpec, RestartPolicy
 from watchdog_runtime.states import Event, ExitReason
+from watchdog_runtime.supervisor.lifecycle import ExitInfo, classify_exit, decide_after_exit
 
 SPEC = BotSpec(name="b", path="/bots/b.py")
 BOT_DIR = Path("/bots")

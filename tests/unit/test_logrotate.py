@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from watchdog_runtime.logrotate import RotationPolicy, backup, prune, rotate_if_due
+from watchdog_runtime.common.logrotate import RotationPolicy, backup, prune, rotate_if_due
 
 POLICY = RotationPolicy(max_bytes=1000, backups=3)
 

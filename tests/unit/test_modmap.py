@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog_runtime.modmap import (
+from watchdog_runtime.installs.modmap import (
     Entry,
     ImportStmt,
     TableError,

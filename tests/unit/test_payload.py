@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from watchdog_runtime.payload import dec, get, num
+from watchdog_runtime.bot.payload import dec, get, num
 
 LIES: list[tuple[Any, tuple[Any, ...], float | None]] = [
     ({"last": None}, ("last",), None),              # null

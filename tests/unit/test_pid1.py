@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from watchdog_runtime import pid1
+from watchdog_runtime.supervisor import pid1
 
 
 def test_the_backoff_doubles_to_its_cap_and_starts_over_after_a_healthy_run() -> None:

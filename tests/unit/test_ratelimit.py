@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from watchdog_runtime.ratelimit import RateLimiter
+from watchdog_runtime.bot.ratelimit import RateLimiter
 
 
 class Clock:

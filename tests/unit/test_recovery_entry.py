@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.recovery import Context, analyse, defines_recover, encode_context
+from watchdog_runtime.bot.recovery import Context, analyse, defines_recover, encode_context
 
 
 def entry_of(source: str) -> tuple[bool, list[str], list[str] | None, bool]:

@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 
 from watchdog_runtime import registry
-from watchdog_runtime.identity import Deadline
-from watchdog_runtime.lifecycle import ExitInfo
 from watchdog_runtime.registry import BotRecord, CorruptRegistry, RunRecord
 from watchdog_runtime.spec import BotSpec
 from watchdog_runtime.states import BotState, ExitReason
+from watchdog_runtime.supervisor.identity import Deadline
+from watchdog_runtime.supervisor.lifecycle import ExitInfo
 
 
 def test_round_trip(tmp_path: Path) -> None:

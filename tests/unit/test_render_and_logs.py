@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from watchdog_runtime import logfiles, logs
-from watchdog_runtime.render import bot_detail, dashboard
+from watchdog_runtime.cli import logs
+from watchdog_runtime.cli.render import bot_detail, dashboard
+from watchdog_runtime.common import logfiles
 
 DOC: dict[str, Any] = {
     "supervisor": {"pid": 42, "version": "0.1.0", "home": "/h", "uptime_s": 3725.0, "warnings": []},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from watchdog_runtime.repair import facts_for, stdlib_names
+from watchdog_runtime.installs.repair import facts_for, stdlib_names
 
 
 def fake_venv(root: Path) -> Path:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog_runtime.backoff import BackoffPolicy
-from watchdog_runtime.lifecycle import ExitInfo, decide_after_exit
-from watchdog_runtime.resources import Limits, ResourceWatch, TreeSample, WatchSettings
 from watchdog_runtime.spec import BotSpec, RestartPolicy
 from watchdog_runtime.states import Event, ExitReason
+from watchdog_runtime.supervisor.backoff import BackoffPolicy
+from watchdog_runtime.supervisor.lifecycle import ExitInfo, decide_after_exit
+from watchdog_runtime.supervisor.resources import Limits, ResourceWatch, TreeSample, WatchSettings
 
 MB = 1024 * 1024
 LIMITS = Limits(max_memory_bytes=500 * MB, max_fds=100, machine_memory_bytes=8192 * MB, fd_rlimit=1024)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from watchdog_runtime.ratelimit import RateLimiter
-from watchdog_runtime.retrying import Retry, http_status, is_transient, retry, retry_after_s
+from watchdog_runtime.bot.ratelimit import RateLimiter
+from watchdog_runtime.bot.retrying import Retry, http_status, is_transient, retry, retry_after_s
 
 
 def library_error(module: str, *chain: str, **attrs: Any) -> Exception:

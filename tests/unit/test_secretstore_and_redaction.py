@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.home import HomeError
-from watchdog_runtime.privacy import tighten
+from watchdog_runtime.common.home import HomeError
+from watchdog_runtime.common.privacy import tighten
 from watchdog_runtime.redaction import MIN_CHARS, LogFilter, Redactor, of, rewrite_json, scrub
 from watchdog_runtime.secretstore import SecretError, SecretStore, parse_env
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime import service
-from watchdog_runtime.service import ServiceError, ServiceSpec
+from watchdog_runtime.cli import service
+from watchdog_runtime.cli.service import ServiceError, ServiceSpec
 
 SPEC = ServiceSpec(Path("/srv/my bots"), "0123456789abcdef", "/usr/bin/python3")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from watchdog_runtime.diagnosis import Failure, Pattern, diagnose
-from watchdog_runtime.home import Home
-from watchdog_runtime.render import dashboard
-from watchdog_runtime.sleepwatch import SleepDetector, system_clocks
+from watchdog_runtime.cli.render import dashboard
+from watchdog_runtime.common.home import Home
 from watchdog_runtime.states import ExitReason
-from watchdog_runtime.supervisor import Supervisor
+from watchdog_runtime.supervisor.diagnosis import Failure, Pattern, diagnose
+from watchdog_runtime.supervisor.sleepwatch import SleepDetector, system_clocks
+from watchdog_runtime.supervisor.supervisor import Supervisor
 
 
 class Clocks:

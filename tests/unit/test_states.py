@@ -2,14 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchdog_runtime.states import (
-    ACTIVE_STATES,
-    TRANSITIONS,
-    BotState,
-    Event,
-    InvalidTransition,
-    transition,
-)
+from watchdog_runtime.states import ACTIVE_STATES, TRANSITIONS, BotState, Event, InvalidTransition, transition
 
 
 def test_every_state_is_reachable_and_every_non_resting_state_can_be_stopped() -> None:

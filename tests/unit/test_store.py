@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from watchdog_runtime.store import State, StateCorrupt, StateWarning
+from watchdog_runtime.bot.store import State, StateCorrupt, StateWarning
 
 
 def test_a_first_start_is_empty_and_a_save_round_trips(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_temporaries_of_a_killed_writer_are_removed(tmp_path: Path) -> None:
 
 SAVER = """
 import sys
-from watchdog_runtime.store import State
+from watchdog_runtime.bot.store import State
 state = State(sys.argv[1])
 n = state.get("n", 0)
 print("ready", n, flush=True)

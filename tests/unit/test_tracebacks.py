@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from watchdog_runtime.tracebacks import final_traceback, mismatch_hint, missing_module
+from watchdog_runtime.supervisor.tracebacks import final_traceback, mismatch_hint, missing_module
 
 REAL = """\
 starting the bot

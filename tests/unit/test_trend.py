@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from watchdog_runtime.trend import Trend, TrendParams, suffix_minima, theil_sen
+from watchdog_runtime.supervisor.trend import Trend, TrendParams, suffix_minima, theil_sen
 
 MB = 1024 * 1024
 STEP_S = 2.0

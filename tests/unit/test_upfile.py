@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from watchdog_runtime.cli.upfile import UpFileError, load
 from watchdog_runtime.spec import AutoInstall, BotSpec, RestartPolicy, add_spec_options, spec_options
-from watchdog_runtime.upfile import UpFileError, load
 
 GOOD = """
 # two bots

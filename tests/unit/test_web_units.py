@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from watchdog_runtime.audit import audited
 from watchdog_runtime.events import EventLog
-from watchdog_runtime.supervisor import RequestError
+from watchdog_runtime.supervisor.audit import audited
+from watchdog_runtime.supervisor.supervisor import RequestError
 from watchdog_runtime.web import auth, views
 from watchdog_runtime.web.settings import WebUsageError, make_settings
 
@@ -186,7 +186,7 @@ def test_note_records_secret_changes_by_name_only(tmp_path: Path) -> None:
 
 
 def test_the_web_unit_runs_the_dashboard_beside_the_supervisor() -> None:
-    from watchdog_runtime import service
+    from watchdog_runtime.cli import service
 
     spec = service.ServiceSpec(Path("/srv/bots"), "0123456789abcdef", "/usr/bin/python3", metrics="x:1")
     web = spec.web_unit("127.0.0.1:8377")

@@ -23,7 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from ..home import BOT_NAME_RE, Home
+from ..common.home import BOT_NAME_RE, Home
 from . import auth, views
 from .backend import Backend, Unavailable
 from .security import Guard, cross_site

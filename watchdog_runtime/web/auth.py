@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..durable import atomic_write_bytes
+from ..common.durable import atomic_write_bytes
 
 SECRET_BYTES = 32
 SESSION_TTL_S = 7 * 24 * 3600.0

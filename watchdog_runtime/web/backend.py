@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..control import NoSupervisor, RequestFailed, request
-from ..home import BotPaths, Home
+from ..common.control import NoSupervisor, RequestFailed, request
+from ..common.home import BotPaths, Home
 
 ACTION_TIMEOUT_S = 600.0
 """A restart waits for the bot's graceful stop (its --stop-timeout) and a new start."""
@@ -75,7 +75,7 @@ class Backend:
 
     def log_tail(self, name: str, n: int = LOG_LINES) -> list[str]:
         """The last lines of the bot's stdout and stderr, stderr's marked."""
-        from ..logfiles import tail_lines
+        from ..common.logfiles import tail_lines
 
         (_, stdout), (_, stderr) = self.log_files(name)
         lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..home import Home
+from ..common.home import Home
 from . import auth
 from .settings import WebSettings, WebUsageError, make_settings
 

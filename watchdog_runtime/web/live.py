@@ -18,8 +18,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from ..home import BOT_NAME_RE
-from ..logfiles import Tail
+from ..common.home import BOT_NAME_RE
+from ..common.logfiles import Tail
 from .app import WebState, bot_context, overview_context, state_of, templates
 from .backend import shown_line
 

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..home import BOT_NAME_RE
+from ..common.home import BOT_NAME_RE
 from ..secretstore import SecretError
 from .app import change_refused, client, login_required, page, state_of
 from .backend import Unavailable

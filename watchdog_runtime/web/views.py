@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.units import duration, size
 from ..events import event_line, last_exit_text
-from ..units import duration, size
 
 Bot = Mapping[str, Any]
 EVENTS_SHOWN = 8
@@ -85,7 +85,7 @@ def bot_row(bot: Bot) -> dict[str, Any]:
 
 def attention(bots: Sequence[Bot]) -> list[dict[str, str]]:
     """What needs a person (the terminal dashboard's own list), as text and a level."""
-    from ..render import advice
+    from ..cli.render import advice
 
     out = []
     for line in advice(bots):

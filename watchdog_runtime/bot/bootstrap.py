@@ -1,0 +1,214 @@
+"""The first code of every bot process (``main``, run as ``python -c``, or ``python -m
+watchdog_runtime.bot.bootstrap BOT.py ARGS`` by hand).
+
+Stdlib only (it runs inside the bot's venv). It runs the bot file as ``__main__`` as
+``python BOT.py`` would, calling its ``recover(ctx)`` before its trading code (``recovery``
+says how) and telling the supervisor when recovery starts and ends. It leaves a structured
+exit record for the supervisor, so the supervisor learns how the bot ended (exception type,
+message, the phase: compile, recover or run) without trusting text the bot printed, and even
+when the supervisor that started it is gone and cannot collect the exit status.
+"""
+
+from __future__ import annotations
+
+import ast
+import faulthandler
+import os
+import signal
+import sys
+import types
+
+from . import entry
+
+TYPE_CHECKING = False  # not typing's: its import is downtime at every restart
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+# Everything else is imported where it is used: this module runs before every bot's first
+# line, on every restart, and each import is a few milliseconds of downtime.
+
+PHASE_SEND_WAIT_S = 1.0
+"""How long a phase message may wait for room at a busy supervisor (it is sent once)."""
+
+
+def _record(**fields: Any) -> None:
+    path = os.environ.get("WDBOT_EXIT_RECORD")
+    if not path:
+        return
+    from ..common.durable import atomic_write_json
+
+    fields["run_id"] = os.environ.get("WDBOT_RUN_ID")
+    try:
+        atomic_write_json(path, fields)
+    except OSError as exc:  # a full disk must not change how the bot exits
+        print(f"wdbot: cannot write exit record: {exc}", file=sys.stderr)
+
+
+def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
+    import traceback
+
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    fields: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": str(exc)[:2000],
+        "phase": phase,
+        "filename": getattr(exc, "filename", None) or (last[0].filename if last else None),
+        # The failing statement, which tells apart distributions sharing an import name.
+        "line": (last[0].line or None) if last else None,
+        "lineno": last[0].lineno if last else None,
+    }
+    if isinstance(exc, ModuleNotFoundError):
+        fields["name"] = exc.name
+    if isinstance(exc, OSError) and isinstance(exc.errno, int):
+        fields["errno"] = exc.errno
+    # The class names along the MRO let the supervisor recognise a library's error family
+    # (ccxt's NetworkError, requests' ConnectionError) without importing the library.
+    fields["mro"] = [f"{c.__module__}.{c.__qualname__}" for c in type(exc).__mro__
+                     if c not in (BaseException, Exception, object)]
+    return fields
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
+def run(path: str, args: list[str]) -> NoReturn:
+    """Run the bot file at ``path`` with ``args`` (``recover`` first, see ``recovery``) and
+    exit as ``python BOT.py`` would."""
+    path = os.path.abspath(path)
+    sys.argv = [path, *args]
+    sys.path[0] = os.path.dirname(path)
+    # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
+    # goes to stderr, which says where it was stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A crash in native code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) leaves every thread's
+    # Python stack on stderr: the supervisor names the extension module at its top.
+    faulthandler.enable(all_threads=True)
+    if os.environ.get("WDBOT_TIMESTAMPS") == "1":
+        from ..common import timestamps
+
+        timestamps.install()
+    _rotate_own_logs()
+    try:
+        with open(path, "rb") as fh:
+            tree = ast.parse(fh.read(), path)
+    except SyntaxError as exc:
+        import traceback
+
+        _record(code=1, **_exception_fields(exc, "compile"))
+        traceback.print_exception(type(exc), exc, None)
+        sys.exit(1)
+    plan = entry.analyse(tree)
+    module = types.ModuleType("__main__")
+    module.__file__ = path
+    module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
+    sys.modules["__main__"] = module
+    phase = "run"
+    try:
+        _execute(plan.body, path, module)
+        if plan.has_recover:
+            phase = "recover"
+            _recover(module)
+            phase = "run"
+            _phase("running")
+        if plan.guards is not None:
+            _execute(plan.guards, path, module)
+        if plan.calls_main:
+            _await_if_needed(module.main())
+    except SystemExit as exc:
+        _record(code=_exit_code(exc), phase=phase)
+        raise
+    except KeyboardInterrupt:
+        _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
+        raise
+    except BaseException as exc:
+        import traceback
+
+        _record(code=1, **_exception_fields(exc, phase))
+        # Print as Python would, minus this bootstrap's own frames.
+        traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
+        sys.exit(1)
+    _record(code=0)
+    sys.exit(0)
+
+
+def _rotate_own_logs() -> None:
+    """The bot rotates its own stdout and stderr logs (``logrotate``): no pipe through the
+    supervisor, and the bot never stops for it."""
+    files = [(os.environ[var], (fd,)) for var, fd in (("WDBOT_STDOUT_LOG", 1), ("WDBOT_STDERR_LOG", 2))
+             if os.environ.get(var)]
+    if files:
+        from ..common import logrotate
+
+        logrotate.start(files, logrotate.RotationPolicy.from_env(os.environ))
+
+
+def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:
+    exec(compile(code, path, "exec"), module.__dict__)
+
+
+def _recover(module: types.ModuleType) -> None:
+    """Call the bot's ``recover(ctx)`` with its durable state loaded."""
+    from .recovery import Context
+    from .store import State
+
+    _phase("recovering")
+    ctx = Context.from_env(state=State())
+    _await_if_needed(module.recover(ctx))
+
+
+def _phase(kind: str) -> None:
+    """Tell the supervisor that recovery begins or ended (only files with ``recover`` do)."""
+    from . import notify
+
+    notify.send(kind, wait_s=PHASE_SEND_WAIT_S)
+
+
+def _await_if_needed(result: object) -> None:
+    """``recover`` and ``main`` may be coroutine functions: run them to completion."""
+    if hasattr(result, "__await__"):
+        import asyncio
+
+        async def finish() -> None:
+            await result  # checked above: it has __await__
+
+        asyncio.run(finish())
+
+
+def _bot_frames(tb: types.TracebackType | None) -> types.TracebackType | None:
+    """The traceback from the bot's first frame on (the bootstrap's own frames dropped)."""
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return tb
+
+
+def _join_cgroup() -> None:
+    """Enter the bot's cgroup (``WDBOT_CGROUP``) before anything else, so even a process
+    started by the bot's first line is contained. The supervisor also moves us right after
+    the spawn; if neither can, the bot runs all the same (the marker walk still finds it)."""
+    folder = os.environ.get("WDBOT_CGROUP")
+    if not folder:
+        return
+    try:
+        fd = os.open(folder + "/cgroup.procs", os.O_WRONLY)
+        try:
+            os.write(fd, b"0")  # 0: the writing process itself
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # no such cgroup, or not ours to join: contained by the marker walk instead
+
+
+def main() -> NoReturn:
+    """``python -c "import watchdog_runtime.bot.bootstrap as b; b.main()" BOT.py ARGS``: what the
+    supervisor runs (``-c`` rather than ``-m`` spares the import of runpy at every start)."""
+    _join_cgroup()
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m watchdog_runtime.bot.bootstrap BOT.py [ARGS...]")
+    run(sys.argv[1], sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

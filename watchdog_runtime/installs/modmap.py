@@ -1,0 +1,208 @@
+"""Which distribution provides an import name: the curated table shipped as package data
+(``data/modules.txt``), the operator's own pairs, and the names that must be validated before
+anything is installed. Pure: no processes, no venv.
+"""
+
+from __future__ import annotations
+
+import ast
+import keyword
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+_IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# PEP 508 (and the core metadata spec): a distribution name.
+_DIST_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+
+
+def is_import_name(name: str) -> bool:
+    """A dotted module path of plain ASCII identifiers (``yaml``, ``google.protobuf``).
+
+    >>> is_import_name("google.protobuf"), is_import_name("--index-url=x"), is_import_name(".x")
+    (True, False, False)
+    """
+    parts = name.split(".")
+    return all(_IDENT_RE.fullmatch(p) and not keyword.iskeyword(p) for p in parts)
+
+
+def is_dist_name(name: str) -> bool:
+    """A valid PEP 508 distribution name (``PyYAML``, ``python-dateutil``).
+
+    >>> is_dist_name("python-dateutil"), is_dist_name("x; rm -rf /"), is_dist_name("-x")
+    (True, False, False)
+    """
+    return bool(_DIST_RE.fullmatch(name))
+
+
+def normalize_dist(name: str) -> str:
+    """The PEP 503 normal form: ``Python_Dateutil`` -> ``python-dateutil``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the table: ``module`` (with an imported ``name``, for ``mod:Name`` keys)."""
+
+    module: str
+    name: str | None
+    dist: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.module}:{self.name}" if self.name else self.module
+
+
+class TableError(ValueError):
+    """A malformed table line (a bug in the shipped table, or a bad operator pair)."""
+
+
+def parse_key(key: str) -> tuple[str, str | None]:
+    """``kucoin.client:Client`` -> (``kucoin.client``, ``Client``), both validated."""
+    module, _, name = key.partition(":")
+    if not is_import_name(module) or (name and not is_import_name(name)) or "." in name:
+        raise TableError(f"bad import name {key!r}")
+    return module, name or None
+
+
+def parse_table(text: str) -> tuple[Entry, ...]:
+    """Entries of a table in the ``KEY DISTRIBUTION`` line format (comments start with #)."""
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != 2:
+            raise TableError(f"line {number}: expected 'KEY DISTRIBUTION', got {raw!r}")
+        key, dist = fields
+        module, name = parse_key(key)
+        if not is_dist_name(dist):
+            raise TableError(f"line {number}: bad distribution name {dist!r}")
+        if key in seen:
+            raise TableError(f"line {number}: {key} is listed twice")
+        seen.add(key)
+        entries.append(Entry(module, name, dist))
+    return tuple(entries)
+
+
+@lru_cache(maxsize=1)
+def shipped_table() -> tuple[Entry, ...]:
+    """The curated table shipped with wdbot."""
+    text = resources.files("watchdog_runtime.installs").joinpath("data/modules.txt").read_text("utf-8")
+    return parse_table(text)
+
+
+def pairs_to_entries(pairs: Mapping[str, str]) -> tuple[Entry, ...]:
+    """Operator pairs (``{"mymod": "my-dist"}``) as entries; raises TableError when bad."""
+    out = []
+    for key, dist in pairs.items():
+        module, name = parse_key(key)
+        if not is_dist_name(dist):
+            raise TableError(f"bad distribution name {dist!r} for {key}")
+        out.append(Entry(module, name, dist))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ImportStmt:
+    """One import statement of the failing line: ``from MODULE import NAMES`` or
+    ``import MODULE`` (``names`` empty); ``level`` > 0 for a relative import."""
+
+    module: str
+    names: tuple[str, ...] = ()
+    level: int = 0
+
+    def paths(self) -> tuple[str, ...]:
+        """The module paths it may have been importing (``from a import b`` may mean ``a.b``)."""
+        if not self.module:
+            return ()
+        return (self.module, *(f"{self.module}.{n}" for n in self.names if n != "*"))
+
+
+_FALLBACK_RE = re.compile(r"^\s*(?:from\s+(\.*)([\w.]*)\s+import\b|import\s+([\w.]+))")
+
+
+def parse_import_line(line: str | None) -> tuple[ImportStmt, ...]:
+    """The import statements in a traceback's source line (one line, maybe cut short).
+
+    >>> parse_import_line("from binance.client import Client")
+    (ImportStmt(module='binance.client', names=('Client',), level=0),)
+    """
+    if not line or not line.strip():
+        return ()
+    text = line.strip()
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        # A multi-line ``from x import (`` shows only its first line: the module still counts.
+        match = _FALLBACK_RE.match(text)
+        if not match:
+            return ()
+        dots, frm, imp = match.groups()
+        return (ImportStmt(frm or "", (), len(dots or "")) if imp is None else ImportStmt(imp),)
+    stmts: list[ImportStmt] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            stmts.extend(ImportStmt(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            stmts.append(ImportStmt(node.module or "", tuple(a.name for a in node.names), node.level))
+    return tuple(stmts)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The distribution for a missing module, or None with the candidates that tied."""
+
+    dist: str | None
+    candidates: tuple[str, ...] = ()
+
+
+def _related(module: str, missing: str) -> bool:
+    """``module`` is ``missing``, inside it, or one of its parents."""
+    return (module == missing or module.startswith(missing + ".")
+            or missing.startswith(module + "."))
+
+
+def _within(path: str, module: str) -> bool:
+    return path == module or path.startswith(module + ".")
+
+
+def resolve(entries: Iterable[Entry], missing: str, stmts: Iterable[ImportStmt] = ()) -> Resolution:
+    """The distribution of ``entries`` that provides ``missing``.
+
+    One candidate: that one. Several (``binance`` is python-binance, binance-connector and
+    binance-futures-connector): the failing import line decides when it names a module path
+    or an imported name that only one of them has; otherwise nothing is guessed.
+    """
+    related = [e for e in entries if _related(e.module, missing)]
+    dists = _unique(e.dist for e in related)
+    if len(dists) <= 1:
+        return Resolution(dists[0] if dists else None, tuple(dists))
+    best: list[Entry] = []
+    best_len = -1
+    for stmt in stmts:
+        if stmt.level:
+            continue
+        for path in stmt.paths():
+            for e in related:
+                if not _within(path, e.module):
+                    continue
+                if e.name is not None and not (stmt.module == e.module and e.name in stmt.names):
+                    continue
+                depth = e.module.count(".") * 2 + (1 if e.name else 0)
+                if depth > best_len:
+                    best, best_len = [e], depth
+                elif depth == best_len:
+                    best.append(e)
+    chosen = _unique(e.dist for e in best)
+    if len(chosen) == 1:
+        return Resolution(chosen[0], tuple(dists))
+    return Resolution(None, tuple(dists))
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(items))

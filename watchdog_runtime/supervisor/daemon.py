@@ -1,0 +1,210 @@
+"""Running the supervisor (``wdbot daemon``, or launched in the background by ``launcher``).
+
+Exactly one per home: a live supervisor holds an exclusive ``flock`` on ``supervisor.lock``
+for its whole life (the kernel drops it when the process dies, even by ``kill -9``). A
+launched daemon reports ``ready`` (or ``busy``) through an inherited pipe once it serves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
+
+from ..bot import notify
+from ..common.home import Home
+from ..common.privacy import open_private, private_umask, tighten
+from ..common.protocol import BUSY, READY
+
+log = logging.getLogger(__name__)
+
+class AlreadyRunning(Exception):
+    """Another supervisor holds this home."""
+
+
+def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
+    """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
+    private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
+    home.ensure()
+    tightened = tighten(home.root)
+    lock = _acquire(home)
+    if lock is None:
+        _report(ready_fd, BUSY)
+        raise AlreadyRunning(f"a supervisor already runs for {home.root}")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if tightened:
+        log.warning("%s", tightened)
+    _rotate_own_log(home)
+    # Bots inherit none of our variables that describe another bot.
+    for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
+        del os.environ[key]
+    try:
+        asyncio.run(_serve(home, ready_fd, metrics))
+    finally:
+        lock.close()
+    return 0
+
+
+def _rotate_own_log(home: Home) -> None:
+    """When our output goes to ``supervisor.log`` (a launched supervisor), rotate it by size
+    like the bots' logs; a foreground ``wdbot daemon`` writing to a terminal is left alone."""
+    from ..common.logrotate import RotationPolicy, start
+    from ..config import ConfigError, load_config
+
+    try:
+        same = os.path.samestat(os.fstat(2), os.stat(home.supervisor_log))
+    except OSError:
+        return
+    if not same:
+        return
+    try:
+        policy = load_config(home.config).logs
+    except ConfigError:
+        policy = RotationPolicy()
+    start([(home.supervisor_log, (1, 2))], policy)
+
+
+def _acquire(home: Home) -> IO[str] | None:
+    fh = open(open_private(home.lock, os.O_RDWR | os.O_CREAT), "a+")  # noqa: SIM115 - held for life
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+    from ..installs.uvtool import UvError, uv_bin
+    from ..installs.venvs import refresh_sdk_link
+    from ..redaction import guard_logging
+    from .audit import audited
+    from .channel import listen
+    from .server import serve, serve_secrets
+    from .supervisor import Supervisor
+
+    sup = Supervisor(home)
+    guard_logging(sup.redact)  # the supervisor log never shows a secret value
+    refresh_sdk_link(home.sdk_dir)
+    try:
+        uv_bin()  # find and check uv once, on the main thread, before any bot needs it
+    except UvError as exc:
+        sup.warnings.append(str(exc))
+    sup.contain()
+    sup.load()
+    ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
+           for name in dir(sup) if name.startswith("op_")}
+    server = await serve(home.socket, audited(ops, sup.events), sup.redact)  # origin= of the web's actions
+    channel = await listen(home.notify_socket, sup.deliver)
+    secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
+    _install_signal_handlers(sup)
+    # Launched by a command (ready_fd): bots held by a deliberate 'wdbot shutdown' stay down;
+    # 'wdbot daemon' itself (a person, or the service manager) starts them again.
+    sup.resume_all(service=ready_fd is None)
+    sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
+    sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
+    uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    if metrics:
+        from .metrics import Collector
+        from .metrics import serve as serve_metrics
+
+        sup.metrics = Collector()
+        serve_metrics(metrics, sup.metrics)
+        log.info("metrics on http://%s/metrics", metrics)
+    sup.note_previous_stop()
+    sup.events.write("supervisor_start", pid=os.getpid())
+    log.info("supervisor %d serving %s", os.getpid(), home.root)
+    _report(ready_fd, READY)
+    pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
+    try:
+        await sup.shutdown_requested.wait()
+        notify.systemd("STOPPING=1")
+        sampler.cancel()
+        await sup.shutdown()
+    finally:
+        sup.flush()  # whatever the way out, the registry holds the last state
+        sampler.cancel()
+        sleeper.cancel()
+        uptime.cancel()
+        pinger.cancel()
+        server.close()
+        secrets.close()
+        channel.close()
+        for path in (home.socket, home.notify_socket, home.secrets_socket):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        sup.events.write("supervisor_exit", pid=os.getpid())
+
+
+async def _systemd_watchdog() -> None:
+    """Under systemd (``Type=notify``): READY once serving, then WATCHDOG pings at half the
+    unit's ``WatchdogSec``, from the event loop itself, so a stuck loop is restarted."""
+    if not notify.systemd("READY=1"):
+        return
+    usec = os.environ.get("WATCHDOG_USEC", "")
+    if not usec.isdigit() or os.environ.get("WATCHDOG_PID", str(os.getpid())) != str(os.getpid()):
+        return
+    while True:
+        notify.systemd("WATCHDOG=1")
+        await asyncio.sleep(int(usec) / 2_000_000)
+
+
+READ_ONLY_OPS = frozenset({"ping", "status"})
+"""They change nothing: a registry write still pending (a full disk) does not fail them."""
+
+
+def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
+              quiet: bool = False) -> Callable[..., Awaitable[Any]]:
+    """An operation whose reply waits for the registry write its changes called for; a
+    failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
+    @functools.wraps(op)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await op(*args, **kwargs)
+        finally:
+            if quiet:
+                sup._flush_quietly()
+            else:
+                sup.flush()
+    return run
+
+
+def _install_signal_handlers(sup: object) -> None:
+    """Handlers only record; the main loop acts. A second Ctrl-C leaves at once, bots kept."""
+    from .supervisor import Supervisor
+
+    assert isinstance(sup, Supervisor)
+    loop = asyncio.get_running_loop()
+    main = asyncio.current_task()
+
+    def on_signal(signum: int) -> None:
+        if sup.shutdown_requested.is_set() and signum == signal.SIGINT and main is not None:
+            log.warning("second interrupt: leaving now, bots keep running")
+            sup.keep_bots = True
+            main.cancel()
+            return
+        log.info("received %s: shutting down", signal.Signals(signum).name)
+        sup.shutdown_requested.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+def _report(fd: int | None, message: bytes) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, message)
+        os.close(fd)

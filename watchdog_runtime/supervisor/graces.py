@@ -1,0 +1,98 @@
+"""One grace per process, from its first SIGTERM to its SIGKILL, whichever supervisor asks.
+
+A stop (or a sweep of leftovers) sends SIGTERM and waits before SIGKILL. If the supervisor
+is killed during that wait, the next one must not grant the same process a fresh grace:
+supervisors killed every second would then never reach the SIGKILL of a process that
+ignores SIGTERM. So each process signalled gets a :class:`Signalled` entry (its identity
+and its SIGKILL deadline), stored in the registry before the signal. The entry belongs to
+that process alone: a new run, or another process of the same bot, gets its own whole
+grace; an entry whose process is gone is dropped.
+
+Pure: identities and deadlines come in, the liveness check is passed in.
+
+    >>> from watchdog_runtime.supervisor.identity import Deadline, ProcessIdentity
+    >>> old = ProcessIdentity(10, 1.0, 500, "b")
+    >>> due = Signalled(old, Deadline(3.0, "b", boot_at=100.0, wall_at=0.0))
+    >>> def later(s): return Deadline(s, "b", boot_at=99.0 + s, wall_at=0.0)
+    >>> wait = grace([due], [old], 3.0, later, remaining=lambda d: max(0.0, d.boot_at - 99.0))
+    >>> wait.seconds, wait.added                        # 1 s left of its first grace
+    (1.0, ())
+    >>> new = ProcessIdentity(11, 2.0, 600, "b")
+    >>> both = grace([due], [old, new], 3.0, later, remaining=lambda d: max(0.0, d.boot_at - 99.0))
+    >>> both.seconds, [s.ident.pid for s in both.added]  # the new one gets its whole grace
+    (3.0, [11])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .identity import Deadline, ProcessIdentity, to_json
+
+
+@dataclass(frozen=True)
+class Signalled:
+    """A process that was sent SIGTERM, and when its SIGKILL is due."""
+
+    ident: ProcessIdentity
+    kill_at: Deadline
+
+    def to_json(self) -> dict[str, Any]:
+        return {"process": to_json(self.ident), "kill_at": self.kill_at.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Signalled:
+        proc = data["process"]
+        if not isinstance(proc, dict):
+            raise ValueError(f"not a process: {proc!r}")
+        ticks = proc.get("start_ticks")
+        boot = proc.get("boot_id")
+        ident = ProcessIdentity(int(proc["pid"]), float(proc["create_time"]),
+                                int(ticks) if ticks is not None else None,
+                                boot if isinstance(boot, str) else None)
+        if ident.pid <= 0:
+            raise ValueError(f"not a process: {proc!r}")
+        return cls(ident, Deadline.from_json(data["kill_at"]))
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How long to wait before SIGKILL, and the entries to store before signalling."""
+
+    seconds: float
+    added: tuple[Signalled, ...]
+
+
+def same_process(a: ProcessIdentity, b: ProcessIdentity) -> bool:
+    """Two identities of one process (pid and start; create_time where ticks are missing)."""
+    if a.pid != b.pid:
+        return False
+    if a.start_ticks is not None and b.start_ticks is not None:
+        return a.start_ticks == b.start_ticks and a.boot_id == b.boot_id
+    return abs(a.create_time - b.create_time) < 0.01
+
+
+def grace(known: Sequence[Signalled], about_to_signal: Iterable[ProcessIdentity], seconds: float,
+          new_deadline: Callable[[float], Deadline],
+          remaining: Callable[[Deadline], float]) -> Wait:
+    """The wait before SIGKILL for the processes ``about_to_signal``: what is left of each
+    one's first grace, a whole ``seconds`` for a process never signalled (which gets an
+    entry), and for the batch the longest of these (no process is cut short), never more
+    than ``seconds``."""
+    waits: list[float] = []
+    added: list[Signalled] = []
+    for ident in about_to_signal:
+        entry = next((s for s in known if same_process(s.ident, ident)), None)
+        if entry is None:
+            added.append(Signalled(ident, new_deadline(seconds)))
+            waits.append(seconds)
+        else:
+            waits.append(min(seconds, remaining(entry.kill_at)))
+    return Wait(max(waits, default=seconds), tuple(added))
+
+
+def prune(known: Sequence[Signalled], alive: Callable[[ProcessIdentity], bool]) -> tuple[Signalled, ...]:
+    """The entries whose process still runs."""
+    return tuple(s for s in known if alive(s.ident))

@@ -1,0 +1,200 @@
+"""Pure lifecycle decisions: what an exit means, and what the supervisor does next.
+
+No processes and no clock in here: the runner feeds in what it observed (exit status, the
+bootstrap's exit record, how long the bot stayed up) and gets back a :class:`Decision`.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..spec import BotSpec, RestartPolicy
+from ..states import Event, ExitReason
+from .backoff import BackoffPolicy
+from .diagnosis import Diagnosis, Pattern
+from .tracebacks import mismatch_hint
+
+SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
+PLANNED = frozenset({ExitReason.MEMORY_LIMIT, ExitReason.FD_LIMIT, ExitReason.HANG})
+"""Restarts the supervisor itself decided on: they never escalate the crash backoff."""
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    """How a bot's process ended (``last_exit`` in the status)."""
+
+    code: int | None
+    signal: int | None
+    reason: ExitReason
+    error: str | None
+    at: str
+    """ISO-8601 wall-clock time, for people; decisions never read it."""
+    diagnosis: Diagnosis | None = None
+    """The crash pattern and its fix (``diagnosis``); None for a clean exit or a stop."""
+    detail: str | None = None
+    """The whole text behind ``error`` when it is longer than one line (uv's full error):
+    ``status NAME`` shows it, the table only ``error``."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "signal": self.signal, "reason": self.reason.value,
+                "error": self.error, "at": self.at,
+                "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
+                "detail": self.detail}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExitInfo:
+        found = data.get("diagnosis")
+        return cls(code=data.get("code"), signal=data.get("signal"),
+                   reason=ExitReason(data.get("reason", "unknown")), error=data.get("error"),
+                   at=str(data.get("at", "")),
+                   diagnosis=Diagnosis.from_json(found) if isinstance(found, Mapping) else None,
+                   detail=data.get("detail"))
+
+    @property
+    def credentials(self) -> bool:
+        """The exchange rejected the bot's key: restarts go slowly (lockout risk)."""
+        return self.diagnosis is not None and self.diagnosis.pattern is Pattern.CREDENTIALS
+
+    def describe(self) -> str:
+        """One line for people: ``crash (exit 1): ValueError: boom``."""
+        if self.signal is not None:
+            how = f"signal {signal.Signals(self.signal).name if self._known_signal() else self.signal}"
+        elif self.code is not None:
+            how = f"exit {self.code}"
+        else:
+            how = "exit status unknown"
+        text = f"{self.reason.value} ({how})"
+        return f"{text}: {self.error}" if self.error else text
+
+    def _known_signal(self) -> bool:
+        return self.signal in {s.value for s in signal.Signals}
+
+
+def classify_exit(
+    returncode: int | None, record: Mapping[str, Any] | None, bot_dir: Path, at: str,
+    *, missing_module: bool = False, recovering: bool = False,
+) -> ExitInfo:
+    """Turn what was observed at exit into an :class:`ExitInfo`.
+
+    ``returncode`` is ``Popen.returncode`` (negative for a signal) or None when the process
+    was not our child (adopted); ``record`` is the bootstrap's exit record for this run, if
+    it left one; ``missing_module`` is true when ``tracebacks.missing_module`` confirmed,
+    from stderr and the record together, that the bot died of a missing module;
+    ``recovering`` is true when the process ended before it reported its recovery done.
+    """
+    code: int | None
+    sig: int | None = None
+    if returncode is not None and returncode < 0:
+        code, sig = None, -returncode
+    elif returncode is not None:
+        code = returncode
+    else:
+        code = record.get("code") if record else None
+    error = _error_line(record)
+    if sig is None and code == 0:
+        reason = ExitReason.CLEAN_EXIT
+    elif record and _is_syntax_error(record, bot_dir):
+        reason = ExitReason.SYNTAX_ERROR
+    elif missing_module:
+        reason = ExitReason.MISSING_MODULE
+    elif record.get("phase") == "recover" if record else recovering:
+        # It raised in recover(), or was killed (no record) before reporting recovery done.
+        reason = ExitReason.RECOVERY_FAILED
+    elif code is None and sig is None:
+        reason = ExitReason.UNKNOWN
+    else:
+        reason = ExitReason.CRASH
+    return ExitInfo(code=code, signal=sig, reason=reason, error=error, at=at)
+
+
+def _error_line(record: Mapping[str, Any] | None) -> str | None:
+    if not record or not record.get("type"):
+        return None
+    message = str(record.get("message") or "")
+    line = f"{record['type']}: {message}" if message else str(record["type"])
+    hint = mismatch_hint(record)
+    return f"{line} (hint: {hint})" if hint else line
+
+
+def _is_syntax_error(record: Mapping[str, Any], bot_dir: Path) -> bool:
+    """A syntax error in the bot file, or in a module of its own folder: no restart heals it.
+
+    A ``SyntaxError`` raised while the bot runs from other code (``compile()`` of a payload,
+    a broken third-party package) is a crash like any other.
+    """
+    if record.get("type") not in SYNTAX_ERRORS:
+        return False
+    if record.get("phase") == "compile":
+        return True
+    filename = record.get("filename")
+    if not filename:
+        return False
+    try:
+        return Path(filename).resolve().is_relative_to(bot_dir.resolve())
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after an exit: the lifecycle event, the restart delay, the new failure counts."""
+
+    event: Event
+    delay_s: float | None
+    failures: int
+    recovery_failures: int = 0
+
+
+def decide_after_exit(
+    spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int, uniform01: Callable[[], float],
+    recovery_failures: int = 0,
+) -> Decision:
+    """Apply the restart policy and the backoff to one exit.
+
+    ``failures`` counts consecutive short-lived runs; a run that stayed up ``min_uptime_s``
+    resets it, so a bot that crashes once a day restarts after about a second every time.
+    ``recovery_failures`` counts consecutive failed recoveries (a recovery that completes
+    resets it); at ``spec.max_recovery_failures`` the bot is ``errored``. An exit diagnosed
+    as rejected credentials waits the backoff's cap at once: hammering an exchange with a
+    bad key risks a lockout.
+    """
+    decision = _decide(spec, exit, uptime_s, failures, uniform01, recovery_failures)
+    if exit.credentials and decision.event is Event.EXIT_RESTART:
+        return Decision(decision.event, spec.backoff_max_s, decision.failures, decision.recovery_failures)
+    return decision
+
+
+def _decide(spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int,
+            uniform01: Callable[[], float], recovery_failures: int) -> Decision:
+    if exit.reason is ExitReason.SYNTAX_ERROR:
+        return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
+    if exit.reason is ExitReason.RELOAD:  # new code, asked for with --watch: at once, whatever the policy
+        return Decision(Event.EXIT_RESTART, 0.0, failures, recovery_failures)
+    policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
+    if exit.reason is ExitReason.RECOVERY_FAILED:
+        recovery_failures += 1
+        if spec.restart is RestartPolicy.NEVER or recovery_failures >= spec.max_recovery_failures:
+            return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
+        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
+                        recovery_failures)
+    if exit.reason in PLANNED:
+        if spec.restart is RestartPolicy.NEVER:
+            return Decision(Event.EXIT_FATAL, None, failures, recovery_failures)
+        if uptime_s >= spec.min_uptime_s:
+            return Decision(Event.EXIT_RESTART, 0.0, 0, recovery_failures)
+        # Over its limit again soon after a start: wait as the backoff says (no hot loop),
+        # but do not count it as one more crash.
+        return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures,
+                        recovery_failures)
+    clean = exit.reason is ExitReason.CLEAN_EXIT
+    if spec.restart is RestartPolicy.NEVER or (clean and spec.restart is RestartPolicy.ON_FAILURE):
+        return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures,
+                        recovery_failures)
+    if uptime_s >= spec.min_uptime_s:
+        failures = 0
+    return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
+                    recovery_failures)

@@ -1,0 +1,88 @@
+"""``wdbot daemon --metrics HOST:PORT``: Prometheus metrics of every bot, served by
+prometheus_client from a snapshot the supervisor refreshes on its own loop (the scrape runs
+in the server's thread and never touches live state).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from ..states import BotState
+
+
+class MetricsError(ValueError):
+    """A bad ``--metrics`` address."""
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:9464`` for IPv6) as (host, port).
+
+    >>> parse_listen("127.0.0.1:9464"), parse_listen(":9464")
+    (('127.0.0.1', 9464), ('0.0.0.0', 9464))
+    """
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise MetricsError(f"bad --metrics {text!r}: use HOST:PORT, like 127.0.0.1:9464")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+class Collector:
+    """A prometheus_client collector over the latest status snapshot."""
+
+    def __init__(self) -> None:
+        self.snapshot: Mapping[str, Any] = {"supervisor": None, "bots": []}
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        bots: Sequence[Mapping[str, Any]] = self.snapshot["bots"]
+        sup = self.snapshot["supervisor"]
+        up = GaugeMetricFamily("wdbot_supervisor_uptime_seconds", "Seconds since the supervisor started")
+        if sup:
+            up.add_metric([], sup["uptime_s"])
+        yield up
+        state = GaugeMetricFamily("wdbot_bot_state", "1 for the state the bot is in",
+                                  labels=["bot", "state"])
+        running = GaugeMetricFamily("wdbot_bot_up", "1 when the bot's process runs", labels=["bot"])
+        restarts = CounterMetricFamily("wdbot_bot_restarts", "Restarts so far", labels=["bot"])
+        last_exit = GaugeMetricFamily("wdbot_bot_last_exit",
+                                      "1 for the reason (and pattern) of the last exit",
+                                      labels=["bot", "reason", "pattern"])
+        gauges = {
+            "rss_bytes": GaugeMetricFamily("wdbot_bot_rss_bytes", "RSS of the bot's process tree",
+                                           labels=["bot"]),
+            "num_fds": GaugeMetricFamily("wdbot_bot_open_fds", "Open files of the bot's process tree",
+                                         labels=["bot"]),
+            "cpu_percent": GaugeMetricFamily("wdbot_bot_cpu_percent", "CPU of the tree (100 = one core)",
+                                             labels=["bot"]),
+            "heartbeat_age_s": GaugeMetricFamily("wdbot_bot_heartbeat_age_seconds",
+                                                 "Seconds since the bot's last wd.heartbeat()",
+                                                 labels=["bot"]),
+        }
+        for bot in bots:
+            name = bot["name"]
+            for value in BotState:
+                state.add_metric([name, value.value], 1.0 if bot["state"] == value.value else 0.0)
+            running.add_metric([name], 1.0 if bot["state"] == "running" else 0.0)
+            restarts.add_metric([name], bot["restarts"])
+            if bot.get("last_exit"):
+                pattern = (bot["last_exit"].get("diagnosis") or {}).get("pattern", "")
+                last_exit.add_metric([name, bot["last_exit"]["reason"], pattern], 1.0)
+            for key, family in gauges.items():
+                if bot.get(key) is not None:
+                    family.add_metric([name], bot[key])
+        yield from (state, running, restarts, last_exit, *gauges.values())
+
+
+def serve(listen: str, collector: Collector) -> None:
+    """Start the HTTP endpoint (``/metrics``) in a daemon thread; raises MetricsError."""
+    from prometheus_client import start_http_server
+    from prometheus_client.core import REGISTRY
+
+    host, port = parse_listen(listen)
+    REGISTRY.register(collector)  # a duck-typed collector: anything with collect()
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        raise MetricsError(f"--metrics {listen}: cannot listen ({exc.strerror})") from None
