@@ -55,6 +55,7 @@ lint: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,lint]'
 	$(PY) -m ruff check watchdog_runtime tests scripts bots
 	$(PY) -m mypy watchdog_runtime
+	$(VENV)/bin/lint-imports
 
 clean:
 	-WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop 2>/dev/null
