@@ -282,7 +282,7 @@ def _alive(pid: int) -> bool:
 
 DELEGATED = """
     import json, os, pathlib, subprocess, sys
-    from watchdog_runtime import cgroups
+    from watchdog_runtime.supervisor import cgroups
     cgroups.join(pathlib.Path(sys.argv[1]), os.getpid())  # as systemd starts a unit's main process
     found = cgroups.detect("unused")
     ready = cgroups.prepare(found)
@@ -331,11 +331,13 @@ def test_a_delegated_cgroup_holds_the_bots_beside_the_supervisor(containment: Co
 def test_without_root_or_delegation_there_is_no_cgroup_to_be_had() -> None:
     if cgroups.detect("x") is None or shutil.which("setpriv") is None:
         pytest.skip("needs cgroup v2 as root and setpriv, to drop to an unprivileged user")
-    code = "from watchdog_runtime import cgroupplan, cgroups; print(cgroupplan.describe(cgroups.detect('x')))"
+    code = ("from watchdog_runtime.supervisor import cgroupplan, cgroups\n"
+            "print(cgroupplan.describe(cgroups.detect('x')))")
     done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
                            sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0:
+    if done.returncode != 0 and "Permission denied" in done.stderr:  # a checkout nobody may read
         pytest.skip(f"cannot run the project as an unprivileged user here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
     assert done.stdout == "process marker walk (no delegated cgroup v2)\n"
 
 

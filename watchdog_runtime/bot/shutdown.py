@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-log = logging.getLogger("watchdog_runtime.bot.shutdown")
+log = logging.getLogger("watchdog_runtime.shutdown")  # the name bots configure
 
 _stopping = False
 _cooperative = False
