@@ -480,7 +480,9 @@ def test_a_deadline_belongs_to_its_process_not_to_the_next_run(wd: Wdbot, bots: 
     supervisor = wd.status()["supervisor"]["pid"]
     stopper = threading.Thread(target=lambda: wd("stop", "careful", check=False))
     stopper.start()
-    wait_until(lambda: signalled(wd, "careful"), "the stop's SIGKILL deadline on disk")
+    # The deadline goes on disk before the SIGTERM: wait for the bot to have had it too.
+    wait_until(lambda: signalled(wd, "careful") and "cancelling orders" in wd.stdout("careful"),
+               "the stop's SIGKILL deadline on disk and its SIGTERM delivered")
     os.kill(supervisor, signal.SIGKILL)
     stopper.join(60)
     wait_until(lambda: f"orders cancelled {first}" in wd.stdout("careful"), "the first run's clean exit")
