@@ -6,7 +6,6 @@ base of its own, removed after it; skipped where no writable cgroup v2 is to be 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,34 +22,10 @@ import pytest
 
 from tests.helpers import wait_until, write_bot
 from watchdog_runtime.supervisor import cgroupplan, cgroups, procs, treestop
-from watchdog_runtime.supervisor.cgroupplan import SUPERVISOR_LEAF, Containment, Layout
+from watchdog_runtime.supervisor.cgroupplan import SUPERVISOR_LEAF, Containment
 
 BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
 Starter = Callable[[Path, Path], "subprocess.Popen[bytes]"]
-
-
-@pytest.fixture
-def containment() -> Iterator[Containment]:
-    """A prepared containment with a base unique to this test; everything under it killed and
-    removed afterwards (and ``wdbot/`` too when no other test still uses it)."""
-    found = cgroups.detect(f"test-{uuid.uuid4().hex[:12]}")
-    if found is None:
-        pytest.skip("no writable cgroup v2 here (not root in the root cgroup, no delegation)")
-    if found.layout is Layout.DELEGATED:
-        pytest.skip("a delegated cgroup: preparing it would move the test runner into a leaf")
-    try:
-        ready = cgroups.prepare(found)
-    except OSError as exc:
-        pytest.skip(f"cannot make a cgroup under {found.base.parent}: {exc}")
-    try:
-        yield ready
-    finally:
-        for folder, _dirs, _files in os.walk(ready.base, topdown=False):
-            if cgroups.kill(Path(folder)):
-                cgroups.wait_empty(Path(folder), 10)
-        assert cgroups.remove(ready.base)
-        with contextlib.suppress(OSError):
-            ready.base.parent.rmdir()  # wdbot/: busy while another test's base is in it
 
 
 @pytest.fixture

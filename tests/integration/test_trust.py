@@ -494,6 +494,60 @@ def test_a_deadline_belongs_to_its_process_not_to_the_next_run(wd: Wdbot, bots: 
     assert wd.bot("careful")["last_exit"]["signal"] is None  # exit 0 of its own, no SIGKILL
 
 
+COUNTS_SIGTERMS = """
+import os, signal, sys, time
+from pathlib import Path
+terms = 0
+def cancel(signum, frame):
+    global terms
+    terms += 1
+    print("term", terms, os.getpid(), flush=True)
+    if terms > 1:
+        print("cut short by a second signal", flush=True)
+        sys.exit(3)
+    go = Path(os.environ["GO_FILE"])
+    for _ in range(600):  # until the test says so (bounded: 60 s)
+        if go.exists():
+            break
+        time.sleep(0.1)
+    print("orders cancelled", os.getpid(), flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, cancel)
+print("up", os.getpid(), flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_a_supervisor_that_resumes_a_stop_does_not_signal_again(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """A second SIGTERM means "exit now" to many bots (the SDK's shutdown among them): a
+    supervisor killed while its bot cancelled orders made the next one send another, and
+    the bot was cut short. The first supervisor marks the SIGTERM sent; the next spares it."""
+    go = tmp_path / "go"
+    wd.env["GO_FILE"] = str(go)
+    wd("start", str(write_bot(bots, "counted.py", COUNTS_SIGTERMS)), "--stop-timeout", "60")
+    pid = wd.bot("counted")["pid"]
+    supervisor = wd.status()["supervisor"]["pid"]
+    stopper = threading.Thread(target=lambda: wd("stop", "counted", check=False))
+    stopper.start()
+    wait_until(lambda: f"term 1 {pid}" in wd.stdout("counted")
+               and [e.get("sent") for e in signalled(wd, "counted")] == [True],
+               "the SIGTERM delivered and marked sent on disk")
+    os.kill(supervisor, signal.SIGKILL)
+    stopper.join(60)
+    log = wd.home / "supervisor.log"
+    assert wd.bot("counted")["state"] == "stopping"  # a new supervisor, finishing the stop
+    wait_until(lambda: log.read_text().count(f"stopping pid {pid}: SIGTERM to") == 2,
+               "the new supervisor's stop")
+    go.touch()
+    wait_until(lambda: wd.bot("counted")["state"] == "stopped", "the stop to end")
+    out = wd.stdout("counted")
+    assert "cut short" not in out and f"orders cancelled {pid}" in out, out
+    assert f"SIGTERM to []; spared [{pid}], signalled before" in log.read_text()
+    assert wd.bot("counted")["last_exit"]["signal"] is None
+
+
 def test_remove_racing_restart_leaves_no_unregistered_copy(wd: Wdbot, bots: Path) -> None:
     """Regression (red team): 'wdbot remove' and 'wdbot restart' of a bot that takes a while
     to stop both succeeded, leaving a process that no registry knew, and a second copy at

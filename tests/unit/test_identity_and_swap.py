@@ -125,14 +125,34 @@ def test_each_process_keeps_its_own_grace_and_the_batch_waits_for_the_longest() 
     assert graces.prune(known, lambda ident: ident != old) == ()
 
 
+def test_a_process_sent_its_sigterm_is_spared_a_second_one() -> None:
+    from watchdog_runtime.supervisor import graces
+
+    old, young = ProcessIdentity(10, 1.0, 500, "b"), ProcessIdentity(11, 2.0, 600, "b")
+    remaining = lambda d: 1.0  # noqa: E731
+    written = graces.grace([], [old, young], 3.0, _deadline, remaining)
+    assert written.spare == frozenset()  # on disk before any signal: nobody spared yet
+    only_old = graces.mark_sent(written.added, [10, 12])  # 12: not ours, ignored
+    assert [s.sent for s in only_old] == [True, False]  # young: killed before its signal
+    resumed = graces.grace(only_old, [old, young], 3.0, _deadline, remaining)
+    assert resumed.spare == frozenset({10}) and resumed.added == ()
+    recycled = ProcessIdentity(10, 9.0, 999, "b")  # pid 10 again, another process: signalled
+    assert graces.grace(only_old, [recycled], 3.0, _deadline, remaining).spare == frozenset()
+
+
 def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
     from watchdog_runtime.supervisor import graces
 
     entry = graces.Signalled(ProcessIdentity(10, 1.5, 500, "b"), _deadline(100.0))
     assert graces.Signalled.from_json(json.loads(json.dumps(entry.to_json()))) == entry
+    sent = graces.mark_sent([entry], [10])[0]
+    assert graces.Signalled.from_json(json.loads(json.dumps(sent.to_json()))) == sent
+    older = {k: v for k, v in entry.to_json().items() if k != "sent"}  # before it was kept
+    assert graces.Signalled.from_json(older) == entry
     for bad in ({"process": {"pid": 0, "create_time": 1}, "kill_at": entry.kill_at.to_json()},
                 {"process": entry.to_json()["process"], "kill_at": {**entry.kill_at.to_json(),
                                                                      "boot_at": float("inf")}},
-                {"process": "x", "kill_at": {}}):
+                {"process": "x", "kill_at": {}},
+                {**entry.to_json(), "sent": "yes"}):
         with pytest.raises((ValueError, TypeError, KeyError)):
             graces.Signalled.from_json(bad)

@@ -18,7 +18,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -134,12 +134,15 @@ def _procs(folder: Path) -> list[int]:
     return [int(word) for word in _read(f"{folder}/cgroup.procs").split()]
 
 
-def signal_all(cgroup: Path, sig: signal.Signals, skip_group: int | None = None) -> list[int]:
-    """Send ``sig`` once to every member; those in process group ``skip_group`` are left out
-    (the caller signalled the group itself: a second SIGTERM means "now" to many programs).
-    Returns the pids signalled."""
+def signal_all(cgroup: Path, sig: signal.Signals, skip_group: int | None = None,
+               skip: Collection[int] = ()) -> list[int]:
+    """Send ``sig`` once to every member; those in process group ``skip_group`` and the pids
+    in ``skip`` are left out (the caller signalled them already: a second SIGTERM means
+    "now" to many programs). Returns the pids signalled."""
     sent = []
     for pid in pids(cgroup):
+        if pid in skip:
+            continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             if skip_group is not None and os.getpgid(pid) == skip_group:
                 continue

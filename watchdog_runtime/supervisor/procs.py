@@ -296,6 +296,17 @@ def group_exists(pgid: int) -> bool:
     return True
 
 
+def group_members(pgid: int) -> list[int]:
+    """The pids in process group ``pgid`` now (a walk of the process table: for the rare
+    stop that must signal a group's members one by one)."""
+    found = []
+    for pid in psutil.pids():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pgid:
+                found.append(pid)
+    return found
+
+
 def outside_group(procs: Iterable[psutil.Process], pgid: int) -> list[psutil.Process]:
     """The members that left process group ``pgid`` (``setsid``): a signal to the group
     misses them. The others must not get it twice: a second SIGTERM means "now" to many

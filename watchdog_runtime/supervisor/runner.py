@@ -43,7 +43,7 @@ from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .reload import SourceWatcher, check_and_install
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .tracebacks import MissingModule, final_traceback, missing_module
-from .treestop import kill_leftovers, stop_processes, stop_tree
+from .treestop import Term, kill_leftovers, stop_processes, stop_tree
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ class BotRunner:
         self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
                                message=f"{len(pids)} process(es) of an earlier run of "
                                        f"{self.spec.name} were stopped")
-        await stop_processes(procs.as_processes(strays), self._leftover_grace)
+        await stop_processes(procs.as_processes(strays), self._leftover_grace())
         self._forget_the_gone()
 
     async def _empty_cgroup(self) -> None:
@@ -259,7 +259,7 @@ class BotRunner:
         whose supervisor died, that dropped the marker) is a leftover: it goes first."""
         cgroup = self._find_cgroup()
         if cgroup is not None and not cgroups.is_empty(cgroup):
-            self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace,
+            self._report_killed(await kill_leftovers(None, [], self.marker, self._leftover_grace(),
                                                      cgroup=cgroup))
             self._forget_the_gone()
 
@@ -355,27 +355,38 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
-    def _leftover_grace(self, pids: list[int]) -> float:
-        return self._grace(min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S), pids)
+    def _leftover_grace(self) -> _Graces:
+        return _Graces(self, min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S))
 
-    def _stop_grace(self, pids: list[int]) -> float:
-        return self._grace(self.spec.stop_timeout_s, pids)
+    def _stop_grace(self) -> _Graces:
+        return _Graces(self, self.spec.stop_timeout_s)
 
-    def _grace(self, seconds: float, pids: list[int]) -> float:
+    def _grace(self, seconds: float, pids: list[int]) -> Term:
         """The wait from SIGTERM to SIGKILL for ``pids``, about to be signalled: ``seconds``
-        from each process's first SIGTERM, even when the supervisor that sent it was killed
-        (``graces``). New deadlines go on disk first; a failed write only costs the next
-        supervisor a fresh grace for those processes."""
+        from each process's first SIGTERM, even when the supervisor that sent it was killed,
+        and no second SIGTERM for those that had it (``graces``). New deadlines go on disk
+        first; a failed write only costs the next supervisor a fresh grace for those
+        processes."""
         idents = [i for i in map(identity.identify, pids) if i is not None]
         wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
                             identity.Deadline.remaining_now)
         if wait.added:
             self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
-            try:
-                self.host.persist_now()
-            except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
-                log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
-        return wait.seconds
+            self._persist_deadlines()
+        return Term(wait.seconds, wait.spare)
+
+    def _sent(self, pids: list[int]) -> None:
+        """``pids`` had their SIGTERM: a supervisor that finishes this stop spares them."""
+        marked = graces.mark_sent(self.signalled, pids)
+        if marked != self.signalled:
+            self.signalled = marked
+            self._persist_deadlines()
+
+    def _persist_deadlines(self) -> None:
+        try:
+            self.host.persist_now()
+        except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
+            log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
 
     def _forget_the_gone(self) -> None:
         """Drop the deadlines of processes that are gone (after a stop or sweep, and at
@@ -863,7 +874,7 @@ class BotRunner:
     async def _kill_tree(self, live: _Live,
                          exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
         """Stop the live tree (``treestop``); the (exit code, signal) of the bot's process."""
-        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self._stop_grace,
+        code, sig, killed = await stop_tree(live.ident, self.marker, exit_task, self._stop_grace(),
                                             cgroup=self.joined_cgroup)
         self._report_killed(killed)
         self._forget_the_gone()
@@ -873,7 +884,7 @@ class BotRunner:
         """After the bot's own exit: nothing it started outlives it."""
         ident = self._live.ident if self._live else None
         self._report_killed(await kill_leftovers(ident.pid if ident else None, [], self.marker,
-                                                 self._leftover_grace, since=ident,
+                                                 self._leftover_grace(), since=ident,
                                                  cgroup=self.joined_cgroup))
         self._forget_the_gone()
 
@@ -976,3 +987,17 @@ def _one_line(text: str, limit: int = 400) -> str:
     ``last_exit`` and ``wdbot status NAME``."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class _Graces:
+    """A runner's per-process graces of ``seconds``, as ``treestop`` asks for them."""
+
+    runner: BotRunner
+    seconds: float
+
+    def before(self, pids: list[int]) -> Term:
+        return self.runner._grace(self.seconds, pids)  # noqa: SLF001 - the runner's own helper
+
+    def sent(self, pids: list[int]) -> None:
+        self.runner._sent(pids)  # noqa: SLF001

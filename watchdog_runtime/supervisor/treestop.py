@@ -1,6 +1,11 @@
 """Stopping a bot's whole process tree: SIGTERM to its group and to every member (escaped
 ones included), SIGKILL after the stop timeout, and nothing it started left behind.
 
+Each process gets one SIGTERM, however the stop goes: a second one means "exit now" to
+many programs (the SDK's graceful shutdown among them), so the leftover phase of a stop
+spares what the stop signalled, and a supervisor finishing a stop begun by one it replaces
+spares what that one signalled (``Graces``, kept by the runner in ``graces``).
+
 Members are the bot's cgroup when it has one (exact: ``cgroups``), else the process marker
 walk of ``procs``. Every process operation goes through those two; this module only
 sequences them.
@@ -11,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from . import cgroups, procs
 
@@ -33,28 +40,40 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     a bot that could not join its cgroup is stopped by the marker walk."""
     loop = asyncio.get_running_loop()
     if cgroup is not None and ident.pid in cgroups.pids(cgroup):
-        stop_timeout_s = _seconds(stop_timeout, cgroups.pids(cgroup))
-        deadline = loop.time() + stop_timeout_s
-        procs.signal_group(ident.pid, signal.SIGTERM)
-        cgroups.signal_all(cgroup, signal.SIGTERM, skip_group=ident.pid)
+        term = _term(stop_timeout, cgroups.pids(cgroup))
+        deadline = loop.time() + term.seconds
+        if term.spare:  # a stop resumed: one by one, sparing those already signalled
+            sent = cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare)
+        else:
+            sent = _terminate(ident.pid, [], term.spare)
+            sent += cgroups.signal_all(cgroup, signal.SIGTERM, skip_group=ident.pid, skip=sent)
+        _sent(stop_timeout, sent)
+        _said(ident.pid, sent, term)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exit_task), stop_timeout_s)
+            await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
         killed = await _drain(cgroup, max(0.0, deadline - loop.time()))
         return _status(await asyncio.wait_for(exit_task, KILL_GRACE_S)) + (killed,)
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
     members = procs.members(ident, marker, since=ident)
-    stop_timeout_s = _seconds(stop_timeout, sorted({ident.pid, *(p.pid for p in members)}))
-    deadline = loop.time() + stop_timeout_s
-    procs.signal_group(ident.pid, signal.SIGTERM)
-    procs.signal_each(procs.outside_group(members, ident.pid), signal.SIGTERM)
+    term = _term(stop_timeout, sorted({ident.pid, *(p.pid for p in members)}))
+    deadline = loop.time() + term.seconds
+    sent = _terminate(ident.pid, members, term.spare)
+    _sent(stop_timeout, sent)
+    _said(ident.pid, sent, term)
     try:
-        await asyncio.wait_for(asyncio.shield(exit_task), stop_timeout_s)
+        await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
     except asyncio.TimeoutError:
-        log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, stop_timeout_s)
-    killed = await kill_leftovers(ident.pid, members, marker, max(0.0, deadline - loop.time()),
-                                  since=ident)
+        log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, term.seconds)
+    rest = _Rest(stop_timeout, max(0.0, deadline - loop.time()), term.spare | frozenset(sent))
+    killed = await kill_leftovers(ident.pid, members, marker, rest, since=ident)
     return _status(await asyncio.wait_for(exit_task, KILL_GRACE_S)) + (killed,)
+
+
+def _said(pid: int, sent: list[int], term: Term) -> None:
+    spared = f"; spared {sorted(term.spare)}, signalled before" if term.spare else ""
+    log.info("stopping pid %d: SIGTERM to %s%s, SIGKILL in %.1f s", pid, sorted(sent), spared,
+             term.seconds)
 
 
 def _status(returncode: int | None) -> tuple[int | None, int | None]:
@@ -76,14 +95,78 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
     return killed
 
 
-Grace = float | Callable[[list[int]], float]
-"""Seconds from SIGTERM to SIGKILL, or a function of the pids about to be signalled that
-gives them, asked only when there is something to signal (the runner's per-process
-deadlines, ``graces``, then cost a registry write only when used)."""
+@dataclass(frozen=True)
+class Term:
+    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it)."""
+
+    seconds: float
+    spare: frozenset[int] = frozenset()
 
 
-def _seconds(grace: Grace, pids: list[int]) -> float:
-    return grace(pids) if callable(grace) else grace
+class Graces(Protocol):
+    """Per-process graces kept beyond one supervisor (the runner's, see ``graces``)."""
+
+    def before(self, pids: list[int]) -> Term:
+        """The wait for ``pids``, about to be signalled (asked only when there is something
+        to signal: the deadlines it stores then cost a registry write only when used)."""
+
+    def sent(self, pids: list[int]) -> None:
+        """``pids`` were just sent SIGTERM."""
+
+
+Grace = float | Term | Graces
+"""A fixed wait (no process spared), or the per-process graces of a runner."""
+
+
+def _term(grace: Grace, pids: list[int]) -> Term:
+    if isinstance(grace, Term):
+        return grace
+    if isinstance(grace, (int, float)):
+        return Term(float(grace))
+    return grace.before(pids)
+
+
+def _sent(grace: Grace, pids: list[int]) -> None:
+    if pids and not isinstance(grace, (int, float, Term)):
+        grace.sent(pids)
+
+
+@dataclass(frozen=True)
+class _Rest:
+    """The leftover phase of a stop: what is left of its wait, and no second SIGTERM for
+    what the stop signalled."""
+
+    grace: Grace
+    seconds: float
+    spare: frozenset[int]
+
+    def before(self, pids: list[int]) -> Term:
+        return Term(self.seconds, self.spare)
+
+    def sent(self, pids: list[int]) -> None:
+        _sent(self.grace, pids)
+
+
+def _terminate(pgid: int | None, found: Iterable[Any], spare: frozenset[int]) -> list[int]:
+    """SIGTERM to process group ``pgid`` and to the ``found`` processes outside it, except
+    the ``spare`` pids; return the pids signalled. The group gets one ``killpg`` unless some
+    of it is spared; then its members are signalled one by one."""
+    sent: list[int] = []
+    if pgid:
+        group = procs.group_members(pgid)
+        if spare.isdisjoint(group):
+            procs.signal_group(pgid, signal.SIGTERM)
+            sent.extend(group)
+        else:
+            for pid in group:
+                if pid not in spare:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGTERM)
+                        sent.append(pid)
+    outside = procs.outside_group(found, pgid) if pgid else list(found)
+    rest = [p for p in outside if p.pid not in spare and p.pid not in sent]
+    procs.signal_each(rest, signal.SIGTERM)
+    return sent + [p.pid for p in rest]
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -100,19 +183,17 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if cgroup is not None and cgroups.exists(cgroup):
         if cgroups.is_empty(cgroup):
             return []
-        seconds = _seconds(wait_s, cgroups.pids(cgroup))
-        cgroups.signal_all(cgroup, signal.SIGTERM)
-        return await _drain(cgroup, seconds)
+        term = _term(wait_s, cgroups.pids(cgroup))
+        _sent(wait_s, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
+        return await _drain(cgroup, term.seconds)
     left = {p.pid: p for p in known}
     left.update((p.pid, p) for p in procs.members(None, marker, since))
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
-    seconds = _seconds(wait_s, [p.pid for p in alive] + ([pgid] if pgid else []))
-    if pgid:
-        procs.signal_group(pgid, signal.SIGTERM)
-    procs.signal_each(procs.outside_group(alive, pgid) if pgid else alive, signal.SIGTERM)
-    alive = await procs.wait_procs_gone(alive, seconds)
+    term = _term(wait_s, [p.pid for p in alive] + ([pgid] if pgid else []))
+    _sent(wait_s, _terminate(pgid, alive, term.spare))
+    alive = await procs.wait_procs_gone(alive, term.seconds)
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
     procs.signal_each(alive, signal.SIGKILL)
@@ -126,9 +207,9 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     alive = await procs.wait_procs_gone(found, 0.0)
     if not alive:
         return []
-    seconds = _seconds(wait_s, [p.pid for p in alive])
-    procs.signal_each(alive, signal.SIGTERM)
-    alive = await procs.wait_procs_gone(alive, seconds)
+    term = _term(wait_s, [p.pid for p in alive])
+    _sent(wait_s, _terminate(None, alive, term.spare))
+    alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
     return [p.pid for p in alive]
