@@ -32,7 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import chaos_report  # noqa: E402 - the scripts folder is not a package
+import chaos_bots  # noqa: E402 - the scripts folder is not a package
+import chaos_report  # noqa: E402
 from chaos_invariants import Checker  # noqa: E402
 from chaos_lab import Lab  # noqa: E402
 
@@ -42,6 +43,11 @@ DOC_JSON = ROOT / "docs" / "reliability.json"
 PROVOKE_AFTER_S = 2.5
 """A spawn-window kill waits this long for a spawn before it asks for one (``wdbot restart``)."""
 WINDOW_WAIT_S = 10.0
+MID_STOP_WAIT_S = 10.0
+"""How long a stop of the sleeper may take to deliver its SIGTERM before the kill."""
+SLEEPER_CYCLES = ((0.25, 0.3), (0.4, 0.45), (0.5, 0.6), (0.8, 0.85))
+"""When the sleeper is stopped (a supervisor kill in the middle of each stop) and started
+again, as fractions of the run. The schedule of kills does not depend on them."""
 
 
 class Action(enum.Enum):
@@ -70,7 +76,7 @@ def plan(seed: int, kills: int, clock_steps: int = 6, disk_periods: int = 2,
          disk_kills: int = 3) -> list[Step]:
     """The whole fault schedule, from the seed alone: half the kills in the spawn window
     (shuffled), clock steps alternating forward and back and ending at the real time, disk
-    periods of ``disk_kills`` kills, and the sleeper stopped at half the run, started at 0.6."""
+    periods of ``disk_kills`` kills, and the sleeper's stops and starts (``SLEEPER_CYCLES``)."""
     rng = random.Random(seed)
     window = [True] * (kills // 2) + [False] * (kills - kills // 2)
     rng.shuffle(window)
@@ -86,8 +92,9 @@ def plan(seed: int, kills: int, clock_steps: int = 6, disk_periods: int = 2,
         start = round((j + 0.3) * kills / disk_periods)
         at(start, Action.DISK_FULL)
         at(start + disk_kills, Action.DISK_FREE)
-    at(kills // 2, Action.STOP)
-    at(round(kills * 0.6), Action.START)
+    for stop, start in SLEEPER_CYCLES:
+        at(round(kills * stop), Action.STOP)
+        at(round(kills * start), Action.START)
     return [Step(window[i], round(rng.uniform(0.0, 1.2), 3), tuple(actions.get(i, ())))
             for i in range(kills)]
 
@@ -102,6 +109,9 @@ class Tally:
     window_none: int = 0
     clock_steps: int = 0
     disk_full_periods: int = 0
+    stops: int = 0
+    stop_kills: int = 0
+    """Stops of the sleeper whose supervisor was killed after the SIGTERM, mid-stop."""
 
 
 def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally) -> None:
@@ -117,8 +127,12 @@ def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally) 
     elif action is Action.DISK_FREE and lab.disk is not None:
         lab.disk.free()
         checker.excuse(time.monotonic())
-    elif action in (Action.STOP, Action.START):
-        lab.toggle_sleeper(run=action is Action.START)
+    elif action is Action.STOP:
+        tally.stops += 1
+        tally.stop_kills += lab.stop_sleeper_midway(MID_STOP_WAIT_S)
+        checker.forget(lab.SLEEPER)
+    elif action is Action.START:
+        lab.toggle_sleeper(run=True)
         checker.forget(lab.SLEEPER)
 
 
@@ -206,15 +220,19 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
                 + first([o.text for o in orphans], "orphan")
                 + summary("healthy restarts by bot", [r.split(":")[0] for r in checker.restarts])
                 + first(checker.restarts, "healthy restarted") + first(checker.lost, "lost", 10)
-                + first(survivors, "left after shutdown"))
+                + first(survivors, "left after shutdown")
+                + first(lab.second_sigterms(), "second SIGTERM"))
     notes = [*lab.notes, f"{tally.window_aimed} kills aimed at the spawn window: "
              f"{tally.window_kills} landed in it, {tally.window_late} found the pid already "
-             f"recorded, {tally.window_none} saw no spawn within {WINDOW_WAIT_S:.0f} s"]
+             f"recorded, {tally.window_none} saw no spawn within {WINDOW_WAIT_S:.0f} s",
+             f"{tally.stops} stops of the sleeper, {tally.stop_kills} with the supervisor killed "
+             f"mid-stop (after the SIGTERM, during the bot's {chaos_bots.CLEANUP_S:.0f} s clean-up)"]
     return chaos_report.Figures(
         label=args.label, at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), seed=args.seed,
         kills_planned=args.kills, duplicates=len(checker.duplicates), orphans=len(checker.orphans),
         healthy_restarted=len(checker.restarts), lost=len(checker.lost),
-        left_after_shutdown=len(survivors), kills=tally.kills, window_kills=tally.window_kills,
+        left_after_shutdown=len(survivors), second_sigterms=len(lab.second_sigterms()),
+        kills=tally.kills, window_kills=tally.window_kills,
         clock_steps=tally.clock_steps, disk_full_periods=tally.disk_full_periods,
         wall_s=round(wall_s, 1), bots=tuple(p.name for p in lab.plans), skipped=tuple(lab.skipped),
         findings=tuple(findings), failed_commands=lab.failed_commands, notes=tuple(notes),

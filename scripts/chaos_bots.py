@@ -1,7 +1,10 @@
 """The bots of a chaos run, as source text written into its temp folder.
 
 - ``healthy``: writes its pid and a heartbeat line to a file outside the home every 0.5 s
-  (a full disk in the home must not make it crash) and runs until its lifetime ends.
+  (a full disk in the home must not make it crash) and runs until its lifetime ends. On
+  SIGTERM it notes its pid in ``<beat file>.terms`` (once per signal: a second SIGTERM to
+  one process is a violation) and cleans up for ``CLEANUP_S`` before it exits 0, as a bot
+  cancelling its orders does; the run kills the supervisor during that clean-up.
 - ``crasher``: exits 1 after a short random time: restarts keep the spawn window busy.
 - ``escaper``: starts helpers that leave its process tree in every way we know, then crashes:
   its own session (``start_new_session``), a double fork with ``setsid``, a cleared
@@ -15,10 +18,18 @@ after ``life_s``: nothing outlives a run that was killed before it could clean u
 
 from __future__ import annotations
 
+CLEANUP_S = 4.0
+
 HEALTHY = """\
-import os, sys, time
+import os, signal, sys, time
 beat_path, life_s = sys.argv[1], float(sys.argv[2])
 end = time.monotonic() + life_s
+def on_term(signum, frame):
+    global end
+    with open(beat_path + ".terms", "a") as terms:
+        terms.write(f"{os.getpid()}\\n")
+    end = min(end, time.monotonic() + CLEANUP_S)
+signal.signal(signal.SIGTERM, on_term)
 while time.monotonic() < end:
     try:
         with open(beat_path, "a") as beat:
@@ -26,8 +37,8 @@ while time.monotonic() < end:
         print("beat", flush=True)
     except OSError:
         pass  # a full disk is the supervisor's test, not this bot's
-    time.sleep(0.5)
-"""
+    time.sleep(min(0.5, max(0.0, end - time.monotonic())))
+""".replace("CLEANUP_S", repr(CLEANUP_S))
 
 CRASHER = """\
 import random, sys, time

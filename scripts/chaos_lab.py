@@ -7,6 +7,7 @@ Every ``wdbot`` command runs the real CLI against the run's own ``WDBOT_HOME``, 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -190,6 +191,33 @@ class Lab:
             if not self.wdbot(verb, self.SLEEPER):
                 self.notes.append(f"wdbot {verb} {self.SLEEPER} failed twice")
         (self.wanted.add if run else self.wanted.discard)(self.SLEEPER)
+
+    def stop_sleeper_midway(self, wait_s: float) -> bool:
+        """``wdbot stop`` the sleeper and kill the supervisor while the sleeper cleans up
+        after its SIGTERM; the next supervisor must finish the stop without a second one.
+        True when the kill landed mid-stop (else the stop is finished as a plain one)."""
+        before = len(self.terms())
+        self.background("stop", self.SLEEPER)
+        deadline = time.monotonic() + wait_s
+        while len(self.terms()) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sup = world.supervisor(self.home)
+        landed = len(self.terms()) > before and sup is not None and self.kill(sup)
+        self.reap_clients()
+        self.toggle_sleeper(run=False)  # waits for the new supervisor to finish the stop
+        return landed
+
+    def terms(self) -> list[int]:
+        """Every SIGTERM the healthy bots had, as the pid that had it, in order."""
+        pids: list[int] = []
+        for path in sorted((self.tmp / "beats").glob("*.terms")):
+            pids += [int(word) for word in path.read_text().split()]
+        return pids
+
+    def second_sigterms(self) -> list[str]:
+        """A line for each process that had more than one SIGTERM."""
+        counts = collections.Counter(self.terms())
+        return [f"pid {pid} had {n} SIGTERMs" for pid, n in sorted(counts.items()) if n > 1]
 
     # ------------------------------------------------------------------ the supervisor
     def supervisor_up(self) -> Ident | None:

@@ -4,6 +4,7 @@ schedule from a seed, and the report (the chaos run itself is ``make chaos``, as
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -157,7 +158,11 @@ def test_the_fault_schedule_comes_from_the_seed_alone() -> None:
     assert offsets[-1] == 0 and min(offsets) < 0 < max(offsets)
     kinds = [action for action, _ in actions]
     assert kinds.count(chaos.Action.DISK_FULL) == kinds.count(chaos.Action.DISK_FREE) == 2
-    assert kinds.index(chaos.Action.STOP) < kinds.index(chaos.Action.START)
+    stops = [i for i, s in enumerate(steps) for a, _ in s.actions if a is chaos.Action.STOP]
+    starts = [i for i, s in enumerate(steps) for a, _ in s.actions if a is chaos.Action.START]
+    assert len(stops) == len(starts) == len(chaos.SLEEPER_CYCLES)
+    assert all(stop < start for stop, start in zip(stops, starts, strict=True))  # each before its start
+    assert all(start < stop for start, stop in zip(starts, stops[1:], strict=False))
 
 
 def figures(label: str, duplicates: int = 0) -> chaos_report.Figures:
@@ -170,12 +175,15 @@ def figures(label: str, duplicates: int = 0) -> chaos_report.Figures:
 def test_the_report_keeps_the_before_row_when_after_is_written() -> None:
     rows = chaos_report.merge_rows([], figures("before", duplicates=3))
     rows = chaos_report.merge_rows(rows, figures("after"))
-    rows = chaos_report.merge_rows(rows, figures("after"))
+    rows = chaos_report.merge_rows(rows, replace(figures("after"), second_sigterms=0))
     assert [r.label for r in rows] == ["before", "after"]
     again = chaos_report.rows_from_json(chaos_report.rows_to_json(rows))
     assert again == rows
     text = chaos_report.doc(rows)
-    assert "| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | 100 | 50 | 6 | 2 | 200 s |" in text
+    # A row from before the column existed says so, rather than a zero it never counted.
+    assert ("| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | not counted | 100 | 50 | "
+            "6 | 2 | 200 s |") in text
+    assert "| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | 100 |" in text
     assert "make chaos" in text
 
 
@@ -183,3 +191,4 @@ def test_the_table_says_whether_the_run_was_clean() -> None:
     assert "verdict: clean" in chaos_report.table(figures("after"))
     dirty = chaos_report.table(figures("before", duplicates=1))
     assert "duplicates seen      1" in dirty and "VIOLATIONS" in dirty
+    assert "VIOLATIONS" in chaos_report.table(replace(figures("after"), second_sigterms=1))
