@@ -58,15 +58,36 @@ class EventLog:
         try:
             if self.path.exists() and self.path.stat().st_size > self.max_bytes:
                 os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-            # Created private (0600): events quote what bots said.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with open(fd, "a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
+            _append_line(self.path, line)
         except OSError as exc:
             # The event log is a convenience; a full disk must not take the supervisor down.
             import logging
 
             logging.getLogger(__name__).warning("cannot write event log: %s", exc)
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one whole line or nothing. On a full disk a write can be cut short; the torn
+    piece is cut off again, else it would glue itself to the next event and both would be
+    unreadable. A file that ends mid-line (cut by an older version) gets a newline first.
+    The supervisor is the only writer, so the size before the write is the place to cut."""
+    # Created private (0600): events quote what bots said.
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        data = (line + "\n").encode("utf-8")
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        try:
+            written = os.write(fd, data)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+        if written < len(data):
+            os.ftruncate(fd, size)
+            raise OSError(f"{path}: only {written} of {len(data)} bytes written (disk full?)")
+    finally:
+        os.close(fd)
 
 
 def last_exit_text(last: Mapping[str, Any] | None) -> str:

@@ -49,3 +49,48 @@ def test_kill_9_at_random_instants_never_tears_the_file(tmp_path: Path) -> None:
     assert last > 0, "some writes completed"
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "registry.json"]
     assert all(name.endswith(".tmp") for name in leftovers)
+
+
+EVENTS_ON_A_FULL_DISK = """
+import json, os, sys
+from pathlib import Path
+from watchdog_runtime.events import EventLog
+folder = Path(sys.argv[1])
+log = EventLog(folder / "events.jsonl")
+log.write("first", "b", pad="x" * 3700)  # most of one page: a longer line fits only in part
+chunk = b"\\0" * 4096
+with open(folder / "ballast", "wb", buffering=0) as fh:
+    try:
+        while True:
+            fh.write(chunk)
+    except OSError:
+        pass  # full, as wanted
+log.write("cut", "b", pad="y" * 600)  # 300-odd bytes would fit: the write is cut short
+print("after cut", (folder / "events.jsonl").stat().st_size, flush=True)
+os.unlink(folder / "ballast")
+log.write("after", "b")
+for line in (folder / "events.jsonl").read_text().splitlines():
+    print(json.loads(line)["kind"])
+"""
+
+
+def test_an_event_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -> None:
+    """Regression (make chaos): a line cut short by a full disk stayed in the event log, and
+    the next event was glued to it: both unreadable."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (a small tmpfs in a private mount namespace)")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    script = (f"mount -t tmpfs -o size=64k wdbot-events {folder} && "
+              f"exec {sys.executable} -c \"$0\" {folder}")
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                           EVENTS_ON_A_FULL_DISK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    first_size = len(json.dumps({"at": "", "kind": "first", "bot": "b", "pad": "x" * 3700}))
+    assert lines[0].startswith("after cut ") and int(lines[0].split()[-1]) < first_size + 40
+    assert lines[1:] == ["first", "after"]
+    assert "cannot write event log" in done.stderr
