@@ -169,6 +169,7 @@ class Checker:
     _lost_open: set[str] = field(default_factory=set)
     _mains: dict[str, set[Ident]] = field(default_factory=dict)
     _steps: list[tuple[float, int]] = field(default_factory=list)
+    _runs: dict[str, int | None] = field(default_factory=dict)
 
     def step(self, index: int, at: float) -> None:
         """The run's step ``index`` began at ``at``: findings name the step they began in,
@@ -222,11 +223,17 @@ class Checker:
                 known.add(proc.ident)
 
     def _lost(self, snap: Snapshot) -> None:
+        """A bot is lost when it has had no process for long. Snapshots come a few seconds
+        apart, so a crash looper seen down in two of them may have run in between: a new
+        run pid in the registry says it did (its down time starts again)."""
         down = down_bots(snap)
+        runs = {name: entry.run_pid for name, entry in snap.registry.items()}
         for name in list(self._down_since):
-            if name not in down:
+            ran = name in runs and runs[name] != self._runs.get(name, runs[name])
+            if name not in down or ran:
                 del self._down_since[name]
                 self._lost_open.discard(name)
+        self._runs.update(runs)
         for name in down:
             since = self._down_since.setdefault(name, snap.at)
             plan = self.plans.get(name)

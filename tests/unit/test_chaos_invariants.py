@@ -139,6 +139,17 @@ def test_a_bot_down_past_its_backoff_and_the_grace_is_lost_once_per_episode() ->
     assert len(checker.lost) == 2
 
 
+def test_a_crash_looper_that_ran_between_two_snapshots_was_not_down_throughout() -> None:
+    checker = Checker(PLANS, grace_s=10.0)
+    up = [proc(1)]
+    for at, run in ((0, 7), (6, 8), (12, 9), (18, 10)):  # down at each look, a new run each time
+        checker.observe(snap(at, up, {"h": 1, "c": run}))
+    assert checker.lost == []
+    for at in (24, 30, 38):  # the same dead run: no process since 18 s
+        checker.observe(snap(at, up, {"h": 1, "c": 10}))
+    assert len(checker.lost) == 1 and "no process for 20 s" in checker.lost[0]
+
+
 def test_a_full_disk_excuses_being_down_until_it_is_freed() -> None:
     checker = Checker(PLANS, grace_s=10.0)
     checker.observe(snap(0, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
