@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,7 +120,8 @@ def test_a_stop_never_signals_a_process_twice(request: pytest.FixtureRequest, bo
     if contained:
         containment: Containment = request.getfixturevalue("containment")
         cgroup = cgroups.create(containment, "counted")
-    popen, kids = _start(bots, "marker-counted", cgroup, started)
+    marker = f"marker-counted-{uuid.uuid4().hex[:8]}"  # tests run side by side
+    popen, kids = _start(bots, marker, cgroup, started)
     everyone = [popen.pid, *kids]
     grace: treestop.Grace = 5.0
     if resumed:  # the supervisor that began the stop had signalled the bot and one helper
@@ -133,7 +135,7 @@ def test_a_stop_never_signals_a_process_twice(request: pytest.FixtureRequest, bo
         ident = procs.identify(popen.pid)
         assert ident is not None
         exit_task = asyncio.ensure_future(procs.wait_exit(ident, popen))
-        return await treestop.stop_tree(ident, "marker-counted", exit_task, grace, cgroup=cgroup)
+        return await treestop.stop_tree(ident, marker, exit_task, grace, cgroup=cgroup)
 
     code, sig, killed = asyncio.run(stop())
     assert killed == [], "every helper ended within its grace, of its own"
@@ -144,12 +146,13 @@ def test_a_stop_never_signals_a_process_twice(request: pytest.FixtureRequest, bo
 
 def test_copies_stopped_after_a_takeover_are_not_signalled_again(
         bots: Path, started: list[subprocess.Popen[bytes]]) -> None:
-    popen, kids = _start(bots, "marker-copy", None, started)
+    marker = f"marker-copy-{uuid.uuid4().hex[:8]}"
+    popen, kids = _start(bots, marker, None, started)
     os.kill(popen.pid, signal.SIGTERM)  # the supervisor that was killed got this far
     wait_until(lambda: popen.poll() is not None, "the copy's own exit")
     os.kill(kids[0], signal.SIGTERM)
     grace = Remembered({kids[0]})
-    found = procs.as_processes(m for m in procs.marked_processes("marker-copy").get("marker-copy", [])
+    found = procs.as_processes(m for m in procs.marked_processes(marker).get(marker, [])
                                if m.ident.pid in kids)
     assert sorted(p.pid for p in found) == sorted(kids)
     assert asyncio.run(treestop.stop_processes(found, grace)) == []

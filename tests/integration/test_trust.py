@@ -523,7 +523,7 @@ def test_a_supervisor_that_resumes_a_stop_does_not_signal_again(
         wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     """A second SIGTERM means "exit now" to many bots (the SDK's shutdown among them): a
     supervisor killed while its bot cancelled orders made the next one send another, and
-    the bot was cut short. The first supervisor marks the SIGTERM sent; the next spares it."""
+    the bot was cut short. The first supervisor notes the SIGTERM; the next spares it."""
     go = tmp_path / "go"
     wd.env["GO_FILE"] = str(go)
     wd("start", str(write_bot(bots, "counted.py", COUNTS_SIGTERMS)), "--stop-timeout", "60")
@@ -531,9 +531,10 @@ def test_a_supervisor_that_resumes_a_stop_does_not_signal_again(
     supervisor = wd.status()["supervisor"]["pid"]
     stopper = threading.Thread(target=lambda: wd("stop", "counted", check=False))
     stopper.start()
-    wait_until(lambda: f"term 1 {pid}" in wd.stdout("counted")
-               and [e.get("sent") for e in signalled(wd, "counted")] == [True],
-               "the SIGTERM delivered and marked sent on disk")
+    marks = wd.home / "bots" / "counted" / "run" / "sigterms"
+    wait_until(lambda: f"term 1 {pid}" in wd.stdout("counted") and marks.exists()
+               and [line.split()[0] for line in marks.read_text().split("\n") if line] == [str(pid)],
+               "the SIGTERM delivered and noted on disk")
     os.kill(supervisor, signal.SIGKILL)
     stopper.join(60)
     log = wd.home / "supervisor.log"
@@ -545,6 +546,7 @@ def test_a_supervisor_that_resumes_a_stop_does_not_signal_again(
     out = wd.stdout("counted")
     assert "cut short" not in out and f"orders cancelled {pid}" in out, out
     assert f"SIGTERM to []; spared [{pid}], signalled before" in log.read_text()
+    assert not marks.exists(), "the note goes with the stop"
     assert wd.bot("counted")["last_exit"]["signal"] is None
 
 

@@ -132,12 +132,30 @@ def test_a_process_sent_its_sigterm_is_spared_a_second_one() -> None:
     remaining = lambda d: 1.0  # noqa: E731
     written = graces.grace([], [old, young], 3.0, _deadline, remaining)
     assert written.spare == frozenset()  # on disk before any signal: nobody spared yet
-    only_old = graces.mark_sent(written.added, [10, 12])  # 12: not ours, ignored
-    assert [s.sent for s in only_old] == [True, False]  # young: killed before its signal
-    resumed = graces.grace(only_old, [old, young], 3.0, _deadline, remaining)
-    assert resumed.spare == frozenset({10}) and resumed.added == ()
+    resumed = graces.grace(written.added, [old, young], 3.0, _deadline, remaining, sent=[old])
+    assert resumed.spare == frozenset({10}) and resumed.added == ()  # young: killed before its signal
     recycled = ProcessIdentity(10, 9.0, 999, "b")  # pid 10 again, another process: signalled
-    assert graces.grace(only_old, [recycled], 3.0, _deadline, remaining).spare == frozenset()
+    assert graces.grace(written.added, [recycled], 3.0, _deadline, remaining, sent=[old]).spare == frozenset()
+
+
+def test_the_sigterms_sent_are_noted_read_back_and_pruned(tmp_path: Path) -> None:
+    from watchdog_runtime.supervisor import sentmarks
+
+    path = tmp_path / "sigterms"
+    assert sentmarks.read(path) == []
+    a, b = ProcessIdentity(10, 1.5, 500, "b"), ProcessIdentity(11, 2.25, None, None)
+    sentmarks.note(path, [a])
+    sentmarks.note(path, [])
+    with open(path, "a") as fh:
+        fh.write("12 5")  # torn by a full disk: marks nobody, and the next line still reads
+    sentmarks.note(path, [b])
+    assert sentmarks.read(path) == [a, b]
+    path.write_text(path.read_text() + "garbage\n0 1 b 1.0\nx y z w\n")
+    assert sentmarks.read(path) == [a, b]
+    sentmarks.prune(path, lambda ident: ident == b)
+    assert sentmarks.read(path) == [b] and path.stat().st_mode & 0o777 == 0o600
+    sentmarks.prune(path, lambda ident: False)
+    assert not path.exists()
 
 
 def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
@@ -145,14 +163,9 @@ def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
 
     entry = graces.Signalled(ProcessIdentity(10, 1.5, 500, "b"), _deadline(100.0))
     assert graces.Signalled.from_json(json.loads(json.dumps(entry.to_json()))) == entry
-    sent = graces.mark_sent([entry], [10])[0]
-    assert graces.Signalled.from_json(json.loads(json.dumps(sent.to_json()))) == sent
-    older = {k: v for k, v in entry.to_json().items() if k != "sent"}  # before it was kept
-    assert graces.Signalled.from_json(older) == entry
     for bad in ({"process": {"pid": 0, "create_time": 1}, "kill_at": entry.kill_at.to_json()},
                 {"process": entry.to_json()["process"], "kill_at": {**entry.kill_at.to_json(),
                                                                      "boot_at": float("inf")}},
-                {"process": "x", "kill_at": {}},
-                {**entry.to_json(), "sent": "yes"}):
+                {"process": "x", "kill_at": {}}):
         with pytest.raises((ValueError, TypeError, KeyError)):
             graces.Signalled.from_json(bad)

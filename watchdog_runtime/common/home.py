@@ -164,6 +164,11 @@ class BotPaths:
         return self.run / "exit.json"
 
     @property
+    def sigterms(self) -> Path:
+        """The processes of the bot that have had their SIGTERM (``supervisor.sentmarks``)."""
+        return self.run / "sigterms"
+
+    @property
     def auto_requirements(self) -> Path:
         """What auto-install added, as requirements a rebuilt venv installs up front."""
         return self.root / "auto-requirements.txt"

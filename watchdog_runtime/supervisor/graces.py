@@ -9,11 +9,9 @@ that process alone: a new run, or another process of the same bot, gets its own 
 grace; an entry whose process is gone is dropped.
 
 Each process also gets one SIGTERM, never two: to many programs (the SDK's graceful
-shutdown among them) a second SIGTERM means "stop cancelling orders, exit now". Once the
-signal is out, the entry is marked ``sent`` (a second write); the next supervisor spares
-those processes and only waits out their deadline. A supervisor killed between the two
-writes leaves an entry not marked: that process gets its SIGTERM again, which beats a
-process that never had one and is SIGKILLed at its deadline.
+shutdown among them) a second SIGTERM means "stop cancelling orders, exit now". Those
+already signalled (``sentmarks``, passed in as ``sent``) are spared; only their deadline is
+waited out.
 
 Pure: identities and deadlines come in, the liveness check is passed in.
 
@@ -28,14 +26,14 @@ Pure: identities and deadlines come in, the liveness check is passed in.
     >>> both = grace([due], [old, new], 3.0, later, remaining=lambda d: max(0.0, d.boot_at - 99.0))
     >>> both.seconds, [s.ident.pid for s in both.added]  # the new one gets its whole grace
     (3.0, [11])
-    >>> grace(mark_sent([due], [10]), [old], 3.0, later, remaining=lambda d: 1.0).spare
+    >>> grace([due], [old], 3.0, later, remaining=lambda d: 1.0, sent=[old]).spare
     frozenset({10})
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .identity import Deadline, ProcessIdentity, to_json
@@ -43,15 +41,13 @@ from .identity import Deadline, ProcessIdentity, to_json
 
 @dataclass(frozen=True)
 class Signalled:
-    """A process about to be sent SIGTERM (``sent``: it was), and when its SIGKILL is due."""
+    """A process sent SIGTERM, and when its SIGKILL is due."""
 
     ident: ProcessIdentity
     kill_at: Deadline
-    sent: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"process": to_json(self.ident), "kill_at": self.kill_at.to_json(),
-                "sent": self.sent}
+        return {"process": to_json(self.ident), "kill_at": self.kill_at.to_json()}
 
     @classmethod
     def from_json(cls, data: Any) -> Signalled:
@@ -65,10 +61,7 @@ class Signalled:
                                 boot if isinstance(boot, str) else None)
         if ident.pid <= 0:
             raise ValueError(f"not a process: {proc!r}")
-        sent = data.get("sent", False)  # absent in entries written before it existed
-        if not isinstance(sent, bool):
-            raise ValueError(f"not true or false: {sent!r}")
-        return cls(ident, Deadline.from_json(data["kill_at"]), sent)
+        return cls(ident, Deadline.from_json(data["kill_at"]))
 
 
 @dataclass(frozen=True)
@@ -92,11 +85,12 @@ def same_process(a: ProcessIdentity, b: ProcessIdentity) -> bool:
 
 def grace(known: Sequence[Signalled], about_to_signal: Iterable[ProcessIdentity], seconds: float,
           new_deadline: Callable[[float], Deadline],
-          remaining: Callable[[Deadline], float]) -> Wait:
+          remaining: Callable[[Deadline], float],
+          sent: Sequence[ProcessIdentity] = ()) -> Wait:
     """The wait before SIGKILL for the processes ``about_to_signal``: what is left of each
     one's first grace, a whole ``seconds`` for a process never signalled (which gets an
     entry), and for the batch the longest of these (no process is cut short), never more
-    than ``seconds``; those whose entry says ``sent`` are spared a second SIGTERM."""
+    than ``seconds``; those in ``sent`` (signalled already) are spared a second SIGTERM."""
     waits: list[float] = []
     added: list[Signalled] = []
     spare: set[int] = set()
@@ -107,15 +101,9 @@ def grace(known: Sequence[Signalled], about_to_signal: Iterable[ProcessIdentity]
             waits.append(seconds)
         else:
             waits.append(min(seconds, remaining(entry.kill_at)))
-            if entry.sent:
-                spare.add(ident.pid)
+        if any(same_process(ident, done) for done in sent):
+            spare.add(ident.pid)
     return Wait(max(waits, default=seconds), tuple(added), frozenset(spare))
-
-
-def mark_sent(known: Sequence[Signalled], pids: Iterable[int]) -> tuple[Signalled, ...]:
-    """The entries, with those of ``pids`` (just sent SIGTERM) marked ``sent``."""
-    done = set(pids)
-    return tuple(replace(s, sent=True) if s.ident.pid in done else s for s in known)
 
 
 def prune(known: Sequence[Signalled], alive: Callable[[ProcessIdentity], bool]) -> tuple[Signalled, ...]:

@@ -32,7 +32,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
-from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles
+from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, sentmarks
 from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
@@ -134,6 +134,8 @@ class BotRunner:
         """The pending restart's deadline, on clocks that outlive this supervisor."""
         self.signalled: tuple[graces.Signalled, ...] = record.signalled
         """The processes sent SIGTERM and their SIGKILL deadlines (:meth:`_grace`)."""
+        self._about: dict[int, procs.ProcessIdentity] = {}
+        """The identities of the processes last about to be signalled (for :meth:`_sent`)."""
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
@@ -364,29 +366,29 @@ class BotRunner:
     def _grace(self, seconds: float, pids: list[int]) -> Term:
         """The wait from SIGTERM to SIGKILL for ``pids``, about to be signalled: ``seconds``
         from each process's first SIGTERM, even when the supervisor that sent it was killed,
-        and no second SIGTERM for those that had it (``graces``). New deadlines go on disk
-        first; a failed write only costs the next supervisor a fresh grace for those
-        processes."""
+        and no second SIGTERM for those that had it (``graces``, ``sentmarks``). New
+        deadlines go on disk first; a failed write only costs the next supervisor a fresh
+        grace for those processes."""
         idents = [i for i in map(identity.identify, pids) if i is not None]
+        self._about = {i.pid: i for i in idents}
         wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
-                            identity.Deadline.remaining_now)
+                            identity.Deadline.remaining_now, sentmarks.read(self.paths.sigterms))
         if wait.added:
             self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
-            self._persist_deadlines()
+            try:
+                self.host.persist_now()
+            except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
+                log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
         return Term(wait.seconds, wait.spare)
 
     def _sent(self, pids: list[int]) -> None:
-        """``pids`` had their SIGTERM: a supervisor that finishes this stop spares them."""
-        marked = graces.mark_sent(self.signalled, pids)
-        if marked != self.signalled:
-            self.signalled = marked
-            self._persist_deadlines()
-
-    def _persist_deadlines(self) -> None:
+        """``pids`` had their SIGTERM this instant: noted at once, so that a supervisor
+        finishing this stop spares them (``sentmarks``)."""
+        idents = [self._about.get(pid) or identity.identify(pid) for pid in pids]
         try:
-            self.host.persist_now()
-        except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
-            log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
+            sentmarks.note(self.paths.sigterms, [i for i in idents if i is not None])
+        except OSError as exc:  # a full disk: a supervisor killed now would signal them again
+            log.warning("%s: cannot note the SIGTERMs sent: %s", self.spec.name, exc)
 
     def _forget_the_gone(self) -> None:
         """Drop the deadlines of processes that are gone (after a stop or sweep, and at
@@ -395,6 +397,7 @@ class BotRunner:
         if alive != self.signalled:
             self.signalled = alive
             self.host.persist()
+        sentmarks.prune(self.paths.sigterms, procs.is_alive)
 
     @property
     def joined_cgroup(self) -> Path | None:

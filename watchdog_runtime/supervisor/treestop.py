@@ -43,11 +43,11 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
         term = _term(stop_timeout, cgroups.pids(cgroup))
         deadline = loop.time() + term.seconds
         if term.spare:  # a stop resumed: one by one, sparing those already signalled
-            sent = cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare)
+            sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
         else:
-            sent = _terminate(ident.pid, [], term.spare)
-            sent += cgroups.signal_all(cgroup, signal.SIGTERM, skip_group=ident.pid, skip=sent)
-        _sent(stop_timeout, sent)
+            sent = _terminate(ident.pid, [], term.spare, stop_timeout)
+            sent += _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM,
+                                                           skip_group=ident.pid, skip=sent))
         _said(ident.pid, sent, term)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -58,8 +58,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     members = procs.members(ident, marker, since=ident)
     term = _term(stop_timeout, sorted({ident.pid, *(p.pid for p in members)}))
     deadline = loop.time() + term.seconds
-    sent = _terminate(ident.pid, members, term.spare)
-    _sent(stop_timeout, sent)
+    sent = _terminate(ident.pid, members, term.spare, stop_timeout)
     _said(ident.pid, sent, term)
     try:
         await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -126,9 +125,12 @@ def _term(grace: Grace, pids: list[int]) -> Term:
     return grace.before(pids)
 
 
-def _sent(grace: Grace, pids: list[int]) -> None:
+def _sent(grace: Grace, pids: list[int]) -> list[int]:
+    """Tell ``grace`` that ``pids`` were just signalled (call it right after the signal:
+    a supervisor killed in between would have them signalled again); returns ``pids``."""
     if pids and not isinstance(grace, (int, float, Term)):
         grace.sent(pids)
+    return pids
 
 
 @dataclass(frozen=True)
@@ -144,29 +146,31 @@ class _Rest:
         return Term(self.seconds, self.spare)
 
     def sent(self, pids: list[int]) -> None:
-        _sent(self.grace, pids)
+        _sent(self.grace, pids)  # the stop's own graces note them
 
 
-def _terminate(pgid: int | None, found: Iterable[Any], spare: frozenset[int]) -> list[int]:
+def _terminate(pgid: int | None, found: Iterable[Any], spare: frozenset[int], grace: Grace) -> list[int]:
     """SIGTERM to process group ``pgid`` and to the ``found`` processes outside it, except
-    the ``spare`` pids; return the pids signalled. The group gets one ``killpg`` unless some
-    of it is spared; then its members are signalled one by one."""
+    the ``spare`` pids, each batch told to ``grace`` at once; return the pids signalled. The
+    group gets one ``killpg`` unless some of it is spared; then its members are signalled
+    one by one."""
     sent: list[int] = []
     if pgid:
         group = procs.group_members(pgid)
         if spare.isdisjoint(group):
             procs.signal_group(pgid, signal.SIGTERM)
-            sent.extend(group)
+            sent.extend(_sent(grace, group))
         else:
             for pid in group:
                 if pid not in spare:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.kill(pid, signal.SIGTERM)
                         sent.append(pid)
+            _sent(grace, sent)
     outside = procs.outside_group(found, pgid) if pgid else list(found)
     rest = [p for p in outside if p.pid not in spare and p.pid not in sent]
     procs.signal_each(rest, signal.SIGTERM)
-    return sent + [p.pid for p in rest]
+    return sent + _sent(grace, [p.pid for p in rest])
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -192,7 +196,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
     term = _term(wait_s, [p.pid for p in alive] + ([pgid] if pgid else []))
-    _sent(wait_s, _terminate(pgid, alive, term.spare))
+    _terminate(pgid, alive, term.spare, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
@@ -208,7 +212,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     if not alive:
         return []
     term = _term(wait_s, [p.pid for p in alive])
-    _sent(wait_s, _terminate(None, alive, term.spare))
+    _terminate(None, alive, term.spare, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
