@@ -157,7 +157,8 @@ the home is left. The target is zero in the first six columns. The `before` row 
 before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
 SIGKILL deadlines that outlive a supervisor, ...), and `before one SIGTERM` the code before
 a stop noted whom it had signalled (each kill in the middle of a stop then cost the bot a
-second SIGTERM): that the run finds its failures is what shows it can fail. Each finding names the step of the run it began in, and `--keep DIR`
+second SIGTERM): that the run finds its failures is what shows it can fail. Each finding
+names the step of the run it began in, and `--keep DIR`
 keeps the home's logs, so a finding can be traced to the fault that caused it.
 """
 

@@ -13,6 +13,8 @@ from typing import Any
 from .common.units import duration
 
 MAX_BYTES = 1024 * 1024
+TORN_TAIL_BYTES = 64 * 1024
+"""How far back a torn last line is looked for (an event is a few hundred bytes)."""
 
 
 def wall_iso(epoch: float | None = None) -> str:
@@ -69,15 +71,21 @@ class EventLog:
 def _append_line(path: Path, line: str) -> None:
     """Append one whole line or nothing. On a full disk a write can be cut short; the torn
     piece is cut off again, else it would glue itself to the next event and both would be
-    unreadable. A file that ends mid-line (cut by an older version) gets a newline first.
-    The supervisor is the only writer, so the size before the write is the place to cut."""
+    unreadable. A file that ends mid-line (a supervisor killed between the short write and
+    the cut) is cut back to its last whole line first. The supervisor is the only writer,
+    so the size before the write is the place to cut."""
     # Created private (0600): events quote what bots said.
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         size = os.fstat(fd).st_size
         data = (line + "\n").encode("utf-8")
         if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
+            tail = os.pread(fd, TORN_TAIL_BYTES, max(0, size - TORN_TAIL_BYTES))
+            if b"\n" in tail or size <= TORN_TAIL_BYTES:
+                size -= len(tail) - (tail.rfind(b"\n") + 1)
+                os.ftruncate(fd, size)
+            else:
+                data = b"\n" + data  # no line end in sight: keep it, on a line of its own
         try:
             written = os.write(fd, data)
         except OSError:

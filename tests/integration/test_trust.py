@@ -7,6 +7,7 @@ namespaces, so nothing outside the test changes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -625,3 +627,159 @@ def test_shutdown_returns_once_the_supervisor_process_is_gone(tmp_path: Path) ->
         finally:
             proc.kill()
 
+
+
+# ------------------------------------------------ a stop finished by the next supervisor
+# The bot leaves a helper orphaned in its process group with an empty environment: the
+# marker walk cannot see it, only the group (or the cgroup) holds it. Every SIGTERM is
+# counted in TERMS_FILE; the bot and a graceful helper clean up until GO_FILE appears.
+HELPER_IN_GROUP = """
+import os, signal, sys, time
+terms, go, deaf = sys.argv[1], sys.argv[2], sys.argv[3] == "deaf"
+def on_term(signum, frame):  # counted; a deaf helper then carries on as if nothing came
+    with open(terms, "a") as out:
+        out.write(f"{os.getpid()} helper\\n")
+signal.signal(signal.SIGTERM, on_term)
+open(terms + ".helper", "w").write(str(os.getpid()))
+while deaf or not os.path.exists(go):
+    time.sleep(0.05)
+"""
+
+ORPHANING = """
+import os, signal, sys, time
+terms, go, kind = os.environ["TERMS_FILE"], os.environ["GO_FILE"], os.environ["HELPER_KIND"]
+if os.fork() == 0:
+    if os.fork() == 0:
+        os.execve(sys.executable, [sys.executable, "-c", os.environ["HELPER_CODE"], terms, go, kind], {})
+    os._exit(0)
+os.wait()
+def on_term(signum, frame):
+    with open(terms, "a") as out:
+        out.write(f"{os.getpid()} bot\\n")
+    while kind != "deaf" and not os.path.exists(go):
+        time.sleep(0.05)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+print("up", os.getpid(), flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture(params=["cgroup", "marker-walk"])
+def walk(request: pytest.FixtureRequest, wd: Wdbot) -> Iterator[str]:
+    """The supervisor with its cgroups, or on the marker walk: in a mount namespace without
+    the cgroup v2 mount, as on a machine without delegation."""
+    from watchdog_runtime.supervisor.cgroupplan import cgroup2_mount
+
+    found = cgroup2_mount(Path("/proc/self/mountinfo").read_text())
+    if request.param == "cgroup":
+        if found is None or not ROOT:
+            pytest.skip("no cgroup v2 for the supervisor here")
+        yield request.param
+        return
+    needs_root_tools("unshare", "nsenter", "umount")
+    if found is None:
+        pytest.skip("no cgroup v2 here: the cgroup case already runs on the marker walk")
+    mount = found[0]
+    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                               f"umount -l {mount} && exec sleep 600"], start_new_session=True)
+    try:
+        wait_until(lambda: holder.poll() is None and f" {mount} " not in
+                   Path(f"/proc/{holder.pid}/mountinfo").read_text(), "a namespace without cgroups")
+        wd.prefix = ["nsenter", "-t", str(holder.pid), "-m"]
+        yield request.param
+    finally:
+        wd.teardown()
+        wd.prefix = []
+        holder.kill()
+        holder.wait(10)
+
+
+def _counts(terms: Path) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for line in terms.read_text().splitlines() if terms.exists() else []:
+        counts[line] = counts.get(line, 0) + 1
+    return counts
+
+
+def _start_orphaning(wd: Wdbot, bots: Path, tmp_path: Path, kind: str,
+                     stop_timeout: str) -> tuple[int, int, Path, Path]:
+    terms, go = tmp_path / "terms", tmp_path / "go"
+    wd.env.update(TERMS_FILE=str(terms), GO_FILE=str(go), HELPER_KIND=kind,
+                  HELPER_CODE=HELPER_IN_GROUP)
+    wd("start", str(write_bot(bots, "orphaning.py", ORPHANING)), "--stop-timeout", stop_timeout)
+    pid = wd.bot("orphaning")["pid"]
+    helper = int(wait_until(lambda: _read_text(Path(f"{terms}.helper")), "the orphaned helper"))
+    assert os.getpgid(helper) == pid and psutil.Process(helper).environ() == {}
+    return pid, helper, terms, go
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
+def test_a_resumed_stop_spares_what_the_walk_cannot_see(
+        wd: Wdbot, bots: Path, tmp_path: Path, walk: str) -> None:
+    """Red team: on the marker walk, a supervisor finishing a stop signalled the bot's process
+    group one member at a time, and an orphaned helper without the marker (noted as signalled,
+    but not among the processes the walk found) had a second SIGTERM."""
+    pid, helper, terms, go = _start_orphaning(wd, bots, tmp_path, "graceful", "60")
+    try:
+        marks = wd.home / "bots" / "orphaning" / "run" / "sigterms"
+        stopper = threading.Thread(target=lambda: wd("stop", "orphaning", check=False))
+        supervisor = wd.status()["supervisor"]["pid"]
+        stopper.start()
+        wait_until(lambda: _counts(terms) == {f"{pid} bot": 1, f"{helper} helper": 1}
+                   and {int(line.split()[0]) for line in _read_text(marks).split("\n") if line}
+                   == {pid, helper}, "both signalled and noted")
+        os.kill(supervisor, signal.SIGKILL)
+        stopper.join(60)
+        log = wd.home / "supervisor.log"
+        assert wd.bot("orphaning")["state"] == "stopping", walk
+        wait_until(lambda: log.read_text().count(f"stopping pid {pid}: SIGTERM to") == 2,
+                   "the new supervisor's stop")
+        go.touch()
+        wait_until(lambda: wd.bot("orphaning")["state"] == "stopped", "the stop to end")
+        wait_until(lambda: not psutil.pid_exists(helper), "the helper's own exit")
+        assert _counts(terms) == {f"{pid} bot": 1, f"{helper} helper": 1}
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)
+
+
+def test_a_stop_whose_bot_is_gone_is_finished_at_its_deadline(
+        wd: Wdbot, bots: Path, tmp_path: Path, walk: str) -> None:
+    """Red team: a supervisor killed during a stop, after the bot had exited, left a helper
+    that ignores SIGTERM and has no marker running for good ('stopped' in status); the next
+    supervisor only looked for the marker. The deadlines it had are on disk: it keeps them."""
+    from watchdog_runtime.supervisor.identity import Deadline
+
+    pid, helper, terms, _go = _start_orphaning(wd, bots, tmp_path, "deaf", "4")
+    try:
+        stopper = threading.Thread(target=lambda: wd("stop", "orphaning", check=False))
+        supervisor = wd.status()["supervisor"]["pid"]
+        stopper.start()
+        wait_until(lambda: f"{pid} bot" in _counts(terms) and not psutil.pid_exists(pid)
+                   and helper in [e["process"]["pid"] for e in signalled(wd, "orphaning")],
+                   "the bot gone, the helper signalled with its deadline on disk")
+        entry = next(e for e in signalled(wd, "orphaning") if e["process"]["pid"] == helper)
+        os.kill(supervisor, signal.SIGKILL)
+        stopper.join(60)
+        wd("status", "--json")  # the next supervisor
+
+        def gone() -> bool:
+            try:
+                return psutil.Process(helper).status() == psutil.STATUS_ZOMBIE
+            except psutil.NoSuchProcess:
+                return True
+        wait_until(gone, "the helper's SIGKILL at its deadline", timeout_s=15.0)
+        assert Deadline.from_json(entry["kill_at"]).remaining_now() < 1.0, "not before its deadline"
+        assert _counts(terms) == {f"{pid} bot": 1, f"{helper} helper": 1}
+        wait_until(lambda: signalled(wd, "orphaning") == [], "its deadline forgotten")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)

@@ -115,8 +115,12 @@ def test_each_process_keeps_its_own_grace_and_the_batch_waits_for_the_longest() 
 
     alone = graces.grace(known, [old], 3.0, _deadline, remaining)
     assert (alone.seconds, alone.added) == (0.0, ())  # overdue: SIGKILL at once
+    # young appeared during the stop of old (overdue): it shares that stop's deadline, else
+    # every fork after every supervisor kill would put the SIGKILL off again.
     batch = graces.grace(known, [old, young], 3.0, _deadline, remaining)
-    assert batch.seconds == 3.0 and [s.ident for s in batch.added] == [young]
+    assert batch.seconds == 0.0 and batch.added == (graces.Signalled(young, known[0].kill_at),)
+    fresh = graces.grace([], [young], 3.0, _deadline, remaining)  # a stop that begins
+    assert fresh.seconds == 3.0 and [s.ident for s in fresh.added] == [young]
     recycled = ProcessIdentity(10, 9.0, 999, "b")  # the pid again, another process
     assert graces.grace(known, [recycled], 3.0, _deadline, remaining).seconds == 3.0
     other_boot = ProcessIdentity(10, 1.0, 500, "c")
@@ -169,3 +173,46 @@ def test_a_stored_grace_survives_its_json_and_garbage_is_refused() -> None:
                 {"process": "x", "kill_at": {}}):
         with pytest.raises((ValueError, TypeError, KeyError)):
             graces.Signalled.from_json(bad)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "folder", "huge"])
+def test_a_sigterms_file_a_bot_replaced_is_never_trusted(tmp_path: Path, kind: str) -> None:
+    """Red team: the bot runs as the same user and may replace its run folder's files. A FIFO
+    blocked every supervisor in open(); a symlink had the (root) supervisor append to its
+    target; a huge file took 50 s to read."""
+    from watchdog_runtime.registry import RunRecord
+    from watchdog_runtime.supervisor import runfiles, sentmarks
+
+    path, target = tmp_path / "sigterms", tmp_path / "precious"
+    target.write_text("precious\n")
+    mark = ProcessIdentity(10, 1.5, 500, "b")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "symlink":
+        path.symlink_to(target)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"10 500 b 1.5\n" * (sentmarks.MAX_BYTES // 10))
+    assert sentmarks.read(path) == ([mark] if kind == "huge" else [])  # read up to MAX_BYTES
+    if kind != "huge":
+        with pytest.raises(OSError):
+            sentmarks.note(path, [mark])
+        assert runfiles.exit_record(path, RunRecord.__new__(RunRecord)) is None  # no block either
+    sentmarks.prune(path, lambda ident: False)
+    assert target.read_text() == "precious\n"
+    assert path.is_dir() if kind == "folder" else not path.exists()
+
+
+def test_an_event_log_that_ends_mid_line_is_cut_back_to_its_last_whole_line(tmp_path: Path) -> None:
+    """Red team: a supervisor killed between a write cut short and its undoing left the torn
+    piece in the log for good."""
+    from watchdog_runtime.events import EventLog
+
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"kind": "first"}\n{"at": "2026-12-02", "kind": "cu')
+    EventLog(path).write("after", "b")
+    assert [json.loads(line)["kind"] for line in path.read_text().splitlines()] == ["first", "after"]
+    path.write_text('{"at": "torn alone')  # nothing whole before it
+    EventLog(path).write("next", "b")
+    assert [json.loads(line)["kind"] for line in path.read_text().splitlines()] == ["next"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -62,3 +63,26 @@ def fsync_dir(folder: str | os.PathLike[str]) -> None:
         pass  # fsync on a folder is unsupported on a few file systems; atomicity still holds
     finally:
         os.close(dfd)
+
+
+def open_regular(path: str | os.PathLike[str], flags: int = os.O_RDONLY, mode: int = 0o600) -> int:
+    """Open ``path`` only if it is a regular file (not a symlink, FIFO, device or folder), and
+    return the descriptor. For files a bot can replace, since it runs as the same user: a
+    FIFO would block the supervisor in ``open``, and a symlink would point its writes (as
+    root, perhaps) anywhere. Raises ``OSError`` otherwise."""
+    fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
+    """The first ``max_bytes`` of the regular file ``path`` (:func:`open_regular`)."""
+    fd = open_regular(path)
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(max_bytes)

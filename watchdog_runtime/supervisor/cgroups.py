@@ -134,18 +134,14 @@ def _procs(folder: Path) -> list[int]:
     return [int(word) for word in _read(f"{folder}/cgroup.procs").split()]
 
 
-def signal_all(cgroup: Path, sig: signal.Signals, skip_group: int | None = None,
-               skip: Collection[int] = ()) -> list[int]:
-    """Send ``sig`` once to every member; those in process group ``skip_group`` and the pids
-    in ``skip`` are left out (the caller signalled them already: a second SIGTERM means
-    "now" to many programs). Returns the pids signalled."""
+def signal_all(cgroup: Path, sig: signal.Signals, skip: Collection[int] = ()) -> list[int]:
+    """Send ``sig`` once to every member but the pids in ``skip`` (signalled already: a second
+    SIGTERM means "now" to many programs). Returns the pids signalled."""
     sent = []
     for pid in pids(cgroup):
         if pid in skip:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            if skip_group is not None and os.getpgid(pid) == skip_group:
-                continue
             os.kill(pid, sig)
             sent.append(pid)
     return sent

@@ -5,8 +5,10 @@ is killed during that wait, the next one must not grant the same process a fresh
 supervisors killed every second would then never reach the SIGKILL of a process that
 ignores SIGTERM. So each process signalled gets a :class:`Signalled` entry (its identity
 and its SIGKILL deadline), stored in the registry before the signal. The entry belongs to
-that process alone: a new run, or another process of the same bot, gets its own whole
-grace; an entry whose process is gone is dropped.
+that process alone: a new run gets its own whole grace, and an entry whose process is gone
+is dropped. A process that appears during a stop already under way (forked by a process
+being stopped) shares that stop's deadline: with a whole grace of its own, each fork after
+each supervisor kill would push the SIGKILL of a process that ignores SIGTERM further out.
 
 Each process also gets one SIGTERM, never two: to many programs (the SDK's graceful
 shutdown among them) a second SIGTERM means "stop cancelling orders, exit now". Those
@@ -24,8 +26,10 @@ Pure: identities and deadlines come in, the liveness check is passed in.
     (1.0, ())
     >>> new = ProcessIdentity(11, 2.0, 600, "b")
     >>> both = grace([due], [old, new], 3.0, later, remaining=lambda d: max(0.0, d.boot_at - 99.0))
-    >>> both.seconds, [s.ident.pid for s in both.added]  # the new one gets its whole grace
-    (3.0, [11])
+    >>> both.seconds, [(s.ident.pid, s.kill_at) for s in both.added] == [(11, due.kill_at)]
+    (1.0, True)
+    >>> grace([], [new], 3.0, later, remaining=lambda d: 3.0).seconds  # a stop begins
+    3.0
     >>> grace([due], [old], 3.0, later, remaining=lambda d: 1.0, sent=[old]).spare
     frozenset({10})
 """
@@ -88,21 +92,23 @@ def grace(known: Sequence[Signalled], about_to_signal: Iterable[ProcessIdentity]
           remaining: Callable[[Deadline], float],
           sent: Sequence[ProcessIdentity] = ()) -> Wait:
     """The wait before SIGKILL for the processes ``about_to_signal``: what is left of each
-    one's first grace, a whole ``seconds`` for a process never signalled (which gets an
-    entry), and for the batch the longest of these (no process is cut short), never more
-    than ``seconds``; those in ``sent`` (signalled already) are spared a second SIGTERM."""
+    one's first grace, and for the batch the longest of these, never more than ``seconds``.
+    A process never signalled gets an entry: a whole ``seconds`` when the batch is a new
+    stop, else the deadline of the stop under way (the latest among the batch's). Those in
+    ``sent`` (signalled already) are spared a second SIGTERM."""
+    batch = list(about_to_signal)
+    entries = {ident: next((s for s in known if same_process(s.ident, ident)), None)
+               for ident in batch}
+    under_way = [e for e in entries.values() if e is not None]
+    latest = max(under_way, key=lambda e: remaining(e.kill_at), default=None)
     waits: list[float] = []
     added: list[Signalled] = []
-    spare: set[int] = set()
-    for ident in about_to_signal:
-        entry = next((s for s in known if same_process(s.ident, ident)), None)
+    for ident, entry in entries.items():
         if entry is None:
-            added.append(Signalled(ident, new_deadline(seconds)))
-            waits.append(seconds)
-        else:
-            waits.append(min(seconds, remaining(entry.kill_at)))
-        if any(same_process(ident, done) for done in sent):
-            spare.add(ident.pid)
+            entry = Signalled(ident, latest.kill_at if latest else new_deadline(seconds))
+            added.append(entry)
+        waits.append(min(seconds, remaining(entry.kill_at)) if latest else seconds)
+    spare = {i.pid for i in batch if any(same_process(i, done) for done in sent)}
     return Wait(max(waits, default=seconds), tuple(added), frozenset(spare))
 
 

@@ -199,11 +199,16 @@ def marked_processes(prefix: str) -> dict[str, list[Marked]]:
 
 def as_processes(found: Iterable[Marked]) -> list[psutil.Process]:
     """psutil handles of swept processes that are still the same processes."""
+    return handles(m.ident for m in found)
+
+
+def handles(idents: Iterable[ProcessIdentity]) -> list[psutil.Process]:
+    """psutil handles of the processes that are still the ones ``idents`` name."""
     out = []
-    for m in found:
-        if is_alive(m.ident):
+    for ident in idents:
+        if is_alive(ident):
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                out.append(psutil.Process(m.ident.pid))
+                out.append(psutil.Process(ident.pid))
     return out
 
 
@@ -307,26 +312,24 @@ def group_members(pgid: int) -> list[int]:
     return found
 
 
-def outside_group(procs: Iterable[psutil.Process], pgid: int) -> list[psutil.Process]:
-    """The members that left process group ``pgid`` (``setsid``): a signal to the group
-    misses them. The others must not get it twice: a second SIGTERM means "now" to many
-    programs (the SDK's graceful shutdown among them)."""
-    out = []
-    for proc in procs:
-        try:
-            if os.getpgid(proc.pid) != pgid:
-                out.append(proc)
-        except ProcessLookupError:
-            pass  # gone already: nothing to signal
-        except PermissionError:
-            out.append(proc)  # cannot tell: signalling twice beats not at all
-    return out
-
-
-def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> None:
+def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[int]:
+    """Signal each process that is still the one its handle names (psutil checks the pid
+    was not reused); return the pids signalled."""
+    sent = []
     for proc in procs:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             proc.send_signal(sig)
+            sent.append(proc.pid)
+    return sent
+
+
+def as_group(pids: Iterable[int]) -> list[psutil.Process]:
+    """psutil handles of ``pids`` (those gone already are left out)."""
+    out = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            out.append(psutil.Process(pid))
+    return out
 
 
 async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,

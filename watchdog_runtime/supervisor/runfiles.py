@@ -8,9 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..common.durable import open_regular, read_regular
 from ..registry import RunRecord
 from .degraded import Degraded, RepeatWatch
 
+EXIT_RECORD_MAX_BYTES = 1 << 20
+"""An exit record is a few kilobytes (a traceback's last frames); more is not one."""
 STDERR_TAIL_BYTES = 64 * 1024
 """How much of a run's stderr is read for its final traceback."""
 
@@ -26,8 +29,8 @@ def stderr_position(path: Path) -> tuple[int, int]:
 
 def exit_record(path: Path, run: RunRecord) -> dict[str, Any] | None:
     """The bootstrap's record of how ``run`` ended; None when there is none for this run."""
-    try:
-        data = json.loads(path.read_text())
+    try:  # the bot writes it: never a FIFO to block on, nor a symlink to follow
+        data = json.loads(read_regular(path, EXIT_RECORD_MAX_BYTES))
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and data.get("run_id") == run.run_id else None
@@ -36,7 +39,7 @@ def exit_record(path: Path, run: RunRecord) -> dict[str, Any] | None:
 def stderr_tail(path: Path, run: RunRecord) -> str:
     """What ``run`` wrote to stderr, its last ``STDERR_TAIL_BYTES`` at most."""
     try:
-        with open(path, "rb") as fh:
+        with os.fdopen(open_regular(path), "rb") as fh:
             st = os.fstat(fh.fileno())
             # A log the bot rotated since the run began is all this run's: from its start.
             same = st.st_ino == run.stderr_inode or not run.stderr_inode
@@ -78,7 +81,7 @@ class StderrRepeats:
 
     def _read_new(self) -> str:
         try:
-            with open(self.path, "rb") as fh:
+            with os.fdopen(open_regular(self.path), "rb") as fh:
                 st = os.fstat(fh.fileno())
                 if st.st_ino != self._inode or st.st_size < self._offset:
                     self._offset, self._inode = 0, st.st_ino  # rotated or truncated

@@ -239,8 +239,8 @@ class BotRunner:
                 last = self.last_exit.reason if self.last_exit else ExitReason.CRASH
                 reason = _START_AFTER.get(last, StartReason.CRASH)
             self._launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
-        elif strays:
-            asyncio.get_running_loop().create_task(self._stop_strays(strays))
+        elif strays or self.signalled or self._cgroup_holds_any():
+            asyncio.get_running_loop().create_task(self._finish_stop(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
 
@@ -255,6 +255,31 @@ class BotRunner:
                                        f"{self.spec.name} were stopped")
         await stop_processes(procs.as_processes(strays), self._leftover_grace())
         self._forget_the_gone()
+
+    async def _finish_stop(self, strays: list[procs.Marked]) -> None:
+        """The bot is gone and should not run, but its supervisor died during its stop: what
+        is left (the bot's cgroup, processes with its marker, the processes that were
+        signalled and outlived it, marker or not) is stopped, each at the deadline it had
+        (the stop's grace, not the leftovers' shorter one: it may be cleaning up)."""
+        grace = self._stop_grace()
+        containment = self.host.containment
+        if containment is not None and self._cgroup_holds_any():
+            self._report_killed(await kill_leftovers(None, [], self.marker, grace,
+                                                     cgroup=containment.bot(self.spec.name)))
+        if strays:
+            self.host.events.write("orphans_stopped", self.spec.name, pids=[m.ident.pid for m in strays],
+                                   message=f"{len(strays)} process(es) of an earlier run of "
+                                           f"{self.spec.name} were stopped")
+        left = {i.pid: i for i in [*(m.ident for m in strays), *(s.ident for s in self.signalled)]}
+        found = procs.handles(left.values())
+        if found:
+            self._report_killed(await stop_processes(found, grace))
+        self._forget_the_gone()
+
+    def _cgroup_holds_any(self) -> bool:
+        """The bot's cgroup (never made here) holds a process."""
+        containment = self.host.containment
+        return containment is not None and not cgroups.is_empty(containment.bot(self.spec.name))
 
     async def _empty_cgroup(self) -> None:
         """The bot has no live process, so whatever its cgroup still holds (a helper of a run
@@ -371,15 +396,18 @@ class BotRunner:
         grace for those processes."""
         idents = [i for i in map(identity.identify, pids) if i is not None]
         self._about = {i.pid: i for i in idents}
+        marks = sentmarks.read(self.paths.sigterms)
         wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
-                            identity.Deadline.remaining_now, sentmarks.read(self.paths.sigterms))
+                            identity.Deadline.remaining_now, marks)
         if wait.added:
             self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
             try:
                 self.host.persist_now()
             except Exception:  # noqa: BLE001 - the supervisor's RegistryWriteError, already logged
                 log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
-        return Term(wait.seconds, wait.spare)
+        # Every process noted is spared, also one these pids missed: a member of the bot's
+        # process group that the marker walk cannot see (cleared environment, orphaned).
+        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)})
 
     def _sent(self, pids: list[int]) -> None:
         """``pids`` had their SIGTERM this instant: noted at once, so that a supervisor

@@ -20,8 +20,10 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from ..common.durable import atomic_write_bytes
+from ..common.durable import atomic_write_bytes, open_regular, read_regular
 from .identity import ProcessIdentity
+
+MAX_BYTES = 1 << 20
 
 
 def note(path: Path, sent: Iterable[ProcessIdentity]) -> None:
@@ -31,7 +33,7 @@ def note(path: Path, sent: Iterable[ProcessIdentity]) -> None:
     if not data:
         return
     data = b"\n" + data
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, data)
     finally:
@@ -39,9 +41,10 @@ def note(path: Path, sent: Iterable[ProcessIdentity]) -> None:
 
 
 def read(path: Path) -> list[ProcessIdentity]:
-    """The processes marked; none when the file is missing or unreadable."""
+    """The processes marked; none when the file is missing, unreadable or no regular file.
+    At most ``MAX_BYTES`` are read (a stop notes a line per process, a few dozen bytes)."""
     try:
-        text = path.read_text(errors="replace")
+        text = read_regular(path, MAX_BYTES).decode(errors="replace")
     except OSError:
         return []
     found = []
@@ -49,7 +52,7 @@ def read(path: Path) -> list[ProcessIdentity]:
         ident = _parse(line)
         if ident is not None:
             found.append(ident)
-    return found
+    return list(dict.fromkeys(found))  # each once, however often a line repeats
 
 
 def prune(path: Path, alive: Callable[[ProcessIdentity], bool]) -> None:
@@ -57,7 +60,7 @@ def prune(path: Path, alive: Callable[[ProcessIdentity], bool]) -> None:
     marks = read(path)
     left = [ident for ident in marks if alive(ident)]
     with contextlib.suppress(OSError):  # a mark kept too long spares nobody: pids are checked
-        if not left:
+        if not left and not path.is_dir():  # a folder in its place is not ours to remove
             path.unlink(missing_ok=True)
         elif len(left) < len(marks):
             atomic_write_bytes(path, "".join(_line(ident) for ident in left).encode())

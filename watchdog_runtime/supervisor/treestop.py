@@ -1,5 +1,5 @@
-"""Stopping a bot's whole process tree: SIGTERM to its group and to every member (escaped
-ones included), SIGKILL after the stop timeout, and nothing it started left behind.
+"""Stopping a bot's whole process tree: SIGTERM to each member (its process group and the
+escaped ones), SIGKILL after the stop timeout, and nothing it started left behind.
 
 Each process gets one SIGTERM, however the stop goes: a second one means "exit now" to
 many programs (the SDK's graceful shutdown among them), so the leftover phase of a stop
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,12 +41,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     if cgroup is not None and ident.pid in cgroups.pids(cgroup):
         term = _term(stop_timeout, cgroups.pids(cgroup))
         deadline = loop.time() + term.seconds
-        if term.spare:  # a stop resumed: one by one, sparing those already signalled
-            sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
-        else:
-            sent = _terminate(ident.pid, [], term.spare, stop_timeout)
-            sent += _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM,
-                                                           skip_group=ident.pid, skip=sent))
+        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
         _said(ident.pid, sent, term)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -56,9 +50,10 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
     members = procs.members(ident, marker, since=ident)
-    term = _term(stop_timeout, sorted({ident.pid, *(p.pid for p in members)}))
+    targets = _targets(ident.pid, members)
+    term = _term(stop_timeout, sorted({ident.pid, *targets}))
     deadline = loop.time() + term.seconds
-    sent = _terminate(ident.pid, members, term.spare, stop_timeout)
+    sent = _terminate(targets, term.spare, stop_timeout)
     _said(ident.pid, sent, term)
     try:
         await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -149,28 +144,24 @@ class _Rest:
         _sent(self.grace, pids)  # the stop's own graces note them
 
 
-def _terminate(pgid: int | None, found: Iterable[Any], spare: frozenset[int], grace: Grace) -> list[int]:
-    """SIGTERM to process group ``pgid`` and to the ``found`` processes outside it, except
-    the ``spare`` pids, each batch told to ``grace`` at once; return the pids signalled. The
-    group gets one ``killpg`` unless some of it is spared; then its members are signalled
-    one by one."""
-    sent: list[int] = []
+def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
+    """The ``found`` processes and the members of process group ``pgid`` now, by pid: whom
+    a stop signals (the group holds members the marker walk cannot see: a helper that
+    cleared its environment and was orphaned)."""
+    targets = {p.pid: p for p in found}
     if pgid:
-        group = procs.group_members(pgid)
-        if spare.isdisjoint(group):
-            procs.signal_group(pgid, signal.SIGTERM)
-            sent.extend(_sent(grace, group))
-        else:
-            for pid in group:
-                if pid not in spare:
-                    with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(pid, signal.SIGTERM)
-                        sent.append(pid)
-            _sent(grace, sent)
-    outside = procs.outside_group(found, pgid) if pgid else list(found)
-    rest = [p for p in outside if p.pid not in spare and p.pid not in sent]
-    procs.signal_each(rest, signal.SIGTERM)
-    return sent + _sent(grace, [p.pid for p in rest])
+        targets.update((p.pid, p) for p in procs.as_group(procs.group_members(pgid)))
+    return targets
+
+
+def _terminate(targets: dict[int, Any], spare: frozenset[int], grace: Grace) -> list[int]:
+    """SIGTERM to each of ``targets`` but the ``spare`` pids, told to ``grace`` at once;
+    return the pids signalled. One by one, never ``killpg``: a process forked between a
+    listing of the group and a ``killpg`` would have its SIGTERM unrecorded, and the sweep
+    after the stop would send it a second one. One forked after the listing gets its SIGTERM
+    from that sweep."""
+    todo = [p for pid, p in sorted(targets.items()) if pid not in spare]
+    return _sent(grace, procs.signal_each(todo, signal.SIGTERM))
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -195,9 +186,10 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
     if not alive and not (pgid and procs.group_exists(pgid)):
         return []
-    term = _term(wait_s, [p.pid for p in alive] + ([pgid] if pgid else []))
-    _terminate(pgid, alive, term.spare, wait_s)
-    alive = await procs.wait_procs_gone(alive, term.seconds)
+    targets = _targets(pgid, alive)
+    term = _term(wait_s, sorted(targets))
+    _terminate(targets, term.spare, wait_s)
+    alive = await procs.wait_procs_gone(list(targets.values()), term.seconds)
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
     procs.signal_each(alive, signal.SIGKILL)
@@ -212,7 +204,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     if not alive:
         return []
     term = _term(wait_s, [p.pid for p in alive])
-    _terminate(None, alive, term.spare, wait_s)
+    _terminate({p.pid: p for p in alive}, term.spare, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
