@@ -301,14 +301,15 @@ def group_exists(pgid: int) -> bool:
     return True
 
 
-def group_members(pgid: int) -> list[int]:
-    """The pids in process group ``pgid`` now (a walk of the process table: for the rare
-    stop that must signal a group's members one by one)."""
+def group_members(pgid: int) -> list[psutil.Process]:
+    """The processes in process group ``pgid`` now (a walk of the process table: a stop
+    signals a group's members one by one)."""
     found = []
     for pid in psutil.pids():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess,
+                                 psutil.AccessDenied):
             if os.getpgid(pid) == pgid:
-                found.append(pid)
+                found.append(psutil.Process(pid))
     return found
 
 
@@ -321,15 +322,6 @@ def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[in
             proc.send_signal(sig)
             sent.append(proc.pid)
     return sent
-
-
-def as_group(pids: Iterable[int]) -> list[psutil.Process]:
-    """psutil handles of ``pids`` (those gone already are left out)."""
-    out = []
-    for pid in pids:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            out.append(psutil.Process(pid))
-    return out
 
 
 async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,

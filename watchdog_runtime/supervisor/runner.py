@@ -239,7 +239,7 @@ class BotRunner:
                 last = self.last_exit.reason if self.last_exit else ExitReason.CRASH
                 reason = _START_AFTER.get(last, StartReason.CRASH)
             self._launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
-        elif strays or self.signalled or self._cgroup_holds_any():
+        elif strays or self.signalled or self._left_cgroup():
             asyncio.get_running_loop().create_task(self._finish_stop(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
@@ -249,12 +249,15 @@ class BotRunner:
         copy): stopped, and said so."""
         if not strays:
             return
+        self._say_strays(strays)
+        await stop_processes(procs.as_processes(strays), self._leftover_grace())
+        self._forget_the_gone()
+
+    def _say_strays(self, strays: list[procs.Marked]) -> None:
         pids = [m.ident.pid for m in strays]
         self.host.events.write("orphans_stopped", self.spec.name, pids=pids,
                                message=f"{len(pids)} process(es) of an earlier run of "
                                        f"{self.spec.name} were stopped")
-        await stop_processes(procs.as_processes(strays), self._leftover_grace())
-        self._forget_the_gone()
 
     async def _finish_stop(self, strays: list[procs.Marked]) -> None:
         """The bot is gone and should not run, but its supervisor died during its stop: what
@@ -262,24 +265,22 @@ class BotRunner:
         signalled and outlived it, marker or not) is stopped, each at the deadline it had
         (the stop's grace, not the leftovers' shorter one: it may be cleaning up)."""
         grace = self._stop_grace()
-        containment = self.host.containment
-        if containment is not None and self._cgroup_holds_any():
-            self._report_killed(await kill_leftovers(None, [], self.marker, grace,
-                                                     cgroup=containment.bot(self.spec.name)))
+        cgroup = self._left_cgroup()
+        if cgroup is not None:
+            self._report_killed(await kill_leftovers(None, [], self.marker, grace, cgroup=cgroup))
         if strays:
-            self.host.events.write("orphans_stopped", self.spec.name, pids=[m.ident.pid for m in strays],
-                                   message=f"{len(strays)} process(es) of an earlier run of "
-                                           f"{self.spec.name} were stopped")
+            self._say_strays(strays)
         left = {i.pid: i for i in [*(m.ident for m in strays), *(s.ident for s in self.signalled)]}
         found = procs.handles(left.values())
         if found:
             self._report_killed(await stop_processes(found, grace))
         self._forget_the_gone()
 
-    def _cgroup_holds_any(self) -> bool:
-        """The bot's cgroup (never made here) holds a process."""
+    def _left_cgroup(self) -> Path | None:
+        """The bot's cgroup if it exists and holds a process (never made here)."""
         containment = self.host.containment
-        return containment is not None and not cgroups.is_empty(containment.bot(self.spec.name))
+        cgroup = containment.bot(self.spec.name) if containment is not None else None
+        return cgroup if cgroup is not None and not cgroups.is_empty(cgroup) else None
 
     async def _empty_cgroup(self) -> None:
         """The bot has no live process, so whatever its cgroup still holds (a helper of a run

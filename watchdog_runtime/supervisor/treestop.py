@@ -150,7 +150,7 @@ def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
     cleared its environment and was orphaned)."""
     targets = {p.pid: p for p in found}
     if pgid:
-        targets.update((p.pid, p) for p in procs.as_group(procs.group_members(pgid)))
+        targets.update((p.pid, p) for p in procs.group_members(pgid))
     return targets
 
 
