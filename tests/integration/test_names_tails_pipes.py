@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests.helpers import Wdbot, wait_until, write_bot
+
 CUT_MARK = "[wdbot: line cut, its newest 16 KB shown] "  # what logfiles.CUT_MARK says
 
 SLEEPER = "import time\ntime.sleep(600)\n"

@@ -9,7 +9,6 @@ from collections import deque
 from pathlib import Path
 from typing import BinaryIO
 
-
 LINE_CAP = 16 * 1024
 """Bytes of one line shown at most: a longer line (a progress bar redrawn with ``\\r`` for
 hours) keeps its newest part behind :data:`CUT_MARK`, so reading a tail stays linear and small."""
