@@ -244,7 +244,10 @@ def _entry_name(item: Any) -> str | None:
         name = item["spec"]["name"]
     except (KeyError, TypeError, IndexError):
         return None
-    return name if isinstance(name, str) and BOT_NAME_RE.fullmatch(name) else None
+    # ``match``, not ``fullmatch``: an entry named 'trader\n' by a version that let such names
+    # pass is quarantined under that name, so its processes are left alone (and said so),
+    # not stopped as strays of an unknown bot.
+    return name if isinstance(name, str) and BOT_NAME_RE.match(name) else None
 
 
 def _reason(exc: Exception) -> str:

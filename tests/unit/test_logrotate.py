@@ -140,3 +140,21 @@ def test_the_held_descriptors_are_few_those_that_grew_kept_first(tmp_path: Path)
     finally:
         retired.close()
         os.close(first)
+
+
+def test_a_symlinked_copy_is_deleted_but_its_target_never_emptied(tmp_path: Path) -> None:
+    """Emptying a copy before deleting it must not follow a link a bot planted among them."""
+    log = tmp_path / "stdout.log"
+    precious = tmp_path / "precious"
+    precious.write_text("keep me")
+    backup(log, 3).symlink_to(precious)
+    log.write_bytes(b"x" * 1000)
+    for n in (1, 2):
+        backup(log, n).write_bytes(b"y" * 10)
+    fd = open_log(log)
+    try:
+        assert rotate_if_due(log, (fd,), POLICY)
+    finally:
+        os.close(fd)
+    assert precious.read_text() == "keep me"
+    assert not backup(log, 3).is_symlink()

@@ -22,6 +22,7 @@ files a rotation left behind are watched for growth and bounded (``logheld``).
 from __future__ import annotations
 
 import os
+import stat
 import threading
 
 from .logheld import Retired
@@ -119,7 +120,10 @@ def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy,
     _shift(path, policy)
     fresh = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     if retired is not None:
-        retired.keep(os.dup(ours[0]))  # before dup2: the last descriptor of the old file
+        try:
+            retired.keep(os.dup(ours[0]))  # before dup2: the last descriptor of the old file
+        except OSError:
+            pass  # out of descriptors: the move to the fresh file matters more
     try:
         for fd in ours:
             os.dup2(fresh, fd)
@@ -165,14 +169,28 @@ def _shift(path: Where, policy: RotationPolicy) -> None:
 def _discard(path: Where) -> None:
     """Empty, then delete: a process that still holds the file open would otherwise keep its
     space, invisible to ``ls`` and ``du``, for as long as it runs."""
-    try:
-        os.truncate(path, 0)
-    except OSError:
-        pass  # gone already, or not a file we may write: unlink says which
+    _empty(path)
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _empty(path: Where) -> None:
+    """Truncate ``path`` to nothing if it is a regular file: never through a symlink (a bot
+    could point one of its copies at a file of the supervisor's user), never blocking on a
+    FIFO; a file that is gone or not ours is left to ``unlink``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, 0)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def prune(path: Where, policy: RotationPolicy) -> None:
@@ -214,7 +232,7 @@ def cut_to_newest(path: Where, keep_bytes: int) -> None:
                 break
             dst.write(chunk)
     os.chmod(tmp, 0o600)
-    os.truncate(path, 0)  # the old file's space is freed even while someone holds it open
+    _empty(path)  # the old file's space is freed even while someone holds it open
     os.replace(tmp, path)
 
 

@@ -74,9 +74,10 @@ class LogWriterWatch:
         if seen == self._seen and not self.found:
             return ()
         self._seen = seen
-        before = set(self.found)
+        # Said once as a rotated copy and once when deleted, not at every shift of its name.
+        before = {(w.pid, w.stream, w.deleted) for w in self.found}
         self.found = stray_writers(sorted(members), self.logs)
-        return tuple(w for w in self.found if w not in before)
+        return tuple(w for w in self.found if (w.pid, w.stream, w.deleted) not in before)
 
     def _inodes(self) -> tuple[int, ...]:
         out = []
