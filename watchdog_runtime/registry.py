@@ -222,7 +222,7 @@ def parse(entries: list[Any]) -> Registry:
     for item in entries:
         try:
             record = BotRecord.from_json(item)
-            if not BOT_NAME_RE.match(record.spec.name):
+            if not BOT_NAME_RE.fullmatch(record.spec.name):
                 raise ValueError(f"bad bot name {record.spec.name!r}")
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is quarantined, never fatal
             bad.append(Quarantined(_entry_name(item), item, _reason(exc)))
@@ -244,6 +244,9 @@ def _entry_name(item: Any) -> str | None:
         name = item["spec"]["name"]
     except (KeyError, TypeError, IndexError):
         return None
+    # ``match``, not ``fullmatch``: an entry named 'trader\n' by a version that let such names
+    # pass is quarantined under that name, so its processes are left alone (and said so),
+    # not stopped as strays of an unknown bot.
     return name if isinstance(name, str) and BOT_NAME_RE.match(name) else None
 
 

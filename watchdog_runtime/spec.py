@@ -55,7 +55,7 @@ def parse_size(text: str) -> int:
     >>> parse_size("500M"), parse_size("2G")
     (524288000, 2147483648)
     """
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise SpecError(f"bad size {text!r}: use a number with an optional unit, like 500M or 2G")
     number, unit, _ = match.groups()
@@ -67,7 +67,7 @@ def parse_size(text: str) -> int:
 
 def parse_seconds(text: str) -> float:
     """Non-negative seconds (``10``, ``0.5``); a suffix ``s``, ``m`` or ``h`` is accepted."""
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", text)
+    match = re.fullmatch(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", text)
     if not match:
         raise SpecError(f"bad duration {text!r}: use seconds like 10 or 0.5, or 5m, 1h")
     value = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
@@ -88,7 +88,7 @@ def parse_positive_int(text: str) -> int:
 
 def parse_env_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+    if not sep or not re.fullmatch(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
         raise SpecError(f"bad --env {text!r}: use KEY=VALUE with KEY a variable name")
     return key, value
 

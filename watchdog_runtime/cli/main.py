@@ -162,7 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home = Home.from_env()
         result: int = ns.func(ns, home)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
         return result
+    except BrokenPipeError:
+        return _reader_gone()
     except UsageError as exc:
         print(f"wdbot {ns.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -177,6 +180,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -------------------------------------------------------------------- helpers
+def _raise_broken_pipe() -> NoReturn:
+    raise BrokenPipeError  # to main, which ends quietly with 0
+
+
+def _reader_gone() -> int:
+    """``wdbot logs NAME | head``: the reader closed the pipe, which is what it wanted, so end
+    quietly with 0. Python's recipe: point stdout at /dev/null, so the flush at exit that
+    would fail again (a traceback, exit 120) writes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
 def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, **args: Any) -> Any:
     """Send a request, starting the home's supervisor first when ``launch`` and none runs."""
     if launch:
@@ -205,7 +222,7 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
     try:
         path = bot_file(ns.path)
         name = ns.name or path.stem
-        if not BOT_NAME_RE.match(name):
+        if not BOT_NAME_RE.fullmatch(name):
             raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
         options = spec_options(ns)
         if options.get("requirements"):
@@ -217,7 +234,7 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
 
 # ------------------------------------------------------------------- commands
 def cmd_start(ns: argparse.Namespace, home: Home) -> int:
-    looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.match(ns.path) and "/" not in ns.path
+    looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.fullmatch(ns.path) and "/" not in ns.path
     if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
         result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
     else:
@@ -313,6 +330,7 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         console = Console()  # off a terminal: no colours, no cursor moves
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console = Console(width=WIDE)  # a log or a pipe: every column, not rich's 80
+        console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign] # rich exits 1
         from ..redaction import Redactor
 
         redact = Redactor(home.secrets)
@@ -483,7 +501,7 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
     from ..secretstore import SecretError, SecretStore
 
     store = SecretStore(home.secrets)
-    if ns.bot is not None and not BOT_NAME_RE.match(ns.bot):
+    if ns.bot is not None and not BOT_NAME_RE.fullmatch(ns.bot):
         raise UsageError(f"bad bot name {ns.bot!r}")
     try:
         if ns.action == "list":

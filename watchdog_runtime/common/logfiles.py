@@ -9,22 +9,52 @@ from collections import deque
 from pathlib import Path
 from typing import BinaryIO
 
+LINE_CAP = 16 * 1024
+"""Bytes of one line shown at most: a longer line (a progress bar redrawn with ``\\r`` for
+hours) keeps its newest part behind :data:`CUT_MARK`, so reading a tail stays linear and small."""
+
+CUT_MARK = "[wdbot: line cut, its newest 16 KB shown] "
+_BLOCK = 65536
+
 
 def tail_lines(path: Path, n: int) -> list[str]:
-    """The last ``n`` lines of ``path`` (reading only its end, however large the file)."""
+    """The last ``n`` lines of ``path``, reading only its end (at most about ``n + 1`` times
+    :data:`LINE_CAP` bytes, however large the file or long its lines); each line longer than
+    :data:`LINE_CAP` is cut to its newest part, after :data:`CUT_MARK`."""
     if n <= 0 or not path.exists():
         return []
+    budget = (n + 1) * (LINE_CAP + 1)
+    chunks: list[bytes] = []
+    newlines = 0
     with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        end = fh.tell()
-        block, data = 65536, b""
-        while end > 0 and data.count(b"\n") <= n:
-            start = max(0, end - block)
+        end = fh.seek(0, os.SEEK_END)
+        # Blocks are kept apart and joined once: growing one buffer was quadratic on a long line.
+        while end > 0 and newlines <= n and budget > 0:
+            start = max(0, end - min(_BLOCK, budget))
             fh.seek(start)
-            data = fh.read(end - start) + data
+            chunk = fh.read(end - start)
+            chunks.append(chunk)
+            newlines += chunk.count(b"\n")
+            budget -= len(chunk)
             end = start
-    lines = data.decode("utf-8", errors="replace").splitlines()
-    return list(deque(lines, maxlen=n))
+    lines = b"".join(reversed(chunks)).split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # the newline that ends the file ends its last line
+    if end > 0 and lines and len(lines) <= n:
+        lines[0] = _MARK + lines[0]  # the budget ran out inside the oldest line: its start is cut
+    text = [part for line in lines[-n:] for part in _parts(line)]
+    return list(deque(text, maxlen=n))
+
+
+_MARK = CUT_MARK.encode()
+
+
+def _parts(line: bytes) -> list[str]:
+    """One line as text, cut to its newest :data:`LINE_CAP` bytes (behind the mark) when longer,
+    split where a terminal would start a new line (``\\r`` included, as ``splitlines`` does)."""
+    if len(line) > LINE_CAP + len(_MARK):
+        line = _MARK + line[-LINE_CAP:]
+    return line.decode("utf-8", errors="replace").splitlines() or [""]
 
 
 class Tail:
@@ -68,7 +98,9 @@ class Tail:
             data += self.fh.read()
         cut = data.rfind(b"\n") + 1
         data, self.pending = data[:cut], data[cut:]  # never split a line
-        return data.decode("utf-8", errors="replace").splitlines()
+        if len(self.pending) > LINE_CAP + len(_MARK):
+            self.pending = _MARK + self.pending[-LINE_CAP:]  # an endless line: only its newest part
+        return [part for line in data.split(b"\n")[:-1] for part in _parts(line)]
 
     def close(self) -> None:
         if self.fh is not None:

@@ -278,18 +278,19 @@ def sample(cgroup: Path, now: float) -> TreeSample | None:
     memory from ``memory.current`` when the memory controller is on (RSS summed over the
     members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
     descriptors and threads summed over the members. None when the cgroup is empty."""
-    rss = fds = threads = count = 0
+    rss = fds = threads = 0
+    read: list[int] = []
     for pid in pids(cgroup):
         reading = _proc_reading(pid)
         if reading is not None:
-            rss, fds, threads, count = (rss + reading[0], fds + reading[1],
-                                        threads + reading[2], count + 1)
-    if not count:
+            rss, fds, threads = rss + reading[0], fds + reading[1], threads + reading[2]
+            read.append(pid)
+    if not read:
         return None
     current = _read(f"{cgroup}/memory.current").strip()
     memory = int(current) if current.isdigit() else rss
     cpu_s = _stat_value(_read(f"{cgroup}/cpu.stat"), "usage_usec") / 1e6
-    return TreeSample(now, memory, fds, threads, cpu_s, count)
+    return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
 def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:

@@ -234,8 +234,9 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
             for child in children.get(stack.pop(), ()):
                 tree.append(child)
                 stack.append(child.pid)
-        rss = fds = threads = count = 0
+        rss = fds = threads = 0
         cpu = 0.0
+        read: list[int] = []
         for proc in tree:
             try:
                 with proc.oneshot():
@@ -244,11 +245,11 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
                     threads += proc.num_threads()
                     times = proc.cpu_times()
                     cpu += times.user + times.system
-                count += 1
+                read.append(proc.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        if count:
-            out[name] = TreeSample(now, rss, fds, threads, cpu, count)
+        if read:
+            out[name] = TreeSample(now, rss, fds, threads, cpu, len(read), tuple(read))
     return out
 
 

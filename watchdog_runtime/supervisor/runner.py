@@ -39,6 +39,7 @@ from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
 from .diagnosis import Diagnosis, Failure, Pattern, diagnose, failure_of
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
+from .logwriters import LogWriterWatch
 from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .reload import SourceWatcher, check_and_install
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
@@ -180,6 +181,7 @@ class BotRunner:
         self._down_since: float | None = None
         """Wall-clock time of the last exit, for ``ctx.downtime_s``."""
         self.repeats = runfiles.StderrRepeats(self.paths.stderr_log)
+        self.log_writers = LogWriterWatch(self.paths.logs)
         """The live process's repeated errors on stderr (a degraded bot)."""
 
     # ----------------------------------------------------------------- commands
@@ -375,6 +377,7 @@ class BotRunner:
             "start_reason": self.start_reason.value if self.start_reason else None,
             "restart_policy": self.spec.restart.value,
             "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
+            "stray_log_writers": [w.to_json() for w in self.log_writers.found] if live else [],
         }
 
     @property
@@ -496,6 +499,8 @@ class BotRunner:
                 max_fds=self.spec.max_fds or Limits.default_max_fds(fd_rlimit),
                 machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
         verdict = self.watch.observe(sample, self._limits)
+        for stray in self.log_writers.check(sample.pids, root=ident.pid):
+            self.host.events.write("stray_log_writer", self.spec.name, **stray.to_json())
         for leak in verdict.new_leaks:
             self.host.events.write("leak_suspected", self.spec.name, pid=ident.pid, **leak.to_json())
         for resource in verdict.cleared:
@@ -674,6 +679,7 @@ class BotRunner:
         self._last_beat = self.host.clock()  # the timeout counts from the start
         self._beats_seen = False
         self.repeats.restart()  # only this process's own repeats count
+        self.log_writers = LogWriterWatch(self.paths.logs)
 
     def _spawn(self, reason: StartReason) -> None:
         """Write ahead, then fork: the run (its id, carried in the bot's environment) is on

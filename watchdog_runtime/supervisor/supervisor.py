@@ -596,7 +596,7 @@ class Supervisor:
 
 
 def _check_spec(spec: BotSpec) -> None:
-    if not BOT_NAME_RE.match(spec.name):
+    if not BOT_NAME_RE.fullmatch(spec.name):
         raise RequestError(f"bad bot name {spec.name!r}: use letters, digits, '.', '_' or '-'",
                            usage=True)
     path = Path(spec.path)

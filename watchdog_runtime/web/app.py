@@ -203,7 +203,7 @@ async def bot(request: Request) -> Response:
         return refused
     web = state_of(request)
     name = request.path_params["name"]
-    context = await run_in_threadpool(bot_context, web.backend, name) if BOT_NAME_RE.match(name) else None
+    context = await run_in_threadpool(bot_context, web.backend, name) if BOT_NAME_RE.fullmatch(name) else None
     if context is None:
         return page(request, "error.html", {"message": f"no bot named {name!r}"}, status=404)
     context["log"] = await run_in_threadpool(web.backend.log_tail, name)
@@ -217,7 +217,7 @@ async def action(request: Request) -> Response:
         return refused
     web = state_of(request)
     name, op = request.path_params["name"], request.path_params["action"]
-    if op not in ACTIONS or not BOT_NAME_RE.match(name):
+    if op not in ACTIONS or not BOT_NAME_RE.fullmatch(name):
         return Response("no such action\n", 404, media_type="text/plain")
     if form.get("confirm") != "yes":
         return page(request, "confirm.html", {"name": name, "op": op})

@@ -74,7 +74,7 @@ async def bot_stream(request: Request) -> Response:
     name = request.path_params["name"]
     if web.session(request) is None:
         return Response("log in first\n", 401, media_type="text/plain")
-    if not BOT_NAME_RE.match(name):
+    if not BOT_NAME_RE.fullmatch(name):
         return Response("no such bot\n", 404, media_type="text/plain")
     return _stream(_bot_events(request, web, name))
 
