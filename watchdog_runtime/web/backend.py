@@ -1,15 +1,23 @@
 """Everything the web process asks of the home, in one place: the supervisor through the
 control socket (never launching one: a page view must not start a bot a person stopped),
 the event log and the bots' log files as ``wdbot events``/``wdbot logs`` read them, and the
-secret store as ``wdbot secret`` writes it. Blocking calls: the app runs them in threads."""
+secret store as ``wdbot secret`` writes it. Blocking calls: the app runs them in threads.
+
+Everything shown passes :attr:`Backend.redact`: the supervisor's replies are redacted already,
+but the event log may predate a value, and the bots' log lines are theirs (a traceback quoting
+a key): a page, ``--read-only`` ones included, never shows a stored secret value."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..common.control import NoSupervisor, RequestFailed, request
 from ..common.home import BotPaths, Home
+
+if TYPE_CHECKING:
+    from ..redaction import Redactor
 
 ACTION_TIMEOUT_S = 600.0
 """A restart waits for the bot's graceful stop (its --stop-timeout) and a new start."""
@@ -30,6 +38,13 @@ class Unavailable(Exception):
 class Backend:
     home: Home
 
+    @functools.cached_property
+    def redact(self) -> Redactor:
+        """Hides the home's secret values (re-read when the store changes)."""
+        from ..redaction import Redactor
+
+        return Redactor(self.home.secrets)
+
     def status(self, name: str | None = None) -> dict[str, Any] | None:
         """The status document; None when no supervisor runs for the home."""
         try:
@@ -41,7 +56,7 @@ class Backend:
             if exc.usage:
                 raise KeyError(name) from None  # no such bot
             raise Unavailable(str(exc)) from None
-        return doc
+        return self.redact(doc)  # redacted by the supervisor already; an older one's reply too
 
     def act(self, op: str, name: str, origin: str) -> dict[str, Any]:
         """``start``/``stop``/``restart`` one bot, recorded as an event naming ``origin``."""
@@ -67,7 +82,7 @@ class Backend:
                kinds: frozenset[str] | None = None) -> list[dict[str, Any]]:
         from ..events import read_events
 
-        return read_events(self.home.events, n, bot=bot, kinds=kinds)
+        return self.redact(read_events(self.home.events, n, bot=bot, kinds=kinds))
 
     def log_files(self, name: str) -> list[tuple[str, Any]]:
         paths = BotPaths(self.home.bot_dir(name))
@@ -79,13 +94,17 @@ class Backend:
 
         (_, stdout), (_, stderr) = self.log_files(name)
         lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]
-        return [shown_line(line) for line in lines[-n:]]
+        return [shown_line(line) for line in self.redact(lines[-n:])]
+
+    def shown(self, lines: list[str]) -> list[str]:
+        """New log lines as a page shows them: redacted, an overlong one cut."""
+        return [shown_line(line) for line in self.redact(lines)]
 
     def spec(self, name: str) -> dict[str, Any] | None:
         from ..registry import read_only
 
         record = read_only(self.home.registry).get(name)
-        return record.spec.to_json() if record else None
+        return self.redact(record.spec.to_json()) if record else None
 
     def secret_names(self, bot: str) -> list[str]:
         from ..secretstore import SecretStore
