@@ -59,3 +59,25 @@ def test_a_bots_line_ends_never_rename_or_split_an_event(wd: Wdbot, bots: Path) 
     assert all(AS_READ in data for _, data in overview), "the text whole, in the last exit and the events"
     assert [kind for kind, _ in bot if kind != "log"] == ["logreset", "bot", "bot"], bot
     assert all(AS_READ in data for kind, data in bot if kind == "bot")
+
+
+UNDECODABLE_BOT = """
+import os, time
+if os.environ["WDBOT_START_REASON"] == "first_start":
+    raise RuntimeError("bad file name " + os.fsdecode(b"caf\\xe9.csv"))  # a lone surrogate
+print("up again", flush=True)
+time.sleep(600)
+"""
+
+
+def test_an_undecodable_byte_in_an_error_breaks_no_page(wd: Wdbot, bots: Path) -> None:
+    """Regression: a file name's undecodable byte in an error reached the web as a lone
+    surrogate, which no response can encode: the overview, the bot page and their streams
+    failed (500, or a stream cut at once, reopened and cut again) while the error was listed."""
+    wd("start", str(write_bot(bots, "odd.py", UNDECODABLE_BOT)), "--backoff-initial", "0.2")
+    wd.wait_state("odd", "running")
+    with make_client(wd.home) as client:
+        login(client, wd.home)
+        for path in ("/", "/bot/odd", "/live/overview?n=1", "/live/bot/odd?n=1"):
+            reply = client.get(path)
+            assert reply.status_code == 200 and "bad file name caf\\udce9.csv" in reply.text, path

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..common.control import NoSupervisor, RequestFailed, request
 from ..common.home import BotPaths, Home
@@ -22,12 +22,34 @@ if TYPE_CHECKING:
 ACTION_TIMEOUT_S = 600.0
 """A restart waits for the bot's graceful stop (its --stop-timeout) and a new start."""
 LOG_LINES = 60
+T = TypeVar("T")
 MAX_LINE_CHARS = 2000
 """A longer log line is cut (with an ellipsis): one runaway line must not make a page huge."""
 
 
 def shown_line(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
+
+
+def mended(obj: T) -> T:
+    """``obj`` (JSON-like) with every string made encodable: a bot's error may carry a lone
+    surrogate (a file name's undecodable byte, kept through JSON's ``\\udce9``), which no page
+    or stream could encode; it is shown escaped, as ``\\udce9``.
+
+    >>> mended({"error": ["caf\\udce9.csv", 1]})
+    {'error': ['caf\\\\udce9.csv', 1]}
+    """
+    if isinstance(obj, str):
+        try:
+            obj.encode()
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "backslashreplace").decode()  # type: ignore[return-value]  # a str
+        return obj
+    if isinstance(obj, dict):
+        return {k: mended(v) for k, v in obj.items()}  # type: ignore[return-value]  # same
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(mended(v) for v in obj)
+    return obj
 
 
 class Unavailable(Exception):
@@ -39,11 +61,15 @@ class Backend:
     home: Home
 
     @functools.cached_property
-    def redact(self) -> Redactor:
+    def redactor(self) -> Redactor:
         """Hides the home's secret values (re-read when the store changes)."""
         from ..redaction import Redactor
 
         return Redactor(self.home.secrets)
+
+    def redact(self, obj: T) -> T:
+        """``obj`` as a page may show it: no secret value, every string encodable."""
+        return mended(self.redactor(obj))
 
     def status(self, name: str | None = None) -> dict[str, Any] | None:
         """The status document; None when no supervisor runs for the home."""
