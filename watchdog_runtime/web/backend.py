@@ -3,9 +3,10 @@ control socket (never launching one: a page view must not start a bot a person s
 the event log and the bots' log files as ``wdbot events``/``wdbot logs`` read them, and the
 secret store as ``wdbot secret`` writes it. Blocking calls: the app runs them in threads.
 
-Everything shown passes :attr:`Backend.redact`: the supervisor's replies are redacted already,
-but the event log may predate a value, and the bots' log lines are theirs (a traceback quoting
-a key): a page, ``--read-only`` ones included, never shows a stored secret value."""
+What the web reads itself passes :meth:`Backend.redact` (the supervisor's replies are redacted
+by the supervisor): the event log may predate a value, and the bots' log lines are theirs (a
+traceback quoting a key); a page, ``--read-only`` ones included, never shows a stored secret
+value. Every string shown is made encodable (:func:`mended`)."""
 
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ class Backend:
             if exc.usage:
                 raise KeyError(name) from None  # no such bot
             raise Unavailable(str(exc)) from None
-        return self.redact(doc)  # redacted by the supervisor already; an older one's reply too
+        return mended(doc)  # redacted by the supervisor already (every reply of its socket)
 
     def act(self, op: str, name: str, origin: str) -> dict[str, Any]:
         """``start``/``stop``/``restart`` one bot, recorded as an event naming ``origin``."""
