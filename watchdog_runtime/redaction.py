@@ -206,6 +206,9 @@ class RedactedStream(io.TextIOBase):
     def encoding(self) -> str:  # type: ignore[override]  # read-only here, as a real stream's
         return self._stream.encoding
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)  # the rest of a real stream's face (errors, buffer)
+
 
 def guard_logging(redact: Redactor) -> None:
     """Redact everything the process logs through its root handlers (the supervisor log),
