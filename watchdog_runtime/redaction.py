@@ -16,13 +16,15 @@ use), not on every call. What redaction cannot cover: the bot's own output (its 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from .common.home import BotPaths, Home
 from .secretstore import SecretStore
@@ -175,10 +177,47 @@ class LogFilter(logging.Filter):
         return True
 
 
+class RedactedStream(io.TextIOBase):
+    """A text stream that redacts what is written through it (the supervisor's ``stderr``,
+    which is its log: a traceback Python prints there itself never passes a log filter)."""
+
+    def __init__(self, stream: TextIO, redact: Redactor) -> None:
+        super().__init__()
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only here, as a real stream's
+        return self._stream.encoding
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)  # the rest of a real stream's face (errors, buffer)
+
+
 def guard_logging(redact: Redactor) -> None:
-    """Redact everything the process logs through its root handlers (the supervisor log)."""
+    """Redact everything the process logs through its root handlers (the supervisor log),
+    and what Python writes to its ``stderr`` outside logging (an uncaught exception in a
+    thread, a warning)."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(LogFilter(redact))
+    if not isinstance(sys.stderr, RedactedStream):
+        sys.stderr = RedactedStream(sys.stderr, redact)
 
 
 def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:

@@ -29,6 +29,7 @@ from ..installs.autoinstall import Budget
 from ..installs.deps import DependencyError
 from ..installs.repair import AutoInstaller, Outcome, RepairHost
 from ..installs.venvs import VenvError, ensure_venv, install_in_place
+from ..redaction import Redactor
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
@@ -97,6 +98,9 @@ class RunnerHost(RepairHost, Protocol):
     home: Home
     uniform01: Callable[[], float]
     containment: cgroupplan.Containment | None
+    redact: Redactor
+    """Hides the home's secret values in what the runner writes itself (its marks in the
+    bot's log, the next run's ``WDBOT_CONTEXT``); events and the registry redact on their own."""
 
     def persist(self) -> None: ...
 
@@ -688,8 +692,9 @@ class BotRunner:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
-        launch = Launch(run_id, reason.value, self.restarts,
-                        self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
+        launch = Launch(run_id, reason.value, self.restarts,  # the last exit quotes the bot's error
+                        self.host.redact(self.last_exit.to_json()) if self.last_exit else None,
+                        self._downtime_s())
         env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
                               self._log_policy)
         if self._cgroup is not None:
@@ -704,8 +709,7 @@ class BotRunner:
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
         # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
+        self._mark(logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
@@ -841,8 +845,16 @@ class BotRunner:
         self._to(event)
         self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
                                next_state=self.state.value, delay_s=delay_s)
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.exit_mark(info.at, info.describe(), self.state.value, delay_s))
+        self._mark_exit(info, self.state.value, delay_s)
+
+    def _mark(self, line: str) -> None:
+        """A mark in the bot's stdout log, redacted: an exit's line quotes the bot's error
+        (``wdbot logs`` and the web's log view show it; the bot's own lines are its own)."""
+        logmarks.append(self.paths.stdout_log, self.host.redact(line))
+
+    def _mark_exit(self, info: ExitInfo, next_state: str, delay_s: float | None = None) -> None:
+        # The error redacted alone first: a value cut short at its end is found only there.
+        self._mark(logmarks.exit_mark(info.at, self.host.redact(info.describe()), next_state, delay_s))
 
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
@@ -876,8 +888,7 @@ class BotRunner:
         self._live = None
         self._to(Event.STOPPED)
         self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.exit_mark(self.last_exit.at, self.last_exit.describe(), "stopped"))
+        self._mark_exit(self.last_exit, "stopped")
         self.host.persist()
 
     async def _planned_restart(self, live: _Live, exit_task: asyncio.Future[int | None],
