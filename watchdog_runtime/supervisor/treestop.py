@@ -247,6 +247,8 @@ def _kill_walked(pgid: int | None, late: Latecomers, alive: list[Any]) -> list[i
     gets its SIGKILL too, and no SIGTERM: the stop's deadline has passed). Returns the pids
     killed."""
     killed: list[int] = []
+    if not alive:
+        return killed  # the tree emptied: the last look of ``_outlived`` found nothing
     for _ in range(KILL_LOOKS):
         if pgid:
             procs.signal_group(pgid, signal.SIGKILL)
