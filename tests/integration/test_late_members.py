@@ -22,7 +22,10 @@ import psutil
 import pytest
 
 from tests.helpers import Wdbot, wait_until, write_bot
-from tests.integration.test_trust import walk  # noqa: F401 - the fixture: both containments
+from tests.integration.test_trust import (
+    signalled,
+    walk,  # noqa: F401 - the fixture: both containments
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("walk")]
 
@@ -138,8 +141,9 @@ def test_a_helper_launched_by_on_shutdown_gets_one_sigterm_and_the_stop_ends_wit
 
 def test_a_resumed_stop_does_not_signal_a_late_helper_again(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     """Regression (issue 23, point 8): the late helper has its SIGTERM from the supervisor
-    that began the stop, noted in run/sigterms; that supervisor is killed; the next one
-    finishes the stop and spares it (a second SIGTERM means "exit now")."""
+    that began the stop, noted in run/sigterms, and the stop's SIGKILL deadline (on disk,
+    the bot's own); that supervisor is killed; the next one finishes the stop and spares it
+    (a second SIGTERM means "exit now")."""
     go = tmp_path / "go"
     terms = _start(wd, bots, tmp_path, "waits", go)
     pid = wd.bot("late")["pid"]
@@ -152,6 +156,8 @@ def test_a_resumed_stop_does_not_signal_a_late_helper_again(wd: Wdbot, bots: Pat
         wait_until(lambda: _counts(terms) == {helper: 1} and helper in
                    {int(line.split()[0]) for line in _read(marks).split("\n") if line},
                    "the late helper's SIGTERM delivered and noted")
+        deadlines = {e["process"]["pid"]: e["kill_at"] for e in signalled(wd, "late")}
+        assert deadlines[helper] == deadlines[pid], "the stop's deadline, not a fresh one"
         os.kill(supervisor, signal.SIGKILL)
         stopper.join(60)
         assert wd.bot("late")["state"] == "stopping"  # a new supervisor, finishing the stop
