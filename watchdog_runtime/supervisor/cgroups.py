@@ -137,10 +137,14 @@ def _procs(folder: Path) -> list[int]:
 def signal_all(cgroup: Path, sig: signal.Signals, skip: Collection[int] = ()) -> list[int]:
     """Send ``sig`` once to every member but the pids in ``skip`` (signalled already: a second
     SIGTERM means "now" to many programs). Returns the pids signalled."""
+    return signal_pids([pid for pid in pids(cgroup) if pid not in skip], sig)
+
+
+def signal_pids(members: Iterable[int], sig: signal.Signals) -> list[int]:
+    """Send ``sig`` to each of ``members`` (pids just read from a cgroup); returns the pids
+    signalled (one gone meanwhile is skipped)."""
     sent = []
-    for pid in pids(cgroup):
-        if pid in skip:
-            continue
+    for pid in members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
             sent.append(pid)

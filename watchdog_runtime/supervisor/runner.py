@@ -396,17 +396,18 @@ class BotRunner:
     def _stop_grace(self) -> _Graces:
         return _Graces(self, self.spec.stop_timeout_s)
 
-    def _grace(self, seconds: float, pids: list[int]) -> Term:
+    def _grace(self, seconds: float, pids: list[int], late: bool = False) -> Term:
         """The wait from SIGTERM to SIGKILL for ``pids``, about to be signalled: ``seconds``
         from each process's first SIGTERM, even when the supervisor that sent it was killed,
         and no second SIGTERM for those that had it (``graces``, ``sentmarks``). New
         deadlines go on disk first; a failed write only costs the next supervisor a fresh
-        grace for those processes."""
+        grace for those processes. ``late``: they joined the stop under way, and share its
+        deadline."""
         idents = [i for i in map(identity.identify, pids) if i is not None]
         self._about = {i.pid: i for i in idents}
         marks = sentmarks.read(self.paths.sigterms)
         wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
-                            identity.Deadline.remaining_now, marks)
+                            identity.Deadline.remaining_now, marks, late=late)
         if wait.added:
             self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
             try:
@@ -1045,8 +1046,8 @@ class _Graces:
     runner: BotRunner
     seconds: float
 
-    def before(self, pids: list[int]) -> Term:
-        return self.runner._grace(self.seconds, pids)  # noqa: SLF001 - the runner's own helper
+    def before(self, pids: list[int], late: bool = False) -> Term:
+        return self.runner._grace(self.seconds, pids, late)  # noqa: SLF001 - the runner's own helper
 
     def sent(self, pids: list[int]) -> None:
         self.runner._sent(pids)  # noqa: SLF001
