@@ -241,3 +241,38 @@ def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(
     assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
     assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]
+
+
+def test_shutdown_keep_bots_as_pid_1_hands_over_and_the_bots_live_on(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
+    """Regression (issue 23, point 2): with 'wdbot daemon' as a container's PID 1,
+    'wdbot shutdown --keep-bots' (the README's upgrade step) printed "bots left running",
+    then the init exited, the container ended and the kernel SIGKILLed every bot. Now the
+    supervisor exits HANDOVER_EXIT, the init starts the next one at once, which adopts the
+    bot (no SIGTERM reaches it), and the message says exactly that."""
+    bot = write_bot(bots, "keeper.py", """
+        import os, signal, time
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        signal.signal(signal.SIGTERM, lambda *a: open(os.path.join(HERE, "sigterm"), "a").write("x"))
+        while True:
+            time.sleep(0.1)
+    """)
+    init, pid1 = in_namespace
+    wd("start", str(bot))
+    before = wd.wait_state("keeper", "running")
+    old = wd.status()["supervisor"]["pid"]
+    host_pid = next(p for p in pid1.children(recursive=True) if p.cmdline()[-1:] == [str(bot)]).pid
+    out = wd("shutdown", "--keep-bots").out.strip()
+    after = wd.status()
+    new = after["supervisor"]["pid"]
+    assert out == (f"supervisor {old} handed over to supervisor {new} (started by the container's "
+                   f"init), which adopts the bots; bots left running")
+    assert init.poll() is None and pid1.is_running()  # the container lives on
+    keeper = next(b for b in after["bots"] if b["name"] == "keeper")
+    assert (keeper["state"], keeper["pid"]) == ("running", before["pid"])  # adopted, the same process
+    assert psutil.Process(host_pid).is_running() and not (bots / "sigterm").exists()
+    assert [e["bot"] for e in wd.events("adopt")] == ["keeper"]
+    assert "handed over" in (bots / "init.log").read_text()
+    pid1.send_signal(signal.SIGTERM)  # 'docker stop' still stops it, gracefully
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    assert (bots / "sigterm").read_text() == "x"

@@ -621,26 +621,26 @@ def cmd_web(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
-    from .launcher import wait_exited
+    from .launcher import wait_exited, watch_exit
 
     try:
         result = request(home, "shutdown", keep_bots=ns.keep_bots)
     except NoSupervisor:
         print(f"no supervisor is running for {home.root}")
         return 0
+    successor = result.get("successor") if ns.keep_bots else None
+    if isinstance(successor, str):  # its manager starts the next one at once: a hand-over
+        return _handed_over(home, result["pid"], successor, watch_exit(result.get("pid")))
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
     if not ns.keep_bots:
         print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
               f"(or restart, up), whatever starts a supervisor again")
-        return 0
-    successor = result.get("successor")
-    if not isinstance(successor, str):  # nobody restarts it: the next command does
+    else:  # nobody restarts it: the next command does
         print(f"supervisor {result['pid']} stopped, bots left running; the next wdbot command "
               f"starts a supervisor that adopts them")
-        return 0
-    return _handed_over(home, result["pid"], successor)
+    return 0
 
 
 HANDOVER_WAIT_S = 30.0
@@ -648,9 +648,11 @@ HANDOVER_WAIT_S = 30.0
 ``RestartSec=2``, launchd's 10 s throttle, the container init at once)."""
 
 
-def _handed_over(home: Home, old: int, successor: str) -> int:
+def _handed_over(home: Home, old: int, successor: str, gone: Callable[[float], bool]) -> int:
     """After ``shutdown --keep-bots`` under a manager that starts the next supervisor: say
-    so only once that one answers (issue 23, point 2: the message is what happened)."""
+    so only once that one answers and the old process is gone (issue 23, point 2: the
+    message is what happened). No wait for a free home lock: the successor may take it at
+    once (the container init), and a command holding it even briefly would turn it away."""
     import time
 
     deadline = time.monotonic() + HANDOVER_WAIT_S
@@ -659,7 +661,7 @@ def _handed_over(home: Home, old: int, successor: str) -> int:
             pid = request(home, "ping").get("pid")
         except (NoSupervisor, RequestFailed):
             pid = None
-        if isinstance(pid, int) and pid != old:
+        if isinstance(pid, int) and pid != old and gone(max(0.0, deadline - time.monotonic())):
             print(f"supervisor {old} handed over to supervisor {pid} (started by {successor}), "
                   f"which adopts the bots; bots left running")
             return 0
