@@ -628,13 +628,15 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
     except NoSupervisor:
         print(f"no supervisor is running for {home.root}")
         return 0
-    successor = result.get("successor") if ns.keep_bots else None
+    # What the supervisor does, not what was asked: a shutdown already under way keeps its kind.
+    kept = bool(result.get("keep_bots", ns.keep_bots))
+    successor = result.get("successor") if kept else None
     if isinstance(successor, str):  # its manager starts the next one at once: a hand-over
         return _handed_over(home, result["pid"], successor, watch_exit(result.get("pid")))
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
-    if not ns.keep_bots:
+    if not kept:
         print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
               f"(or restart, up), whatever starts a supervisor again")
     else:  # nobody restarts it: the next command does

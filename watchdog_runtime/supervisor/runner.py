@@ -314,6 +314,9 @@ class BotRunner:
             return
         deliberate = why is Hold.SHUTDOWN or (self.held and self.held_by is Hold.SHUTDOWN)
         self.held, self.held_by = True, Hold.SHUTDOWN if deliberate else Hold.SIGNAL
+        # Not meant to run from now on, on disk before the first SIGTERM: a supervisor killed
+        # mid-shutdown leaves a bot the next one stops (or leaves stopped), never restarts.
+        self.should_run = False
 
     async def stop(self, keep_held: bool = False) -> None:
         """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait.

@@ -557,10 +557,11 @@ class Supervisor:
         """``wdbot shutdown``: a deliberate stop (its holds outlast any supervisor restart), or
         with ``keep_bots`` a hand-over: the daemon exits ``HANDOVER_EXIT``, which the container
         init and the rendered units answer by starting the next supervisor at once."""
-        if not self.shutdown_requested.is_set():
+        if not self.shutdown_requested.is_set():  # a shutdown under way keeps its own kind
             self.keep_bots = keep_bots
             self.handover = keep_bots
-        self.hold_reason = Hold.SHUTDOWN
+        if not keep_bots:
+            self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
         self.shutdown_requested.set()
         return {"pid": os.getpid(), "keep_bots": self.keep_bots,
                 "successor": self.manager.successor if self.keep_bots else None,
