@@ -309,22 +309,5 @@ def restart_command(spec: ServiceSpec, platform: str, uid: int) -> list[str]:
     return ["systemctl", *([] if spec.system else ["--user"]), "restart", f"{spec.name}.service"]
 
 
-def installed_start(home: Path, home_id: str, platform: str, uid: int, user_home: Path,
-                    config_home: Path) -> list[str] | None:
-    """The command that starts this home's installed unit (user unit first), or None when
-    none is installed. A command that finds no supervisor runs it rather than launching one
-    outside the unit: since a clean ``wdbot shutdown`` leaves the unit stopped
-    (``Restart=on-failure``), the next ``wdbot start`` would otherwise run its bots outside
-    the unit's cgroup and watchdog (in a login session's scope, say)."""
-    for system in (False, True):
-        spec = ServiceSpec(home, home_id, "", system=system)
-        if unit_path(spec, platform, user_home, config_home).is_file():
-            if platform == "darwin":
-                return ["launchctl", "kickstart", f"{'system' if system else f'gui/{uid}'}/{spec.label}"]
-            return ["systemctl", *([] if system else ["--user"]), "--no-ask-password", "start",
-                    f"{spec.name}.service"]
-    return None
-
-
 def shell_line(argv: Sequence[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
