@@ -28,11 +28,10 @@ Type=notify
 NotifyAccess=main
 ExecStart=/usr/bin/python3 -m watchdog_runtime daemon
 Environment="WDBOT_HOME=/srv/my bots"
-# Restarted when it dies (a crash, kill -9, the watchdog), and at once after
-# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'
-# (exit 0), whose held bots stay down anyway, at any start, a reboot included.
-Restart=on-failure
-RestartForceExitStatus=75
+# Restarted whenever it exits: a crash, kill -9, the watchdog, a hand-over
+# ('shutdown --keep-bots', exit 75, no failure) and 'wdbot shutdown' too, whose held
+# bots no supervisor starts again (only wdbot start/restart/up); systemctl stop stops it.
+Restart=always
 SuccessExitStatus=75
 RestartSec=2
 # Bots outlive a supervisor restart; the next supervisor adopts them.
@@ -83,7 +82,7 @@ def test_the_launchd_job() -> None:
         "Label": "io.wdbot.01234567",
         "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
         "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},  # a crash and a hand-over (75), not a shutdown (0)
+        "KeepAlive": True,
         "AbandonProcessGroup": True, "ExitTimeOut": 120, "ProcessType": "Background",
         "StandardOutPath": "/srv/my bots/supervisor.log", "StandardErrorPath": "/srv/my bots/supervisor.log",
     }

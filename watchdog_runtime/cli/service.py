@@ -3,9 +3,10 @@
 file and asking systemctl or launchctl to load it are a separate step that says exactly
 what it ran, or what the user should run.
 
-The unit runs ``wdbot daemon`` for the home: restarted on failure and on a hand-over
-(``shutdown --keep-bots`` exits ``HANDOVER_EXIT``), not after ``wdbot shutdown``, whose
-held bots stay down at any later start anyway (``states.Hold``), ``Type=notify`` (the daemon
+The unit runs ``wdbot daemon`` for the home: restarted always (a crash, a hand-over by
+``shutdown --keep-bots``, ``wdbot shutdown``: the bots a shutdown held stay down at every
+later start, ``states.Hold``, and commands keep finding the unit's supervisor rather than
+launching one outside its cgroup), ``Type=notify`` (the daemon
 sends READY and WATCHDOG pings), and ``KillMode=process`` (launchd: ``AbandonProcessGroup``)
 so that a restarted supervisor adopts the bots the old one left running; ``systemctl stop``
 still stops the bots, through the daemon's own graceful shutdown. ``Delegate=yes`` hands the
@@ -89,11 +90,10 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "NotifyAccess=main",
         f"ExecStart={' '.join(_systemd_quote(arg) for arg in spec.command)}",
         "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
-        "# Restarted when it dies (a crash, kill -9, the watchdog), and at once after",
-        "# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'",
-        "# (exit 0), whose held bots stay down anyway, at any start, a reboot included.",
-        "Restart=on-failure",
-        f"RestartForceExitStatus={HANDOVER_EXIT}",
+        "# Restarted whenever it exits: a crash, kill -9, the watchdog, a hand-over",
+        "# ('shutdown --keep-bots', exit 75, no failure) and 'wdbot shutdown' too, whose held",
+        "# bots no supervisor starts again (only wdbot start/restart/up); systemctl stop stops it.",
+        "Restart=always",
         f"SuccessExitStatus={HANDOVER_EXIT}",
         "RestartSec=2",
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
@@ -146,7 +146,7 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> spec = ServiceSpec(Path("/Users/me/bots"), "0123456789abcdef", "/usr/bin/python3")
     >>> job = plistlib.loads(launchd_plist(spec))
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
-    ('io.wdbot.01234567', {'SuccessfulExit': False}, True)
+    ('io.wdbot.01234567', True, True)
     """
     log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
     job: dict[str, object] = {
@@ -154,9 +154,7 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
-        # Restarted after a crash and a hand-over (exit 75), not after 'wdbot shutdown' (exit
-        # 0); the web job always. Like the systemd unit's Restart=on-failure.
-        "KeepAlive": True if spec.web else {"SuccessfulExit": False},
+        "KeepAlive": True,  # like Restart=always: a held bot stays down at any start anyway
         "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
