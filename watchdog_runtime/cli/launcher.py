@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..common.control import is_running
@@ -88,17 +88,35 @@ def wait_exited(home: Home, timeout_s: float, pid: int | None = None) -> bool:
     """Block until the home's supervisor has exited, up to ``timeout_s``: its lock is free
     and, given its ``pid`` (call this while it still runs), its process is gone too (it
     frees the lock a moment before the interpreter has finished)."""
+    deadline = time.monotonic() + timeout_s
+    proc = _daemon_process(pid)
+    if not _lock_free(home, timeout_s):
+        return False
+    return _gone(proc, deadline)
+
+
+def watch_exit(pid: int | None) -> Callable[[float], bool]:
+    """For a supervisor whose successor takes the lock at once (a hand-over): no wait for
+    a free lock, which the successor may never leave free; call the result (with a timeout)
+    once the successor serves, to wait until the old process is gone too."""
+    proc = _daemon_process(pid)
+    return lambda timeout_s: _gone(proc, time.monotonic() + timeout_s)
+
+
+def _daemon_process(pid: int | None) -> Any:
+    """The supervisor's psutil.Process, or None when it cannot be seen from here."""
     import psutil
 
-    deadline = time.monotonic() + timeout_s
     try:
         proc = psutil.Process(pid) if pid is not None else None
         if proc is not None and "daemon" not in proc.cmdline():
             proc = None  # a pid of another namespace (a container's) names someone else here
     except psutil.Error:
         proc = None  # gone already (or not ours to see): the lock alone tells
-    if not _lock_free(home, timeout_s):
-        return False
+    return proc
+
+
+def _gone(proc: Any, deadline: float) -> bool:
     while proc is not None and _running(proc):
         if time.monotonic() >= deadline:
             return False
