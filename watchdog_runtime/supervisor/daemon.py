@@ -15,13 +15,21 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from ..bot import notify
 from ..common.home import Home
 from ..common.privacy import open_private, private_umask, tighten
 from ..common.protocol import BUSY, READY
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..spec import BotSpec
+    from .supervisor import Supervisor
+    from .tee import Tee
+    from .upstart import UpFile
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +37,11 @@ class AlreadyRunning(Exception):
     """Another supervisor holds this home."""
 
 
-def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
-    """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
+def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None,
+               up: tuple[Path, Sequence[BotSpec]] | None = None, tee_logs: bool = False) -> int:
+    """The supervisor's main: hold the home lock, serve, supervise, until asked to stop.
+    ``up``: an up-file (checked already) applied once it serves; ``tee_logs``: the bots'
+    lines also on our stdout (``tee``)."""
     private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
     tightened = tighten(home.root)
@@ -47,7 +58,9 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
     try:
-        asyncio.run(_serve(home, ready_fd, metrics))
+        from .upstart import UpFile
+
+        asyncio.run(_serve(home, ready_fd, metrics, UpFile(*up) if up else None, tee_logs))
     finally:
         lock.close()
     return 0
@@ -86,7 +99,8 @@ def _acquire(home: Home) -> IO[str] | None:
     return fh
 
 
-async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
+                 up: UpFile | None = None, tee_logs: bool = False) -> None:
     from ..installs.uvtool import UvError, uv_bin
     from ..installs.venvs import refresh_sdk_link
     from ..redaction import guard_logging
@@ -106,7 +120,10 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, audited(ops, sup.events), sup.redact)  # origin= of the web's actions
+    ops["ready"] = _readiness(sup, up)
+    tee = _start_tee(sup, ops) if tee_logs else None
+    ops = audited(ops, sup.events)
+    server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
@@ -121,13 +138,17 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         from .metrics import serve as serve_metrics
 
         sup.metrics = Collector()
-        serve_metrics(metrics, sup.metrics)
-        log.info("metrics on http://%s/metrics", metrics)
+        serve_metrics(metrics, sup.metrics, home)
+        log.info("metrics on http://%s/metrics, probes on /livez and /readyz", metrics)
     sup.note_previous_stop()
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
     pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
+    if up is not None:
+        # Kept in sup.metrics's way: a task the loop holds (asyncio keeps only weak references).
+        applying = asyncio.get_running_loop().create_task(up.apply(sup.runners, ops["start"]), name="up")
+    teeing = asyncio.get_running_loop().create_task(_keep_teeing(sup, tee), name="tee") if tee else None
     try:
         await sup.shutdown_requested.wait()
         notify.systemd("STOPPING=1")
@@ -139,6 +160,11 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         sleeper.cancel()
         uptime.cancel()
         pinger.cancel()
+        for task in (applying if up is not None else None, teeing):
+            if task is not None:
+                task.cancel()
+        if tee is not None:
+            tee.stop()
         server.close()
         secrets.close()
         channel.close()
@@ -161,7 +187,52 @@ async def _systemd_watchdog() -> None:
         await asyncio.sleep(int(usec) / 2_000_000)
 
 
-READ_ONLY_OPS = frozenset({"ping", "status"})
+def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """The ``ready`` operation (``/readyz``): which bots that should run do not."""
+    from .readiness import not_ready, views
+
+    async def ready() -> dict[str, Any]:
+        """Every bot that should run runs when ``not_ready`` is empty."""
+        pending = [f"{q.name or '?'}: its registry entry is unreadable; see 'wdbot status'"
+                   for q in sup.quarantined]
+        pending += up.pending(sup.runners) if up is not None else []
+        lines = not_ready(views(sup.runners.values(), sup.clock()), pending)
+        return {"not_ready": lines, "bots": len(sup.runners)}
+    return ready
+
+
+def _start_tee(sup: Supervisor, ops: dict[str, Any]) -> Tee:
+    """``--tee-logs``: follow every registered bot from now on, and a new one from before
+    its first spawn (the ``start`` operation tells us its name first)."""
+    from ..common.home import BOT_NAME_RE
+    from ..redaction import Redactor
+    from .tee import Outbox, Tee
+
+    tee = Tee(sup.home, Outbox(sys.stdout.fileno()), Redactor(sup.home.secrets).mask)
+    tee.keep(sup.runners)  # before resume_all: an adopted bot's lines from here on
+    tee.start()
+    start = ops["start"]
+
+    @functools.wraps(start)
+    async def following(*args: Any, **kwargs: Any) -> Any:
+        spec = kwargs.get("spec")
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and BOT_NAME_RE.fullmatch(name) and name not in sup.runners:
+            tee.follow(name)
+        return await start(*args, **kwargs)
+
+    ops["start"] = following
+    return tee
+
+
+async def _keep_teeing(sup: Supervisor, tee: Tee) -> None:
+    """The followed bots follow the registry: a removed bot's files are let go."""
+    while True:
+        await asyncio.sleep(1.0)
+        tee.keep(sup.runners)
+
+
+READ_ONLY_OPS = frozenset({"ping", "status", "ready"})
 """They change nothing: a registry write still pending (a full disk) does not fail them."""
 
 

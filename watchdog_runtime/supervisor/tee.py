@@ -1,0 +1,177 @@
+"""``wdbot daemon --tee-logs``: every line of every bot, stdout and stderr, also on the
+daemon's own stdout as ``NAME | line`` (for ``docker logs``, ``kubectl logs``, journald).
+
+Nothing here runs on the event loop but :meth:`Tee.keep` (a few ``open`` calls when a bot is
+new). A reader thread follows the bots' files (``logfollow``: bounded reads, the files the
+bot writes itself, so the bot never waits for us) and hands lines to an :class:`Outbox`; a
+writer thread drains it into the descriptor with plain blocking writes. The outbox holds at
+most ``max_bytes``: when whoever reads the daemon's stdout is slow or gone, lines are
+dropped and counted, and one line says how many once there is room again. A blocked stdout
+blocks the writer thread only; the supervisor, its control socket and the bots go on.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+
+from ..common.home import BotPaths, Home
+from ..redaction import Mask
+from .logfollow import Follower
+
+TICK_S = 0.2
+READ_BUDGET = 256 * 1024
+"""Bytes read per file per tick at most (1.25 MB/s a file, more than any log reader wants);
+a faster writer is skipped ahead, so a flooding bot costs the supervisor a bounded share."""
+BATCH_BYTES = 64 * 1024
+OUTBOX_BYTES = 1024 * 1024
+
+
+class Outbox:
+    """A bounded queue of bytes in front of a descriptor, drained by its own thread."""
+
+    def __init__(self, fd: int, max_bytes: int = OUTBOX_BYTES) -> None:
+        self.fd = fd
+        self.max_bytes = max_bytes
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._cond = threading.Condition()
+        self.broken = False
+        """The descriptor failed (its reader closed it): everything is dropped from then on."""
+        self.thread = threading.Thread(target=self._drain, name="tee-writer", daemon=True)
+
+    def put(self, data: bytes) -> bool:
+        """Queue ``data`` whole, or nothing (False: no room, or the descriptor is broken)."""
+        with self._cond:
+            if self.broken or self._size + len(data) > self.max_bytes:
+                return False
+            self._chunks.append(data)
+            self._size += len(data)
+            self._cond.notify()
+            return True
+
+    def _drain(self) -> None:
+        while True:
+            with self._cond:
+                while not self._chunks:
+                    self._cond.wait()
+                data = b"".join(self._chunks)
+                self._chunks.clear()
+            try:
+                _write_all(self.fd, data)
+            except OSError:
+                with self._cond:
+                    self.broken = True
+                    self._chunks.clear()
+                    self._size = 0
+                return
+            with self._cond:
+                self._size -= len(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Blocking writes (this thread only), also on a descriptor someone made non-blocking."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+
+
+class Tee:
+    """The bots' lines, prefixed with their names, into an :class:`Outbox`."""
+
+    def __init__(self, home: Home, outbox: Outbox, masks: Callable[[], Mask | None] = lambda: None) -> None:
+        self.home = home
+        self.outbox = outbox
+        self.masks = masks
+        """The secret values' mask now (a redactor of the tee's own: it is not thread-safe)."""
+        self.dropped = 0
+        """Lines dropped (no room in the outbox) since the last note saying so."""
+        self.skipped = 0
+        """Bytes skipped unread (a bot writing faster than we read) since the last note."""
+        self._followers: dict[str, tuple[Follower, Follower]] = {}
+        self._absent: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tee-reader", daemon=True)
+
+    def start(self) -> None:
+        self.outbox.thread.start()
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop reading (the writer drains what is queued, as long as the process lives)."""
+        self._stop.set()
+
+    def keep(self, names: Iterable[str]) -> None:
+        """Follow exactly these bots (from now on: their files' ends). A bot missing twice in a
+        row is let go: a start may add it the instant after the names were taken."""
+        wanted = set(names)
+        with self._lock:
+            for name in wanted - set(self._followers):
+                self._add(name)
+            gone = set(self._followers) - wanted
+            for name in gone & self._absent:
+                for follower in self._followers.pop(name):
+                    follower.close()
+            self._absent = gone - self._absent
+
+    def follow(self, name: str) -> None:
+        """Follow a bot from the current ends of its files (before it is first spawned)."""
+        with self._lock:
+            self._add(name)
+
+    def _add(self, name: str) -> None:
+        if name not in self._followers:
+            paths = BotPaths(self.home.bot_dir(name))
+            self._followers[name] = (Follower(paths.stdout_log), Follower(paths.stderr_log))
+        self._absent.discard(name)
+
+    def _run(self) -> None:
+        while not self._stop.wait(TICK_S):
+            with self._lock:
+                followed = sorted(self._followers.items())
+            for name, followers in followed:
+                for follower in followers:
+                    self._pass(name, follower)
+
+    def _pass(self, name: str, follower: Follower) -> None:
+        try:
+            found = follower.read(READ_BUDGET)
+        except (OSError, ValueError):
+            return  # closed by keep() meanwhile, or the folder went with a purge
+        self.skipped += found.skipped
+        if not found.lines:
+            return
+        if (self.dropped or self.skipped) and self.outbox.put(self._note()):
+            self.dropped = self.skipped = 0
+        prefix = f"{name} | "
+        mask = self.masks()  # once a pass: it stats the secret store
+        batch: list[bytes] = []
+        size = 0
+        for line in found.lines:
+            shown = line.decode("utf-8", "replace")
+            text = f"{prefix}{mask.text(shown) if mask else shown}\n".encode()
+            batch.append(text)
+            size += len(text)
+            if size >= BATCH_BYTES:
+                self._put(batch)
+                batch, size = [], 0
+        self._put(batch)
+
+    def _put(self, batch: list[bytes]) -> None:
+        if batch and not self.outbox.put(b"".join(batch)):
+            self.dropped += len(batch)
+
+    def _note(self) -> bytes:
+        parts = []
+        if self.dropped:
+            parts.append(f"{self.dropped} line(s) dropped: the daemon's stdout was not read fast enough")
+        if self.skipped:
+            parts.append(f"{self.skipped} byte(s) skipped: a bot wrote faster than they can be copied")
+        return f"wdbot | --tee-logs: {'; '.join(parts)} (the log files have every line)\n".encode()
