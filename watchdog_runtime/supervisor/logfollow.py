@@ -65,8 +65,13 @@ class Follower:
             if self._fh is None:
                 return Read(lines, skipped)
             data, more = self._chunk(self._fh, budget)
-            return Read(lines + self._lines(data), skipped + more)
-        return Read(self._lines(data), skipped)
+            return self._after(Read(lines + self._lines(data), skipped + more))
+        return self._after(Read(self._lines(data), skipped))
+
+    def _after(self, found: Read) -> Read:
+        if found.skipped:
+            self._pending, self._discard = b"", False  # the line it ended in went with the skip
+        return found
 
     def _chunk(self, fh: BinaryIO, budget: int) -> tuple[bytes, int]:
         """Up to ``budget`` bytes from ``fh``; past that, the rest is skipped (and counted)."""
@@ -81,7 +86,6 @@ class Follower:
         behind = size - fh.tell()
         if behind > 0:
             fh.seek(0, os.SEEK_END)
-            self._pending, self._discard = b"", False  # the line it was in went with the skip
             return data, behind
         return data, 0
 
