@@ -18,8 +18,10 @@ import pytest
 from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
 
 SLEEPER = "import time\ntime.sleep(600)\n"
+SECRET = "SK-tee-0123456789abcdef"
 TALKER = """
 import itertools, sys, time
+print("key SK-tee-0123456789abcdef", flush=True)
 for i in itertools.count():
     print(f"said {i}", flush=True)
     print(f"complained {i}", file=sys.stderr, flush=True)
@@ -112,12 +114,15 @@ def test_a_bad_up_file_is_refused_before_anything_runs(wd: Wdbot, bots: Path) ->
 def test_tee_logs_prefixes_every_line_and_follows_an_adopted_bot(wd: Wdbot, bots: Path,
                                                                  tmp_path: Path) -> None:
     """``daemon --tee-logs``: each line of stdout and stderr, as ``NAME | line``, on the
-    daemon's stdout; a new supervisor tees the lines of the bot it adopted."""
+    daemon's stdout, redacted as ``wdbot logs`` shows them; a new supervisor tees the lines
+    of the bot it adopted."""
     log = tmp_path / "daemon.log"
+    wd("secret", "set", "talker", "exchange.apiKey", input=SECRET)
     with daemon(wd, "--tee-logs", stdout=subprocess.PIPE, log=log) as first:
         assert first.stdout is not None
         out = Lines(first.stdout)
         wd("start", str(write_bot(bots, "talker.py", TALKER)))
+        assert out.wait(lambda x: x.startswith("talker | key "), "the line with the key") == "talker | key ***"
         out.wait(lambda x: x == "talker | said 0", "the bot's first stdout line, prefixed")
         out.wait(lambda x: x == "talker | complained 0", "its stderr line, prefixed")
         pid = wd.bot("talker")["pid"]

@@ -21,6 +21,10 @@ from ..common.home import Home
 
 PROBE_TIMEOUT_S = 3.0
 """The longest a probe waits for the supervisor; keep a probe's own timeout above it."""
+CLIENT_TIMEOUT_S = 10.0
+"""A client that connects and says nothing is let go after this."""
+MAX_CLIENTS = 32
+"""Requests served at once; more are closed unanswered (each may wait PROBE_TIMEOUT_S)."""
 HEALTH_PATHS = ("/livez", "/readyz")
 
 StartResponse = Callable[..., Any]
@@ -69,23 +73,30 @@ def application(home: Home, metrics: Callable[..., Iterable[bytes]]) -> Callable
 
 
 class _Server(WSGIServer):
-    daemon_threads = True
-    """A probe left waiting never keeps the process alive."""
+    """One daemon thread per request (a probe left waiting never keeps the process alive), at
+    most ``MAX_CLIENTS`` at once: silent or piling clients cost bounded threads."""
+
+    slots = threading.BoundedSemaphore(MAX_CLIENTS)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        # One thread per request (socketserver.ThreadingMixIn, without its typing quirks).
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
         threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
 
     def _serve_one(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
-        except Exception:  # noqa: BLE001 - one broken client must not print a traceback per probe
+        except Exception:  # noqa: BLE001,S110 - a broken client must not print a traceback per probe
             pass
         finally:
             self.shutdown_request(request)
+            self.slots.release()
 
 
 class _Quiet(WSGIRequestHandler):
+    timeout = CLIENT_TIMEOUT_S
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Probes every few seconds would flood the supervisor's log."""
 
@@ -94,7 +105,8 @@ def listen(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> WSGISer
     """Serve ``app`` on (host, port) from a daemon thread; raises OSError."""
     family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                    flags=socket.AI_PASSIVE)[0]
-    server_class: type[_Server] = type("Listener", (_Server,), {"address_family": family})
+    server_class: type[_Server] = type("Listener", (_Server,), {
+        "address_family": family, "slots": threading.BoundedSemaphore(MAX_CLIENTS)})
     server: WSGIServer = make_server(str(sockaddr[0]), port, app, server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
