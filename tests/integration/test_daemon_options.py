@@ -37,11 +37,14 @@ while True:
 
 
 @contextlib.contextmanager
-def daemon(wd: Wdbot, *args: str, stdout: Any, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The real ``wdbot daemon ARGS`` (its stdout where the test says), once it serves."""
+def daemon(wd: Wdbot, *args: str, stdout: Any, log: Path,
+           stderr: Any = None) -> Iterator[subprocess.Popen[bytes]]:
+    """The real ``wdbot daemon ARGS`` (its stdout, and stderr, where the test says), once it
+    serves."""
     with open(log, "ab") as err:
         proc = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon", *args], env=wd.env,
-                                stdout=stdout, stderr=err, start_new_session=True)
+                                stdout=stdout, stderr=err if stderr is None else stderr,
+                                start_new_session=True)
     try:
         wait_until(lambda: proc.poll() is not None or wd.serving(), "the daemon to serve")
         assert proc.poll() is None, log.read_text()
@@ -122,7 +125,8 @@ def test_tee_logs_prefixes_every_line_and_follows_an_adopted_bot(wd: Wdbot, bots
         assert first.stdout is not None
         out = Lines(first.stdout)
         wd("start", str(write_bot(bots, "talker.py", TALKER)))
-        assert out.wait(lambda x: x.startswith("talker | key "), "the line with the key") == "talker | key ***"
+        keyed = out.wait(lambda x: x.startswith("talker | key "), "the line with the key")
+        assert keyed == "talker | key ***"
         out.wait(lambda x: x == "talker | said 0", "the bot's first stdout line, prefixed")
         out.wait(lambda x: x == "talker | complained 0", "its stderr line, prefixed")
         pid = wd.bot("talker")["pid"]
@@ -139,21 +143,24 @@ def test_tee_logs_prefixes_every_line_and_follows_an_adopted_bot(wd: Wdbot, bots
 @pytest.mark.slow
 def test_a_stdout_nobody_reads_stalls_neither_the_supervisor_nor_the_bot(wd: Wdbot, bots: Path,
                                                                          tmp_path: Path) -> None:
-    """A flooding bot and a daemon stdout that nobody reads (a stuck log shipper): the
-    supervisor answers, the bot's file keeps growing, the lines that did not fit are dropped
-    and counted, and the daemon still stops when asked."""
+    """A flooding bot and a daemon stdout that nobody reads (a stuck log shipper, and the
+    daemon's stderr the same pipe, as ``2>&1`` makes it): the supervisor answers, logging
+    included, the bot's file keeps growing, the lines that did not fit are dropped and
+    counted, and the daemon still stops when asked."""
     read, write = os.pipe()
     log = tmp_path / "daemon.log"
     try:
-        with daemon(wd, "--tee-logs", stdout=write, log=log) as proc:
+        with daemon(wd, "--tee-logs", stdout=write, stderr=write, log=log) as proc:
             os.close(write)
             write = -1
             wd("start", str(write_bot(bots, "flood.py", FLOOD)))
             stdout_log = wd.home / "bots" / "flood" / "logs" / "stdout.log"
             grown = wait_until(lambda: stdout_log.stat().st_size > 4_000_000 and stdout_log.stat().st_size,
                                "the bot to write while its tee is blocked")
-            for _ in range(3):
-                assert wd("status", "--json", timeout_s=30).code == 0  # answers, never stuck
+            for n in range(3):  # answers, never stuck; and logs (a start, a stop) without blocking
+                wd("start", str(write_bot(bots, f"quiet{n}.py", "import time\ntime.sleep(600)\n")))
+                wd("stop", f"quiet{n}", timeout_s=30)
+                assert wd("status", "--json", timeout_s=30).code == 0
             wait_until(lambda: stdout_log.stat().st_size != grown, "the bot to keep writing")
             with os.fdopen(read, "r", errors="replace") as pipe:
                 read = -1

@@ -28,10 +28,14 @@ if TYPE_CHECKING:
 
     from ..spec import BotSpec
     from .supervisor import Supervisor
-    from .tee import Tee
+    from .tee import Outbox, Tee
     from .upstart import UpFile
 
 log = logging.getLogger(__name__)
+
+FLUSH_S = 2.0
+"""``--tee-logs``: how long the daemon's exit waits for its last lines to be read."""
+
 
 class AlreadyRunning(Exception):
     """Another supervisor holds this home."""
@@ -57,12 +61,20 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     # Bots inherit none of our variables that describe another bot.
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
+    outputs = None
+    if tee_logs:
+        from .tee import open_outputs
+
+        outputs = open_outputs()
     try:
         from .upstart import UpFile
 
-        asyncio.run(_serve(home, ready_fd, metrics, UpFile(*up) if up else None, tee_logs))
+        asyncio.run(_serve(home, ready_fd, metrics, UpFile(*up) if up else None,
+                           outputs[0] if outputs else None))
     finally:
         lock.close()
+        for outbox in set(outputs or ()):
+            outbox.flush(FLUSH_S)  # the last lines, as long as someone reads them
     return 0
 
 
@@ -100,7 +112,7 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
-                 up: UpFile | None = None, tee_logs: bool = False) -> None:
+                 up: UpFile | None = None, tee_out: Outbox | None = None) -> None:
     from ..installs.uvtool import UvError, uv_bin
     from ..installs.venvs import refresh_sdk_link
     from ..redaction import guard_logging
@@ -121,7 +133,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
     ops["ready"] = _readiness(sup, up)
-    tee = _start_tee(sup, ops) if tee_logs else None
+    tee = _start_tee(sup, ops, tee_out) if tee_out else None
     ops = audited(ops, sup.events)
     server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
@@ -201,14 +213,14 @@ def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dic
     return ready
 
 
-def _start_tee(sup: Supervisor, ops: dict[str, Any]) -> Tee:
+def _start_tee(sup: Supervisor, ops: dict[str, Any], out: Outbox) -> Tee:
     """``--tee-logs``: follow every registered bot from now on, and a new one from before
     its first spawn (the ``start`` operation tells us its name first)."""
     from ..common.home import BOT_NAME_RE
     from ..redaction import Redactor
-    from .tee import Outbox, Tee
+    from .tee import Tee
 
-    tee = Tee(sup.home, Outbox(sys.stdout.fileno()), Redactor(sup.home.secrets).mask)
+    tee = Tee(sup.home, out, Redactor(sup.home.secrets).mask)
     tee.keep(sup.runners)  # before resume_all: an adopted bot's lines from here on
     tee.start()
     start = ops["start"]

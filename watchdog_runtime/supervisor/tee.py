@@ -12,8 +12,10 @@ blocks the writer thread only; the supervisor, its control socket and the bots g
 
 from __future__ import annotations
 
+import logging
 import os
 import select
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -43,6 +45,15 @@ class Outbox:
         """The descriptor failed (its reader closed it): everything is dropped from then on."""
         self.thread = threading.Thread(target=self._drain, name="tee-writer", daemon=True)
 
+    def start(self) -> None:
+        if not self.thread.is_alive():
+            self.thread.start()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until all queued is written; False if it was not."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._size == 0 or self.broken, timeout_s)
+
     def put(self, data: bytes) -> bool:
         """Queue ``data`` whole, or nothing (False: no room, or the descriptor is broken)."""
         with self._cond:
@@ -70,6 +81,7 @@ class Outbox:
                 return
             with self._cond:
                 self._size -= len(data)
+                self._cond.notify_all()  # flush() may be waiting
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -101,7 +113,7 @@ class Tee:
         self.thread = threading.Thread(target=self._run, name="tee-reader", daemon=True)
 
     def start(self) -> None:
-        self.outbox.thread.start()
+        self.outbox.start()
         self.thread.start()
 
     def stop(self) -> None:
@@ -175,3 +187,42 @@ class Tee:
         if self.skipped:
             parts.append(f"{self.skipped} byte(s) skipped: a bot wrote faster than they can be copied")
         return f"wdbot | --tee-logs: {'; '.join(parts)} (the log files have every line)\n".encode()
+
+
+class OutboxStream:
+    """A text stream for ``logging.StreamHandler`` over an :class:`Outbox`: the supervisor's
+    own log lines, which never block it either (a log collector stuck on stdout is stuck on
+    stderr too); lines without room are counted, and said once there is room."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
+        self.dropped = 0
+
+    def write(self, text: str) -> int:
+        if self.dropped and self.outbox.put(f"wdbot | {self.dropped} supervisor log line(s) dropped: "
+                                            f"stderr was not read fast enough\n".encode()):
+            self.dropped = 0
+        if not self.outbox.put(text.encode("utf-8", "replace")):
+            self.dropped += 1
+        return len(text)
+
+    def flush(self) -> None:
+        """Nothing to do: the outbox's thread writes."""
+
+
+def open_outputs() -> tuple[Outbox, Outbox]:
+    """The outboxes of stdout (the bots' lines) and stderr (the supervisor's log, whose root
+    handlers now write through it): one outbox when both are the same pipe or file, so the
+    lines of both never interleave mid-line."""
+    out = Outbox(1)
+    try:
+        same = os.path.samestat(os.fstat(1), os.fstat(2))
+    except OSError:
+        same = False
+    err = out if same else Outbox(2)
+    for outbox in (out, err):
+        outbox.start()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+            handler.setStream(OutboxStream(err))
+    return out, err
