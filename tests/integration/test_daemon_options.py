@@ -110,6 +110,11 @@ def test_a_bad_up_file_is_refused_before_anything_runs(wd: Wdbot, bots: Path) ->
     assert bad.err.startswith(f"wdbot daemon: error: {upfile}:3: bots.alpha.restart")
     missing = wd("daemon", "--up", str(bots / "nope.toml"), check=False)
     assert missing.code == 2 and "no such file" in missing.err and missing.err.count("\n") == 1
+    (bots / "binary.toml").write_bytes(b"[bots.a]\npath = \"\xff\xfe\"\n")
+    binary = wd("daemon", "--up", str(bots / "binary.toml"), check=False)
+    assert binary.code == 2 and "not UTF-8 text" in binary.err and binary.err.count("\n") == 1, binary.err
+    empty = wd("daemon", "--up", "", check=False)
+    assert empty.code == 2 and "--up needs a file" in empty.err and empty.err.count("\n") == 1
     assert not (wd.home / "registry.json").exists() and not wd.serving()
 
 

@@ -487,7 +487,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     from ..supervisor.metrics import MetricsError
 
     _check_metrics(ns.metrics)
-    up = _up_file(ns.up) if ns.up else None  # a bad file: exit 2 before anything runs
+    up = _up_file(ns.up) if ns.up is not None else None  # a bad file: exit 2 before anything runs
 
     def serve(ready_fd: int | None = ns.ready_fd) -> int:
         try:
@@ -510,6 +510,8 @@ def _up_file(raw: str) -> tuple[Path, list[BotSpec]]:
     """``daemon --up FILE``: the file read and checked whole, as ``wdbot up`` does."""
     from .upfile import UpFileError, load
 
+    if not raw.strip():
+        raise UsageError("--up needs a file: give the path of an up-file, like --up wdbot.toml")
     path = Path(raw).absolute()
     try:
         return path, load(path)

@@ -116,9 +116,12 @@ class Tee:
         self.outbox.start()
         self.thread.start()
 
-    def stop(self) -> None:
-        """Stop reading (the writer drains what is queued, as long as the process lives)."""
+    def stop(self, timeout_s: float = 1.0) -> None:
+        """Stop reading, after one last pass (the bots' last lines, the exit marks); the
+        writer drains what is queued, as long as the process lives."""
         self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout_s)
 
     def keep(self, names: Iterable[str]) -> None:
         """Follow exactly these bots (from now on: their files' ends). A bot missing twice in a
@@ -146,11 +149,15 @@ class Tee:
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
-            with self._lock:
-                followed = sorted(self._followers.items())
-            for name, followers in followed:
-                for follower in followers:
-                    self._pass(name, follower)
+            self._pass_all()
+        self._pass_all()
+
+    def _pass_all(self) -> None:
+        with self._lock:
+            followed = sorted(self._followers.items())
+        for name, followers in followed:
+            for follower in followers:
+                self._pass(name, follower)
 
     def _pass(self, name: str, follower: Follower) -> None:
         try:
