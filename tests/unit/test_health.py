@@ -111,7 +111,9 @@ def test_a_full_outbox_drops_counts_and_says_so(tmp_path: Path) -> None:
 
         text = wait_until(more, "the note and the line")
     tee.keep([])
-    tee.keep([])  # missing twice: let go, its files closed
+    tee.keep([])  # missing twice: let go, its files closed by the reader's next pass
     assert not tee._followers
+    tee._pass_all()
+    assert not tee._retired and stdout._fh is None
     assert text.startswith(b"wdbot | --tee-logs: 3 line(s) dropped") and text.endswith(b"trader | kept\n")
     assert tee.dropped == 0

@@ -19,6 +19,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from ..common.home import BotPaths, Home
 from ..redaction import Mask
@@ -30,6 +31,8 @@ READ_BUDGET = 256 * 1024
 a faster writer is skipped ahead, so a flooding bot costs the supervisor a bounded share."""
 BATCH_BYTES = 64 * 1024
 OUTBOX_BYTES = 1024 * 1024
+
+log = logging.getLogger(__name__)
 
 
 class Outbox:
@@ -108,6 +111,9 @@ class Tee:
         """Bytes skipped unread (a bot writing faster than we read) since the last note."""
         self._followers: dict[str, tuple[Follower, Follower]] = {}
         self._absent: set[str] = set()
+        self._failing: set[Path] = set()
+        self._retired: list[Follower] = []
+        """Let go of, to be closed by the reader (never under a read in progress)."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="tee-reader", daemon=True)
@@ -132,8 +138,7 @@ class Tee:
                 self._add(name)
             gone = set(self._followers) - wanted
             for name in gone & self._absent:
-                for follower in self._followers.pop(name):
-                    follower.close()
+                self._retired.extend(self._followers.pop(name))  # closed by the reader thread
             self._absent = gone - self._absent
 
     def follow(self, name: str) -> None:
@@ -155,15 +160,24 @@ class Tee:
     def _pass_all(self) -> None:
         with self._lock:
             followed = sorted(self._followers.items())
+            retired, self._retired = self._retired, []
+        for follower in retired:
+            follower.close()
         for name, followers in followed:
             for follower in followers:
-                self._pass(name, follower)
+                try:
+                    self._pass(name, follower)
+                    self._failing.discard(follower.path)
+                except Exception:  # noqa: BLE001 - one odd file must not end the tee for every bot
+                    if follower.path not in self._failing:  # said once, not five times a second
+                        self._failing.add(follower.path)
+                        log.exception("--tee-logs: copying %s's lines failed", name)
 
     def _pass(self, name: str, follower: Follower) -> None:
         try:
             found = follower.read(READ_BUDGET)
-        except (OSError, ValueError):
-            return  # closed by keep() meanwhile, or the folder went with a purge
+        except OSError:
+            return  # the folder went with a purge, say: the bot is let go of soon
         self.skipped += found.skipped
         if not found.lines:
             return
