@@ -117,3 +117,18 @@ def test_a_full_outbox_drops_counts_and_says_so(tmp_path: Path) -> None:
     assert not tee._retired and stdout._fh is None
     assert text.startswith(b"wdbot | --tee-logs: 3 line(s) dropped") and text.endswith(b"trader | kept\n")
     assert tee.dropped == 0
+
+
+def test_the_follower_never_opens_a_fifo_or_follows_a_symlink(tmp_path: Path) -> None:
+    """A bot's log replaced by a FIFO would hang the open (on the event loop, when the bot is
+    first followed); one replaced by a symlink would have the supervisor copy a file the bot
+    may not read to the daemon's stdout."""
+    fifo = tmp_path / "stdout.log"
+    os.mkfifo(fifo)
+    assert Follower(fifo).read(100).lines == []
+    secret = tmp_path / "shadow"
+    secret.write_text("root:secret\n")
+    link = tmp_path / "stderr.log"
+    link.symlink_to(secret)
+    follower = Follower(link, at_end=False)
+    assert follower.read(100).lines == []

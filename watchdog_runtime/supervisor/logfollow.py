@@ -11,6 +11,7 @@ done, so a rotated copy deleted later never lingers, held open here.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -39,10 +40,16 @@ class Follower:
         self._fh = self._open(at_end)
 
     def _open(self, at_end: bool) -> BinaryIO | None:
+        """The file, if it is a regular one: never a FIFO (whose open would hang, on the event
+        loop when a bot is first followed) nor a symlink (to a file the bot may not read)."""
         try:
-            fh = open(self.path, "rb")  # noqa: SIM115 - held across calls, closed by close()
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        fh = os.fdopen(fd, "rb")
         if at_end:
             fh.seek(0, os.SEEK_END)
         return fh
