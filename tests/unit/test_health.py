@@ -14,8 +14,9 @@ from watchdog_runtime.common.home import Home
 from watchdog_runtime.states import BotState
 from watchdog_runtime.supervisor import health
 from watchdog_runtime.supervisor.logfollow import CUT_MARK, MAX_LINE_BYTES, Follower
+from watchdog_runtime.supervisor.outbox import Outbox
 from watchdog_runtime.supervisor.readiness import BotView, not_ready
-from watchdog_runtime.supervisor.tee import Outbox, Tee
+from watchdog_runtime.supervisor.tee import Tee
 
 
 def test_readiness_counts_only_bots_that_should_run_and_do_not() -> None:

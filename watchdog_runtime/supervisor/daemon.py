@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..spec import BotSpec
+    from .outbox import Outbox
     from .supervisor import Supervisor
-    from .tee import Outbox, Tee
     from .upstart import UpFile
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
         del os.environ[key]
     outputs = None
     if tee_logs:
-        from .tee import open_outputs
+        from .outbox import open_outputs
 
         outputs = open_outputs()
     try:
@@ -120,6 +120,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
     from .channel import listen
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
+    from .tee import attach, keep_following
 
     sup = Supervisor(home)
     guard_logging(sup.redact)  # the supervisor log never shows a secret value
@@ -133,7 +134,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
     ops["ready"] = _readiness(sup, up)
-    tee = _start_tee(sup, ops, tee_out) if tee_out else None
+    tee = attach(sup, ops, tee_out) if tee_out else None
     ops = audited(ops, sup.events)
     server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
@@ -157,10 +158,10 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
     pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
-    if up is not None:
-        # Kept in sup.metrics's way: a task the loop holds (asyncio keeps only weak references).
-        applying = asyncio.get_running_loop().create_task(up.apply(sup.runners, ops["start"]), name="up")
-    teeing = asyncio.get_running_loop().create_task(_keep_teeing(sup, tee), name="tee") if tee else None
+    # Held here: the loop keeps only weak references to its tasks.
+    applying = (asyncio.get_running_loop().create_task(up.apply(sup.runners, ops["start"]), name="up")
+                if up is not None else None)
+    teeing = asyncio.get_running_loop().create_task(keep_following(sup, tee), name="tee") if tee else None
     try:
         await sup.shutdown_requested.wait()
         notify.systemd("STOPPING=1")
@@ -172,7 +173,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None,
         sleeper.cancel()
         uptime.cancel()
         pinger.cancel()
-        for task in (applying if up is not None else None, teeing):
+        for task in (applying, teeing):
             if task is not None:
                 task.cancel()
         if tee is not None:
@@ -211,37 +212,6 @@ def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dic
         lines = not_ready(views(sup.runners.values(), sup.clock()), pending)
         return {"not_ready": lines, "bots": len(sup.runners)}
     return ready
-
-
-def _start_tee(sup: Supervisor, ops: dict[str, Any], out: Outbox) -> Tee:
-    """``--tee-logs``: follow every registered bot from now on, and a new one from before
-    its first spawn (the ``start`` operation tells us its name first)."""
-    from ..common.home import BOT_NAME_RE
-    from ..redaction import Redactor
-    from .tee import Tee
-
-    tee = Tee(sup.home, out, Redactor(sup.home.secrets).mask)
-    tee.keep(sup.runners)  # before resume_all: an adopted bot's lines from here on
-    tee.start()
-    start = ops["start"]
-
-    @functools.wraps(start)
-    async def following(*args: Any, **kwargs: Any) -> Any:
-        spec = kwargs.get("spec")
-        name = spec.get("name") if isinstance(spec, dict) else None
-        if isinstance(name, str) and BOT_NAME_RE.fullmatch(name) and name not in sup.runners:
-            tee.follow(name)
-        return await start(*args, **kwargs)
-
-    ops["start"] = following
-    return tee
-
-
-async def _keep_teeing(sup: Supervisor, tee: Tee) -> None:
-    """The followed bots follow the registry: a removed bot's files are let go."""
-    while True:
-        await asyncio.sleep(1.0)
-        tee.keep(sup.runners)
 
 
 READ_ONLY_OPS = frozenset({"ping", "status", "ready"})

@@ -3,98 +3,38 @@ daemon's own stdout as ``NAME | line`` (for ``docker logs``, ``kubectl logs``, j
 
 Nothing here runs on the event loop but :meth:`Tee.keep` (a few ``open`` calls when a bot is
 new). A reader thread follows the bots' files (``logfollow``: bounded reads, the files the
-bot writes itself, so the bot never waits for us) and hands lines to an :class:`Outbox`; a
-writer thread drains it into the descriptor with plain blocking writes. The outbox holds at
-most ``max_bytes``: when whoever reads the daemon's stdout is slow or gone, lines are
-dropped and counted, and one line says how many once there is room again. A blocked stdout
-blocks the writer thread only; the supervisor, its control socket and the bots go on.
+bot writes itself, so the bot never waits for us) and hands lines to an :class:`Outbox`,
+whose own thread writes them (``outbox``): when whoever reads the daemon's stdout is slow or
+gone, lines are dropped and counted, and one line says how many once there is room again.
+A blocked stdout blocks that thread only; the supervisor, its control socket and the bots
+go on.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-import os
-import select
-import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from ..common.home import BotPaths, Home
-from ..redaction import Mask
+from ..common.home import BOT_NAME_RE, BotPaths, Home
+from ..redaction import Mask, Redactor
 from .logfollow import Follower
+from .outbox import Outbox
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
 
 TICK_S = 0.2
 READ_BUDGET = 256 * 1024
 """Bytes read per file per tick at most (1.25 MB/s a file, more than any log reader wants);
 a faster writer is skipped ahead, so a flooding bot costs the supervisor a bounded share."""
 BATCH_BYTES = 64 * 1024
-OUTBOX_BYTES = 1024 * 1024
 
 log = logging.getLogger(__name__)
-
-
-class Outbox:
-    """A bounded queue of bytes in front of a descriptor, drained by its own thread."""
-
-    def __init__(self, fd: int, max_bytes: int = OUTBOX_BYTES) -> None:
-        self.fd = fd
-        self.max_bytes = max_bytes
-        self._chunks: deque[bytes] = deque()
-        self._size = 0
-        self._cond = threading.Condition()
-        self.broken = False
-        """The descriptor failed (its reader closed it): everything is dropped from then on."""
-        self.thread = threading.Thread(target=self._drain, name="tee-writer", daemon=True)
-
-    def start(self) -> None:
-        if not self.thread.is_alive():
-            self.thread.start()
-
-    def flush(self, timeout_s: float) -> bool:
-        """Wait (at most ``timeout_s``) until all queued is written; False if it was not."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._size == 0 or self.broken, timeout_s)
-
-    def put(self, data: bytes) -> bool:
-        """Queue ``data`` whole, or nothing (False: no room, or the descriptor is broken)."""
-        with self._cond:
-            if self.broken or self._size + len(data) > self.max_bytes:
-                return False
-            self._chunks.append(data)
-            self._size += len(data)
-            self._cond.notify()
-            return True
-
-    def _drain(self) -> None:
-        while True:
-            with self._cond:
-                while not self._chunks:
-                    self._cond.wait()
-                data = b"".join(self._chunks)
-                self._chunks.clear()
-            try:
-                _write_all(self.fd, data)
-            except OSError:
-                with self._cond:
-                    self.broken = True
-                    self._chunks.clear()
-                    self._size = 0
-                return
-            with self._cond:
-                self._size -= len(data)
-                self._cond.notify_all()  # flush() may be waiting
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Blocking writes (this thread only), also on a descriptor someone made non-blocking."""
-    view = memoryview(data)
-    while view:
-        try:
-            view = view[os.write(fd, view):]
-        except BlockingIOError:
-            select.select([], [fd], [], 1.0)
 
 
 class Tee:
@@ -210,40 +150,28 @@ class Tee:
         return f"wdbot | --tee-logs: {'; '.join(parts)} (the log files have every line)\n".encode()
 
 
-class OutboxStream:
-    """A text stream for ``logging.StreamHandler`` over an :class:`Outbox`: the supervisor's
-    own log lines, which never block it either (a log collector stuck on stdout is stuck on
-    stderr too); lines without room are counted, and said once there is room."""
+def attach(sup: Supervisor, ops: dict[str, Any], out: Outbox) -> Tee:
+    """``--tee-logs``: follow every registered bot from now on, and a new one from before
+    its first spawn (the ``start`` operation tells us its name first)."""
+    tee = Tee(sup.home, out, Redactor(sup.home.secrets).mask)
+    tee.keep(sup.runners)  # before resume_all: an adopted bot's lines from here on
+    tee.start()
+    start = ops["start"]
 
-    def __init__(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        self.dropped = 0
+    @functools.wraps(start)
+    async def following(*args: Any, **kwargs: Any) -> Any:
+        spec = kwargs.get("spec")
+        name = spec.get("name") if isinstance(spec, dict) else None
+        if isinstance(name, str) and BOT_NAME_RE.fullmatch(name) and name not in sup.runners:
+            tee.follow(name)
+        return await start(*args, **kwargs)
 
-    def write(self, text: str) -> int:
-        if self.dropped and self.outbox.put(f"wdbot | {self.dropped} supervisor log line(s) dropped: "
-                                            f"stderr was not read fast enough\n".encode()):
-            self.dropped = 0
-        if not self.outbox.put(text.encode("utf-8", "replace")):
-            self.dropped += 1
-        return len(text)
-
-    def flush(self) -> None:
-        """Nothing to do: the outbox's thread writes."""
+    ops["start"] = following
+    return tee
 
 
-def open_outputs() -> tuple[Outbox, Outbox]:
-    """The outboxes of stdout (the bots' lines) and stderr (the supervisor's log, whose root
-    handlers now write through it): one outbox when both are the same pipe or file, so the
-    lines of both never interleave mid-line."""
-    out = Outbox(1)
-    try:
-        same = os.path.samestat(os.fstat(1), os.fstat(2))
-    except OSError:
-        same = False
-    err = out if same else Outbox(2)
-    for outbox in (out, err):
-        outbox.start()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
-            handler.setStream(OutboxStream(err))
-    return out, err
+async def keep_following(sup: Supervisor, tee: Tee) -> None:
+    """The followed bots follow the registry: a removed bot's files are let go."""
+    while True:
+        await asyncio.sleep(1.0)
+        tee.keep(sup.runners)
