@@ -180,3 +180,26 @@ def test_a_stdout_nobody_reads_stalls_neither_the_supervisor_nor_the_bot(wd: Wdb
         for fd in (read, write):
             if fd >= 0:
                 os.close(fd)
+
+
+def test_a_daemon_started_with_stdout_closed_tees_into_no_file_of_its_own(wd: Wdbot, bots: Path,
+                                                                           tmp_path: Path) -> None:
+    """``wdbot daemon --tee-logs >&-``: the first file the daemon opened (the home's lock) got
+    descriptor 1, and the tee wrote the bots' lines into it."""
+    log = tmp_path / "daemon.log"
+    command = f'exec "{sys.executable}" -m watchdog_runtime daemon --tee-logs >&-'
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(["sh", "-c", command], env=wd.env, stderr=err, start_new_session=True)
+    try:
+        wait_until(lambda: proc.poll() is not None or wd.serving(), "the daemon to serve")
+        wd("start", str(write_bot(bots, "talker.py", TALKER)))
+        wait_until(lambda: "said 3" in wd.stdout("talker"), "the bot's lines in its own log")
+        wd("shutdown")
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert (wd.home / "supervisor.lock").read_text() == f"{proc.pid}\n"
+    leaked = [p for p in wd.home.rglob("*") if p.is_file() and b"talker | " in p.read_bytes()]
+    assert not leaked

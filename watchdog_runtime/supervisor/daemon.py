@@ -46,6 +46,8 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop.
     ``up``: an up-file (checked already) applied once it serves; ``tee_logs``: the bots'
     lines also on our stdout (``tee``)."""
+    if tee_logs:
+        _hold_std_fds()
     private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
     tightened = tighten(home.root)
@@ -76,6 +78,20 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
         for outbox in set(outputs or ()):
             outbox.flush(FLUSH_S)  # the last lines, as long as someone reads them
     return 0
+
+
+def _hold_std_fds() -> None:
+    """A daemon started with stdout or stderr closed (``>&-``): /dev/null takes the number,
+    before anything is opened, or the next file opened (the home's lock, say) would get it and
+    the tee would write the bots' lines into it."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def _rotate_own_log(home: Home) -> None:
