@@ -48,7 +48,7 @@ def test_livez_fails_within_its_bound_when_the_supervisor_takes_the_call_and_nev
     server = health.listen("127.0.0.1", 0, health.application(home, lambda e, s: [b""]))
     port = server.server_address[1]
     try:
-        for path in ("/livez", "/readyz"):
+        for path in ("/livez", "/readyz", "/livez/"):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=health.PROBE_TIMEOUT_S + 5)
                 raise AssertionError(f"{path} said 200 for a supervisor that never answers")

@@ -60,7 +60,7 @@ def application(home: Home, metrics: Callable[..., Iterable[bytes]]) -> Callable
     """The WSGI app: the health paths here, anything else to prometheus_client's app (which
     served every path before these existed)."""
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
+        path = environ.get("PATH_INFO", "").rstrip("/")  # /livez/ too: never metrics' 200
         if path not in HEALTH_PATHS:
             return metrics(environ, start_response)
         code, text = live(home) if path == "/livez" else ready(home)
