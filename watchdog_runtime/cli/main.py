@@ -24,6 +24,8 @@ from ..spec import BotSpec, SpecError, add_spec_options, spec_options
 if TYPE_CHECKING:
     from ..redaction import Redactor
 
+LIVE_TIMEOUT_S = 3.0
+"""``status --live``: the longest the supervisor may take to answer (keep a probe's above)."""
 START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
 STOP_MARGIN_S = 30.0
 
@@ -70,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    p.add_argument("--check", action="store_true", help="exit 1 when the supervisor or a bot is unhealthy")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when the supervisor or a bot is unhealthy (a readiness check)")
+    p.add_argument("--live", action="store_true",
+                   help="exit 0 when the supervisor answers, whatever its bots do (a liveness check)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("logs", help="show a bot's output")
@@ -99,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", help="run the supervisor in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics there (off by default)")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve Prometheus metrics there, and the probes /livez and /readyz (off by default)")
+    p.add_argument("--up", metavar="FILE.toml",
+                   help="once serving, start or update the bots of this up-file (see 'wdbot up')")
+    p.add_argument("--tee-logs", action="store_true",
+                   help="also write every bot's lines to this daemon's stdout, as 'NAME | line'")
     p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
@@ -162,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home = Home.from_env()
         result: int = ns.func(ns, home)
-        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
         return result
     except BrokenPipeError:
         return _reader_gone()
@@ -304,6 +315,8 @@ def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
 def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     from ..common.control import is_running
 
+    if ns.live:
+        return _live(ns, home)
     if not is_running(home) and (ns.check or not _registered(home)):
         if ns.check:
             print(f"unhealthy: no supervisor is running for {home.root}", file=sys.stderr)
@@ -343,6 +356,20 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         if bad:
             print(f"unhealthy: {', '.join(bad)}", file=sys.stderr)
             return 1
+    return 0
+
+
+def _live(ns: argparse.Namespace, home: Home) -> int:
+    """``status --live``: the supervisor answers its socket (a bot's state never matters)."""
+    if ns.name or ns.check or ns.watch or ns.json:
+        raise UsageError("--live takes no NAME and no other option: it asks the supervisor only")
+    try:
+        pid = request(home, "ping", timeout_s=LIVE_TIMEOUT_S)["pid"]
+    except (NoSupervisor, RequestFailed, OSError) as exc:
+        why = f"no supervisor is running for {home.root}" if isinstance(exc, NoSupervisor) else str(exc)
+        print(f"not live: {why}", file=sys.stderr)
+        return 1
+    print(f"live: supervisor {pid} answers")
     return 0
 
 
@@ -479,6 +506,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     from ..supervisor.metrics import MetricsError
 
     _check_metrics(ns.metrics)
+    up = _up_file(ns.up) if ns.up is not None else None  # a bad file: exit 2 before anything runs
 
     under_init = os.getpid() == 1
 
@@ -487,7 +515,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
             # boot: not launched by a command (--ready-fd), whether a person, a service
             # manager or the PID-1 init (which passes its own ready pipe) runs it.
             return run_daemon(home, ready_fd, metrics=ns.metrics, boot=ns.ready_fd is None,
-                              under_init=under_init)
+                              under_init=under_init, up=up, tee_logs=ns.tee_logs)
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
@@ -500,6 +528,19 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
         return run_as_init(serve)
     return serve()
+
+
+def _up_file(raw: str) -> tuple[Path, list[BotSpec]]:
+    """``daemon --up FILE``: the file read and checked whole, as ``wdbot up`` does."""
+    from .upfile import UpFileError, load
+
+    if not raw.strip():
+        raise UsageError("--up needs a file: give the path of an up-file, like --up wdbot.toml")
+    path = Path(raw).absolute()
+    try:
+        return path, load(path)
+    except UpFileError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
