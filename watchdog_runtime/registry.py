@@ -1,17 +1,18 @@
 """The registry: every bot of a home, its spec, whether it should run, and its live process.
 
-One JSON file, written atomically and durably by the supervisor alone. It is what lets a new
-supervisor adopt the bots of one that died. A file that is not a registry at all is moved
-aside, never emptied; one entry that cannot be read (an unknown value after a downgrade, a
-hand edit) is quarantined alone: kept verbatim in the file, shown in the status with what to
-do, and its name refused to ``start`` until it is fixed or removed, so a bot that may still be
-running is never started a second time.
+One JSON file, written atomically and durably by the supervisor alone, and after it the same
+content to ``registry.json.last-good``. It is what lets a new supervisor adopt the bots of one
+that died. A file that cannot be read at all (a stray comma, a torn restore) is left where it
+is and raises :class:`RegistryUnreadable`: the supervisor then adopts, stops and forgets
+nothing until a person fixes the file or restores the last good copy. One entry that cannot
+be read (an unknown value after a downgrade, a hand edit) is quarantined alone: kept verbatim
+in the file, shown in the status with what to do, and its name refused to ``start`` until it
+is fixed or removed, so a bot that may still be running is never started a second time.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,16 +29,48 @@ from .supervisor.lifecycle import ExitInfo
 FORMAT = 1
 
 
-class CorruptRegistry(Exception):
-    """The registry could not be read; it was moved to ``moved_to``."""
+LAST_GOOD_SUFFIX = ".last-good"
+MAX_BYTES = 64 * 2**20
+"""A registry larger than this is not one (a file put there by mistake): unreadable."""
 
-    def __init__(self, path: Path, moved_to: Path, detail: str) -> None:
-        super().__init__(
-            f"the registry {path} was unreadable ({detail}); it was moved to {moved_to} and "
-            f"wdbot starts with no bots: register them again with 'wdbot start', "
-            f"or stop wdbot and put a fixed copy back"
-        )
-        self.moved_to = moved_to
+
+def last_good(path: Path) -> Path:
+    """Where the last registry that was written (and so parsed) is kept."""
+    return path.with_name(path.name + LAST_GOOD_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the registry file cannot be read: the one line status, the web page and the
+    alert give, with the line of the file where the reading stopped."""
+
+    path: Path
+    error: str
+    line: int | None = None
+    has_last_good: bool = False
+
+    @property
+    def message(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        good = last_good(self.path)
+        fix = (f"fix it or restore {good.name} (cp {good} {self.path})" if self.has_last_good
+               else f"fix it (there is no {good.name} to restore)")
+        return (f"{self.path.name} unreadable: {where}{self.error}; {fix}; until then no bot is "
+                f"adopted, started, stopped or forgotten ({self.path})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "line": self.line, "error": self.error,
+                "last_good": str(last_good(self.path)) if self.has_last_good else None,
+                "message": self.message}
+
+
+class RegistryUnreadable(Exception):
+    """The registry file exists (or its last good copy does) but cannot be read; it is left
+    as it is."""
+
+    def __init__(self, unreadable: Unreadable) -> None:
+        super().__init__(unreadable.message)
+        self.unreadable = unreadable
 
 
 @dataclass(frozen=True)
@@ -194,25 +227,47 @@ class Registry:
 
 
 def load(path: Path) -> Registry:
-    """Read the registry; a missing file is an empty registry, a file that is no registry
-    raises :class:`CorruptRegistry` after moving it aside, an unreadable entry is quarantined.
+    """Read the registry: a missing file is an empty registry (unless its last good copy
+    exists: then it was lost, and that is unreadable too); a file that cannot be read raises
+    :class:`RegistryUnreadable` and is left in place; an unreadable entry is quarantined.
     Only the supervisor holding the home lock calls this, so temporary files of an
-    interrupted save are stale and removed."""
+    interrupted save are stale and removed (the last good copy's too)."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
+    found = read(path)
+    if isinstance(found, Unreadable):
+        raise RegistryUnreadable(found)
+    return found
+
+
+def read(path: Path) -> Registry | Unreadable:
+    """The registry, or why it cannot be read; never moves or changes a file."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
+        if last_good(path).is_file():
+            return _unreadable(path, "the file is missing")
         return Registry({})
+    except OSError as exc:
+        return _unreadable(path, exc.strerror or str(exc))
+    if len(raw) > MAX_BYTES:
+        return _unreadable(path, f"larger than {MAX_BYTES >> 20} MB: not a wdbot registry")
     try:
         doc = json.loads(raw)
-        if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
-            raise ValueError("not a wdbot registry")
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-        path.replace(moved)
-        raise CorruptRegistry(path, moved, str(exc) or type(exc).__name__) from None
+    except json.JSONDecodeError as exc:
+        return _unreadable(path, f"{exc.msg} (column {exc.colno})", exc.lineno)
+    except UnicodeDecodeError as exc:
+        return _unreadable(path, "not UTF-8 text", raw[:exc.start].count(b"\n") + 1)
+    except (ValueError, RecursionError) as exc:
+        return _unreadable(path, str(exc) or type(exc).__name__, 1)
+    if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
+        return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
     return parse(doc["bots"])
+
+
+def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:
+    return Unreadable(path, error, line, last_good(path).is_file())
 
 
 def parse(entries: list[Any]) -> Registry:
@@ -254,17 +309,32 @@ def _reason(exc: Exception) -> str:
 
 
 def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...] = ()) -> None:
-    """Write the registry atomically and durably; quarantined entries are written back as
-    they were read."""
-    atomic_write_json(path, {"format": FORMAT,
-                             "bots": [records[name].to_json() for name in sorted(records)]
-                             + [q.raw for q in quarantined]})
+    """Write the registry atomically and durably, then the same to its last good copy;
+    quarantined entries are written back as they were read."""
+    doc = _document(records, quarantined)
+    atomic_write_json(path, doc)
+    atomic_write_json(last_good(path), doc)
+
+
+def save_last_good(path: Path, records: Mapping[str, BotRecord],
+                   quarantined: tuple[Quarantined, ...] = ()) -> None:
+    """Write the last good copy alone: while the registry file is unreadable it is left as
+    the person left it, and this copy keeps what a restore must bring back."""
+    atomic_write_json(last_good(path), _document(records, quarantined))
+
+
+def _document(records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...]) -> dict[str, Any]:
+    return {"format": FORMAT, "bots": [records[name].to_json() for name in sorted(records)]
+            + [q.raw for q in quarantined]}
 
 
 def read_only(path: Path) -> dict[str, BotRecord]:
-    """Read the registry without ever moving it (for commands that run beside a supervisor)."""
-    try:
-        doc = json.loads(path.read_bytes())
-        return parse(doc["bots"]).bots
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return {}
+    """The readable bots, or none when the file cannot be read (see :func:`unreadable`)."""
+    found = read(path)
+    return found.bots if isinstance(found, Registry) else {}
+
+
+def unreadable(path: Path) -> Unreadable | None:
+    """Why the registry cannot be read, or None (for commands that run beside a supervisor)."""
+    found = read(path)
+    return found if isinstance(found, Unreadable) else None

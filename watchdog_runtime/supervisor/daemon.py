@@ -116,6 +116,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
@@ -138,6 +139,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
         sampler.cancel()
         sleeper.cancel()
         uptime.cancel()
+        watcher.cancel()
         pinger.cancel()
         server.close()
         secrets.close()
@@ -171,6 +173,7 @@ def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
     failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
     async def run(*args: Any, **kwargs: Any) -> Any:
+        sup.check_registry()  # a file broken a moment ago is known before the command acts
         try:
             return await op(*args, **kwargs)
         finally:

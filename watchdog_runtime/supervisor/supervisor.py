@@ -29,6 +29,7 @@ from ..states import BotState, ExitReason, StartReason
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
 from .cgroupplan import Containment
+from .registryguard import RegistryGuard
 from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
 from .sleepwatch import Clock, SleepDetector, system_clocks
@@ -86,6 +87,14 @@ class Supervisor:
         """The cgroup v2 tree the bots get (``contain``), or None: the marker walk."""
         self.quarantined: tuple[Quarantined, ...] = ()
         """Registry entries that could not be read, kept verbatim (``registry``)."""
+        self.unreadable: registry.Unreadable | None = None
+        """Why the registry file cannot be read, while it cannot: commands that start, stop or
+        forget a bot are refused, and the file is left as it is (``check_registry``)."""
+        self.loaded = False
+        """The runners hold the registry's bots (it was read once); False while a supervisor
+        that found the file unreadable waits for it: it then adopts nothing and writes nothing."""
+        self._guard = RegistryGuard(home.registry)
+        self._service = False
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
@@ -97,13 +106,19 @@ class Supervisor:
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
+        """Read the registry into runners; a file that cannot be read is left as it is and
+        this supervisor waits for a person to fix it (:meth:`check_registry`)."""
         try:
             loaded = registry.load(self.home.registry)
-        except registry.CorruptRegistry as exc:
-            log.error("%s", exc)
-            self.warnings.append(str(exc))
-            self.events.write("registry_corrupt", moved_to=str(exc.moved_to))
-            loaded = registry.Registry({})
+        except registry.RegistryUnreadable as exc:
+            self._guard.written()
+            self._went_unreadable(exc.unreadable)
+            return
+        self._guard.written()
+        self._take(loaded)
+
+    def _take(self, loaded: registry.Registry) -> None:
+        self.loaded = True
         self.quarantined = loaded.quarantined
         for bad in self.quarantined:
             message = bad.describe(self.home.registry)
@@ -137,6 +152,56 @@ class Supervisor:
             except OSError:
                 return  # still in use (another home's bots, or a bot's leftovers)
 
+    def check_registry(self) -> None:
+        """Read the registry file again if someone changed it: one that cannot be read puts
+        the supervisor in the loud, safe state; one readable again ends it (the bots adopted as
+        they run when this supervisor never read the file). A readable file changed by hand
+        while the supervisor runs is overwritten, as ever: it is the file's only writer."""
+        found = self._guard.look()
+        if isinstance(found, registry.Unreadable):
+            if self.unreadable is None or found.message != self.unreadable.message:
+                self._went_unreadable(found)
+        elif found is not None and self.unreadable is not None:
+            self._readable_again(found)
+
+    def _went_unreadable(self, why: registry.Unreadable) -> None:
+        self.unreadable = why
+        log.error("%s", why.message)
+        self.events.write("registry_unreadable", path=str(why.path), line=why.line, error=why.error,
+                          message=why.message)
+
+    def _readable_again(self, found: registry.Registry) -> None:
+        """The file was fixed or restored. A supervisor that has supervised all along keeps
+        what it knows (it is newer than any copy) and writes it; one that never read the file
+        takes it and adopts the running bots as a restarted supervisor does, none restarted."""
+        self.unreadable = None
+        if self.loaded:
+            message = "the registry is readable again; it is written from what the supervisor knows"
+            self._dirty = True
+        else:
+            message = "the registry is readable again; its bots are adopted as they run"
+            self._take(found)
+            self.resume_all(service=self._service)
+        log.info("%s", message)
+        self.events.write("registry_readable", path=str(self.home.registry), message=message)
+
+    async def watch_registry(self, interval_s: float = 1.0) -> None:
+        """:meth:`check_registry` every ``interval_s`` until cancelled: a broken file is said at
+        once (an alert), a fixed one taken up without waiting for a command."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.check_registry()
+            except Exception:  # noqa: BLE001 - the watch must outlive a surprise
+                log.exception("checking the registry failed")
+            if self._dirty:
+                self._flush_quietly()
+
+    def refuse_while_unreadable(self) -> None:
+        """No command starts, stops or forgets a bot on the strength of a file it cannot read."""
+        if self.unreadable is not None:
+            raise RequestError(self.unreadable.message)
+
     def persist(self) -> None:
         """Write the registry soon: changes made in one turn of the event loop (an exit, its
         backoff and the next spawn) share one atomic, fsynced write. Replies to commands
@@ -160,9 +225,14 @@ class Supervisor:
         when the write fails (the change stays pending and is retried every second)."""
         if not self._dirty:
             return
+        if not self.loaded:
+            self._dirty = False  # nothing read, so nothing to write: the file stays as it is
+            return
+        self.check_registry()  # a file broken since the last write is not overwritten
+        save = registry.save_last_good if self.unreadable is not None else registry.save
         try:
-            registry.save(self.home.registry, {n: clean_record(r.record(), self.redact)
-                                               for n, r in self.runners.items()}, self.quarantined)
+            save(self.home.registry, {n: clean_record(r.record(), self.redact)
+                                      for n, r in self.runners.items()}, self.quarantined)
         except OSError as exc:
             first = self.write_error is None
             self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
@@ -173,6 +243,8 @@ class Supervisor:
             self._schedule_retry()
             raise RegistryWriteError(self.write_error) from None
         self._dirty = False
+        if self.unreadable is None:
+            self._guard.written()
         if self.write_error is not None:
             log.info("the registry is written again")
             self.write_error = None
@@ -365,6 +437,9 @@ class Supervisor:
         supervisor), which also starts the bots a deliberate ``wdbot shutdown`` held; a
         supervisor launched by a command leaves them stopped.
         """
+        self._service = service
+        if not self.loaded:
+            return  # the registry cannot be read: no process is adopted, stopped or started
         prefix = f"{self.home.id}:"
         found = procs.marked_processes(prefix)
         for runner in self.runners.values():
@@ -398,6 +473,7 @@ class Supervisor:
         """Start a bot (registering it first), or a registered one by ``name``. With ``update``
         a running bot with other options is stopped and started again with the new ones."""
         self._refuse_while_shutting_down()
+        self.refuse_while_unreadable()
         if spec is None:
             return await self._start_registered(self._runner(name))
         try:
@@ -466,12 +542,14 @@ class Supervisor:
         return self._brief(runner)
 
     async def op_stop(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        self.refuse_while_unreadable()
         targets = self._targets(names, all)
         await asyncio.gather(*(r.stop() for r in targets))
         return [self._brief(r) for r in targets]
 
     async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
         self._refuse_while_shutting_down()
+        self.refuse_while_unreadable()
         targets = self._targets(names, all)
         await asyncio.gather(*(self._restart(r) for r in targets))
         return [self._brief(r) for r in targets]
@@ -485,6 +563,7 @@ class Supervisor:
             raise RequestError(f"{runner.spec.name}: {exc}") from None
 
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
+        self.refuse_while_unreadable()
         if name not in self.runners and any(q.name == name for q in self.quarantined):
             return await self._remove_quarantined(name, purge)
         runner = self._runner(name)
@@ -535,7 +614,9 @@ class Supervisor:
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
                 "uptime_s": round(self.clock() - self.started_mono, 3),
-                "warnings": [*self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
+                "registry_unreadable": self.unreadable.to_json() if self.unreadable else None,
+                "warnings": [*([self.unreadable.message] if self.unreadable else []),
+                             *self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
                              *([self.write_error] if self.write_error else [])],
                 "quarantined": [{"name": q.name, "error": q.error,
                                  "fix": q.describe(self.home.registry)} for q in self.quarantined],

@@ -182,7 +182,8 @@ def overview_context(backend: Backend) -> dict[str, Any]:
         error = None
     except Unavailable as exc:
         doc, error = None, str(exc)
-    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN)), "error": error}
+    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN), backend.registry_unreadable()),
+            "error": error}
 
 
 def bot_context(backend: Backend, name: str) -> dict[str, Any] | None:

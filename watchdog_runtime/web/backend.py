@@ -81,6 +81,13 @@ class Backend:
         lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]
         return [shown_line(line) for line in lines[-n:]]
 
+    def registry_unreadable(self) -> str | None:
+        """Why the registry file cannot be read (read here: said even with no supervisor)."""
+        from ..registry import unreadable
+
+        found = unreadable(self.home.registry)
+        return found.message if found else None
+
     def spec(self, name: str) -> dict[str, Any] | None:
         from ..registry import read_only
 
