@@ -42,11 +42,15 @@ class Figures:
     notes: tuple[str, ...] = field(default_factory=tuple)
     second_sigterms: int | None = None
     """Processes sent SIGTERM more than once (None: a run from before it was counted)."""
+    registry_unreadable: int | None = None
+    """Bots stopped, started twice or lost because the registry was made unreadable mid-run
+    (None: a run from before that step existed)."""
+    registry_breaks: int = 0
 
     @property
     def clean(self) -> bool:
         return not (self.duplicates or self.orphans or self.healthy_restarted or self.lost
-                    or self.left_after_shutdown or self.second_sigterms)
+                    or self.left_after_shutdown or self.second_sigterms or self.registry_unreadable)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +70,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("bots lost", "lost"),
     ("left after shutdown", "left_after_shutdown"),
     ("second SIGTERMs", "second_sigterms"),
+    ("registry unreadable", "registry_unreadable"),
     ("kills done", "kills"),
     ("in spawn window", "window_kills"),
     ("clock steps", "clock_steps"),
@@ -150,10 +155,14 @@ does all of it). It inflicts:
 - a full disk for a while (the home on a small tmpfs, filled with a ballast file, then freed);
 - a healthy bot stopped with `wdbot stop` and started again later, four times, the
   supervisor killed in the middle of each stop (after the bot's SIGTERM, while it cleans up
-  for 4 s as a bot cancelling its orders would).
+  for 4 s as a bot cancelling its orders would);
+- `registry.json` made unreadable mid-run (a stray comma, written in place as an editor
+  does, right after a supervisor kill, so the next supervisor starts on it) twice, for a few
+  supervisor kills each, then restored with `cp registry.json.last-good registry.json`, as
+  `wdbot status` says to.
 
 Between faults it checks the promise, and after `wdbot shutdown` it checks that nothing of
-the home is left. The target is zero in the first six columns. The `before` row is the code
+the home is left. The target is zero in the first seven columns. The `before` row is the code
 before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
 SIGKILL deadlines that outlive a supervisor, ...), and `before one SIGTERM` the code before
 a stop noted whom it had signalled (each kill in the middle of a stop then cost the bot a
@@ -178,6 +187,13 @@ period, 10 s by default, so a stop or a spawn in flight is no violation):
 - **second SIGTERMs**: healthy bot processes that were sent SIGTERM more than once (a second
   one means "exit now" to many bots, cutting their clean-up short); "not counted" in rows
   run before the column existed.
+- **registry unreadable**: bots stopped, started twice or lost because the registry
+  could not be read: a healthy bot's process of the moment the file broke gone before the
+  restore was judged, a second copy of a bot from the break on, or a bot without a process
+  once the restore has had its grace and the bot its backoff. While the file is broken, the
+  run reads the last good copy as the registry (it is what the supervisor keeps, and what a
+  restore brings back), and no bot counts as lost (nothing is started then). "not counted"
+  in rows run before the step existed.
 """
 
 _RERUN = """\

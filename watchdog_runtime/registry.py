@@ -309,17 +309,16 @@ def _reason(exc: Exception) -> str:
 
 
 def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...] = ()) -> None:
-    """Write the registry atomically and durably, then the same to its last good copy;
-    quarantined entries are written back as they were read."""
-    doc = _document(records, quarantined)
-    atomic_write_json(path, doc)
-    atomic_write_json(last_good(path), doc)
+    """Write the registry atomically and durably; quarantined entries are written back as
+    they were read. The supervisor writes the same to :func:`save_last_good` after it."""
+    atomic_write_json(path, _document(records, quarantined))
 
 
 def save_last_good(path: Path, records: Mapping[str, BotRecord],
                    quarantined: tuple[Quarantined, ...] = ()) -> None:
-    """Write the last good copy alone: while the registry file is unreadable it is left as
-    the person left it, and this copy keeps what a restore must bring back."""
+    """Write the last good copy (atomically, durably, 0600): after every registry write, and
+    alone while the registry file is unreadable (it is left as the person left it), so this
+    copy always holds what a restore must bring back."""
     atomic_write_json(last_good(path), _document(records, quarantined))
 
 

@@ -41,7 +41,7 @@ def test_an_unreadable_registry_is_left_in_place_and_named_with_its_line(
     """Regression (issue 23, point 3): a stray comma moved the file aside, and the supervisor
     that read it started with no bots, stopping every bot that still ran."""
     path = tmp_path / "registry.json"
-    registry.save(path, {"a": BotRecord(spec=BotSpec(name="a", path="/a.py"))})
+    registry.save_last_good(path, {"a": BotRecord(spec=BotSpec(name="a", path="/a.py"))})
     path.write_bytes(content)
     with pytest.raises(RegistryUnreadable) as info:
         registry.load(path)
@@ -58,6 +58,7 @@ def test_the_last_good_copy_is_what_was_written_and_private(tmp_path: Path) -> N
     path = tmp_path / "registry.json"
     rec = BotRecord(spec=BotSpec(name="a", path="/a.py"), should_run=True)
     registry.save(path, {"a": rec})
+    registry.save_last_good(path, {"a": rec})
     good = tmp_path / "registry.json.last-good"
     assert good.read_bytes() == path.read_bytes() and good.stat().st_mode & 0o777 == 0o600
     path.write_text("{,")
@@ -68,8 +69,7 @@ def test_the_last_good_copy_is_what_was_written_and_private(tmp_path: Path) -> N
 def test_a_missing_file_beside_its_last_good_copy_is_unreadable_not_empty(tmp_path: Path) -> None:
     path = tmp_path / "registry.json"
     assert registry.load(path).bots == {}  # a new home
-    registry.save(path, {"a": BotRecord(spec=BotSpec(name="a", path="/a.py"))})
-    path.unlink()
+    registry.save_last_good(path, {"a": BotRecord(spec=BotSpec(name="a", path="/a.py"))})
     with pytest.raises(RegistryUnreadable, match="the file is missing; fix it or restore"):
         registry.load(path)
 

@@ -94,6 +94,7 @@ class Supervisor:
         """The runners hold the registry's bots (it was read once); False while a supervisor
         that found the file unreadable waits for it: it then adopts nothing and writes nothing."""
         self._guard = RegistryGuard(home.registry)
+        self._last_good_failed = False
         self._service = False
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
@@ -116,6 +117,11 @@ class Supervisor:
             return
         self._guard.written()
         self._take(loaded)
+        # What was just read is good: kept at once (a home from before the copy existed, or
+        # one whose copy was lost, has it before anyone can break the registry). A new home
+        # has no registry yet: a copy beside none would read as a registry lost.
+        if self._guard.seen is not None:
+            self._copy_last_good({n: clean_record(r.record(), self.redact) for n, r in self.runners.items()})
 
     def _take(self, loaded: registry.Registry) -> None:
         self.loaded = True
@@ -175,9 +181,9 @@ class Supervisor:
         what it knows (it is newer than any copy) and writes it; one that never read the file
         takes it and adopts the running bots as a restarted supervisor does, none restarted."""
         self.unreadable = None
+        self._dirty = True  # written with the next flush (the watch's, or the command's)
         if self.loaded:
             message = "the registry is readable again; it is written from what the supervisor knows"
-            self._dirty = True
         else:
             message = "the registry is readable again; its bots are adopted as they run"
             self._take(found)
@@ -229,10 +235,13 @@ class Supervisor:
             self._dirty = False  # nothing read, so nothing to write: the file stays as it is
             return
         self.check_registry()  # a file broken since the last write is not overwritten
-        save = registry.save_last_good if self.unreadable is not None else registry.save
+        records = {n: clean_record(r.record(), self.redact) for n, r in self.runners.items()}
         try:
-            save(self.home.registry, {n: clean_record(r.record(), self.redact)
-                                      for n, r in self.runners.items()}, self.quarantined)
+            if self.unreadable is None:
+                registry.save(self.home.registry, records, self.quarantined)
+                self._guard.written()
+            else:  # the broken file is left to the person; the copy keeps what a restore needs
+                registry.save_last_good(self.home.registry, records, self.quarantined)
         except OSError as exc:
             first = self.write_error is None
             self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
@@ -243,11 +252,26 @@ class Supervisor:
             self._schedule_retry()
             raise RegistryWriteError(self.write_error) from None
         self._dirty = False
-        if self.unreadable is None:
-            self._guard.written()
         if self.write_error is not None:
             log.info("the registry is written again")
             self.write_error = None
+        if self.unreadable is None:
+            self._copy_last_good(records)
+
+    def _copy_last_good(self, records: dict[str, BotRecord]) -> None:
+        """The registry's last good copy, after the registry itself: a failure does not fail
+        the change (the registry holds it); it is said once and retried with the next write."""
+        try:
+            registry.save_last_good(self.home.registry, records, self.quarantined)
+        except OSError as exc:
+            if not self._last_good_failed:
+                log.warning("cannot write %s: %s; retried every second", registry.last_good(
+                    self.home.registry), exc.strerror or exc)
+            self._last_good_failed = True
+            self._dirty = True
+            self._schedule_retry()
+            return
+        self._last_good_failed = False
 
     def _flush_quietly_now(self) -> None:
         self._dirty = True

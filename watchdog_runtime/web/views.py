@@ -107,7 +107,8 @@ def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]],
     notes = attention(bots) + ([{"text": slept["message"], "level": "warn"}] if slept else [])
     return {
         "supervisor": {"pid": sup["pid"], "version": sup["version"], "home": sup["home"],
-                       "uptime": duration(sup["uptime_s"]), "warnings": [w for w in sup.get("warnings") or [] if w != registry],
+                       "uptime": duration(sup["uptime_s"]),
+                       "warnings": [w for w in sup.get("warnings") or [] if w != registry],
                        "running": sum(1 for b in bots if b["state"] == "running"), "total": len(bots)},
         "bots": [bot_row(b) for b in bots],
         "attention": notes,
