@@ -163,7 +163,12 @@ def test_without_a_supervisor_status_names_the_line_and_commands_refuse(wd: Wdbo
     assert_refused(wd, bots, broken)
     assert not wd.serving(), "a refused command launches no supervisor"
     assert f"registry.json unreadable: line {LINE}:" in wd("status").out  # launches one: the safe state
+    one = wd("status", "alpha", check=False)
+    assert one.code == 1 and "registry.json unreadable: line 2:" in one.err
+    stopped = wd("shutdown").out
+    assert "every bot was left running, since registry.json unreadable: line 2:" in stopped
     assert roots(wd.home, "alpha") == before and list(wd.home.glob("registry.json.corrupt*")) == []
+    assert (wd.home / "registry.json").read_bytes() == broken
 
 
 @pytest.fixture

@@ -643,6 +643,10 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
+    if result.get("left_running"):
+        print(f"supervisor {result['pid']} stopped; every bot was left running, since "
+              f"{result['left_running']}")
+        return 0
     kept = ", bots left running" if ns.keep_bots else ""
     print(f"supervisor {result['pid']} stopped{kept}")
     return 0

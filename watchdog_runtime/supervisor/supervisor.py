@@ -653,7 +653,10 @@ class Supervisor:
     async def op_shutdown(self, keep_bots: bool = False) -> dict[str, Any]:
         self.keep_bots = keep_bots
         self.shutdown_requested.set()
-        return {"pid": os.getpid(), "keep_bots": keep_bots}
+        reply: dict[str, Any] = {"pid": os.getpid(), "keep_bots": keep_bots}
+        if not self.loaded and self.unreadable is not None:
+            reply["left_running"] = self.unreadable.message  # it knows no bot to stop
+        return reply
 
     async def shutdown(self) -> None:
         """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run
@@ -680,6 +683,8 @@ class Supervisor:
     # ---------------------------------------------------------------- helpers
     def _runner(self, name: str | None) -> BotRunner:
         if isinstance(name, str) and name not in self.runners:
+            if not self.loaded:
+                self.refuse_while_unreadable()  # unknown because unread, not because absent
             self._refuse_quarantined(name)
         if not isinstance(name, str) or name not in self.runners:
             known = ", ".join(sorted(self.runners)) or "none"
