@@ -173,8 +173,9 @@ class Checker:
     _steps: list[tuple[float, int]] = field(default_factory=list)
     _runs: dict[str, int | None] = field(default_factory=dict)
     paused: bool = False
-    """No bot counts as lost while set: the registry cannot be read, so nothing is started
-    (:class:`UnreadableEpisodes` judges those bots once it is restored)."""
+    """While set (the registry cannot be read: the supervisor starts, stops and cleans up
+    nothing, on purpose) no bot counts as lost and no orphan's grace runs; both count again
+    from the restore (:class:`UnreadableEpisodes` judges what the episode did)."""
 
     def step(self, index: int, at: float) -> None:
         """The run's step ``index`` began at ``at``: findings name the step they began in,
@@ -206,6 +207,9 @@ class Checker:
 
     def _orphans(self, snap: Snapshot) -> None:
         now = orphan_suspects(snap)
+        if self.paused:
+            self._suspects = {i: snap.at for i in now}
+            return
         self._suspects = {i: self._suspects.get(i, snap.at) for i in now}
         for ident, since in self._suspects.items():
             if snap.at - since >= self.grace_s and ident not in self.orphans:

@@ -192,8 +192,9 @@ period, 10 s by default, so a stop or a spawn in flight is no violation):
   restore was judged, a second copy of a bot from the break on, or a bot without a process
   once the restore has had its grace and the bot its backoff. While the file is broken, the
   run reads the last good copy as the registry (it is what the supervisor keeps, and what a
-  restore brings back), and no bot counts as lost (nothing is started then). "not counted"
-  in rows run before the step existed.
+  restore brings back), and neither a bot down nor a process unmanaged counts against the
+  other columns (the supervisor starts, stops and cleans up nothing then, on purpose): both
+  count again from the restore. "not counted" in rows run before the step existed.
 """
 
 _RERUN = """\

@@ -248,12 +248,19 @@ def test_a_bot_stopped_started_twice_or_lost_because_of_it_is_a_violation_once()
     assert len(episodes.findings) == 4, "each counted once"
 
 
-def test_a_paused_checker_counts_no_bot_lost() -> None:
+def test_a_paused_checker_counts_no_bot_lost_and_no_orphan_until_the_grace_after() -> None:
     checker = Checker(PLANS, grace_s=1.0)
     checker.paused = True
-    checker.observe(snap(0, [], {"h": None, "c": None}))
-    checker.observe(snap(50, [], {"h": None, "c": None}))
-    assert checker.lost == []
+    helper = Helper(Ident(50, 500), owner=Ident(9, 90), kind="noenv")  # its bot crashed
+    checker.observe(snap(0, [], {"h": None, "c": None}, helpers=(helper,)))
+    checker.observe(snap(50, [], {"h": None, "c": None}, helpers=(helper,)))
+    assert checker.lost == [] and checker.orphans == {}
+    checker.paused = False
+    checker.excuse(50)
+    checker.observe(snap(50.5, [proc(1)], {"h": 1, "c": None}, helpers=(helper,)))
+    assert checker.orphans == {}
+    checker.observe(snap(51, [proc(1)], {"h": 1, "c": None}, helpers=(helper,)))
+    assert list(checker.orphans) == [Ident(50, 500)], "still there a grace after the restore"
 
 
 def test_registry_periods_keep_apart_from_the_sleeper_and_the_disk() -> None:

@@ -168,6 +168,8 @@ class Supervisor:
             if self.unreadable is None or found.message != self.unreadable.message:
                 self._went_unreadable(found)
         elif found is not None and self.unreadable is not None:
+            if not self.loaded and self.shutdown_requested.is_set():
+                return  # going away: the next supervisor adopts them, none is started now
             self._readable_again(found)
 
     def _went_unreadable(self, why: registry.Unreadable) -> None:
