@@ -386,7 +386,8 @@ class Supervisor:
             self.events.write("supervisor_unclean", previous_pid=last[-1].get("pid"),
                               message=f"the previous supervisor (pid {last[-1].get('pid')}, started "
                                       f"{last[-1].get('at')}) stopped without shutting down: killed, "
-                                      f"crashed, or the machine lost power; its bots were adopted")
+                                      f"crashed, or the machine lost power; its bots were adopted"
+                                      + ("" if self.loaded else " once the registry is readable"))
 
     async def ping_forever(self) -> None:
         """``[uptime]``: request the URL every interval while all is well (the supervisor runs
