@@ -12,7 +12,10 @@ is fixed or removed, so a bot that may still be running is never started a secon
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,8 +246,7 @@ def load(path: Path) -> Registry:
 def read(path: Path) -> Registry | Unreadable:
     """The registry, or why it cannot be read; never moves or changes a file."""
     try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
+        raw = _read_bounded(path)
     except FileNotFoundError:
         if last_good(path).is_file():
             return _unreadable(path, "the file is missing")
@@ -264,6 +266,17 @@ def read(path: Path) -> Registry | Unreadable:
     if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
         return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
     return parse(doc["bots"])
+
+
+def _read_bounded(path: Path) -> bytes:
+    """Up to ``MAX_BYTES + 1`` bytes of the regular file ``path``: a FIFO or a device put in
+    its place is refused at once, never waited on (it would hang every reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return fh.read(MAX_BYTES + 1)
 
 
 def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:

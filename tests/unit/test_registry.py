@@ -139,3 +139,15 @@ def test_a_deeply_nested_file_is_unreadable_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(RegistryUnreadable):
         registry.load(path)
     assert registry.read_only(path) == {} and path.exists()
+
+
+def test_a_fifo_or_a_folder_in_place_of_the_registry_is_unreadable_at_once(tmp_path: Path) -> None:
+    """A FIFO would block every reader (the supervisor's loop, status, the web page)."""
+    import os
+
+    path = tmp_path / "registry.json"
+    os.mkfifo(path)
+    assert "not a regular file" in registry.read(path).error  # type: ignore[union-attr]
+    path.unlink()
+    path.mkdir()
+    assert isinstance(registry.read(path), registry.Unreadable)
