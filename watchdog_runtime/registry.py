@@ -17,7 +17,7 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -266,6 +266,33 @@ def read(path: Path) -> Registry | Unreadable:
     if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
         return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
     return parse(doc["bots"])
+
+
+def with_newer_runs(read: Registry, good: Registry | Unreadable,
+                    alive: Callable[[ProcessIdentity], bool]) -> Registry:
+    """``read``, where a bot's recorded run is gone, with the runs its last good copy holds.
+    While the file is unreadable the supervisor writes only the copy, so a file fixed by hand
+    may predate a restart made meanwhile: that run's live process is the bot's own (its
+    identity was recorded for it), not a stray to stop and start again.
+
+    >>> spec = BotSpec(name="a", path="/a.py")
+    >>> old, new = RunRecord(1, 1.0, "r1", "t"), RunRecord(2, 2.0, "r2", "t")
+    >>> fixed, copy = Registry({"a": BotRecord(spec, run=old)}), Registry({"a": BotRecord(spec, run=new)})
+    >>> with_newer_runs(fixed, copy, lambda ident: ident.pid == 2).bots["a"].run.pid
+    2
+    """
+    if not isinstance(good, Registry):
+        return read
+    bots = dict(read.bots)
+    for name, record in read.bots.items():
+        copy = good.bots.get(name)
+        if copy is None or copy.spec.path != record.spec.path or (copy.run, copy.pending_run) == (
+                record.run, record.pending_run):
+            continue
+        if record.run is not None and alive(record.run.ident):
+            continue
+        bots[name] = replace(record, run=copy.run, pending_run=copy.pending_run)
+    return Registry(bots, read.quarantined)
 
 
 def _read_bounded(path: Path) -> bytes:

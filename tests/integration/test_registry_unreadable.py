@@ -190,3 +190,41 @@ def test_the_web_page_names_the_file_the_line_and_the_last_good_copy(web: TestCl
     wd("shutdown", "--keep-bots")  # no supervisor: the page reads the file itself
     page = web.get("/").text
     assert "No supervisor is running" in page and "registry.json unreadable: line 2:" in page
+
+
+FLAKY = """
+import os, sys, time
+print("up", os.getpid(), flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+os.remove(sys.argv[1])
+sys.exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_hand_fixed_file_older_than_a_restart_adopts_the_restarted_bot(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (red team of issue 23, point 3): while the file is unreadable the supervisor
+    writes only the last good copy, so a bot it restarted meanwhile is missing from the file;
+    fixed by hand (the comma removed) after a supervisor kill, that file made the bot's live
+    process a stray, stopped and started again."""
+    trigger = tmp_path / "crash-now"
+    wd("start", str(write_bot(bots, "flaky.py", FLAKY)), "--restart", "always",
+       "--backoff-initial", "0.01", "--", str(trigger))
+    [first] = wait_until(lambda: roots(wd.home, "flaky"), "flaky to run")
+    break_registry(wd)
+    assert wd.status()["supervisor"]["registry_unreadable"]["line"] == LINE
+    trigger.touch()  # it crashes; the supervisor, which knows it, starts it again
+    [second] = wait_until(lambda: [p for p in roots(wd.home, "flaky") if p != first], "the restart")
+    good = wd.home / "registry.json.last-good"
+    wait_until(lambda: f'"pid": {second},' in good.read_text(), "the restart in the last good copy")
+    assert f'"pid": {second},' not in (wd.home / "registry.json").read_text()
+    starts = len(wd.events("start", "flaky"))
+
+    kill_supervisor(wd)
+    path = wd.home / "registry.json"
+    path.write_text(path.read_text().replace('"bots": [,', '"bots": [', 1))  # the comma, fixed by hand
+    assert wd.bot("flaky")["pid"] == second
+    assert roots(wd.home, "flaky") == [second], "adopted, not stopped and started again"
+    assert len(wd.events("start", "flaky")) == starts and wd.events("orphans_stopped") == []

@@ -116,7 +116,7 @@ class Supervisor:
             self._went_unreadable(exc.unreadable)
             return
         self._guard.written()
-        self._take(loaded)
+        self._take(self._with_newer_runs(loaded))
         # What was just read is good: kept at once (a home from before the copy existed, or
         # one whose copy was lost, has it before anyone can break the registry). A new home
         # has no registry yet: a copy beside none would read as a registry lost.
@@ -158,6 +158,10 @@ class Supervisor:
             except OSError:
                 return  # still in use (another home's bots, or a bot's leftovers)
 
+    def _with_newer_runs(self, found: registry.Registry) -> registry.Registry:
+        good = registry.read(registry.last_good(self.home.registry))
+        return registry.with_newer_runs(found, good, procs.is_alive)
+
     def check_registry(self) -> None:
         """Read the registry file again if someone changed it: one that cannot be read puts
         the supervisor in the loud, safe state; one readable again ends it (the bots adopted as
@@ -188,7 +192,7 @@ class Supervisor:
             message = "the registry is readable again; it is written from what the supervisor knows"
         else:
             message = "the registry is readable again; its bots are adopted as they run"
-            self._take(found)
+            self._take(self._with_newer_runs(found))
             self.resume_all(service=self._service)
         log.info("%s", message)
         self.events.write("registry_readable", path=str(self.home.registry), message=message)
