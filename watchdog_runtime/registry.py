@@ -286,12 +286,15 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
     bots = dict(read.bots)
     for name, record in read.bots.items():
         copy = good.bots.get(name)
-        if copy is None or copy.spec.path != record.spec.path or (copy.run, copy.pending_run) == (
-                record.run, record.pending_run):
+        if copy is None or copy.spec.path != record.spec.path:
             continue
         if record.run is not None and alive(record.run.ident):
             continue
-        bots[name] = replace(record, run=copy.run, pending_run=copy.pending_run)
+        # Only what adds a live process: never a run or a write-ahead of the file dropped.
+        run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
+        pending = record.pending_run or copy.pending_run
+        if (run, pending) != (record.run, record.pending_run):
+            bots[name] = replace(record, run=run, pending_run=pending)
     return Registry(bots, read.quarantined)
 
 

@@ -151,3 +151,21 @@ def test_a_fifo_or_a_folder_in_place_of_the_registry_is_unreadable_at_once(tmp_p
     path.unlink()
     path.mkdir()
     assert isinstance(registry.read(path), registry.Unreadable)
+
+
+def test_newer_runs_only_add_a_live_process_never_drop_one() -> None:
+    spec = BotSpec(name="a", path="/a.py")
+    mine, theirs = RunRecord(1, 1.0, "r1", "t"), RunRecord(2, 2.0, "r2", "t")
+    ahead = RunRecord(0, 0.0, "r3", "t")
+    copy = registry.Registry({"a": BotRecord(spec, run=theirs)})
+    live_mine = registry.Registry({"a": BotRecord(spec, run=mine)})
+    assert registry.with_newer_runs(live_mine, copy, lambda i: True) == live_mine  # its own lives
+    both_gone = registry.with_newer_runs(live_mine, copy, lambda i: False)
+    assert both_gone == live_mine, "a dead run for a dead run gains nothing"
+    written_ahead = registry.Registry({"a": BotRecord(spec, run=mine, pending_run=ahead)})
+    kept = registry.with_newer_runs(written_ahead, copy, lambda i: i.pid == 2).bots["a"]
+    assert (kept.run, kept.pending_run) == (theirs, ahead)
+    other_file = registry.Registry({"a": BotRecord(BotSpec(name="a", path="/b.py"), run=theirs)})
+    assert registry.with_newer_runs(live_mine, other_file, lambda i: i.pid == 2) == live_mine
+    unreadable = registry.Unreadable(Path("x"), "e")
+    assert registry.with_newer_runs(live_mine, unreadable, lambda i: True) == live_mine
