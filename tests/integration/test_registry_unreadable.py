@@ -228,3 +228,19 @@ def test_a_hand_fixed_file_older_than_a_restart_adopts_the_restarted_bot(
     assert wd.bot("flaky")["pid"] == second
     assert roots(wd.home, "flaky") == [second], "adopted, not stopped and started again"
     assert len(wd.events("start", "flaky")) == starts and wd.events("orphans_stopped") == []
+
+
+def test_a_deleted_registry_beside_its_last_good_copy_stops_nothing(wd: Wdbot, bots: Path) -> None:
+    """Regression (issue 23, point 3): a registry lost (a bad restore without it) made the
+    next supervisor start empty and stop every running bot as unknown."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    before = roots(wd.home, "alpha")
+    wd("shutdown", "--keep-bots")
+    (wd.home / "registry.json").unlink()
+    flagged = wd.status()["supervisor"]["registry_unreadable"]  # launches one
+    assert flagged["error"] == "the file is missing" and flagged["line"] is None
+    assert flagged["message"].startswith("registry.json unreadable: the file is missing; fix it or restore")
+    assert roots(wd.home, "alpha") == before and wd.events("orphans_stopped") == []
+    shutil.copyfile(wd.home / "registry.json.last-good", wd.home / "registry.json")
+    wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the restore")
+    assert wd.bot("alpha")["pid"] == before[0] and roots(wd.home, "alpha") == before
