@@ -93,3 +93,18 @@ def test_one_bot_in_backoff_is_not_ready_but_the_supervisor_stays_live(wd: Wdbot
         finally:
             os.kill(proc.pid, signal.SIGCONT)
         assert get(port, "/livez")[0] == 200
+
+
+def test_an_unreadable_registry_is_not_ready_and_still_live(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Issue 23 points 3 and 12 together: a registry the supervisor cannot read makes it adopt,
+    start and stop nothing; an orchestrator must not route to it as ready (``/readyz`` names the
+    file and the line), nor kill the pod over it (``/livez`` stays 200: the bots run on)."""
+    port = free_port()
+    with daemon(wd, tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}"):
+        wd("start", str(write_bot(bots, "steady.py", "import time\ntime.sleep(600)\n")))
+        path = wd.home / "registry.json"
+        path.write_text(path.read_text().replace("{", "{,", 1))  # a stray comma, by hand
+        wait_until(lambda: get(port, "/readyz")[0] == 503, "/readyz to see the broken file")
+        code, body = get(port, "/readyz")
+        assert "registry.json unreadable: line 1" in body and "registry.json.last-good" in body
+        assert get(port, "/livez")[0] == 200

@@ -227,6 +227,22 @@ def _registered(home: Home) -> dict[str, Any]:
     return registry.read_only(home.registry)
 
 
+def _unreadable(home: Home) -> str | None:
+    """The one line saying why the registry cannot be read, or None."""
+    from .. import registry
+
+    found = registry.unreadable(home.registry)
+    return found.message if found else None
+
+
+def _refuse_while_unreadable(home: Home) -> None:
+    """Commands that start, stop or forget a bot act on no file they cannot read (the
+    supervisor refuses too: this also spares launching one, and a misread name)."""
+    why = _unreadable(home)
+    if why is not None:
+        raise Failure(why)
+
+
 def _build_spec(ns: argparse.Namespace) -> BotSpec:
     from ..spec import bot_file, requirements_file
 
@@ -245,6 +261,7 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
 
 # ------------------------------------------------------------------- commands
 def cmd_start(ns: argparse.Namespace, home: Home) -> int:
+    _refuse_while_unreadable(home)
     looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.fullmatch(ns.path) and "/" not in ns.path
     if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
         result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
@@ -263,6 +280,7 @@ def cmd_up(ns: argparse.Namespace, home: Home) -> int:
         specs = load(Path(ns.file))
     except UpFileError as exc:
         raise UsageError(str(exc)) from None
+    _refuse_while_unreadable(home)
     failed = 0
     for spec in specs:
         timeout = START_TIMEOUT_S + spec.stop_timeout_s + STOP_MARGIN_S
@@ -290,6 +308,7 @@ def _stop_timeout(home: Home, names: list[str], all_: bool) -> float:
 def _many(ns: argparse.Namespace, home: Home, op: str) -> int:
     if not ns.names and not ns.all:
         raise UsageError(f"name a bot, or use --all (see 'wdbot {op} --help')")
+    _refuse_while_unreadable(home)
     timeout = _stop_timeout(home, ns.names, ns.all) + (START_TIMEOUT_S if op == "restart" else 0)
     for bot in _call(home, op, names=ns.names, all=ns.all, timeout_s=timeout):
         pid = f"pid {bot['pid']}, " if bot["pid"] else ""
@@ -306,6 +325,7 @@ def cmd_restart(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
+    _refuse_while_unreadable(home)
     result = _call(home, "remove", name=ns.name, purge=ns.purge,
                    timeout_s=_stop_timeout(home, [ns.name], False))
     print(f"{result['name']}: removed{' and purged' if result['purged'] else ''}")
@@ -317,8 +337,11 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
 
     if ns.live:
         return _live(ns, home)
-    if not is_running(home) and (ns.check or not _registered(home)):
+    unreadable = _unreadable(home)
+    if not is_running(home) and (ns.check or not (_registered(home) or unreadable)):
         if ns.check:
+            if unreadable:
+                print(f"unhealthy: {unreadable}", file=sys.stderr)
             print(f"unhealthy: no supervisor is running for {home.root}", file=sys.stderr)
             return 1
         if ns.name:
@@ -352,6 +375,9 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         else:
             console.print(_screen(home, doc, ns.name, console.width, redact))
     if ns.check:
+        if doc["supervisor"].get("registry_unreadable"):
+            print(f"unhealthy: {doc['supervisor']['registry_unreadable']['message']}", file=sys.stderr)
+            return 1
         bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
         if bad:
             print(f"unhealthy: {', '.join(bad)}", file=sys.stderr)
@@ -695,6 +721,10 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
+    if result.get("left_running"):
+        print(f"supervisor {result['pid']} stopped; every bot was left running, since "
+              f"{result['left_running']}")
+        return 0
     if not kept:
         print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
               f"(or restart, up), whatever starts a supervisor again{_after_shutdown(result)}")

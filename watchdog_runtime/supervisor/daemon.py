@@ -174,6 +174,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
@@ -200,6 +201,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         sampler.cancel()
         sleeper.cancel()
         uptime.cancel()
+        watcher.cancel()
         pinger.cancel()
         for task in (applying, teeing):
             if task is not None:
@@ -235,8 +237,9 @@ def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dic
 
     async def ready() -> dict[str, Any]:
         """Every bot that should run runs when ``not_ready`` is empty."""
-        pending = [f"{q.name or '?'}: its registry entry is unreadable; see 'wdbot status'"
-                   for q in sup.quarantined]
+        pending = [sup.unreadable.message] if sup.unreadable is not None else []
+        pending += [f"{q.name or '?'}: its registry entry is unreadable; see 'wdbot status'"
+                    for q in sup.quarantined]
         pending += up.pending(sup.runners) if up is not None else []
         lines = not_ready(views(sup.runners.values(), sup.clock()), pending)
         return {"not_ready": lines, "bots": len(sup.runners)}
@@ -253,6 +256,7 @@ def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
     failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
     async def run(*args: Any, **kwargs: Any) -> Any:
+        sup.check_registry()  # a file broken a moment ago is known before the command acts
         try:
             return await op(*args, **kwargs)
         finally:

@@ -203,7 +203,9 @@ def overview_context(backend: Backend) -> dict[str, Any]:
         error = None
     except Unavailable as exc:
         doc, error = None, str(exc)
-    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN)), "error": error}
+    # The supervisor's status says it; with none, the file is read here.
+    unreadable = backend.registry_unreadable() if doc is None else None
+    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN), unreadable), "error": error}
 
 
 def bot_context(backend: Backend, name: str) -> dict[str, Any] | None:

@@ -127,6 +127,13 @@ class Backend:
         """New log lines as a page shows them: redacted, an overlong one cut."""
         return [shown_line(line) for line in self.redact(lines)]
 
+    def registry_unreadable(self) -> str | None:
+        """Why the registry file cannot be read (read here: said even with no supervisor)."""
+        from ..registry import unreadable
+
+        found = unreadable(self.home.registry)
+        return found.message if found else None
+
     def spec(self, name: str) -> dict[str, Any] | None:
         from ..registry import read_only
 
