@@ -18,7 +18,7 @@ import signal
 import sys
 import types
 
-from . import entry
+from . import entry, shutdown
 
 TYPE_CHECKING = False  # not typing's: its import is downtime at every restart
 if TYPE_CHECKING:
@@ -80,6 +80,9 @@ def run(path: str, args: list[str]) -> NoReturn:
     path = os.path.abspath(path)
     sys.argv = [path, *args]
     sys.path[0] = os.path.dirname(path)
+    # Before anything of the bot's: a stop unwinds every bot, SDK or not, so its finally,
+    # with, atexit and wd.on_shutdown clean-up runs (a handler of the bot's own replaces it).
+    shutdown.install()
     # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
     # goes to stderr, which says where it was stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -121,6 +124,9 @@ def run(path: str, args: list[str]) -> NoReturn:
         _record(code=_exit_code(exc), phase=phase)
         raise
     except KeyboardInterrupt:
+        if shutdown.stop_requested():  # a --stop-signal INT stop, unhandled: a quiet exit
+            _record(code=0, phase=phase)
+            sys.exit(0)
         _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
         raise
     except BaseException as exc:

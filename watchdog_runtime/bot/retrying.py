@@ -28,7 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from .shutdown import wait as _interruptible_sleep
+# Not ``wait``: that declares the bot cooperative, and a bot that only retries must still
+# unwind on a stop (SystemExit at once, see ``shutdown``).
+from .shutdown import sleep_unless_stopping as _interruptible_sleep
 
 log = logging.getLogger("watchdog_runtime.retry")
 
@@ -196,7 +198,7 @@ class Retry:
         """``await fn(*args, **kwargs)``, retried by this policy (sleeping with asyncio)."""
         import asyncio
 
-        from .shutdown import stopping
+        from .shutdown import stop_requested
 
         for attempt in range(1, self.attempts + 1):
             try:
@@ -204,7 +206,7 @@ class Retry:
             except Exception as exc:
                 delay = self._delay_or_raise(exc, attempt, fn)
                 await asyncio.sleep(delay)
-                if stopping():
+                if stop_requested():
                     raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 

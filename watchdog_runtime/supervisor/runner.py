@@ -408,7 +408,8 @@ class BotRunner:
                 log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
         # Every process noted is spared, also one these pids missed: a member of the bot's
         # process group that the marker walk cannot see (cleared environment, orphaned).
-        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)})
+        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)},
+                    self.spec.stop_signal.signum)
 
     def _sent(self, pids: list[int]) -> None:
         """``pids`` had their SIGTERM this instant: noted at once, so that a supervisor

@@ -41,7 +41,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     if cgroup is not None and ident.pid in cgroups.pids(cgroup):
         term = _term(stop_timeout, cgroups.pids(cgroup))
         deadline = loop.time() + term.seconds
-        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
+        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         _said(ident.pid, sent, term)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -53,21 +53,21 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     targets = _targets(ident.pid, members)
     term = _term(stop_timeout, sorted({ident.pid, *targets}))
     deadline = loop.time() + term.seconds
-    sent = _terminate(targets, term.spare, stop_timeout)
+    sent = _terminate(targets, term, stop_timeout)
     _said(ident.pid, sent, term)
     try:
         await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
     except asyncio.TimeoutError:
         log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, term.seconds)
-    rest = _Rest(stop_timeout, max(0.0, deadline - loop.time()), term.spare | frozenset(sent))
+    rest = _Rest(stop_timeout, max(0.0, deadline - loop.time()), term.spare | frozenset(sent), term.signum)
     killed = await kill_leftovers(ident.pid, members, marker, rest, since=ident)
     return _status(await asyncio.wait_for(exit_task, KILL_GRACE_S)) + (killed,)
 
 
 def _said(pid: int, sent: list[int], term: Term) -> None:
     spared = f"; spared {sorted(term.spare)}, signalled before" if term.spare else ""
-    log.info("stopping pid %d: SIGTERM to %s%s, SIGKILL in %.1f s", pid, sorted(sent), spared,
-             term.seconds)
+    log.info("stopping pid %d: %s to %s%s, SIGKILL in %.1f s", pid, signal.Signals(term.signum).name,
+             sorted(sent), spared, term.seconds)
 
 
 def _status(returncode: int | None) -> tuple[int | None, int | None]:
@@ -91,10 +91,12 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
 
 @dataclass(frozen=True)
 class Term:
-    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it)."""
+    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it).
+    ``signum``: what is sent instead of SIGTERM (the bot's ``--stop-signal``)."""
 
     seconds: float
     spare: frozenset[int] = frozenset()
+    signum: signal.Signals = signal.SIGTERM
 
 
 class Graces(Protocol):
@@ -136,9 +138,10 @@ class _Rest:
     grace: Grace
     seconds: float
     spare: frozenset[int]
+    signum: signal.Signals = signal.SIGTERM
 
     def before(self, pids: list[int]) -> Term:
-        return Term(self.seconds, self.spare)
+        return Term(self.seconds, self.spare, self.signum)
 
     def sent(self, pids: list[int]) -> None:
         _sent(self.grace, pids)  # the stop's own graces note them
@@ -154,14 +157,14 @@ def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
     return targets
 
 
-def _terminate(targets: dict[int, Any], spare: frozenset[int], grace: Grace) -> list[int]:
+def _terminate(targets: dict[int, Any], term: Term, grace: Grace) -> list[int]:
     """SIGTERM to each of ``targets`` but the ``spare`` pids, told to ``grace`` at once;
     return the pids signalled. One by one, never ``killpg``: a process forked between a
     listing of the group and a ``killpg`` would have its SIGTERM unrecorded, and the sweep
     after the stop would send it a second one. One forked after the listing gets its SIGTERM
     from that sweep."""
-    todo = [p for pid, p in sorted(targets.items()) if pid not in spare]
-    return _sent(grace, procs.signal_each(todo, signal.SIGTERM))
+    todo = [p for pid, p in sorted(targets.items()) if pid not in term.spare]
+    return _sent(grace, procs.signal_each(todo, term.signum))
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -179,7 +182,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
         if cgroups.is_empty(cgroup):
             return []
         term = _term(wait_s, cgroups.pids(cgroup))
-        _sent(wait_s, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
+        _sent(wait_s, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         return await _drain(cgroup, term.seconds)
     left = {p.pid: p for p in known}
     left.update((p.pid, p) for p in procs.members(None, marker, since))
@@ -188,7 +191,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
         return []
     targets = _targets(pgid, alive)
     term = _term(wait_s, sorted(targets))
-    _terminate(targets, term.spare, wait_s)
+    _terminate(targets, term, wait_s)
     alive = await procs.wait_procs_gone(list(targets.values()), term.seconds)
     if pgid:
         procs.signal_group(pgid, signal.SIGKILL)
@@ -204,7 +207,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     if not alive:
         return []
     term = _term(wait_s, [p.pid for p in alive])
-    _terminate({p.pid: p for p in alive}, term.spare, wait_s)
+    _terminate({p.pid: p for p in alive}, term, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
