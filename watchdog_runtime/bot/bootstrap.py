@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 # Everything else is imported where it is used: this module runs before every bot's first
 # line, on every restart, and each import is a few milliseconds of downtime.
 
+_RETRYING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "retrying.py")
+"""``wd.retry``'s file, as its frames name it."""
+
 PHASE_SEND_WAIT_S = 1.0
 """How long a phase message may wait for room at a busy supervisor (it is sent once)."""
 
@@ -47,7 +50,8 @@ def _record(**fields: Any) -> None:
 def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
     import traceback
 
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    last = frames[-1:]
     fields: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": str(exc)[:2000],
@@ -56,6 +60,8 @@ def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
         # The failing statement, which tells apart distributions sharing an import name.
         "line": (last[0].line or None) if last else None,
         "lineno": last[0].lineno if last else None,
+        # It came out of wd.retry: the diagnosis does not advise a retry already there.
+        "retried": any(f.filename == _RETRYING for f in frames),
     }
     if isinstance(exc, ModuleNotFoundError):
         fields["name"] = exc.name

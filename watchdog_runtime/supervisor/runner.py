@@ -962,17 +962,18 @@ class BotRunner:
     def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
         """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
         final traceback of this run's stderr, and the last memory reading."""
-        exc_line = None
+        exc_line, tail = None, ""
         if info.signal is None and record is None:
             # No record of ours (an adopted bot): the final traceback on stderr is all there is.
             # With a record, its absent exception means a plain exit: nothing to read.
-            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))
+            tail = runfiles.stderr_tail(self.paths.stderr_log, run)
+            found = final_traceback(tail)
             exc_line = found.exc_line if found else None
         native = None
         if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
             native = crashed_module(runfiles.stderr_tail(self.paths.stderr_log, run))
         last = self.watch.last
-        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
+        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
                         slept_s=self.host.slept_recently(), native_module=native,
