@@ -1,5 +1,5 @@
 """Every stop runs the bot's clean-up, SDK or not (issue 24, point 2), through the real
-``wdbot``: ``stop``, ``restart``, ``shutdown`` and a memory-limit restart, each with four
+``wdbot``: ``stop``, ``restart``, ``shutdown`` and a memory-limit restart, each with five
 real bots at once:
 
 - ``plain``: never imports the SDK; cleans up in ``finally``;
@@ -7,6 +7,7 @@ real bots at once:
   ``except KeyboardInterrupt``;
 - ``own``: installs its own SIGTERM handler, then uses ``wd.on_shutdown``: its handler wins,
   and the callback runs at the exit it asks for;
+- ``hup``: the plain bot, started with ``--stop-signal HUP`` (which would kill it outright);
 - ``aio``: an ``asyncio.run`` main whose task cleans up in ``finally``.
 
 Each bot writes ``NAME.ready`` once its clean-up is armed (the handshake), and ``NAME.cleaned``
@@ -76,6 +77,15 @@ while True:
     grow()
     time.sleep(0.05)
 """),
+    "hup": (("--stop-signal", "HUP"), PRELUDE + """
+try:
+    mark("ready")
+    while True:
+        grow()
+        time.sleep(0.05)
+finally:
+    mark("cleaned")
+"""),
     "aio": ((), PRELUDE + """
 import asyncio
 
@@ -134,3 +144,12 @@ def test_every_stop_runs_the_bots_clean_up(wd: Wdbot, bots: Path, route: str) ->
             wait_until(lambda name=name: len(marks(bots, name, "ready")) == 2, f"{name} to start again")
             assert wd.bot(name)["last_exit"]["reason"] == ("memory_limit" if route == "memory_limit"
                                                           else "stopped"), name
+
+
+def test_a_bad_stop_signal_is_one_line_and_changes_nothing(wd: Wdbot, bots: Path) -> None:
+    bot = write_bot(bots, "bad.py", "import time\ntime.sleep(600)\n")
+    done = wd("start", str(bot), "--stop-signal", "KILL", check=False)
+    assert done.code == 2
+    assert done.err.strip().splitlines() == [
+        "wdbot start: error: bad --stop-signal 'KILL': choose one of TERM, INT, HUP, QUIT"]
+    assert not (wd.home / "registry.json").exists()
