@@ -316,6 +316,13 @@ class BotRunner:
         elif self.state in (BotState.EXITED, BotState.ERRORED):
             self._stopped_idle()
 
+    async def check_file(self) -> None:
+        """Before a restart stops the running bot: its file is there and compiles (under the
+        venv's Python); raises ``BotFileError``, the bot left running."""
+        python = self.paths.python if self.paths.python.exists() else None
+        await asyncio.to_thread(check_bot_file, Path(self.spec.path), self.spec.name, python,
+                                then="restart")
+
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
         await self._stop_watching()
