@@ -142,7 +142,11 @@ def parse_stop_signal(text: str) -> StopSignal:
     (<StopSignal.INT: 'INT'>, <StopSignal.TERM: 'TERM'>)
     """
     name = text.strip().upper()
-    return _parse_stop_signal(name[3:] if name.startswith("SIG") else name)
+    try:
+        return _parse_stop_signal(name[3:] if name.startswith("SIG") else name)
+    except SpecError:
+        raise SpecError(f"bad --stop-signal {text!r}: choose one of "
+                        f"{', '.join(s.value for s in StopSignal)}") from None
 
 
 @dataclass(frozen=True)

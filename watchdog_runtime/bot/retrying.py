@@ -87,6 +87,13 @@ def is_transient(exc: BaseException) -> bool:
     >>> is_transient(ValueError("bad symbol")), is_transient(KeyError("bids"))
     (False, False)
     """
+    for _ in range(8):  # urlopen wraps a refused connection, a DNS failure, a timeout: unwrap
+        reason = getattr(exc, "reason", None)
+        if ("urllib", "URLError") not in _library_names(exc) or not isinstance(reason, BaseException):
+            break
+        if http_status(exc) is not None:
+            break  # an HTTPError: its status decides
+        exc = reason
     names = _library_names(exc)
     if names & _NEVER_NAMES:
         return False
@@ -95,9 +102,6 @@ def is_transient(exc: BaseException) -> bool:
         return status == 429 or 500 <= status <= 599
     if names & _TRANSIENT_NAMES:
         return True
-    reason = getattr(exc, "reason", None)
-    if ("urllib", "URLError") in names and isinstance(reason, BaseException):
-        return is_transient(reason)  # urlopen wraps a refused connection, a DNS failure, a timeout
     if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
         return True  # a DNS failure included: a resolver hiccup heals, and a typo fails fast
     return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
