@@ -1,5 +1,5 @@
 """Every stop runs the bot's clean-up, SDK or not (issue 24, point 2), through the real
-``wdbot``: ``stop``, ``restart``, ``shutdown`` and a memory-limit restart, each with five
+``wdbot``: ``stop``, ``restart``, ``shutdown`` and a memory-limit restart, each with six
 real bots at once:
 
 - ``plain``: never imports the SDK; cleans up in ``finally``;
@@ -8,6 +8,8 @@ real bots at once:
 - ``own``: installs its own SIGTERM handler, then uses ``wd.on_shutdown``: its handler wins,
   and the callback runs at the exit it asks for;
 - ``hup``: the plain bot, started with ``--stop-signal HUP`` (which would kill it outright);
+- ``worker``: a non-daemon thread does the work until its ``atexit`` clean-up tells it to
+  end (Python runs ``atexit`` only after such threads end: never, before the change);
 - ``aio``: an ``asyncio.run`` main whose task cleans up in ``finally``.
 
 Each bot writes ``NAME.ready`` once its clean-up is armed (the handshake), and ``NAME.cleaned``
@@ -85,6 +87,25 @@ try:
         time.sleep(0.05)
 finally:
     mark("cleaned")
+"""),
+    "worker": ((), PRELUDE + """
+import atexit, threading
+done = threading.Event()
+
+def work():
+    while not done.wait(0.05):
+        grow()
+
+threading.Thread(target=work).start()  # not a daemon: the exit waits for it
+
+@atexit.register
+def clean():
+    done.set()  # tells the worker to end
+    mark("cleaned")
+
+mark("ready")
+while True:
+    time.sleep(0.05)
 """),
     "aio": ((), PRELUDE + """
 import asyncio

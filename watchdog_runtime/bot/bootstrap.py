@@ -128,10 +128,12 @@ def run(path: str, args: list[str]) -> NoReturn:
             _await_if_needed(module.main())
     except SystemExit as exc:
         _record(code=_exit_code(exc), phase=phase)
+        _clean_up_before_threads()
         raise
     except KeyboardInterrupt:
         if shutdown.stop_requested():  # a --stop-signal INT stop, unhandled: a quiet exit
             _record(code=0, phase=phase)
+            _clean_up_before_threads()
             sys.exit(0)
         _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
         raise
@@ -144,6 +146,22 @@ def run(path: str, args: list[str]) -> NoReturn:
         sys.exit(1)
     _record(code=0)
     sys.exit(0)
+
+
+def _clean_up_before_threads() -> None:
+    """After a stop, the bot's ``atexit`` and ``wd.on_shutdown`` clean-up runs now, while
+    its other threads still run: Python runs it only once every non-daemon thread has ended,
+    and a worker that loops until told to stop (by that very clean-up) never would; SIGKILL
+    came first. Run here, it is not run again at the exit."""
+    import threading
+
+    if not shutdown.stop_requested():
+        return
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        import atexit
+
+        atexit._run_exitfuncs()
 
 
 def _rotate_own_logs() -> None:
