@@ -124,7 +124,7 @@ def run(path: str, args: list[str]) -> NoReturn:
             _phase("running")
         if plan.guards is not None:
             _execute(plan.guards, path, module)
-        if plan.calls_main:
+        if plan.calls_main and not shutdown.stop_requested():  # a stop ends it, not a new main()
             _await_if_needed(module.main())
     except SystemExit as exc:
         _record(code=_exit_code(exc), phase=phase)
