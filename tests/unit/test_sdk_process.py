@@ -137,3 +137,27 @@ def test_heartbeat_is_a_no_op_outside_wdbot_and_systemd(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", "import watchdog_runtime as wd; wd.heartbeat()"],
                           env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and done.stderr == ""
+
+
+def test_a_forked_child_dies_of_its_sigterm_and_leaves_the_parents_wait_alone(tmp_path: Path) -> None:
+    """Regression (issue 24, now that every bot has the handlers): a forked child (a
+    multiprocessing worker) kept them, so ``Pool.terminate()``'s SIGTERM raised SystemExit in
+    it and woke the parent's every ``wd.wait()`` through the shared pipe for good."""
+    proc = child(tmp_path, """
+        import os, select, signal
+        import watchdog_runtime as wd
+        from watchdog_runtime.bot import shutdown
+        wd.on_shutdown(lambda: None)  # the handlers and their pipe, as in every bot
+        ready_r, ready_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(ready_w, b"!")  # the fork is done (a signal before it lands nowhere)
+            signal.pause()
+            os._exit(3)  # a handler ran and returned: not the default action
+        os.read(ready_r, 1)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        woken = select.select([shutdown._pipe[0]], [], [], 0)[0]
+        print(os.WIFSIGNALED(status) and os.WTERMSIG(status), bool(woken), wd.stopping(), flush=True)
+    """)
+    assert finish(proc).split() == [str(int(signal.SIGTERM)), "False", "False"]

@@ -144,6 +144,27 @@ def _install(inherited_too: bool = False) -> None:
         _installed = True
 
 
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing worker) starts without the parent's handlers: its
+    signal would write to the parent's pipe (ending every ``wait()`` of a parent that is not
+    stopping), and ``Pool.terminate()`` expects its SIGTERM to kill. The child may install
+    its own, on its first use of the SDK."""
+    global _installed, _pipe
+    if _pipe is None:
+        return
+    _pipe, _installed = None, False  # the parent's: left open, the parent still uses them
+    for signum in _stop_signals():
+        try:
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                              else signal.SIG_DFL)
+        except ValueError:
+            return  # not the main thread here: nothing to undo from it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _stop_signals() -> list[signal.Signals]:
     """SIGTERM, SIGINT and the bot's ``--stop-signal``."""
     found = [signal.SIGTERM, signal.SIGINT]
