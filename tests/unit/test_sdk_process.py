@@ -161,3 +161,31 @@ def test_a_forked_child_dies_of_its_sigterm_and_leaves_the_parents_wait_alone(tm
         print(os.WIFSIGNALED(status) and os.WTERMSIG(status), bool(woken), wd.stopping(), flush=True)
     """)
     assert finish(proc).split() == [str(int(signal.SIGTERM)), "False", "False"]
+
+
+def test_a_bot_living_on_in_its_threads_cleans_up_quietly_on_a_stop(tmp_path: Path) -> None:
+    """Issue 24: a bot whose main code returned and whose work goes on in a non-daemon
+    thread: the stop landed in Python's own wait for its threads (an 'Exception ignored'
+    traceback on stderr, the worker cut off); the bootstrap waits for them itself."""
+    bot = tmp_path / "threads.py"
+    bot.write_text(textwrap.dedent("""
+        import atexit, threading
+        done = threading.Event()
+        def work():
+            while not done.wait(0.05):
+                pass
+            print("worker ended", flush=True)
+        threading.Thread(target=work).start()
+        atexit.register(done.set)  # the clean-up tells the worker to end
+        print("ready", flush=True)
+    """))
+    with open(tmp_path / "stderr", "w") as stderr:  # a file: one pipe keeps stdout's buffer
+        proc = subprocess.Popen([sys.executable, "-c", "import watchdog_runtime.bot.bootstrap as b; "
+                                 "b.main()", str(bot)], stdout=subprocess.PIPE, stderr=stderr, text=True)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signal.SIGTERM)
+    out = finish(proc)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0 and "worker ended" in out
+    assert "Exception ignored" not in err and "SystemExit" not in err, err

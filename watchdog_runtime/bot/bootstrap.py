@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 _RETRYING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "retrying.py")
 """``wd.retry``'s file, as its frames name it."""
 
+THREADS_POLL_S = 0.2
+"""How often a bot whose main code returned looks whether its threads are done."""
+
 PHASE_SEND_WAIT_S = 1.0
 """How long a phase message may wait for room at a busy supervisor (it is sent once)."""
 
@@ -144,8 +147,26 @@ def run(path: str, args: list[str]) -> NoReturn:
         # Print as Python would, minus this bootstrap's own frames.
         traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
         sys.exit(1)
-    _record(code=0)
+    try:
+        _record(code=0)
+        _wait_for_threads()
+    except (SystemExit, KeyboardInterrupt):  # a stop as the main code ended, or in the wait
+        _clean_up_before_threads()
     sys.exit(0)
+
+
+def _wait_for_threads() -> None:
+    """A bot whose main code returned lives on in its non-daemon threads: wait for them here,
+    where a stop lands in the bootstrap's hands and runs the clean-up (in Python's own wait
+    at the exit, it is an 'Exception ignored' traceback and the workers are cut off)."""
+    import threading
+    import time
+
+    main = threading.main_thread()
+    # A sleep, not join(): a signal that interrupts a join (3.11) marks the thread stopped
+    # while it runs, and the exit then cuts it off.
+    while any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        time.sleep(THREADS_POLL_S)
 
 
 def _clean_up_before_threads() -> None:
