@@ -189,3 +189,31 @@ def test_a_bot_living_on_in_its_threads_cleans_up_quietly_on_a_stop(tmp_path: Pa
     err = (tmp_path / "stderr").read_text()
     assert proc.returncode == 0 and "worker ended" in out
     assert "Exception ignored" not in err and "SystemExit" not in err, err
+
+
+def test_a_cooperative_bot_with_a_worker_thread_returns_from_a_stop_and_cleans_up(tmp_path: Path) -> None:
+    """Issue 24: a bot that asks wd.wait() returns from a stop, and its wd.on_shutdown tells
+    its non-daemon worker to end; Python ran that callback only once the worker had ended:
+    never, until the SIGKILL."""
+    bot = tmp_path / "coop.py"
+    bot.write_text(textwrap.dedent("""
+        import threading
+        import watchdog_runtime as wd
+        done = threading.Event()
+        def work():
+            while not done.wait(0.05):
+                pass
+            print("worker ended", flush=True)
+        threading.Thread(target=work).start()
+        wd.on_shutdown(done.set)
+        wd.stopping()  # cooperative from here: the stop returns from the loop
+        print("ready", flush=True)
+        while not wd.wait(600):
+            pass
+    """))
+    proc = subprocess.Popen([sys.executable, "-c", "import watchdog_runtime.bot.bootstrap as b; b.main()",
+                             str(bot)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signal.SIGTERM)
+    assert "worker ended" in finish(proc) and proc.returncode == 0

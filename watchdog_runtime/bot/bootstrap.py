@@ -149,6 +149,7 @@ def run(path: str, args: list[str]) -> NoReturn:
         sys.exit(1)
     try:
         _record(code=0)
+        _clean_up_before_threads()  # a bot that returned from a stop (it asked wd.stopping())
         _wait_for_threads()
     except (SystemExit, KeyboardInterrupt):  # a stop as the main code ended, or in the wait
         _clean_up_before_threads()
