@@ -6,7 +6,7 @@ import pytest
 
 from watchdog_runtime import registry
 from watchdog_runtime.registry import BotRecord, RegistryUnreadable, RunRecord
-from watchdog_runtime.spec import BotSpec
+from watchdog_runtime.spec import BotSpec, StopSignal
 from watchdog_runtime.states import BotState, ExitReason
 from watchdog_runtime.supervisor.identity import Deadline
 from watchdog_runtime.supervisor.lifecycle import ExitInfo
@@ -22,6 +22,21 @@ def test_round_trip(tmp_path: Path) -> None:
     registry.save(path, {"a": rec})
     assert registry.load(path).bots == {"a": rec}
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_the_stop_signal_is_kept_and_an_old_registry_without_it_stops_with_term(tmp_path: Path) -> None:
+    """Issue 24: ``--stop-signal`` survives a supervisor restart; a registry written before
+    the option loads as TERM."""
+    import json
+
+    path = tmp_path / "registry.json"
+    pm2 = BotRecord(spec=BotSpec(name="pm2", path="/p.py", stop_signal=StopSignal.INT))
+    old = BotRecord(spec=BotSpec(name="old", path="/o.py")).to_json()
+    del old["spec"]["stop_signal"]
+    path.write_text(json.dumps({"format": 1, "bots": [pm2.to_json(), old]}))
+    loaded = registry.load(path).bots
+    assert loaded["pm2"] == pm2 and loaded["pm2"].spec.to_json()["stop_signal"] == "INT"
+    assert loaded["old"].spec.stop_signal is StopSignal.TERM
 
 
 def test_missing_is_empty_and_stale_temporaries_are_swept(tmp_path: Path) -> None:
@@ -118,6 +133,8 @@ def test_a_duplicate_name_quarantines_both_entries(tmp_path: Path) -> None:
     {"spec": {"name": "typed", "path": "/x.py", "stop_timeout_s": "x"}},
     {"spec": {"name": "typed", "path": "/x.py", "max_memory_bytes": "500M"}},
     {"spec": {"name": "typed", "path": "/x.py", "backoff_initial_s": float("nan")}},
+    {"spec": {"name": "typed", "path": "/x.py", "stop_signal": "KILL"}},
+    {"spec": {"name": "typed", "path": "/x.py", "stop_signal": ["TERM"]}},
 ])
 def test_garbage_in_one_entry_is_quarantined_never_fatal(tmp_path: Path, change: dict[str, object]) -> None:
     """Regression (red team of issue 13): an overflowing number, a non-string name or a

@@ -337,6 +337,13 @@ class BotRunner:
         elif self.state in (BotState.EXITED, BotState.ERRORED):
             self._stopped_idle()
 
+    async def check_file(self) -> None:
+        """Before a restart stops the running bot: its file is there and compiles (under the
+        venv's Python); raises ``BotFileError``, the bot left running."""
+        python = self.paths.python if self.paths.python.exists() else None
+        await asyncio.to_thread(check_bot_file, Path(self.spec.path), self.spec.name, python,
+                                then="restart")
+
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
         await self._stop_watching()
@@ -432,7 +439,8 @@ class BotRunner:
                 log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
         # Every process noted is spared, also one these pids missed: a member of the bot's
         # process group that the marker walk cannot see (cleared environment, orphaned).
-        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)})
+        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)},
+                    self.spec.stop_signal.signum)
 
     def _sent(self, pids: list[int]) -> None:
         """``pids`` had their SIGTERM this instant: noted at once, so that a supervisor
@@ -995,17 +1003,18 @@ class BotRunner:
     def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
         """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
         final traceback of this run's stderr, and the last memory reading."""
-        exc_line = None
+        exc_line, tail = None, ""
         if info.signal is None and record is None:
             # No record of ours (an adopted bot): the final traceback on stderr is all there is.
             # With a record, its absent exception means a plain exit: nothing to read.
-            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))
+            tail = runfiles.stderr_tail(self.paths.stderr_log, run)
+            found = final_traceback(tail)
             exc_line = found.exc_line if found else None
         native = None
         if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
             native = crashed_module(runfiles.stderr_tail(self.paths.stderr_log, run))
         last = self.watch.last
-        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
+        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
                         slept_s=self.host.slept_recently(), native_module=native,

@@ -29,6 +29,7 @@ from ..spec import BotSpec, SpecError
 from ..states import BotState, ExitReason, Hold, StartReason
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
+from .botfile import BotFileError
 from .cgroupplan import Containment
 from .registryguard import RegistryGuard
 from .resources import TreeSample, WatchSettings
@@ -538,6 +539,7 @@ class Supervisor:
             if not update:
                 raise RequestError(f"{new.name} is running with other options; "
                                    f"'wdbot stop {new.name}' first, then start it again")
+            await self._compiles(runner)
             await runner.stop()
             runner.spec = new
             runner.restarts += 1
@@ -594,12 +596,21 @@ class Supervisor:
         return [self._brief(r) for r in targets]
 
     async def _restart(self, runner: BotRunner) -> None:
+        if runner.active:
+            await self._compiles(runner)
         await runner.stop()
         runner.restarts += 1
         try:
             await runner.start(StartReason.RESTART)
         except StartFailed as exc:
             raise RequestError(f"{runner.spec.name}: {exc}") from None
+
+    async def _compiles(self, runner: BotRunner) -> None:
+        """Compile the bot's file before stopping it: a typo leaves the running bot running."""
+        try:
+            await runner.check_file()
+        except BotFileError as exc:
+            raise RequestError(f"{runner.spec.name} still runs its old code: {exc}") from None
 
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
         self.refuse_while_unreadable()

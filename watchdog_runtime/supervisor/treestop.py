@@ -53,9 +53,9 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
         first = cgroups.pids(cgroup)
         term = _term(stop_timeout, first)
         deadline = loop.time() + term.seconds
-        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
+        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         _said(ident.pid, sent, term)
-        late = _in_cgroup(cgroup, stop_timeout, {*first, *sent, *term.spare})
+        late = _in_cgroup(cgroup, stop_timeout, {*first, *sent, *term.spare}, term.signum)
         async with late.watching(LATE_LOOK_S):
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -67,9 +67,10 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     targets = _targets(ident.pid, members)
     term = _term(stop_timeout, sorted({ident.pid, *targets}))
     deadline = loop.time() + term.seconds
-    sent = _terminate(targets, term.spare, stop_timeout)
+    sent = _terminate(targets, term, stop_timeout)
     _said(ident.pid, sent, term)
-    late = _walked(ident.pid, marker, ident, stop_timeout, {*targets, *term.spare}, targets, ident)
+    late = _walked(ident.pid, marker, ident, stop_timeout, {*targets, *term.spare}, targets, ident,
+                   signum=term.signum)
     async with late.watching(LATE_WALK_S):
         try:
             await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
@@ -81,8 +82,8 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
 
 def _said(pid: int, sent: list[int], term: Term) -> None:
     spared = f"; spared {sorted(term.spare)}, signalled before" if term.spare else ""
-    log.info("stopping pid %d: SIGTERM to %s%s, SIGKILL in %.1f s", pid, sorted(sent), spared,
-             term.seconds)
+    log.info("stopping pid %d: %s to %s%s, SIGKILL in %.1f s", pid, signal.Signals(term.signum).name,
+             sorted(sent), spared, term.seconds)
 
 
 def _status(returncode: int | None) -> tuple[int | None, int | None]:
@@ -108,10 +109,12 @@ async def _drain(cgroup: Path, wait_s: float, late: Latecomers) -> list[int]:
 
 @dataclass(frozen=True)
 class Term:
-    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it)."""
+    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it).
+    ``signum``: what is sent instead of SIGTERM (the bot's ``--stop-signal``)."""
 
     seconds: float
     spare: frozenset[int] = frozenset()
+    signum: signal.Signals = signal.SIGTERM
 
 
 class Graces(Protocol):
@@ -147,25 +150,28 @@ def _sent(grace: Grace, pids: list[int]) -> list[int]:
 
 
 def _late(grace: Grace, done: set[int], find: Callable[[], dict[int, Any]],
-          send: Callable[[list[Any]], list[int]], seen: dict[int, Any] | None = None) -> Latecomers:
-    """The newcomers of a stop whose SIGTERMs went out to all but ``done``."""
+          send: Callable[[list[Any]], list[int]], seen: dict[int, Any] | None = None,
+          signum: signal.Signals = signal.SIGTERM) -> Latecomers:
+    """The newcomers of a stop whose SIGTERMs (the bot's stop signal) went out to all but
+    ``done``; a newcomer is ready for it once it catches that signal (``latecomers.ready``)."""
     return Latecomers(find, send, lambda pids: _term(grace, pids, late=True).spare,
-                      lambda pids: _sent(grace, pids), procs.disposition,
+                      lambda pids: _sent(grace, pids), lambda pid: procs.disposition(pid, signum),
                       asyncio.get_running_loop().time, done, dict(seen or {}))
 
 
-def _in_cgroup(cgroup: Path, grace: Grace, done: set[int]) -> Latecomers:
+def _in_cgroup(cgroup: Path, grace: Grace, done: set[int],
+               signum: signal.Signals = signal.SIGTERM) -> Latecomers:
     return _late(grace, done, lambda: {pid: pid for pid in cgroups.pids(cgroup)},
-                 lambda pids: cgroups.signal_pids(pids, signal.SIGTERM))
+                 lambda pids: cgroups.signal_pids(pids, signum), signum=signum)
 
 
 def _walked(pgid: int | None, marker: str, since: procs.ProcessIdentity | None, grace: Grace,
             done: set[int], seen: dict[int, Any], root: procs.ProcessIdentity | None = None,
-            ) -> Latecomers:
+            signum: signal.Signals = signal.SIGTERM) -> Latecomers:
     """The newcomers the marker walk finds (with the bot's descendants while it lives, and
     its process group)."""
     return _late(grace, done, lambda: _targets(pgid, procs.members(root, marker, since)),
-                 lambda found: procs.signal_each(found, signal.SIGTERM), seen)
+                 lambda found: procs.signal_each(found, signum), seen, signum)
 
 
 def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
@@ -178,14 +184,14 @@ def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
     return targets
 
 
-def _terminate(targets: dict[int, Any], spare: frozenset[int], grace: Grace) -> list[int]:
+def _terminate(targets: dict[int, Any], term: Term, grace: Grace) -> list[int]:
     """SIGTERM to each of ``targets`` but the ``spare`` pids, told to ``grace`` at once;
     return the pids signalled. One by one, never ``killpg``: a process forked between a
     listing of the group and a ``killpg`` would have its SIGTERM unrecorded, and the sweep
     after the stop would send it a second one. One forked after the listing gets its SIGTERM
     from that sweep."""
-    todo = [p for pid, p in sorted(targets.items()) if pid not in spare]
-    return _sent(grace, procs.signal_each(todo, signal.SIGTERM))
+    todo = [p for pid, p in sorted(targets.items()) if pid not in term.spare]
+    return _sent(grace, procs.signal_each(todo, term.signum))
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -204,8 +210,9 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
             return []
         first = cgroups.pids(cgroup)
         term = _term(wait_s, first)
-        sent = _sent(wait_s, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
-        return await _drain(cgroup, term.seconds, _in_cgroup(cgroup, wait_s, {*first, *sent, *term.spare}))
+        sent = _sent(wait_s, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
+        return await _drain(cgroup, term.seconds,
+                            _in_cgroup(cgroup, wait_s, {*first, *sent, *term.spare}, term.signum))
     left = {p.pid: p for p in known}
     left.update((p.pid, p) for p in procs.members(None, marker, since))
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
@@ -213,8 +220,8 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
         return []
     targets = _targets(pgid, alive)
     term = _term(wait_s, sorted(targets))
-    _terminate(targets, term.spare, wait_s)
-    late = _walked(pgid, marker, since, wait_s, {*targets, *term.spare}, targets)
+    _terminate(targets, term, wait_s)
+    late = _walked(pgid, marker, since, wait_s, {*targets, *term.spare}, targets, signum=term.signum)
     return _kill_walked(pgid, late, await _outlived(late, term.seconds))
 
 
@@ -267,7 +274,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     if not alive:
         return []
     term = _term(wait_s, [p.pid for p in alive])
-    _terminate({p.pid: p for p in alive}, term.spare, wait_s)
+    _terminate({p.pid: p for p in alive}, term, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)
