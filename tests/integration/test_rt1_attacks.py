@@ -70,3 +70,40 @@ def test_a_quiet_helper_outlived_by_five_rotations_still_cannot_grow_a_deleted_l
         wait_until(within, f"the logs within {bound} bytes, deleted files included", 20)
     except AssertionError as exc:
         raise AssertionError(f"{held} bytes held under {logs}") from exc
+
+
+DIES_ON_ITS_KEY = """
+import os, time
+import watchdog_runtime as wd
+if os.environ["WDBOT_START_REASON"] == "first_start":
+    key = wd.connection("binance")["apiKey"]
+    raise PermissionError(f"401 Unauthorized: exchange rejected api key {key}")
+print("next run up", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_key_replaced_after_the_crash_it_caused_stays_hidden(wd: Wdbot, bots: Path) -> None:
+    """Regression (rt1, claim 3): the bot's last exit was kept as it came and redacted only
+    when shown, with the values stored *then*. Replacing the rejected key (what the
+    'credentials rejected' hint asks for) made the old key appear in clear in ``status``,
+    ``status NAME`` and the web, and in the next run's ``WDBOT_CONTEXT``."""
+    old, new = "SK-old-5a1f0c9e7b3d2468-ROTATED", "SK-new-0b8e6d4c2a197355-FRESH"
+    wd("secret", "set", "rotor", "binance", input=f"apiKey={old}\n")
+    wd("start", str(write_bot(bots, "rotor.py", DIES_ON_ITS_KEY)), "--backoff-initial", "600",
+       "--backoff-max", "600", check=False)
+    bot = wd.wait_state("rotor", "backoff")
+    assert "rejected api key ***" in bot["last_exit"]["error"], bot["last_exit"]
+    wd("secret", "set", "rotor", "binance", input=f"apiKey={new}\n")  # the fix a person makes
+    # (status NAME's tail of the bot's own stderr quotes it, as ``wdbot logs`` does: the bot's lines)
+    detail = [line for line in wd("status", "rotor").out.splitlines() if line.startswith(("last exit", "attention"))]
+    shown = "\n".join([wd("status", "--json").out, *detail])
+    assert old not in shown, "status showed the replaced key"
+    assert "rejected api key ***" in shown and detail, detail
+    wd("restart", "rotor")
+    wait_until(lambda: "next run up" in wd.stdout("rotor"), "the next run")
+    pid = wd.wait_state("rotor", "running")["pid"]
+    environ = Path(f"/proc/{pid}/environ").read_bytes()
+    assert b"rejected api key ***" in environ
+    assert old.encode() not in environ, "WDBOT_CONTEXT carried the replaced key"
