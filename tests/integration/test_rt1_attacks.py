@@ -3,7 +3,6 @@ of everything the supervisor writes, the web's bounded bodies."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -97,7 +96,8 @@ def test_a_key_replaced_after_the_crash_it_caused_stays_hidden(wd: Wdbot, bots: 
     assert "rejected api key ***" in bot["last_exit"]["error"], bot["last_exit"]
     wd("secret", "set", "rotor", "binance", input=f"apiKey={new}\n")  # the fix a person makes
     # (status NAME's tail of the bot's own stderr quotes it, as ``wdbot logs`` does: the bot's lines)
-    detail = [line for line in wd("status", "rotor").out.splitlines() if line.startswith(("last exit", "attention"))]
+    detail = [line for line in wd("status", "rotor").out.splitlines()
+              if line.startswith(("last exit", "attention"))]
     shown = "\n".join([wd("status", "--json").out, *detail])
     assert old not in shown, "status showed the replaced key"
     assert "rejected api key ***" in shown and detail, detail
@@ -107,3 +107,39 @@ def test_a_key_replaced_after_the_crash_it_caused_stays_hidden(wd: Wdbot, bots: 
     environ = Path(f"/proc/{pid}/environ").read_bytes()
     assert b"rejected api key ***" in environ
     assert old.encode() not in environ, "WDBOT_CONTEXT carried the replaced key"
+
+
+CHATTY_HELPER = """
+import subprocess, sys, time
+HELPER = "import time\\nwhile True:\\n    print('helper ' * 100, flush=True); time.sleep(0.01)"
+helper = subprocess.Popen([sys.executable, "-c", HELPER])
+open({pid_file!r}, "w").write(str(helper.pid))
+line = "bot " + "b" * 95 + "\\n"
+while True:  # 2 MB/s: the log rotates every few checks
+    sys.stdout.write(line * 1000)
+    sys.stdout.flush()
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.slow
+def test_a_helper_writing_to_a_rotated_log_is_named_when_the_logs_folder_is_a_link(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (rt1, claim 1): the stray-writer check compared ``/proc/PID/fd/1`` (a
+    resolved path) with the logs folder as spelt; with ``bots/NAME/logs`` a link to a bigger
+    disk (a common move for logs), no helper writing to a rotated or deleted copy was named."""
+    elsewhere = tmp_path / "big-disk-logs"
+    elsewhere.mkdir()
+    (wd.home / "bots" / "linked").mkdir(parents=True)
+    (wd.home / "bots" / "linked" / "logs").symlink_to(elsewhere)
+    (wd.home / "config.toml").write_text('[logs]\nmax_size = "256K"\nbackups = 2\n')
+    pid_file = tmp_path / "helper.pid"
+    wd("start", str(write_bot(bots, "linked.py", CHATTY_HELPER.format(pid_file=str(pid_file)))))
+    helper = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the helper's pid"))
+    wait_until(lambda: (elsewhere / "stdout.log.2").exists(), "two rotations of the log")
+
+    def named() -> bool:
+        return any(w["pid"] == helper for w in wd.bot("linked")["stray_log_writers"])
+
+    wait_until(named, "status to name the helper writing to a rotated copy", 20)
+    assert any(e["pid"] == helper for e in wd.events("stray_log_writer", "linked"))
