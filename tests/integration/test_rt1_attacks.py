@@ -143,3 +143,32 @@ def test_a_helper_writing_to_a_rotated_log_is_named_when_the_logs_folder_is_a_li
 
     wait_until(named, "status to name the helper writing to a rotated copy", 20)
     assert any(e["pid"] == helper for e in wd.events("stray_log_writer", "linked"))
+
+
+LONG_LINE = """
+import time
+import watchdog_runtime as wd
+key = wd.connection("binance")["apiKey"]
+# An exchange's reply dumped on one line, longer than the 16 KB a tail shows of a line; the
+# key sits where the cut falls, its first 3 characters before it.
+print("reply " + "x" * 20000 + key + "y" * (16384 - len(key) + 3), flush=True)
+print("dumped", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_the_web_never_shows_the_rest_of_a_key_a_cut_line_begins_with(wd: Wdbot, bots: Path) -> None:
+    """Regression (rt1, claim 3): a log line over 16 KB is shown cut to its newest part,
+    behind a mark; redaction hid whole values and a value's *beginning* at a text's end, but
+    not a value's *end* at the start of the kept part: the web's log view (read-only too)
+    showed 30 of the key's 33 characters."""
+    from tests.integration.test_supervisor_redacts import web_views
+
+    key = "SK-live-7c3e9a1b5d2f4680-CUT-KEY"
+    wd("secret", "set", "dumper", "binance", input=f"apiKey={key}\n")
+    wd("start", str(write_bot(bots, "dumper.py", LONG_LINE)))
+    wait_until(lambda: "dumped" in wd.stdout("dumper"), "the long line")
+    shown = web_views(wd, "dumper")
+    assert "line cut" in shown
+    assert key[3:] not in shown, "the web showed the key but its first 3 characters"
