@@ -172,3 +172,37 @@ def test_the_web_never_shows_the_rest_of_a_key_a_cut_line_begins_with(wd: Wdbot,
     shown = web_views(wd, "dumper")
     assert "line cut" in shown
     assert key[3:] not in shown, "the web showed the key but its first 3 characters"
+
+
+DIES_LATER_ON_ITS_KEY = """
+import os, time
+import watchdog_runtime as wd
+key = wd.connection("binance")["apiKey"]  # read once, at start, as bots do
+print("key read", flush=True)
+while not os.path.exists({go!r}):
+    time.sleep(0.02)
+raise PermissionError(f"401 Unauthorized: exchange rejected api key {{key}}")
+"""
+
+
+@pytest.mark.slow
+def test_a_key_replaced_while_the_bot_still_uses_it_stays_hidden(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (rt1, claim 3): the supervisor's redactor knew only the values stored now.
+    A key replaced while the running bot still held the old one (revoked at the exchange,
+    the bot then dies quoting it) was written in clear to the exit event, the exit mark in
+    stdout.log, the status and the next run's context."""
+    old, new = "SK-old-93e1b7c5a2d4f608-INUSE", "SK-new-1f4d8a6c3e5b7092-STORED"
+    go = tmp_path / "go"
+    wd("secret", "set", "user", "binance", input=f"apiKey={old}\n")
+    wd("start", str(write_bot(bots, "user.py", DIES_LATER_ON_ITS_KEY.format(go=str(go)))),
+       "--backoff-initial", "600", "--backoff-max", "600")
+    wait_until(lambda: "key read" in wd.stdout("user"), "the bot to read its key")
+    wd("secret", "set", "user", "binance", input=f"apiKey={new}\n")
+    go.touch()
+    wd.wait_state("user", "backoff")
+    assert old in (wd.home / "bots" / "user" / "logs" / "stderr.log").read_text(), "the bot quoted it"
+    shown = "\n".join([wd("status", "--json").out, wd.stdout("user"),
+                       (wd.home / "events.jsonl").read_text()])
+    assert old not in shown, "the supervisor wrote the replaced key"
+    assert "rejected api key ***" in shown
