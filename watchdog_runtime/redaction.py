@@ -122,19 +122,23 @@ def scrub(obj: T, mask: Mask | None) -> T:
 
 
 class Redactor:
-    """The secret values of one home's store, kept in step with it."""
+    """The secret values of one home's store, kept in step with it, and every value it held
+    since this object was made: a value replaced or removed is still hidden (a running bot
+    read the old key at its start and may still quote it, dying of its revocation)."""
 
     def __init__(self, folder: Path, load: Callable[[], list[str]] | None = None) -> None:
         self.folder = folder
         self._load = load or SecretStore(folder).all_values
         self._seen: tuple[tuple[str, int, int, int], ...] | None = None
+        self._values: set[str] = set()
         self._mask: Mask | None = None
 
     def mask(self) -> Mask | None:
-        """The mask of the values now (decrypted again only when the store changed)."""
+        """The mask of the values now and before (decrypted again only when the store changed)."""
         seen = self._signature()
         if seen != self._seen:
-            self._mask = of(self._load()) if seen else None
+            self._values.update(self._load() if seen else ())
+            self._mask = of(sorted(self._values))
             self._seen = seen
         return self._mask
 
