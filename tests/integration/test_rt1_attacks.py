@@ -206,3 +206,36 @@ def test_a_key_replaced_while_the_bot_still_uses_it_stays_hidden(
                        (wd.home / "events.jsonl").read_text()])
     assert old not in shown, "the supervisor wrote the replaced key"
     assert "rejected api key ***" in shown
+
+
+DUP_WRITER = """
+import os, time
+out = os.fdopen(os.dup(1), "w")  # its own descriptor of stdout.log, as some log setups make
+n = 0
+while True:
+    for _ in range(1000):
+        n += 1
+        out.write(f"tick {n:09d} " + "t" * 85 + "\\n")
+    out.flush()
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.slow
+def test_a_bot_writing_through_its_own_copy_of_stdout_keeps_its_lines_in_the_log(
+        wd: Wdbot, bots: Path) -> None:
+    """Regression (rt1, claim 1): the rotation moved only descriptors 1 and 2 to the fresh
+    file. A bot writing through a duplicate of its stdout went on writing to the rotated copy,
+    which the held-file watch then emptied past max_bytes (and, once deleted, at every
+    growth): the bot's own lines were thrown away, never in 'wdbot logs', and no status said
+    so (the bot itself is not looked at for stray writes)."""
+    wd.home.mkdir(parents=True, exist_ok=True)
+    (wd.home / "config.toml").write_text('[logs]\nmax_size = "256K"\nbackups = 2\n')
+    wd("start", str(write_bot(bots, "duper.py", DUP_WRITER)))
+    logs = wd.home / "bots" / "duper" / "logs"
+    wait_until(lambda: (logs / "stdout.log.1").exists(), "the first rotation")
+
+    def fresh_ticks() -> bool:
+        return "tick " in wd("logs", "duper", "--stdout", "-n", "3").out
+
+    wait_until(fresh_ticks, "the bot's newest lines in 'wdbot logs' after the rotation", 15)
