@@ -62,6 +62,10 @@ class Retired:
         self.held.remove(victim)
         os.close(victim.fd)
 
+    def fds(self) -> set[int]:
+        """The descriptors held (ours: never to be moved to a fresh file)."""
+        return {held.fd for held in self.held}
+
     def tend(self) -> bool:
         """Bound every held file that grew since the last look; True when one did."""
         grew = False
