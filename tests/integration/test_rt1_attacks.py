@@ -3,6 +3,7 @@ of everything the supervisor writes, the web's bounded bodies."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,68 @@ def test_a_bot_writing_through_its_own_copy_of_stdout_keeps_its_lines_in_the_log
         return "tick " in wd("logs", "duper", "--stdout", "-n", "3").out
 
     wait_until(fresh_ticks, "the bot's newest lines in 'wdbot logs' after the rotation", 15)
+
+
+BURST = """
+import os, sys, time
+while not os.path.exists({go!r}):
+    time.sleep(0.02)
+line = ("e" * 99 + "\\n") * 10000  # 1 MB
+for _ in range(100):  # a tight error loop: 100 MB at once
+    sys.stdout.write(line)
+sys.stdout.write("burst over\\n")
+sys.stdout.flush()
+time.sleep(600)
+"""
+
+
+def _last_bytes(path: Path, n: int) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - n))
+        return fh.read()
+
+
+def _holds(pid: int, path: Path) -> bool:
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd) == str(path):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _peak_rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:"))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_following_a_burst_reads_it_in_steps_not_whole(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (rt1, claim 2): ``Tail.poll`` read everything written since the last poll
+    in one go (and split it twice): ``wdbot logs -f`` on a bot that printed 100 MB at once
+    (README: a tight error loop prints 90 MB in half a second) peaked at 430 MB; each live
+    log view of the web the same. Now a poll reads at most 1 MB, and following loses no line."""
+    import subprocess
+    import sys
+
+    wd.home.mkdir(parents=True, exist_ok=True)
+    (wd.home / "config.toml").write_text('[logs]\nmax_size = "500M"\nbackups = 1\n')  # no cut
+    go, out = tmp_path / "go", tmp_path / "followed.txt"
+    wd("start", str(write_bot(bots, "burst.py", BURST.format(go=str(go)))))
+    with open(out, "wb") as sink:
+        follower = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "logs", "burst", "-f",
+                                     "--stdout", "-n", "0"], env=wd.env, stdout=sink)
+    try:
+        log = wd.home / "bots" / "burst" / "logs" / "stdout.log"
+        wait_until(lambda: _holds(follower.pid, log), "the follower to open the log")
+        before = _peak_rss(follower.pid)
+        go.touch()
+        wait_until(lambda: b"burst over" in _last_bytes(out, 200), "the follower to print the burst", 120)
+        grew = _peak_rss(follower.pid) - before
+    finally:
+        follower.terminate()
+        follower.wait(30)
+    assert out.read_bytes().count(b"e" * 99 + b"\n") == 1_000_000, "every line followed"
+    assert grew < 60 * 2**20, f"the follower's peak memory grew by {grew >> 20} MB"
