@@ -4,12 +4,15 @@ of everything the supervisor writes, the web's bounded bodies."""
 from __future__ import annotations
 
 import os
+import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import Wdbot, wait_until, write_bot
 from tests.integration.test_log_rotation import _bytes_held
+from tests.integration.test_web_body_limit import Web, web  # noqa: F401 - the fixture
 
 IDLE_HELPER = """
 import os, subprocess, sys, time
@@ -305,3 +308,54 @@ def test_following_a_burst_reads_it_in_steps_not_whole(wd: Wdbot, bots: Path, tm
         follower.wait(30)
     assert out.read_bytes().count(b"e" * 99 + b"\n") == 1_000_000, "every line followed"
     assert grew < 60 * 2**20, f"the follower's peak memory grew by {grew >> 20} MB"
+
+
+def _read_until(sock: socket.socket, marker: bytes, timeout_s: float) -> None:
+    """Read a socket (a live stream) until ``marker`` arrives; bounded."""
+    window, deadline = b"", time.monotonic() + timeout_s
+    while marker not in window:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {marker!r} in the stream")
+        sock.settimeout(left)
+        more = sock.recv(1 << 16)
+        if not more:
+            raise AssertionError(f"the stream ended before {marker!r}")
+        window = window[-len(marker):] + more
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_live_log_view_skips_a_burst_to_its_newest_part(  # noqa: F811 - web, the fixture
+        wd: Wdbot, bots: Path, web: Web) -> None:
+    """Regression (rt1, claim 2): the web's live log view read all a bot had written since its
+    last tick, whole: a bot printing 100 MB at once grew the web process by 400 MB per open
+    page. The view shows the newest lines only: it now jumps to the burst's newest 1 MB."""
+    import http.client
+    import urllib.parse
+
+    from watchdog_runtime.web import auth
+
+    (wd.home / "config.toml").write_text('[logs]\nmax_size = "500M"\nbackups = 1\n')
+    go = wd.home.parent / f"{wd.home.name}-go"
+    wd("start", str(write_bot(bots, "burst.py", BURST.format(go=str(go)))))
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=30)
+    conn.request("POST", "/login", urllib.parse.urlencode({"secret": auth.load_secret(wd.home)}),
+                 {"content-type": "application/x-www-form-urlencoded"})
+    reply = conn.getresponse()
+    reply.read()
+    cookie = reply.getheader("set-cookie", "").split(";", 1)[0]
+    assert reply.status == 303 and cookie, "logged in"
+    with socket.create_connection(("127.0.0.1", web.port), timeout=30) as sock:
+        sock.sendall(f"GET /live/bot/burst HTTP/1.1\r\nHost: 127.0.0.1:{web.port}\r\n"
+                     f"Cookie: {cookie}\r\n\r\n".encode())
+        _read_until(sock, b"event: logreset", 30)  # its log files are open from here
+        before = web.peak_rss()
+        go.touch()
+        try:
+            _read_until(sock, b"burst over", 120)
+            grew = web.peak_rss() - before
+        finally:
+            go.unlink(missing_ok=True)
+    conn.close()
+    assert grew < 60 * 2**20, f"the web's peak memory grew by {grew >> 20} MB"
