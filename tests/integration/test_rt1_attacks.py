@@ -326,8 +326,8 @@ def _read_until(sock: socket.socket, marker: bytes, timeout_s: float) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_the_live_log_view_skips_a_burst_to_its_newest_part(  # noqa: F811 - web, the fixture
-        wd: Wdbot, bots: Path, web: Web) -> None:
+def test_the_live_log_view_skips_a_burst_to_its_newest_part(
+        wd: Wdbot, bots: Path, web: Web) -> None:  # noqa: F811 - web: the fixture imported above
     """Regression (rt1, claim 2): the web's live log view read all a bot had written since its
     last tick, whole: a bot printing 100 MB at once grew the web process by 400 MB per open
     page. The view shows the newest lines only: it now jumps to the burst's newest 1 MB."""
