@@ -69,7 +69,7 @@ class Mask:
 
     def text(self, text: str) -> str:
         """``text`` with every value, a value's beginning at its very end, and a value's end
-        at its start or just after a cut mark, as ``***``.
+        just after a cut mark (a long line shown from its middle), as ``***``.
 
         >>> of(["SK-123456789"]).text("key SK-123456789, then SK-1234567")
         'key ***, then ***'
@@ -81,7 +81,7 @@ class Mask:
             if text[-size:] in self.beginnings:
                 text = text[:-size] + MASK
                 break
-        starts = [0] + [m.end() for m in re.finditer(re.escape(CUT_MARK), text)]
+        starts = [m.end() for m in re.finditer(re.escape(CUT_MARK), text)]
         for start in reversed(starts):
             text = self._end_at(text, start)
         return text
