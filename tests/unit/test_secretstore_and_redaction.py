@@ -112,8 +112,10 @@ def test_the_redactor_follows_the_store(tmp_path: Path) -> None:
     assert redact(f"again {KEY}") == "again ***" and len(loads) == 1, "decrypted once per change"
     store.set("bot", "binance.apiKey", "rotated-value")
     assert redact("rotated-value") == "***" and len(loads) == 2
+    # A replaced or removed value stays hidden: a running bot may still quote it (rt1).
+    assert redact(f"old {KEY}") == "old ***"
     store.purge("bot")
-    assert redact("rotated-value") == "rotated-value"
+    assert redact("rotated-value") == "***" and redact(f"old {KEY}") == "old ***"
 
 
 def test_log_records_and_kept_files_are_redacted(tmp_path: Path) -> None:

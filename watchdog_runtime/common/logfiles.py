@@ -15,6 +15,9 @@ hours) keeps its newest part behind :data:`CUT_MARK`, so reading a tail stays li
 
 CUT_MARK = "[wdbot: line cut, its newest 16 KB shown] "
 _BLOCK = 65536
+READ_CAP = 1 << 20
+"""Bytes a :class:`Tail` reads per poll at most: a burst (a tight error loop prints 90 MB in
+half a second) is read in steps, or, by a reader that shows only the newest lines, skipped."""
 
 
 def tail_lines(path: Path, n: int) -> list[str]:
@@ -61,9 +64,14 @@ class Tail:
     """One followed file. It is kept open, so a rotated file is still read to its end, and
     its inode cannot be reused by a newer file while we compare them."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, skip: bool = False) -> None:
         self.path = path
         self.pending = b""
+        self.skip = skip
+        """Jump to the newest :data:`READ_CAP` bytes when further behind (a page showing the
+        newest lines); otherwise every line is read, in steps."""
+        self.behind = False
+        """The last poll stopped at :data:`READ_CAP` with more to read: poll again soon."""
         self.fh = self._open(at_end=True)
 
     def _open(self, at_end: bool) -> BinaryIO | None:
@@ -81,26 +89,48 @@ class Tail:
             self.fh = self._open(at_end=False)
             if self.fh is None:
                 return []
-        data, self.pending = self.pending + self.fh.read(), b""
-        try:
-            replaced = not os.path.samestat(os.stat(self.path), os.fstat(self.fh.fileno()))
-        except FileNotFoundError:
-            replaced = False  # between the rename and the new file: look again next time
-        if replaced:
-            data += self.fh.read()  # what the writer added before it moved to the new file
-            self.fh.close()
-            if data and not data.endswith(b"\n"):
-                data += b"\n"  # the old file's last line ends here
-            self.fh = self._open(at_end=False)
-            data += self.fh.read() if self.fh else b""
-        elif os.fstat(self.fh.fileno()).st_size < self.fh.tell():
-            self.fh.seek(0)  # truncated in place
-            data += self.fh.read()
+        data, self.pending = self.pending + self._read(), b""
+        if not self.behind:  # at the end of this file: has it been replaced or truncated?
+            data += self._moved_on(data)
         cut = data.rfind(b"\n") + 1
         data, self.pending = data[:cut], data[cut:]  # never split a line
         if len(self.pending) > LINE_CAP + len(_MARK):
             self.pending = _MARK + self.pending[-LINE_CAP:]  # an endless line: only its newest part
         return [part for line in data.split(b"\n")[:-1] for part in _parts(line)]
+
+    def _read(self) -> bytes:
+        """At most :data:`READ_CAP` bytes from where we are (past a skip, behind a cut mark)."""
+        assert self.fh is not None
+        lead = b""
+        if self.skip and os.fstat(self.fh.fileno()).st_size - self.fh.tell() > READ_CAP:
+            self.fh.seek(-READ_CAP, os.SEEK_END)
+            # A pending line's rest is skipped: it ends here; the line we land in is shown cut.
+            lead = (b"\n" if self.pending else b"") + _MARK
+        data = self.fh.read(READ_CAP)
+        self.behind = len(data) == READ_CAP
+        return lead + data
+
+    def _moved_on(self, data: bytes) -> bytes:
+        """What comes after this file's end: the rest of a replaced file and the start of its
+        successor, or a truncated file from its start."""
+        assert self.fh is not None
+        try:
+            replaced = not os.path.samestat(os.stat(self.path), os.fstat(self.fh.fileno()))
+        except FileNotFoundError:
+            return b""  # between the rename and the new file: look again next time
+        if replaced:
+            rest = self._read()  # what the writer added before it moved to the new file
+            if self.behind:
+                return rest  # more of the old file first
+            self.fh.close()
+            if (data or rest) and not (data + rest).endswith(b"\n"):
+                rest += b"\n"  # the old file's last line ends here
+            self.fh = self._open(at_end=False)
+            return rest + (self._read() if self.fh else b"")
+        if os.fstat(self.fh.fileno()).st_size < self.fh.tell():
+            self.fh.seek(0)  # truncated in place
+            return self._read()
+        return b""
 
     def close(self) -> None:
         if self.fh is not None:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 
 HELD_MAX = 4
-"""Descriptors kept per log: more than the distinct files helpers hold in practice."""
+"""Descriptors kept per log when no helper holds them: the rest are dropped, quiet ones first."""
+HELD_HARD_MAX = 64
+"""Descriptors kept per log at most, files a helper of the bot still holds included."""
 
 NOTE = ("[wdbot: {0} bytes that a process still holding this rotated copy wrote were dropped, "
         "to keep the log within its budget]\n")
@@ -31,9 +33,10 @@ class _Held:
 class Retired:
     """The files one log's rotations left behind, by descriptor."""
 
-    def __init__(self, max_bytes: int, limit: int = HELD_MAX) -> None:
+    def __init__(self, max_bytes: int, limit: int = HELD_MAX, hard_limit: int = HELD_HARD_MAX) -> None:
         self.max_bytes = max_bytes
         self.limit = limit
+        self.hard_limit = hard_limit
         self.held: list[_Held] = []
 
     def keep(self, fd: int) -> None:
@@ -45,10 +48,23 @@ class Retired:
             return
         self.held.append(_Held(fd, size))
         if len(self.held) > self.limit:
-            # One that never grew first: a file a helper still writes to matters more.
-            victim = next((h for h in self.held if not h.grew), self.held[0])
-            self.held.remove(victim)
-            os.close(victim.fd)
+            self._drop_one()
+
+    def _drop_one(self) -> None:
+        # Never a file a helper of the bot still holds, grown or not: a helper quiet while
+        # the bot's own output rotated the log several times writes there later, unbounded.
+        # Of the others, one that never grew first.
+        used = _open_by_descendants()
+        free = [h for h in self.held if _key(h.fd) not in used]
+        if not free and len(self.held) <= self.hard_limit:
+            return
+        victim = next((h for h in free if not h.grew), free[0] if free else self.held[0])
+        self.held.remove(victim)
+        os.close(victim.fd)
+
+    def fds(self) -> set[int]:
+        """The descriptors held (ours: never to be moved to a fresh file)."""
+        return {held.fd for held in self.held}
 
     def tend(self) -> bool:
         """Bound every held file that grew since the last look; True when one did."""
@@ -78,3 +94,50 @@ class Retired:
         for held in self.held:
             os.close(held.fd)
         self.held = []
+
+
+def _key(fd: int) -> tuple[int, int]:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return (-1, -1)
+    return (info.st_dev, info.st_ino)
+
+
+def _open_by_descendants() -> set[tuple[int, int]]:
+    """(device, inode) of every file a descendant of this process has open (``/proc``; an
+    empty set where it cannot be read)."""
+    found: set[tuple[int, int]] = set()
+    for pid in _descendants(os.getpid()):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue  # gone, or not ours to read
+        for fd in fds:
+            try:
+                info = os.stat(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def _descendants(root: int) -> list[int]:
+    """Every process under ``root`` (``/proc/PID/task/TID/children``)."""
+    found: list[int] = []
+    stack = [root]
+    while stack:
+        parent = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children") as fh:
+                    kids = [int(k) for k in fh.read().split()]
+            except (OSError, ValueError):
+                continue
+            found += kids
+            stack += kids
+    return found

@@ -21,6 +21,7 @@ files a rotation left behind are watched for growth and bounded (``logheld``).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import threading
@@ -106,10 +107,11 @@ def backup(path: Where, n: int) -> Path:
 
 
 def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy,
-                  retired: Retired | None = None) -> bool:
+                  retired: Retired | None = None, others: bool = False) -> bool:
     """Rotate ``path`` when it reached ``max_bytes``, moving those of ``fds`` that write to it
-    (stdout and stderr may share one file) to the fresh file; the file left behind is handed
-    to ``retired``, to be bounded if someone else still writes to it."""
+    (stdout and stderr may share one file) to the fresh file, and with ``others`` every other
+    descriptor of this process open for writing on it; the file left behind is handed to
+    ``retired``, to be bounded if someone else still writes to it."""
     try:
         on_disk = os.stat(path)
     except OSError:
@@ -117,6 +119,10 @@ def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy,
     ours = [fd for fd in fds if _same_file(fd, on_disk)]
     if not ours or on_disk.st_size < policy.max_bytes:
         return False  # not (or no longer) the file these descriptors write to, or not due
+    # The process's other writers of the file move too (a duplicate of stdout that a log
+    # setup made): left on the copy, their lines would be emptied away with it, unseen.
+    if others:
+        ours += _other_writers(on_disk, {*ours, *(retired.fds() if retired is not None else ())})
     _shift(path, policy)
     fresh = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     if retired is not None:
@@ -131,6 +137,26 @@ def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy,
         os.close(fresh)
     prune(path, policy)
     return True
+
+
+def _other_writers(on_disk: os.stat_result, skip: set[int]) -> list[int]:
+    """This process's descriptors, beyond ``skip``, open for writing on the file ``on_disk``
+    (none where ``/proc/self/fd`` cannot be listed)."""
+    try:
+        numbers = [int(n) for n in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        return []
+    found = []
+    for fd in numbers:
+        if fd in skip or not _same_file(fd, on_disk):
+            continue
+        try:
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor among them)
+        if writable:
+            found.append(fd)
+    return found
 
 
 def _same_file(fd: int, on_disk: os.stat_result) -> bool:
@@ -255,7 +281,7 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
             busy = False
             for path, fds in files:
                 try:
-                    rotated = rotate_if_due(path, fds, policy, left[path])
+                    rotated = rotate_if_due(path, fds, policy, left[path], others=True)
                 except OSError:
                     rotated = False  # a full disk or a vanished folder: the writer goes on
                 size = _size(path)

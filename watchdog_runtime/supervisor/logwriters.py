@@ -40,7 +40,8 @@ class StrayWriter:
 def stray_writers(pids: Iterable[int], logs: Path) -> tuple[StrayWriter, ...]:
     """Those of ``pids`` whose descriptor 1 or 2 is a file of ``logs`` other than the current
     logs (as ``/proc/PID/fd`` shows it: a deleted file's link ends in `` (deleted)``)."""
-    prefix = f"{logs}{os.sep}"
+    # /proc shows the resolved path: the folder may be a link (logs moved to a bigger disk).
+    prefixes = tuple({f"{logs}{os.sep}", f"{os.path.realpath(logs)}{os.sep}"})
     found = []
     for pid in pids:
         for fd, stream in ((1, "stdout"), (2, "stderr")):
@@ -48,7 +49,8 @@ def stray_writers(pids: Iterable[int], logs: Path) -> tuple[StrayWriter, ...]:
                 target = os.readlink(f"/proc/{pid}/fd/{fd}")
             except OSError:
                 continue  # gone, closed, or not ours to read
-            if not target.startswith(prefix):
+            prefix = next((p for p in prefixes if target.startswith(p)), None)
+            if prefix is None:
                 continue
             name = target[len(prefix):]
             deleted = name.endswith(_DELETED)

@@ -189,6 +189,17 @@ class BotRunner:
         self.log_writers = LogWriterWatch(self.paths.logs)
         """The live process's repeated errors on stderr (a degraded bot)."""
 
+    @property
+    def last_exit(self) -> ExitInfo | None:
+        """How the last run ended (or failed to start)."""
+        return self._last_exit
+
+    @last_exit.setter
+    def last_exit(self, info: ExitInfo | None) -> None:
+        # Redacted when recorded, not only when shown: a value replaced later (the rejected
+        # key a person then changes) is no longer known to the redactor, yet the text quotes it.
+        self._last_exit = None if info is None else ExitInfo.from_json(self.host.redact(info.to_json()))
+
     # ----------------------------------------------------------------- commands
     @property
     def active(self) -> bool:

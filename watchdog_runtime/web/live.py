@@ -89,7 +89,9 @@ async def bot_stream(request: Request) -> Response:
 
 async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterator[bytes]:
     files = web.backend.log_files(name)
-    tails = {label: Tail(path) for label, path in files}  # from the end: the reset has the rest
+    # From the end (the reset has the rest); a burst skipped to its newest part: the page
+    # shows the newest lines only, and a step-by-step read would lag behind a flood.
+    tails = {label: Tail(path, skip=True) for label, path in files}
     try:
         lines = await run_in_threadpool(web.backend.log_tail, name)
         yield sse("logreset", json.dumps(lines))
