@@ -163,3 +163,19 @@ def test_no_form_takes_a_file_part_and_small_forms_still_work(wd: Wdbot, web: We
     status = post_chunked(web, "/login", "application/x-www-form-urlencoded", [b"secret=", b"guess"])
     assert status.startswith("HTTP/1.1 403"), "a small chunked form is read and judged"
     conn.close()
+
+
+@pytest.mark.slow
+def test_a_body_that_trickles_is_cut_off_at_its_deadline(web: Web) -> None:
+    """Found by the red team of issue 23: a body sent a byte at a time (a slowloris, before
+    login) held its connection and its buffer for good; it now gets 408 and the connection
+    is closed once ``BODY_TIMEOUT_S`` has passed."""
+    from watchdog_runtime.web.security import BODY_TIMEOUT_S
+
+    with socket.create_connection(("127.0.0.1", web.port), timeout=BODY_TIMEOUT_S + 20) as sock:
+        sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\nsecret=")
+        answer = b""
+        while chunk := sock.recv(4096):  # the server closes after its answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]

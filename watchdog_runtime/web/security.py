@@ -4,6 +4,7 @@ Host check that defeats DNS rebinding on loopback; and the same-origin check on 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -22,6 +23,10 @@ MAX_BODY_BYTES = 64 * 1024
 """The largest request body (a form with a secret's value); larger ones get 413, whatever
 their framing (a ``Content-Length``, or chunks that announce no length), before the app
 parses a byte of them."""
+BODY_TIMEOUT_S = 10.0
+"""How long a request's whole body may take to arrive: a body trickled a byte at a time held
+its connection and its buffer for good (a thousand of them: 64 MB never given back); 408 then,
+and the connection closed. A form of this page is under a kilobyte."""
 
 
 def headers(settings: WebSettings) -> list[tuple[bytes, bytes]]:
@@ -70,7 +75,12 @@ class Guard:
             await _plain(send, 421, "this page answers only to its loopback address\n")
             return
         length = request_headers.get(b"content-length", b"0")
-        body = None if not length.isdigit() or int(length) > MAX_BODY_BYTES else await read_body(receive)
+        try:
+            body = (None if not length.isdigit() or int(length) > MAX_BODY_BYTES
+                    else await asyncio.wait_for(read_body(receive), BODY_TIMEOUT_S))
+        except asyncio.TimeoutError:
+            await _plain(send, 408, f"request body not received within {BODY_TIMEOUT_S:.0f} s\n", close=True)
+            return
         if body is None:
             await _plain(send, 413, f"request body over {MAX_BODY_BYTES} bytes\n", close=True)
             return
