@@ -145,15 +145,16 @@ class _Init:
         if self.child.ready_fd is not None:
             os.close(self.child.ready_fd)
         up_s, self.child = self.clock() - self.child.started_at, None
-        if self.stop is not None or status == 0:
-            return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == HANDOVER_EXIT:
             # `wdbot shutdown --keep-bots`: ending here would end the container and the
-            # kernel would SIGKILL every bot; the next supervisor starts now and adopts them.
+            # kernel would SIGKILL every bot; the next supervisor starts now and adopts them,
+            # also when a stop came meanwhile (it gets the stop, and stops them gracefully).
             print("wdbot init: the supervisor handed over (shutdown --keep-bots); starting the "
                   "next one now", file=sys.stderr, flush=True)
             self.delay_s, self.restart_at = None, self.clock()
             return False
+        if self.stop is not None or status == 0:
+            return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
         self._retry_later(f"the supervisor ended unasked ({_how(status)})", up_s)
         return False
 

@@ -233,6 +233,8 @@ class BotRunner:
         strays = others(found, adopted[1] if adopted else None)
         if self.held and service and self.held_by is Hold.SIGNAL:
             self.held, self.should_run = False, True
+        elif self.held:
+            self.should_run = False  # a hold wins over should_run (an older file, a hand edit)
         self._forget_the_gone()
         if adopted:
             if self.state is BotState.BACKOFF:

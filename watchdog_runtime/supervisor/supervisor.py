@@ -562,6 +562,12 @@ class Supervisor:
             self.handover = keep_bots
         if not keep_bots:
             self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
+            if self.shutdown_requested.is_set() and not self.keep_bots:
+                # A stop under way wrote its holds already: on disk before the reply (the
+                # wrapper's flush), so a kill -9 now cannot leave them a signal's.
+                for runner in self.runners.values():
+                    runner.hold(Hold.SHUTDOWN)
+                self.persist()
         self.shutdown_requested.set()
         return {"pid": os.getpid(), "keep_bots": self.keep_bots,
                 "successor": self.manager.successor if self.keep_bots else None,
