@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -143,3 +144,32 @@ def test_docker_stop_during_a_pid_1_hand_over_stops_the_bots_gracefully(
     assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
     assert (bots / "sigterm").read_text() == "x", "the bot was killed without its SIGTERM"
     assert [e["kind"] for e in wd.events("stopped", "keeper")] == ["stopped"]
+
+
+@pytest.mark.slow
+def test_a_restart_waiting_for_its_stop_does_not_start_the_bot_into_a_shutdown(
+        wd: Wdbot, bots: Path) -> None:
+    """Regression: 'wdbot restart NAME' waits for the bot's stop (its on_shutdown cleaning
+    up); a 'wdbot shutdown' that came meanwhile was answered, and once the bot had exited
+    the restart started it again anyway, while the shutdown still waited for another bot:
+    the new process ran on, unsupervised, after "supervisor stopped; its bots stay stopped"
+    (a start that waited for a 'wdbot stop' did the same). A start after such a wait is now
+    refused, like any start during a shutdown."""
+    wd("start", str(write_bot(bots / "a", "slow.py", CLEANS_UP)))
+    wd("start", str(write_bot(bots / "b", "other.py", CLEANS_UP)))
+    first = wd.wait_state("slow", "running")["pid"]
+    wd.wait_state("other", "running")
+    sup = wd.supervisor_pid()
+    assert sup is not None
+    with subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "restart", "slow"], env=wd.env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as restart:
+        wait_until(lambda: (bots / "a" / "terms").exists(), "the restart's SIGTERM")
+        request(Home(wd.home), "shutdown", keep_bots=False)  # answered: the shutdown is under way
+        wait_until(lambda: (bots / "b" / "terms").exists(), "the shutdown's SIGTERM to the other bot")
+        (bots / "a" / "go").touch()  # the restarted bot ends its clean-up and exits
+        _, err = restart.communicate(timeout=60)  # it started the bot again, or was refused
+    (bots / "b" / "go").touch()  # the other bot too: the shutdown ends
+    wait_until(lambda: not psutil.pid_exists(sup), "the supervisor to exit")
+    assert not roots(wd.home, "slow"), f"the bot runs after the shutdown (restart said: {err!r})"
+    assert restart.returncode == 1 and "shutting down" in err, err
+    assert (bots / "a" / "terms").read_text().split() == [str(first)]
