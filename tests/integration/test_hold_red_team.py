@@ -173,3 +173,5 @@ def test_a_restart_waiting_for_its_stop_does_not_start_the_bot_into_a_shutdown(
     assert not roots(wd.home, "slow"), f"the bot runs after the shutdown (restart said: {err!r})"
     assert restart.returncode == 1 and "shutting down" in err, err
     assert (bots / "a" / "terms").read_text().split() == [str(first)]
+    bot = wd.bot("slow")  # meant to run when the shutdown came: held by it
+    assert (bot["state"], bot["held"], bot["held_by"]) == ("stopped", True, "shutdown"), bot
