@@ -16,6 +16,7 @@ import pytest
 
 from tests.helpers import Wdbot, roots, wait_until, write_bot
 from tests.integration.test_service_and_pid1 import in_namespace  # noqa: F401 - a fixture
+from tests.integration.test_trust import _fill, _mounted, needs_root_tools
 from watchdog_runtime.common.control import request
 from watchdog_runtime.common.home import Home
 
@@ -175,3 +176,42 @@ def test_a_restart_waiting_for_its_stop_does_not_start_the_bot_into_a_shutdown(
     assert (bots / "a" / "terms").read_text().split() == [str(first)]
     bot = wd.bot("slow")  # meant to run when the shutdown came: held by it
     assert (bot["state"], bot["held"], bot["held_by"]) == ("stopped", True, "shutdown"), bot
+
+
+@pytest.mark.slow
+def test_a_shutdown_on_a_full_disk_is_refused_rather_than_forgotten(wd: Wdbot, bots: Path) -> None:
+    """Regression: on a full disk 'wdbot shutdown' stopped the bots and said "its bots stay
+    stopped until 'wdbot start' ... whatever starts a supervisor again", but no hold could
+    be written (the registry still said should_run): the next supervisor (a service
+    manager's restart, a status command, once space was freed) started them again. The
+    hold is now written before the shutdown answers; when it cannot be, the shutdown fails
+    with one line and changes nothing."""
+    needs_root_tools("unshare", "nsenter", "mount")
+    wd.home.chmod(0o700)
+    script = f"mount -t tmpfs -o size=48m,mode=0700 wdbot-full {wd.home} && exec sleep 600"
+    holder = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+                              start_new_session=True)
+    ns = ["nsenter", "-t", str(holder.pid), "-m"]
+    try:
+        wait_until(lambda: _mounted(holder.pid, wd.home), "the tmpfs home")
+        wd.prefix = ns
+        inside = Path(f"/proc/{holder.pid}/root{wd.home}")
+        wd("start", str(write_bot(bots, "trader.py", TICKER)))
+        pid = wd.wait_state("trader", "running")["pid"]
+        _fill(inside / "ballast")
+
+        refused = wd("shutdown", check=False)
+        assert refused.code == 1 and "No space left" in refused.err, refused
+        assert len(refused.err.strip().splitlines()) == 1 and "Traceback" not in refused.err
+        assert wd.serving() and roots(wd.home, "trader") == [pid]  # nothing changed
+
+        (inside / "ballast").unlink()
+        assert "stay stopped" in wd("shutdown").out
+        wd("status")  # a supervisor again: the hold holds
+        assert not roots(wd.home, "trader") and starts(wd, "trader") == 1
+    finally:
+        wd.prefix = ns if holder.poll() is None else []
+        wd.teardown()
+        wd.prefix = []
+        holder.kill()
+        holder.wait(10)
