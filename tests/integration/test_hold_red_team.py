@@ -207,8 +207,9 @@ def test_a_shutdown_on_a_full_disk_is_refused_rather_than_forgotten(wd: Wdbot, b
 
         (inside / "ballast").unlink()
         assert "stay stopped" in wd("shutdown").out
-        wd("status")  # a supervisor again: the hold holds
-        assert not roots(wd.home, "trader") and starts(wd, "trader") == 1
+        bot = wd.bot("trader")  # a supervisor again: the hold holds
+        assert (bot["state"], bot["held"], bot["held_by"]) == ("stopped", True, "shutdown"), bot
+        assert not roots(wd.home, "trader")
     finally:
         wd.prefix = ns if holder.poll() is None else []
         wd.teardown()

@@ -557,21 +557,32 @@ class Supervisor:
         """``wdbot shutdown``: a deliberate stop (its holds outlast any supervisor restart), or
         with ``keep_bots`` a hand-over: the daemon exits ``HANDOVER_EXIT``, which the container
         init and the rendered units answer by starting the next supervisor at once."""
-        if not self.shutdown_requested.is_set():  # a shutdown under way keeps its own kind
-            self.keep_bots = keep_bots
-            self.handover = keep_bots
+        under_way = self.shutdown_requested.is_set()  # a shutdown under way keeps its own kind
+        if not keep_bots and not (under_way and self.keep_bots):
+            self._hold_now()  # before the reply: a kill -9, a reboot or a full disk loses nothing
         if not keep_bots:
             self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
-            if self.shutdown_requested.is_set() and not self.keep_bots:
-                # A stop under way wrote its holds already: on disk before the reply (the
-                # wrapper's flush), so a kill -9 now cannot leave them a signal's.
-                for runner in self.runners.values():
-                    runner.hold(Hold.SHUTDOWN)
-                self.persist()
+        if not under_way:
+            self.keep_bots = keep_bots
+            self.handover = keep_bots
         self.shutdown_requested.set()
         return {"pid": os.getpid(), "keep_bots": self.keep_bots,
                 "successor": self.manager.successor if self.keep_bots else None,
                 "manager": self.manager.describe()}
+
+    def _hold_now(self) -> None:
+        """Hold every bot meant to run as ``wdbot shutdown``'s, on disk at once. When the
+        registry cannot be written (a full disk) nothing is held and the shutdown fails, so it
+        never says "the bots stay stopped" while the next supervisor would start them."""
+        before = {name: (r.should_run, r.held, r.held_by) for name, r in self.runners.items()}
+        for runner in self.runners.values():
+            runner.hold(Hold.SHUTDOWN)
+        try:
+            self.persist_now()
+        except RegistryWriteError as exc:
+            for name, runner in self.runners.items():
+                runner.should_run, runner.held, runner.held_by = before[name]
+            raise RegistryWriteError(f"{exc}; nothing was stopped") from None
 
     async def shutdown(self) -> None:
         """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run
