@@ -216,3 +216,36 @@ def test_a_shutdown_on_a_full_disk_is_refused_rather_than_forgotten(wd: Wdbot, b
         wd.prefix = []
         holder.kill()
         holder.wait(10)
+
+
+SHELL_CLEANUP = """
+import os, subprocess
+import watchdog_runtime as wd
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+@wd.on_shutdown
+def cancel_orders():
+    # The usual helper: a shell line (or curl, or a script) that never sets a SIGTERM handler.
+    subprocess.run(["sh", "-c", f"sleep 3; echo cancelled > {HERE}/done"])
+
+wd.stopping()
+print("up", os.getpid(), flush=True)
+while not wd.wait(0.1):
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_a_cleanup_helper_without_a_sigterm_handler_may_finish_within_the_stop_timeout(
+        wd: Wdbot, bots: Path) -> None:
+    """Break of issue 23 point 8's change (not fixed: a design choice to make): a late member
+    that does not catch SIGTERM gets it 2 s (``latecomers.SETTLE_S``) after it appears, and
+    SIGTERM's default action kills it. An on_shutdown that cancels orders with a shell line,
+    curl or a plain script (none sets a handler) is now killed after 2 s, mid-task, even with
+    a 30 s --stop-timeout; before the change it ran to its end (the cgroup was killed only at
+    the deadline). The issue's own scenario got worse for every helper that is not written
+    for SIGTERM."""
+    wd("start", str(write_bot(bots, "late.py", SHELL_CLEANUP)), "--stop-timeout", "30")
+    wait_until(lambda: "up " in wd.stdout("late"), "the bot's loop (its on_shutdown registered)")
+    wd("stop", "late")
+    assert (bots / "done").exists(), "the cleanup helper was killed before it had cancelled"
