@@ -249,3 +249,59 @@ def test_a_cleanup_helper_without_a_sigterm_handler_may_finish_within_the_stop_t
     wait_until(lambda: "up " in wd.stdout("late"), "the bot's loop (its on_shutdown registered)")
     wd("stop", "late")
     assert (bots / "done").exists(), "the cleanup helper was killed before it had cancelled"
+
+
+REUSE = """
+import os, subprocess, sys, time
+import watchdog_runtime as wd
+HERE = os.path.dirname(os.path.abspath(__file__))
+HELPER = f'''
+import os, signal, sys, time
+def on_term(signum, frame):
+    with open("{HERE}/terms", "a") as fh:
+        fh.write(sys.argv[1] + " " + str(os.getpid()) + "\\\\n")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, on_term)
+open("{HERE}/" + sys.argv[1] + ".ready", "w").close()
+time.sleep(15)  # bounded: waits for its SIGTERM
+with open("{HERE}/terms", "a") as fh:
+    fh.write(sys.argv[1] + " none\\\\n")
+'''
+
+@wd.on_shutdown
+def cancel_orders():
+    first = subprocess.Popen([sys.executable, "-c", HELPER, "A"])
+    first.wait()  # its SIGTERM, as a late member
+    for _ in range(50):  # the next helper gets the first one's pid (the pid namespace is ours)
+        with open("/proc/sys/kernel/ns_last_pid", "w") as fh:
+            fh.write(str(first.pid - 1))
+        second = subprocess.Popen([sys.executable, "-c", HELPER, "B"])
+        if second.pid == first.pid:
+            break
+        second.kill()
+        second.wait()
+    with open(os.path.join(HERE, "reused"), "w") as fh:
+        fh.write(f"{first.pid} {second.pid}")
+    second.wait()
+
+wd.stopping()
+print("up", os.getpid(), flush=True)
+while not wd.wait(0.1):
+    pass
+"""
+
+
+@pytest.mark.slow
+def test_a_late_member_on_a_reused_pid_still_gets_its_sigterm(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:  # noqa: F811
+    """Regression: a stop remembered the late members it had signalled by pid alone. A
+    helper that joined after an earlier one had exited and took its pid (pid reuse: forced
+    here with ns_last_pid in the container's PID namespace; on a busy host with a small
+    pid_max it happens by itself) was taken for the one already signalled: no SIGTERM, only
+    the SIGKILL at the deadline (or it ran past the stop)."""
+    wd("start", str(write_bot(bots, "reuse.py", REUSE)), "--stop-timeout", "40")
+    wait_until(lambda: "up " in wd.stdout("reuse"), "the bot's loop (its on_shutdown registered)")
+    wd("stop", "reuse", timeout_s=90)
+    first, second = (bots / "reused").read_text().split()
+    assert first == second, "the pid was not reused: the test proves nothing"
+    assert (bots / "terms").read_text().splitlines() == [f"A {first}", f"B {second}"]
