@@ -305,3 +305,38 @@ def test_a_late_member_on_a_reused_pid_still_gets_its_sigterm(
     first, second = (bots / "reused").read_text().split()
     assert first == second, "the pid was not reused: the test proves nothing"
     assert (bots / "terms").read_text().splitlines() == [f"A {first}", f"B {second}"]
+
+
+@pytest.mark.slow
+def test_the_boots_daemon_takes_over_from_a_supervisor_a_command_launched(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression: after the machine went down (the bots held by the signal's stop), a
+    command run before the service manager's 'wdbot daemon' (a cron job, a monitoring
+    probe, a login shell's 'wdbot status': the unit waits for network-online.target)
+    launched a supervisor, which rightly left the bots down; then the unit's 'wdbot daemon'
+    found the home taken and exited 1, again and again (Restart=always): the bots that ran
+    before the reboot never came back, and the unit never supervised them. The boot's
+    daemon now takes the home over from a supervisor a command launched (its hand-over,
+    as 'shutdown --keep-bots') and starts them."""
+    log = tmp_path / "daemon.log"
+    with wd.daemon(log):
+        wd("start", str(write_bot(bots, "trader.py", TICKER)))
+        wd.wait_state("trader", "running")
+    # The context's end is the machine going down: SIGTERM, the bot held by the signal.
+    bot = wd.bot("trader")  # the early command: its supervisor leaves the bot down
+    assert (bot["state"], bot["held_by"]) == ("stopped", "signal")
+    launched = wd.supervisor_pid()
+    with open(log, "ab") as out:
+        boot = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon"], env=wd.env,
+                                stdout=out, stderr=out, start_new_session=True)
+    try:
+        def serving() -> bool:
+            assert boot.poll() is None, f"the boot's daemon exited {boot.returncode}: {log.read_text()}"
+            return request(Home(wd.home), "ping")["pid"] == boot.pid
+
+        wait_until(serving, "the boot's daemon to serve", timeout_s=60)
+        assert launched is not None and not psutil.pid_exists(launched)
+        assert wd.wait_state("trader", "running")["start_reason"] == "supervisor_restart"
+    finally:
+        boot.send_signal(signal.SIGTERM)
+        boot.wait(60)
