@@ -42,6 +42,8 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     home.ensure()
     tightened = tighten(home.root)
     lock = _acquire(home)
+    if lock is None and boot:
+        lock = _take_over(home)
     if lock is None:
         _report(ready_fd, BUSY)
         raise AlreadyRunning(f"a supervisor already runs for {home.root}")
@@ -93,6 +95,33 @@ def _acquire(home: Home) -> IO[str] | None:
     return fh
 
 
+TAKE_OVER_S = 60.0
+"""How long the boot's daemon waits for a launched supervisor's hand-over (its detach)."""
+
+
+def _take_over(home: Home) -> IO[str] | None:
+    """The home's lock, from a supervisor that a command launched (``boot`` false in its
+    ``ping``): it hands over as after ``shutdown --keep-bots`` and this daemon (a service
+    manager's, the container init's, a person's) supervises instead, starting the bots a
+    signal held. Without it an early command at boot (a cron job, a probe) kept the unit's
+    supervisor out for good, and the bots the reboot stopped down. A supervisor started as
+    ``wdbot daemon`` itself, or one that does not say, is left alone: None."""
+    import time
+
+    from ..common.control import NoSupervisor, RequestFailed, request
+
+    try:
+        if request(home, "ping", timeout_s=5.0).get("boot") is not False:
+            return None
+        request(home, "shutdown", keep_bots=True, timeout_s=10.0)
+    except (NoSupervisor, RequestFailed, AttributeError):
+        return None
+    deadline = time.monotonic() + TAKE_OVER_S
+    while (lock := _acquire(home)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # its exit frees the lock; no event tells this process
+    return lock
+
+
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *,
                  boot: bool = False, under_init: bool = False) -> bool:
     """Supervise until asked to stop; True when that was a hand-over (``--keep-bots``)."""
@@ -106,6 +135,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
 
     sup = Supervisor(home)
     sup.manager = detect_manager(under_init)
+    sup.boot = boot
     guard_logging(sup.redact)  # the supervisor log never shows a secret value
     refresh_sdk_link(home.sdk_dir)
     try:

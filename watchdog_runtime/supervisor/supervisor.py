@@ -84,6 +84,9 @@ class Supervisor:
         """What a shutdown holds its bots as: a signal's, unless ``wdbot shutdown`` asked."""
         self.manager = Manager()
         """What starts this supervisor again when it exits (``common.manager``)."""
+        self.boot = False
+        """Started as ``wdbot daemon``, not launched by a command (which the boot's daemon
+        takes the home over from: ``daemon._take_over``)."""
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._dirty = False
         self._retry_write: asyncio.TimerHandle | None = None
@@ -399,7 +402,8 @@ class Supervisor:
 
     # ------------------------------------------------------------- operations
     async def op_ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__, "manager": self.manager.describe()}
+        return {"pid": os.getpid(), "version": __version__, "manager": self.manager.describe(),
+                "boot": self.boot}
 
     async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None,
                        update: bool = False) -> dict[str, Any]:
