@@ -345,3 +345,27 @@ def test_the_boots_daemon_takes_over_from_a_supervisor_a_command_launched(
     finally:
         boot.send_signal(signal.SIGTERM)
         boot.wait(60)
+
+
+@pytest.mark.slow
+def test_docker_stop_after_a_hand_over_no_supervisor_could_take_still_sigterms_the_bots(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:  # noqa: F811
+    """Regression: 'wdbot shutdown --keep-bots' as a container's PID 1 hands over, and the next
+    supervisor cannot start (here the home became a shared folder, sticky bit set; a full disk
+    does the same): the bots run on, and PID 1 retries. A 'docker stop' then ended the
+    container while no supervisor could stop them: the kernel SIGKILLed every bot, no
+    SIGTERM, no on_shutdown. PID 1 now sends what is left in the container a SIGTERM, and
+    waits (bounded) for it, before it ends."""
+    init, pid1 = in_namespace
+    wd("start", str(write_bot(bots, "keeper.py", KEEPER)))
+    wd.wait_state("keeper", "running")
+    wd.home.chmod(0o1700)  # a home no supervisor accepts
+    try:
+        request(Home(wd.home), "shutdown", keep_bots=True)
+        wait_until(lambda: "ended unasked (exit status 1)" in (bots / "init.log").read_text(),
+                   "the next supervisor's failure")
+        pid1.send_signal(signal.SIGTERM)  # docker stop
+        assert init.wait(timeout=60) == 1, (bots / "init.log").read_text()
+    finally:
+        wd.home.chmod(0o700)
+    assert (bots / "sigterm").read_text() == "x", "the bot was killed without its SIGTERM"
