@@ -369,3 +369,47 @@ def test_docker_stop_after_a_hand_over_no_supervisor_could_take_still_sigterms_t
     finally:
         wd.home.chmod(0o700)
     assert (bots / "sigterm").read_text() == "x", "the bot was killed without its SIGTERM"
+
+
+@pytest.mark.parametrize("command", [("stop", "trader"), ("shutdown", "--keep-bots"), ("status",)])
+def test_a_supervisor_that_drops_a_request_mid_exit_fails_the_command_with_one_line(
+        wd: Wdbot, command: tuple[str, ...]) -> None:
+    """Regression: a supervisor that exits with a request unread (the instant of its exit, or
+    a hand-over: 'shutdown --keep-bots' pings until the next one answers) resets the
+    connection; every command then ended in a ConnectionResetError traceback, the hand-over
+    included, although it had worked (and a broken pipe while sending was taken for a reader
+    that closed stdout: exit 0, nothing said, nothing done). A stand-in socket does here
+    what the exiting supervisor does: it takes each request and closes it unread."""
+    import socket
+    import threading
+
+    wd.home.mkdir(parents=True, exist_ok=True)
+    path = str(Home(wd.home).socket)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(8)
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def drop_each() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                conn.recv(1, socket.MSG_PEEK)  # the request is there, and stays unread
+
+    dropper = threading.Thread(target=drop_each, daemon=True)
+    dropper.start()
+    try:
+        result = wd(*command, check=False, timeout_s=60)
+    finally:
+        done.set()
+        dropper.join(10)
+        listener.close()
+        os.unlink(path)
+    assert "Traceback" not in result.err, result.err
+    assert result.code == 1 and result.err.count("\n") == 1, result
+    assert "closed the connection without answering" in result.err
