@@ -111,7 +111,8 @@ def _take_over(home: Home) -> IO[str] | None:
     from ..common.control import NoSupervisor, RequestFailed, request
 
     try:
-        if request(home, "ping", timeout_s=5.0).get("boot") is not False:
+        reply = request(home, "ping", timeout_s=5.0)
+        if reply.get("boot") is not False or not _launched_here(reply.get("pid"), home):
             return None
         request(home, "shutdown", keep_bots=True, timeout_s=10.0)
     except (NoSupervisor, RequestFailed, AttributeError):
@@ -120,6 +121,22 @@ def _take_over(home: Home) -> IO[str] | None:
     while (lock := _acquire(home)) is None and time.monotonic() < deadline:
         time.sleep(0.05)  # its exit frees the lock; no event tells this process
     return lock
+
+
+def _launched_here(pid: object, home: Home) -> bool:
+    """Whether ``pid`` is, as this process sees it, a supervisor a command launched for
+    ``home``: one in another PID namespace (a home shared with a container) runs bots this
+    one could not see, and so not adopt: it is never taken over."""
+    if not isinstance(pid, int) or sys.platform != "linux":
+        return isinstance(pid, int)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return b"daemon" in argv and b"--ready-fd" in argv and os.fsencode(f"WDBOT_HOME={home.root}") in env
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *,
