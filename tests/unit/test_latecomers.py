@@ -77,3 +77,31 @@ def test_the_disposition_is_read_from_the_process() -> None:
             child.wait(10)
     assert procs.disposition(child.pid) is None
     assert procs.disposition(os.getpid()) is not None
+
+
+def test_a_pid_reused_by_a_newcomer_gets_its_own_sigterm() -> None:
+    """Regression: the signalled were known by pid alone, so a newcomer on a reused pid got none."""
+    now = [0.0]
+    members = {1: "bot", 7: "first"}
+    starts = {1: 100, 7: 200}
+    sent: list[list[str]] = []
+
+    def send(found: list[str]) -> list[int]:
+        sent.append(found)
+        return [pid for pid, name in members.items() if name in found]
+
+    late = Latecomers(lambda: dict(members), send, lambda pids: frozenset(), lambda pids: None,
+                      lambda pid: Disposition.CAUGHT, lambda: now[0], {1}, born=starts.get)
+    late.look()
+    now[0] = 0.1
+    late.look()
+    assert sent == [["first"]]
+    members[7], starts[7] = "second", 300  # the first exited, its pid went to a newcomer
+    now[0] = 0.2
+    late.look()
+    now[0] = 0.3
+    late.look()
+    assert sent == [["first"], ["second"]]
+    now[0] = 1.0
+    late.look()
+    assert sent == [["first"], ["second"]], "nobody twice"

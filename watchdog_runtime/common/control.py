@@ -31,8 +31,9 @@ def request(home: Home, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
     except TimeoutError:
         raise RequestFailed(f"the supervisor did not answer '{op}' within {timeout_s:.0f} s") from None
     except (ValueError, ConnectionResetError, BrokenPipeError):
-        # A supervisor exiting mid-request (a hand-over, a shutdown). Never let BrokenPipeError
-        # through: main takes it for a reader that closed our stdout, and ends quietly with 0.
+        # A supervisor that exits with the request unread resets the connection (or breaks the
+        # pipe while it is sent): never a traceback, nor a BrokenPipeError that main would take
+        # for a reader closing stdout (exit 0, nothing done).
         raise RequestFailed("the supervisor closed the connection without answering") from None
     if not isinstance(reply, dict):
         raise RequestFailed("the supervisor sent a malformed reply")

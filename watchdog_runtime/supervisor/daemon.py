@@ -58,6 +58,8 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     home.ensure()
     tightened = tighten(home.root)
     lock = _acquire(home)
+    if lock is None and boot:
+        lock = _take_over(home)
     if lock is None:
         _report(ready_fd, BUSY)
         raise AlreadyRunning(f"a supervisor already runs for {home.root}")
@@ -134,6 +136,50 @@ def _acquire(home: Home) -> IO[str] | None:
     return fh
 
 
+TAKE_OVER_S = 60.0
+"""How long the boot's daemon waits for a launched supervisor's hand-over (its detach)."""
+
+
+def _take_over(home: Home) -> IO[str] | None:
+    """The home's lock, from a supervisor that a command launched (``boot`` false in its
+    ``ping``): it hands over as after ``shutdown --keep-bots`` and this daemon (a service
+    manager's, the container init's, a person's) supervises instead, starting the bots a
+    signal held. Without it an early command at boot (a cron job, a probe) kept the unit's
+    supervisor out for good, and the bots the reboot stopped down. A supervisor started as
+    ``wdbot daemon`` itself, or one that does not say, is left alone: None."""
+    import time
+
+    from ..common.control import NoSupervisor, RequestFailed, request
+
+    try:
+        reply = request(home, "ping", timeout_s=5.0)
+        if reply.get("boot") is not False or not _launched_here(reply.get("pid"), home):
+            return None
+        request(home, "shutdown", keep_bots=True, timeout_s=10.0)
+    except (NoSupervisor, RequestFailed, AttributeError):
+        return None
+    deadline = time.monotonic() + TAKE_OVER_S
+    while (lock := _acquire(home)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # its exit frees the lock; no event tells this process
+    return lock
+
+
+def _launched_here(pid: object, home: Home) -> bool:
+    """Whether ``pid`` is, as this process sees it, a supervisor a command launched for
+    ``home``: one in another PID namespace (a home shared with a container) runs bots this
+    one could not see, and so not adopt: it is never taken over."""
+    if not isinstance(pid, int) or sys.platform != "linux":
+        return isinstance(pid, int)
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            env = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return b"daemon" in argv and b"--ready-fd" in argv and os.fsencode(f"WDBOT_HOME={home.root}") in env
+
+
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *,
                  boot: bool = False, under_init: bool = False,
                  up: UpFile | None = None, tee_out: Outbox | None = None) -> bool:
@@ -149,6 +195,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
 
     sup = Supervisor(home)
     sup.manager = detect_manager(under_init)
+    sup.boot = boot
     guard_logging(sup.redact)  # the supervisor log never shows a secret value
     refresh_sdk_link(home.sdk_dir)
     try:

@@ -67,16 +67,25 @@ class Latecomers:
     seen: dict[int, Any] = field(default_factory=dict)
     """Every member found so far (the walk's last phase starts from them)."""
     first_seen: dict[int, float] = field(default_factory=dict)
+    born: Callable[[int], object] = lambda pid: None
+    """When a pid's process started (None: gone, or unknown): a pid ``done`` knows that
+    comes back with another start is a new process on a reused pid, and a newcomer."""
+    births: dict[int, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.births.update((pid, self.born(pid)) for pid in self.done)
 
     def look(self) -> bool:
         """Find the members now and SIGTERM the newcomers that are ready; True when any
         newcomer was found (signalled or not yet)."""
         found = self.find()
         self.seen.update(found)
+        self._forget_reused(found)
         now = self.clock()
         new = {pid: p for pid, p in sorted(found.items()) if pid not in self.done}
         for pid in new:
-            self.first_seen.setdefault(pid, now)
+            if pid not in self.first_seen:
+                self.first_seen[pid], self.births[pid] = now, self.born(pid)
         due = {pid: p for pid, p in new.items()
                if ready(self.disposition(pid), now - self.first_seen[pid])}
         if due:
@@ -87,6 +96,16 @@ class Latecomers:
             if sent:
                 log.info("SIGTERM to %s, joined during the stop: SIGKILL at its deadline", sent)
         return bool(new)
+
+    def _forget_reused(self, found: dict[int, Any]) -> None:
+        """Pids known (signalled, spared, or waiting for readiness) that another process
+        holds now: that one is a newcomer of its own, with its own SIGTERM."""
+        for pid in [p for p in found if p in self.births]:
+            was, now = self.births[pid], self.born(pid)
+            if was is not None and now is not None and was != now:
+                self.done.discard(pid)
+                self.first_seen.pop(pid, None)
+                del self.births[pid]
 
     @contextlib.asynccontextmanager
     async def watching(self, every_s: tuple[float, float]) -> AsyncIterator[None]:

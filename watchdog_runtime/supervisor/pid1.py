@@ -39,6 +39,9 @@ STOPS = (signal.SIGTERM, signal.SIGINT)
 """The forwarded signals that end the container."""
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 30.0
+LAST_RESORT_S = 8.0
+"""How long PID 1, ending, waits for what is left after its SIGTERM to everything (within
+``docker stop``'s default 10 s, after which Docker SIGKILLs PID 1 itself)."""
 HEALTHY_AFTER_S = 60.0
 """A supervisor that stayed up this long died of something new: the backoff starts over."""
 
@@ -104,6 +107,7 @@ class _Init:
             self._wait()
             for pid, status in _reap():
                 if self.child is not None and pid == self.child.pid and self._ended(status):
+                    self._last_resort()
                     return exit_code(status)
 
     def _start(self) -> None:
@@ -139,21 +143,41 @@ class _Init:
         if child is not None and child.ready_fd is None:
             _forward(child)
 
+    def _last_resort(self) -> None:
+        """The container ends: what is still in it (the bots a supervisor that could not start
+        after a hand-over never stopped, helpers that escaped a stop) gets a SIGTERM and up to
+        ``LAST_RESORT_S`` to go, rather than the kernel's SIGKILL alone when PID 1 exits. Only
+        as the real PID 1: ``kill(-1)`` anywhere else would reach every process of the user."""
+        if os.getpid() != 1:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGTERM)  # all of this PID namespace but PID 1 itself
+        deadline = self.clock() + LAST_RESORT_S
+        while self.clock() < deadline:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                    pass
+            except ChildProcessError:
+                return  # nothing left to wait for
+            select.select([self.wake_r], [], [], max(0.0, deadline - self.clock()))  # a SIGCHLD
+            _drain(self.wake_r)
+
     def _ended(self, status: int) -> bool:
         """The supervisor exited: True when that ends the container, else schedule a new one."""
         assert self.child is not None
         if self.child.ready_fd is not None:
             os.close(self.child.ready_fd)
         up_s, self.child = self.clock() - self.child.started_at, None
-        if self.stop is not None or status == 0:
-            return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
         if os.WIFEXITED(status) and os.WEXITSTATUS(status) == HANDOVER_EXIT:
             # `wdbot shutdown --keep-bots`: ending here would end the container and the
-            # kernel would SIGKILL every bot; the next supervisor starts now and adopts them.
+            # kernel would SIGKILL every bot; the next supervisor starts now and adopts them,
+            # also when a stop came meanwhile (it gets the stop, and stops them gracefully).
             print("wdbot init: the supervisor handed over (shutdown --keep-bots); starting the "
                   "next one now", file=sys.stderr, flush=True)
             self.delay_s, self.restart_at = None, self.clock()
             return False
+        if self.stop is not None or status == 0:
+            return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
         self._retry_later(f"the supervisor ended unasked ({_how(status)})", up_s)
         return False
 

@@ -101,6 +101,8 @@ class RunnerHost(RepairHost, Protocol):
     redact: Redactor
     """Hides the home's secret values in what the runner writes itself (its marks in the
     bot's log, the next run's ``WDBOT_CONTEXT``); events and the registry redact on their own."""
+    shutdown_requested: asyncio.Event
+    """Set once the supervisor shuts down: no start goes ahead from then on."""
 
     def persist(self) -> None: ...
 
@@ -215,6 +217,13 @@ class BotRunner:
         await self.settle()
         if self.retired:
             raise StartFailed(f"{self.spec.name} is being removed")
+        if self.host.shutdown_requested.is_set():
+            # A start (a restart's second half) that waited for a stop while a shutdown came:
+            # going ahead would leave the bot running, unsupervised, after the supervisor.
+            # Meant to run, so the shutdown holds it (a reboot's boot starts it again).
+            self.should_run = True
+            raise StartFailed("the supervisor is shutting down: run the command again once "
+                              "'wdbot shutdown' has returned")
         if self.active:
             await self.spawned()
             return  # a racing command started it meanwhile: one copy, already there
@@ -244,6 +253,8 @@ class BotRunner:
         strays = others(found, adopted[1] if adopted else None)
         if self.held and service and self.held_by is Hold.SIGNAL:
             self.held, self.should_run = False, True
+        elif self.held:
+            self.should_run = False  # a hold wins over should_run (an older file, a hand edit)
         self._forget_the_gone()
         if adopted:
             if self.state is BotState.BACKOFF:

@@ -86,6 +86,9 @@ class Supervisor:
         """What a shutdown holds its bots as: a signal's, unless ``wdbot shutdown`` asked."""
         self.manager = Manager()
         """What starts this supervisor again when it exits (``common.manager``)."""
+        self.boot = False
+        """Started as ``wdbot daemon``, not launched by a command (which the boot's daemon
+        takes the home over from: ``daemon._take_over``)."""
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._dirty = False
         self._retry_write: asyncio.TimerHandle | None = None
@@ -506,7 +509,8 @@ class Supervisor:
 
     # ------------------------------------------------------------- operations
     async def op_ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__, "manager": self.manager.describe()}
+        return {"pid": os.getpid(), "version": __version__, "manager": self.manager.describe(),
+                "boot": self.boot}
 
     async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None,
                        update: bool = False) -> dict[str, Any]:
@@ -680,11 +684,14 @@ class Supervisor:
         """``wdbot shutdown``: a deliberate stop (its holds outlast any supervisor restart), or
         with ``keep_bots`` a hand-over: the daemon exits ``HANDOVER_EXIT``, which the container
         init and the rendered units answer by starting the next supervisor at once."""
-        if not self.shutdown_requested.is_set():  # a shutdown under way keeps its own kind
-            self.keep_bots = keep_bots
-            self.handover = keep_bots
+        under_way = self.shutdown_requested.is_set()  # a shutdown under way keeps its own kind
+        if not keep_bots and not (under_way and self.keep_bots):
+            self._hold_now()  # before the reply: a kill -9, a reboot or a full disk loses nothing
         if not keep_bots:
             self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
+        if not under_way:
+            self.keep_bots = keep_bots
+            self.handover = keep_bots
         self.shutdown_requested.set()
         reply: dict[str, Any] = {"pid": os.getpid(), "keep_bots": self.keep_bots,
                                  "successor": self.manager.successor if self.keep_bots else None,
@@ -692,6 +699,20 @@ class Supervisor:
         if not self.loaded and self.unreadable is not None:
             reply["left_running"] = self.unreadable.message  # it knows no bot to stop
         return reply
+
+    def _hold_now(self) -> None:
+        """Hold every bot meant to run as ``wdbot shutdown``'s, on disk at once. When the
+        registry cannot be written (a full disk) nothing is held and the shutdown fails, so it
+        never says "the bots stay stopped" while the next supervisor would start them."""
+        before = {name: (r.should_run, r.held, r.held_by) for name, r in self.runners.items()}
+        for runner in self.runners.values():
+            runner.hold(Hold.SHUTDOWN)
+        try:
+            self.persist_now()
+        except RegistryWriteError as exc:
+            for name, runner in self.runners.items():
+                runner.should_run, runner.held, runner.held_by = before[name]
+            raise RegistryWriteError(f"{exc}; nothing was stopped") from None
 
     async def shutdown(self) -> None:
         """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run

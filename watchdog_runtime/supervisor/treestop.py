@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from . import cgroups, procs
+from .identity import stat_fields
 from .latecomers import Latecomers
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,13 @@ def _late(grace: Grace, done: set[int], find: Callable[[], dict[int, Any]],
     ``done``; a newcomer is ready for it once it catches that signal (``latecomers.ready``)."""
     return Latecomers(find, send, lambda pids: _term(grace, pids, late=True).spare,
                       lambda pids: _sent(grace, pids), lambda pid: procs.disposition(pid, signum),
-                      asyncio.get_running_loop().time, done, dict(seen or {}))
+                      asyncio.get_running_loop().time, done, dict(seen or {}), born=_born)
+
+
+def _born(pid: int) -> int | None:
+    """A live pid's start (ticks since boot), which tells a reused pid from its first owner."""
+    fields = stat_fields(pid)
+    return fields[1] if fields is not None else None
 
 
 def _in_cgroup(cgroup: Path, grace: Grace, done: set[int],
