@@ -238,9 +238,9 @@ while not wd.wait(0.1):
 @pytest.mark.slow
 def test_a_cleanup_helper_without_a_sigterm_handler_may_finish_within_the_stop_timeout(
         wd: Wdbot, bots: Path) -> None:
-    """Break of issue 23 point 8's change (not fixed: a design choice to make): a late member
-    that does not catch SIGTERM gets it 2 s (``latecomers.SETTLE_S``) after it appears, and
-    SIGTERM's default action kills it. An on_shutdown that cancels orders with a shell line,
+    """Break of issue 23 point 8's first change (fixed: such a member is never signalled
+    early): a late member that did not catch SIGTERM got it 2 s after it appeared, and
+    SIGTERM's default action killed it. An on_shutdown that cancels orders with a shell line,
     curl or a plain script (none sets a handler) is now killed after 2 s, mid-task, even with
     a 30 s --stop-timeout; before the change it ran to its end (the cgroup was killed only at
     the deadline). The issue's own scenario got worse for every helper that is not written

@@ -10,15 +10,15 @@ import sys
 
 from watchdog_runtime.supervisor import graces, procs
 from watchdog_runtime.supervisor.identity import Deadline, ProcessIdentity
-from watchdog_runtime.supervisor.latecomers import SETTLE_S, Latecomers, ready
+from watchdog_runtime.supervisor.latecomers import Latecomers, ready
 from watchdog_runtime.supervisor.procs import Disposition
 
 
 def test_a_newcomer_is_signalled_once_it_can_take_it() -> None:
     assert not ready(Disposition.CAUGHT, 0.0), "first look: maybe between fork and exec"
     assert ready(Disposition.CAUGHT, 0.1) and ready(Disposition.IGNORED, 0.1)
-    assert not ready(Disposition.DEFAULT, SETTLE_S - 0.01), "may still be setting its handler"
-    assert ready(Disposition.DEFAULT, SETTLE_S)
+    assert not ready(Disposition.DEFAULT, 0.1), "may still be setting its handler"
+    assert not ready(Disposition.DEFAULT, 3600.0), "it would only die of it: SIGKILL at the deadline"
 
 
 def test_each_newcomer_gets_one_sigterm_noted_and_the_spared_none() -> None:
@@ -41,7 +41,9 @@ def test_each_newcomer_gets_one_sigterm_noted_and_the_spared_none() -> None:
     assert late.look() and sent == []  # found, none ready at the first look
     now[0] = 0.1
     assert late.look() and sent == [["caught"]] and noted == [[7]] and asked == [[7, 9]]
-    now[0] = SETTLE_S
+    now[0] = 5.0
+    assert late.look() and len(sent) == 1, "the default one waits: it would only die of it"
+    kinds[8] = Disposition.CAUGHT  # it set its handler at last
     assert late.look() and sent[-1] == ["default"] and noted[-1] == [8]
     now[0] = 10.0
     assert not late.look() and len(sent) == 2, "nobody twice, the spared never"

@@ -10,9 +10,14 @@ A look signals a newcomer only once it can take the signal: SIGTERM's default ac
 death, and a helper signalled before it set its handler would die before it cancelled
 anything. So a newcomer that catches SIGTERM is signalled from the second look that finds
 it on (a child between its fork and its ``exec`` shows the handler it inherited, which the
-``exec`` drops; a look later it is past that), one that does not catch it after
-``SETTLE_S`` (it may still be starting up), one that ignores it at the second look (the
-signal is harmless, and it is its one).
+``exec`` drops; a look later it is past that), one that ignores it at the second look (the
+signal is harmless, and it is its one). One that takes the default action (a shell line,
+curl, a plain script cancelling orders) is never signalled early: the SIGTERM would only kill
+it mid-task, where the stop's deadline leaves it the rest of ``--stop-timeout`` (a first
+version signalled it after 2 s, and the red team's curl-style helper died before it had
+cancelled). It is re-read at every look, so a helper that sets its handler later gets its
+SIGTERM then; one that never does is SIGKILLed at the deadline, like every process that
+outlives its stop.
 """
 
 from __future__ import annotations
@@ -28,22 +33,18 @@ from .procs import Disposition
 
 log = logging.getLogger(__name__)
 
-SETTLE_S = 2.0
-"""How long a newcomer that does not catch SIGTERM (yet) is left to set a handler."""
-
-
 def ready(disposition: Disposition | None, seen_s: float) -> bool:
     """Whether a newcomer first found ``seen_s`` ago may have its SIGTERM now (pure).
 
     >>> ready(Disposition.CAUGHT, 0.0), ready(Disposition.CAUGHT, 0.1)  # first look: maybe pre-exec
     (False, True)
-    >>> ready(Disposition.DEFAULT, 0.5), ready(Disposition.DEFAULT, SETTLE_S)
-    (False, True)
+    >>> ready(Disposition.DEFAULT, 0.5), ready(Disposition.DEFAULT, 3600.0)  # it would only die of it
+    (False, False)
     >>> ready(None, 0.0), ready(None, 0.1)  # gone, or no /proc: at the second look
     (False, True)
     """
     if disposition is Disposition.DEFAULT:
-        return seen_s >= SETTLE_S
+        return False
     return seen_s > 0.0
 
 
