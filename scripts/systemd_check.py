@@ -124,6 +124,10 @@ def check(keep: bool) -> dict[str, Any]:
             results, _ = wait_results(nspawn, run_dir, SCENARIO_BOUND_S)
         finally:
             results_halt = halt(nspawn, None)
+        if nspawn.returncode and not (run_dir / "results.json").exists():
+            # The scenario never began: the container did not boot (a missing capability).
+            raise CannotRun(f"systemd-nspawn could not boot the container (exit {nspawn.returncode}): "
+                            + _tail(run_dir / "console.log", 600).strip())
         results["halt"] = results_halt
         results["seconds"] = round(time.monotonic() - started, 1)
         results["log"] = _tail(run_dir / "scenario.log") if not results.get("done") else ""
@@ -168,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         results = check(ns.keep)
     except CannotRun as exc:
         say(f"cannot run here: {exc}")
+        if ns.prepare and not os.environ.get("CI"):
+            return 0  # make test goes on; the test skips with the same reason
         if ns.json:
             ns.json.write_text(json.dumps({"cannot_run": str(exc)}))
         return 3

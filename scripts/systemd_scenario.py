@@ -46,8 +46,9 @@ def save(done: bool = False) -> None:
     os.replace(tmp, CHECK / "results.json")
 
 
-def verdict(step: str, status: str, evidence: str) -> bool:
-    steps.append({"step": step, "status": status, "evidence": evidence})
+def verdict(key: str, step: str, status: str, evidence: str) -> bool:
+    """One step's outcome; ``key`` is what tests/integration/test_real_systemd.py asks for."""
+    steps.append({"key": key, "step": step, "status": status, "evidence": evidence})
     print(f"[{status}] {step}: {evidence}", flush=True)
     save()
     return status != "fail"
@@ -145,7 +146,8 @@ def install_wdbot() -> bool:
                "--no-build-isolation", str(CHECK / "src"), timeout=240)
     version = run(WDBOT, "--version").stdout.strip()
     systemd = run("systemctl", "--version").stdout.splitlines()[:1]
-    return verdict("install wdbot from the worktree", "pass" if done.returncode == 0 else "fail",
+    return verdict("install", "install wdbot from the worktree",
+                   "pass" if done.returncode == 0 else "fail",
                    f"{version or said(done)} in {VENV}, under {' '.join(systemd)}")
 
 
@@ -155,7 +157,7 @@ def service_install() -> str | None:
     unit = next((Path(w.split()[1]).name for w in done.stdout.splitlines() if w.startswith("wrote ")), "")
     active = unit and wait_for(lambda: unit_show(unit).get("ActiveState") == "active", 30)
     ok = done.returncode == 0 and bool(active) and OUTSIDE not in done.stdout + done.stderr
-    verdict("point 11: service install --system says nothing of an outside supervisor",
+    verdict("service_install", "point 11: service install --system says nothing of an outside supervisor",
             "pass" if ok else "fail", f"{said(done)} | {unit}: {unit_show(unit) if unit else '-'}")
     return unit if done.returncode == 0 and active else None
 
@@ -165,7 +167,8 @@ def start_bot(unit: str) -> tuple[int, int] | None:
     (BOTS / "ticker.py").write_text(TICKER)
     done = run(WDBOT, "start", str(BOTS / "ticker.py"), "--name", "ticker", timeout=120)
     found = running_under_service(unit, "ticker", 60)
-    verdict("wdbot start: the bot runs under the service's supervisor", "pass" if found else "fail",
+    verdict("start", "wdbot start: the bot runs under the service's supervisor",
+            "pass" if found else "fail",
             f"{said(done)} | bot pid, supervisor pid: {found}; {unit}: {unit_show(unit)}")
     return found
 
@@ -176,7 +179,8 @@ def kill_supervisor(unit: str, bot_pid: int, old_main: int) -> None:
                     and unit_show(unit).get("ActiveState") == "active", 30)
     found = running_under_service(unit, "ticker", 30) if anew else None
     ok = bool(found) and found is not None and found[0] == bot_pid and bot_pids("ticker") == [bot_pid]
-    verdict("systemctl kill -s KILL of the supervisor: the restarted one adopts the bot",
+    verdict("kill_supervisor",
+            "systemctl kill -s KILL of the supervisor: the restarted one adopts the bot",
             "pass" if ok else "fail",
             f"{said(done)} | supervisor {old_main} -> {found[1] if found else '?'}, bot pid {bot_pid} -> "
             f"{found[0] if found else '?'}, marked processes {bot_pids('ticker')}; {unit_show(unit)}")
@@ -197,12 +201,12 @@ def shutdown_holds(unit: str) -> None:
         if pids and not seen:
             seen = [round(window - (end - time.monotonic()), 1), pids]
         time.sleep(0.5)
-    after = unit_show(unit)
-    restarts = int(after.get("NRestarts") or 0) - int(before.get("NRestarts") or 0)
-    verdict("point 1: wdbot shutdown stays a shutdown under systemd", "fail" if seen or done.returncode
-            else "pass", f"{said(done)} | sampled {window} s (RestartSec {restart_s} s): unit states "
-            f"{sorted(states)}, {restarts} restart(s) by systemd, bot "
-            + (f"running again {seen[0]} s after shutdown: pids {seen[1]}" if seen else "never ran again"))
+    restarts = int(unit_show(unit).get("NRestarts") or 0) - int(before.get("NRestarts") or 0)
+    bot = f"running again {seen[0]} s after shutdown: pids {seen[1]}" if seen else "never ran again"
+    verdict("shutdown", "point 1: wdbot shutdown stays a shutdown under systemd",
+            "fail" if seen or done.returncode else "pass",
+            f"{said(done)} | sampled {window} s (RestartSec {restart_s} s): unit states {sorted(states)}, "
+            f"{restarts} restart(s) by systemd, bot {bot}")
 
 
 def start_again(unit: str) -> None:
@@ -210,7 +214,8 @@ def start_again(unit: str) -> None:
     pids = wait_for(lambda: bot_pids("ticker"), 60)
     main = int(unit_show(unit).get("MainPID") or 0)
     sup = (status() or {}).get("supervisor", {}).get("pid") if pids else None
-    verdict("wdbot start BOT brings it back, under the service", "pass" if pids and sup == main else "fail",
+    verdict("start_again", "wdbot start BOT brings it back, under the service",
+            "pass" if pids and sup == main else "fail",
             f"{said(done)} | bot pids {pids}; supervisor {sup}, the unit's main pid {main}; "
             f"{unit_show(unit)}")
 
@@ -220,7 +225,8 @@ def systemctl_restart(unit: str) -> None:
     done = run("systemctl", "restart", unit, timeout=200)
     found = running_under_service(unit, "ticker", 60)
     how = "-" if not found else ("adopted (same pid)" if [found[0]] == before else "restarted (new pid)")
-    verdict("systemctl restart: the bot runs again under the new supervisor", "pass" if found else "fail",
+    verdict("systemctl_restart", "systemctl restart: the bot runs again under the new supervisor",
+            "pass" if found else "fail",
             f"{said(done)} | bot {before} -> {found[0] if found else 'not running'}: {how}; "
             f"{unit_show(unit)}")
 
@@ -238,10 +244,11 @@ def memory_limit(unit: str) -> None:
     stopped = "memory_limit" in last
     evidence = f"{said(done)} | containment: {containment}; its cgroups {cgroups}; last exit: {last}"
     if "memory controller: yes" in containment:
-        verdict("--max-memory through the delegated cgroup", "pass" if stopped else "fail", evidence)
+        verdict("max_memory", "--max-memory through the delegated cgroup", "pass" if stopped else "fail",
+                evidence)
     else:
         held = "it held" if stopped else "IT DID NOT HOLD"
-        verdict("--max-memory through the delegated cgroup", "skip" if stopped else "fail",
+        verdict("max_memory", "--max-memory through the delegated cgroup", "skip" if stopped else "fail",
                 "the memory controller is not in the unit's cgroup v2 (hybrid layout: it stays on v1), "
                 f"so the limit is the RSS sum of the cgroup's members, and {held}; {evidence}")
     run(WDBOT, "remove", "hog", timeout=60)
@@ -257,7 +264,7 @@ def journal(unit: str) -> None:
             continue
         if entry.get("_PID") != "1" and isinstance(entry.get("MESSAGE"), str):
             mine.append(entry["MESSAGE"])
-    verdict(f"journalctl -u {unit} shows the supervisor's lines", "pass" if mine else "fail",
+    verdict("journal", f"journalctl -u {unit} shows the supervisor's lines", "pass" if mine else "fail",
             f"{len(mine)} line(s) from the supervisor, e.g. {mine[:3]}")
 
 
