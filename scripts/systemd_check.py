@@ -8,7 +8,7 @@ oneshot unit drive the real ``wdbot`` inside, reads the verdicts from the run fo
 halts the container (SIGTERM to systemd-nspawn; SIGKILL to it and to the container's init
 if that is not enough) and removes the run folder.
 
-    python scripts/systemd_check.py [--json FILE] [--keep]   # build if needed, then run
+    python scripts/systemd_check.py [--json FILE] [--keep] [--source DIR]   # build if needed, run
     python scripts/systemd_check.py --prepare                # only install tools, build the cache
 
 Exit 0 when every step passed or was skipped with its reason, 1 when one failed, 3 when the
@@ -35,6 +35,7 @@ from systemd_rootfs import CHECK_DIR, NSPAWN, REPO, CannotRun, ensure_rootfs, sa
 SCENARIO_BOUND_S = 300.0
 """The whole scenario; each of its own waits is bounded well inside this."""
 HALT_BOUND_S = 60.0
+RUNS, RUN_PREFIX = "/var/tmp", "wdbot-systemd-check-"
 
 
 def nspawn_capable() -> None:
@@ -47,22 +48,40 @@ def nspawn_capable() -> None:
         raise CannotRun("no systemd-nspawn and no apt-get to install it")
 
 
-def stage(run_dir: Path) -> None:
-    """The scenario and a copy of the worktree's package (what ``pip install`` needs)."""
+def stage(run_dir: Path, source: Path) -> None:
+    """The scenario and a copy of the package's tree (what ``pip install`` needs)."""
     shutil.copy2(Path(__file__).with_name("systemd_scenario.py"), run_dir / "scenario.py")
     src = run_dir / "src"
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "watchdog_runtime", src / "watchdog_runtime",
+        shutil.copy2(source / name, src / name)
+    shutil.copytree(source / "watchdog_runtime", src / "watchdog_runtime",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
 def boot(rootfs: Path, run_dir: Path) -> subprocess.Popen[bytes]:
-    console = open(run_dir / "console.log", "wb")  # noqa: SIM115 (the container writes it until halted)
-    argv = [*NSPAWN, "-D", str(rootfs), "--volatile=overlay", "-b", f"--bind={run_dir}:{CHECK_DIR}",
-            "--machine", f"wdbot-check-{os.getpid()}"]
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT)
+    with open(run_dir / "console.log", "wb") as console:
+        argv = [*NSPAWN, "-D", str(rootfs), "--volatile=overlay", "-b", f"--bind={run_dir}:{CHECK_DIR}",
+                "--machine", f"wdbot-check-{os.getpid()}"]
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
+                                preexec_fn=_halt_with_parent)
+
+
+def _halt_with_parent() -> None:
+    """In the child before exec: SIGTERM (a clean halt) to systemd-nspawn should this script
+    die without its clean-up (a SIGKILL, a test's timeout): no container outlives its check."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def sweep_stale_runs() -> None:
+    """Run folders left by a check that was killed (its pid gone, an hour old)."""
+    for old in Path(RUNS).glob(f"{RUN_PREFIX}*"):
+        pid = old.name[len(RUN_PREFIX):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def leader_of(nspawn: subprocess.Popen[bytes]) -> int | None:
@@ -111,12 +130,13 @@ def halt(nspawn: subprocess.Popen[bytes], leader: int | None) -> str:
         return f"container did not halt within {HALT_BOUND_S:.0f} s: SIGKILL to its init and to nspawn"
 
 
-def check(keep: bool) -> dict[str, Any]:
+def check(source: Path, keep: bool) -> dict[str, Any]:
     nspawn_capable()
     rootfs = ensure_rootfs()
-    run_dir = Path(tempfile.mkdtemp(prefix="wdbot-systemd-check-", dir="/var/tmp"))
+    sweep_stale_runs()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=RUNS))
     try:
-        stage(run_dir)
+        stage(run_dir, source)
         started = time.monotonic()
         say(f"booting {rootfs.name} (systemd-nspawn, volatile overlay), run folder {run_dir}")
         nspawn = boot(rootfs, run_dir)
@@ -162,14 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prepare", action="store_true", help="install the tools and build the cache only")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the verdicts there")
+    parser.add_argument("--source", type=Path, default=REPO, metavar="DIR",
+                        help="the wdbot tree to install inside (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs) for a look")
     ns = parser.parse_args(argv)
+    # A SIGTERM ends the check through its clean-up (the container halted, the folder removed).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         if ns.prepare:
             nspawn_capable()
             say(f"root file system ready: {ensure_rootfs()}")
             return 0
-        results = check(ns.keep)
+        results = check(ns.source.resolve(), ns.keep)
     except CannotRun as exc:
         say(f"cannot run here: {exc}")
         if ns.prepare and not os.environ.get("CI"):

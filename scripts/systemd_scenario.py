@@ -132,9 +132,9 @@ def running_under_service(unit: str, name: str, bound_s: float) -> tuple[int, in
     """(bot pid, supervisor pid) once the service's own supervisor reports the bot running."""
     def probe() -> tuple[int, int] | None:
         main = int(unit_show(unit).get("MainPID") or 0)
-        doc = status()
+        doc = status() if main else None  # never the command that launches a supervisor itself
         bot = bot_of(doc, name)
-        if main and doc and doc["supervisor"]["pid"] == main and bot.get("state") == "running":
+        if doc and doc["supervisor"]["pid"] == main and bot.get("state") == "running":
             return int(bot["pid"]), main
         return None
     return wait_for(probe, bound_s, 0.5)  # type: ignore[no-any-return]
