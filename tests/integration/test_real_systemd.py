@@ -100,12 +100,14 @@ def test_point_1_shutdown_stays_a_shutdown_under_systemd(verdicts: dict[str, Any
     assert got["status"] == "pass", got["evidence"]
 
 
-def test_start_brings_the_held_bot_back_under_the_service(verdicts: dict[str, Any]) -> None:
+def test_start_brings_the_held_bot_back(verdicts: dict[str, Any]) -> None:
     got = step(verdicts, "start_again")
     assert got["status"] == "pass", got["evidence"]
 
 
 def test_systemctl_restart_runs_the_bot_again(verdicts: dict[str, Any]) -> None:
+    """After shutdown and ``start``, ``systemctl restart`` brings the unit up and its
+    supervisor runs the bot (not a unit in a restart loop beside a supervisor outside it)."""
     got = step(verdicts, "systemctl_restart")
     assert got["status"] == "pass", got["evidence"]
 
