@@ -75,7 +75,10 @@ def ensure_host_tools() -> None:
 
 
 def debian_mirror() -> str:
-    """The URI of apt's own Debian archive (not the security one) on this machine."""
+    """The URI of apt's own Debian archive (not the security one) on this machine, or the
+    one ``WDBOT_SYSTEMD_MIRROR`` names."""
+    if os.environ.get("WDBOT_SYSTEMD_MIRROR"):
+        return os.environ["WDBOT_SYSTEMD_MIRROR"]
     stanzas = []
     for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
         stanzas += path.read_text().split("\n\n")
@@ -91,7 +94,8 @@ def debian_mirror() -> str:
         for uri, suite in re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S*debian\S*)\s+(\S+)", text, re.M):
             if not suite.endswith("-security"):
                 return str(uri)
-    raise CannotRun("no Debian archive in apt's sources list to debootstrap from")
+    raise CannotRun("no Debian archive in apt's sources list to debootstrap from "
+                    "(set WDBOT_SYSTEMD_MIRROR to one)")
 
 
 def dependencies() -> list[str]:
@@ -152,8 +156,8 @@ def _build(rootfs: Path, key: str) -> None:
     script = (f"python3 -m venv /opt/wdbot && {pip} --upgrade pip && {pip} 'setuptools>=77' "
               + " ".join(shlex.quote(dep) for dep in dependencies()))
     inside_ca = "/etc/ssl/certs/wdbot-host-ca.crt"
-    _run([*NSPAWN, "-D", str(new), f"--bind-ro={HOST_CA}:{inside_ca}", f"--setenv=PIP_CERT={inside_ca}",
-          "--", "/bin/sh", "-c", script], 900)
+    ca = [f"--bind-ro={HOST_CA}:{inside_ca}", f"--setenv=PIP_CERT={inside_ca}"] if HOST_CA.exists() else []
+    _run([*NSPAWN, "-D", str(new), *ca, "--", "/bin/sh", "-c", script], 900)
     (new / ".wdbot-check-ready").write_text(key + "\n")
     os.rename(new, rootfs)
     for old in CACHE.glob("rootfs-*"):  # earlier recipes: 300 MB each

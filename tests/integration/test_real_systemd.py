@@ -126,6 +126,8 @@ def test_the_journal_has_the_supervisors_lines(verdicts: dict[str, Any]) -> None
     assert got["status"] == "pass", got["evidence"]
 
 
-def test_the_container_was_halted(verdicts: dict[str, Any]) -> None:
+def test_the_scenario_ran_to_its_end_and_the_container_was_halted(verdicts: dict[str, Any]) -> None:
     assert verdicts.get("done"), verdicts.get("output")
+    broke = [s["evidence"] for s in verdicts["steps"] if s["key"] == "scenario"]
+    assert not broke, broke
     assert verdicts["halt"].startswith("container halted"), verdicts["halt"]
