@@ -210,14 +210,15 @@ def shutdown_holds(unit: str) -> None:
 
 
 def start_again(unit: str) -> None:
-    """The bot runs again; whose supervisor runs it is said (the unit's, or one the command
-    launched outside it while the unit stays stopped), and the next step shows the effect."""
+    """The bot runs again, under the unit's supervisor: a command that finds none starts the
+    installed unit (not a supervisor outside it, beside which the unit could not start)."""
     done = run(WDBOT, "start", "ticker", timeout=120)
     pids = wait_for(lambda: bot_pids("ticker"), 60)
     main = int(unit_show(unit).get("MainPID") or 0)
     sup = (status() or {}).get("supervisor", {}).get("pid") if pids else None
     whose = "the unit's" if sup == main else f"NOT the unit's (its main pid: {main or 'none'})"
-    verdict("start_again", "wdbot start BOT brings it back", "pass" if pids else "fail",
+    verdict("start_again", "wdbot start BOT brings it back, under the unit's supervisor",
+            "pass" if pids and sup == main else "fail",
             f"{said(done)} | bot pids {pids}; supervisor {sup}, {whose}; {unit_show(unit)}")
 
 

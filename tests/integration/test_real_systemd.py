@@ -100,7 +100,10 @@ def test_point_1_shutdown_stays_a_shutdown_under_systemd(verdicts: dict[str, Any
     assert got["status"] == "pass", got["evidence"]
 
 
-def test_start_brings_the_held_bot_back(verdicts: dict[str, Any]) -> None:
+def test_start_brings_the_held_bot_back_under_the_unit(verdicts: dict[str, Any]) -> None:
+    """After ``wdbot shutdown`` stopped the unit, ``wdbot start BOT`` starts the unit, whose
+    supervisor runs the bot (a supervisor launched outside the unit left the unit failing to
+    start, in a restart loop, on an earlier state of the fix)."""
     got = step(verdicts, "start_again")
     assert got["status"] == "pass", got["evidence"]
 
