@@ -4,7 +4,8 @@ Starts a few healthy bots, a few crash loopers and one bot whose helpers escape 
 (``scripts/chaos_bots.py``), then inflicts supervisor ``kill -9``s (half of them in the spawn
 window), clock steps both ways, a full disk for a while, and a stop and start of a healthy
 bot; between faults it checks the promise (``scripts/chaos_invariants.py``), and after
-``wdbot shutdown`` that nothing of the home is left. The fault schedule comes from ``--seed``
+``wdbot shutdown`` that nothing of the home is left and that a ``wdbot daemon`` started at
+once (a simulated service manager) runs none of the held bots. The fault schedule comes from ``--seed``
 alone. Prints a table, ``--json PATH`` writes the figures, ``--write-doc`` writes
 ``docs/reliability.md``. Exit status 0 when every violation column is zero, 1 otherwise.
 
@@ -45,6 +46,9 @@ PROVOKE_AFTER_S = 2.5
 WINDOW_WAIT_S = 10.0
 MID_STOP_WAIT_S = 10.0
 """How long a stop of the sleeper may take to deliver its SIGTERM before the kill."""
+SERVICE_WATCH_S = 5.0
+"""How long the supervisor a simulated service manager starts right after ``wdbot shutdown``
+is watched once it serves (a held bot would be started within its first second)."""
 SLEEPER_CYCLES = ((0.25, 0.3), (0.4, 0.45), (0.5, 0.6), (0.8, 0.85))
 """When the sleeper is stopped (a supervisor kill in the middle of each stop) and started
 again, as fractions of the run. The schedule of kills does not depend on them."""
@@ -193,6 +197,7 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
         checker.excuse(time.monotonic())
         settle(lab, checker, args.grace + max(p.max_down_s for p in plans.values()) + 2)
         survivors = lab.shutdown()
+        lab.restart_as_a_service(SERVICE_WATCH_S, lambda snap, started: checker.observe_held(snap, started))
         if args.keep:
             lab.keep(Path(args.keep))
         return figures(args, lab, checker, tally, survivors, time.monotonic() - started)
@@ -221,7 +226,9 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
                 + summary("healthy restarts by bot", [r.split(":")[0] for r in checker.restarts])
                 + first(checker.restarts, "healthy restarted") + first(checker.lost, "lost", 10)
                 + first(survivors, "left after shutdown")
-                + first(lab.second_sigterms(), "second SIGTERM"))
+                + first(lab.second_sigterms(), "second SIGTERM")
+                + first([f"{bot}: ran under the supervisor restarted right after 'wdbot shutdown'"
+                         for bot in sorted(checker.held_ran)], "run after shutdown"))
     notes = [*lab.notes, f"{tally.window_aimed} kills aimed at the spawn window: "
              f"{tally.window_kills} landed in it, {tally.window_late} found the pid already "
              f"recorded, {tally.window_none} saw no spawn within {WINDOW_WAIT_S:.0f} s",
@@ -232,6 +239,7 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
         kills_planned=args.kills, duplicates=len(checker.duplicates), orphans=len(checker.orphans),
         healthy_restarted=len(checker.restarts), lost=len(checker.lost),
         left_after_shutdown=len(survivors), second_sigterms=len(lab.second_sigterms()),
+        held_ran=len(checker.held_ran),
         kills=tally.kills, window_kills=tally.window_kills,
         clock_steps=tally.clock_steps, disk_full_periods=tally.disk_full_periods,
         wall_s=round(wall_s, 1), bots=tuple(p.name for p in lab.plans), skipped=tuple(lab.skipped),

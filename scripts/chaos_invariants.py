@@ -154,6 +154,14 @@ def down_bots(snap: Snapshot) -> set[str]:
     return set(snap.wanted) - up
 
 
+def held_runs(procs: Iterable[Proc], started: Iterable[str]) -> set[str]:
+    """The bots that ran while every bot was held by ``wdbot shutdown``: a bot process seen,
+    or a ``start`` event written, while the supervisor that a simulated service manager
+    started right after the shutdown served (issue 23, point 1). Helpers do not count: a
+    leftover is the "left after shutdown" column's."""
+    return {p.bot for p in procs if p.main} | set(started)
+
+
 @dataclass
 class Checker:
     """Counts each violation once, across snapshots."""
@@ -164,6 +172,8 @@ class Checker:
     orphans: dict[Ident, Finding] = field(default_factory=dict)
     restarts: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    held_ran: set[str] = field(default_factory=set)
+    """Bots run by the supervisor a service manager restarted right after the shutdown."""
     _suspects: dict[Ident, float] = field(default_factory=dict)
     _down_since: dict[str, float] = field(default_factory=dict)
     _lost_open: set[str] = field(default_factory=set)
@@ -186,6 +196,12 @@ class Checker:
         self._orphans(snap)
         self._restarts(snap)
         self._lost(snap)
+
+    def observe_held(self, snap: Snapshot, started: Iterable[str] = ()) -> None:
+        """One look while every bot must stay down (after ``wdbot shutdown``, under the
+        supervisor a service manager restarted): ``started``, the bots the event log says
+        that supervisor started."""
+        self.held_ran |= held_runs(snap.procs, started)
 
     def excuse(self, until: float) -> None:
         """Nothing counts as lost for being down before ``until`` (a full disk may keep a bot

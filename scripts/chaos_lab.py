@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -24,6 +25,7 @@ import chaos_bots
 import chaos_world as world
 from chaos_invariants import BotPlan, Ident, Snapshot
 
+from watchdog_runtime.common.control import is_running
 from watchdog_runtime.common.home import Home
 
 COMMAND_TIMEOUT_S = 120.0
@@ -282,12 +284,59 @@ class Lab:
         return out
 
 
+    def restart_as_a_service(self, watch_s: float, look: Callable[[Snapshot, list[str]], None]) -> None:
+        """Right after ``wdbot shutdown``: ``wdbot daemon`` at once, as a service manager's
+        ``Restart=always``, a container restart policy or a reboot runs it. ``look`` gets a
+        snapshot and the bots the event log says were started, every 0.2 s from its start
+        until ``watch_s`` after it serves; then it is shut down again (exit 0)."""
+        events = self.home / "events.jsonl"
+        mark = events.stat().st_size if events.exists() else 0
+        with open(self.tmp / "service-daemon.log", "ab") as out:
+            daemon = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon"], env=self.env,
+                                      stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                      start_new_session=True)
+        self.clients.append(daemon)  # reaped (killed by its group if it lingers) by reap_clients
+        served_at, deadline = None, time.monotonic() + COMMAND_TIMEOUT_S
+        while time.monotonic() < deadline and daemon.poll() is None:
+            look(self.snapshot(), _started_since(events, mark))
+            if served_at is None and is_running(Home(self.home)):
+                served_at = time.monotonic()
+            if served_at is not None and time.monotonic() - served_at >= watch_s:
+                break
+            time.sleep(0.2)
+        look(self.snapshot(), _started_since(events, mark))
+        if served_at is None:
+            self.notes.append(f"the supervisor restarted after the shutdown did not serve (exit "
+                              f"{daemon.poll()}); see service-daemon.log")
+        elif not self.wdbot("shutdown"):
+            self.notes.append("wdbot shutdown of the restarted supervisor failed")
+        self.reap_clients()
+
     def keep(self, folder: Path) -> None:
         """Copy what explains the run's findings (the supervisor's log, the event log, the
         registry and the bots' logs; no venvs, no sockets) to ``folder``."""
         skip = shutil.ignore_patterns("venv", "venv.*", "*.sock", "sdk", "*.lock")
         shutil.copytree(self.home, folder, ignore=skip, dirs_exist_ok=True)
         self.notes.append(f"the home's logs were kept in {folder}")
+
+
+def _started_since(events: Path, offset: int) -> list[str]:
+    """The bots of the ``start`` events written past ``offset`` of the event log."""
+    import json
+
+    try:
+        with open(events, "rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().splitlines()
+    except OSError:
+        return []
+    found = []
+    for line in lines:
+        with contextlib.suppress(ValueError):
+            event = json.loads(line)
+            if isinstance(event, dict) and event.get("kind") == "start":
+                found.append(str(event.get("bot")))
+    return found
 
 
 def _describe(pid: int) -> str:

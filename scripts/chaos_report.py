@@ -42,11 +42,14 @@ class Figures:
     notes: tuple[str, ...] = field(default_factory=tuple)
     second_sigterms: int | None = None
     """Processes sent SIGTERM more than once (None: a run from before it was counted)."""
+    held_ran: int | None = None
+    """Bots run by a supervisor that a simulated service manager started right after
+    ``wdbot shutdown`` (None: a run from before it was counted)."""
 
     @property
     def clean(self) -> bool:
         return not (self.duplicates or self.orphans or self.healthy_restarted or self.lost
-                    or self.left_after_shutdown or self.second_sigterms)
+                    or self.left_after_shutdown or self.second_sigterms or self.held_ran)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +69,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("bots lost", "lost"),
     ("left after shutdown", "left_after_shutdown"),
     ("second SIGTERMs", "second_sigterms"),
+    ("run after shutdown", "held_ran"),
     ("kills done", "kills"),
     ("in spawn window", "window_kills"),
     ("clock steps", "clock_steps"),
@@ -150,10 +154,13 @@ does all of it). It inflicts:
 - a full disk for a while (the home on a small tmpfs, filled with a ballast file, then freed);
 - a healthy bot stopped with `wdbot stop` and started again later, four times, the
   supervisor killed in the middle of each stop (after the bot's SIGTERM, while it cleans up
-  for 4 s as a bot cancelling its orders would).
+  for 4 s as a bot cancelling its orders would);
+- the supervisor restarted by a simulated service manager right after `wdbot shutdown`: a
+  `wdbot daemon` started at once, as `Restart=always`, a container restart policy or a
+  reboot would, and watched for a few seconds (every bot is held by the shutdown).
 
 Between faults it checks the promise, and after `wdbot shutdown` it checks that nothing of
-the home is left. The target is zero in the first six columns. The `before` row is the code
+the home is left. The target is zero in the first seven columns. The `before` row is the code
 before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
 SIGKILL deadlines that outlive a supervisor, ...), and `before one SIGTERM` the code before
 a stop noted whom it had signalled (each kill in the middle of a stop then cost the bot a
@@ -178,6 +185,10 @@ period, 10 s by default, so a stop or a spawn in flight is no violation):
 - **second SIGTERMs**: healthy bot processes that were sent SIGTERM more than once (a second
   one means "exit now" to many bots, cutting their clean-up short); "not counted" in rows
   run before the column existed.
+- **run after shutdown**: bots that ran (a process seen, or a `start`
+  event) under the `wdbot daemon` started right after `wdbot shutdown`, as a service manager
+  would: a shutdown holds every bot until `wdbot start`, whatever restarts the supervisor;
+  "not counted" in rows run before the column existed.
 """
 
 _RERUN = """\

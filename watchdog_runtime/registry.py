@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from .common.durable import atomic_write_json
 from .common.home import BOT_NAME_RE
 from .spec import BotSpec
-from .states import BotState
+from .states import BotState, Hold
 from .supervisor.graces import Signalled
 from .supervisor.identity import Deadline, ProcessIdentity
 from .supervisor.lifecycle import ExitInfo
@@ -98,7 +98,10 @@ class BotRecord:
     a supervisor killed between the fork and the pid's write leaves a findable process (it
     carries the run id in its environment), never an unknown one."""
     held: bool = False
-    """Stopped by ``wdbot shutdown``: only start, restart, up or ``wdbot daemon`` run it again."""
+    """Meant to run, and stopped with its supervisor: ``held_by`` says what runs it again."""
+    held_by: Hold = Hold.SHUTDOWN
+    """Why it is held (meaningful only when ``held``). A file without it (written before the
+    field existed) counts as a ``wdbot shutdown``: a held bot never starts by doubt."""
     backoff: Deadline | None = None
     """When a bot waiting in ``backoff`` is due, kept across supervisors and clock steps."""
     signalled: tuple[Signalled, ...] = ()
@@ -123,6 +126,7 @@ class BotRecord:
             "recovery_failures": self.recovery_failures,
             "pending_run": self.pending_run.to_json() if self.pending_run else None,
             "held": self.held,
+            "held_by": self.held_by.value if self.held else None,
             "backoff": self.backoff.to_json() if self.backoff else None,
             "signalled": [s.to_json() for s in self.signalled],
         }
@@ -130,7 +134,7 @@ class BotRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> BotRecord:
         known = {"spec", "should_run", "state", "restarts", "failures", "last_exit", "run", "installs",
-                 "recovery_failures", "pending_run", "held", "backoff", "signalled"}
+                 "recovery_failures", "pending_run", "held", "held_by", "backoff", "signalled"}
         return cls(
             spec=BotSpec.from_json(data["spec"]),
             should_run=bool(data.get("should_run", False)),
@@ -143,6 +147,7 @@ class BotRecord:
             recovery_failures=int(data.get("recovery_failures", 0)),
             pending_run=RunRecord.from_json(data["pending_run"]) if data.get("pending_run") else None,
             held=bool(data.get("held", False)),
+            held_by=_field("held_by", lambda: Hold(data.get("held_by") or Hold.SHUTDOWN.value)),
             backoff=_field("backoff", lambda: Deadline.from_json(data["backoff"])
                            if data.get("backoff") else None),
             signalled=_field("signalled", lambda: tuple(Signalled.from_json(s)

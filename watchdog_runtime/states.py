@@ -62,6 +62,19 @@ class StartReason(Enum):
     """Auto-install added what the last run was missing."""
 
 
+class Hold(Enum):
+    """Why a bot that was meant to run was stopped with its supervisor (``held``), which
+    decides what may start it again (CONTRACT section 6, "a deliberate stop stays a stop")."""
+
+    SHUTDOWN = "shutdown"
+    """``wdbot shutdown``: a person stopped it. Only ``start``, ``restart`` or ``up`` run it
+    again, whatever starts a supervisor meanwhile (a service manager, a reboot, a person)."""
+    SIGNAL = "signal"
+    """The supervisor was stopped by a signal (``systemctl stop``, the machine going down,
+    ``docker stop``, Ctrl-C): the next ``wdbot daemon`` starts it again, as after a boot; a
+    supervisor that a command launched leaves it stopped."""
+
+
 class Event(Enum):
     """What happens to a bot; ``transition`` maps (state, event) to the next state."""
 

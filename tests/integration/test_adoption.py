@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from pathlib import Path
@@ -93,11 +94,12 @@ def test_shutdown_keep_bots_then_adopt(wd: Wdbot, bots: Path) -> None:
     assert wd.bot("stays")["pid"] == pid  # adopted by the next supervisor
 
 
-def test_shutdown_holds_bots_until_a_person_or_the_service_starts_them(
+def test_shutdown_holds_bots_until_a_person_starts_them(
         wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     """Regression (issue 13, point 6): 'wdbot shutdown' then 'wdbot status' restarted
     trading. Read-only commands now leave a deliberately stopped bot stopped; 'wdbot start'
-    starts it, and so does the service's 'wdbot daemon'."""
+    starts it. Since issue 23 (point 1), 'wdbot daemon' (a person, the service) does not
+    either: it used to start every bot the shutdown held."""
     wd("start", str(write_bot(bots, "cycle.py", TICKER)))
     wd("start", str(write_bot(bots, "other.py", TICKER)))
     pid = wd.bot("cycle")["pid"]
@@ -108,18 +110,32 @@ def test_shutdown_holds_bots_until_a_person_or_the_service_starts_them(
                     ("secret", "list")):
         wd(*command)
     states = {b["name"]: b for b in wd.status()["bots"]}  # this launched a supervisor
-    assert {n: (b["state"], b["held"]) for n, b in states.items()} == {
-        "cycle": ("stopped", True), "other": ("stopped", True)}
+    assert {n: (b["state"], b["held"], b["held_by"]) for n, b in states.items()} == {
+        "cycle": ("stopped", True, "shutdown"), "other": ("stopped", True, "shutdown")}
     assert not marked(wd.home, "cycle") and not marked(wd.home, "other")
     assert not wd.events("start", "cycle")[1:], "started again by a read-only command"
 
     wd("start", "cycle")  # a person: that bot only
     assert wd.bot("cycle")["state"] == "running" and wd.bot("other")["state"] == "stopped"
     wd("shutdown")
-    with wd.daemon(tmp_path / "daemon.log"):  # the service's supervisor starts both
-        for name in ("cycle", "other"):
-            bot = wd.wait_state(name, "running")
-            assert bot["start_reason"] == "supervisor_restart" and not bot["held"]
+    with wd.daemon(tmp_path / "daemon.log"):  # the service's supervisor starts neither
+        states = {b["name"]: (b["state"], b["held"]) for b in wd.status()["bots"]}
+        assert states == {"cycle": ("stopped", True), "other": ("stopped", True)}
+        assert len(wd.events("start", "cycle")) == 2 and len(wd.events("start", "other")) == 1
+    # A signal's stop (systemctl stop, the machine going down, Ctrl-C) holds them too, but
+    # the next 'wdbot daemon' (the boot) starts those that ran.
+    with wd.daemon(tmp_path / "daemon.log") as daemon:
+        wd("start", "cycle")
+        pid = wd.wait_state("cycle", "running")["pid"]
+        daemon.send_signal(signal.SIGTERM)  # what systemd sends (at a reboot, say)
+        assert daemon.wait(60) == 0
+    held = {b["spec"]["name"]: b.get("held_by") for b in
+            json.loads((wd.home / "registry.json").read_text())["bots"] if b["held"]}
+    assert held == {"cycle": "signal", "other": "shutdown"}
+    with wd.daemon(tmp_path / "daemon.log"):
+        bot = wd.wait_state("cycle", "running")
+        assert bot["pid"] != pid and bot["start_reason"] == "supervisor_restart" and not bot["held"]
+        assert wd.bot("other")["state"] == "stopped"
 
 
 def test_a_stop_cut_short_by_the_supervisors_death_is_finished_by_the_next(

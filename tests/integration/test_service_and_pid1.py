@@ -4,6 +4,7 @@ daemon as PID 1 of a new PID namespace."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -241,3 +242,136 @@ def test_pid_1_restarts_a_killed_supervisor_which_adopts_the_bots(
     assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
     assert not [p for p in inside if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert [e["kind"] for e in wd.events("stopped", "steady")] == ["stopped"]
+
+
+def test_shutdown_keep_bots_as_pid_1_hands_over_and_the_bots_live_on(
+        wd: Wdbot, bots: Path, in_namespace: tuple[subprocess.Popen[bytes], psutil.Process]) -> None:
+    """Regression (issue 23, point 2): with 'wdbot daemon' as a container's PID 1,
+    'wdbot shutdown --keep-bots' (the README's upgrade step) printed "bots left running",
+    then the init exited, the container ended and the kernel SIGKILLed every bot. Now the
+    supervisor exits HANDOVER_EXIT, the init starts the next one at once, which adopts the
+    bot (no SIGTERM reaches it), and the message says exactly that."""
+    bot = write_bot(bots, "keeper.py", """
+        import os, signal, time
+        HERE = os.path.dirname(os.path.abspath(__file__))
+        signal.signal(signal.SIGTERM, lambda *a: open(os.path.join(HERE, "sigterm"), "a").write("x"))
+        while True:
+            time.sleep(0.1)
+    """)
+    init, pid1 = in_namespace
+    wd("start", str(bot))
+    before = wd.wait_state("keeper", "running")
+    old = wd.status()["supervisor"]["pid"]
+    host_pid = next(p for p in pid1.children(recursive=True) if p.cmdline()[-1:] == [str(bot)]).pid
+    out = wd("shutdown", "--keep-bots").out.strip()
+    after = wd.status()
+    new = after["supervisor"]["pid"]
+    assert out == (f"supervisor {old} handed over to supervisor {new} (started by the container's "
+                   f"init), which adopts the bots; bots left running")
+    assert init.poll() is None and pid1.is_running()  # the container lives on
+    keeper = next(b for b in after["bots"] if b["name"] == "keeper")
+    assert (keeper["state"], keeper["pid"]) == ("running", before["pid"])  # adopted, the same process
+    assert psutil.Process(host_pid).is_running() and not (bots / "sigterm").exists()
+    assert [e["bot"] for e in wd.events("adopt")] == ["keeper"]
+    assert "handed over" in (bots / "init.log").read_text()
+    pid1.send_signal(signal.SIGTERM)  # 'docker stop' still stops it, gracefully
+    assert init.wait(timeout=60) == 0, (bots / "init.log").read_text()
+    assert (bots / "sigterm").read_text() == "x"
+
+
+FAKE_SYSTEMD = """
+    # Stands in for systemd starting the unit: the main process is a child of a process
+    # named 'systemd', runs in the cgroup '.../UNIT' (v1's name=systemd tree, as a hybrid
+    # host has it), with INVOCATION_ID set, as systemd does for every service.
+    import os, subprocess, sys, uuid
+    unit, cgroup, pidfile = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(cgroup, exist_ok=True)
+    with open(os.path.join(cgroup, "cgroup.procs"), "w") as fh:
+        fh.write(str(os.getpid()))
+    with open("/proc/self/comm", "w") as fh:
+        fh.write("systemd")
+    with open(pidfile, "w") as fh:
+        fh.write(str(os.getpid()))
+    env = dict(os.environ, INVOCATION_ID=uuid.uuid4().hex)
+    sys.exit(subprocess.call([sys.executable, "-m", "watchdog_runtime", "daemon"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+"""
+
+SYSTEMCTL = """#!/bin/sh
+echo "$@" >> "{folder}/calls"
+case "$*" in
+  *is-system-running*) echo running; exit 0;;
+  *"enable --now"*|*" start "*)
+    unit=$(echo "$*" | awk '{{print $NF}}')
+    setsid "{python}" "{folder}/fake_systemd.py" "$unit" "{cgroup}/$unit" "{folder}/systemd.pid" \\
+        < /dev/null > /dev/null 2>&1 &
+    "{python}" -c "import sys, time
+from watchdog_runtime.common.control import is_running
+from watchdog_runtime.common.home import Home
+for _ in range(600):
+    if is_running(Home.from_env()): sys.exit(0)
+    time.sleep(0.05)
+sys.exit(1)";;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_systemd(wd: Wdbot, tmp_path: Path) -> Iterator[Path]:
+    """A PATH whose systemctl starts the unit as systemd would (``FAKE_SYSTEMD``); the
+    folder holds ``systemd.pid``. Killed by pid, its cgroup removed, after the test."""
+    v1 = Path("/sys/fs/cgroup/systemd")
+    if os.geteuid() != 0 or not v1.is_dir() or not os.access(v1, os.W_OK):
+        pytest.skip("needs root and the name=systemd cgroup tree (a hybrid host) to stand in for systemd")
+    folder, cgroup = tmp_path / "bin", v1 / f"wdbot-test-{os.getpid()}-{tmp_path.name}"
+    folder.mkdir()
+    (folder / "fake_systemd.py").write_text(textwrap.dedent(FAKE_SYSTEMD))
+    (folder / "systemctl").write_text(SYSTEMCTL.format(folder=folder, python=sys.executable, cgroup=cgroup))
+    (folder / "systemctl").chmod(0o755)
+    wd.env.update({"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}",
+                   "XDG_CONFIG_HOME": str(tmp_path / "config")})
+    try:
+        yield folder
+    finally:
+        wd.teardown()  # the unit's supervisor first: the stand-in exits with it
+        pidfile = folder / "systemd.pid"
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+        for unit in (cgroup.iterdir() if cgroup.is_dir() else []):
+            if unit.is_dir():
+                wait_until(lambda unit=unit: not (unit / "cgroup.procs").read_text().strip(),
+                           "the unit to empty")
+                unit.rmdir()
+        if cgroup.is_dir():
+            cgroup.rmdir()
+
+
+def test_service_install_knows_the_units_own_supervisor(wd: Wdbot, fake_systemd: Path,
+                                                        tmp_path: Path) -> None:
+    """Regression (issue 23, point 11): 'wdbot service install' ended with "a supervisor
+    already runs for this home outside the service" about the supervisor the unit had just
+    started. It now asks the supervisor, which knows its unit (INVOCATION_ID, its cgroup's
+    NAME.service, systemd its parent); a supervisor outside the unit is still named."""
+    spec = service.ServiceSpec(wd.home, Home(wd.home).id, sys.executable)
+    out = wd("service", "install").out
+    assert f"ran: systemctl --user enable --now {spec.name}.service (exit 0)" in out
+    assert "outside the service" not in out, out
+    sup = wd.supervisor_pid()
+    stand_in = int((fake_systemd / "systemd.pid").read_text())
+    assert sup is not None and psutil.Process(sup).parent().pid == stand_in
+    # After 'wdbot shutdown' the unit stays stopped (Restart=on-failure); a command that needs
+    # a supervisor starts the unit again rather than one outside it.
+    wd("shutdown")
+    wd("start", str(write_bot(tmp_path, "unit_bot.py", "import time\nwhile True:\n    time.sleep(1)\n")))
+    assert f"--user --no-ask-password start {spec.name}.service" in (fake_systemd / "calls").read_text()
+    stand_in = int((fake_systemd / "systemd.pid").read_text())
+    assert psutil.Process(wd.supervisor_pid() or 0).parent().pid == stand_in
+    assert wd.bot("unit_bot")["state"] in ("starting", "running")
+    # Outside the unit: a 'wdbot daemon' a person runs in a shell.
+    wd("shutdown")
+    with wd.daemon(tmp_path / "daemon.log") as daemon:
+        again = wd("service", "install").out
+        assert f"a supervisor (pid {daemon.pid}) already runs for this home outside the service" in again
+        assert f"systemctl --user restart {spec.name}.service" in again

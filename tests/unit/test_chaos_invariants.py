@@ -192,9 +192,9 @@ def test_the_report_keeps_the_before_row_when_after_is_written() -> None:
     assert again == rows
     text = chaos_report.doc(rows)
     # A row from before the column existed says so, rather than a zero it never counted.
-    assert ("| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | not counted | 100 | 50 | "
-            "6 | 2 | 200 s |") in text
-    assert "| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | 100 |" in text
+    assert ("| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | not counted | not counted | "
+            "100 | 50 | 6 | 2 | 200 s |") in text
+    assert "| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | not counted | 100 |" in text
     assert "make chaos" in text
 
 
@@ -203,3 +203,19 @@ def test_the_table_says_whether_the_run_was_clean() -> None:
     dirty = chaos_report.table(figures("before", duplicates=1))
     assert "duplicates seen      1" in dirty and "VIOLATIONS" in dirty
     assert "VIOLATIONS" in chaos_report.table(replace(figures("after"), second_sigterms=1))
+
+
+def test_a_bot_run_by_the_supervisor_restarted_after_the_shutdown_is_counted_once() -> None:
+    """The column of issue 23, point 1: after 'wdbot shutdown' every bot is held; a service
+    manager's 'wdbot daemon' that runs one (a process seen, or a start event) violates it."""
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.observe_held(snap(0, [], wanted=frozenset()))
+    checker.observe_held(snap(0.2, [proc(2, bot="c", ppid=1, main=False)], wanted=frozenset()))
+    assert checker.held_ran == set()  # nothing, or a leftover helper (another column's)
+    checker.observe_held(snap(0.4, [], wanted=frozenset()), started=["c"])  # started, already gone
+    checker.observe_held(snap(0.6, [proc(1)], wanted=frozenset()), started=["c"])
+    checker.observe_held(snap(0.8, [proc(1)], wanted=frozenset()))
+    assert checker.held_ran == {"c", "h"}
+    fig = replace(chaos_report.Figures("x", "t", 13, 10, 0, 0, 0, 0, 0, 10, 5, 0, 0, 1.0), held_ran=2)
+    assert not fig.clean and "run after shutdown   2" in chaos_report.table(fig)
+    assert replace(fig, held_ran=0).clean and replace(fig, held_ran=None).clean  # an older row

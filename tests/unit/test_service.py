@@ -28,7 +28,12 @@ Type=notify
 NotifyAccess=main
 ExecStart=/usr/bin/python3 -m watchdog_runtime daemon
 Environment="WDBOT_HOME=/srv/my bots"
-Restart=always
+# Restarted when it dies (a crash, kill -9, the watchdog), and at once after
+# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'
+# (exit 0), whose held bots stay down anyway, at any start, a reboot included.
+Restart=on-failure
+RestartForceExitStatus=75
+SuccessExitStatus=75
 RestartSec=2
 # Bots outlive a supervisor restart; the next supervisor adopts them.
 KillMode=process
@@ -77,7 +82,8 @@ def test_the_launchd_job() -> None:
     assert job == {
         "Label": "io.wdbot.01234567",
         "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
-        "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True, "KeepAlive": True,
+        "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True,
+        "KeepAlive": {"SuccessfulExit": False},  # a crash and a hand-over (75), not a shutdown (0)
         "AbandonProcessGroup": True, "ExitTimeOut": 120, "ProcessType": "Background",
         "StandardOutPath": "/srv/my bots/supervisor.log", "StandardErrorPath": "/srv/my bots/supervisor.log",
     }
@@ -145,3 +151,64 @@ def test_a_failing_systemctl_is_one_clear_error(tmp_path: Path) -> None:
         service.install(SPEC, "linux", tmp_path / "u.service", 1000, Manager(fail="enable"))
     with pytest.raises(ServiceError, match="nothing to uninstall"):
         service.uninstall(SPEC, "linux", tmp_path / "none.service", 1000, Manager())
+
+
+SYSTEMD_CGROUP = "0::/user.slice/user-0.slice/user@0.service/app.slice/wdbot-01234567.service/supervisor\n"
+
+
+@pytest.mark.parametrize(("cgroup", "env", "parent", "unit"), [
+    (SYSTEMD_CGROUP, {"INVOCATION_ID": "9f"}, "systemd\n", "wdbot-01234567.service"),
+    # systemd < 254 (no DelegateSubgroup): the unit's own cgroup
+    ("0::/system.slice/wdbot-01234567.service\n", {"INVOCATION_ID": "9f"}, "systemd",
+     "wdbot-01234567.service"),
+    # a hybrid layout: v1's systemd tree names the unit
+    ("12:memory:/x\n1:name=systemd:/system.slice/wdbot-01234567.service\n0::/\n",
+     {"INVOCATION_ID": "9f"}, "systemd", "wdbot-01234567.service"),
+    # a shell's 'wdbot daemon' inside a service's cgroup, INVOCATION_ID inherited: not a unit
+    ("0::/user.slice/user@0.service/app.slice/gnome-terminal-server.service\n",
+     {"INVOCATION_ID": "9f"}, "bash", None),
+    (SYSTEMD_CGROUP, {}, "systemd", None),  # no INVOCATION_ID: systemd did not start it
+    ("0::/user.slice/user-0.slice/session-3.scope\n", {"INVOCATION_ID": "9f"}, "systemd", None),
+])
+def test_the_supervisor_knows_the_unit_it_runs_as(cgroup: str, env: dict[str, str], parent: str,
+                                                  unit: str | None) -> None:
+    from watchdog_runtime.common.manager import systemd_unit
+
+    assert systemd_unit(cgroup, env, parent) == unit
+
+
+def test_install_does_not_call_the_services_own_supervisor_outside() -> None:
+    """Regression (issue 23, point 11): under a real systemd, 'wdbot service install' ended
+    with "a supervisor already runs for this home outside the service" about the supervisor
+    the unit had just started. The note is for a supervisor that is not the unit's only."""
+    own = {"pid": 40, "manager": {"kind": "systemd", "unit": "wdbot-01234567.service"}}
+    assert service.running_note(SPEC, "linux", own) is None
+    assert service.running_note(SPEC, "linux", None) is None
+    for outside in ({"pid": 41, "manager": {"kind": "none", "unit": None}},
+                    {"pid": 42},  # an older supervisor says nothing of its manager
+                    {"pid": 43, "manager": {"kind": "systemd", "unit": "wdbot-fedcba98.service"}}):
+        note = service.running_note(SPEC, "linux", outside)
+        assert note is not None and "outside the service" in note and f"pid {outside['pid']}" in note
+        assert "systemctl --user restart wdbot-01234567.service" in note
+    darwin = {"pid": 44, "manager": {"kind": "launchd", "unit": "io.wdbot.01234567"}}
+    assert service.running_note(SPEC, "darwin", darwin) is None
+    assert "launchctl kickstart -k" in (service.running_note(SPEC, "darwin", {"pid": 45}) or "")
+
+
+def test_a_command_starts_the_installed_unit_rather_than_a_supervisor_outside_it(tmp_path: Path) -> None:
+    """After 'wdbot shutdown' the unit stays stopped (Restart=on-failure): the next command
+    that needs a supervisor starts the unit, so its bots run under it, not in a login's scope."""
+    user_home, config = tmp_path / "me", tmp_path / "me" / ".config"
+
+    def start(platform: str = "linux") -> list[str] | None:
+        return service.installed_start(SPEC.home, SPEC.home_id, platform, 501, user_home, config)
+
+    assert start() is None and start("darwin") is None  # nothing installed: launch one, as before
+    unit = service.unit_path(SPEC, "linux", user_home, config)
+    unit.parent.mkdir(parents=True)
+    unit.write_text(service.systemd_unit(SPEC))
+    assert start() == ["systemctl", "--user", "--no-ask-password", "start", "wdbot-01234567.service"]
+    plist = service.unit_path(SPEC, "darwin", user_home, config)
+    plist.parent.mkdir(parents=True)
+    plist.write_bytes(service.launchd_plist(SPEC))
+    assert start("darwin") == ["launchctl", "kickstart", "gui/501/io.wdbot.01234567"]

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..common.control import is_running
@@ -39,8 +39,29 @@ def ensure_supervisor(home: Home) -> bool:
     with _locked(home):
         if is_running(home):
             return False
-        _launch(home)
+        if not _start_unit(home):
+            _launch(home)
         return True
+
+
+def _start_unit(home: Home) -> bool:
+    """Start the home's installed service (``systemctl start``, ``launchctl kickstart``)
+    rather than a supervisor outside it; True once its supervisor serves. False when no
+    unit is installed, or it did not start (then the caller launches one, as before)."""
+    from pathlib import Path
+
+    from .service import installed_start
+
+    platform = "darwin" if sys.platform == "darwin" else "linux"
+    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    argv = installed_start(home.root, home.id, platform, os.getuid(), Path.home(), config_home)
+    if argv is None:
+        return False
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0 and _wait_listening(home)
 
 
 @contextlib.contextmanager
@@ -88,17 +109,35 @@ def wait_exited(home: Home, timeout_s: float, pid: int | None = None) -> bool:
     """Block until the home's supervisor has exited, up to ``timeout_s``: its lock is free
     and, given its ``pid`` (call this while it still runs), its process is gone too (it
     frees the lock a moment before the interpreter has finished)."""
+    deadline = time.monotonic() + timeout_s
+    proc = _daemon_process(pid)
+    if not _lock_free(home, timeout_s):
+        return False
+    return _gone(proc, deadline)
+
+
+def watch_exit(pid: int | None) -> Callable[[float], bool]:
+    """For a supervisor whose successor takes the lock at once (a hand-over): no wait for
+    a free lock, which the successor may never leave free; call the result (with a timeout)
+    once the successor serves, to wait until the old process is gone too."""
+    proc = _daemon_process(pid)
+    return lambda timeout_s: _gone(proc, time.monotonic() + timeout_s)
+
+
+def _daemon_process(pid: int | None) -> Any:
+    """The supervisor's psutil.Process, or None when it cannot be seen from here."""
     import psutil
 
-    deadline = time.monotonic() + timeout_s
     try:
         proc = psutil.Process(pid) if pid is not None else None
         if proc is not None and "daemon" not in proc.cmdline():
             proc = None  # a pid of another namespace (a container's) names someone else here
     except psutil.Error:
         proc = None  # gone already (or not ours to see): the lock alone tells
-    if not _lock_free(home, timeout_s):
-        return False
+    return proc
+
+
+def _gone(proc: Any, deadline: float) -> bool:
     while proc is not None and _running(proc):
         if time.monotonic() >= deadline:
             return False

@@ -462,9 +462,14 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
     _check_metrics(ns.metrics)
 
+    under_init = os.getpid() == 1
+
     def serve(ready_fd: int | None = ns.ready_fd) -> int:
         try:
-            return run_daemon(home, ready_fd, metrics=ns.metrics)
+            # boot: not launched by a command (--ready-fd), whether a person, a service
+            # manager or the PID-1 init (which passes its own ready pipe) runs it.
+            return run_daemon(home, ready_fd, metrics=ns.metrics, boot=ns.ready_fd is None,
+                              under_init=under_init)
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
@@ -472,7 +477,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
 
-    if os.getpid() == 1:  # a container's init: reap orphans, forward signals, restart (pid1.py)
+    if under_init:  # a container's init: reap orphans, forward signals, restart (pid1.py)
         from ..supervisor.pid1 import run_as_init
 
         return run_as_init(serve)
@@ -555,7 +560,6 @@ def cmd_notify(ns: argparse.Namespace, home: Home) -> int:
 def cmd_service(ns: argparse.Namespace, home: Home) -> int:
     import getpass
 
-    from ..common.control import is_running
     from . import service
 
     user = ns.user or os.environ.get("SUDO_USER") or getpass.getuser()
@@ -578,10 +582,20 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
         print("\n".join(lines))
     if ns.action == "print":
         return 0
-    if ns.action == "install" and is_running(home):
-        print("a supervisor already runs for this home outside the service: "
-              "'wdbot shutdown --keep-bots' lets the service's supervisor adopt the bots")
+    if ns.action == "install":
+        note = service.running_note(spec, platform, _ping_quietly(home))
+        if note:
+            print(note)
     return 0
+
+
+def _ping_quietly(home: Home) -> dict[str, Any] | None:
+    """The home's supervisor's ``ping`` reply, or None when none answers (never launches one)."""
+    try:
+        reply = request(home, "ping", timeout_s=5.0)
+    except (NoSupervisor, RequestFailed):
+        return None
+    return reply if isinstance(reply, dict) else None
 
 
 def _web_unit_spec(spec: Any, listen: str) -> Any:
@@ -607,16 +621,52 @@ def cmd_web(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
-    from .launcher import wait_exited
+    from .launcher import wait_exited, watch_exit
 
     try:
         result = request(home, "shutdown", keep_bots=ns.keep_bots)
     except NoSupervisor:
         print(f"no supervisor is running for {home.root}")
         return 0
+    # What the supervisor does, not what was asked: a shutdown already under way keeps its kind.
+    kept = bool(result.get("keep_bots", ns.keep_bots))
+    successor = result.get("successor") if kept else None
+    if isinstance(successor, str):  # its manager starts the next one at once: a hand-over
+        return _handed_over(home, result["pid"], successor, watch_exit(result.get("pid")))
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
-    kept = ", bots left running" if ns.keep_bots else ""
-    print(f"supervisor {result['pid']} stopped{kept}")
+    if not kept:
+        print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
+              f"(or restart, up), whatever starts a supervisor again")
+    else:  # nobody restarts it: the next command does
+        print(f"supervisor {result['pid']} stopped, bots left running; the next wdbot command "
+              f"starts a supervisor that adopts them")
     return 0
+
+
+HANDOVER_WAIT_S = 30.0
+"""How long ``shutdown --keep-bots`` waits for the manager's next supervisor (systemd's
+``RestartSec=2``, launchd's 10 s throttle, the container init at once)."""
+
+
+def _handed_over(home: Home, old: int, successor: str, gone: Callable[[float], bool]) -> int:
+    """After ``shutdown --keep-bots`` under a manager that starts the next supervisor: say
+    so only once that one answers and the old process is gone (issue 23, point 2: the
+    message is what happened). No wait for a free home lock: the successor may take it at
+    once (the container init), and a command holding it even briefly would turn it away."""
+    import time
+
+    deadline = time.monotonic() + HANDOVER_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            pid = request(home, "ping").get("pid")
+        except (NoSupervisor, RequestFailed):
+            pid = None
+        if isinstance(pid, int) and pid != old and gone(max(0.0, deadline - time.monotonic())):
+            print(f"supervisor {old} handed over to supervisor {pid} (started by {successor}), "
+                  f"which adopts the bots; bots left running")
+            return 0
+        time.sleep(0.1)
+    raise Failure(f"supervisor {old} stopped, bots left running, but {successor} started no new "
+                  f"supervisor within {HANDOVER_WAIT_S:.0f} s: 'wdbot status' starts one that adopts them")

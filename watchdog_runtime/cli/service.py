@@ -3,7 +3,9 @@
 file and asking systemctl or launchctl to load it are a separate step that says exactly
 what it ran, or what the user should run.
 
-The unit runs ``wdbot daemon`` for the home: restarted always, ``Type=notify`` (the daemon
+The unit runs ``wdbot daemon`` for the home: restarted on failure and on a hand-over
+(``shutdown --keep-bots`` exits ``HANDOVER_EXIT``), not after ``wdbot shutdown``, whose
+held bots stay down at any later start anyway (``states.Hold``), ``Type=notify`` (the daemon
 sends READY and WATCHDOG pings), and ``KillMode=process`` (launchd: ``AbandonProcessGroup``)
 so that a restarted supervisor adopts the bots the old one left running; ``systemctl stop``
 still stops the bots, through the daemon's own graceful shutdown. ``Delegate=yes`` hands the
@@ -12,12 +14,15 @@ unit's cgroup to the supervisor, which gives each bot a cgroup of its own (``cgr
 
 from __future__ import annotations
 
+import os
 import plistlib
 import shlex
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..common.manager import HANDOVER_EXIT, own_unit
 
 WATCHDOG_S = 60
 """systemd kills and restarts a supervisor that stops pinging for this long."""
@@ -84,7 +89,12 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "NotifyAccess=main",
         f"ExecStart={' '.join(_systemd_quote(arg) for arg in spec.command)}",
         "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
-        "Restart=always",
+        "# Restarted when it dies (a crash, kill -9, the watchdog), and at once after",
+        "# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'",
+        "# (exit 0), whose held bots stay down anyway, at any start, a reboot included.",
+        "Restart=on-failure",
+        f"RestartForceExitStatus={HANDOVER_EXIT}",
+        f"SuccessExitStatus={HANDOVER_EXIT}",
         "RestartSec=2",
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
         "KillMode=process",
@@ -136,7 +146,7 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> spec = ServiceSpec(Path("/Users/me/bots"), "0123456789abcdef", "/usr/bin/python3")
     >>> job = plistlib.loads(launchd_plist(spec))
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
-    ('io.wdbot.01234567', True, True)
+    ('io.wdbot.01234567', {'SuccessfulExit': False}, True)
     """
     log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
     job: dict[str, object] = {
@@ -144,7 +154,9 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
-        "KeepAlive": True,
+        # Restarted after a crash and a hand-over (exit 75), not after 'wdbot shutdown' (exit
+        # 0); the web job always. Like the systemd unit's Restart=on-failure.
+        "KeepAlive": True if spec.web else {"SuccessfulExit": False},
         "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
@@ -262,6 +274,56 @@ def uninstall(spec: ServiceSpec, platform: str, path: Path, uid: int, runner: Ru
         raise ServiceError(f"cannot remove {path}: permission denied; use sudo") from None
     lines.append(f"removed {path}")
     return lines
+
+
+def running_note(spec: ServiceSpec, platform: str, ping: Mapping[str, object] | None) -> str | None:
+    """What ``service install`` says about the supervisor that answers once the unit is
+    loaded (its ``ping`` reply, or None): nothing when it is the unit's own, which the
+    install has just started (issue 23, point 11: it was called "outside the service").
+    The supervisor says which unit it runs as (``common.manager``: ``INVOCATION_ID``, its
+    cgroup's ``NAME.service``, systemd its parent; launchd's label); one that does not
+    (an older version, a shell's ``wdbot daemon``) is outside.
+
+    >>> spec = ServiceSpec(Path("/srv/bots"), "0123456789abcdef", "/usr/bin/python3")
+    >>> running_note(spec, "linux", {"pid": 9, "manager": {"kind": "systemd",
+    ...                                                   "unit": "wdbot-01234567.service"}}) is None
+    True
+    >>> running_note(spec, "linux", {"pid": 9, "manager": {"kind": "none", "unit": None}})[:40]
+    'a supervisor (pid 9) already runs for th'
+    """
+    if ping is None:
+        return None
+    expected = spec.label if platform == "darwin" else f"{spec.name}.service"
+    if own_unit(ping, expected):
+        return None
+    return (f"a supervisor (pid {ping.get('pid')}) already runs for this home outside the service, "
+            f"so the service's cannot start: run 'wdbot shutdown --keep-bots', then "
+            f"'{shell_line(restart_command(spec, platform, os.getuid()))}' (its supervisor adopts the bots)")
+
+
+def restart_command(spec: ServiceSpec, platform: str, uid: int) -> list[str]:
+    """The command that (re)starts the installed unit now."""
+    if platform == "darwin":
+        domain = "system" if spec.system else f"gui/{uid}"
+        return ["launchctl", "kickstart", "-k", f"{domain}/{spec.label}"]
+    return ["systemctl", *([] if spec.system else ["--user"]), "restart", f"{spec.name}.service"]
+
+
+def installed_start(home: Path, home_id: str, platform: str, uid: int, user_home: Path,
+                    config_home: Path) -> list[str] | None:
+    """The command that starts this home's installed unit (user unit first), or None when
+    none is installed. A command that finds no supervisor runs it rather than launching one
+    outside the unit: since a clean ``wdbot shutdown`` leaves the unit stopped
+    (``Restart=on-failure``), the next ``wdbot start`` would otherwise run its bots outside
+    the unit's cgroup and watchdog (in a login session's scope, say)."""
+    for system in (False, True):
+        spec = ServiceSpec(home, home_id, "", system=system)
+        if unit_path(spec, platform, user_home, config_home).is_file():
+            if platform == "darwin":
+                return ["launchctl", "kickstart", f"{'system' if system else f'gui/{uid}'}/{spec.label}"]
+            return ["systemctl", *([] if system else ["--user"]), "--no-ask-password", "start",
+                    f"{spec.name}.service"]
+    return None
 
 
 def shell_line(argv: Sequence[str]) -> str:

@@ -20,6 +20,8 @@ from typing import IO, Any
 
 from ..bot import notify
 from ..common.home import Home
+from ..common.manager import HANDOVER_EXIT
+from ..common.manager import detect as detect_manager
 from ..common.privacy import open_private, private_umask, tighten
 from ..common.protocol import BUSY, READY
 
@@ -29,8 +31,13 @@ class AlreadyRunning(Exception):
     """Another supervisor holds this home."""
 
 
-def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None) -> int:
-    """The supervisor's main: hold the home lock, serve, supervise, until asked to stop."""
+def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None, *,
+               boot: bool = False, under_init: bool = False) -> int:
+    """The supervisor's main: hold the home lock, serve, supervise, until asked to stop.
+    ``boot``: started as ``wdbot daemon`` (a person, a service manager, the container init),
+    not launched by a command: bots held by a signal's stop start again. ``under_init``:
+    forked by the PID-1 init. Returns the exit status: 0, or ``HANDOVER_EXIT`` after
+    ``shutdown --keep-bots`` (the next supervisor is wanted at once)."""
     private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
     tightened = tighten(home.root)
@@ -47,10 +54,10 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
     try:
-        asyncio.run(_serve(home, ready_fd, metrics))
+        handover = asyncio.run(_serve(home, ready_fd, metrics, boot=boot, under_init=under_init))
     finally:
         lock.close()
-    return 0
+    return HANDOVER_EXIT if handover else 0
 
 
 def _rotate_own_log(home: Home) -> None:
@@ -86,7 +93,9 @@ def _acquire(home: Home) -> IO[str] | None:
     return fh
 
 
-async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -> None:
+async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *,
+                 boot: bool = False, under_init: bool = False) -> bool:
+    """Supervise until asked to stop; True when that was a hand-over (``--keep-bots``)."""
     from ..installs.uvtool import UvError, uv_bin
     from ..installs.venvs import refresh_sdk_link
     from ..redaction import guard_logging
@@ -96,6 +105,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     from .supervisor import Supervisor
 
     sup = Supervisor(home)
+    sup.manager = detect_manager(under_init)
     guard_logging(sup.redact)  # the supervisor log never shows a secret value
     refresh_sdk_link(home.sdk_dir)
     try:
@@ -110,9 +120,11 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
-    # Launched by a command (ready_fd): bots held by a deliberate 'wdbot shutdown' stay down;
-    # 'wdbot daemon' itself (a person, or the service manager) starts them again.
-    sup.resume_all(service=ready_fd is None)
+    # Bots held by 'wdbot shutdown' stay down whoever starts this supervisor (a service
+    # manager's restart, a reboot, a person). Those held because a signal stopped the last
+    # one (the machine going down) start again under 'wdbot daemon' (boot), as after a boot;
+    # a supervisor a command launched leaves them down.
+    sup.resume_all(service=boot)
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
@@ -146,6 +158,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None) -
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         sup.events.write("supervisor_exit", pid=os.getpid())
+    return sup.handover
 
 
 async def _systemd_watchdog() -> None:

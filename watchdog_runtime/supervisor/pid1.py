@@ -12,7 +12,10 @@ being asked to stop (a crash, an OOM kill, ``kill -9``) is started again, after 
 (``next_delay``), and the new one adopts the running bots. The init ends only when asked:
 SIGTERM or SIGINT (``docker stop``, Ctrl-C) is forwarded, and PID 1 exits with the
 supervisor's status once it has stopped its bots; a supervisor that exits 0 by itself
-(``wdbot shutdown``) ends it too. A signal is forwarded only once the supervisor reports
+(``wdbot shutdown``) ends it too. A supervisor that hands over (``wdbot shutdown
+--keep-bots`` exits ``HANDOVER_EXIT``) is followed at once by the next, which adopts the
+bots: ending the container there would have the kernel SIGKILL every one of them.
+A signal is forwarded only once the supervisor reports
 that it serves (its ready pipe), so an early ``docker stop`` cannot kill it before it has
 installed its handlers; a stop asked during a backoff starts the supervisor at once, to stop
 the bots gracefully.
@@ -28,6 +31,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from ..common.manager import HANDOVER_EXIT
 
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 STOPS = (signal.SIGTERM, signal.SIGINT)
@@ -142,6 +147,13 @@ class _Init:
         up_s, self.child = self.clock() - self.child.started_at, None
         if self.stop is not None or status == 0:
             return True  # asked to end (a forwarded stop, or `wdbot shutdown`)
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == HANDOVER_EXIT:
+            # `wdbot shutdown --keep-bots`: ending here would end the container and the
+            # kernel would SIGKILL every bot; the next supervisor starts now and adopts them.
+            print("wdbot init: the supervisor handed over (shutdown --keep-bots); starting the "
+                  "next one now", file=sys.stderr, flush=True)
+            self.delay_s, self.restart_at = None, self.clock()
+            return False
         self._retry_later(f"the supervisor ended unasked ({_how(status)})", up_s)
         return False
 

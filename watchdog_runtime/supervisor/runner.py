@@ -31,7 +31,7 @@ from ..installs.repair import AutoInstaller, Outcome, RepairHost
 from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
-from ..states import ACTIVE_STATES, BotState, Event, ExitReason, StartReason, transition
+from ..states import ACTIVE_STATES, BotState, Event, ExitReason, Hold, StartReason, transition
 from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, sentmarks
 from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
@@ -129,7 +129,8 @@ class BotRunner:
         self.state = record.state if record.state not in ACTIVE_STATES or waiting else BotState.STOPPED
         self.should_run = record.should_run
         self.held = record.held
-        """Stopped by ``wdbot shutdown``: started again only by a person or ``wdbot daemon``."""
+        """Meant to run, stopped with its supervisor; ``held_by`` says what starts it again."""
+        self.held_by = record.held_by
         self.backoff_deadline = record.backoff if waiting else None
         """The pending restart's deadline, on clocks that outlive this supervisor."""
         self.signalled: tuple[graces.Signalled, ...] = record.signalled
@@ -219,10 +220,12 @@ class BotRunner:
         right after the fork) is adopted, and every process of another run is stopped before
         anything new starts. A live bot that should not run (its supervisor died while
         stopping it) is adopted and the stop finished. ``service``: ``wdbot daemon``, which
-        also starts a bot held by ``wdbot shutdown``."""
+        also starts a bot held because a signal stopped its supervisor (``Hold.SIGNAL``: a
+        reboot, ``systemctl stop``); one held by ``wdbot shutdown`` stays down, whoever starts
+        the supervisor (issue 23, point 1)."""
         adopted = choose_own(self._saved_run, self._pending, found, procs.is_alive)
         strays = others(found, adopted[1] if adopted else None)
-        if self.held and service:
+        if self.held and service and self.held_by is Hold.SIGNAL:
             self.held, self.should_run = False, True
         self._forget_the_gone()
         if adopted:
@@ -303,9 +306,21 @@ class BotRunner:
         while self.active and self._stop.is_set() and self._task is not None:
             await asyncio.shield(self._task)
 
+    def hold(self, why: Hold) -> None:
+        """A shutdown of the supervisor (``why``) is about to stop this bot: a bot meant to
+        run is held. A deliberate hold is never weakened: a bot ``wdbot shutdown`` held stays
+        so when a signal later stops a supervisor that left it down."""
+        if not (self.should_run or self.held):
+            return
+        deliberate = why is Hold.SHUTDOWN or (self.held and self.held_by is Hold.SHUTDOWN)
+        self.held, self.held_by = True, Hold.SHUTDOWN if deliberate else Hold.SIGNAL
+        # Not meant to run from now on, on disk before the first SIGTERM: a supervisor killed
+        # mid-shutdown leaves a bot the next one stops (or leaves stopped), never restarts.
+        self.should_run = False
+
     async def stop(self, keep_held: bool = False) -> None:
         """Stop gracefully (SIGTERM to the group, SIGKILL after the stop timeout) and wait.
-        ``keep_held``: a shutdown's stop, after which the service starts the bot again."""
+        ``keep_held``: a shutdown's stop, which leaves the hold :meth:`hold` set."""
         self.should_run = False
         self.held = self.held and keep_held
         await self._stop_watching()
@@ -333,7 +348,7 @@ class BotRunner:
                          restarts=self.restarts, failures=self.failures,
                          last_exit=self.last_exit, run=run, installs=self.budget.modules,
                          recovery_failures=self.recovery_failures, pending_run=self._pending,
-                         held=self.held,
+                         held=self.held, held_by=self.held_by,
                          backoff=self.backoff_deadline if self.state is BotState.BACKOFF else None,
                          signalled=self.signalled,
                          extra={**self._extra, "install_rounds": self.budget.rounds,
@@ -359,6 +374,7 @@ class BotRunner:
                                 if live and self._beats_seen else None),
             "recovery_failures": self.recovery_failures,
             "held": self.held,
+            "held_by": self.held_by.value if self.held else None,
             "containment": (self.host.containment.description if self._joined and self.host.containment
                             else cgroupplan.describe(None)),
             "watch": self.spec.watch,

@@ -18,6 +18,7 @@ from typing import Any
 
 from .. import __version__, registry
 from ..common.home import BOT_NAME_RE, Home
+from ..common.manager import Manager
 from ..common.units import duration
 from ..config import Config, ConfigError, load_config, operator_pairs
 from ..events import EventLog, read_events, wall_iso
@@ -25,7 +26,7 @@ from ..redaction import Redactor, clean_record, clean_run_files
 from ..registry import BotRecord, Quarantined
 from ..secretstore import SecretError, SecretStore
 from ..spec import BotSpec, SpecError
-from ..states import BotState, ExitReason, StartReason
+from ..states import BotState, ExitReason, Hold, StartReason
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
 from .cgroupplan import Containment
@@ -77,6 +78,12 @@ class Supervisor:
         self.started_mono = clock()
         self.shutdown_requested = asyncio.Event()
         self.keep_bots = False
+        self.handover = False
+        """``shutdown --keep-bots``: the daemon exits ``HANDOVER_EXIT`` for the next one."""
+        self.hold_reason = Hold.SIGNAL
+        """What a shutdown holds its bots as: a signal's, unless ``wdbot shutdown`` asked."""
+        self.manager = Manager()
+        """What starts this supervisor again when it exits (``common.manager``)."""
         self._config: tuple[tuple[int, int] | None, Config] | None = None
         self._dirty = False
         self._retry_write: asyncio.TimerHandle | None = None
@@ -361,9 +368,10 @@ class Supervisor:
         those in backoff start when their deadline passes. Processes of bots the registry does
         not know are stopped; those of quarantined entries are left alone (and said so).
 
-        ``service``: this is ``wdbot daemon`` (a person or the service manager started the
-        supervisor), which also starts the bots a deliberate ``wdbot shutdown`` held; a
-        supervisor launched by a command leaves them stopped.
+        ``service``: this is ``wdbot daemon`` (a person, a service manager or the container
+        init started the supervisor), which also starts the bots held because a signal
+        stopped the last supervisor (a reboot); a supervisor launched by a command leaves
+        them stopped. Bots held by ``wdbot shutdown`` stay stopped either way.
         """
         prefix = f"{self.home.id}:"
         found = procs.marked_processes(prefix)
@@ -391,7 +399,7 @@ class Supervisor:
 
     # ------------------------------------------------------------- operations
     async def op_ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "version": __version__}
+        return {"pid": os.getpid(), "version": __version__, "manager": self.manager.describe()}
 
     async def op_start(self, spec: dict[str, Any] | None = None, name: str | None = None,
                        update: bool = False) -> dict[str, Any]:
@@ -546,9 +554,18 @@ class Supervisor:
         }
 
     async def op_shutdown(self, keep_bots: bool = False) -> dict[str, Any]:
-        self.keep_bots = keep_bots
+        """``wdbot shutdown``: a deliberate stop (its holds outlast any supervisor restart), or
+        with ``keep_bots`` a hand-over: the daemon exits ``HANDOVER_EXIT``, which the container
+        init and the rendered units answer by starting the next supervisor at once."""
+        if not self.shutdown_requested.is_set():  # a shutdown under way keeps its own kind
+            self.keep_bots = keep_bots
+            self.handover = keep_bots
+        if not keep_bots:
+            self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
         self.shutdown_requested.set()
-        return {"pid": os.getpid(), "keep_bots": keep_bots}
+        return {"pid": os.getpid(), "keep_bots": self.keep_bots,
+                "successor": self.manager.successor if self.keep_bots else None,
+                "manager": self.manager.describe()}
 
     async def shutdown(self) -> None:
         """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run
@@ -558,15 +575,18 @@ class Supervisor:
         if self.keep_bots:
             await asyncio.gather(*(r.detach() for r in runners))
         else:
-            # Held, not forgotten: the service's 'wdbot daemon' (after a reboot, say) starts
-            # them again, a supervisor that a read-only command launched does not.
-            wanted = {r.spec.name for r in runners if r.should_run or r.held}
+            # Held, not forgotten. Held by 'wdbot shutdown': only start/restart/up run them
+            # again, whatever restarts the supervisor (a service manager, a reboot). Held by
+            # a signal (the machine going down, 'systemctl stop'): the next 'wdbot daemon'
+            # starts them, as after a boot; a supervisor a command launched does not.
             for r in runners:  # on disk first: a supervisor killed mid-shutdown loses nothing
-                r.held = r.spec.name in wanted
+                r.hold(self.hold_reason)
             self._flush_quietly_now()
+            holds = {r.spec.name: (r.held, r.held_by) for r in runners}
             await asyncio.gather(*(r.stop(keep_held=True) for r in runners))
             for r in runners:
-                r.held = r.spec.name in wanted
+                r.held, r.held_by = holds[r.spec.name]
+                r.hold(self.hold_reason)  # a 'wdbot shutdown' that came during a signal's stop
                 r.release_cgroup()
             self._release_containment()
         self.persist()
