@@ -2,11 +2,12 @@
 systemd-nspawn from a cached debootstrap root file system (``systemd_rootfs``).
 
 It copies the worktree's wdbot into a run folder with the scenario (``systemd_scenario``),
-boots the container with that folder bound in and the root file system as a volatile overlay
-(every run starts from the same clean image, nothing it writes stays), lets the scenario's
-oneshot unit drive the real ``wdbot`` inside, reads the verdicts from the run folder, then
-halts the container (SIGTERM to systemd-nspawn; SIGKILL to it and to the container's init
-if that is not enough) and removes the run folder.
+boots the container (``systemd_container``: the cached root file system below an overlay
+whose writes go to the run folder, so every run starts from the same clean image and the
+container's own reboots keep its state) with that folder bound in, lets the scenario's
+oneshot unit drive the real ``wdbot`` inside, boots it again each time it reboots, reads the
+verdicts from the run folder, then halts the container (SIGTERM to systemd-nspawn; SIGKILL
+to it and to the container's init if that is not enough) and removes the run folder.
 
     python scripts/systemd_check.py [--json FILE] [--keep] [--source DIR]   # build if needed, run
     python scripts/systemd_check.py --prepare                # only install tools, build the cache
@@ -30,12 +31,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from systemd_rootfs import CHECK_DIR, NSPAWN, REPO, CannotRun, ensure_rootfs, say  # noqa: E402
+import systemd_container as container  # noqa: E402
+from systemd_rootfs import REPO, CannotRun, ensure_rootfs, say  # noqa: E402
 
-SCENARIO_BOUND_S = 300.0
-"""The whole scenario; each of its own waits is bounded well inside this."""
-HALT_BOUND_S = 60.0
-RUNS, RUN_PREFIX = "/var/tmp", "wdbot-systemd-check-"
+SCENARIO_BOUND_S = 420.0
+"""The whole scenario, every boot; each of its own waits is bounded well inside this."""
+MAX_BOOTS = 3
 
 
 def nspawn_capable() -> None:
@@ -48,117 +49,78 @@ def nspawn_capable() -> None:
         raise CannotRun("no systemd-nspawn and no apt-get to install it")
 
 
-def stage(run_dir: Path, source: Path) -> None:
+def stage(check_dir: Path, source: Path) -> None:
     """The scenario and a copy of the package's tree (what ``pip install`` needs)."""
-    shutil.copy2(Path(__file__).with_name("systemd_scenario.py"), run_dir / "scenario.py")
-    src = run_dir / "src"
-    src.mkdir()
+    here = Path(__file__).parent
+    src = check_dir / "src"
+    src.mkdir(parents=True)
+    shutil.copy2(here / "systemd_scenario.py", check_dir / "scenario.py")  # what the unit runs
+    for name in ("systemd_scenario_tools.py", "systemd_reboot.py"):
+        shutil.copy2(here / name, check_dir / name)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(source / name, src / name)
     shutil.copytree(source / "watchdog_runtime", src / "watchdog_runtime",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
 
 
-def boot(rootfs: Path, run_dir: Path) -> subprocess.Popen[bytes]:
-    with open(run_dir / "console.log", "wb") as console:
-        argv = [*NSPAWN, "-D", str(rootfs), "--volatile=overlay", "-b", f"--bind={run_dir}:{CHECK_DIR}",
-                "--machine", f"wdbot-check-{os.getpid()}"]
-        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-                                preexec_fn=_halt_with_parent)
-
-
-def _halt_with_parent() -> None:
-    """In the child before exec: SIGTERM (a clean halt) to systemd-nspawn should this script
-    die without its clean-up (a SIGKILL, a test's timeout): no container outlives its check."""
-    import ctypes
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def sweep_stale_runs() -> None:
-    """Run folders left by a check that was killed (its pid gone, an hour old)."""
-    for old in Path(RUNS).glob(f"{RUN_PREFIX}*"):
-        pid = old.name[len(RUN_PREFIX):].split("-")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists() and time.time() - old.stat().st_mtime > 3600:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def leader_of(nspawn: subprocess.Popen[bytes]) -> int | None:
-    """The container's init (the child of systemd-nspawn), to kill should the halt hang."""
-    try:
-        children = Path(f"/proc/{nspawn.pid}/task/{nspawn.pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
-
-
-def wait_results(nspawn: subprocess.Popen[bytes], run_dir: Path, bound_s: float) -> tuple[dict[str, Any],
-                                                                                        int | None]:
-    """The scenario's results once done (or whatever it had when the bound or the container
-    ended), and the container's init seen on the way."""
-    deadline, leader, results = time.monotonic() + bound_s, None, {"steps": [], "done": False}
+def wait_results(nspawn: subprocess.Popen[bytes], check_dir: Path, deadline: float) -> dict[str, Any]:
+    """The scenario's results once done, or whatever it had when the container ended (a
+    reboot, say) or the deadline passed."""
+    results: dict[str, Any] = {"steps": [], "done": False}
     while time.monotonic() < deadline and nspawn.poll() is None:
-        leader = leader or leader_of(nspawn)
         try:
-            results = json.loads((run_dir / "results.json").read_text())
+            results = json.loads((check_dir / "results.json").read_text())
         except (OSError, ValueError):
             pass
         if results.get("done"):
             break
         time.sleep(0.5)
-    return results, leader
+    return results
 
 
-def halt(nspawn: subprocess.Popen[bytes], leader: int | None) -> str:
-    """SIGTERM to systemd-nspawn halts the container; bounded, then SIGKILL by pid."""
-    if nspawn.poll() is not None:
-        return f"container ended by itself (exit {nspawn.returncode})"
-    leader = leader or leader_of(nspawn)
-    nspawn.send_signal(signal.SIGTERM)
-    try:
-        nspawn.wait(HALT_BOUND_S)
-        return "container halted (SIGTERM to systemd-nspawn)"
-    except subprocess.TimeoutExpired:
-        for pid in (leader, nspawn.pid):  # the init first: its end ends every process inside
-            if pid:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        nspawn.wait(30)
-        return f"container did not halt within {HALT_BOUND_S:.0f} s: SIGKILL to its init and to nspawn"
+def boots(root: Path, check_dir: Path) -> dict[str, Any]:
+    """Boot the container until the scenario is done, again each time it reboots (at most
+    ``MAX_BOOTS``), all within ``SCENARIO_BOUND_S``; the verdicts, and how it ended."""
+    deadline, count = time.monotonic() + SCENARIO_BOUND_S, 0
+    while count < MAX_BOOTS:
+        count += 1
+        nspawn = container.boot(root, check_dir)
+        try:
+            results = wait_results(nspawn, check_dir, deadline)
+        finally:
+            ended = container.halt(nspawn)
+        if nspawn.returncode and not (check_dir / "results.json").exists():
+            # The scenario never began: the container did not boot (a missing capability).
+            raise CannotRun(f"systemd-nspawn could not boot the container (exit {nspawn.returncode}): "
+                            + _tail(check_dir / "console.log", 600).strip())
+        if results.get("done") or nspawn.returncode != container.REBOOTED:
+            break
+    results.update(halt=ended, boots=count)
+    return results
 
 
 def check(source: Path, keep: bool) -> dict[str, Any]:
     nspawn_capable()
     rootfs = ensure_rootfs()
-    sweep_stale_runs()
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{RUN_PREFIX}{os.getpid()}-", dir=RUNS))
+    container.sweep_stale_runs()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{container.RUN_PREFIX}{os.getpid()}-", dir=container.RUNS))
     try:
-        stage(run_dir, source)
+        check_dir = run_dir / "check"
+        stage(check_dir, source)
         started = time.monotonic()
-        say(f"booting {rootfs.name} (systemd-nspawn, volatile overlay), run folder {run_dir}")
-        nspawn = boot(rootfs, run_dir)
-        try:
-            results, _ = wait_results(nspawn, run_dir, SCENARIO_BOUND_S)
-        finally:
-            results_halt = halt(nspawn, None)
-        if nspawn.returncode and not (run_dir / "results.json").exists():
-            # The scenario never began: the container did not boot (a missing capability).
-            raise CannotRun(f"systemd-nspawn could not boot the container (exit {nspawn.returncode}): "
-                            + _tail(run_dir / "console.log", 600).strip())
-        results["halt"] = results_halt
+        root = container.mount_overlay(rootfs, run_dir)
+        say(f"booting {rootfs.name} (systemd-nspawn on an overlay), run folder {run_dir}")
+        results = boots(root, check_dir)
         results["seconds"] = round(time.monotonic() - started, 1)
-        results["log"] = _tail(run_dir / "scenario.log") if not results.get("done") else ""
         if not results.get("done"):
-            results["console"] = _tail(run_dir / "console.log")
+            results["log"] = _tail(check_dir / "scenario.log") + _tail(check_dir / "console.log")
         return results
     finally:
         if keep:
+            container.unmount(run_dir / "fs" / "root")
             say(f"kept the run folder {run_dir}")
         else:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            container.remove_run(run_dir)
 
 
 def _tail(path: Path, chars: int = 3000) -> str:
@@ -171,9 +133,10 @@ def _tail(path: Path, chars: int = 3000) -> str:
 def report(results: dict[str, Any]) -> int:
     for step in results["steps"]:
         print(f"{step['status'].upper():4}  {step['step']}\n      {step['evidence']}")
-    print(f"{results.get('halt', '')}; {results.get('seconds', '?')} s from boot to halt")
+    print(f"{results.get('halt', '')}; {results.get('boots', '?')} boot(s), "
+          f"{results.get('seconds', '?')} s from the first boot to the halt")
     if not results.get("done"):
-        print("the scenario did not finish:\n" + results.get("log", "") + results.get("console", ""))
+        print("the scenario did not finish:\n" + results.get("log", ""))
         return 1
     return 1 if any(s["status"] == "fail" for s in results["steps"]) else 0
 

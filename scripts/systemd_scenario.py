@@ -1,143 +1,47 @@
 """The scenario of ``make systemd-check``, run as root INSIDE a container booted with a real
 systemd (Debian 12's systemd 252), by the oneshot unit ``wdbot-check.service`` that
-``systemd_rootfs`` bakes into the root file system. Standard library only: it runs on the
-container's own python3, and drives the real ``wdbot`` installed in /opt/wdbot.
+``systemd_rootfs`` bakes into the root file system, at every boot. Standard library only: it
+runs on the container's own python3, and drives the real ``wdbot`` installed in /opt/wdbot.
 
 Each step is a verdict (pass, fail or skip) with its evidence, appended to
 ``CHECK/results.json`` as soon as it is known (read from outside, see ``systemd_check``), so a
-step that hangs still leaves the ones before it. Every wait has a bound.
-
-Between steps no ``wdbot status`` is asked while the supervisor may be down: that command
-launches a supervisor when none runs, which would hide the very thing point 1 is about. A
-bot's processes are found in /proc by the marker wdbot puts in their environment.
+step that hangs still leaves the ones before it. Every wait has a bound. The first boot runs
+the steps below, then ``systemd_reboot`` reboots the container twice (its later boots).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-CHECK = Path(sys.argv[1] if len(sys.argv) > 1 else "/wdbot-check")
-VENV = Path("/opt/wdbot")
-WDBOT = str(VENV / "bin" / "wdbot")
-HOME = Path("/var/lib/wdbot-check/home")
-BOTS = Path("/var/lib/wdbot-check/bots")
-ENV = {**os.environ, "WDBOT_HOME": str(HOME), "PATH": f"{VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-OUTSIDE = "a supervisor already runs for this home outside the service"
-TICKER = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.5)\n"
+from systemd_reboot import after_reboot, prepare_reboot
+from systemd_scenario_tools import (
+    BOTS,
+    CHECK,
+    OUTSIDE,
+    PHASE,
+    TICKER,
+    VENV,
+    WDBOT,
+    bot_of,
+    bot_pids,
+    cgroup_of,
+    run,
+    running_under_service,
+    said,
+    save,
+    seconds,
+    status,
+    unit_show,
+    verdict,
+    wait_for,
+)
+
 # Grows by 8 MB every 50 ms up to 400 MB (a bound, should the limit not hold), then waits.
 HOG = ("import time\nheap = []\nfor _ in range(50):\n    heap.append(bytearray(8 << 20))\n"
        "    time.sleep(0.05)\nwhile True:\n    time.sleep(1)\n")
-
-steps: list[dict[str, str]] = []
-
-
-def save(done: bool = False) -> None:
-    """The results so far, replaced atomically (the host may read at any instant)."""
-    tmp = CHECK / "results.json.tmp"
-    tmp.write_text(json.dumps({"steps": steps, "done": done}, indent=1))
-    os.replace(tmp, CHECK / "results.json")
-
-
-def verdict(key: str, step: str, status: str, evidence: str) -> bool:
-    """One step's outcome; ``key`` is what tests/integration/test_real_systemd.py asks for."""
-    steps.append({"key": key, "step": step, "status": status, "evidence": evidence})
-    print(f"[{status}] {step}: {evidence}", flush=True)
-    save()
-    return status != "fail"
-
-
-def run(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    try:
-        return subprocess.run(argv, env=ENV, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        return subprocess.CompletedProcess(argv, 124, str(exc.stdout or ""), f"timed out after {timeout} s")
-
-
-def said(done: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {done.returncode}: {(done.stdout + done.stderr).strip()}"
-
-
-def wait_for(probe: Callable[[], Any], bound_s: float, every_s: float = 0.2) -> Any:
-    """The first truthy answer of ``probe`` within ``bound_s``, else None."""
-    deadline = time.monotonic() + bound_s
-    while True:
-        answer = probe()
-        if answer or time.monotonic() > deadline:
-            return answer or None
-        time.sleep(every_s)
-
-
-def unit_show(unit: str) -> dict[str, str]:
-    done = run("systemctl", "show", unit, "-p", "ActiveState,SubState,MainPID,NRestarts,RestartUSec")
-    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-
-
-def seconds(span: str, default: float) -> float:
-    """systemd's time span as ``systemctl show`` prints it (``2s``, ``100ms``, ``1min 30s``)."""
-    units = {"min": 60.0, "ms": 0.001, "us": 1e-6, "s": 1.0}
-    total, found = 0.0, False
-    for number, unit in re.findall(r"([0-9.]+)\s*(min|ms|us|s)", span):
-        total, found = total + float(number) * units[unit], True
-    return total if found else default
-
-
-def bot_pids(name: str) -> list[int]:
-    """Live processes carrying the bot's marker (``WDBOT_BOT_ID=HOMEID:NAME``), zombies left out."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            env = (entry / "environ").read_bytes().split(b"\0")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(v.startswith(b"WDBOT_BOT_ID=") and v.endswith(f":{name}".encode())
-                                for v in env):
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def cgroup_of(pid: int) -> str:
-    """A process's cgroup v2 path and its v1 memory cgroup, from /proc/PID/cgroup."""
-    try:
-        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    except OSError:
-        return "gone"
-    return " ".join(line for line in lines if line.startswith("0::") or ":memory:" in line)
-
-
-def status() -> dict[str, Any] | None:
-    """``wdbot status --json``; only where a supervisor is known to run (see the docstring)."""
-    done = run(WDBOT, "status", "--json", timeout=30)
-    try:
-        return json.loads(done.stdout) if done.returncode == 0 else None
-    except ValueError:
-        return None
-
-
-def bot_of(doc: dict[str, Any] | None, name: str) -> dict[str, Any]:
-    return next((b for b in (doc or {}).get("bots", []) if b["name"] == name), {})
-
-
-def running_under_service(unit: str, name: str, bound_s: float) -> tuple[int, int] | None:
-    """(bot pid, supervisor pid) once the service's own supervisor reports the bot running."""
-    def probe() -> tuple[int, int] | None:
-        main = int(unit_show(unit).get("MainPID") or 0)
-        doc = status() if main else None  # never the command that launches a supervisor itself
-        bot = bot_of(doc, name)
-        if doc and doc["supervisor"]["pid"] == main and bot.get("state") == "running":
-            return int(bot["pid"]), main
-        return None
-    return wait_for(probe, bound_s, 0.5)  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------ the steps
@@ -275,27 +179,33 @@ def journal(unit: str) -> None:
 
 
 def main() -> int:
-    save()
+    """One boot's part; ``done`` once the last boot's is over (or something broke)."""
     try:
-        scenario()
+        state = json.loads(PHASE.read_text()) if PHASE.exists() else None
+        rebooting = first_boot() if state is None else after_reboot(state)
     except Exception:  # the host waits for "done": say what broke instead of letting it wait
         import traceback
 
         verdict("scenario", "the scenario ran to its end", "fail", traceback.format_exc())
-    save(done=True)
+        rebooting = False
+    save(done=not rebooting)
     return 0
 
 
-def scenario() -> None:
-    if install_wdbot() and (unit := service_install()) is not None:
-        found = start_bot(unit)
-        if found:
-            kill_supervisor(unit, *found)
-            shutdown_holds(unit)
-            start_again(unit)
-            systemctl_restart(unit)
-            memory_limit(unit)
-        journal(unit)
+def first_boot() -> bool:
+    """The steps of the first boot; True when it ends by rebooting the container."""
+    save()
+    if not install_wdbot() or (unit := service_install()) is None:
+        return False
+    found = start_bot(unit)
+    if found:
+        kill_supervisor(unit, *found)
+        shutdown_holds(unit)
+        start_again(unit)
+        systemctl_restart(unit)
+        memory_limit(unit)
+    journal(unit)
+    return bool(found) and prepare_reboot(unit)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ Issue 23, point 11: under that systemd the installed service adopted a bot after
 ``kill -9`` of its supervisor, but ``wdbot shutdown`` did not stay a shutdown (point 1:
 ``Restart=always`` started a supervisor that started every held bot two seconds later) and
 ``wdbot service install`` ended by calling the service's own supervisor one "outside the
-service". Both tests fail on the code before the fix.
+service"; across a reboot, the unit's supervisor started at boot ran the bot ``wdbot
+shutdown`` held. These three tests fail on the code before the fix.
 
 The root file system is built (debootstrap, about two minutes, cached in
-/var/cache/wdbot-systemd) by ``make test``'s ``systemd-rootfs`` step; the run itself takes
-about half a minute. Skipped, with the reason, only where it cannot run (not root, neither
-systemd-nspawn nor apt-get, a container that cannot boot); in CI (``CI`` set) it must run.
+/var/cache/wdbot-systemd) by ``make test``'s ``systemd-rootfs`` step; the run itself (three
+boots of the container) takes under a minute. Skipped, with the reason, only where it cannot
+run (not root, neither systemd-nspawn nor apt-get, a container that cannot boot); in CI
+(``CI`` set) it must run.
 """
 
 from __future__ import annotations
@@ -112,6 +114,20 @@ def test_systemctl_restart_runs_the_bot_again(verdicts: dict[str, Any]) -> None:
     """After shutdown and ``start``, ``systemctl restart`` brings the unit up and its
     supervisor runs the bot (not a unit in a restart loop beside a supervisor outside it)."""
     got = step(verdicts, "systemctl_restart")
+    assert got["status"] == "pass", got["evidence"]
+
+
+def test_a_reboot_brings_back_the_bot_that_ran_and_not_the_stopped_one(verdicts: dict[str, Any]) -> None:
+    """The container rebooted (``systemctl reboot``): the enabled unit starts at boot, its
+    supervisor starts the bot that ran when the machine went down, not the one a person stopped."""
+    got = step(verdicts, "reboot")
+    assert got["status"] == "pass", got["evidence"]
+
+
+def test_point_1_a_hold_outlives_a_reboot(verdicts: dict[str, Any]) -> None:
+    """Issue 23 point 1 across a reboot: after ``wdbot shutdown`` and a reboot the unit's
+    supervisor, started at boot, started the held bot at once on the code before the fix."""
+    got = step(verdicts, "reboot_after_shutdown")
     assert got["status"] == "pass", got["evidence"]
 
 
