@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the wdbot tree to install inside (default: this one)")
     parser.add_argument("--keep", action="store_true", help="keep the run folder (logs) for a look")
     ns = parser.parse_args(argv)
+    if not ((ns.source / "pyproject.toml").is_file() and (ns.source / "watchdog_runtime").is_dir()):
+        say(f"--source {ns.source}: not a wdbot tree (no pyproject.toml and watchdog_runtime/ there)")
+        return 2
     # A SIGTERM ends the check through its clean-up (the container halted, the folder removed).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:

@@ -16,13 +16,15 @@ import subprocess
 import time
 from pathlib import Path
 
-from systemd_rootfs import CHECK_DIR, NSPAWN
+from systemd_rootfs import CHECK_DIR, NSPAWN, CannotRun
 
 HALT_BOUND_S = 60.0
 REBOOTED = 133
 """systemd-nspawn's exit status when the container's systemd asked for a reboot."""
 RUNS, RUN_PREFIX = Path("/var/tmp"), "wdbot-systemd-check-"
-STALE_S = 3600.0
+STALE_S = 120.0
+"""Room for a container whose check was killed to halt (it gets SIGTERM then) before its
+folder is swept."""
 
 
 def mount_overlay(rootfs: Path, run_dir: Path) -> Path:
@@ -31,9 +33,12 @@ def mount_overlay(rootfs: Path, run_dir: Path) -> Path:
     for part in ("upper", "work", "root"):
         (fs / part).mkdir(parents=True)
     options = f"lowerdir={rootfs},upperdir={fs / 'upper'},workdir={fs / 'work'}"
-    subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(fs / "root")],
-                   check=True, capture_output=True, text=True, timeout=30)
+    done = subprocess.run(["mount", "-t", "overlay", "overlay", "-o", options, str(fs / "root")],
+                          capture_output=True, text=True, timeout=30, check=False)
+    if done.returncode != 0:
+        raise CannotRun(f"cannot mount an overlay file system here: {done.stderr.strip()}")
     return fs / "root"
+
 
 
 def unmount(root: Path) -> bool:
@@ -57,7 +62,7 @@ def remove_run(run_dir: Path) -> None:
 
 
 def sweep_stale_runs() -> None:
-    """Run folders of a check that was killed (its pid gone, an hour old)."""
+    """Run folders of a check that was killed (its pid gone; ``STALE_S`` old)."""
     for old in RUNS.glob(f"{RUN_PREFIX}*"):
         pid = old.name[len(RUN_PREFIX):].split("-")[0]
         stale = time.time() - old.stat().st_mtime > STALE_S

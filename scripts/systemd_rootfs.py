@@ -160,8 +160,8 @@ def _build(rootfs: Path, key: str) -> None:
     _run([*NSPAWN, "-D", str(new), *ca, "--", "/bin/sh", "-c", script], 900)
     (new / ".wdbot-check-ready").write_text(key + "\n")
     os.rename(new, rootfs)
-    for old in CACHE.glob("rootfs-*"):  # earlier recipes: 300 MB each
-        if old != rootfs:
+    for old in CACHE.glob("rootfs-*"):  # earlier recipes: 300 MB each, unless a run is on one
+        if old != rootfs and f"lowerdir={old}," not in Path("/proc/self/mountinfo").read_text():
             shutil.rmtree(old, ignore_errors=True)
     say(f"root file system ready in {time.monotonic() - started:.0f} s")
 
