@@ -139,6 +139,20 @@ def systemctl_restart(unit: str) -> None:
             f"marked processes now {bot_pids('ticker')}; {unit_show(unit)}{tail}")
 
 
+def keep_bots(unit: str) -> None:
+    """``shutdown --keep-bots`` (the upgrade step) under the unit: systemd starts the next
+    supervisor, which adopts the bot (same pid), and the unit stays up."""
+    before = bot_pids("ticker")
+    old_main = int(unit_show(unit).get("MainPID") or 0)
+    done = run(WDBOT, "shutdown", "--keep-bots", timeout=150)
+    found = wait_for(lambda: (f := running_under_service(unit, "ticker", 5)) and f[1] != old_main and f, 30)
+    ok = done.returncode == 0 and bool(found) and [found[0]] == before == bot_pids("ticker")
+    verdict("keep_bots", "shutdown --keep-bots: the unit's next supervisor adopts the bot",
+            "pass" if ok else "fail",
+            f"{said(done)} | supervisor {old_main} -> {found[1] if found else '-'}, bot {before} -> "
+            f"{found[0] if found else 'not under the unit'}; {unit_show(unit)}")
+
+
 def memory_limit(unit: str) -> None:
     """``--max-memory`` on a bot that outgrows it; the cgroup's part only where the memory
     controller is in the delegated cgroup v2 (on a hybrid host it stays on v1)."""
@@ -203,6 +217,7 @@ def first_boot() -> bool:
         shutdown_holds(unit)
         start_again(unit)
         systemctl_restart(unit)
+        keep_bots(unit)
         memory_limit(unit)
     journal(unit)
     return bool(found) and prepare_reboot(unit)

@@ -25,7 +25,7 @@ WDBOT = str(VENV / "bin" / "wdbot")
 HOME = Path("/var/lib/wdbot-check/home")
 BOTS = Path("/var/lib/wdbot-check/bots")
 ENV = {**os.environ, "WDBOT_HOME": str(HOME), "PATH": f"{VENV}/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-OUTSIDE = "a supervisor already runs for this home outside the service"
+OUTSIDE = "outside the service"  # main said: "a supervisor already runs for this home outside the service"
 TICKER = "import time\nwhile True:\n    print('tick', flush=True)\n    time.sleep(0.5)\n"
 
 PHASE = CHECK / "phase"

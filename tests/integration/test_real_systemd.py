@@ -117,6 +117,12 @@ def test_systemctl_restart_runs_the_bot_again(verdicts: dict[str, Any]) -> None:
     assert got["status"] == "pass", got["evidence"]
 
 
+def test_shutdown_keep_bots_hands_the_bot_over_to_the_units_next_supervisor(
+        verdicts: dict[str, Any]) -> None:
+    got = step(verdicts, "keep_bots")
+    assert got["status"] == "pass", got["evidence"]
+
+
 def test_a_reboot_brings_back_the_bot_that_ran_and_not_the_stopped_one(verdicts: dict[str, Any]) -> None:
     """The container rebooted (``systemctl reboot``): the enabled unit starts at boot, its
     supervisor starts the bot that ran when the machine went down, not the one a person stopped."""
