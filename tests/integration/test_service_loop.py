@@ -69,8 +69,10 @@ class Loop:
         return [int(line.split()[2]) for line in text.splitlines() if line.startswith("started")]
 
     def serving(self, n: int) -> int:
-        """Wait until the loop's ``n``-th daemon answers on the socket; its pid. Asked
-        without launching a supervisor (a command would start one outside the loop)."""
+        """Wait until the loop's ``n``-th daemon (or a later one: a daemon that lost the
+        home lock to a command's brief look exits 1 and the loop starts another) answers on
+        the socket; its pid. Asked without launching a supervisor (a command would start
+        one outside the loop)."""
         def answers() -> int | None:
             started = self.started()
             if len(started) < n:
@@ -78,10 +80,16 @@ class Loop:
             with contextlib.suppress(NoSupervisor, RequestFailed):
                 pid = request(Home(self.home), "ping", timeout_s=5.0)["pid"]
                 assert pid in started, f"a supervisor outside the loop ({pid}) serves"
-                return int(pid) if pid == started[n - 1] else None
+                return int(pid) if pid in started[n - 1:] else None
             return None
 
         return wait_until(answers, f"the loop's daemon number {n} to serve", timeout_s=60)
+
+    def signal_and_restart(self, pid: int, how: signal.Signals) -> int:
+        """Send ``how`` to the loop's daemon ``pid``; the pid of the next one, serving."""
+        n = len(self.started()) + 1
+        os.kill(pid, how)
+        return self.serving(n)
 
 
 @pytest.fixture
@@ -123,12 +131,9 @@ def test_a_shutdown_stays_a_shutdown_under_a_restart_loop(wd: Wdbot, bots: Path,
     assert "stopped" in out
     assert not roots(wd.home, "trader")
 
-    n = 2
-    second = loop.serving(n)  # the manager's restart, at once
+    second = loop.serving(2)  # the manager's restart, at once
     for how in (signal.SIGTERM, signal.SIGKILL):  # a reboot (systemd's SIGTERM), then a crash
-        os.kill(second, how)
-        n += 1
-        second = loop.serving(n)
+        second = loop.signal_and_restart(second, how)
     assert "exited 1 0" in loop.journal.read_text()  # the shutdown's clean exit was restarted
 
     states = {b["name"]: (b["state"], b["held"], b["held_by"]) for b in wd.status()["bots"]}
@@ -150,17 +155,52 @@ def test_bots_that_ran_come_back_after_a_kill_or_a_reboot_in_the_loop(
     unit) stops it gracefully, and the next 'wdbot daemon' (the boot) starts it again."""
     wd("start", str(write_bot(bots, "steady.py", TICKER)))
     before = wd.wait_state("steady", "running")
-    supervisor = loop.serving(1)
-    os.kill(supervisor, signal.SIGKILL)
-    loop.serving(2)
+    supervisor = loop.signal_and_restart(loop.serving(1), signal.SIGKILL)
     after = wd.bot("steady")
     assert (after["state"], after["pid"]) == ("running", before["pid"])  # adopted, not restarted
     assert [e["bot"] for e in wd.events("adopt")] == ["steady"] and starts(wd, "steady") == 1
 
-    os.kill(loop.serving(2), signal.SIGTERM)  # the machine goes down
-    wait_until(lambda: not psutil.pid_exists(before["pid"]) or
-               psutil.Process(before["pid"]).status() == psutil.STATUS_ZOMBIE, "the bot's stop")
-    loop.serving(3)  # ... and boots: the unit starts 'wdbot daemon'
+    # The machine goes down (systemd's SIGTERM) and boots: the unit starts 'wdbot daemon'.
+    loop.signal_and_restart(supervisor, signal.SIGTERM)
+    assert not psutil.pid_exists(before["pid"]) or psutil.Process(before["pid"]).status() == \
+        psutil.STATUS_ZOMBIE  # stopped before that supervisor exited
     back = wd.wait_state("steady", "running")
     assert back["pid"] != before["pid"] and back["start_reason"] == "supervisor_restart"
     assert not back["held"] and starts(wd, "steady") == 2
+
+
+SLOW_STOP = """
+import os, signal, sys, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+def on_term(signum, frame):
+    with open(os.path.join(HERE, "terms"), "a") as fh:
+        fh.write(f"{os.getpid()}\\n")
+    time.sleep(3)  # cancelling its orders
+    sys.exit(0)
+
+signal.signal(signal.SIGTERM, on_term)
+print("up", os.getpid(), flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+def test_a_kill_9_in_the_middle_of_a_shutdown_under_the_loop_still_holds(
+        wd: Wdbot, bots: Path, loop: Loop) -> None:
+    """The worst instant: the supervisor is killed while 'wdbot shutdown' waits for a bot
+    cleaning up after its SIGTERM, and the manager starts 'wdbot daemon' at once. The new
+    supervisor finishes that stop (no second SIGTERM) and never starts the bot again."""
+    wd("start", str(write_bot(bots, "slow.py", SLOW_STOP)))
+    pid = wd.wait_state("slow", "running")["pid"]
+    with subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=wd.env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as closer:
+        wait_until(lambda: (bots / "terms").exists(), "the bot's SIGTERM")
+        loop.signal_and_restart(loop.serving(1), signal.SIGKILL)
+        closer.wait(120)  # it fails or not: the supervisor it asked died
+    wait_until(lambda: not roots(wd.home, "slow"), "the stop to be finished")
+    bot = wd.bot("slow")
+    assert (bot["state"], bot["held"], bot["held_by"]) == ("stopped", True, "shutdown")
+    assert (bots / "terms").read_text().split() == [str(pid)]  # one SIGTERM, one process
+    assert starts(wd, "slow") == 1

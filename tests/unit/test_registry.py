@@ -100,3 +100,18 @@ def test_a_deeply_nested_file_is_moved_aside_not_a_crash(tmp_path: Path) -> None
     with pytest.raises(CorruptRegistry):
         registry.load(path)
     assert registry.read_only(path) == {}
+
+
+def test_a_holds_kind_is_kept_and_a_hold_of_unknown_kind_never_starts() -> None:
+    """Issue 23, point 1: the kind of a hold decides what may start the bot again. A file
+    written before the field existed counts as 'wdbot shutdown' (a held bot never starts by
+    doubt); a kind this version does not know is one line naming the field (quarantine)."""
+    from watchdog_runtime.states import Hold
+
+    base = BotRecord(spec=BotSpec(name="a", path="/a.py"), held=True, held_by=Hold.SIGNAL)
+    assert BotRecord.from_json(base.to_json()) == base
+    old = {k: v for k, v in base.to_json().items() if k != "held_by"}
+    assert BotRecord.from_json(old).held_by is Hold.SHUTDOWN
+    assert BotRecord(spec=base.spec).to_json()["held_by"] is None  # not held: no kind
+    with pytest.raises(ValueError, match="field 'held_by'"):
+        BotRecord.from_json({**base.to_json(), "held_by": "reboot"})

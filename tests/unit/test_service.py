@@ -28,11 +28,10 @@ Type=notify
 NotifyAccess=main
 ExecStart=/usr/bin/python3 -m watchdog_runtime daemon
 Environment="WDBOT_HOME=/srv/my bots"
-# Restarted when it dies (a crash, kill -9, the watchdog), and at once after
-# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'
-# (exit 0), whose held bots stay down anyway, at any start, a reboot included.
-Restart=on-failure
-RestartForceExitStatus=75
+# Restarted whenever it exits: a crash, kill -9, the watchdog, a hand-over
+# ('shutdown --keep-bots', exit 75, no failure) and 'wdbot shutdown' too, whose held
+# bots no supervisor starts again (only wdbot start/restart/up); systemctl stop stops it.
+Restart=always
 SuccessExitStatus=75
 RestartSec=2
 # Bots outlive a supervisor restart; the next supervisor adopts them.
@@ -83,7 +82,7 @@ def test_the_launchd_job() -> None:
         "Label": "io.wdbot.01234567",
         "ProgramArguments": ["/usr/bin/python3", "-m", "watchdog_runtime", "daemon"],
         "EnvironmentVariables": {"WDBOT_HOME": "/srv/my bots"}, "RunAtLoad": True,
-        "KeepAlive": {"SuccessfulExit": False},  # a crash and a hand-over (75), not a shutdown (0)
+        "KeepAlive": True,
         "AbandonProcessGroup": True, "ExitTimeOut": 120, "ProcessType": "Background",
         "StandardOutPath": "/srv/my bots/supervisor.log", "StandardErrorPath": "/srv/my bots/supervisor.log",
     }
@@ -193,22 +192,3 @@ def test_install_does_not_call_the_services_own_supervisor_outside() -> None:
     darwin = {"pid": 44, "manager": {"kind": "launchd", "unit": "io.wdbot.01234567"}}
     assert service.running_note(SPEC, "darwin", darwin) is None
     assert "launchctl kickstart -k" in (service.running_note(SPEC, "darwin", {"pid": 45}) or "")
-
-
-def test_a_command_starts_the_installed_unit_rather_than_a_supervisor_outside_it(tmp_path: Path) -> None:
-    """After 'wdbot shutdown' the unit stays stopped (Restart=on-failure): the next command
-    that needs a supervisor starts the unit, so its bots run under it, not in a login's scope."""
-    user_home, config = tmp_path / "me", tmp_path / "me" / ".config"
-
-    def start(platform: str = "linux") -> list[str] | None:
-        return service.installed_start(SPEC.home, SPEC.home_id, platform, 501, user_home, config)
-
-    assert start() is None and start("darwin") is None  # nothing installed: launch one, as before
-    unit = service.unit_path(SPEC, "linux", user_home, config)
-    unit.parent.mkdir(parents=True)
-    unit.write_text(service.systemd_unit(SPEC))
-    assert start() == ["systemctl", "--user", "--no-ask-password", "start", "wdbot-01234567.service"]
-    plist = service.unit_path(SPEC, "darwin", user_home, config)
-    plist.parent.mkdir(parents=True)
-    plist.write_bytes(service.launchd_plist(SPEC))
-    assert start("darwin") == ["launchctl", "kickstart", "gui/501/io.wdbot.01234567"]

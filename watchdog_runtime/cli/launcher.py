@@ -39,29 +39,8 @@ def ensure_supervisor(home: Home) -> bool:
     with _locked(home):
         if is_running(home):
             return False
-        if not _start_unit(home):
-            _launch(home)
+        _launch(home)
         return True
-
-
-def _start_unit(home: Home) -> bool:
-    """Start the home's installed service (``systemctl start``, ``launchctl kickstart``)
-    rather than a supervisor outside it; True once its supervisor serves. False when no
-    unit is installed, or it did not start (then the caller launches one, as before)."""
-    from pathlib import Path
-
-    from .service import installed_start
-
-    platform = "darwin" if sys.platform == "darwin" else "linux"
-    config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    argv = installed_start(home.root, home.id, platform, os.getuid(), Path.home(), config_home)
-    if argv is None:
-        return False
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=LAUNCH_TIMEOUT_S, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return done.returncode == 0 and _wait_listening(home)
 
 
 @contextlib.contextmanager

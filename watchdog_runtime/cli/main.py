@@ -638,11 +638,23 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
     if not kept:
         print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
-              f"(or restart, up), whatever starts a supervisor again")
+              f"(or restart, up), whatever starts a supervisor again{_after_shutdown(result)}")
     else:  # nobody restarts it: the next command does
         print(f"supervisor {result['pid']} stopped, bots left running; the next wdbot command "
               f"starts a supervisor that adopts them")
     return 0
+
+
+def _after_shutdown(result: dict[str, Any]) -> str:
+    """What the supervisor's manager does next, as the end of the shutdown's line."""
+    manager = result.get("manager")
+    kind, unit = (manager.get("kind"), manager.get("unit")) if isinstance(manager, dict) else (None, None)
+    if kind == "init":
+        return "; the container ends"
+    if kind in ("systemd", "launchd"):
+        how = "systemctl stop" if kind == "systemd" else "launchctl bootout"
+        return f"; {kind} ({unit}) starts a new supervisor, which runs none of them ('{how}' stops it)"
+    return ""
 
 
 HANDOVER_WAIT_S = 30.0

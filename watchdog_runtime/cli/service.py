@@ -3,9 +3,10 @@
 file and asking systemctl or launchctl to load it are a separate step that says exactly
 what it ran, or what the user should run.
 
-The unit runs ``wdbot daemon`` for the home: restarted on failure and on a hand-over
-(``shutdown --keep-bots`` exits ``HANDOVER_EXIT``), not after ``wdbot shutdown``, whose
-held bots stay down at any later start anyway (``states.Hold``), ``Type=notify`` (the daemon
+The unit runs ``wdbot daemon`` for the home: restarted always (a crash, a hand-over by
+``shutdown --keep-bots``, ``wdbot shutdown``: the bots a shutdown held stay down at every
+later start, ``states.Hold``, and commands keep finding the unit's supervisor rather than
+launching one outside its cgroup), ``Type=notify`` (the daemon
 sends READY and WATCHDOG pings), and ``KillMode=process`` (launchd: ``AbandonProcessGroup``)
 so that a restarted supervisor adopts the bots the old one left running; ``systemctl stop``
 still stops the bots, through the daemon's own graceful shutdown. ``Delegate=yes`` hands the
@@ -89,11 +90,10 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "NotifyAccess=main",
         f"ExecStart={' '.join(_systemd_quote(arg) for arg in spec.command)}",
         "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
-        "# Restarted when it dies (a crash, kill -9, the watchdog), and at once after",
-        "# 'wdbot shutdown --keep-bots' (exit 75: a hand-over); never after 'wdbot shutdown'",
-        "# (exit 0), whose held bots stay down anyway, at any start, a reboot included.",
-        "Restart=on-failure",
-        f"RestartForceExitStatus={HANDOVER_EXIT}",
+        "# Restarted whenever it exits: a crash, kill -9, the watchdog, a hand-over",
+        "# ('shutdown --keep-bots', exit 75, no failure) and 'wdbot shutdown' too, whose held",
+        "# bots no supervisor starts again (only wdbot start/restart/up); systemctl stop stops it.",
+        "Restart=always",
         f"SuccessExitStatus={HANDOVER_EXIT}",
         "RestartSec=2",
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
@@ -146,7 +146,7 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> spec = ServiceSpec(Path("/Users/me/bots"), "0123456789abcdef", "/usr/bin/python3")
     >>> job = plistlib.loads(launchd_plist(spec))
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
-    ('io.wdbot.01234567', {'SuccessfulExit': False}, True)
+    ('io.wdbot.01234567', True, True)
     """
     log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
     job: dict[str, object] = {
@@ -154,9 +154,7 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
-        # Restarted after a crash and a hand-over (exit 75), not after 'wdbot shutdown' (exit
-        # 0); the web job always. Like the systemd unit's Restart=on-failure.
-        "KeepAlive": True if spec.web else {"SuccessfulExit": False},
+        "KeepAlive": True,  # like Restart=always: a held bot stays down at any start anyway
         "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
@@ -307,23 +305,6 @@ def restart_command(spec: ServiceSpec, platform: str, uid: int) -> list[str]:
         domain = "system" if spec.system else f"gui/{uid}"
         return ["launchctl", "kickstart", "-k", f"{domain}/{spec.label}"]
     return ["systemctl", *([] if spec.system else ["--user"]), "restart", f"{spec.name}.service"]
-
-
-def installed_start(home: Path, home_id: str, platform: str, uid: int, user_home: Path,
-                    config_home: Path) -> list[str] | None:
-    """The command that starts this home's installed unit (user unit first), or None when
-    none is installed. A command that finds no supervisor runs it rather than launching one
-    outside the unit: since a clean ``wdbot shutdown`` leaves the unit stopped
-    (``Restart=on-failure``), the next ``wdbot start`` would otherwise run its bots outside
-    the unit's cgroup and watchdog (in a login session's scope, say)."""
-    for system in (False, True):
-        spec = ServiceSpec(home, home_id, "", system=system)
-        if unit_path(spec, platform, user_home, config_home).is_file():
-            if platform == "darwin":
-                return ["launchctl", "kickstart", f"{'system' if system else f'gui/{uid}'}/{spec.label}"]
-            return ["systemctl", *([] if system else ["--user"]), "--no-ask-password", "start",
-                    f"{spec.name}.service"]
-    return None
 
 
 def shell_line(argv: Sequence[str]) -> str:

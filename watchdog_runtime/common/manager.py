@@ -25,10 +25,9 @@ from enum import Enum
 
 HANDOVER_EXIT = 75
 """The daemon's exit status after ``wdbot shutdown --keep-bots`` (EX_TEMPFAIL): "start the
-next supervisor now, it adopts the bots". The container init restarts at once on it; the
-rendered systemd unit has ``RestartForceExitStatus=75`` (and ``SuccessExitStatus=75``, it
-is no failure), launchd's ``KeepAlive`` restarts a non-zero exit. A clean ``wdbot shutdown``
-exits 0, which none of them restarts."""
+next supervisor now, it adopts the bots". The container init restarts at once on it (and
+ends the container on a clean exit 0); the rendered systemd unit (``Restart=always``,
+``SuccessExitStatus=75``: no failure) and launchd job (``KeepAlive``) restart any exit."""
 
 
 class ManagerKind(Enum):
