@@ -22,6 +22,7 @@ from systemd_scenario_tools import (
     WDBOT,
     bot_of,
     bot_pids,
+    journal_tail,
     run,
     running_under_service,
     said,
@@ -70,7 +71,8 @@ def _second_boot(unit: str, before: list[int]) -> bool:
             "pass" if ok else "fail",
             f"ticker {before} -> {found[0] if found else 'not under the unit'} (supervisor "
             f"{found[1] if found else '-'} started at boot); paused ran again: {paused or 'never'} "
-            f"(state {held.get('state')}, held {held.get('held')}); {unit_show(unit)}")
+            f"(state {held.get('state')}, held {held.get('held')}); {unit_show(unit)}"
+            + ("" if ok else journal_tail(unit, 12)))
     done = run(WDBOT, "shutdown", timeout=150)
     if done.returncode != 0 or bot_pids("ticker"):
         return verdict("reboot_after_shutdown", "wdbot shutdown before the second reboot", "fail",
@@ -88,7 +90,8 @@ def _third_boot(unit: str) -> None:
             "pass" if up and not ran else "fail",
             f"unit started at boot: {bool(up)}; sampled {window:.0f} s after its supervisor answered: "
             f"ticker ran again: {ran or 'never'} (state {ticker.get('state')}, held {ticker.get('held')}, "
-            f"held_by {ticker.get('held_by')}); {unit_show(unit)}")
+            f"held_by {ticker.get('held_by')}); {unit_show(unit)}"
+            + ("" if up and not ran else journal_tail(unit, 12)))
 
 
 def _serving(unit: str) -> bool:

@@ -28,6 +28,7 @@ from systemd_scenario_tools import (
     bot_of,
     bot_pids,
     cgroup_of,
+    journal_tail,
     run,
     running_under_service,
     said,
@@ -131,8 +132,7 @@ def systemctl_restart(unit: str) -> None:
     done = run("systemctl", "restart", unit, timeout=200)
     found = running_under_service(unit, "ticker", 60)
     how = "-" if not found else ("adopted (same pid)" if [found[0]] == before else "restarted (new pid)")
-    tail = "" if found else " | the unit's last lines: " + run(
-        "journalctl", "-u", unit, "-n", "6", "--no-pager", "-o", "cat").stdout.replace("\n", " / ")
+    tail = "" if found else journal_tail(unit)
     verdict("systemctl_restart", "systemctl restart: the bot runs again under the new supervisor",
             "pass" if found else "fail",
             f"{said(done)} | bot {before} -> {found[0] if found else 'not under the unit'}: {how}; "
@@ -150,7 +150,8 @@ def keep_bots(unit: str) -> None:
     verdict("keep_bots", "shutdown --keep-bots: the unit's next supervisor adopts the bot",
             "pass" if ok else "fail",
             f"{said(done)} | supervisor {old_main} -> {found[1] if found else '-'}, bot {before} -> "
-            f"{found[0] if found else 'not under the unit'}; {unit_show(unit)}")
+            f"{found[0] if found else 'not under the unit'}; {unit_show(unit)}"
+            + ("" if ok else journal_tail(unit)))
 
 
 def memory_limit(unit: str) -> None:

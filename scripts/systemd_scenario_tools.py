@@ -84,6 +84,12 @@ def unit_show(unit: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
 
 
+def journal_tail(unit: str, lines: int = 8) -> str:
+    """The unit's last journal lines, one string (evidence when a step fails)."""
+    done = run("journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat", timeout=30)
+    return " | the unit's last lines: " + done.stdout.strip().replace("\n", " / ")
+
+
 def seconds(span: str, default: float) -> float:
     """systemd's time span as ``systemctl show`` prints it (``2s``, ``100ms``, ``1min 30s``)."""
     units = {"min": 60.0, "ms": 0.001, "us": 1e-6, "s": 1.0}
