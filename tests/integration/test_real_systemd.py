@@ -29,7 +29,6 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CANNOT_RUN = 3  # systemd_check's exit status for "not here, and why"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
