@@ -27,6 +27,7 @@ from systemd_scenario_tools import (
     running_under_service,
     said,
     seconds,
+    serving_main,
     status,
     unit_show,
     verdict,
@@ -96,7 +97,7 @@ def _third_boot(unit: str) -> None:
 
 def _serving(unit: str) -> bool:
     """The unit is active and its main process is the supervisor that answers."""
-    main = int(unit_show(unit).get("MainPID") or 0)
+    main = serving_main(unit)
     doc = status() if main else None  # never the command that launches a supervisor itself
     return bool(doc) and doc is not None and doc["supervisor"]["pid"] == main
 

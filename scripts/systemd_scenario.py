@@ -34,6 +34,7 @@ from systemd_scenario_tools import (
     said,
     save,
     seconds,
+    serving_main,
     status,
     unit_show,
     verdict,
@@ -157,6 +158,9 @@ def keep_bots(unit: str) -> None:
 def memory_limit(unit: str) -> None:
     """``--max-memory`` on a bot that outgrows it; the cgroup's part only where the memory
     controller is in the delegated cgroup v2 (on a hybrid host it stays on v1)."""
+    if not wait_for(lambda: serving_main(unit), 30):
+        verdict("max_memory", "--max-memory", "fail", f"the unit does not serve: {unit_show(unit)}")
+        return
     (BOTS / "hog.py").write_text(HOG)
     done = run(WDBOT, "start", str(BOTS / "hog.py"), "--name", "hog", "--max-memory", "96M",
                "--restart", "never", timeout=120)

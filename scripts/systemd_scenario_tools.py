@@ -138,10 +138,19 @@ def bot_of(doc: dict[str, Any] | None, name: str) -> dict[str, Any]:
     return next((b for b in (doc or {}).get("bots", []) if b["name"] == name), {})
 
 
+def serving_main(unit: str) -> int:
+    """The unit's main pid once it is active (``Type=notify``: its supervisor said READY, so
+    it holds the home), else 0. Only then is ``status`` asked: while the unit starts, the
+    command would find no supervisor answering and launch one outside the unit, beside
+    which the unit's own then fails ("a supervisor already runs") in a restart loop."""
+    shown = unit_show(unit)
+    return int(shown.get("MainPID") or 0) if shown.get("ActiveState") == "active" else 0
+
+
 def running_under_service(unit: str, name: str, bound_s: float) -> tuple[int, int] | None:
     """(bot pid, supervisor pid) once the service's own supervisor reports the bot running."""
     def probe() -> tuple[int, int] | None:
-        main = int(unit_show(unit).get("MainPID") or 0)
+        main = serving_main(unit)
         doc = status() if main else None  # never the command that launches a supervisor itself
         bot = bot_of(doc, name)
         if doc and doc["supervisor"]["pid"] == main and bot.get("state") == "running":
