@@ -25,7 +25,7 @@ demo-stop: $(STAMP)
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop
 
 test: $(STAMP) browser systemd-rootfs
-	$(PY) -m pytest -n 2
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The web dashboard's end-to-end test drives Debian's Chromium; as root (CI) it is installed here.
 browser:

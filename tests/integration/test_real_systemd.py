@@ -30,7 +30,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# One worker takes every test of the module under make test's --dist loadgroup (no worker
+# waits on the lock below while the other runs the check).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900), pytest.mark.xdist_group("real_systemd")]
 
 
 def _run_check(out: Path) -> dict[str, Any]:
