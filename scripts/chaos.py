@@ -2,8 +2,9 @@
 
 Starts a few healthy bots, a few crash loopers and one bot whose helpers escape its tree
 (``scripts/chaos_bots.py``), then inflicts supervisor ``kill -9``s (half of them in the spawn
-window), clock steps both ways, a full disk for a while, and a stop and start of a healthy
-bot; between faults it checks the promise (``scripts/chaos_invariants.py``), and after
+window), clock steps both ways, a full disk for a while, a stop and start of a healthy
+bot, and ``registry.json`` made unreadable (a stray comma) for a few kills, then restored from
+``registry.json.last-good``; between faults it checks the promise (``scripts/chaos_invariants.py``), and after
 ``wdbot shutdown`` that nothing of the home is left and that a ``wdbot daemon`` started at
 once (a simulated service manager) runs none of the held bots. The fault schedule comes from ``--seed``
 alone. Prints a table, ``--json PATH`` writes the figures, ``--write-doc`` writes
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chaos_bots  # noqa: E402 - the scripts folder is not a package
 import chaos_report  # noqa: E402
-from chaos_invariants import Checker  # noqa: E402
+from chaos_invariants import Checker, UnreadableEpisodes  # noqa: E402
 from chaos_lab import Lab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,9 @@ is watched once it serves (a held bot would be started within its first second).
 SLEEPER_CYCLES = ((0.25, 0.3), (0.4, 0.45), (0.5, 0.6), (0.8, 0.85))
 """When the sleeper is stopped (a supervisor kill in the middle of each stop) and started
 again, as fractions of the run. The schedule of kills does not depend on them."""
+REGISTRY_PERIODS = ((0.08, 0.13), (0.9, 0.97))
+"""When ``registry.json`` is made unreadable and restored, as fractions of the run: apart
+from the sleeper's stops (a refused stop is no stop) and the full disk (no room to restore)."""
 
 
 class Action(enum.Enum):
@@ -64,6 +68,12 @@ class Action(enum.Enum):
     STOP = "stop"
     """``wdbot stop`` the sleeper bot: it must stay stopped through every kill."""
     START = "start"
+    REGISTRY_BREAK = "registry_break"
+    """A stray comma in ``registry.json``, as a hand edit leaves it; made right after the
+    step's kill, so the next supervisor starts on it (the issue's case: one launched by a
+    command used to move the file aside and stop every bot it no longer knew)."""
+    REGISTRY_FIX = "registry_fix"
+    """``registry.json.last-good`` copied over it, as the status says to."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,10 @@ def plan(seed: int, kills: int, clock_steps: int = 6, disk_periods: int = 2,
 
     def at(index: int, action: Action, value: int = 0) -> None:
         actions.setdefault(min(max(index, 0), kills - 1), []).append((action, value))
+
+    for broke, fixed in REGISTRY_PERIODS:  # first in their steps: a restore before a disk fills
+        at(round(kills * broke), Action.REGISTRY_BREAK)
+        at(max(round(kills * fixed), round(kills * broke) + 1), Action.REGISTRY_FIX)
 
     for j in range(clock_steps):
         offset = 0 if j == clock_steps - 1 else (1 if j % 2 == 0 else -1) * rng.randint(2, 30)
@@ -116,28 +130,48 @@ class Tally:
     stops: int = 0
     stop_kills: int = 0
     """Stops of the sleeper whose supervisor was killed after the SIGTERM, mid-stop."""
+    registry_kills: int = 0
+    """Supervisor kills while the registry could not be read."""
 
 
-def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally) -> None:
-    if action is Action.CLOCK and lab.clock is not None:
+def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally,
+          unreadable: UnreadableEpisodes) -> None:
+    if action is Action.REGISTRY_BREAK and lab.break_registry():
+        unreadable.broken(lab.snapshot())
+        checker.paused = True
+    elif action is Action.REGISTRY_FIX and lab.restore_registry():
+        end_unreadable(checker, unreadable)
+    elif action is Action.CLOCK and lab.clock is not None:
         lab.clock.step_to(value)
         tally.clock_steps += 1
     elif action is Action.DISK_FULL and lab.disk is not None:
         written = lab.disk.fill()
         tally.disk_full_periods += 1
+        unreadable.hold()
         free = os.statvfs(lab.disk.mountpoint)
         lab.notes.append(f"disk-full period {tally.disk_full_periods}: {written >> 20} MB of "
                          f"ballast, {free.f_bavail * free.f_frsize} bytes left")
     elif action is Action.DISK_FREE and lab.disk is not None:
         lab.disk.free()
         checker.excuse(time.monotonic())
+        unreadable.excuse(time.monotonic())
     elif action is Action.STOP:
         tally.stops += 1
         tally.stop_kills += lab.stop_sleeper_midway(MID_STOP_WAIT_S)
         checker.forget(lab.SLEEPER)
+        unreadable.forget(lab.SLEEPER)
     elif action is Action.START:
         lab.toggle_sleeper(run=True)
         checker.forget(lab.SLEEPER)
+        unreadable.forget(lab.SLEEPER)
+
+
+def end_unreadable(checker: Checker, unreadable: UnreadableEpisodes) -> None:
+    """The registry is restored: bots down meanwhile (nothing restarts one) count from now."""
+    now = time.monotonic()
+    unreadable.fixed(now)
+    checker.paused = False
+    checker.excuse(now)
 
 
 def kill_one(lab: Lab, step: Step, index: int, tally: Tally) -> None:
@@ -158,15 +192,22 @@ def kill_one(lab: Lab, step: Step, index: int, tally: Tally) -> None:
             return
     tally.kills += 1
     tally.window_kills += int(landed)
+    tally.registry_kills += int(lab.registry_broken)
 
 
-def settle(lab: Lab, checker: Checker, seconds: float) -> None:
+def settle(lab: Lab, checker: Checker, unreadable: UnreadableEpisodes, seconds: float) -> None:
     """Keep looking, with a supervisor up, until every suspicion has had its grace period."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         lab.supervisor_up()
-        checker.observe(lab.snapshot())
+        observe(lab, checker, unreadable)
         time.sleep(1.0)
+
+
+def observe(lab: Lab, checker: Checker, unreadable: UnreadableEpisodes) -> None:
+    snap = lab.snapshot()
+    checker.observe(snap)
+    unreadable.observe(snap)
 
 
 def run(args: argparse.Namespace) -> chaos_report.Figures:
@@ -177,6 +218,7 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
         lab.register()
         plans = {b.name: b for b in lab.plans}
         checker = Checker(plans, args.grace)
+        unreadable = UnreadableEpisodes(plans, args.grace)
         tally = Tally()
         checker.observe(lab.snapshot())
         for index, step in enumerate(steps):
@@ -185,22 +227,28 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
                 break
             checker.step(index, time.monotonic())
             for action, value in step.actions:
-                apply(lab, action, value, checker, tally)
+                if action is not Action.REGISTRY_BREAK:
+                    apply(lab, action, value, checker, tally, unreadable)
             kill_one(lab, step, index, tally)
+            for action, value in step.actions:  # with no supervisor up: the next one reads it
+                if action is Action.REGISTRY_BREAK:
+                    apply(lab, action, value, checker, tally, unreadable)
             lab.reap_clients()
             lab.supervisor_up()
-            checker.observe(lab.snapshot())
+            observe(lab, checker, unreadable)
             if (index + 1) % 10 == 0:
                 print(f"chaos: {index + 1}/{len(steps)} steps, {tally.kills} kills "
                       f"({tally.window_kills} in the spawn window)", file=sys.stderr, flush=True)
         tally.clock_steps += int(lab.undo_faults())
+        if lab.restore_registry():
+            end_unreadable(checker, unreadable)
         checker.excuse(time.monotonic())
-        settle(lab, checker, args.grace + max(p.max_down_s for p in plans.values()) + 2)
+        settle(lab, checker, unreadable, args.grace + max(p.max_down_s for p in plans.values()) + 2)
         survivors = lab.shutdown()
         lab.restart_as_a_service(SERVICE_WATCH_S, lambda snap, started: checker.observe_held(snap, started))
         if args.keep:
             lab.keep(Path(args.keep))
-        return figures(args, lab, checker, tally, survivors, time.monotonic() - started)
+        return figures(args, lab, checker, tally, survivors, time.monotonic() - started, unreadable)
 
 
 def summary(what: str, kinds: list[str]) -> list[str]:
@@ -212,7 +260,7 @@ def summary(what: str, kinds: list[str]) -> list[str]:
 
 
 def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
-            survivors: list[str], wall_s: float) -> chaos_report.Figures:
+            survivors: list[str], wall_s: float, unreadable: UnreadableEpisodes) -> chaos_report.Figures:
     def first(lines: list[str], what: str, n: int = 3) -> list[str]:
         more = [f"{what}: ... and {len(lines) - n} more"] if len(lines) > n else []
         return [f"{what}: {line}" for line in lines[:n]] + more
@@ -228,18 +276,23 @@ def figures(args: argparse.Namespace, lab: Lab, checker: Checker, tally: Tally,
                 + first(survivors, "left after shutdown")
                 + first(lab.second_sigterms(), "second SIGTERM")
                 + first([f"{bot}: ran under the supervisor restarted right after 'wdbot shutdown'"
-                         for bot in sorted(checker.held_ran)], "run after shutdown"))
+                         for bot in sorted(checker.held_ran)], "run after shutdown")
+                + first([f.text for f in unreadable.findings], "registry unreadable"))
     notes = [*lab.notes, f"{tally.window_aimed} kills aimed at the spawn window: "
              f"{tally.window_kills} landed in it, {tally.window_late} found the pid already "
              f"recorded, {tally.window_none} saw no spawn within {WINDOW_WAIT_S:.0f} s",
              f"{tally.stops} stops of the sleeper, {tally.stop_kills} with the supervisor killed "
-             f"mid-stop (after the SIGTERM, during the bot's {chaos_bots.CLEANUP_S:.0f} s clean-up)"]
+             f"mid-stop (after the SIGTERM, during the bot's {chaos_bots.CLEANUP_S:.0f} s clean-up)",
+             f"registry.json made unreadable {unreadable.episodes} times (a stray comma), "
+             f"{tally.registry_kills} supervisor kills meanwhile, each restored from "
+             f"registry.json.last-good"]
     return chaos_report.Figures(
         label=args.label, at=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), seed=args.seed,
         kills_planned=args.kills, duplicates=len(checker.duplicates), orphans=len(checker.orphans),
         healthy_restarted=len(checker.restarts), lost=len(checker.lost),
         left_after_shutdown=len(survivors), second_sigterms=len(lab.second_sigterms()),
         held_ran=len(checker.held_ran),
+        registry_unreadable=len(unreadable.findings), registry_breaks=unreadable.episodes,
         kills=tally.kills, window_kills=tally.window_kills,
         clock_steps=tally.clock_steps, disk_full_periods=tally.disk_full_periods,
         wall_s=round(wall_s, 1), bots=tuple(p.name for p in lab.plans), skipped=tuple(lab.skipped),

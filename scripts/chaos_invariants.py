@@ -7,7 +7,9 @@ since when a bot is down) on the snapshots' own monotonic times, so tests drive 
 synthetic snapshots and no clock.
 
 The promise checked: never two copies of a bot, nothing left running that nobody manages,
-no healthy bot restarted for no reason, no bot left down that should run.
+no healthy bot restarted for no reason, no bot left down that should run; and while the
+registry file cannot be read (:class:`UnreadableEpisodes`), no bot stopped, started twice or
+lost because of it.
 """
 
 from __future__ import annotations
@@ -180,6 +182,10 @@ class Checker:
     _mains: dict[str, set[Ident]] = field(default_factory=dict)
     _steps: list[tuple[float, int]] = field(default_factory=list)
     _runs: dict[str, int | None] = field(default_factory=dict)
+    paused: bool = False
+    """While set (the registry cannot be read: the supervisor starts, stops and cleans up
+    nothing, on purpose) no bot counts as lost and no orphan's grace runs; both count again
+    from the restore (:class:`UnreadableEpisodes` judges what the episode did)."""
 
     def step(self, index: int, at: float) -> None:
         """The run's step ``index`` began at ``at``: findings name the step they began in,
@@ -217,6 +223,9 @@ class Checker:
 
     def _orphans(self, snap: Snapshot) -> None:
         now = orphan_suspects(snap)
+        if self.paused:
+            self._suspects = {i: snap.at for i in now}
+            return
         self._suspects = {i: self._suspects.get(i, snap.at) for i in now}
         for ident, since in self._suspects.items():
             if snap.at - since >= self.grace_s and ident not in self.orphans:
@@ -254,7 +263,108 @@ class Checker:
             since = self._down_since.setdefault(name, snap.at)
             plan = self.plans.get(name)
             limit = (plan.max_down_s if plan else 0.0) + self.grace_s
-            if snap.at - since >= limit and name not in self._lost_open:
+            if snap.at - since >= limit and name not in self._lost_open and not self.paused:
                 self._lost_open.add(name)
                 self.lost.append(f"{name}: no process for {snap.at - since:.0f} s although it "
                                  f"should run{self._began(since)}")
+
+
+@dataclass
+class _Episode:
+    broke_at: float
+    healthy: dict[str, Ident]
+    """Each healthy bot's process when the registry broke: it must outlive the episode."""
+    fixed_at: float | None = None
+    held: bool = False
+    """A full disk: no bot can start, so none is judged lost until it is freed."""
+    came_back: set[str] = field(default_factory=set)
+    """Bots seen with a process after the restore, or with a new run in the registry (a
+    crash looper may run and crash between two looks)."""
+    runs: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass
+class UnreadableEpisodes:
+    """The registry made unreadable mid-run, then restored from its last good copy. A
+    violation is a bot stopped (a healthy bot's process of the break gone before the episode
+    is judged), started twice (a second copy from the break on) or lost (never seen running
+    from the restore until it has had its grace and the bot its backoff) because of it; each
+    counted once."""
+
+    plans: Mapping[str, BotPlan]
+    grace_s: float
+    findings: list[Finding] = field(default_factory=list)
+    episodes: int = 0
+    _open: _Episode | None = None
+    _seen: set[object] = field(default_factory=set)
+
+    def broken(self, snap: Snapshot) -> None:
+        """The run has just made the registry unreadable; ``snap`` is what ran then."""
+        roots = main_roots(snap.procs)
+        healthy = {name: roots[name][0].ident for name, plan in self.plans.items()
+                   if plan.healthy and name in snap.wanted and roots.get(name)}
+        self._open = _Episode(snap.at, healthy)
+        self.episodes += 1
+
+    def fixed(self, at: float) -> None:
+        """The run has restored the registry at ``at``."""
+        if self._open is not None:
+            self._open.fixed_at = at
+
+    def forget(self, bot: str) -> None:
+        """The run stopped or started ``bot`` on purpose: its process may change."""
+        if self._open is not None:
+            self._open.healthy.pop(bot, None)
+
+    def hold(self) -> None:
+        """The disk is full: no bot is judged lost until :meth:`excuse`."""
+        if self._open is not None:
+            self._open.held = True
+
+    def excuse(self, until: float) -> None:
+        """The disk has room again at ``until``: the restore's grace counts from then."""
+        ep = self._open
+        if ep is not None:
+            ep.held = False
+            if ep.fixed_at is not None:
+                ep.fixed_at = max(ep.fixed_at, until)
+
+    @property
+    def active(self) -> bool:
+        """An episode is under way (broken, or restored but not yet judged)."""
+        return self._open is not None
+
+    def observe(self, snap: Snapshot) -> None:
+        ep = self._open
+        if ep is None:
+            return
+        alive = {p.ident for p in snap.procs}
+        for name, ident in ep.healthy.items():
+            if ident not in alive and name in snap.wanted:
+                self._find(("stopped", ident), f"{name}: pid {ident.pid} was stopped while the "
+                                               f"registry was unreadable or at its restore")
+        for name, ident in extra_copies(snap):
+            self._find(("twice", ident), f"{name}: a second copy, pid {ident.pid}, with the "
+                                         f"registry unreadable or just restored")
+        self._came_back(ep, snap)
+        longest = max((p.max_down_s for p in self.plans.values()), default=0.0)
+        if ep.fixed_at is not None and not ep.held and snap.at >= ep.fixed_at + self.grace_s + longest:
+            for name in sorted(set(snap.wanted) - ep.came_back):
+                self._find(("lost", name, ep.broke_at), f"{name}: no process "
+                                                         f"{snap.at - ep.fixed_at:.0f} s after "
+                                                         f"the registry was restored")
+            self._open = None
+
+    @staticmethod
+    def _came_back(ep: _Episode, snap: Snapshot) -> None:
+        runs = {name: entry.run_pid for name, entry in snap.registry.items()}
+        if ep.fixed_at is not None and snap.at >= ep.fixed_at:
+            ep.came_back |= {name for name, roots in main_roots(snap.procs).items() if roots}
+            ep.came_back |= {name for name, run in runs.items()
+                             if name in ep.runs and run is not None and run != ep.runs[name]}
+        ep.runs.update(runs)
+
+    def _find(self, key: object, text: str) -> None:
+        if key not in self._seen:
+            self._seen.add(key)
+            self.findings.append(Finding("registry unreadable", text))

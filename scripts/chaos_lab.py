@@ -53,6 +53,7 @@ class Lab:
         self.wanted: set[str] = set()
         self.plans: list[BotPlan] = []
         self.reaper: subprocess.Popen[bytes] | None = None
+        self.registry_broken = False
 
     # ------------------------------------------------------------------ set-up, clean-up
     def __enter__(self) -> Lab:
@@ -254,6 +255,33 @@ class Lab:
         return Snapshot(time.monotonic(), tuple(world.scan_marked(self.home_id)),
                         tuple(world.scan_helpers(self.tmp / "helpers")),
                         world.read_registry(self.registry), frozenset(self.wanted))
+
+    # ------------------------------------------------------------------ the registry
+    def break_registry(self) -> bool:
+        """A stray comma in ``registry.json``, written in place as an editor does; False when
+        there is no file to break."""
+        try:
+            text = self.registry.read_text()
+        except OSError:
+            return False
+        if self.registry_broken or '"bots": [' not in text:
+            return False
+        self.registry.write_text(text.replace('"bots": [', '"bots": [,', 1))
+        self.registry_broken = True
+        return True
+
+    def restore_registry(self) -> bool:
+        """``cp registry.json.last-good registry.json``, as the status says; False when the
+        registry was not broken (or the copy failed: tried again at the end of the run)."""
+        if not self.registry_broken:
+            return False
+        try:
+            shutil.copyfile(self.registry.with_name("registry.json.last-good"), self.registry)
+        except OSError as exc:
+            self.notes.append(f"restoring the registry failed: {exc}")
+            return False
+        self.registry_broken = False
+        return True
 
     def undo_faults(self) -> bool:
         """Free the disk and put the clock back if the run ended early; True when the clock

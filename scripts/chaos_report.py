@@ -45,11 +45,16 @@ class Figures:
     held_ran: int | None = None
     """Bots run by a supervisor that a simulated service manager started right after
     ``wdbot shutdown`` (None: a run from before it was counted)."""
+    registry_unreadable: int | None = None
+    """Bots stopped, started twice or lost because the registry was made unreadable mid-run
+    (None: a run from before that step existed)."""
+    registry_breaks: int = 0
 
     @property
     def clean(self) -> bool:
         return not (self.duplicates or self.orphans or self.healthy_restarted or self.lost
-                    or self.left_after_shutdown or self.second_sigterms or self.held_ran)
+                    or self.left_after_shutdown or self.second_sigterms or self.held_ran
+                    or self.registry_unreadable)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,6 +75,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("left after shutdown", "left_after_shutdown"),
     ("second SIGTERMs", "second_sigterms"),
     ("run after shutdown", "held_ran"),
+    ("registry unreadable", "registry_unreadable"),
     ("kills done", "kills"),
     ("in spawn window", "window_kills"),
     ("clock steps", "clock_steps"),
@@ -158,9 +164,13 @@ does all of it). It inflicts:
 - the supervisor restarted by a simulated service manager right after `wdbot shutdown`: a
   `wdbot daemon` started at once, as `Restart=always`, a container restart policy or a
   reboot would, and watched for a few seconds (every bot is held by the shutdown).
+- `registry.json` made unreadable mid-run (a stray comma, written in place as an editor
+  does, right after a supervisor kill, so the next supervisor starts on it) twice, for a few
+  supervisor kills each, then restored with `cp registry.json.last-good registry.json`, as
+  `wdbot status` says to.
 
 Between faults it checks the promise, and after `wdbot shutdown` it checks that nothing of
-the home is left. The target is zero in the first seven columns. The `before` row is the code
+the home is left. The target is zero in the first eight columns. The `before` row is the code
 before the fixes of issue 13 (write-ahead spawn, clock-proof identity, cgroup containment,
 SIGKILL deadlines that outlive a supervisor, ...), and `before one SIGTERM` the code before
 a stop noted whom it had signalled (each kill in the middle of a stop then cost the bot a
@@ -189,6 +199,14 @@ period, 10 s by default, so a stop or a spawn in flight is no violation):
   event) under the `wdbot daemon` started right after `wdbot shutdown`, as a service manager
   would: a shutdown holds every bot until `wdbot start`, whatever restarts the supervisor;
   "not counted" in rows run before the column existed.
+- **registry unreadable**: bots stopped, started twice or lost because the registry
+  could not be read: a healthy bot's process of the moment the file broke gone before the
+  restore was judged, a second copy of a bot from the break on, or a bot without a process
+  once the restore has had its grace and the bot its backoff. While the file is broken, the
+  run reads the last good copy as the registry (it is what the supervisor keeps, and what a
+  restore brings back), and neither a bot down nor a process unmanaged counts against the
+  other columns (the supervisor starts, stops and cleans up nothing then, on purpose): both
+  count again from the restore. "not counted" in rows run before the step existed.
 """
 
 _RERUN = """\

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 from chaos_invariants import BotEntry, Helper, Ident, Proc
@@ -120,16 +121,34 @@ def sweep(home: Path, home_id: str, tmp: Path, spare: set[int]) -> list[Ident]:
 
 
 def read_registry(path: Path) -> dict[str, BotEntry]:
-    """The registry's bots; an unreadable or missing registry holds none."""
+    """The registry's bots; a missing registry holds none. While the file cannot be parsed
+    (the run broke it on purpose) its last good copy is what the supervisor keeps and what a
+    restore brings back, so that copy is read."""
     try:
-        doc = json.loads(path.read_bytes())
+        return _entries(json.loads(path.read_bytes()))
+    except ValueError:
+        good = path.with_name(path.name + ".last-good")
+        return _entries_of(good) if good.is_file() else {}
+    except (OSError, KeyError, TypeError):
+        return {}
+
+
+def _entries_of(path: Path) -> dict[str, BotEntry]:
+    try:
+        return _entries(json.loads(path.read_bytes()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _entries(doc: Any) -> dict[str, BotEntry]:
+    try:
         out = {}
         for bot in doc["bots"]:
             run = bot.get("run") or {}
             out[bot["spec"]["name"]] = BotEntry(bool(bot.get("should_run")), str(bot.get("state")),
                                                 run.get("pid"))
         return out
-    except (OSError, ValueError, KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return {}
 
 

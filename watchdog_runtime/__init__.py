@@ -8,7 +8,8 @@ supervisor's own modules (which need psutil, rich, ...) are never imported here.
 The SDK:
 
 - ``wd.State``: durable, atomically saved JSON state (``store``);
-- ``wd.retry``: retry transient failures with backoff and jitter (``retrying``);
+- ``wd.retry``: retry transient failures with backoff and jitter, and ``wd.is_transient(exc)``,
+  what it retries, for bots that retry with tenacity or stamina (``retrying``);
 - ``wd.RateLimiter``: a token bucket that honours ``Retry-After`` (``ratelimit``);
 - ``wd.heartbeat()``: liveness for ``--heartbeat-timeout`` and systemd (``notify``);
 - ``wd.on_shutdown``, ``wd.stopping``, ``wd.wait``: graceful shutdown (``shutdown``);

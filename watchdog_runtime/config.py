@@ -134,6 +134,8 @@ def read_toml(path: Path, error: type[ValueError]) -> tuple[str, dict[str, Any]]
         raise
     except OSError as exc:
         raise error(f"{path}: cannot read it ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 TOML") from None
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -16,15 +16,18 @@ use), not on every call. What redaction cannot cover: the bot's own output (its 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from .common.home import BotPaths, Home
+from .common.logfiles import CUT_MARK
 from .secretstore import SecretStore
 
 if TYPE_CHECKING:
@@ -60,17 +63,33 @@ class Mask:
     pattern: re.Pattern[str]
     beginnings: frozenset[str]
     longest: int
+    endings: frozenset[str] = frozenset()
+    """The ends of each form, for a text that starts inside a value: a long log line cut to
+    its newest part, shown behind ``CUT_MARK``."""
 
     def text(self, text: str) -> str:
-        """``text`` with every value, and a value's beginning at its very end, as ``***``.
+        """``text`` with every value, a value's beginning at its very end, and a value's end
+        just after a cut mark (a long line shown from its middle), as ``***``.
 
         >>> of(["SK-123456789"]).text("key SK-123456789, then SK-1234567")
         'key ***, then ***'
+        >>> of(["SK-123456789"]).text(CUT_MARK + "3456789 and more")
+        '[wdbot: line cut, its newest 16 KB shown] *** and more'
         """
         text = self.pattern.sub(MASK, text)
         for size in range(min(len(text), self.longest), MIN_CHARS - 1, -1):
             if text[-size:] in self.beginnings:
-                return text[:-size] + MASK
+                text = text[:-size] + MASK
+                break
+        starts = [m.end() for m in re.finditer(re.escape(CUT_MARK), text)]
+        for start in reversed(starts):
+            text = self._end_at(text, start)
+        return text
+
+    def _end_at(self, text: str, start: int) -> str:
+        for size in range(min(len(text) - start, self.longest), MIN_CHARS - 1, -1):
+            if text[start:start + size] in self.endings:
+                return text[:start] + MASK + text[start + size:]
         return text
 
 
@@ -80,7 +99,8 @@ def of(values: list[str]) -> Mask | None:
     if not every:
         return None
     beginnings = frozenset(f[:size] for f in every for size in range(MIN_CHARS, len(f)))
-    return Mask(re.compile("|".join(map(re.escape, every))), beginnings, len(every[0]))
+    endings = frozenset(f[-size:] for f in every for size in range(MIN_CHARS, len(f)))
+    return Mask(re.compile("|".join(map(re.escape, every))), beginnings, len(every[0]), endings)
 
 
 def scrub(obj: T, mask: Mask | None) -> T:
@@ -102,19 +122,23 @@ def scrub(obj: T, mask: Mask | None) -> T:
 
 
 class Redactor:
-    """The secret values of one home's store, kept in step with it."""
+    """The secret values of one home's store, kept in step with it, and every value it held
+    since this object was made: a value replaced or removed is still hidden (a running bot
+    read the old key at its start and may still quote it, dying of its revocation)."""
 
     def __init__(self, folder: Path, load: Callable[[], list[str]] | None = None) -> None:
         self.folder = folder
         self._load = load or SecretStore(folder).all_values
         self._seen: tuple[tuple[str, int, int, int], ...] | None = None
+        self._values: set[str] = set()
         self._mask: Mask | None = None
 
     def mask(self) -> Mask | None:
-        """The mask of the values now (decrypted again only when the store changed)."""
+        """The mask of the values now and before (decrypted again only when the store changed)."""
         seen = self._signature()
         if seen != self._seen:
-            self._mask = of(self._load()) if seen else None
+            self._values.update(self._load() if seen else ())
+            self._mask = of(sorted(self._values))
             self._seen = seen
         return self._mask
 
@@ -175,10 +199,47 @@ class LogFilter(logging.Filter):
         return True
 
 
+class RedactedStream(io.TextIOBase):
+    """A text stream that redacts what is written through it (the supervisor's ``stderr``,
+    which is its log: a traceback Python prints there itself never passes a log filter)."""
+
+    def __init__(self, stream: TextIO, redact: Redactor) -> None:
+        super().__init__()
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # read-only here, as a real stream's
+        return self._stream.encoding
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)  # the rest of a real stream's face (errors, buffer)
+
+
 def guard_logging(redact: Redactor) -> None:
-    """Redact everything the process logs through its root handlers (the supervisor log)."""
+    """Redact everything the process logs through its root handlers (the supervisor log),
+    and what Python writes to its ``stderr`` outside logging (an uncaught exception in a
+    thread, a warning)."""
     for handler in logging.getLogger().handlers:
         handler.addFilter(LogFilter(redact))
+    if not isinstance(sys.stderr, RedactedStream):
+        sys.stderr = RedactedStream(sys.stderr, redact)
 
 
 def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:

@@ -1,19 +1,23 @@
 """The registry: every bot of a home, its spec, whether it should run, and its live process.
 
-One JSON file, written atomically and durably by the supervisor alone. It is what lets a new
-supervisor adopt the bots of one that died. A file that is not a registry at all is moved
-aside, never emptied; one entry that cannot be read (an unknown value after a downgrade, a
-hand edit) is quarantined alone: kept verbatim in the file, shown in the status with what to
-do, and its name refused to ``start`` until it is fixed or removed, so a bot that may still be
-running is never started a second time.
+One JSON file, written atomically and durably by the supervisor alone, and after it the same
+content to ``registry.json.last-good``. It is what lets a new supervisor adopt the bots of one
+that died. A file that cannot be read at all (a stray comma, a torn restore) is left where it
+is and raises :class:`RegistryUnreadable`: the supervisor then adopts, stops and forgets
+nothing until a person fixes the file or restores the last good copy. One entry that cannot
+be read (an unknown value after a downgrade, a hand edit) is quarantined alone: kept verbatim
+in the file, shown in the status with what to do, and its name refused to ``start`` until it
+is fixed or removed, so a bot that may still be running is never started a second time.
 """
 
 from __future__ import annotations
 
+import errno
 import json
-import time
+import os
+import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,16 +32,48 @@ from .supervisor.lifecycle import ExitInfo
 FORMAT = 1
 
 
-class CorruptRegistry(Exception):
-    """The registry could not be read; it was moved to ``moved_to``."""
+LAST_GOOD_SUFFIX = ".last-good"
+MAX_BYTES = 64 * 2**20
+"""A registry larger than this is not one (a file put there by mistake): unreadable."""
 
-    def __init__(self, path: Path, moved_to: Path, detail: str) -> None:
-        super().__init__(
-            f"the registry {path} was unreadable ({detail}); it was moved to {moved_to} and "
-            f"wdbot starts with no bots: register them again with 'wdbot start', "
-            f"or stop wdbot and put a fixed copy back"
-        )
-        self.moved_to = moved_to
+
+def last_good(path: Path) -> Path:
+    """Where the last registry that was written (and so parsed) is kept."""
+    return path.with_name(path.name + LAST_GOOD_SUFFIX)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """Why the registry file cannot be read: the one line status, the web page and the
+    alert give, with the line of the file where the reading stopped."""
+
+    path: Path
+    error: str
+    line: int | None = None
+    has_last_good: bool = False
+
+    @property
+    def message(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        good = last_good(self.path)
+        fix = (f"fix it or restore {good.name} (cp {good} {self.path})" if self.has_last_good
+               else f"fix it (there is no {good.name} to restore)")
+        return (f"{self.path.name} unreadable: {where}{self.error}; {fix}; until then no bot is "
+                f"adopted, started, stopped or forgotten ({self.path})")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "line": self.line, "error": self.error,
+                "last_good": str(last_good(self.path)) if self.has_last_good else None,
+                "message": self.message}
+
+
+class RegistryUnreadable(Exception):
+    """The registry file exists (or its last good copy does) but cannot be read; it is left
+    as it is."""
+
+    def __init__(self, unreadable: Unreadable) -> None:
+        super().__init__(unreadable.message)
+        self.unreadable = unreadable
 
 
 @dataclass(frozen=True)
@@ -199,25 +235,87 @@ class Registry:
 
 
 def load(path: Path) -> Registry:
-    """Read the registry; a missing file is an empty registry, a file that is no registry
-    raises :class:`CorruptRegistry` after moving it aside, an unreadable entry is quarantined.
+    """Read the registry: a missing file is an empty registry (unless its last good copy
+    exists: then it was lost, and that is unreadable too); a file that cannot be read raises
+    :class:`RegistryUnreadable` and is left in place; an unreadable entry is quarantined.
     Only the supervisor holding the home lock calls this, so temporary files of an
-    interrupted save are stale and removed."""
+    interrupted save are stale and removed (the last good copy's too)."""
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         stale.unlink(missing_ok=True)
+    found = read(path)
+    if isinstance(found, Unreadable):
+        raise RegistryUnreadable(found)
+    return found
+
+
+def read(path: Path) -> Registry | Unreadable:
+    """The registry, or why it cannot be read; never moves or changes a file."""
     try:
-        raw = path.read_bytes()
+        raw = _read_bounded(path)
     except FileNotFoundError:
+        if last_good(path).is_file():
+            return _unreadable(path, "the file is missing")
         return Registry({})
+    except OSError as exc:
+        return _unreadable(path, exc.strerror or str(exc))
+    if len(raw) > MAX_BYTES:
+        return _unreadable(path, f"larger than {MAX_BYTES >> 20} MB: not a wdbot registry")
     try:
         doc = json.loads(raw)
-        if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
-            raise ValueError("not a wdbot registry")
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
-        moved = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
-        path.replace(moved)
-        raise CorruptRegistry(path, moved, str(exc) or type(exc).__name__) from None
+    except json.JSONDecodeError as exc:
+        return _unreadable(path, f"{exc.msg} (column {exc.colno})", exc.lineno)
+    except UnicodeDecodeError as exc:
+        return _unreadable(path, "not UTF-8 text", raw[:exc.start].count(b"\n") + 1)
+    except (ValueError, RecursionError) as exc:
+        return _unreadable(path, str(exc) or type(exc).__name__, 1)
+    if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
+        return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
     return parse(doc["bots"])
+
+
+def with_newer_runs(read: Registry, good: Registry | Unreadable,
+                    alive: Callable[[ProcessIdentity], bool]) -> Registry:
+    """``read``, where a bot's recorded run is gone, with the runs its last good copy holds.
+    While the file is unreadable the supervisor writes only the copy, so a file fixed by hand
+    may predate a restart made meanwhile: that run's live process is the bot's own (its
+    identity was recorded for it), not a stray to stop and start again.
+
+    >>> spec = BotSpec(name="a", path="/a.py")
+    >>> old, new = RunRecord(1, 1.0, "r1", "t"), RunRecord(2, 2.0, "r2", "t")
+    >>> fixed, copy = Registry({"a": BotRecord(spec, run=old)}), Registry({"a": BotRecord(spec, run=new)})
+    >>> with_newer_runs(fixed, copy, lambda ident: ident.pid == 2).bots["a"].run.pid
+    2
+    """
+    if not isinstance(good, Registry):
+        return read
+    bots = dict(read.bots)
+    for name, record in read.bots.items():
+        copy = good.bots.get(name)
+        if copy is None or copy.spec.path != record.spec.path:
+            continue
+        if record.run is not None and alive(record.run.ident):
+            continue
+        # Only what adds a live process: never a run or a write-ahead of the file dropped.
+        run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
+        pending = record.pending_run or copy.pending_run
+        if (run, pending) != (record.run, record.pending_run):
+            bots[name] = replace(record, run=run, pending_run=pending)
+    return Registry(bots, read.quarantined)
+
+
+def _read_bounded(path: Path) -> bytes:
+    """Up to ``MAX_BYTES + 1`` bytes of the regular file ``path``: a FIFO or a device put in
+    its place is refused at once, never waited on (it would hang every reader)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return fh.read(MAX_BYTES + 1)
+
+
+def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:
+    return Unreadable(path, error, line, last_good(path).is_file())
 
 
 def parse(entries: list[Any]) -> Registry:
@@ -227,7 +325,7 @@ def parse(entries: list[Any]) -> Registry:
     for item in entries:
         try:
             record = BotRecord.from_json(item)
-            if not BOT_NAME_RE.match(record.spec.name):
+            if not BOT_NAME_RE.fullmatch(record.spec.name):
                 raise ValueError(f"bad bot name {record.spec.name!r}")
         except Exception as exc:  # noqa: BLE001 - any unreadable entry is quarantined, never fatal
             bad.append(Quarantined(_entry_name(item), item, _reason(exc)))
@@ -249,6 +347,9 @@ def _entry_name(item: Any) -> str | None:
         name = item["spec"]["name"]
     except (KeyError, TypeError, IndexError):
         return None
+    # ``match``, not ``fullmatch``: an entry named 'trader\n' by a version that let such names
+    # pass is quarantined under that name, so its processes are left alone (and said so),
+    # not stopped as strays of an unknown bot.
     return name if isinstance(name, str) and BOT_NAME_RE.match(name) else None
 
 
@@ -260,16 +361,30 @@ def _reason(exc: Exception) -> str:
 
 def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...] = ()) -> None:
     """Write the registry atomically and durably; quarantined entries are written back as
-    they were read."""
-    atomic_write_json(path, {"format": FORMAT,
-                             "bots": [records[name].to_json() for name in sorted(records)]
-                             + [q.raw for q in quarantined]})
+    they were read. The supervisor writes the same to :func:`save_last_good` after it."""
+    atomic_write_json(path, _document(records, quarantined))
+
+
+def save_last_good(path: Path, records: Mapping[str, BotRecord],
+                   quarantined: tuple[Quarantined, ...] = ()) -> None:
+    """Write the last good copy (atomically, durably, 0600): after every registry write, and
+    alone while the registry file is unreadable (it is left as the person left it), so this
+    copy always holds what a restore must bring back."""
+    atomic_write_json(last_good(path), _document(records, quarantined))
+
+
+def _document(records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...]) -> dict[str, Any]:
+    return {"format": FORMAT, "bots": [records[name].to_json() for name in sorted(records)]
+            + [q.raw for q in quarantined]}
 
 
 def read_only(path: Path) -> dict[str, BotRecord]:
-    """Read the registry without ever moving it (for commands that run beside a supervisor)."""
-    try:
-        doc = json.loads(path.read_bytes())
-        return parse(doc["bots"]).bots
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
-        return {}
+    """The readable bots, or none when the file cannot be read (see :func:`unreadable`)."""
+    found = read(path)
+    return found.bots if isinstance(found, Registry) else {}
+
+
+def unreadable(path: Path) -> Unreadable | None:
+    """Why the registry cannot be read, or None (for commands that run beside a supervisor)."""
+    found = read(path)
+    return found if isinstance(found, Unreadable) else None

@@ -227,7 +227,7 @@ def _decrypt(fernet: Fernet, token: str) -> str | None:
 
 def check_name(name: str) -> None:
     """Raise SecretError unless ``name`` is ``CONNECTION.FIELD``."""
-    if not NAME_RE.match(name):
+    if not NAME_RE.fullmatch(name):
         raise SecretError(f"bad secret name {name!r}: use CONNECTION.FIELD, like binance.apiKey")
 
 
@@ -243,7 +243,7 @@ def parse_env(text: str, connection: str) -> dict[str, str]:
     ...
     watchdog_runtime.secretstore.SecretError: line 1 of stdin is not KEY=VALUE: nothing stored ...
     """
-    if not CONNECTION_RE.match(connection):
+    if not CONNECTION_RE.fullmatch(connection):
         raise SecretError(f"bad connection name {connection!r}: use letters, digits, '_' or '-'")
     found: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
@@ -255,7 +255,7 @@ def parse_env(text: str, connection: str) -> dict[str, str]:
         key, sep, value = line.partition("=")
         key, value = key.strip(), _unquote(value.strip())
         where = f"line {number} of stdin"
-        if not sep or not FIELD_RE.match(key):
+        if not sep or not FIELD_RE.fullmatch(key):
             raise SecretError(f"{where} is not KEY=VALUE: nothing stored (to set one field, "
                               f"name it CONNECTION.FIELD)")
         if not value:

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import math
 import re
+import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -40,6 +41,26 @@ class AutoInstall(Enum):
     """Never: a missing module leaves the bot ``errored`` with a hint."""
 
 
+class StopSignal(Enum):
+    """The signal a stop sends to the bot's processes (supervisord's ``stopsignal``)."""
+
+    TERM = "TERM"
+    """The default: the bot gets ``SystemExit(0)`` in its main thread (the SDK's shutdown)."""
+    INT = "INT"
+    """What PM2 sends: ``KeyboardInterrupt``, for bots that clean up in ``except KeyboardInterrupt``."""
+    HUP = "HUP"
+    QUIT = "QUIT"
+
+    @property
+    def signum(self) -> signal.Signals:
+        """The signal's number.
+
+        >>> StopSignal.INT.signum == signal.SIGINT
+        True
+        """
+        return signal.Signals[f"SIG{self.value}"]
+
+
 
 class SpecError(ValueError):
     """An option value the user must correct; the message says what is wrong and what to do."""
@@ -55,7 +76,7 @@ def parse_size(text: str) -> int:
     >>> parse_size("500M"), parse_size("2G")
     (524288000, 2147483648)
     """
-    match = _SIZE_RE.match(text)
+    match = _SIZE_RE.fullmatch(text)
     if not match:
         raise SpecError(f"bad size {text!r}: use a number with an optional unit, like 500M or 2G")
     number, unit, _ = match.groups()
@@ -67,7 +88,7 @@ def parse_size(text: str) -> int:
 
 def parse_seconds(text: str) -> float:
     """Non-negative seconds (``10``, ``0.5``); a suffix ``s``, ``m`` or ``h`` is accepted."""
-    match = re.match(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", text)
+    match = re.fullmatch(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$", text)
     if not match:
         raise SpecError(f"bad duration {text!r}: use seconds like 10 or 0.5, or 5m, 1h")
     value = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)]
@@ -88,7 +109,7 @@ def parse_positive_int(text: str) -> int:
 
 def parse_env_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+    if not sep or not re.fullmatch(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
         raise SpecError(f"bad --env {text!r}: use KEY=VALUE with KEY a variable name")
     return key, value
 
@@ -111,6 +132,21 @@ def _choice(kind: type[E], flag: str) -> Callable[[str], E]:
 
 parse_restart = _choice(RestartPolicy, "--restart")
 parse_auto_install = _choice(AutoInstall, "--auto-install")
+_parse_stop_signal = _choice(StopSignal, "--stop-signal")
+
+
+def parse_stop_signal(text: str) -> StopSignal:
+    """``TERM``, ``INT``, ``HUP`` or ``QUIT``; any case, with or without ``SIG``.
+
+    >>> parse_stop_signal("sigint"), parse_stop_signal("TERM")
+    (<StopSignal.INT: 'INT'>, <StopSignal.TERM: 'TERM'>)
+    """
+    name = text.strip().upper()
+    try:
+        return _parse_stop_signal(name[3:] if name.startswith("SIG") else name)
+    except SpecError:
+        raise SpecError(f"bad --stop-signal {text!r}: choose one of "
+                        f"{', '.join(s.value for s in StopSignal)}") from None
 
 
 @dataclass(frozen=True)
@@ -155,7 +191,11 @@ class BotSpec:
     )
     stop_timeout_s: float = _opt(
         10.0, flag="--stop-timeout", parse=parse_seconds, metavar="SECONDS",
-        help="SIGKILL after this long when SIGTERM is not enough (default 10)",
+        help="SIGKILL after this long when the stop signal is not enough (default 10)",
+    )
+    stop_signal: StopSignal = _opt(
+        StopSignal.TERM, flag="--stop-signal", parse=parse_stop_signal, metavar="TERM|INT|HUP|QUIT",
+        help="the signal a stop sends the bot (default TERM; INT for bots written for PM2)",
     )
     backoff_initial_s: float = _opt(
         1.0, flag="--backoff-initial", parse=parse_seconds, metavar="SECONDS",
@@ -213,7 +253,7 @@ class BotSpec:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, (RestartPolicy, AutoInstall)):
+            if isinstance(value, (RestartPolicy, AutoInstall, StopSignal)):
                 value = value.value
             elif f.name == "env":
                 value = [list(pair) for pair in value]
@@ -233,6 +273,8 @@ class BotSpec:
         values["env"] = tuple((str(k), str(v)) for k, v in values.get("env", ()))
         if "restart" in values:
             values["restart"] = RestartPolicy(values["restart"])
+        if "stop_signal" in values:  # a registry from before the option has none: TERM
+            values["stop_signal"] = parse_stop_signal(str(values["stop_signal"]))
         auto = values.get("auto_install")
         if isinstance(auto, bool):  # registries before the three-way policy stored a flag
             values["auto_install"] = None if auto else AutoInstall.OFF

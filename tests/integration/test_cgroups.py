@@ -6,12 +6,14 @@ base of its own, removed after it; skipped where no writable cgroup v2 is to be 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -303,16 +305,38 @@ def test_a_delegated_cgroup_holds_the_bots_beside_the_supervisor(containment: Co
 
 
 def test_without_root_or_delegation_there_is_no_cgroup_to_be_had() -> None:
+    """The unprivileged child runs a world-readable copy of the package: a checkout in a
+    private folder (root's ``/root``, any ``mktemp -d``) is fine (issue 23 point 10: the child
+    could not import it, and only "Permission denied" made the test skip)."""
     if cgroups.detect("x") is None or shutil.which("setpriv") is None:
         pytest.skip("needs cgroup v2 as root and setpriv, to drop to an unprivileged user")
-    code = ("from watchdog_runtime.supervisor import cgroupplan, cgroups\n"
-            "print(cgroupplan.describe(cgroups.detect('x')))")
-    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
-                           sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    if done.returncode != 0 and "Permission denied" in done.stderr:  # a checkout nobody may read
-        pytest.skip(f"cannot run the project as an unprivileged user here: {done.stderr.strip()}")
+    nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", sys.executable, "-I", "-c"]
+    with _package_anyone_may_read() as folder:
+        alone = subprocess.run([*nobody, "pass"], capture_output=True, text=True, timeout=60, cwd=folder)
+        if alone.returncode != 0:  # Python itself (or its standard library) is out of reach
+            pytest.skip(f"this Python cannot run as an unprivileged user ({sys.executable}): "
+                        f"{alone.stderr.strip()}")
+        code = (f"import sys; sys.path.insert(0, {str(folder)!r})\n"
+                "from watchdog_runtime.supervisor import cgroupplan, cgroups\n"
+                "print(cgroupplan.describe(cgroups.detect('x')))")
+        done = subprocess.run([*nobody, code], capture_output=True, text=True, timeout=60, cwd=folder)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "process marker walk (no delegated cgroup v2)\n"
+
+
+@contextlib.contextmanager
+def _package_anyone_may_read() -> Iterator[Path]:
+    """A copy of ``watchdog_runtime`` in a fresh folder under /tmp, every folder on its way
+    open to all; removed after."""
+    folder = Path(tempfile.mkdtemp(prefix="wdbot-anyone-", dir="/tmp"))
+    try:
+        package = Path(cgroups.__file__).resolve().parents[1]
+        shutil.copytree(package, folder / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)  # whatever the umask of the checkout
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_a_cgroup_that_is_gone_is_empty_and_has_nothing_to_kill(containment: Containment) -> None:

@@ -58,17 +58,16 @@ def test_registry_keeps_bots_and_options_across_supervisors(wd: Wdbot, bots: Pat
     assert status["state"] == "stopped" and status["restart_policy"] == "always"
 
 
-def test_a_corrupt_registry_is_moved_aside_with_a_clear_error(wd: Wdbot, bots: Path) -> None:
+def test_a_torn_registry_is_left_in_place_with_a_clear_error(wd: Wdbot, bots: Path) -> None:
+    """A torn file is neither moved aside nor emptied: a start is refused with the line to
+    fix and the copy to restore (it used to start over with no bots; issue 23, point 3)."""
     wd("start", str(write_bot(bots, "lost.py", "import time\ntime.sleep(600)\n")))
     wd("shutdown")
     (wd.home / "registry.json").write_text('{"bots": [{"spec": ')  # torn by hand
-    start = wd("start", str(write_bot(bots, "fresh.py", "import time\ntime.sleep(600)\n")))
-    assert start.code == 0
-    moved = list(wd.home.glob("registry.json.corrupt-*"))
-    assert len(moved) == 1 and moved[0].read_text() == '{"bots": [{"spec": '
-    status = wd.status()
-    assert [b["name"] for b in status["bots"]] == ["fresh"]
-    warning = status["supervisor"]["warnings"][0]
-    assert "unreadable" in warning and str(moved[0]) in warning
-    assert str(moved[0]) in (wd.home / "supervisor.log").read_text()
-    assert "warning:" in wd("status").out
+    start = wd("start", str(write_bot(bots, "fresh.py", "import time\ntime.sleep(600)\n")), check=False)
+    assert start.code == 1 and "registry.json unreadable: line 1:" in start.err
+    assert "restore registry.json.last-good" in start.err
+    assert (wd.home / "registry.json").read_text() == '{"bots": [{"spec": '
+    assert list(wd.home.glob("registry.json.corrupt-*")) == []
+    assert "warning: registry.json unreadable: line 1:" in " ".join(wd("status").out.split())
+    assert str(wd.home / "registry.json") in (wd.home / "supervisor.log").read_text()

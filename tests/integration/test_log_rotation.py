@@ -126,3 +126,86 @@ def test_the_supervisor_rotates_its_own_log(wd: Wdbot, bots: Path) -> None:
                "the supervisor to exit")
     assert "received SIGTERM: shutting down" in log.read_text()
     assert "received SIGTERM" not in (wd.home / "supervisor.log.1").read_text()
+
+
+HELPED = """
+import subprocess, sys, time
+HELPER = '''
+import os, time
+chunk = ("helper " + "h" * 1016 + "\\\\n").encode() * 64  # 64 KB a write
+written = 0
+while written < {total}:
+    os.write(1, chunk)
+    written += len(chunk)
+    time.sleep(0.004)
+open({flag!r}, "w").close()
+time.sleep(600)
+'''
+helper = subprocess.Popen([sys.executable, "-c", HELPER])  # stdout inherited: the log as it is now
+open({pid_file!r}, "w").write(str(helper.pid))
+line = "bot " + "b" * 95 + "\\n"
+while True:  # 2 MB/s of its own: the log rotates every few checks
+    sys.stdout.write(line * 1000)
+    sys.stdout.flush()
+    time.sleep(0.05)
+"""
+
+
+def _bytes_held(logs: Path, pids: list[int]) -> int:
+    """Disk blocks of every file of ``logs``: those listed, and those only a process's open
+    descriptor still reaches (deleted), each inode once."""
+    inodes: dict[tuple[int, int], int] = {}
+    paths = [str(p) for p in logs.iterdir()]
+    for pid in pids:
+        fds = Path(f"/proc/{pid}/fd")
+        for fd in (list(fds.iterdir()) if fds.exists() else []):
+            try:
+                if os.readlink(fd).startswith(f"{logs}/"):
+                    paths.append(str(fd))
+            except OSError:
+                continue
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        inodes[(info.st_dev, info.st_ino)] = info.st_blocks * 512
+    return sum(inodes.values())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_helper_holding_a_rotated_log_cannot_grow_the_disk_unseen(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 23 point 4): a child that inherited the bot's stdout kept writing to
+    the rotated copy, and, once rotation deleted it, to a deleted file neither ls nor du showed
+    (3 MB budget: 137 MB deleted after 15 s). The rotation now empties the files it left
+    behind; status and an event name the process writing to a deleted log."""
+    max_bytes, backups, total = 256 * 1024, 2, 48 * 1024 * 1024
+    wd.home.mkdir(parents=True, exist_ok=True)
+    (wd.home / "config.toml").write_text(f'[logs]\nmax_size = "256K"\nbackups = {backups}\n')
+    flag, pid_file = tmp_path / "helper-done", tmp_path / "helper.pid"
+    wd("start", str(write_bot(bots, "helped.py", HELPED.format(total=total, flag=str(flag),
+                                                               pid_file=str(pid_file)))))
+    pid = wd.bot("helped")["pid"]
+    helper = int(wait_until(lambda: pid_file.exists() and pid_file.read_text(), "the helper's pid"))
+    logs = wd.home / "bots" / "helped" / "logs"
+    wait_until(flag.exists, f"the helper to write {total} bytes", 240)
+    # The budget, a copy the helper holds (emptied past max_bytes) and what one check
+    # interval lets through, with room to spare: far below what the helper wrote.
+    bound = max_bytes * (backups + 2) + 1024 * 1024
+    held = wait_until(lambda: (n := _bytes_held(logs, [pid, helper])) <= bound and n or None,
+                      f"the logs within {bound} bytes, deleted files included", 20)
+    assert held <= bound < total // 10
+    stray = {"pid": helper, "stream": "stdout", "deleted": True}
+
+    def flagged() -> bool:
+        found = wd.bot("helped")["stray_log_writers"]
+        return any(stray.items() <= w.items() and w["file"].startswith("stdout.log") for w in found)
+
+    wait_until(flagged, "status to name the helper writing to a deleted log")
+    events = wd.events("stray_log_writer", "helped")
+    assert any(e["pid"] == helper and e["deleted"] for e in events), events
+    detail = wd("status", "helped").out
+    assert f"pid {helper} writes its stdout to a deleted log" in detail
+    assert wd.bot("helped")["state"] == "running" and wd.bot("helped")["pid"] == pid

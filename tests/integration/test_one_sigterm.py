@@ -69,7 +69,7 @@ class Remembered:
         self.spare = frozenset(spare)
         self.marked: list[int] = []
 
-    def before(self, pids: list[int]) -> treestop.Term:
+    def before(self, pids: list[int], late: bool = False) -> treestop.Term:
         return treestop.Term(5.0, self.spare)
 
     def sent(self, pids: list[int]) -> None:

@@ -1,7 +1,8 @@
 """The dashboard in a real headless browser (Debian's Chromium through chromedriver and
 selenium) on the demo bots: log in with the demo's link, see the bots, restart one and watch
 its state change without a reload, follow its log, set a secret and see the bot read it,
-and check that a request without the CSRF token changes nothing. It takes the README's
+and check that a request without the CSRF token changes nothing; and that a bot's hostile error
+text (a CR before ``event: bot``) does not stop the overview's live updates. It takes the README's
 screenshots on the way (into ``docs/`` when ``WDBOT_WEB_SHOTS`` names it: ``make screenshots``).
 
 Skipped only where Chromium is missing outside CI; in CI (``CI`` set) a missing browser fails.
@@ -23,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Wdbot, wait_until
+from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
+from tests.integration.test_web_stream_text import HOSTILE_BOT
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -172,3 +174,45 @@ def test_the_dashboard_in_a_browser(demo: tuple[Wdbot, str], browser: Any, tmp_p
     screenshot(browser, shots / "web-bot-phone.png", phone=True)
     assert all((shots / f"web-{p}.png").stat().st_size > 10_000
                for p in ("overview", "overview-phone", "bot", "bot-phone"))
+
+
+@pytest.fixture
+def dashboard(wd: Wdbot) -> Iterator[str]:
+    """``wdbot web`` on a free loopback port for ``wd``'s home; its login link."""
+    web = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "web", "--listen", "127.0.0.1:0"],
+                           env=wd.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert web.stdout is not None
+        port = re.search(r"127\.0\.0\.1:(\d+)", wait_for_line(web.stdout, "serving http://127.0.0.1:"))
+        assert port, "the ready line names the port"
+        yield wd("web", "--login-link", "--listen", f"127.0.0.1:{port.group(1)}").out.strip()
+    finally:
+        web.terminate()
+        try:
+            web.wait(30)
+        except subprocess.TimeoutExpired:
+            web.kill()
+            web.wait(10)
+        if web.stdout:
+            web.stdout.close()
+
+
+def test_a_hostile_error_does_not_freeze_the_live_page(wd: Wdbot, bots: Path, dashboard: str,
+                                                       browser: Any) -> None:
+    """Regression (issue 23, point 6): an error ending in ``\\revent: bot`` renamed the
+    overview's server-sent event in the browser (a bare CR ends a line there); the page stopped
+    updating and showed a stopped bot as running for as long as the error was listed."""
+    wd("start", str(write_bot(bots, "hostile.py", HOSTILE_BOT)), "--backoff-initial", "0.2")
+    wd.wait_state("hostile", "running")
+    assert "event: bot" in wd.bot("hostile")["last_exit"]["error"]
+    base = dashboard.split("/login")[0]
+    browser.get(dashboard)
+    wait_until(lambda: browser.current_url == base + "/", "the login to land on the overview")
+    wait_until(lambda: browser.execute_script("return document.body.dataset.liveReady") == "1", "live")
+    browser.execute_script("window.notReloaded = true;")
+    assert text_of(browser, "#bot-hostile .state") == "running"
+    assert "event: bot" in text_of(browser, "ul.events"), "the hostile error is on the page"
+
+    wd("stop", "hostile")
+    wait_until(lambda: text_of(browser, "#bot-hostile .state") == "stopped", "the page to show the stop")
+    assert browser.execute_script("return window.notReloaded === true"), "shown live, not by a reload"

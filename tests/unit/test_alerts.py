@@ -74,3 +74,12 @@ def test_the_uptime_ping_stops_once_a_bot_has_given_up(tmp_path: Path) -> None:
     assert sup.healthy()
     sup.runners["b"] = BotRunner(sup, BotRecord(spec=spec, state=BotState.ERRORED))
     assert not sup.healthy()
+
+
+def test_an_unreadable_registry_alerts_and_so_does_its_restore() -> None:
+    policy = AlertPolicy(SETTINGS)
+    line = "registry.json unreadable: line 2: Expecting value; fix it or restore registry.json.last-good"
+    broke = policy.on_event({"kind": "registry_unreadable", "bot": None, "message": line}, 0.0)
+    fixed = policy.on_event({"kind": "registry_readable", "bot": None, "message": "adopted"}, 1.0)
+    assert broke is not None and broke.title == "wdbot: registry.json unreadable" and broke.body == line
+    assert fixed is not None and fixed.title == "wdbot: registry.json readable again"

@@ -19,6 +19,7 @@ from chaos_invariants import (  # noqa: E402
     Ident,
     Proc,
     Snapshot,
+    UnreadableEpisodes,
     extra_copies,
     main_roots,
     orphan_suspects,
@@ -193,8 +194,12 @@ def test_the_report_keeps_the_before_row_when_after_is_written() -> None:
     text = chaos_report.doc(rows)
     # A row from before the column existed says so, rather than a zero it never counted.
     assert ("| before (2026-12-01 09:00 UTC, seed 13) | 3 | 0 | 0 | 0 | 0 | not counted | not counted | "
-            "100 | 50 | 6 | 2 | 200 s |") in text
-    assert "| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | not counted | 100 |" in text
+            "not counted | 100 | 50 | 6 | 2 | 200 s |") in text
+    assert ("| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | not counted | not counted | "
+            "100 |") in text
+    counted = chaos_report.doc([replace(figures("after"), second_sigterms=0, held_ran=0,
+                                        registry_unreadable=0)])
+    assert "| after (2026-12-01 09:00 UTC, seed 13) | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 100 |" in counted
     assert "make chaos" in text
 
 
@@ -219,3 +224,95 @@ def test_a_bot_run_by_the_supervisor_restarted_after_the_shutdown_is_counted_onc
     fig = replace(chaos_report.Figures("x", "t", 13, 10, 0, 0, 0, 0, 0, 10, 5, 0, 0, 1.0), held_ran=2)
     assert not fig.clean and "run after shutdown   2" in chaos_report.table(fig)
     assert replace(fig, held_ran=0).clean and replace(fig, held_ran=None).clean  # an older row
+
+    assert "VIOLATIONS" in chaos_report.table(replace(figures("after"), registry_unreadable=1))
+
+
+# ------------------------------------------------ the registry made unreadable mid-run
+def test_a_registry_episode_where_nothing_is_stopped_doubled_or_lost_is_clean() -> None:
+    """The safe state: the healthy bot runs on, the crash looper (nothing restarts it while
+    the file is broken) is down but not lost, and comes back after the restore."""
+    checker, episodes = Checker(PLANS, grace_s=10.0), UnreadableEpisodes(PLANS, grace_s=10.0)
+    checker.observe(snap(0, [proc(1), proc(5, bot="c")], {"h": 1, "c": 5}))
+    episodes.broken(snap(1, [proc(1), proc(5, bot="c")], {"h": 1, "c": 5}))
+    checker.paused = True
+    for at in (2, 20, 40):  # c crashed and stays down: no supervisor restarts it meanwhile
+        for look in (checker, episodes):
+            look.observe(snap(at, [proc(1)], {"h": 1, "c": 5}))
+    episodes.fixed(41)
+    checker.paused = False
+    checker.excuse(41)
+    for at, procs in ((42, [proc(1)]), (45, [proc(1), proc(6, bot="c")]), (60, [proc(1), proc(6, bot="c")])):
+        for look in (checker, episodes):
+            look.observe(snap(at, procs, {"h": 1, "c": 6 if len(procs) > 1 else 5}))
+    assert episodes.findings == [] and checker.lost == [] and not episodes.active
+    assert episodes.episodes == 1
+
+
+def test_a_bot_stopped_started_twice_or_lost_because_of_it_is_a_violation_once() -> None:
+    episodes = UnreadableEpisodes(PLANS, grace_s=10.0)
+    episodes.broken(snap(0, [proc(1), proc(5, bot="c")], {"h": 1, "c": 5}))
+    for at in (1, 2):  # h's process stopped, and a second copy of c
+        episodes.observe(snap(at, [proc(5, bot="c"), proc(7, bot="c")], {"h": 1, "c": 5}))
+    episodes.fixed(3)
+    episodes.observe(snap(10, [], {"h": 1, "c": 5}))
+    assert len(episodes.findings) == 2 and episodes.active, "the restore's grace runs"
+    episodes.observe(snap(16, [], {"h": 1, "c": 5}))  # 3 s backoff + 10 s grace after the fix
+    texts = [f.text for f in episodes.findings]
+    assert texts[0] == "h: pid 1 was stopped while the registry was unreadable or at its restore"
+    assert texts[1].startswith("c: a second copy, pid 7")
+    assert sorted(t.split(":")[0] for t in texts[2:]) == ["c", "h"] and "restored" in texts[2]
+    assert not episodes.active
+    episodes.observe(snap(30, [], {"h": 1, "c": 5}))
+    assert len(episodes.findings) == 4, "each counted once"
+
+
+def test_a_paused_checker_counts_no_bot_lost_and_no_orphan_until_the_grace_after() -> None:
+    checker = Checker(PLANS, grace_s=1.0)
+    checker.paused = True
+    helper = Helper(Ident(50, 500), owner=Ident(9, 90), kind="noenv")  # its bot crashed
+    checker.observe(snap(0, [], {"h": None, "c": None}, helpers=(helper,)))
+    checker.observe(snap(50, [], {"h": None, "c": None}, helpers=(helper,)))
+    assert checker.lost == [] and checker.orphans == {}
+    checker.paused = False
+    checker.excuse(50)
+    checker.observe(snap(50.5, [proc(1)], {"h": 1, "c": None}, helpers=(helper,)))
+    assert checker.orphans == {}
+    checker.observe(snap(51, [proc(1)], {"h": 1, "c": None}, helpers=(helper,)))
+    assert list(checker.orphans) == [Ident(50, 500)], "still there a grace after the restore"
+
+
+def test_registry_periods_keep_apart_from_the_sleeper_and_the_disk() -> None:
+    for kills in (20, 100):
+        steps = chaos.plan(13, kills)
+        breaks = [i for i, s in enumerate(steps) for a, _ in s.actions if a is chaos.Action.REGISTRY_BREAK]
+        fixes = [i for i, s in enumerate(steps) for a, _ in s.actions if a is chaos.Action.REGISTRY_FIX]
+        assert len(breaks) == len(fixes) == len(chaos.REGISTRY_PERIODS)
+        for broke, fixed in zip(breaks, fixes, strict=True):
+            assert broke < fixed
+            inside = [a for s in steps[broke:fixed + 1] for a, _ in s.actions]
+            assert not {chaos.Action.STOP, chaos.Action.START, chaos.Action.DISK_FULL} & set(
+                inside[:inside.index(chaos.Action.REGISTRY_FIX)]), (kills, inside)
+
+
+def test_a_full_disk_after_the_restore_holds_the_judgement_and_a_stop_on_purpose_is_none() -> None:
+    episodes = UnreadableEpisodes(PLANS, grace_s=10.0)
+    episodes.broken(snap(0, [proc(1), proc(5, bot="c")], {"h": 1, "c": 5}))
+    episodes.fixed(2)
+    episodes.hold()  # the disk fills: c cannot start again
+    episodes.observe(snap(30, [proc(1)], {"h": 1, "c": 5}))
+    assert episodes.findings == [] and episodes.active
+    episodes.excuse(31)
+    episodes.forget("h")  # then the run stops h on purpose
+    episodes.observe(snap(40, [proc(6, bot="c")], {"h": 1, "c": 6}, wanted=frozenset({"c"})))
+    episodes.observe(snap(45, [proc(6, bot="c")], {"h": 1, "c": 6}, wanted=frozenset({"c"})))
+    assert episodes.findings == [] and not episodes.active
+
+
+def test_a_crash_looper_that_ran_between_two_looks_after_the_restore_came_back() -> None:
+    episodes = UnreadableEpisodes(PLANS, grace_s=10.0)
+    episodes.broken(snap(0, [proc(1)], {"h": 1, "c": 5}))
+    episodes.fixed(2)
+    for at, run in ((3, 5), (8, 6), (16, 6)):  # c is down at every look, but ran (pid 6)
+        episodes.observe(snap(at, [proc(1)], {"h": 1, "c": run}))
+    assert episodes.findings == [] and not episodes.active

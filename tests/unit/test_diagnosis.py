@@ -189,3 +189,29 @@ def test_repeats_of_one_error_in_the_window_make_a_degraded_verdict() -> None:
     words = ("".join(chr(97 + int(d)) for d in str(i)) for i in range(1000))  # no digits: distinct
     watch.feed("".join(f"ValueError: distinct {w}\n" for w in words), 80)
     assert len(watch._seen) <= 200, "bounded however many distinct errors"
+
+
+RETRIED_TB = """Traceback (most recent call last):
+  File "/bots/poller.py", line 12, in <module>
+    price()
+  File "/venv/lib/python3.11/site-packages/watchdog_runtime/bot/retrying.py", line 181, in wrapper
+    return self.call(fn, *args, **kwargs)
+  File "/bots/poller.py", line 9, in price
+    with urllib.request.urlopen(URL, timeout=5) as resp:
+urllib.error.URLError: <urlopen error [Errno 111] Connection refused>
+"""
+
+
+@pytest.mark.parametrize("failure", [
+    Failure.from_line(RETRIED_TB.splitlines()[-1], RETRIED_TB),
+    Failure.from_record({"type": "URLError", "message": "<urlopen error [Errno 111] Connection refused>",
+                         "mro": ["urllib.error.URLError", "builtins.OSError"], "retried": True}),
+])
+def test_the_diagnosis_never_advises_a_retry_already_there(failure: Failure) -> None:
+    """Regression (issue 24): a call wrapped in wd.retry that failed every attempt was told to
+    'wrap the call in wd.retry'."""
+    found = diagnose(ExitReason.CRASH, 1, None, failure)
+    assert found is not None and found.pattern is Pattern.NETWORK
+    assert "wrap the call" not in found.hint and "every attempt of wd.retry" in found.hint
+    fresh = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(RETRIED_TB.splitlines()[-1]))
+    assert fresh is not None and "wrap the call in wd.retry" in fresh.hint

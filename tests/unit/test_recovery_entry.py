@@ -27,6 +27,15 @@ def test_main_without_a_guard_is_called() -> None:
     assert entry_of("async def main(): pass\n")[3] is True
 
 
+@pytest.mark.parametrize("call", ["main()", "asyncio.run(main())",
+                                  "try:\n    main()\nexcept KeyboardInterrupt:\n    pass"])
+def test_a_main_the_file_calls_itself_is_not_called_again(call: str) -> None:
+    """Regression (issue 24): ``asyncio.run(main())`` at the top of a file without a guard ran
+    main a second time once the first returned: a bot that returned from a stop (its
+    ``except KeyboardInterrupt``) traded again until its SIGKILL."""
+    assert entry_of(f"import asyncio\nasync def main(): pass\n{call}\n")[3] is False
+
+
 def test_without_recover_the_guard_stays_in_place() -> None:
     src = "def main(): pass\nif __name__ == '__main__':\n    main()\nx = 1\n"
     assert entry_of(src) == (False, ["FunctionDef", "If", "Assign"], None, False)

@@ -132,6 +132,48 @@ def test_tail_reads_only_the_end(tmp_path: Path) -> None:
     assert logfiles.tail_lines(tmp_path / "missing.log", 3) == []
 
 
+def test_a_38_mb_line_is_cut_with_the_mark_not_read_whole(tmp_path: Path) -> None:
+    """Issue 23 point 9: one long line (a tqdm bar) made the tail read quadratic (12.5 s for
+    ``status NAME`` on 38 MB); the tail now reads a bounded end and cuts the line, marked."""
+    path = tmp_path / "stderr.log"
+    with open(path, "wb") as fh:
+        fh.write(b"first\n" + b"x" * (38 << 20) + b"END\n" + b"after\n")
+    lines = logfiles.tail_lines(path, 10)
+    assert lines[-1] == "after" and lines[-2].endswith("xEND")
+    assert lines[-2].startswith(logfiles.CUT_MARK)
+    assert len(lines[-2]) == len(logfiles.CUT_MARK) + logfiles.LINE_CAP
+    assert sum(map(len, lines)) < 11 * (logfiles.LINE_CAP + len(logfiles.CUT_MARK))
+    only = tmp_path / "bar.log"
+    with open(only, "wb") as fh:
+        fh.write(b"y" * (38 << 20))  # no newline at all
+    assert logfiles.tail_lines(only, 3) == [logfiles.CUT_MARK + "y" * logfiles.LINE_CAP]
+    assert logfiles.tail_lines(tmp_path / "short.log", 3) == []
+
+
+def test_short_lines_keep_their_blank_lines_and_carriage_returns(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_bytes(b"a\n\nb\r50%\rdone\nlast")
+    assert logfiles.tail_lines(path, 10) == ["a", "", "b", "50%", "done", "last"]
+    assert logfiles.tail_lines(path, 2) == ["done", "last"]
+
+
+def test_a_followed_endless_line_is_held_bounded_and_cut(tmp_path: Path) -> None:
+    path = tmp_path / "out.log"
+    path.write_bytes(b"")
+    tail = logfiles.Tail(path)
+    try:
+        with open(path, "ab") as fh:
+            for _ in range(8):
+                fh.write(b"z" * (1 << 20))
+                fh.flush()
+                assert tail.poll() == []
+                assert len(tail.pending) <= logfiles.LINE_CAP + len(logfiles.CUT_MARK)
+            fh.write(b"!\nnext\n")
+        assert tail.poll() == [logfiles.CUT_MARK + "z" * (logfiles.LINE_CAP - 1) + "!", "next"]
+    finally:
+        tail.close()
+
+
 def test_follow_prints_appended_lines_and_survives_rotation(tmp_path: Path) -> None:
     path = tmp_path / "out.log"
     path.write_text("old\n")

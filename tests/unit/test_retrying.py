@@ -55,6 +55,9 @@ TRANSIENT = [
     TimeoutError("read timed out"),
     OSError(errno.ENETUNREACH, "network is unreachable"),
     socket.gaierror(socket.EAI_AGAIN, "temporary failure in name resolution"),
+    # Regression (issue 24): DNS failures the diagnosis calls network were not retried.
+    socket.gaierror(socket.EAI_NONAME, "name or service not known"),
+    urllib.error.URLError(socket.gaierror(socket.EAI_NONAME, "name or service not known")),
 ]
 NEVER = [
     library_error(CCXT, "BaseError", "ExchangeError", "AuthenticationError"),
@@ -70,7 +73,7 @@ NEVER = [
     library_error("myapp", "ConnectionError"),  # a name alone, from another module, is not enough
     KeyError("bids"), TypeError("'NoneType' object is not subscriptable"), ValueError("x"),
     FileNotFoundError(errno.ENOENT, "no such file"), PermissionError(errno.EACCES, "denied"),
-    socket.gaierror(socket.EAI_NONAME, "name or service not known"),
+    urllib.error.URLError("unknown url type: htps"),  # a typo in the URL stays one
 ]
 
 

@@ -112,8 +112,10 @@ def test_the_redactor_follows_the_store(tmp_path: Path) -> None:
     assert redact(f"again {KEY}") == "again ***" and len(loads) == 1, "decrypted once per change"
     store.set("bot", "binance.apiKey", "rotated-value")
     assert redact("rotated-value") == "***" and len(loads) == 2
+    # A replaced or removed value stays hidden: a running bot may still quote it (rt1).
+    assert redact(f"old {KEY}") == "old ***"
     store.purge("bot")
-    assert redact("rotated-value") == "rotated-value"
+    assert redact("rotated-value") == "***" and redact(f"old {KEY}") == "old ***"
 
 
 def test_log_records_and_kept_files_are_redacted(tmp_path: Path) -> None:
@@ -160,3 +162,34 @@ def test_a_shared_folder_is_no_home(tmp_path: Path) -> None:
     with pytest.raises(HomeError, match="shared folder"):
         tighten(shared)
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777, "left as it was"
+
+
+GUARDED = """
+import logging, sys, threading, warnings
+from pathlib import Path
+from watchdog_runtime.redaction import Redactor, guard_logging
+logging.basicConfig(stream=sys.stderr)
+guard_logging(Redactor(Path(sys.argv[1])))
+guard_logging(Redactor(Path(sys.argv[1])))  # twice: one wrapper
+key = sys.argv[2]
+logging.getLogger("x").error("logged %s", key)
+warnings.warn(f"warned {key}")
+def boom():
+    raise RuntimeError(key)
+thread = threading.Thread(target=boom)
+thread.start()
+thread.join()
+raise SystemExit(f"exit {key}")
+"""
+
+
+def test_the_supervisors_stderr_is_redacted_outside_logging_too(tmp_path: Path) -> None:
+    """What Python writes to the supervisor's stderr (its log) itself, past every log filter:
+    a thread's uncaught exception, a warning, an exit message."""
+    import subprocess
+
+    SecretStore(tmp_path / "secrets").set("bot", "binance.apiKey", KEY)
+    done = subprocess.run([sys.executable, "-c", GUARDED, str(tmp_path / "secrets"), KEY],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stderr.count("***") >= 4 and KEY not in done.stderr, done.stderr
+    assert "RuntimeError: ***" in done.stderr and "exit ***" in done.stderr

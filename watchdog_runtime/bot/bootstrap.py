@@ -18,7 +18,7 @@ import signal
 import sys
 import types
 
-from . import entry
+from . import entry, shutdown
 
 TYPE_CHECKING = False  # not typing's: its import is downtime at every restart
 if TYPE_CHECKING:
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 # Everything else is imported where it is used: this module runs before every bot's first
 # line, on every restart, and each import is a few milliseconds of downtime.
+
+_RETRYING = os.path.join(os.path.dirname(os.path.abspath(__file__)), "retrying.py")
+"""``wd.retry``'s file, as its frames name it."""
+
+THREADS_POLL_S = 0.2
+"""How often a bot whose main code returned looks whether its threads are done."""
 
 PHASE_SEND_WAIT_S = 1.0
 """How long a phase message may wait for room at a busy supervisor (it is sent once)."""
@@ -47,7 +53,8 @@ def _record(**fields: Any) -> None:
 def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
     import traceback
 
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    last = frames[-1:]
     fields: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": str(exc)[:2000],
@@ -56,6 +63,8 @@ def _exception_fields(exc: BaseException, phase: str) -> dict[str, Any]:
         # The failing statement, which tells apart distributions sharing an import name.
         "line": (last[0].line or None) if last else None,
         "lineno": last[0].lineno if last else None,
+        # It came out of wd.retry: the diagnosis does not advise a retry already there.
+        "retried": any(f.filename == _RETRYING for f in frames),
     }
     if isinstance(exc, ModuleNotFoundError):
         fields["name"] = exc.name
@@ -80,6 +89,9 @@ def run(path: str, args: list[str]) -> NoReturn:
     path = os.path.abspath(path)
     sys.argv = [path, *args]
     sys.path[0] = os.path.dirname(path)
+    # Before anything of the bot's: a stop unwinds every bot, SDK or not, so its finally,
+    # with, atexit and wd.on_shutdown clean-up runs (a handler of the bot's own replaces it).
+    shutdown.install()
     # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
     # goes to stderr, which says where it was stuck.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
@@ -115,12 +127,17 @@ def run(path: str, args: list[str]) -> NoReturn:
             _phase("running")
         if plan.guards is not None:
             _execute(plan.guards, path, module)
-        if plan.calls_main:
+        if plan.calls_main and not shutdown.stop_requested():  # a stop ends it, not a new main()
             _await_if_needed(module.main())
     except SystemExit as exc:
         _record(code=_exit_code(exc), phase=phase)
+        _clean_up_before_threads()
         raise
     except KeyboardInterrupt:
+        if shutdown.stop_requested():  # a --stop-signal INT stop, unhandled: a quiet exit
+            _record(code=0, phase=phase)
+            _clean_up_before_threads()
+            sys.exit(0)
         _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
         raise
     except BaseException as exc:
@@ -130,8 +147,43 @@ def run(path: str, args: list[str]) -> NoReturn:
         # Print as Python would, minus this bootstrap's own frames.
         traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
         sys.exit(1)
-    _record(code=0)
+    try:
+        _record(code=0)
+        _clean_up_before_threads()  # a bot that returned from a stop (it asked wd.stopping())
+        _wait_for_threads()
+    except (SystemExit, KeyboardInterrupt):  # a stop as the main code ended, or in the wait
+        _clean_up_before_threads()
     sys.exit(0)
+
+
+def _wait_for_threads() -> None:
+    """A bot whose main code returned lives on in its non-daemon threads: wait for them here,
+    where a stop lands in the bootstrap's hands and runs the clean-up (in Python's own wait
+    at the exit, it is an 'Exception ignored' traceback and the workers are cut off)."""
+    import threading
+    import time
+
+    main = threading.main_thread()
+    # A sleep, not join(): a signal that interrupts a join (3.11) marks the thread stopped
+    # while it runs, and the exit then cuts it off.
+    while any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        time.sleep(THREADS_POLL_S)
+
+
+def _clean_up_before_threads() -> None:
+    """After a stop, the bot's ``atexit`` and ``wd.on_shutdown`` clean-up runs now, while
+    its other threads still run: Python runs it only once every non-daemon thread has ended,
+    and a worker that loops until told to stop (by that very clean-up) never would; SIGKILL
+    came first. Run here, it is not run again at the exit."""
+    import threading
+
+    if not shutdown.stop_requested():
+        return
+    main = threading.main_thread()
+    if any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate()):
+        import atexit
+
+        atexit._run_exitfuncs()
 
 
 def _rotate_own_logs() -> None:

@@ -23,7 +23,8 @@ class Entry:
         """The ``if __name__ == "__main__":`` blocks, run after ``recover``; None without it."""
         self.has_recover = has_recover
         self.calls_main = calls_main
-        """Call ``main()`` after the body (and recovery): it exists and no ``__main__`` block runs it."""
+        """Call ``main()`` after the body (and recovery): it exists, and neither a ``__main__``
+        block nor the file's own top-level code calls it."""
 
 
 def analyse(tree: ast.Module) -> Entry:
@@ -38,7 +39,7 @@ def analyse(tree: ast.Module) -> Entry:
                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     guards = [node for node in tree.body if _is_main_guard(node)]
     has_recover = "recover" in defined
-    calls_main = "main" in defined and not guards
+    calls_main = "main" in defined and not guards and not _calls_main(tree)
     if not has_recover:
         return Entry(tree, None, False, calls_main)
     body = [node for node in tree.body if not _is_main_guard(node)]
@@ -54,6 +55,19 @@ def defines_recover(path: str | os.PathLike[str]) -> bool:
     except (OSError, SyntaxError, ValueError):
         return False
     return analyse(tree).has_recover
+
+
+def _calls_main(tree: ast.Module) -> bool:
+    """Whether the file's own top-level code calls ``main`` (``main()``,
+    ``asyncio.run(main())``): then it is not called a second time after the file ran."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for inner in ast.walk(node):
+            if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
+                    and inner.func.id == "main"):
+                return True
+    return False
 
 
 def _is_main_guard(node: ast.stmt) -> bool:

@@ -28,7 +28,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from .shutdown import wait as _interruptible_sleep
+# Not ``wait``: that declares the bot cooperative, and a bot that only retries must still
+# unwind on a stop (SystemExit at once, see ``shutdown``).
+from .shutdown import sleep_unless_stopping as _interruptible_sleep
 
 log = logging.getLogger("watchdog_runtime.retry")
 
@@ -37,11 +39,16 @@ T = TypeVar("T")
 _TRANSIENT = {
     "ccxt": {"NetworkError", "RequestTimeout", "ExchangeNotAvailable", "DDoSProtection",
              "RateLimitExceeded", "OnMaintenance", "InvalidNonce"},
-    "requests": {"ConnectionError", "Timeout", "ChunkedEncodingError"},
-    "urllib3": {"ProtocolError", "NewConnectionError", "TimeoutError"},
-    "httpx": {"TimeoutException", "NetworkError", "RemoteProtocolError"},
-    "aiohttp": {"ClientConnectionError", "ServerTimeoutError", "ClientPayloadError"},
-    "websockets": {"ConnectionClosedError"},
+    "requests": {"ConnectionError", "Timeout", "ReadTimeout", "ConnectTimeout", "ChunkedEncodingError"},
+    "urllib3": {"ProtocolError", "NewConnectionError", "TimeoutError", "ReadTimeoutError",
+                "MaxRetryError"},
+    "httpx": {"TimeoutException", "NetworkError", "RemoteProtocolError", "ConnectError", "ReadTimeout"},
+    "aiohttp": {"ClientConnectionError", "ClientConnectorError", "ServerDisconnectedError",
+                "ServerTimeoutError", "ClientPayloadError", "ClientOSError"},
+    "websockets": {"ConnectionClosed", "ConnectionClosedError", "InvalidStatus"},
+    "websocket": {"WebSocketConnectionClosedException", "WebSocketTimeoutException"},
+    "http": {"RemoteDisconnected", "IncompleteRead"},
+    "ssl": {"SSLEOFError", "SSLZeroReturnError"},
 }
 """Transient error classes of common libraries, by top-level module."""
 
@@ -60,25 +67,43 @@ _NETWORK_ERRNOS = frozenset(
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a later attempt may succeed where ``exc`` failed.
+    """Whether a later attempt may succeed where ``exc`` failed: what ``wd.retry`` retries,
+    and what wdbot's diagnosis calls a network failure. Use it with another retry library
+    (tenacity, stamina) to retry exactly that::
 
+        @tenacity.retry(retry=tenacity.retry_if_exception(wd.is_transient))
+
+    The standard library's own are recognised, ``urllib``'s wrapped ones too:
+
+    >>> import http.client, socket, urllib.error
+    >>> is_transient(urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")))
+    True
+    >>> is_transient(http.client.RemoteDisconnected("Remote end closed connection"))
+    True
+    >>> is_transient(socket.gaierror(socket.EAI_NONAME, "Name or service not known"))
+    True
     >>> is_transient(ConnectionResetError()), is_transient(TimeoutError())
     (True, True)
     >>> is_transient(ValueError("bad symbol")), is_transient(KeyError("bids"))
     (False, False)
     """
+    for _ in range(8):  # urlopen wraps a refused connection, a DNS failure, a timeout: unwrap
+        reason = getattr(exc, "reason", None)
+        if ("urllib", "URLError") not in _library_names(exc) or not isinstance(reason, BaseException):
+            break
+        if http_status(exc) is not None:
+            break  # an HTTPError: its status decides
+        exc = reason
     names = _library_names(exc)
     if names & _NEVER_NAMES:
         return False
-    if names & _TRANSIENT_NAMES:
-        return True
     status = http_status(exc)
     if status is not None:
         return status == 429 or 500 <= status <= 599
-    if isinstance(exc, socket.gaierror):
-        return exc.errno == socket.EAI_AGAIN  # "temporary failure in name resolution"
-    if isinstance(exc, (ConnectionError, TimeoutError)):
+    if names & _TRANSIENT_NAMES:
         return True
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True  # a DNS failure included: a resolver hiccup heals, and a typo fails fast
     return isinstance(exc, OSError) and exc.errno in _NETWORK_ERRNOS
 
 
@@ -196,7 +221,7 @@ class Retry:
         """``await fn(*args, **kwargs)``, retried by this policy (sleeping with asyncio)."""
         import asyncio
 
-        from .shutdown import stopping
+        from .shutdown import stop_requested
 
         for attempt in range(1, self.attempts + 1):
             try:
@@ -204,7 +229,7 @@ class Retry:
             except Exception as exc:
                 delay = self._delay_or_raise(exc, attempt, fn)
                 await asyncio.sleep(delay)
-                if stopping():
+                if stop_requested():
                     raise
         raise AssertionError("unreachable: the last attempt returns or raises")
 

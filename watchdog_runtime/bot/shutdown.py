@@ -1,19 +1,24 @@
 """Graceful shutdown: ``wd.on_shutdown(fn)``, ``wd.stopping()`` and ``wd.wait(seconds)``.
 Stdlib only.
 
-The first use of any of them (from the main thread) installs handlers for SIGTERM (what
-``wdbot stop`` sends) and SIGINT (Ctrl-C). A signal then:
+Under wdbot the bootstrap installs the handlers before the bot's first line (``install``),
+so every bot, SDK or not, unwinds on a stop; elsewhere the first use of any of the three
+(from the main thread) installs them. They handle SIGTERM (what ``wdbot stop`` sends),
+SIGINT (Ctrl-C) and the bot's ``--stop-signal`` (``WDBOT_STOP_SIGNAL``: HUP or QUIT). A
+handler the bot installed itself is never replaced: its own handler wins. A signal then:
 
 - sets the flag ``stopping()`` returns and ends every ``wait()`` at once;
-- if the bot never asked ``stopping()`` or ``wait()``, raises ``SystemExit(0)`` in the main
-  thread, the way Python raises ``KeyboardInterrupt`` for Ctrl-C, so ``finally`` blocks and
-  ``with`` blocks unwind. A bot that does ask is trusted to finish its step and return;
-- a second signal always raises ``SystemExit(0)``.
+- if the bot never asked ``stopping()`` or ``wait()``, raises in the main thread what
+  Python raises for Ctrl-C: ``KeyboardInterrupt`` for SIGINT (bots written for PM2 clean
+  up in ``except KeyboardInterrupt``), ``SystemExit(0)`` for the others, so ``finally``
+  blocks, ``with`` blocks and ``atexit`` run. A bot that does ask is trusted to finish its
+  step and return;
+- a second signal always raises.
 
 The callbacks registered with ``on_shutdown`` run once, last registered first, when the bot
 exits: after a stop, and after a normal return too. A failing callback is logged and the
-others still run. The bot exits 0, and wdbot never counts a stop as a crash. Finish within
-the bot's stop timeout (``--stop-timeout``, default 10 s): wdbot sends SIGKILL after it.
+others still run. wdbot never counts a stop as a crash. Finish within the bot's stop timeout
+(``--stop-timeout``, default 10 s): wdbot sends SIGKILL after it.
 
 Signal handlers only record (a flag and a byte in a pipe, both safe inside a handler); the
 bot's own loop, or the unwinding, acts.
@@ -22,15 +27,20 @@ bot's own loop, or the unwinding, acts.
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import select
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any
 
-log = logging.getLogger("watchdog_runtime.shutdown")  # the name bots configure
+TYPE_CHECKING = False  # not typing's: the bootstrap imports this module before every bot
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+LOGGER = "watchdog_runtime.shutdown"
+"""The logger of failing callbacks (the name bots configure); logging loads only then."""
+STOP_SIGNAL_ENV = "WDBOT_STOP_SIGNAL"
+"""The bot's ``--stop-signal`` (``TERM``, ``INT``, ``HUP`` or ``QUIT``), set by the supervisor."""
 
 _stopping = False
 _cooperative = False
@@ -102,7 +112,20 @@ def sleep_unless_stopping(seconds: float) -> bool:
     return _stopping
 
 
-def _install() -> None:
+def install() -> None:
+    """The bootstrap's: handle the stop signals before the bot's first line, so a bot that
+    never uses the SDK unwinds on a stop too. What the bot installs later replaces these.
+    A signal ignored by inheritance (a supervisor started with ``nohup`` or ``&``) is
+    handled all the same: that was not the bot's choice."""
+    _install(inherited_too=True)
+
+
+def stop_requested() -> bool:
+    """``stopping()`` without declaring the bot cooperative (``wd.retry`` asks with this)."""
+    return _stopping
+
+
+def _install(inherited_too: bool = False) -> None:
     global _installed, _pipe
     if _installed or threading.current_thread() is not threading.main_thread():
         return
@@ -112,9 +135,41 @@ def _install() -> None:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         _pipe = (read_fd, write_fd)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _on_signal)
+        untouched: tuple[object, ...] = (signal.SIG_DFL, signal.default_int_handler)
+        if inherited_too:
+            untouched += (signal.SIG_IGN,)
+        for signum in _stop_signals():
+            if signal.getsignal(signum) in untouched:  # never the bot's own handler
+                signal.signal(signum, _on_signal)
         _installed = True
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a multiprocessing worker) starts without the parent's handlers: its
+    signal would write to the parent's pipe (ending every ``wait()`` of a parent that is not
+    stopping), and ``Pool.terminate()`` expects its SIGTERM to kill. The child may install
+    its own, on its first use of the SDK."""
+    global _installed, _pipe
+    if _pipe is None:
+        return
+    _pipe, _installed = None, False  # the parent's: left open, the parent still uses them
+    for signum in _stop_signals():
+        try:
+            if signal.getsignal(signum) is _on_signal:
+                signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                              else signal.SIG_DFL)
+        except ValueError:
+            return  # not the main thread here: nothing to undo from it
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _stop_signals() -> list[signal.Signals]:
+    """SIGTERM, SIGINT and the bot's ``--stop-signal``."""
+    found = [signal.SIGTERM, signal.SIGINT]
+    name = os.environ.get(STOP_SIGNAL_ENV, "")
+    return found + [signal.Signals[f"SIG{name}"]] if name in ("HUP", "QUIT") else found
 
 
 def _on_signal(signum: int, frame: object) -> None:
@@ -127,7 +182,9 @@ def _on_signal(signum: int, frame: object) -> None:
         except OSError:
             pass  # the pipe is full: it is readable already, which is all a waiter needs
     if not first or not _cooperative:
-        raise SystemExit(0)
+        # What Python raises for Ctrl-C, and for the other stop signals (which would kill
+        # the process outright) an exit that unwinds: finally, with and atexit all run.
+        raise KeyboardInterrupt if signum == signal.SIGINT else SystemExit(0)
 
 
 def _run_callbacks() -> None:
@@ -141,4 +198,7 @@ def _run_callbacks() -> None:
         try:
             fn()
         except Exception:
-            log.exception("shutdown callback %s failed", getattr(fn, "__qualname__", fn))
+            import logging
+
+            logging.getLogger(LOGGER).exception("shutdown callback %s failed",
+                                                getattr(fn, "__qualname__", fn))

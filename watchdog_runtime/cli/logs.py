@@ -49,7 +49,8 @@ def follow(files: list[tuple[str, Path]], out: TextIO = sys.stdout,
                         out.write(prefix + line + "\n")
                 if lines:
                     out.flush()
-            stop.wait(FOLLOW_INTERVAL_S)
+            # A burst is read a step at a time: the next step at once, not after a pause.
+            stop.wait(0 if any(tail.behind for tail in tails.values()) else FOLLOW_INTERVAL_S)
     finally:
         for tail in tails.values():
             tail.close()

@@ -24,6 +24,8 @@ from ..spec import BotSpec, SpecError, add_spec_options, spec_options
 if TYPE_CHECKING:
     from ..redaction import Redactor
 
+LIVE_TIMEOUT_S = 3.0
+"""``status --live``: the longest the supervisor may take to answer (keep a probe's above)."""
 START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
 STOP_MARGIN_S = 30.0
 
@@ -70,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
-    p.add_argument("--check", action="store_true", help="exit 1 when the supervisor or a bot is unhealthy")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 when the supervisor or a bot is unhealthy (a readiness check)")
+    p.add_argument("--live", action="store_true",
+                   help="exit 0 when the supervisor answers, whatever its bots do (a liveness check)")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("logs", help="show a bot's output")
@@ -99,7 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", help="run the supervisor in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--metrics", metavar="HOST:PORT", help="serve Prometheus metrics there (off by default)")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="serve Prometheus metrics there, and the probes /livez and /readyz (off by default)")
+    p.add_argument("--up", metavar="FILE.toml",
+                   help="once serving, start or update the bots of this up-file (see 'wdbot up')")
+    p.add_argument("--tee-logs", action="store_true",
+                   help="also write every bot's lines to this daemon's stdout, as 'NAME | line'")
     p.set_defaults(func=cmd_daemon)
 
     p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
@@ -162,7 +172,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         home = Home.from_env()
         result: int = ns.func(ns, home)
+        if sys.stdout is not None:  # None when started with stdout closed (>&-)
+            sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
         return result
+    except BrokenPipeError:
+        return _reader_gone()
     except UsageError as exc:
         print(f"wdbot {ns.command}: error: {exc}", file=sys.stderr)
         return 2
@@ -177,6 +191,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # -------------------------------------------------------------------- helpers
+def _raise_broken_pipe() -> NoReturn:
+    raise BrokenPipeError  # to main, which ends quietly with 0
+
+
+def _reader_gone() -> int:
+    """``wdbot logs NAME | head``: the reader closed the pipe, which is what it wanted, so end
+    quietly with 0. Python's recipe: point stdout at /dev/null, so the flush at exit that
+    would fail again (a traceback, exit 120) writes nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 0
+
+
 def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, **args: Any) -> Any:
     """Send a request, starting the home's supervisor first when ``launch`` and none runs."""
     if launch:
@@ -199,13 +227,29 @@ def _registered(home: Home) -> dict[str, Any]:
     return registry.read_only(home.registry)
 
 
+def _unreadable(home: Home) -> str | None:
+    """The one line saying why the registry cannot be read, or None."""
+    from .. import registry
+
+    found = registry.unreadable(home.registry)
+    return found.message if found else None
+
+
+def _refuse_while_unreadable(home: Home) -> None:
+    """Commands that start, stop or forget a bot act on no file they cannot read (the
+    supervisor refuses too: this also spares launching one, and a misread name)."""
+    why = _unreadable(home)
+    if why is not None:
+        raise Failure(why)
+
+
 def _build_spec(ns: argparse.Namespace) -> BotSpec:
     from ..spec import bot_file, requirements_file
 
     try:
         path = bot_file(ns.path)
         name = ns.name or path.stem
-        if not BOT_NAME_RE.match(name):
+        if not BOT_NAME_RE.fullmatch(name):
             raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
         options = spec_options(ns)
         if options.get("requirements"):
@@ -217,7 +261,8 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
 
 # ------------------------------------------------------------------- commands
 def cmd_start(ns: argparse.Namespace, home: Home) -> int:
-    looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.match(ns.path) and "/" not in ns.path
+    _refuse_while_unreadable(home)
+    looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.fullmatch(ns.path) and "/" not in ns.path
     if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
         result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
     else:
@@ -235,6 +280,7 @@ def cmd_up(ns: argparse.Namespace, home: Home) -> int:
         specs = load(Path(ns.file))
     except UpFileError as exc:
         raise UsageError(str(exc)) from None
+    _refuse_while_unreadable(home)
     failed = 0
     for spec in specs:
         timeout = START_TIMEOUT_S + spec.stop_timeout_s + STOP_MARGIN_S
@@ -262,6 +308,7 @@ def _stop_timeout(home: Home, names: list[str], all_: bool) -> float:
 def _many(ns: argparse.Namespace, home: Home, op: str) -> int:
     if not ns.names and not ns.all:
         raise UsageError(f"name a bot, or use --all (see 'wdbot {op} --help')")
+    _refuse_while_unreadable(home)
     timeout = _stop_timeout(home, ns.names, ns.all) + (START_TIMEOUT_S if op == "restart" else 0)
     for bot in _call(home, op, names=ns.names, all=ns.all, timeout_s=timeout):
         pid = f"pid {bot['pid']}, " if bot["pid"] else ""
@@ -278,6 +325,7 @@ def cmd_restart(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
+    _refuse_while_unreadable(home)
     result = _call(home, "remove", name=ns.name, purge=ns.purge,
                    timeout_s=_stop_timeout(home, [ns.name], False))
     print(f"{result['name']}: removed{' and purged' if result['purged'] else ''}")
@@ -287,8 +335,13 @@ def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
 def cmd_status(ns: argparse.Namespace, home: Home) -> int:
     from ..common.control import is_running
 
-    if not is_running(home) and (ns.check or not _registered(home)):
+    if ns.live:
+        return _live(ns, home)
+    unreadable = _unreadable(home)
+    if not is_running(home) and (ns.check or not (_registered(home) or unreadable)):
         if ns.check:
+            if unreadable:
+                print(f"unhealthy: {unreadable}", file=sys.stderr)
             print(f"unhealthy: no supervisor is running for {home.root}", file=sys.stderr)
             return 1
         if ns.name:
@@ -313,6 +366,7 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         console = Console()  # off a terminal: no colours, no cursor moves
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console = Console(width=WIDE)  # a log or a pipe: every column, not rich's 80
+        console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign] # rich exits 1
         from ..redaction import Redactor
 
         redact = Redactor(home.secrets)
@@ -321,10 +375,27 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         else:
             console.print(_screen(home, doc, ns.name, console.width, redact))
     if ns.check:
+        if doc["supervisor"].get("registry_unreadable"):
+            print(f"unhealthy: {doc['supervisor']['registry_unreadable']['message']}", file=sys.stderr)
+            return 1
         bad = [b["name"] for b in doc["bots"] if b["state"] in ("errored", "backoff")]
         if bad:
             print(f"unhealthy: {', '.join(bad)}", file=sys.stderr)
             return 1
+    return 0
+
+
+def _live(ns: argparse.Namespace, home: Home) -> int:
+    """``status --live``: the supervisor answers its socket (a bot's state never matters)."""
+    if ns.name or ns.check or ns.watch or ns.json:
+        raise UsageError("--live takes no NAME and no other option: it asks the supervisor only")
+    try:
+        pid = request(home, "ping", timeout_s=LIVE_TIMEOUT_S)["pid"]
+    except (NoSupervisor, RequestFailed, OSError) as exc:
+        why = f"no supervisor is running for {home.root}" if isinstance(exc, NoSupervisor) else str(exc)
+        print(f"not live: {why}", file=sys.stderr)
+        return 1
+    print(f"live: supervisor {pid} answers")
     return 0
 
 
@@ -461,6 +532,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     from ..supervisor.metrics import MetricsError
 
     _check_metrics(ns.metrics)
+    up = _up_file(ns.up) if ns.up is not None else None  # a bad file: exit 2 before anything runs
 
     under_init = os.getpid() == 1
 
@@ -469,7 +541,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
             # boot: not launched by a command (--ready-fd), whether a person, a service
             # manager or the PID-1 init (which passes its own ready pipe) runs it.
             return run_daemon(home, ready_fd, metrics=ns.metrics, boot=ns.ready_fd is None,
-                              under_init=under_init)
+                              under_init=under_init, up=up, tee_logs=ns.tee_logs)
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
@@ -484,11 +556,24 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     return serve()
 
 
+def _up_file(raw: str) -> tuple[Path, list[BotSpec]]:
+    """``daemon --up FILE``: the file read and checked whole, as ``wdbot up`` does."""
+    from .upfile import UpFileError, load
+
+    if not raw.strip():
+        raise UsageError("--up needs a file: give the path of an up-file, like --up wdbot.toml")
+    path = Path(raw).absolute()
+    try:
+        return path, load(path)
+    except UpFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
     from ..secretstore import SecretError, SecretStore
 
     store = SecretStore(home.secrets)
-    if ns.bot is not None and not BOT_NAME_RE.match(ns.bot):
+    if ns.bot is not None and not BOT_NAME_RE.fullmatch(ns.bot):
         raise UsageError(f"bad bot name {ns.bot!r}")
     try:
         if ns.action == "list":
@@ -636,6 +721,10 @@ def cmd_shutdown(ns: argparse.Namespace, home: Home) -> int:
     timeout = _stop_timeout(home, [], True)
     if not wait_exited(home, timeout, result.get("pid")):
         raise Failure(f"the supervisor (pid {result['pid']}) did not exit within {timeout:.0f} s")
+    if result.get("left_running"):
+        print(f"supervisor {result['pid']} stopped; every bot was left running, since "
+              f"{result['left_running']}")
+        return 0
     if not kept:
         print(f"supervisor {result['pid']} stopped; its bots stay stopped until 'wdbot start' "
               f"(or restart, up), whatever starts a supervisor again{_after_shutdown(result)}")

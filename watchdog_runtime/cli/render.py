@@ -185,6 +185,16 @@ status_renderable = dashboard
 
 
 # ------------------------------------------------------------- one bot
+def stray_writers_text(strays: Sequence[Mapping[str, Any]]) -> str:
+    """Processes writing to a log the rotation left behind (``logwriters``): where their
+    output went, and what to do."""
+    lines = [f"pid {w['pid']} writes its {w['stream']} to "
+             f"{'a deleted log' if w['deleted'] else 'a rotated copy'} ({w['file']})" for w in strays]
+    lines.append("(started before a log rotation; wdbot keeps the file small, but its output is "
+                 "not in 'wdbot logs': give the helper its own log file or restart the bot)")
+    return "\n".join(lines)
+
+
 def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequence[str] = (),
                width: int = 120) -> Group:
     """``wdbot status NAME``: one bot in detail, its recent exits and its last stderr lines."""
@@ -225,6 +235,8 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
     if bot.get("attention"):
         rows.append(("attention", Text(bot["attention"], style="bold red")))
+    if bot.get("stray_log_writers"):
+        rows.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
     for label, value in rows:
         facts.add_row(label, _text(value))
     parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]

@@ -52,7 +52,7 @@ def load(path: Path) -> list[BotSpec]:
 
 
 def _spec(name: str, table: Any, base: Path, where: _Locator) -> BotSpec:
-    if not BOT_NAME_RE.match(name):
+    if not BOT_NAME_RE.fullmatch(name):
         raise UpFileError(f"{where.line('bots', name)}: bad bot name {name!r}: use letters, digits, "
                           f"'.', '_' or '-'")
     if not isinstance(table, dict):

@@ -30,7 +30,9 @@ def request(home: Home, op: str, timeout_s: float = 30.0, **args: Any) -> Any:
         raise NoSupervisor(str(home.root)) from None
     except TimeoutError:
         raise RequestFailed(f"the supervisor did not answer '{op}' within {timeout_s:.0f} s") from None
-    except ValueError:
+    except (ValueError, ConnectionResetError, BrokenPipeError):
+        # A supervisor exiting mid-request (a hand-over, a shutdown). Never let BrokenPipeError
+        # through: main takes it for a reader that closed our stdout, and ends quietly with 0.
         raise RequestFailed("the supervisor closed the connection without answering") from None
     if not isinstance(reply, dict):
         raise RequestFailed("the supervisor sent a malformed reply")

@@ -11,14 +11,22 @@ file may pass ``max_bytes`` by what is written in one interval; after each rotat
 oldest copies are deleted until the copies together hold at most ``max_bytes * backups``;
 when the newest copy alone is larger (a burst written faster than the checks), it is cut to
 its newest part, with a note at the top saying so. The total then stays within
-``max_bytes * (backups + 1)`` plus what is written in one check interval. Processes the
-writer started before a rotation keep their own descriptor, and so write to the renamed file.
+``max_bytes * (backups + 1)`` plus what is written in one check interval.
+
+Processes the writer started before a rotation keep their own descriptor, and so write to
+the renamed file, and to a deleted one once it is pruned. So a copy is emptied before it is
+deleted or cut (its space is freed even while another process holds it open), and the
+files a rotation left behind are watched for growth and bounded (``logheld``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import stat
 import threading
+
+from .logheld import Retired
 
 TYPE_CHECKING = False  # not typing's: every bot imports this module at start
 if TYPE_CHECKING:
@@ -98,9 +106,12 @@ def backup(path: Where, n: int) -> Path:
     return type(path)(name) if not isinstance(path, str) else name  # type: ignore[return-value,call-arg]
 
 
-def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy) -> bool:
+def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy,
+                  retired: Retired | None = None, others: bool = False) -> bool:
     """Rotate ``path`` when it reached ``max_bytes``, moving those of ``fds`` that write to it
-    (stdout and stderr may share one file) to the fresh file."""
+    (stdout and stderr may share one file) to the fresh file, and with ``others`` every other
+    descriptor of this process open for writing on it; the file left behind is handed to
+    ``retired``, to be bounded if someone else still writes to it."""
     try:
         on_disk = os.stat(path)
     except OSError:
@@ -108,8 +119,17 @@ def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy) -> 
     ours = [fd for fd in fds if _same_file(fd, on_disk)]
     if not ours or on_disk.st_size < policy.max_bytes:
         return False  # not (or no longer) the file these descriptors write to, or not due
+    # The process's other writers of the file move too (a duplicate of stdout that a log
+    # setup made): left on the copy, their lines would be emptied away with it, unseen.
+    if others:
+        ours += _other_writers(on_disk, {*ours, *(retired.fds() if retired is not None else ())})
     _shift(path, policy)
     fresh = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    if retired is not None:
+        try:
+            retired.keep(os.dup(ours[0]))  # before dup2: the last descriptor of the old file
+        except OSError:
+            pass  # out of descriptors: the move to the fresh file matters more
     try:
         for fd in ours:
             os.dup2(fresh, fd)
@@ -117,6 +137,26 @@ def rotate_if_due(path: Where, fds: tuple[int, ...], policy: RotationPolicy) -> 
         os.close(fresh)
     prune(path, policy)
     return True
+
+
+def _other_writers(on_disk: os.stat_result, skip: set[int]) -> list[int]:
+    """This process's descriptors, beyond ``skip``, open for writing on the file ``on_disk``
+    (none where ``/proc/self/fd`` cannot be listed)."""
+    try:
+        numbers = [int(n) for n in os.listdir("/proc/self/fd")]
+    except (OSError, ValueError):
+        return []
+    found = []
+    for fd in numbers:
+        if fd in skip or not _same_file(fd, on_disk):
+            continue
+        try:
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDONLY
+        except OSError:
+            continue  # closed meanwhile (the listing's own descriptor among them)
+        if writable:
+            found.append(fd)
+    return found
 
 
 def _same_file(fd: int, on_disk: os.stat_result) -> bool:
@@ -146,8 +186,37 @@ def rotate_file(path: Where, policy: RotationPolicy) -> bool:
 def _shift(path: Where, policy: RotationPolicy) -> None:
     for n in range(policy.backups - 1, 0, -1):
         if os.path.exists(backup(path, n)):
+            _discard(backup(path, n + 1))  # os.replace would delete it, unemptied
             os.replace(backup(path, n), backup(path, n + 1))
+    _discard(backup(path, 1))  # only there when backups is 1
     os.replace(path, backup(path, 1))
+
+
+def _discard(path: Where) -> None:
+    """Empty, then delete: a process that still holds the file open would otherwise keep its
+    space, invisible to ``ls`` and ``du``, for as long as it runs."""
+    _empty(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _empty(path: Where) -> None:
+    """Truncate ``path`` to nothing if it is a regular file: never through a symlink (a bot
+    could point one of its copies at a file of the supervisor's user), never blocking on a
+    FIFO; a file that is gone or not ours is left to ``unlink``."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.ftruncate(fd, 0)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def prune(path: Where, policy: RotationPolicy) -> None:
@@ -155,7 +224,7 @@ def prune(path: Where, policy: RotationPolicy) -> None:
     (the newest copy is always kept, however large)."""
     n = policy.backups + 1
     while os.path.exists(backup(path, n)):
-        os.unlink(backup(path, n))
+        _discard(backup(path, n))
         n += 1
     copies = [backup(path, i) for i in range(1, policy.backups + 1) if os.path.exists(backup(path, i))]
     total = sum(_size(c) for c in copies)
@@ -163,7 +232,7 @@ def prune(path: Where, policy: RotationPolicy) -> None:
     while len(copies) > 1 and total > budget:  # the newest copy goes last
         oldest = copies.pop()
         total -= _size(oldest)
-        os.unlink(oldest)
+        _discard(oldest)
     if copies and total > max(budget, 2 * policy.max_bytes):
         # A burst written faster than the checks (a tight error loop): keep its newest part.
         # (Twice max_bytes at least: one copy may overshoot by a check interval's writing.)
@@ -189,6 +258,7 @@ def cut_to_newest(path: Where, keep_bytes: int) -> None:
                 break
             dst.write(chunk)
     os.chmod(tmp, 0o600)
+    _empty(path)  # the old file's space is freed even while someone holds it open
     os.replace(tmp, path)
 
 
@@ -205,18 +275,21 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
 
     def watch() -> None:
         sizes = {path: _size(path) for path, _ in files}
+        left = {path: Retired(policy.max_bytes) for path, _ in files}
         interval = policy.interval_s
         while not stop.wait(interval):
             busy = False
             for path, fds in files:
                 try:
-                    rotated = rotate_if_due(path, fds, policy)
+                    rotated = rotate_if_due(path, fds, policy, left[path], others=True)
                 except OSError:
                     rotated = False  # a full disk or a vanished folder: the writer goes on
                 size = _size(path)
-                busy = busy or rotated or size - sizes[path] > policy.max_bytes / 10
+                busy = left[path].tend() or busy or rotated or size - sizes[path] > policy.max_bytes / 10
                 sizes[path] = size
             interval = policy.busy_interval_s if busy else policy.interval_s
+        for retired in left.values():
+            retired.close()
 
     threading.Thread(target=watch, name="wdbot-logrotate", daemon=True).start()
     return stop

@@ -3,7 +3,8 @@ an injected clock), and sending them through apprise in a worker thread.
 
 What alerts: a bot ``errored``; a crash loop (``crashes`` crashes within ``window_s``); a
 suspected leak; a memory, fd or hang restart; a failed recovery; an auto-install done or
-failed; the supervisor starting after an unclean stop. Per (bot, kind) at most one alert per
+failed; the supervisor starting after an unclean stop; the registry file unreadable, and
+readable again. Per (bot, kind) at most one alert per
 ``min_interval_s``; what is held back is counted and told in the next one, so a crash loop
 sends one alert, then a summary, not hundreds.
 """
@@ -113,6 +114,10 @@ class AlertPolicy:
                                     str(event.get("error"))),
             "supervisor_unclean": ("unclean", "wdbot: the supervisor restarted after an unclean stop",
                                    str(event.get("message"))),
+            "registry_unreadable": ("registry", "wdbot: registry.json unreadable",
+                                    str(event.get("message"))),
+            "registry_readable": ("registry_ok", "wdbot: registry.json readable again",
+                                  str(event.get("message"))),
         }
         found = simple.get(str(kind))
         return (found[0], found[1], _with(found[2], diagnosis)) if found else None

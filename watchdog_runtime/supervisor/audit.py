@@ -41,7 +41,7 @@ def audited(ops: dict[str, Handler], events: EventLog) -> dict[str, Handler]:
 
 
 def _origin(origin: object) -> str:
-    if not isinstance(origin, str) or not ORIGIN_RE.match(origin):
+    if not isinstance(origin, str) or not ORIGIN_RE.fullmatch(origin):
         raise RequestError("origin must be a short one-line text, like 'web 127.0.0.1'", usage=True)
     return origin
 

@@ -61,6 +61,7 @@ def bot_environment(base: Mapping[str, str], spec: BotSpec, paths: BotPaths, hom
         "WDBOT_SECRETS_SOCKET": str(home.secrets_socket),
         "WDBOT_STDOUT_LOG": str(paths.stdout_log),
         "WDBOT_STDERR_LOG": str(paths.stderr_log),
+        "WDBOT_STOP_SIGNAL": spec.stop_signal.value,  # the bootstrap handles it (bot.shutdown)
         **logs.to_env(),
         MARKER_ENV: marker,
     })

@@ -37,8 +37,10 @@ class BotFileError(Exception):
         return self.message
 
 
-def check_bot_file(path: Path, name: str, python: Path | None, timeout_s: float = 60.0) -> None:
-    """Raise :class:`BotFileError` when ``path`` is gone or (with ``python``) does not compile."""
+def check_bot_file(path: Path, name: str, python: Path | None, timeout_s: float = 60.0,
+                   then: str = "start") -> None:
+    """Raise :class:`BotFileError` when ``path`` is gone or (with ``python``) does not compile;
+    its message ends with the command to run once it is fixed (``wdbot THEN NAME``)."""
     if not path.is_file():
         raise BotFileError(f"{path}: the bot's file is gone; put it back, or 'wdbot remove {name}' "
                            f"and start the file where it is now")
@@ -54,10 +56,10 @@ def check_bot_file(path: Path, name: str, python: Path | None, timeout_s: float 
             found = json.loads(done.stdout)
         except ValueError:
             found = {}
-        raise BotFileError(syntax_message(path, name, found), syntax=True)
+        raise BotFileError(syntax_message(path, name, found, then), syntax=True)
 
 
-def syntax_message(path: Path, name: str, found: dict[str, object]) -> str:
+def syntax_message(path: Path, name: str, found: dict[str, object], then: str = "start") -> str:
     """``/bots/grid.py:3: SyntaxError: invalid syntax; fix it, then 'wdbot start grid'``.
 
     >>> syntax_message(Path("/b/grid.py"), "grid", {"type": "SyntaxError", "msg": "bad", "line": 3})
@@ -65,4 +67,4 @@ def syntax_message(path: Path, name: str, found: dict[str, object]) -> str:
     """
     where = f"{path}:{found['line']}" if found.get("line") else str(path)
     what = f"{found.get('type', 'SyntaxError')}: {found.get('msg', 'invalid syntax')}"
-    return f"{where}: {what}; fix it, then 'wdbot start {name}'"
+    return f"{where}: {what}; fix it, then 'wdbot {then} {name}'"

@@ -137,10 +137,14 @@ def _procs(folder: Path) -> list[int]:
 def signal_all(cgroup: Path, sig: signal.Signals, skip: Collection[int] = ()) -> list[int]:
     """Send ``sig`` once to every member but the pids in ``skip`` (signalled already: a second
     SIGTERM means "now" to many programs). Returns the pids signalled."""
+    return signal_pids([pid for pid in pids(cgroup) if pid not in skip], sig)
+
+
+def signal_pids(members: Iterable[int], sig: signal.Signals) -> list[int]:
+    """Send ``sig`` to each of ``members`` (pids just read from a cgroup); returns the pids
+    signalled (one gone meanwhile is skipped)."""
     sent = []
-    for pid in pids(cgroup):
-        if pid in skip:
-            continue
+    for pid in members:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, sig)
             sent.append(pid)
@@ -278,18 +282,19 @@ def sample(cgroup: Path, now: float) -> TreeSample | None:
     memory from ``memory.current`` when the memory controller is on (RSS summed over the
     members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
     descriptors and threads summed over the members. None when the cgroup is empty."""
-    rss = fds = threads = count = 0
+    rss = fds = threads = 0
+    read: list[int] = []
     for pid in pids(cgroup):
         reading = _proc_reading(pid)
         if reading is not None:
-            rss, fds, threads, count = (rss + reading[0], fds + reading[1],
-                                        threads + reading[2], count + 1)
-    if not count:
+            rss, fds, threads = rss + reading[0], fds + reading[1], threads + reading[2]
+            read.append(pid)
+    if not read:
         return None
     current = _read(f"{cgroup}/memory.current").strip()
     memory = int(current) if current.isdigit() else rss
     cpu_s = _stat_value(_read(f"{cgroup}/cpu.stat"), "usage_usec") / 1e6
-    return TreeSample(now, memory, fds, threads, cpu_s, count)
+    return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
 def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:

@@ -15,8 +15,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import IO, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import IO, TYPE_CHECKING, Any
 
 from ..bot import notify
 from ..common.home import Home
@@ -25,19 +25,35 @@ from ..common.manager import detect as detect_manager
 from ..common.privacy import open_private, private_umask, tighten
 from ..common.protocol import BUSY, READY
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from ..spec import BotSpec
+    from .outbox import Outbox
+    from .supervisor import Supervisor
+    from .upstart import UpFile
+
 log = logging.getLogger(__name__)
+
+FLUSH_S = 2.0
+"""``--tee-logs``: how long the daemon's exit waits for its last lines to be read."""
+
 
 class AlreadyRunning(Exception):
     """Another supervisor holds this home."""
 
 
 def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = None, *,
-               boot: bool = False, under_init: bool = False) -> int:
+               boot: bool = False, under_init: bool = False,
+               up: tuple[Path, Sequence[BotSpec]] | None = None, tee_logs: bool = False) -> int:
     """The supervisor's main: hold the home lock, serve, supervise, until asked to stop.
     ``boot``: started as ``wdbot daemon`` (a person, a service manager, the container init),
     not launched by a command: bots held by a signal's stop start again. ``under_init``:
-    forked by the PID-1 init. Returns the exit status: 0, or ``HANDOVER_EXIT`` after
-    ``shutdown --keep-bots`` (the next supervisor is wanted at once)."""
+    forked by the PID-1 init. ``up``: an up-file (checked already) applied once it serves;
+    ``tee_logs``: the bots' lines also on our stdout (``tee``). Returns the exit status: 0,
+    or ``HANDOVER_EXIT`` after ``shutdown --keep-bots`` (the next supervisor is wanted at once)."""
+    if tee_logs:
+        _hold_std_fds()
     private_umask()  # all the supervisor, uv and the bots create is private (privacy.py)
     home.ensure()
     tightened = tighten(home.root)
@@ -53,11 +69,36 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     # Bots inherit none of our variables that describe another bot.
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
         del os.environ[key]
+    outputs = None
+    if tee_logs:
+        from .outbox import open_outputs
+
+        outputs = open_outputs()
     try:
-        handover = asyncio.run(_serve(home, ready_fd, metrics, boot=boot, under_init=under_init))
+        from .upstart import UpFile
+
+        handover = asyncio.run(_serve(home, ready_fd, metrics, boot=boot, under_init=under_init,
+                                      up=UpFile(*up) if up else None,
+                                      tee_out=outputs[0] if outputs else None))
     finally:
         lock.close()
+        for outbox in set(outputs or ()):
+            outbox.flush(FLUSH_S)  # the last lines, as long as someone reads them
     return HANDOVER_EXIT if handover else 0
+
+
+def _hold_std_fds() -> None:
+    """A daemon started with stdout or stderr closed (``>&-``): /dev/null takes the number,
+    before anything is opened, or the next file opened (the home's lock, say) would get it and
+    the tee would write the bots' lines into it."""
+    for fd in (1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
 
 
 def _rotate_own_log(home: Home) -> None:
@@ -94,7 +135,8 @@ def _acquire(home: Home) -> IO[str] | None:
 
 
 async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *,
-                 boot: bool = False, under_init: bool = False) -> bool:
+                 boot: bool = False, under_init: bool = False,
+                 up: UpFile | None = None, tee_out: Outbox | None = None) -> bool:
     """Supervise until asked to stop; True when that was a hand-over (``--keep-bots``)."""
     from ..installs.uvtool import UvError, uv_bin
     from ..installs.venvs import refresh_sdk_link
@@ -103,6 +145,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     from .channel import listen
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
+    from .tee import attach, keep_following
 
     sup = Supervisor(home)
     sup.manager = detect_manager(under_init)
@@ -116,7 +159,10 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sup.load()
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
-    server = await serve(home.socket, audited(ops, sup.events), sup.redact)  # origin= of the web's actions
+    ops["ready"] = _readiness(sup, up)
+    tee = attach(sup, ops, tee_out) if tee_out else None
+    ops = audited(ops, sup.events)
+    server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
     channel = await listen(home.notify_socket, sup.deliver)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
     _install_signal_handlers(sup)
@@ -128,18 +174,23 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
+    watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
 
         sup.metrics = Collector()
-        serve_metrics(metrics, sup.metrics)
-        log.info("metrics on http://%s/metrics", metrics)
+        serve_metrics(metrics, sup.metrics, home)
+        log.info("metrics on http://%s/metrics, probes on /livez and /readyz", metrics)
     sup.note_previous_stop()
     sup.events.write("supervisor_start", pid=os.getpid())
     log.info("supervisor %d serving %s", os.getpid(), home.root)
     _report(ready_fd, READY)
     pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
+    # Held here: the loop keeps only weak references to its tasks.
+    applying = (asyncio.get_running_loop().create_task(up.apply(sup.runners, ops["start"]), name="up")
+                if up is not None else None)
+    teeing = asyncio.get_running_loop().create_task(keep_following(sup, tee), name="tee") if tee else None
     try:
         await sup.shutdown_requested.wait()
         notify.systemd("STOPPING=1")
@@ -150,7 +201,13 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         sampler.cancel()
         sleeper.cancel()
         uptime.cancel()
+        watcher.cancel()
         pinger.cancel()
+        for task in (applying, teeing):
+            if task is not None:
+                task.cancel()
+        if tee is not None:
+            tee.stop()
         server.close()
         secrets.close()
         channel.close()
@@ -174,7 +231,22 @@ async def _systemd_watchdog() -> None:
         await asyncio.sleep(int(usec) / 2_000_000)
 
 
-READ_ONLY_OPS = frozenset({"ping", "status"})
+def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """The ``ready`` operation (``/readyz``): which bots that should run do not."""
+    from .readiness import not_ready, views
+
+    async def ready() -> dict[str, Any]:
+        """Every bot that should run runs when ``not_ready`` is empty."""
+        pending = [sup.unreadable.message] if sup.unreadable is not None else []
+        pending += [f"{q.name or '?'}: its registry entry is unreadable; see 'wdbot status'"
+                    for q in sup.quarantined]
+        pending += up.pending(sup.runners) if up is not None else []
+        lines = not_ready(views(sup.runners.values(), sup.clock()), pending)
+        return {"not_ready": lines, "bots": len(sup.runners)}
+    return ready
+
+
+READ_ONLY_OPS = frozenset({"ping", "status", "ready"})
 """They change nothing: a registry write still pending (a full disk) does not fail them."""
 
 
@@ -184,6 +256,7 @@ def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
     failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
     async def run(*args: Any, **kwargs: Any) -> Any:
+        sup.check_registry()  # a file broken a moment ago is known before the command acts
         try:
             return await op(*args, **kwargs)
         finally:

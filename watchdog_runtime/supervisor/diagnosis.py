@@ -66,6 +66,8 @@ class Failure:
     """Qualified class names, most derived first: ``ccxt.base.errors.RateLimitExceeded``, ..."""
     message: str
     errno: int | None = None
+    retried: bool = False
+    """It came out of ``wd.retry`` (a frame of ``retrying`` in its traceback): retried already."""
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> Failure | None:
@@ -73,14 +75,17 @@ class Failure:
             return None
         names = tuple(str(n) for n in record.get("mro") or ()) or (str(record["type"]),)
         code = record.get("errno")
-        return cls(names, str(record.get("message") or ""), code if isinstance(code, int) else None)
+        return cls(names, str(record.get("message") or ""), code if isinstance(code, int) else None,
+                   record.get("retried") is True)
 
     @classmethod
-    def from_line(cls, exc_line: str) -> Failure:
-        """From a traceback's last line: ``requests.exceptions.ReadTimeout: HTTPSConnection...``."""
+    def from_line(cls, exc_line: str, traceback: str = "") -> Failure:
+        """From a traceback's last line: ``requests.exceptions.ReadTimeout: HTTPSConnection...``;
+        ``traceback``, its text, tells whether the call went through ``wd.retry``."""
         name, _, message = exc_line.partition(": ")
         found = re.match(r"\[Errno (\d+)\]", message)
-        return cls((name.strip(),), message.strip(), int(found.group(1)) if found else None)
+        return cls((name.strip(),), message.strip(), int(found.group(1)) if found else None,
+                   went_through_retry(traceback))
 
     def is_a(self, table: Mapping[str, frozenset[str]]) -> bool:
         """Whether a class along the MRO is one of ``table``'s (top-level module → names).
@@ -93,6 +98,22 @@ class Failure:
             if name in table.get(module.partition(".")[0] or "builtins", frozenset()):
                 return True
         return False
+
+
+_RETRY_FRAME = re.compile(r'^\s*File ".*[/\\]watchdog_runtime[/\\]bot[/\\]retrying\.py", line \d+',
+                          re.MULTILINE)
+_TB_HEADER = "Traceback (most recent call last):"
+
+
+def went_through_retry(traceback: str) -> bool:
+    """Whether the last traceback in ``traceback`` has a frame of ``wd.retry``: the failure
+    is what was left after its attempts.
+
+    >>> went_through_retry('Traceback (most recent call last):\\n  File "/v/site-packages/'
+    ...     'watchdog_runtime/bot/retrying.py", line 190, in call\\nTimeoutError: timed out')
+    True
+    """
+    return bool(_RETRY_FRAME.search(traceback[traceback.rfind(_TB_HEADER) + 1:]))
 
 
 def _t(**modules: str) -> dict[str, frozenset[str]]:
@@ -142,6 +163,8 @@ OOM_SHARE = 0.8
 _HINT = {
     "dependency": "declare it (PEP 723 block or requirements.txt) or let auto-install add it",
     "network": "wrap the call in wd.retry (it retries timeouts and dropped connections with backoff)",
+    "retried": "it failed through every attempt of wd.retry: the outage outlasted them; give it more "
+               "(attempts, max_delay_s), or catch the error in the bot's loop and try on the next pass",
     "rate_limit": "use wd.RateLimiter and honour Retry-After (wd.retry(limiter=...) does)",
     "credentials": "check the API key, its permissions and IP whitelist; wdbot restarts it slowly "
                    "(a bad key hammered at an exchange risks a lockout)",
@@ -263,11 +286,12 @@ def _from_exception(exc: Failure) -> Diagnosis:
                          "reuse one session; --max-fds restarts before this")
     if exc.errno == errnos.ENOSPC or "No space left on device" in exc.message:
         return Diagnosis(Pattern.SYSTEM, seen, "the disk is full: free space (wdbot rotates its logs)")
+    network = _HINT["retried" if exc.retried else "network"]  # never a wd.retry already there
     if _DNS.search(exc.message):
         return Diagnosis(Pattern.NETWORK, seen, "a host name did not resolve (DNS): check the "
-                         "machine's network and the host name; " + _HINT["network"])
+                         "machine's network and the host name; " + network)
     if exc.is_a(NETWORK_ERRORS) or (status is not None and status >= 500):
-        return Diagnosis(Pattern.NETWORK, seen, _HINT["network"])
+        return Diagnosis(Pattern.NETWORK, seen, network)
     if (exc.is_a(PAYLOAD_ERRORS) or (kind == "TypeError" and _TYPE_ERROR_PAYLOAD.search(exc.message))
             or (kind == "ValueError" and _VALUE_ERROR_PAYLOAD.search(exc.message))):
         return Diagnosis(Pattern.PAYLOAD, seen, _HINT["payload"])
@@ -286,9 +310,11 @@ def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.0f} MiB"
 
 
-def failure_of(record: Mapping[str, Any] | None, exc_line: str | None) -> Failure | None:
-    """The exception from the exit record, else from the final traceback's last line."""
+def failure_of(record: Mapping[str, Any] | None, exc_line: str | None,
+               traceback: str = "") -> Failure | None:
+    """The exception from the exit record, else from the final traceback's last line (and
+    its text ``traceback``)."""
     from_record = Failure.from_record(record) if record else None
     if from_record is not None:
         return from_record
-    return Failure.from_line(exc_line) if exc_line else None
+    return Failure.from_line(exc_line, traceback) if exc_line else None

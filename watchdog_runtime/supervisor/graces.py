@@ -32,6 +32,9 @@ Pure: identities and deadlines come in, the liveness check is passed in.
     3.0
     >>> grace([due], [old], 3.0, later, remaining=lambda d: 1.0, sent=[old]).spare
     frozenset({10})
+    >>> joined = grace([due], [new], 3.0, later, remaining=lambda d: max(0.0, d.boot_at - 99.0), late=True)
+    >>> joined.seconds, joined.added[0].kill_at == due.kill_at  # the stop's deadline, not a fresh one
+    (1.0, True)
 """
 
 from __future__ import annotations
@@ -90,16 +93,20 @@ def same_process(a: ProcessIdentity, b: ProcessIdentity) -> bool:
 def grace(known: Sequence[Signalled], about_to_signal: Iterable[ProcessIdentity], seconds: float,
           new_deadline: Callable[[float], Deadline],
           remaining: Callable[[Deadline], float],
-          sent: Sequence[ProcessIdentity] = ()) -> Wait:
+          sent: Sequence[ProcessIdentity] = (), *, late: bool = False) -> Wait:
     """The wait before SIGKILL for the processes ``about_to_signal``: what is left of each
     one's first grace, and for the batch the longest of these, never more than ``seconds``.
     A process never signalled gets an entry: a whole ``seconds`` when the batch is a new
     stop, else the deadline of the stop under way (the latest among the batch's). Those in
-    ``sent`` (signalled already) are spared a second SIGTERM."""
+    ``sent`` (signalled already) are spared a second SIGTERM.
+
+    ``late``: the batch joined a stop under way after its SIGTERMs went out (a helper an
+    ``on_shutdown`` launched); it shares the latest deadline of all ``known``, even when the
+    processes signalled before are gone by now (``known`` is then that stop's entries)."""
     batch = list(about_to_signal)
     entries = {ident: next((s for s in known if same_process(s.ident, ident)), None)
                for ident in batch}
-    under_way = [e for e in entries.values() if e is not None]
+    under_way = [e for e in entries.values() if e is not None] + (list(known) if late else [])
     latest = max(under_way, key=lambda e: remaining(e.kill_at), default=None)
     waits: list[float] = []
     added: list[Signalled] = []

@@ -1,6 +1,6 @@
 """``wdbot daemon --metrics HOST:PORT``: Prometheus metrics of every bot, served by
 prometheus_client from a snapshot the supervisor refreshes on its own loop (the scrape runs
-in the server's thread and never touches live state).
+in the server's thread and never touches live state), beside the health probes (``health``).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ..common.home import Home
 from ..states import BotState
 
 
@@ -75,14 +76,18 @@ class Collector:
         yield from (state, running, restarts, last_exit, *gauges.values())
 
 
-def serve(listen: str, collector: Collector) -> None:
-    """Start the HTTP endpoint (``/metrics``) in a daemon thread; raises MetricsError."""
-    from prometheus_client import start_http_server
+def serve(listen: str, collector: Collector, home: Home) -> None:
+    """Start the HTTP endpoint in a daemon thread: ``/metrics`` (and, as before, any other
+    path) plus ``/livez`` and ``/readyz`` (``health``); raises MetricsError."""
+    from prometheus_client import make_wsgi_app
     from prometheus_client.core import REGISTRY
+
+    from .health import application
+    from .health import listen as listen_on
 
     host, port = parse_listen(listen)
     REGISTRY.register(collector)  # a duck-typed collector: anything with collect()
     try:
-        start_http_server(port, addr=host)
+        listen_on(host, port, application(home, make_wsgi_app(REGISTRY)))
     except OSError as exc:
-        raise MetricsError(f"--metrics {listen}: cannot listen ({exc.strerror})") from None
+        raise MetricsError(f"--metrics {listen}: cannot listen ({exc.strerror or exc})") from None

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import psutil
@@ -234,8 +235,9 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
             for child in children.get(stack.pop(), ()):
                 tree.append(child)
                 stack.append(child.pid)
-        rss = fds = threads = count = 0
+        rss = fds = threads = 0
         cpu = 0.0
+        read: list[int] = []
         for proc in tree:
             try:
                 with proc.oneshot():
@@ -244,11 +246,11 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
                     threads += proc.num_threads()
                     times = proc.cpu_times()
                     cpu += times.user + times.system
-                count += 1
+                read.append(proc.pid)
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 continue
-        if count:
-            out[name] = TreeSample(now, rss, fds, threads, cpu, count)
+        if read:
+            out[name] = TreeSample(now, rss, fds, threads, cpu, len(read), tuple(read))
     return out
 
 
@@ -313,6 +315,33 @@ def group_members(pgid: int) -> list[psutil.Process]:
     return found
 
 
+class Disposition(Enum):
+    """What a process does with a signal: its own handler, the default action, or nothing."""
+
+    CAUGHT = "caught"
+    DEFAULT = "default"
+    IGNORED = "ignored"
+
+
+def disposition(pid: int, sig: signal.Signals = signal.SIGTERM) -> Disposition | None:
+    """Whether ``pid`` catches, ignores or takes the default action of ``sig`` now (the
+    ``SigCgt``/``SigIgn`` masks of ``/proc/PID/status``); None when it is gone or this is
+    not Linux."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return None
+    masks = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    bit = 1 << (int(sig) - 1)
+    try:
+        if int(masks["SigCgt"].strip(), 16) & bit:
+            return Disposition.CAUGHT
+        return Disposition.IGNORED if int(masks["SigIgn"].strip(), 16) & bit else Disposition.DEFAULT
+    except (KeyError, ValueError):
+        return None
+
+
 def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[int]:
     """Signal each process that is still the one its handle names (psutil checks the pid
     was not reused); return the pids signalled."""
@@ -333,14 +362,15 @@ async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
-    alive = [p for p in procs if _running(p)]
+    alive = [p for p in procs if running(p)]
     while alive and loop.time() < deadline:
         await asyncio.sleep(min(interval_s, max(0.0, deadline - loop.time())))
-        alive = [p for p in alive if _running(p)]
+        alive = [p for p in alive if running(p)]
     return alive
 
 
-def _running(proc: psutil.Process) -> bool:
+def running(proc: psutil.Process) -> bool:
+    """True while ``proc`` runs (a zombie counts as gone)."""
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.AccessDenied):

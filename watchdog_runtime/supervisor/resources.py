@@ -29,6 +29,8 @@ class TreeSample:
     cpu_seconds: float
     """User plus system CPU time of the live members."""
     procs: int
+    pids: tuple[int, ...] = ()
+    """The members read (for checks that look at each, such as ``logwriters``)."""
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from ..installs.autoinstall import Budget
 from ..installs.deps import DependencyError
 from ..installs.repair import AutoInstaller, Outcome, RepairHost
 from ..installs.venvs import VenvError, ensure_venv, install_in_place
+from ..redaction import Redactor
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import ACTIVE_STATES, BotState, Event, ExitReason, Hold, StartReason, transition
@@ -39,6 +40,7 @@ from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
 from .diagnosis import Diagnosis, Failure, Pattern, diagnose, failure_of
 from .lifecycle import ExitInfo, classify_exit, decide_after_exit
+from .logwriters import LogWriterWatch
 from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .reload import SourceWatcher, check_and_install
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
@@ -96,6 +98,9 @@ class RunnerHost(RepairHost, Protocol):
     home: Home
     uniform01: Callable[[], float]
     containment: cgroupplan.Containment | None
+    redact: Redactor
+    """Hides the home's secret values in what the runner writes itself (its marks in the
+    bot's log, the next run's ``WDBOT_CONTEXT``); events and the registry redact on their own."""
 
     def persist(self) -> None: ...
 
@@ -181,7 +186,19 @@ class BotRunner:
         self._down_since: float | None = None
         """Wall-clock time of the last exit, for ``ctx.downtime_s``."""
         self.repeats = runfiles.StderrRepeats(self.paths.stderr_log)
+        self.log_writers = LogWriterWatch(self.paths.logs)
         """The live process's repeated errors on stderr (a degraded bot)."""
+
+    @property
+    def last_exit(self) -> ExitInfo | None:
+        """How the last run ended (or failed to start)."""
+        return self._last_exit
+
+    @last_exit.setter
+    def last_exit(self, info: ExitInfo | None) -> None:
+        # Redacted when recorded, not only when shown: a value replaced later (the rejected
+        # key a person then changes) is no longer known to the redactor, yet the text quotes it.
+        self._last_exit = None if info is None else ExitInfo.from_json(self.host.redact(info.to_json()))
 
     # ----------------------------------------------------------------- commands
     @property
@@ -331,6 +348,13 @@ class BotRunner:
         elif self.state in (BotState.EXITED, BotState.ERRORED):
             self._stopped_idle()
 
+    async def check_file(self) -> None:
+        """Before a restart stops the running bot: its file is there and compiles (under the
+        venv's Python); raises ``BotFileError``, the bot left running."""
+        python = self.paths.python if self.paths.python.exists() else None
+        await asyncio.to_thread(check_bot_file, Path(self.spec.path), self.spec.name, python,
+                                then="restart")
+
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
         await self._stop_watching()
@@ -391,6 +415,7 @@ class BotRunner:
             "start_reason": self.start_reason.value if self.start_reason else None,
             "restart_policy": self.spec.restart.value,
             "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
+            "stray_log_writers": [w.to_json() for w in self.log_writers.found] if live else [],
         }
 
     @property
@@ -405,17 +430,18 @@ class BotRunner:
     def _stop_grace(self) -> _Graces:
         return _Graces(self, self.spec.stop_timeout_s)
 
-    def _grace(self, seconds: float, pids: list[int]) -> Term:
+    def _grace(self, seconds: float, pids: list[int], late: bool = False) -> Term:
         """The wait from SIGTERM to SIGKILL for ``pids``, about to be signalled: ``seconds``
         from each process's first SIGTERM, even when the supervisor that sent it was killed,
         and no second SIGTERM for those that had it (``graces``, ``sentmarks``). New
         deadlines go on disk first; a failed write only costs the next supervisor a fresh
-        grace for those processes."""
+        grace for those processes. ``late``: they joined the stop under way, and share its
+        deadline."""
         idents = [i for i in map(identity.identify, pids) if i is not None]
         self._about = {i.pid: i for i in idents}
         marks = sentmarks.read(self.paths.sigterms)
         wait = graces.grace(self.signalled, idents, seconds, identity.Deadline.after,
-                            identity.Deadline.remaining_now, marks)
+                            identity.Deadline.remaining_now, marks, late=late)
         if wait.added:
             self.signalled = graces.prune(self.signalled, procs.is_alive) + wait.added
             try:
@@ -424,7 +450,8 @@ class BotRunner:
                 log.debug("%s: SIGKILL deadlines kept in memory only", self.spec.name)
         # Every process noted is spared, also one these pids missed: a member of the bot's
         # process group that the marker walk cannot see (cleared environment, orphaned).
-        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)})
+        return Term(wait.seconds, wait.spare | {m.pid for m in marks if procs.is_alive(m)},
+                    self.spec.stop_signal.signum)
 
     def _sent(self, pids: list[int]) -> None:
         """``pids`` had their SIGTERM this instant: noted at once, so that a supervisor
@@ -512,6 +539,8 @@ class BotRunner:
                 max_fds=self.spec.max_fds or Limits.default_max_fds(fd_rlimit),
                 machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
         verdict = self.watch.observe(sample, self._limits)
+        for stray in self.log_writers.check(sample.pids, root=ident.pid):
+            self.host.events.write("stray_log_writer", self.spec.name, **stray.to_json())
         for leak in verdict.new_leaks:
             self.host.events.write("leak_suspected", self.spec.name, pid=ident.pid, **leak.to_json())
         for resource in verdict.cleared:
@@ -690,6 +719,7 @@ class BotRunner:
         self._last_beat = self.host.clock()  # the timeout counts from the start
         self._beats_seen = False
         self.repeats.restart()  # only this process's own repeats count
+        self.log_writers = LogWriterWatch(self.paths.logs)
 
     def _spawn(self, reason: StartReason) -> None:
         """Write ahead, then fork: the run (its id, carried in the bot's environment) is on
@@ -698,8 +728,9 @@ class BotRunner:
         run_id = uuid.uuid4().hex
         argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
-        launch = Launch(run_id, reason.value, self.restarts,
-                        self.last_exit.to_json() if self.last_exit else None, self._downtime_s())
+        launch = Launch(run_id, reason.value, self.restarts,  # the last exit quotes the bot's error
+                        self.host.redact(self.last_exit.to_json()) if self.last_exit else None,
+                        self._downtime_s())
         env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
                               self._log_policy)
         if self._cgroup is not None:
@@ -714,8 +745,7 @@ class BotRunner:
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
         # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
+        self._mark(logmarks.start_mark(self._pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         run = with_ident(self._pending, ident)
         self._live = _Live(ident, popen, run, self.host.clock())
@@ -851,8 +881,16 @@ class BotRunner:
         self._to(event)
         self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
                                next_state=self.state.value, delay_s=delay_s)
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.exit_mark(info.at, info.describe(), self.state.value, delay_s))
+        self._mark_exit(info, self.state.value, delay_s)
+
+    def _mark(self, line: str) -> None:
+        """A mark in the bot's stdout log, redacted: an exit's line quotes the bot's error
+        (``wdbot logs`` and the web's log view show it; the bot's own lines are its own)."""
+        logmarks.append(self.paths.stdout_log, self.host.redact(line))
+
+    def _mark_exit(self, info: ExitInfo, next_state: str, delay_s: float | None = None) -> None:
+        # The error redacted alone first: a value cut short at its end is found only there.
+        self._mark(logmarks.exit_mark(info.at, self.host.redact(info.describe()), next_state, delay_s))
 
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
@@ -886,8 +924,7 @@ class BotRunner:
         self._live = None
         self._to(Event.STOPPED)
         self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
-        logmarks.append(self.paths.stdout_log,
-                        logmarks.exit_mark(self.last_exit.at, self.last_exit.describe(), "stopped"))
+        self._mark_exit(self.last_exit, "stopped")
         self.host.persist()
 
     async def _planned_restart(self, live: _Live, exit_task: asyncio.Future[int | None],
@@ -977,17 +1014,18 @@ class BotRunner:
     def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
         """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
         final traceback of this run's stderr, and the last memory reading."""
-        exc_line = None
+        exc_line, tail = None, ""
         if info.signal is None and record is None:
             # No record of ours (an adopted bot): the final traceback on stderr is all there is.
             # With a record, its absent exception means a plain exit: nothing to read.
-            found = final_traceback(runfiles.stderr_tail(self.paths.stderr_log, run))
+            tail = runfiles.stderr_tail(self.paths.stderr_log, run)
+            found = final_traceback(tail)
             exc_line = found.exc_line if found else None
         native = None
         if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
             native = crashed_module(runfiles.stderr_tail(self.paths.stderr_log, run))
         last = self.watch.last
-        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line),
+        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
                         slept_s=self.host.slept_recently(), native_module=native,
@@ -1044,8 +1082,8 @@ class _Graces:
     runner: BotRunner
     seconds: float
 
-    def before(self, pids: list[int]) -> Term:
-        return self.runner._grace(self.seconds, pids)  # noqa: SLF001 - the runner's own helper
+    def before(self, pids: list[int], late: bool = False) -> Term:
+        return self.runner._grace(self.seconds, pids, late)  # noqa: SLF001 - the runner's own helper
 
     def sent(self, pids: list[int]) -> None:
         self.runner._sent(pids)  # noqa: SLF001

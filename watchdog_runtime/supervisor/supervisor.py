@@ -29,7 +29,9 @@ from ..spec import BotSpec, SpecError
 from ..states import BotState, ExitReason, Hold, StartReason
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
+from .botfile import BotFileError
 from .cgroupplan import Containment
+from .registryguard import RegistryGuard
 from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
 from .sleepwatch import Clock, SleepDetector, system_clocks
@@ -93,6 +95,15 @@ class Supervisor:
         """The cgroup v2 tree the bots get (``contain``), or None: the marker walk."""
         self.quarantined: tuple[Quarantined, ...] = ()
         """Registry entries that could not be read, kept verbatim (``registry``)."""
+        self.unreadable: registry.Unreadable | None = None
+        """Why the registry file cannot be read, while it cannot: commands that start, stop or
+        forget a bot are refused, and the file is left as it is (``check_registry``)."""
+        self.loaded = False
+        """The runners hold the registry's bots (it was read once); False while a supervisor
+        that found the file unreadable waits for it: it then adopts nothing and writes nothing."""
+        self._guard = RegistryGuard(home.registry)
+        self._last_good_failed = False
+        self._service = False
         self._sleep = SleepDetector(*sleep_clocks) if sleep_clocks else None
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
@@ -104,13 +115,24 @@ class Supervisor:
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
+        """Read the registry into runners; a file that cannot be read is left as it is and
+        this supervisor waits for a person to fix it (:meth:`check_registry`)."""
         try:
             loaded = registry.load(self.home.registry)
-        except registry.CorruptRegistry as exc:
-            log.error("%s", exc)
-            self.warnings.append(str(exc))
-            self.events.write("registry_corrupt", moved_to=str(exc.moved_to))
-            loaded = registry.Registry({})
+        except registry.RegistryUnreadable as exc:
+            self._guard.written()
+            self._went_unreadable(exc.unreadable)
+            return
+        self._guard.written()
+        self._take(self._with_newer_runs(loaded))
+        # What was just read is good: kept at once (a home from before the copy existed, or
+        # one whose copy was lost, has it before anyone can break the registry). A new home
+        # has no registry yet: a copy beside none would read as a registry lost.
+        if self._guard.seen is not None:
+            self._copy_last_good({n: clean_record(r.record(), self.redact) for n, r in self.runners.items()})
+
+    def _take(self, loaded: registry.Registry) -> None:
+        self.loaded = True
         self.quarantined = loaded.quarantined
         for bad in self.quarantined:
             message = bad.describe(self.home.registry)
@@ -144,6 +166,62 @@ class Supervisor:
             except OSError:
                 return  # still in use (another home's bots, or a bot's leftovers)
 
+    def _with_newer_runs(self, found: registry.Registry) -> registry.Registry:
+        good = registry.read(registry.last_good(self.home.registry))
+        return registry.with_newer_runs(found, good, procs.is_alive)
+
+    def check_registry(self) -> None:
+        """Read the registry file again if someone changed it: one that cannot be read puts
+        the supervisor in the loud, safe state; one readable again ends it (the bots adopted as
+        they run when this supervisor never read the file). A readable file changed by hand
+        while the supervisor runs is overwritten, as ever: it is the file's only writer."""
+        found = self._guard.look()
+        if isinstance(found, registry.Unreadable):
+            if self.unreadable is None or found.message != self.unreadable.message:
+                self._went_unreadable(found)
+        elif found is not None and self.unreadable is not None:
+            if not self.loaded and self.shutdown_requested.is_set():
+                return  # going away: the next supervisor adopts them, none is started now
+            self._readable_again(found)
+
+    def _went_unreadable(self, why: registry.Unreadable) -> None:
+        self.unreadable = why
+        log.error("%s", why.message)
+        self.events.write("registry_unreadable", path=str(why.path), line=why.line, error=why.error,
+                          message=why.message)
+
+    def _readable_again(self, found: registry.Registry) -> None:
+        """The file was fixed or restored. A supervisor that has supervised all along keeps
+        what it knows (it is newer than any copy) and writes it; one that never read the file
+        takes it and adopts the running bots as a restarted supervisor does, none restarted."""
+        self.unreadable = None
+        self._dirty = True  # written with the next flush (the watch's, or the command's)
+        if self.loaded:
+            message = "the registry is readable again; it is written from what the supervisor knows"
+        else:
+            message = "the registry is readable again; its bots are adopted as they run"
+            self._take(self._with_newer_runs(found))
+            self.resume_all(service=self._service)
+        log.info("%s", message)
+        self.events.write("registry_readable", path=str(self.home.registry), message=message)
+
+    async def watch_registry(self, interval_s: float = 1.0) -> None:
+        """:meth:`check_registry` every ``interval_s`` until cancelled: a broken file is said at
+        once (an alert), a fixed one taken up without waiting for a command."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.check_registry()
+            except Exception:  # noqa: BLE001 - the watch must outlive a surprise
+                log.exception("checking the registry failed")
+            if self._dirty:
+                self._flush_quietly()
+
+    def refuse_while_unreadable(self) -> None:
+        """No command starts, stops or forgets a bot on the strength of a file it cannot read."""
+        if self.unreadable is not None:
+            raise RequestError(self.unreadable.message)
+
     def persist(self) -> None:
         """Write the registry soon: changes made in one turn of the event loop (an exit, its
         backoff and the next spawn) share one atomic, fsynced write. Replies to commands
@@ -167,9 +245,17 @@ class Supervisor:
         when the write fails (the change stays pending and is retried every second)."""
         if not self._dirty:
             return
+        if not self.loaded:
+            self._dirty = False  # nothing read, so nothing to write: the file stays as it is
+            return
+        self.check_registry()  # a file broken since the last write is not overwritten
+        records = {n: clean_record(r.record(), self.redact) for n, r in self.runners.items()}
         try:
-            registry.save(self.home.registry, {n: clean_record(r.record(), self.redact)
-                                               for n, r in self.runners.items()}, self.quarantined)
+            if self.unreadable is None:
+                registry.save(self.home.registry, records, self.quarantined)
+                self._guard.written()
+            else:  # the broken file is left to the person; the copy keeps what a restore needs
+                registry.save_last_good(self.home.registry, records, self.quarantined)
         except OSError as exc:
             first = self.write_error is None
             self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "
@@ -183,6 +269,23 @@ class Supervisor:
         if self.write_error is not None:
             log.info("the registry is written again")
             self.write_error = None
+        if self.unreadable is None:
+            self._copy_last_good(records)
+
+    def _copy_last_good(self, records: dict[str, BotRecord]) -> None:
+        """The registry's last good copy, after the registry itself: a failure does not fail
+        the change (the registry holds it); it is said once and retried with the next write."""
+        try:
+            registry.save_last_good(self.home.registry, records, self.quarantined)
+        except OSError as exc:
+            if not self._last_good_failed:
+                log.warning("cannot write %s: %s; retried every second", registry.last_good(
+                    self.home.registry), exc.strerror or exc)
+            self._last_good_failed = True
+            self._dirty = True
+            self._schedule_retry()
+            return
+        self._last_good_failed = False
 
     def _flush_quietly_now(self) -> None:
         self._dirty = True
@@ -295,7 +398,8 @@ class Supervisor:
             self.events.write("supervisor_unclean", previous_pid=last[-1].get("pid"),
                               message=f"the previous supervisor (pid {last[-1].get('pid')}, started "
                                       f"{last[-1].get('at')}) stopped without shutting down: killed, "
-                                      f"crashed, or the machine lost power; its bots were adopted")
+                                      f"crashed, or the machine lost power; its bots were adopted"
+                                      + ("" if self.loaded else " once the registry is readable"))
 
     async def ping_forever(self) -> None:
         """``[uptime]``: request the URL every interval while all is well (the supervisor runs
@@ -373,6 +477,9 @@ class Supervisor:
         stopped the last supervisor (a reboot); a supervisor launched by a command leaves
         them stopped. Bots held by ``wdbot shutdown`` stay stopped either way.
         """
+        self._service = service
+        if not self.loaded:
+            return  # the registry cannot be read: no process is adopted, stopped or started
         prefix = f"{self.home.id}:"
         found = procs.marked_processes(prefix)
         for runner in self.runners.values():
@@ -406,6 +513,7 @@ class Supervisor:
         """Start a bot (registering it first), or a registered one by ``name``. With ``update``
         a running bot with other options is stopped and started again with the new ones."""
         self._refuse_while_shutting_down()
+        self.refuse_while_unreadable()
         if spec is None:
             return await self._start_registered(self._runner(name))
         try:
@@ -431,6 +539,7 @@ class Supervisor:
             if not update:
                 raise RequestError(f"{new.name} is running with other options; "
                                    f"'wdbot stop {new.name}' first, then start it again")
+            await self._compiles(runner)
             await runner.stop()
             runner.spec = new
             runner.restarts += 1
@@ -474,17 +583,21 @@ class Supervisor:
         return self._brief(runner)
 
     async def op_stop(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
+        self.refuse_while_unreadable()
         targets = self._targets(names, all)
         await asyncio.gather(*(r.stop() for r in targets))
         return [self._brief(r) for r in targets]
 
     async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
         self._refuse_while_shutting_down()
+        self.refuse_while_unreadable()
         targets = self._targets(names, all)
         await asyncio.gather(*(self._restart(r) for r in targets))
         return [self._brief(r) for r in targets]
 
     async def _restart(self, runner: BotRunner) -> None:
+        if runner.active:
+            await self._compiles(runner)
         await runner.stop()
         runner.restarts += 1
         try:
@@ -492,7 +605,15 @@ class Supervisor:
         except StartFailed as exc:
             raise RequestError(f"{runner.spec.name}: {exc}") from None
 
+    async def _compiles(self, runner: BotRunner) -> None:
+        """Compile the bot's file before stopping it: a typo leaves the running bot running."""
+        try:
+            await runner.check_file()
+        except BotFileError as exc:
+            raise RequestError(f"{runner.spec.name} still runs its old code: {exc}") from None
+
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
+        self.refuse_while_unreadable()
         if name not in self.runners and any(q.name == name for q in self.quarantined):
             return await self._remove_quarantined(name, purge)
         runner = self._runner(name)
@@ -543,7 +664,9 @@ class Supervisor:
             "supervisor": {
                 "pid": os.getpid(), "version": __version__, "home": str(self.home.root),
                 "uptime_s": round(self.clock() - self.started_mono, 3),
-                "warnings": [*self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
+                "registry_unreadable": self.unreadable.to_json() if self.unreadable else None,
+                "warnings": [*([self.unreadable.message] if self.unreadable else []),
+                             *self.warnings, *(q.describe(self.home.registry) for q in self.quarantined),
                              *([self.write_error] if self.write_error else [])],
                 "quarantined": [{"name": q.name, "error": q.error,
                                  "fix": q.describe(self.home.registry)} for q in self.quarantined],
@@ -563,9 +686,12 @@ class Supervisor:
         if not keep_bots:
             self.hold_reason = Hold.SHUTDOWN  # also during a signal's stop: deliberate wins
         self.shutdown_requested.set()
-        return {"pid": os.getpid(), "keep_bots": self.keep_bots,
-                "successor": self.manager.successor if self.keep_bots else None,
-                "manager": self.manager.describe()}
+        reply: dict[str, Any] = {"pid": os.getpid(), "keep_bots": self.keep_bots,
+                                 "successor": self.manager.successor if self.keep_bots else None,
+                                 "manager": self.manager.describe()}
+        if not self.loaded and self.unreadable is not None:
+            reply["left_running"] = self.unreadable.message  # it knows no bot to stop
+        return reply
 
     async def shutdown(self) -> None:
         """Stop every bot (or let go of them with ``keep_bots``); those that were meant to run
@@ -595,6 +721,8 @@ class Supervisor:
     # ---------------------------------------------------------------- helpers
     def _runner(self, name: str | None) -> BotRunner:
         if isinstance(name, str) and name not in self.runners:
+            if not self.loaded:
+                self.refuse_while_unreadable()  # unknown because unread, not because absent
             self._refuse_quarantined(name)
         if not isinstance(name, str) or name not in self.runners:
             known = ", ".join(sorted(self.runners)) or "none"
@@ -616,7 +744,7 @@ class Supervisor:
 
 
 def _check_spec(spec: BotSpec) -> None:
-    if not BOT_NAME_RE.match(spec.name):
+    if not BOT_NAME_RE.fullmatch(spec.name):
         raise RequestError(f"bad bot name {spec.name!r}: use letters, digits, '.', '_' or '-'",
                            usage=True)
     path = Path(spec.path)

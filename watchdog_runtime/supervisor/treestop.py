@@ -9,6 +9,11 @@ spares what that one signalled (``Graces``, kept by the runner in ``graces``).
 Members are the bot's cgroup when it has one (exact: ``cgroups``), else the process marker
 walk of ``procs``. Every process operation goes through those two; this module only
 sequences them.
+
+A process that joins the tree while a stop waits (a helper an ``on_shutdown`` launches to
+cancel orders, a child a helper forks) gets its one SIGTERM too (``latecomers``), noted like
+the first ones and under the stop's deadline, not a fresh one; the stop still ends the
+moment the tree is empty.
 """
 
 from __future__ import annotations
@@ -17,17 +22,23 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from . import cgroups, procs
+from .latecomers import Latecomers
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 5.0
 """After SIGKILL, how long to wait for the kernel to report the exit (normally instant)."""
+LATE_LOOK_S = (0.1, 0.1)
+"""How often a stop looks for late members in a cgroup (first, at most): one small read."""
+LATE_WALK_S = (0.1, 1.0)
+"""The same for the marker walk, which reads the process table: every 0.1 s at first, then
+less often while nothing joins (back to 0.1 s when something does)."""
 
 
 async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asyncio.Future[int | None],
@@ -39,13 +50,16 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     a bot that could not join its cgroup is stopped by the marker walk."""
     loop = asyncio.get_running_loop()
     if cgroup is not None and ident.pid in cgroups.pids(cgroup):
-        term = _term(stop_timeout, cgroups.pids(cgroup))
+        first = cgroups.pids(cgroup)
+        term = _term(stop_timeout, first)
         deadline = loop.time() + term.seconds
-        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
+        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         _said(ident.pid, sent, term)
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
-        killed = await _drain(cgroup, max(0.0, deadline - loop.time()))
+        late = _in_cgroup(cgroup, stop_timeout, {*first, *sent, *term.spare}, term.signum)
+        async with late.watching(LATE_LOOK_S):
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
+        killed = await _drain(cgroup, max(0.0, deadline - loop.time()), late)
         return _status(await asyncio.wait_for(exit_task, KILL_GRACE_S)) + (killed,)
     # Snapshot the tree before signalling: once a parent dies its children are orphaned
     # and no longer appear as its descendants.
@@ -53,21 +67,23 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
     targets = _targets(ident.pid, members)
     term = _term(stop_timeout, sorted({ident.pid, *targets}))
     deadline = loop.time() + term.seconds
-    sent = _terminate(targets, term.spare, stop_timeout)
+    sent = _terminate(targets, term, stop_timeout)
     _said(ident.pid, sent, term)
-    try:
-        await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
-    except asyncio.TimeoutError:
-        log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, term.seconds)
-    rest = _Rest(stop_timeout, max(0.0, deadline - loop.time()), term.spare | frozenset(sent))
-    killed = await kill_leftovers(ident.pid, members, marker, rest, since=ident)
+    late = _walked(ident.pid, marker, ident, stop_timeout, {*targets, *term.spare}, targets, ident,
+                   signum=term.signum)
+    async with late.watching(LATE_WALK_S):
+        try:
+            await asyncio.wait_for(asyncio.shield(exit_task), term.seconds)
+        except asyncio.TimeoutError:
+            log.info("pid %d ignored SIGTERM for %.1f s: SIGKILL", ident.pid, term.seconds)
+    killed = _kill_walked(ident.pid, late, await _outlived(late, max(0.0, deadline - loop.time())))
     return _status(await asyncio.wait_for(exit_task, KILL_GRACE_S)) + (killed,)
 
 
 def _said(pid: int, sent: list[int], term: Term) -> None:
     spared = f"; spared {sorted(term.spare)}, signalled before" if term.spare else ""
-    log.info("stopping pid %d: SIGTERM to %s%s, SIGKILL in %.1f s", pid, sorted(sent), spared,
-             term.seconds)
+    log.info("stopping pid %d: %s to %s%s, SIGKILL in %.1f s", pid, signal.Signals(term.signum).name,
+             sorted(sent), spared, term.seconds)
 
 
 def _status(returncode: int | None) -> tuple[int | None, int | None]:
@@ -77,11 +93,13 @@ def _status(returncode: int | None) -> tuple[int | None, int | None]:
     return code, sig
 
 
-async def _drain(cgroup: Path, wait_s: float) -> list[int]:
-    """Wait up to ``wait_s`` for the signalled cgroup to empty, then ``cgroup.kill`` what is
-    left and wait (bounded) until the kernel reports it empty; return the pids killed."""
-    if await cgroups.wait_empty_async(cgroup, wait_s):
-        return []
+async def _drain(cgroup: Path, wait_s: float, late: Latecomers) -> list[int]:
+    """Wait up to ``wait_s`` for the signalled cgroup to empty (``late`` members signalled
+    meanwhile), then ``cgroup.kill`` what is left and wait (bounded) until the kernel reports
+    it empty; return the pids killed."""
+    async with late.watching(LATE_LOOK_S):
+        if await cgroups.wait_empty_async(cgroup, wait_s):
+            return []
     killed = cgroups.kill(cgroup)
     log.info("cgroup %s: %d processes outlived SIGTERM: cgroup.kill", cgroup.name, len(killed))
     if not await cgroups.wait_empty_async(cgroup, KILL_GRACE_S):
@@ -91,18 +109,21 @@ async def _drain(cgroup: Path, wait_s: float) -> list[int]:
 
 @dataclass(frozen=True)
 class Term:
-    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it)."""
+    """Seconds from SIGTERM to SIGKILL, and the pids not to send SIGTERM (they had it).
+    ``signum``: what is sent instead of SIGTERM (the bot's ``--stop-signal``)."""
 
     seconds: float
     spare: frozenset[int] = frozenset()
+    signum: signal.Signals = signal.SIGTERM
 
 
 class Graces(Protocol):
     """Per-process graces kept beyond one supervisor (the runner's, see ``graces``)."""
 
-    def before(self, pids: list[int]) -> Term:
+    def before(self, pids: list[int], late: bool = False) -> Term:
         """The wait for ``pids``, about to be signalled (asked only when there is something
-        to signal: the deadlines it stores then cost a registry write only when used)."""
+        to signal: the deadlines it stores then cost a registry write only when used).
+        ``late``: they joined the stop under way, whose deadline they share."""
 
     def sent(self, pids: list[int]) -> None:
         """``pids`` were just sent SIGTERM."""
@@ -112,12 +133,12 @@ Grace = float | Term | Graces
 """A fixed wait (no process spared), or the per-process graces of a runner."""
 
 
-def _term(grace: Grace, pids: list[int]) -> Term:
+def _term(grace: Grace, pids: list[int], late: bool = False) -> Term:
     if isinstance(grace, Term):
         return grace
     if isinstance(grace, (int, float)):
         return Term(float(grace))
-    return grace.before(pids)
+    return grace.before(pids, late)
 
 
 def _sent(grace: Grace, pids: list[int]) -> list[int]:
@@ -128,20 +149,29 @@ def _sent(grace: Grace, pids: list[int]) -> list[int]:
     return pids
 
 
-@dataclass(frozen=True)
-class _Rest:
-    """The leftover phase of a stop: what is left of its wait, and no second SIGTERM for
-    what the stop signalled."""
+def _late(grace: Grace, done: set[int], find: Callable[[], dict[int, Any]],
+          send: Callable[[list[Any]], list[int]], seen: dict[int, Any] | None = None,
+          signum: signal.Signals = signal.SIGTERM) -> Latecomers:
+    """The newcomers of a stop whose SIGTERMs (the bot's stop signal) went out to all but
+    ``done``; a newcomer is ready for it once it catches that signal (``latecomers.ready``)."""
+    return Latecomers(find, send, lambda pids: _term(grace, pids, late=True).spare,
+                      lambda pids: _sent(grace, pids), lambda pid: procs.disposition(pid, signum),
+                      asyncio.get_running_loop().time, done, dict(seen or {}))
 
-    grace: Grace
-    seconds: float
-    spare: frozenset[int]
 
-    def before(self, pids: list[int]) -> Term:
-        return Term(self.seconds, self.spare)
+def _in_cgroup(cgroup: Path, grace: Grace, done: set[int],
+               signum: signal.Signals = signal.SIGTERM) -> Latecomers:
+    return _late(grace, done, lambda: {pid: pid for pid in cgroups.pids(cgroup)},
+                 lambda pids: cgroups.signal_pids(pids, signum), signum=signum)
 
-    def sent(self, pids: list[int]) -> None:
-        _sent(self.grace, pids)  # the stop's own graces note them
+
+def _walked(pgid: int | None, marker: str, since: procs.ProcessIdentity | None, grace: Grace,
+            done: set[int], seen: dict[int, Any], root: procs.ProcessIdentity | None = None,
+            signum: signal.Signals = signal.SIGTERM) -> Latecomers:
+    """The newcomers the marker walk finds (with the bot's descendants while it lives, and
+    its process group)."""
+    return _late(grace, done, lambda: _targets(pgid, procs.members(root, marker, since)),
+                 lambda found: procs.signal_each(found, signum), seen, signum)
 
 
 def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
@@ -154,14 +184,14 @@ def _targets(pgid: int | None, found: Iterable[Any]) -> dict[int, Any]:
     return targets
 
 
-def _terminate(targets: dict[int, Any], spare: frozenset[int], grace: Grace) -> list[int]:
+def _terminate(targets: dict[int, Any], term: Term, grace: Grace) -> list[int]:
     """SIGTERM to each of ``targets`` but the ``spare`` pids, told to ``grace`` at once;
     return the pids signalled. One by one, never ``killpg``: a process forked between a
     listing of the group and a ``killpg`` would have its SIGTERM unrecorded, and the sweep
     after the stop would send it a second one. One forked after the listing gets its SIGTERM
     from that sweep."""
-    todo = [p for pid, p in sorted(targets.items()) if pid not in spare]
-    return _sent(grace, procs.signal_each(todo, signal.SIGTERM))
+    todo = [p for pid, p in sorted(targets.items()) if pid not in term.spare]
+    return _sent(grace, procs.signal_each(todo, term.signum))
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -178,9 +208,11 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
     if cgroup is not None and cgroups.exists(cgroup):
         if cgroups.is_empty(cgroup):
             return []
-        term = _term(wait_s, cgroups.pids(cgroup))
-        _sent(wait_s, cgroups.signal_all(cgroup, signal.SIGTERM, skip=term.spare))
-        return await _drain(cgroup, term.seconds)
+        first = cgroups.pids(cgroup)
+        term = _term(wait_s, first)
+        sent = _sent(wait_s, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
+        return await _drain(cgroup, term.seconds,
+                            _in_cgroup(cgroup, wait_s, {*first, *sent, *term.spare}, term.signum))
     left = {p.pid: p for p in known}
     left.update((p.pid, p) for p in procs.members(None, marker, since))
     alive = await procs.wait_procs_gone(list(left.values()), 0.0)
@@ -188,12 +220,50 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
         return []
     targets = _targets(pgid, alive)
     term = _term(wait_s, sorted(targets))
-    _terminate(targets, term.spare, wait_s)
-    alive = await procs.wait_procs_gone(list(targets.values()), term.seconds)
-    if pgid:
-        procs.signal_group(pgid, signal.SIGKILL)
-    procs.signal_each(alive, signal.SIGKILL)
-    return [p.pid for p in alive]
+    _terminate(targets, term, wait_s)
+    late = _walked(pgid, marker, since, wait_s, {*targets, *term.spare}, targets, signum=term.signum)
+    return _kill_walked(pgid, late, await _outlived(late, term.seconds))
+
+
+async def _outlived(late: Latecomers, wait_s: float) -> list[Any]:
+    """Wait up to ``wait_s`` until nothing of the tree is left, late members signalled as a
+    look finds them; return what is alive at the deadline (none: the tree emptied, and the
+    stop ends then, not at its deadline)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    first_s, most_s = LATE_WALK_S
+    pause = first_s
+    while True:
+        left = max(0.0, deadline - loop.time())
+        late.seen = {p.pid: p for p in await procs.wait_procs_gone(list(late.seen.values()),
+                                                                     min(pause, left))}
+        joined = late.look()  # also when all seen are gone: one may have forked first
+        alive = await procs.wait_procs_gone(list(late.seen.values()), 0.0)
+        if not alive or loop.time() >= deadline:
+            return alive
+        pause = first_s if joined else min(most_s, pause * 2)
+
+
+KILL_LOOKS = 5
+"""How many times the walk looks again after its SIGKILLs (see ``_kill_walked``)."""
+
+
+def _kill_walked(pgid: int | None, late: Latecomers, alive: list[Any]) -> list[int]:
+    """SIGKILL what outlived its deadline, then look again until the walk finds nothing: a
+    member forked between the last look and its parent's SIGKILL is not in ``alive`` (it
+    gets its SIGKILL too, and no SIGTERM: the stop's deadline has passed). Returns the pids
+    killed."""
+    killed: list[int] = []
+    if not alive:
+        return killed  # the tree emptied: the last look of ``_outlived`` found nothing
+    for _ in range(KILL_LOOKS):
+        if pgid:
+            procs.signal_group(pgid, signal.SIGKILL)
+        killed += procs.signal_each(alive, signal.SIGKILL)
+        alive = [p for pid, p in late.find().items() if pid not in killed and procs.running(p)]
+        if not alive:
+            break
+    return killed
 
 
 async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
@@ -204,7 +274,7 @@ async def stop_processes(found: list[Any], wait_s: Grace) -> list[int]:
     if not alive:
         return []
     term = _term(wait_s, [p.pid for p in alive])
-    _terminate({p.pid: p for p in alive}, term.spare, wait_s)
+    _terminate({p.pid: p for p in alive}, term, wait_s)
     alive = await procs.wait_procs_gone(alive, term.seconds)
     procs.signal_each(alive, signal.SIGKILL)
     await procs.wait_procs_gone(alive, KILL_GRACE_S)

@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -102,6 +103,22 @@ def login_required(request: Request) -> Response | None:
     return Response("log in first\n", status_code=401, media_type="text/plain")
 
 
+MAX_FIELDS = 20
+"""More fields than any of our forms has (a secret set: csrf, item, value)."""
+
+
+async def form_of(request: Request) -> tuple[Response | None, dict[str, str]]:
+    """The request's form (its body already bounded by the ``Guard``), or a 400: no form here
+    takes a file, so a file part is refused before a byte of it is kept (never spooled to a
+    temporary file)."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    except HTTPException as exc:  # python-multipart's refusal, as Starlette raises it
+        return Response(f"bad form: {exc.detail} (no form here takes a file)\n", 400,
+                        media_type="text/plain"), {}
+    return None, {k: v for k, v in form.items() if isinstance(v, str)}
+
+
 async def change_refused(request: Request,
                          read_only_ok: bool = False) -> tuple[Response | None, dict[str, str]]:
     """Checks on every POST: same site, a session, its CSRF token, not --read-only (unless
@@ -113,7 +130,9 @@ async def change_refused(request: Request,
     session = web.session(request)
     if session is None:
         return Response("log in first\n", 401, media_type="text/plain"), {}
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    bad, form = await form_of(request)
+    if bad is not None:
+        return bad, {}
     token = form.get("csrf") or request.headers.get("x-csrf-token") or ""
     if not auth.same(token, session.csrf):
         return Response("missing or wrong CSRF token: reload the page and try again\n", 403,
@@ -139,7 +158,9 @@ async def login(request: Request) -> Response:
     if wait > 0:
         return page(request, "login.html", {"error": f"too many attempts: try again in {wait:.0f} s"},
                     status=429)
-    form = await request.form()
+    bad, form = await form_of(request)
+    if bad is not None:
+        return bad
     given = form.get("secret")
     secret = await run_in_threadpool(auth.load_secret, web.home.root, False)
     if not secret or not isinstance(given, str) or not auth.same(given.strip(), secret):
@@ -182,7 +203,9 @@ def overview_context(backend: Backend) -> dict[str, Any]:
         error = None
     except Unavailable as exc:
         doc, error = None, str(exc)
-    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN)), "error": error}
+    # The supervisor's status says it; with none, the file is read here.
+    unreadable = backend.registry_unreadable() if doc is None else None
+    return {"o": views.overview(doc, backend.events(views.EVENTS_SHOWN), unreadable), "error": error}
 
 
 def bot_context(backend: Backend, name: str) -> dict[str, Any] | None:
@@ -203,7 +226,7 @@ async def bot(request: Request) -> Response:
         return refused
     web = state_of(request)
     name = request.path_params["name"]
-    context = await run_in_threadpool(bot_context, web.backend, name) if BOT_NAME_RE.match(name) else None
+    context = await run_in_threadpool(bot_context, web.backend, name) if BOT_NAME_RE.fullmatch(name) else None
     if context is None:
         return page(request, "error.html", {"message": f"no bot named {name!r}"}, status=404)
     context["log"] = await run_in_threadpool(web.backend.log_tail, name)
@@ -217,7 +240,7 @@ async def action(request: Request) -> Response:
         return refused
     web = state_of(request)
     name, op = request.path_params["name"], request.path_params["action"]
-    if op not in ACTIONS or not BOT_NAME_RE.match(name):
+    if op not in ACTIONS or not BOT_NAME_RE.fullmatch(name):
         return Response("no such action\n", 404, media_type="text/plain")
     if form.get("confirm") != "yes":
         return page(request, "confirm.html", {"name": name, "op": op})

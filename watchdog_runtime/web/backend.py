@@ -1,25 +1,56 @@
 """Everything the web process asks of the home, in one place: the supervisor through the
 control socket (never launching one: a page view must not start a bot a person stopped),
 the event log and the bots' log files as ``wdbot events``/``wdbot logs`` read them, and the
-secret store as ``wdbot secret`` writes it. Blocking calls: the app runs them in threads."""
+secret store as ``wdbot secret`` writes it. Blocking calls: the app runs them in threads.
+
+What the web reads itself passes :meth:`Backend.redact` (the supervisor's replies are redacted
+by the supervisor): the event log may predate a value, and the bots' log lines are theirs (a
+traceback quoting a key); a page, ``--read-only`` ones included, never shows a stored secret
+value. Every string shown is made encodable (:func:`mended`)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..common.control import NoSupervisor, RequestFailed, request
 from ..common.home import BotPaths, Home
 
+if TYPE_CHECKING:
+    from ..redaction import Redactor
+
 ACTION_TIMEOUT_S = 600.0
 """A restart waits for the bot's graceful stop (its --stop-timeout) and a new start."""
 LOG_LINES = 60
+T = TypeVar("T")
 MAX_LINE_CHARS = 2000
 """A longer log line is cut (with an ellipsis): one runaway line must not make a page huge."""
 
 
 def shown_line(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS] + " …"
+
+
+def mended(obj: T) -> T:
+    """``obj`` (JSON-like) with every string made encodable: a bot's error may carry a lone
+    surrogate (a file name's undecodable byte, kept through JSON's ``\\udce9``), which no page
+    or stream could encode; it is shown escaped, as ``\\udce9``.
+
+    >>> mended({"error": ["caf\\udce9.csv", 1]})
+    {'error': ['caf\\\\udce9.csv', 1]}
+    """
+    if isinstance(obj, str):
+        try:
+            obj.encode()
+        except UnicodeEncodeError:
+            return obj.encode("utf-8", "backslashreplace").decode()  # type: ignore[return-value]  # a str
+        return obj
+    if isinstance(obj, dict):
+        return {k: mended(v) for k, v in obj.items()}  # type: ignore[return-value]  # same
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(mended(v) for v in obj)
+    return obj
 
 
 class Unavailable(Exception):
@@ -29,6 +60,17 @@ class Unavailable(Exception):
 @dataclass(frozen=True)
 class Backend:
     home: Home
+
+    @functools.cached_property
+    def redactor(self) -> Redactor:
+        """Hides the home's secret values (re-read when the store changes)."""
+        from ..redaction import Redactor
+
+        return Redactor(self.home.secrets)
+
+    def redact(self, obj: T) -> T:
+        """``obj`` as a page may show it: no secret value, every string encodable."""
+        return mended(self.redactor(obj))
 
     def status(self, name: str | None = None) -> dict[str, Any] | None:
         """The status document; None when no supervisor runs for the home."""
@@ -41,7 +83,7 @@ class Backend:
             if exc.usage:
                 raise KeyError(name) from None  # no such bot
             raise Unavailable(str(exc)) from None
-        return doc
+        return mended(doc)  # redacted by the supervisor already (every reply of its socket)
 
     def act(self, op: str, name: str, origin: str) -> dict[str, Any]:
         """``start``/``stop``/``restart`` one bot, recorded as an event naming ``origin``."""
@@ -67,7 +109,7 @@ class Backend:
                kinds: frozenset[str] | None = None) -> list[dict[str, Any]]:
         from ..events import read_events
 
-        return read_events(self.home.events, n, bot=bot, kinds=kinds)
+        return self.redact(read_events(self.home.events, n, bot=bot, kinds=kinds))
 
     def log_files(self, name: str) -> list[tuple[str, Any]]:
         paths = BotPaths(self.home.bot_dir(name))
@@ -79,13 +121,24 @@ class Backend:
 
         (_, stdout), (_, stderr) = self.log_files(name)
         lines = tail_lines(stdout, n) + ["! " + line for line in tail_lines(stderr, n // 3)]
-        return [shown_line(line) for line in lines[-n:]]
+        return [shown_line(line) for line in self.redact(lines[-n:])]
+
+    def shown(self, lines: list[str]) -> list[str]:
+        """New log lines as a page shows them: redacted, an overlong one cut."""
+        return [shown_line(line) for line in self.redact(lines)]
+
+    def registry_unreadable(self) -> str | None:
+        """Why the registry file cannot be read (read here: said even with no supervisor)."""
+        from ..registry import unreadable
+
+        found = unreadable(self.home.registry)
+        return found.message if found else None
 
     def spec(self, name: str) -> dict[str, Any] | None:
         from ..registry import read_only
 
         record = read_only(self.home.registry).get(name)
-        return record.spec.to_json() if record else None
+        return self.redact(record.spec.to_json()) if record else None
 
     def secret_names(self, bot: str) -> list[str]:
         from ..secretstore import SecretStore

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,19 +22,26 @@ from starlette.responses import Response, StreamingResponse
 from ..common.home import BOT_NAME_RE
 from ..common.logfiles import Tail
 from .app import WebState, bot_context, overview_context, state_of, templates
-from .backend import shown_line
+from .backend import Backend
 
 MAX_LOG_LINES_PER_EVENT = 200
 """A bot writing faster than this per tick shows its latest lines only: the page keeps up."""
 
 
-def sse(event: str, data: str) -> bytes:
-    """One server-sent event; every line of ``data`` becomes a ``data:`` line.
+LINE_END = re.compile(r"\r\n|\r|\n")
+"""What ends a line of an event stream (WHATWG: a bare CR too). A bot's error text quoted in a
+fragment may hold any of them: each must start a new ``data:`` line, or the rest of the text
+(``\\revent: bot``) becomes a field of the stream and the page stops updating."""
 
-    >>> sse("x", "a\\nb")
-    b'event: x\\ndata: a\\ndata: b\\n\\n'
+
+def sse(event: str, data: str) -> bytes:
+    """One server-sent event; every line of ``data`` becomes a ``data:`` line (the browser
+    joins them with ``\\n``: a CR in the text arrives as a line feed, as HTML reads it anyway).
+
+    >>> sse("x", "a\\nb\\rc\\r\\nd")
+    b'event: x\\ndata: a\\ndata: b\\ndata: c\\ndata: d\\n\\n'
     """
-    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+    lines = "".join(f"data: {line}\n" for line in LINE_END.split(data))
     return f"event: {event}\n{lines}\n".encode()
 
 
@@ -74,14 +82,16 @@ async def bot_stream(request: Request) -> Response:
     name = request.path_params["name"]
     if web.session(request) is None:
         return Response("log in first\n", 401, media_type="text/plain")
-    if not BOT_NAME_RE.match(name):
+    if not BOT_NAME_RE.fullmatch(name):
         return Response("no such bot\n", 404, media_type="text/plain")
     return _stream(_bot_events(request, web, name))
 
 
 async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterator[bytes]:
     files = web.backend.log_files(name)
-    tails = {label: Tail(path) for label, path in files}  # from the end: the reset has the rest
+    # From the end (the reset has the rest); a burst skipped to its newest part: the page
+    # shows the newest lines only, and a step-by-step read would lag behind a flood.
+    tails = {label: Tail(path, skip=True) for label, path in files}
     try:
         lines = await run_in_threadpool(web.backend.log_tail, name)
         yield sse("logreset", json.dumps(lines))
@@ -90,7 +100,7 @@ async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterat
             context = await run_in_threadpool(bot_context, web.backend, name)
             if context is not None:
                 yield sse("bot", _render("_bot.html", {**context, "read_only": web.settings.read_only}))
-            new = await run_in_threadpool(_poll, tails)
+            new = await run_in_threadpool(_poll, tails, web.backend)
             if new:
                 yield sse("log", json.dumps(new[-MAX_LOG_LINES_PER_EVENT:]))
             sent += 1
@@ -102,7 +112,7 @@ async def _bot_events(request: Request, web: WebState, name: str) -> AsyncIterat
             tail.close()
 
 
-def _poll(tails: dict[str, Tail]) -> list[str]:
-    """New complete lines of stdout, then stderr's marked ``! ``."""
-    return [shown_line(("! " if label == "stderr" else "") + line) for label, tail in tails.items()
-            for line in tail.poll()]
+def _poll(tails: dict[str, Tail], backend: Backend) -> list[str]:
+    """New complete lines of stdout, then stderr's marked ``! ``, as a page shows them."""
+    return backend.shown([("! " if label == "stderr" else "") + line for label, tail in tails.items()
+                          for line in tail.poll()])

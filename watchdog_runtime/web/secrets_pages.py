@@ -28,7 +28,7 @@ async def secrets_page(request: Request, error: str | None = None, status: int =
     if (refused := login_required(request) or _refuse_read_only(request)) is not None:
         return refused
     name = request.path_params["name"]
-    if not BOT_NAME_RE.match(name):
+    if not BOT_NAME_RE.fullmatch(name):
         return page(request, "error.html", {"message": "bad bot name"}, status=404)
     try:
         names = await run_in_threadpool(state_of(request).backend.secret_names, name)
@@ -59,7 +59,7 @@ async def remove_secret(request: Request) -> Response:
 
 
 async def _change(request: Request, bot: str, item: str, action: str, change: Callable[[], None]) -> Response:
-    if not BOT_NAME_RE.match(bot):
+    if not BOT_NAME_RE.fullmatch(bot):
         return page(request, "error.html", {"message": "bad bot name"}, status=404)
     backend = state_of(request).backend
     try:

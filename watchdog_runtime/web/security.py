@@ -19,7 +19,9 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 MAX_BODY_BYTES = 64 * 1024
-"""The largest request body (a form with a secret's value); larger ones get 413 unread."""
+"""The largest request body (a form with a secret's value); larger ones get 413, whatever
+their framing (a ``Content-Length``, or chunks that announce no length), before the app
+parses a byte of them."""
 
 
 def headers(settings: WebSettings) -> list[tuple[bytes, bytes]]:
@@ -50,7 +52,8 @@ def host_of(value: str) -> str:
 
 class Guard:
     """ASGI middleware: refuses a foreign ``Host`` when serving on loopback (a page of
-    another site whose name was rebound to 127.0.0.1 gets 421), adds the headers above."""
+    another site whose name was rebound to 127.0.0.1 gets 421), reads the body whole (up to
+    :data:`MAX_BODY_BYTES`, 413 past it) before the app sees it, adds the headers above."""
 
     def __init__(self, app: ASGIApp, settings: WebSettings) -> None:
         self.app = app
@@ -67,8 +70,9 @@ class Guard:
             await _plain(send, 421, "this page answers only to its loopback address\n")
             return
         length = request_headers.get(b"content-length", b"0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            await _plain(send, 413, f"request body over {MAX_BODY_BYTES} bytes\n")
+        body = None if not length.isdigit() or int(length) > MAX_BODY_BYTES else await read_body(receive)
+        if body is None:
+            await _plain(send, 413, f"request body over {MAX_BODY_BYTES} bytes\n", close=True)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -76,12 +80,45 @@ class Guard:
                 message["headers"] = [*message.get("headers", []), *self.extra]
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, replay(body, receive), send_with_headers)
 
 
-async def _plain(send: Send, status: int, text: str) -> None:
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> Message | None:
+    """The request's body as one message, read before any parsing (a chunked body gives no
+    length to check first: its bytes are counted as they come); None past ``limit``. A
+    disconnect is handed on as it came."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+
+def replay(first: Message, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``first`` (the body read whole), then what comes next (a
+    disconnect, which live streams wait for)."""
+    pending = [first]
+
+    async def again() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return again
+
+
+async def _plain(send: Send, status: int, text: str, close: bool = False) -> None:
+    """A plain-text answer; ``close`` ends the connection after it (uvicorn would otherwise
+    read, and drop, a refused body for as long as the client sends one)."""
+    extra = [(b"connection", b"close")] if close else []
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), *extra]})
     await send({"type": "http.response.body", "body": text.encode()})
 
 

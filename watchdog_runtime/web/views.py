@@ -94,20 +94,26 @@ def attention(bots: Sequence[Bot]) -> list[dict[str, str]]:
     return out
 
 
-def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The overview page; ``doc`` None when no supervisor answers."""
+def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]],
+             unreadable: str | None = None) -> dict[str, Any]:
+    """The overview page; ``doc`` None when no supervisor answers; ``unreadable``: why the
+    registry file cannot be read, as read beside the supervisor (which says it too)."""
     if doc is None:
-        return {"supervisor": None, "bots": [], "attention": [], "events": _events(events)}
+        return {"supervisor": None, "bots": [], "attention": [], "events": _events(events),
+                "registry": unreadable}
     sup, bots = doc["supervisor"], doc["bots"]
+    registry = (sup.get("registry_unreadable") or {}).get("message") or unreadable
     slept = sup.get("last_sleep")
     notes = attention(bots) + ([{"text": slept["message"], "level": "warn"}] if slept else [])
     return {
         "supervisor": {"pid": sup["pid"], "version": sup["version"], "home": sup["home"],
-                       "uptime": duration(sup["uptime_s"]), "warnings": sup.get("warnings") or [],
+                       "uptime": duration(sup["uptime_s"]),
+                       "warnings": [w for w in sup.get("warnings") or [] if w != registry],
                        "running": sum(1 for b in bots if b["state"] == "running"), "total": len(bots)},
         "bots": [bot_row(b) for b in bots],
         "attention": notes,
         "events": _events(events),
+        "registry": registry,
     }
 
 
