@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test browser screenshots lint bench chaos clean
+.PHONY: install demo demo-stop test browser systemd-rootfs systemd-check screenshots lint bench chaos clean
 
 install: $(STAMP)
 
@@ -24,8 +24,8 @@ demo: $(STAMP)
 demo-stop: $(STAMP)
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop
 
-test: $(STAMP) browser
-	$(PY) -m pytest -n 2
+test: $(STAMP) browser systemd-rootfs
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The web dashboard's end-to-end test drives Debian's Chromium; as root (CI) it is installed here.
 browser:
@@ -37,6 +37,20 @@ browser:
 	    echo "note: chromium and chromium-driver are missing: the browser test will be skipped (CI installs them as root)"; \
 	  fi; \
 	fi
+
+# The real-systemd test (tests/integration/test_real_systemd.py) boots Debian 12's systemd 252
+# with systemd-nspawn from a root file system built once with debootstrap and cached in
+# /var/cache/wdbot-systemd (about two minutes the first time); as root it is built here.
+systemd-rootfs: $(STAMP)
+	@if [ "$$(id -u)" = 0 ]; then \
+	  $(PY) scripts/systemd_check.py --prepare; \
+	else \
+	  echo "note: not root: the real-systemd test will be skipped (CI runs it as root)"; \
+	fi
+
+# wdbot under a real systemd 252 (docs/fleet.md says what it proves), with a verdict per step.
+systemd-check: $(STAMP)
+	$(PY) scripts/systemd_check.py
 
 # Retakes the README's screenshots of the dashboard (the browser test, saving into docs/).
 screenshots: $(STAMP) browser
