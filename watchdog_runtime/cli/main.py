@@ -57,10 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_start)
 
     for name, helptext, func in (("stop", "stop bots gracefully", cmd_stop),
-                                 ("restart", "stop, then start bots", cmd_restart)):
+                                 ("restart", "stop, then start bots (with new options: one NAME and "
+                                             "the start options to change, like PM2's --update-env)",
+                                  cmd_restart)):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("names", metavar="NAME", nargs="*")
         p.add_argument("--all", action="store_true", help="every registered bot")
+        if name == "restart":
+            add_spec_options(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("remove", help="stop a bot and forget it")
@@ -164,8 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               "or pipe it in", file=sys.stderr)
         return 2
     ns = build_parser().parse_args(args)
-    if bot_args and ns.command != "start":
-        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start'", file=sys.stderr)
+    if bot_args and ns.command not in ("start", "restart"):
+        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart)",
+              file=sys.stderr)
         return 2
     ns.bot_args = bot_args
     logging.basicConfig(level=logging.WARNING, format="wdbot: %(message)s")
@@ -263,10 +268,32 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
 def cmd_start(ns: argparse.Namespace, home: Home) -> int:
     _refuse_while_unreadable(home)
     looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.fullmatch(ns.path) and "/" not in ns.path
-    if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
-        result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
+    registered = _registered(home)
+    if looks_like_name and not ns.path.endswith(".py") and ns.path in registered:
+        return _start_registered(ns, home, registered[ns.path].spec)
     else:
         spec = _build_spec(ns)
+        result = _call(home, "start", spec=spec.to_json(), timeout_s=START_TIMEOUT_S)
+    note = " (already running)" if result.get("already") else ""
+    print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
+    return 0
+
+
+def _start_registered(ns: argparse.Namespace, home: Home, stored: BotSpec) -> int:
+    """``start NAME``: the stored options, said in one line, or those given applied (a
+    running bot with other options is refused by the supervisor: restart applies them)."""
+    from .respec import given_options, respec, stored_line
+
+    try:
+        options = given_options(ns)
+        spec = respec(stored, options, ns.bot_args) if options or ns.bot_args else None
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if spec is None:
+        result = _call(home, "start", name=stored.name, timeout_s=START_TIMEOUT_S)
+        if not result.get("already"):
+            print(stored_line(stored), file=sys.stderr)
+    else:
         result = _call(home, "start", spec=spec.to_json(), timeout_s=START_TIMEOUT_S)
     note = " (already running)" if result.get("already") else ""
     print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
@@ -321,7 +348,32 @@ def cmd_stop(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_restart(ns: argparse.Namespace, home: Home) -> int:
-    return _many(ns, home, "restart")
+    from .respec import given_options, respec
+
+    try:
+        options = given_options(ns)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if not options and not ns.bot_args:
+        return _many(ns, home, "restart")
+    if ns.all or len(ns.names) != 1:
+        raise UsageError("new options apply to one bot: name exactly one, like "
+                         "'wdbot restart NAME --env KEY=VALUE'")
+    _refuse_while_unreadable(home)
+    name = ns.names[0]
+    stored = _registered(home).get(name)
+    if stored is None:
+        raise UsageError(f"no bot named {name!r}; see 'wdbot status'")
+    try:
+        spec = respec(stored.spec, options, ns.bot_args)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    timeout = START_TIMEOUT_S + max(spec.stop_timeout_s, stored.spec.stop_timeout_s) + STOP_MARGIN_S
+    result = _call(home, "start", spec=spec.to_json(), update=True, timeout_s=timeout)
+    if result.get("already"):  # the same options: a plain restart, as asked
+        return _many(ns, home, "restart")
+    print(f"{result['name']}: pid {result['pid']}, {result['state']} (with the new options)")
+    return 0
 
 
 def cmd_remove(ns: argparse.Namespace, home: Home) -> int:

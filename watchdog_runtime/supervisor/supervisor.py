@@ -537,8 +537,8 @@ class Supervisor:
             if runner.spec == new:
                 return {**self._brief(runner), "already": True}
             if not update:
-                raise RequestError(f"{new.name} is running with other options; "
-                                   f"'wdbot stop {new.name}' first, then start it again")
+                raise RequestError(f"{new.name} is running with other options; 'wdbot restart "
+                                   f"{new.name}' with the new options applies them")
             await self._compiles(runner)
             await runner.stop()
             runner.spec = new
