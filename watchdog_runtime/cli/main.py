@@ -122,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every bot's lines to this daemon's stdout, as 'NAME | line'")
     p.set_defaults(func=cmd_daemon)
 
+    p = sub.add_parser("run", help="run a bot in the foreground, in its venv, as the supervisor would "
+                                   "(Ctrl-C is a stop), to try it before 'wdbot start'")
+    p.add_argument("path", metavar="PATH", help="the bot's .py file")
+    p.add_argument("--name", help="the bot's name, whose venv and state it uses (default: the file's stem)")
+    add_spec_options(p)
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_up)
@@ -176,8 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "or pipe it in", file=sys.stderr)
         return 2
     ns = build_parser().parse_args(args)
-    if bot_args and ns.command not in ("start", "restart"):
-        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart)",
+    if bot_args and ns.command not in ("start", "restart", "run"):
+        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart, run)",
               file=sys.stderr)
         return 2
     ns.bot_args = bot_args
@@ -311,6 +318,42 @@ def _start_registered(ns: argparse.Namespace, home: Home, stored: BotSpec) -> in
     note = " (already running)" if result.get("already") else ""
     print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
     return 0
+
+
+def cmd_run(ns: argparse.Namespace, home: Home) -> int:
+    """``wdbot run BOT.py``: prepared as a start would, then the bot replaces this process."""
+    from .respec import given_options, respec
+    from .run import RunRefused, exec_bot, prepare, refuse_if_supervised
+
+    _refuse_while_unreadable(home)
+    spec = _build_spec(ns)
+    stored = _registered(home).get(spec.name)
+    if stored is not None and stored.spec.path != spec.path:
+        raise UsageError(f"a bot named {spec.name!r} is registered for {stored.spec.path}; "
+                         f"choose another name with --name")
+    if stored is not None:  # its stored options (its --env), with those given here on top
+        try:
+            spec = respec(stored.spec, given_options(ns), ns.bot_args)
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        refuse_if_supervised(home, spec, _supervised_state(home, spec.name) if stored else None)
+        paths = prepare(home, spec, lambda line: print(line, file=sys.stderr))
+    except RunRefused as exc:
+        raise Failure(str(exc)) from None
+    print(f"{spec.name}: running in the foreground (Ctrl-C stops it, its clean-up runs)", file=sys.stderr)
+    exec_bot(home, spec, paths)
+
+
+def _supervised_state(home: Home, name: str) -> str | None:
+    """The bot's state as the running supervisor has it; None when no supervisor answers
+    (asked without starting one)."""
+    try:
+        doc = request(home, "status", name=name)
+    except (NoSupervisor, RequestFailed):
+        return None
+    bots = doc.get("bots") if isinstance(doc, dict) else None
+    return str(bots[0]["state"]) if bots else None
 
 
 def cmd_up(ns: argparse.Namespace, home: Home) -> int:
