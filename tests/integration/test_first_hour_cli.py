@@ -163,3 +163,15 @@ def test_logs_without_a_name_ls_and_flush(wd: Wdbot, bots: Path) -> None:
     assert (os.stat(log).st_ino, log.stat().st_size, old.stat().st_size) == (inode, 0, 0), "in place"
     assert wd.stdout("bb") != "", "only the bot named"
     assert wd("flush", "ghost", check=False).code == 2
+
+
+def test_the_hint_after_allow_says_restart(wd: Wdbot, bots: Path) -> None:
+    """Issue 24 point 7: a stale hint ('run wdbot allow ...') stayed on the page after 'allow'."""
+    wd("start", str(write_bot(bots, "needs.py", "import frobzq_notreal\n")), check=False)
+    before = wd.wait_state("needs", "errored")["last_exit"]["diagnosis"]["hint"]
+    assert "wdbot allow frobzq_notreal=DIST" in before, before
+    wd("allow", "frobzq_notreal=frobzq-dist")
+    after = wd.bot("needs")["last_exit"]["diagnosis"]["hint"]
+    assert "wdbot allow" not in after and "'wdbot restart needs'" in after, after
+    shown = wd("status", "needs").out
+    assert "wdbot allow" not in shown and "wdbot restart needs" in shown

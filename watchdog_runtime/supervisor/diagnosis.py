@@ -339,3 +339,22 @@ def failure_of(record: Mapping[str, Any] | None, exc_line: str | None,
     if from_record is not None:
         return from_record
     return Failure.from_line(exc_line, traceback) if exc_line else None
+
+
+_ALLOW_ADVICE = re.compile(r"run 'wdbot allow ([\w.]+)=DIST'")
+
+
+def after_allow(hint: str, bot: str, pairs: Mapping[str, str]) -> str:
+    """A refused install's hint once the operator allowed its module: the advice to run
+    'wdbot allow' is stale then, and the next step is the restart (issue 24).
+
+    >>> after_allow("run 'wdbot allow yaml=DIST' (…), then 'wdbot restart b'", "b", {"yaml": "PyYAML"})
+    "'yaml' is allowed now (as PyYAML): 'wdbot restart b' installs it"
+    >>> after_allow("fix it", "b", {"yaml": "PyYAML"})
+    'fix it'
+    """
+    found = _ALLOW_ADVICE.search(hint)
+    if found is None or found.group(1) not in pairs:
+        return hint
+    module = found.group(1)
+    return f"{module!r} is allowed now (as {pairs[module]}): 'wdbot restart {bot}' installs it"
