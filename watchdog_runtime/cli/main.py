@@ -571,6 +571,7 @@ def _all_logs(ns: argparse.Namespace, home: Home) -> int:
     from ..common.home import BotPaths
     from . import logs
 
+    _refuse_while_unreadable(home)  # 'no bots' would be a lie: they are unknown
     names = sorted(_registered(home))
     if not names:
         print(f"no bots registered in {home.root}: add one with 'wdbot start BOT.py'", file=sys.stderr)
@@ -596,8 +597,11 @@ def cmd_flush(ns: argparse.Namespace, home: Home) -> int:
     from ..common.logrotate import empty_all
     from ..common.units import size
 
-    if ns.name is not None and ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
+    if ns.name is not None and (not BOT_NAME_RE.fullmatch(ns.name) or (
+            ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir())):
         raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
+    if ns.name is None:
+        _refuse_while_unreadable(home)  # 'no bots' would be a lie: they are unknown
     names = [ns.name] if ns.name else sorted(_registered(home))
     for name in names:
         paths = BotPaths(home.bot_dir(name))
