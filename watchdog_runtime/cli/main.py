@@ -940,7 +940,7 @@ def _handed_over(home: Home, old: int, successor: str, gone: Callable[[float], b
     while time.monotonic() < deadline:
         try:
             pid = request(home, "ping").get("pid")
-        except (NoSupervisor, RequestFailed):
+        except (NoSupervisor, RequestFailed, ConnectionError):  # reset: the old one is closing
             pid = None
         if isinstance(pid, int) and pid != old and gone(max(0.0, deadline - time.monotonic())):
             print(f"supervisor {old} handed over to supervisor {pid} (started by {successor}), "
