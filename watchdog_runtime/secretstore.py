@@ -78,13 +78,18 @@ class SecretStore:
             items.update({name: fernet.encrypt(data).decode() for name, data in plain.items()})
             atomic_write_json(self._file(bot), items, mode=0o600)
 
-    def remove(self, bot: str, name: str) -> None:
+    def remove(self, bot: str, name: str) -> list[str]:
+        """Remove the secret ``name`` (``binance.apiKey``), or every field of the connection
+        ``name`` (``binance``) when no secret has that exact name; the names removed."""
         with self._locked():
             items = self._items(bot)
-            if name not in items:
+            gone = [name] if name in items else sorted(k for k in items if k.startswith(f"{name}."))
+            if not gone:
                 raise SecretError(f"{bot} has no secret {name!r}; see 'wdbot secret list {bot}'")
-            del items[name]
+            for key in gone:
+                del items[key]
             atomic_write_json(self._file(bot), items, mode=0o600)
+            return gone
 
     def purge(self, bot: str) -> bool:
         """Delete every secret of ``bot`` (``wdbot remove --purge``); True when it had any."""

@@ -125,7 +125,7 @@ def test_tee_logs_prefixes_every_line_and_follows_an_adopted_bot(wd: Wdbot, bots
     daemon's stdout, redacted as ``wdbot logs`` shows them; a new supervisor tees the lines
     of the bot it adopted."""
     log = tmp_path / "daemon.log"
-    wd("secret", "set", "talker", "exchange.apiKey", input=SECRET)
+    wd("secret", "set", "talker", "exchange.apiKey", "--force", input=SECRET)
     with daemon(wd, "--tee-logs", stdout=subprocess.PIPE, log=log) as first:
         assert first.stdout is not None
         out = Lines(first.stdout)

@@ -43,10 +43,10 @@ def ask(folder: Path, name: str) -> dict[str, str]:
 
 
 def test_a_bot_gets_its_own_secrets_fresh_and_nothing_leaks(wd: Wdbot, bots: Path) -> None:
-    assert wd("secret", "set", "trader", "binance.apiKey", input=VALUE + "\n").out.startswith(
+    assert wd("secret", "set", "trader", "binance.apiKey", "--force", input=VALUE + "\n").out.startswith(
         "trader: stored binance.apiKey")
-    wd("secret", "set", "trader", "binance.secret", input="s3cr3t-part-two\n")
-    wd("secret", "set", "other", "binance.apiKey", input="someone-elses-key\n")
+    wd("secret", "set", "trader", "binance.secret", "--force", input="s3cr3t-part-two\n")
+    wd("secret", "set", "other", "binance.apiKey", "--force", input="someone-elses-key\n")
     assert wd("secret", "list").out.splitlines() == [
         "other binance.apiKey", "trader binance.apiKey", "trader binance.secret"]
     store = wd.home / "secrets"
@@ -56,7 +56,7 @@ def test_a_bot_gets_its_own_secrets_fresh_and_nothing_leaks(wd: Wdbot, bots: Pat
     trader = bots / "trader"
     wd("start", str(write_bot(trader, "trader.py", READER.replace("{name}", "trader"))))
     assert ask(trader, "trader") == {"apiKey": VALUE, "secret": "s3cr3t-part-two"}
-    wd("secret", "set", "trader", "binance.apiKey", input=ROTATED + "\n")  # rotated: no restart
+    wd("secret", "set", "trader", "binance.apiKey", "--force", input=ROTATED + "\n")  # rotated: no restart
     assert ask(trader, "trader")["apiKey"] == ROTATED
     assert wd.bot("trader")["restarts"] == 0
 
@@ -73,7 +73,7 @@ def test_a_bot_gets_its_own_secrets_fresh_and_nothing_leaks(wd: Wdbot, bots: Pat
 
 
 def test_a_process_outside_the_bots_gets_nothing(wd: Wdbot, bots: Path) -> None:
-    wd("secret", "set", "trader", "binance.apiKey", input=VALUE + "\n")
+    wd("secret", "set", "trader", "binance.apiKey", "--force", input=VALUE + "\n")
     wd("start", str(write_bot(bots, "idle.py", "import time\ntime.sleep(600)\n")))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:  # this test is no bot
         sock.settimeout(10)
@@ -89,11 +89,11 @@ def test_a_process_outside_the_bots_gets_nothing(wd: Wdbot, bots: Path) -> None:
 
 
 def test_values_never_come_from_argv_and_bad_input_is_one_line(wd: Wdbot) -> None:
-    extra = wd("secret", "set", "trader", "binance.apiKey", VALUE, check=False)
+    extra = wd("secret", "set", "trader", "binance.apiKey", VALUE, "--force", check=False)
     assert extra.code == 2 and "never comes from the command line" in extra.err
     assert VALUE not in extra.err + extra.out, "a secret typed by mistake is not echoed back"
     assert not (wd.home / "secrets" / "trader.json").exists()
-    bad = wd("secret", "set", "trader", "apikey", input="x\n", check=False)
+    bad = wd("secret", "set", "trader", "apikey", "--force", input="x\n", check=False)
     assert bad.code == 2 and bad.err.count("\n") == 1 and "CONNECTION.FIELD" in bad.err
     gone = wd("secret", "rm", "trader", "binance.nothing", check=False)
     assert gone.code == 2 and "has no secret" in gone.err

@@ -58,7 +58,7 @@ def shutdowns(folder: Path) -> list[str]:
 def test_on_shutdown_reads_a_secret_in_a_stop_a_limit_restart_and_a_reload(wd: Wdbot, bots: Path) -> None:
     wd.home.mkdir(exist_ok=True)
     (wd.home / "config.toml").write_text("[resources]\ninterval = 0.2\nconsecutive = 2\n")
-    wd("secret", "set", "cleaner", "binance.apiKey", input=KEY + "\n")
+    wd("secret", "set", "cleaner", "binance.apiKey", "--force", input=KEY + "\n")
     bot = write_bot(bots, "cleaner.py", CLEANER)
     wd("start", str(bot), "--max-memory", "120M", "--watch")
 
@@ -81,7 +81,7 @@ HUNG = CLEANER.replace("""    if reason == "first_start":
 
 def test_on_shutdown_reads_a_secret_in_the_stop_of_a_hang_restart(wd: Wdbot, bots: Path) -> None:
     assert "wd.heartbeat()" in HUNG
-    wd("secret", "set", "hung", "binance.apiKey", input=KEY + "\n")
+    wd("secret", "set", "hung", "binance.apiKey", "--force", input=KEY + "\n")
     wd("start", str(write_bot(bots, "hung.py", HUNG)), "--heartbeat-timeout", "1")
     wait_until(lambda: "started hang" in wd.stdout("hung"), "the hang restart")
     assert shutdowns(bots) == [f"first_start: {KEY}"]
@@ -102,7 +102,7 @@ def test_concurrent_sets_lose_nothing(uv_cache: Path) -> None:
                 stdin.write_text(value if i % 2 else f"# from a .env file\n{field}={value}\n")
                 with open(stdin) as fh:  # all four start at once, their input ready
                     procs.append(subprocess.Popen(
-                        [sys.executable, "-m", "watchdog_runtime", "secret", "set", "bot", *args],
+                        [sys.executable, "-m", "watchdog_runtime", "secret", "set", "bot", *args, "--force"],
                         env=cli.env, stdin=fh, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
             for proc in procs:
                 _, err = proc.communicate(timeout=60)
@@ -122,7 +122,7 @@ raise PermissionError(f"401 Unauthorized: exchange rejected api key {key} (repr 
 def test_a_bot_raising_its_own_key_leaks_it_nowhere(wd: Wdbot, bots: Path, receiver: Receiver) -> None:  # noqa: F811
     wd.home.mkdir(exist_ok=True)
     (wd.home / "config.toml").write_text(f'[alerts]\nurls = ["json://127.0.0.1:{receiver.port}/hook"]\n')
-    wd("secret", "set", "raiser", "binance", input=f"apiKey={KEY}\nsecret=short\n")
+    wd("secret", "set", "raiser", "binance", "--force", input=f"apiKey={KEY}\nsecret=short\n")
     wd("start", str(write_bot(bots, "raiser.py", RAISER)), "--restart", "never", check=False)
     status = wd.wait_state("raiser", "errored")
     wait_until(lambda: receiver.titles() == ["wdbot: raiser gave up (errored)"], "the alert")
@@ -193,7 +193,7 @@ def probe_home(wd: Wdbot, bots: Path, user: str, control: Path) -> None:
     wd.home.chmod(0o755)  # a home made open by hand (or by an older wdbot) ...
     (wd.home / "events.jsonl").write_text("")
     (wd.home / "events.jsonl").chmod(0o644)
-    wd("secret", "set", "idle", "binance.apiKey", input=KEY + "\n")
+    wd("secret", "set", "idle", "binance.apiKey", "--force", input=KEY + "\n")
     wd("start", str(write_bot(bots, "idle.py", "import time\nprint('up', flush=True)\n"
                                                "time.sleep(600)\n")))
     wait_until(lambda: "up" in wd.stdout("idle"), "the bot to write its log")
@@ -213,10 +213,11 @@ def probe_home(wd: Wdbot, bots: Path, user: str, control: Path) -> None:
 
 
 def test_the_bulk_form_is_all_or_nothing_and_purge_forgets(wd: Wdbot, bots: Path) -> None:
-    done = wd("secret", "set", "keeper", "binance",
+    done = wd("secret", "set", "keeper", "binance", "--force",
               input="apiKey=first-api-key\n# note\n\nsecret='first-secret'\n")
     assert done.out.startswith("keeper: stored binance.apiKey, binance.secret")
-    bad = wd("secret", "set", "keeper", "binance", input="apiKey=second-api-key\nsecret second-secret\n",
+    bad = wd("secret", "set", "keeper", "binance", "--force",
+             input="apiKey=second-api-key\nsecret second-secret\n",
              check=False)
     assert bad.code == 2 and bad.err.count("\n") == 1 and "line 2 of stdin is not KEY=VALUE" in bad.err
     assert "second" not in bad.err + bad.out, "a malformed line is never echoed"
@@ -224,7 +225,8 @@ def test_the_bulk_form_is_all_or_nothing_and_purge_forgets(wd: Wdbot, bots: Path
     assert store.connection("keeper", "binance").values == {"apiKey": "first-api-key",
                                                              "secret": "first-secret"}, "nothing changed"
 
-    wd("secret", "set", "keeper", "binance.apiKey", input="rotated-api-key\n")  # the one-field form
+    wd("secret", "set", "keeper", "binance.apiKey", "--force",
+       input="rotated-api-key\n")  # the one-field form
     assert store.connection("keeper", "binance").values["apiKey"] == "rotated-api-key"
     wd("start", str(write_bot(bots, "keeper.py", "import time\ntime.sleep(600)\n")))
     wd("remove", "keeper")
@@ -237,7 +239,7 @@ def test_the_bulk_form_is_all_or_nothing_and_purge_forgets(wd: Wdbot, bots: Path
 def test_an_undecryptable_value_fails_alone_in_the_bot(wd: Wdbot, bots: Path) -> None:
     from tests.integration.test_secrets import READER, ask
 
-    wd("secret", "set", "trader", "binance", input=f"apiKey={KEY}\nsecret=good-secret\n")
+    wd("secret", "set", "trader", "binance", "--force", input=f"apiKey={KEY}\nsecret=good-secret\n")
     elsewhere = SecretStore(bots / "elsewhere")  # a value encrypted under another home's key
     elsewhere.set("trader", "binance.secret", "from-another-home")
     mine = wd.home / "secrets" / "trader.json"
@@ -251,5 +253,5 @@ def test_an_undecryptable_value_fails_alone_in_the_bot(wd: Wdbot, bots: Path) ->
     assert ask(trader, "trader") == {"apiKey": KEY}, "the readable field is still given"
     stderr = (wd.home / "bots" / "trader" / "logs" / "stderr.log").read_text()
     assert "binance.secret of trader cannot be decrypted" in stderr and "wdbot secret set trader" in stderr
-    wd("secret", "set", "trader", "binance.secret", input="mended-secret\n")
+    wd("secret", "set", "trader", "binance.secret", "--force", input="mended-secret\n")
     assert ask(trader, "trader") == {"apiKey": KEY, "secret": "mended-secret"}

@@ -38,10 +38,12 @@ def test_service_print_install_uninstall(wd: Wdbot, tmp_path: Path) -> None:
     wd.env.update(fake_systemctl(tmp_path / "bin", "offline"))
     wd.env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     spec = service.ServiceSpec(wd.home, Home(wd.home).id, sys.executable)
-    printed = wd("service", "print").out
+    header, printed = wd("service", "print").out.split("\n", 1)
     assert printed == service.systemd_unit(spec)
-    out = wd("service", "install").out.splitlines()
     unit = tmp_path / "config" / "systemd" / "user" / f"{spec.name}.service"
+    # Issue 24 point 7: 'service print' gave no unit name or path; a comment, which systemd ignores.
+    assert header.startswith(f"# {spec.name}.service: install it as {unit}"), header
+    out = wd("service", "install").out.splitlines()
     assert out[0] == f"wrote {unit}" and unit.read_text() == printed
     assert out[1].startswith("not started: systemd user manager is not running here")
     assert f"  systemctl --user enable --now {spec.name}.service" in out

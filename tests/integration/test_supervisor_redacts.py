@@ -54,7 +54,7 @@ def test_the_exit_mark_the_next_context_and_the_web_never_show_a_secret(wd: Wdbo
     """Regression: the ``--- wdbot ... exited: ...`` line the supervisor appends to the bot's
     stdout.log quoted the exception unredacted (in ``wdbot logs`` and the web's log view,
     ``--read-only`` included), and ``WDBOT_CONTEXT`` gave it to the next run's environment."""
-    wd("secret", "set", "raiser", "binance", input=f"apiKey={KEY}\nsecret=short\n")
+    wd("secret", "set", "raiser", "binance", "--force", input=f"apiKey={KEY}\nsecret=short\n")
     wd("start", str(write_bot(bots, "raiser.py", RAISER)), "--backoff-initial", "0.2",
        "--backoff-max", "0.5", check=False)  # rejected credentials wait the cap
     wait_until(lambda: "second run up" in wd.stdout("raiser"), "the run after the crash")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 LIVE_TIMEOUT_S = 3.0
 """``status --live``: the longest the supervisor may take to answer (keep a probe's above)."""
+WATCH_PLAIN_S = 2.0
+"""``status --watch`` off a terminal: one plain snapshot this often (a log is read, not watched)."""
 START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large packages
 STOP_MARGIN_S = 30.0
 
@@ -57,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_start)
 
     for name, helptext, func in (("stop", "stop bots gracefully", cmd_stop),
-                                 ("restart", "stop, then start bots", cmd_restart)):
+                                 ("restart", "stop, then start bots (with new options: one NAME and "
+                                             "the start options to change, like PM2's --update-env)",
+                                  cmd_restart)):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("names", metavar="NAME", nargs="*")
         p.add_argument("--all", action="store_true", help="every registered bot")
+        if name == "restart":
+            add_spec_options(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("remove", help="stop a bot and forget it")
@@ -68,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--purge", action="store_true", help="also delete its venv, logs and state")
     p.set_defaults(func=cmd_remove)
 
-    p = sub.add_parser("status", help="show the bots")
+    p = sub.add_parser("status", aliases=["ls"], help="show the bots ('ls' is the same)")
     p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("--json", action="store_true", help="print the status document")
     p.add_argument("--watch", action="store_true", help="refresh until Ctrl-C")
@@ -78,14 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 0 when the supervisor answers, whatever its bots do (a liveness check)")
     p.set_defaults(func=cmd_status)
 
-    p = sub.add_parser("logs", help="show a bot's output")
-    p.add_argument("name", metavar="NAME")
+    p = sub.add_parser("logs", help="show a bot's output (no NAME: every bot's, each line 'NAME | ')")
+    p.add_argument("name", metavar="NAME", nargs="?")
     p.add_argument("-n", "--lines", type=int, default=20, metavar="N", help="how many lines (default 20)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--stdout", action="store_true", help="stdout only")
     which.add_argument("--stderr", action="store_true", help="stderr only")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("flush", help="empty the logs of a bot (or of every bot), safely while they write")
+    p.add_argument("name", metavar="NAME", nargs="?")
+    p.set_defaults(func=cmd_flush)
 
     p = sub.add_parser("events", help="the supervisor's event log (starts, exits and why, installs, ...)")
     p.add_argument("name", metavar="NAME", nargs="?", help="only this bot's events")
@@ -112,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write every bot's lines to this daemon's stdout, as 'NAME | line'")
     p.set_defaults(func=cmd_daemon)
 
+    p = sub.add_parser("run", help="run a bot in the foreground, in its venv, as the supervisor would "
+                                   "(Ctrl-C is a stop), to try it before 'wdbot start'")
+    p.add_argument("path", metavar="PATH", help="the bot's .py file")
+    p.add_argument("--name", help="the bot's name, whose venv and state it uses (default: the file's stem)")
+    add_spec_options(p)
+    p.set_defaults(func=cmd_run)
+
     p = sub.add_parser("up", help="start or update the bots of a TOML file (see README)")
     p.add_argument("file", metavar="FILE.toml")
     p.set_defaults(func=cmd_up)
@@ -122,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="CONNECTION[.FIELD]", nargs="?",
                    help="like binance.apiKey: the value comes from a hidden prompt or stdin, never "
                         "argv; a CONNECTION alone (set): KEY=VALUE lines from stdin (a .env file)")
+    p.add_argument("--force", action="store_true",
+                   help="set: store it for a BOT not registered (yet): the name is then not checked")
     p.set_defaults(func=cmd_secret)
 
     p = sub.add_parser("notify", help="alerts: send a test message to every configured URL")
@@ -157,15 +176,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in args:
         cut = args.index("--")
         args, bot_args = args[:cut], args[cut + 1:]
-    if args[:1] == ["secret"] and len(args) > 4 and args[1] == "set":
+    if args[:2] == ["secret", "set"] and len([a for a in args[2:] if a != "--force"]) > 2:
         # Never echo it back (argparse would, as an unrecognised argument): it is a secret.
         print("wdbot secret: error: a value never comes from the command line (it would stay in "
               "your shell history); run 'wdbot secret set BOT NAME' and type it at the prompt, "
               "or pipe it in", file=sys.stderr)
         return 2
     ns = build_parser().parse_args(args)
-    if bot_args and ns.command != "start":
-        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start'", file=sys.stderr)
+    if bot_args and ns.command not in ("start", "restart", "run"):
+        print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart, run)",
+              file=sys.stderr)
         return 2
     ns.bot_args = bot_args
     logging.basicConfig(level=logging.WARNING, format="wdbot: %(message)s")
@@ -205,15 +225,20 @@ def _reader_gone() -> int:
     return 0
 
 
-def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, **args: Any) -> Any:
-    """Send a request, starting the home's supervisor first when ``launch`` and none runs."""
+def _call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, announce: bool = False,
+          **args: Any) -> Any:
+    """Send a request, starting the home's supervisor first when ``launch`` and none runs
+    (said in one line on stderr when ``announce``: a command that is no start of its own)."""
     if launch:
         from .launcher import LaunchError, ensure_supervisor
 
         try:
-            ensure_supervisor(home)
+            launched = ensure_supervisor(home)
         except LaunchError as exc:
             raise Failure(str(exc)) from None
+        if launched and announce:
+            print(f"wdbot {op}: started a supervisor for {home.root} to answer ('wdbot shutdown' stops it)",
+                  file=sys.stderr)
     try:
         return request(home, op, timeout_s=timeout_s, **args)
     except NoSupervisor:
@@ -263,14 +288,72 @@ def _build_spec(ns: argparse.Namespace) -> BotSpec:
 def cmd_start(ns: argparse.Namespace, home: Home) -> int:
     _refuse_while_unreadable(home)
     looks_like_name = not Path(ns.path).exists() and BOT_NAME_RE.fullmatch(ns.path) and "/" not in ns.path
-    if looks_like_name and not ns.path.endswith(".py") and ns.path in _registered(home):
-        result = _call(home, "start", name=ns.path, timeout_s=START_TIMEOUT_S)
+    registered = _registered(home)
+    if looks_like_name and not ns.path.endswith(".py") and ns.path in registered:
+        return _start_registered(ns, home, registered[ns.path].spec)
     else:
         spec = _build_spec(ns)
         result = _call(home, "start", spec=spec.to_json(), timeout_s=START_TIMEOUT_S)
     note = " (already running)" if result.get("already") else ""
     print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
     return 0
+
+
+def _start_registered(ns: argparse.Namespace, home: Home, stored: BotSpec) -> int:
+    """``start NAME``: the stored options, said in one line, or those given applied (a
+    running bot with other options is refused by the supervisor: restart applies them)."""
+    from .respec import given_options, respec, stored_line
+
+    try:
+        options = given_options(ns)
+        spec = respec(stored, options, ns.bot_args) if options or ns.bot_args else None
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if spec is None:
+        result = _call(home, "start", name=stored.name, timeout_s=START_TIMEOUT_S)
+        if not result.get("already"):
+            print(stored_line(stored), file=sys.stderr)
+    else:
+        result = _call(home, "start", spec=spec.to_json(), timeout_s=START_TIMEOUT_S)
+    note = " (already running)" if result.get("already") else ""
+    print(f"{result['name']}: pid {result['pid']}, {result['state']}{note}")
+    return 0
+
+
+def cmd_run(ns: argparse.Namespace, home: Home) -> int:
+    """``wdbot run BOT.py``: prepared as a start would, then the bot replaces this process."""
+    from .respec import given_options, respec
+    from .run import RunRefused, exec_bot, prepare, refuse_if_supervised
+
+    _refuse_while_unreadable(home)
+    spec = _build_spec(ns)
+    stored = _registered(home).get(spec.name)
+    if stored is not None and stored.spec.path != spec.path:
+        raise UsageError(f"a bot named {spec.name!r} is registered for {stored.spec.path}; "
+                         f"choose another name with --name")
+    if stored is not None:  # its stored options (its --env), with those given here on top
+        try:
+            spec = respec(stored.spec, given_options(ns), ns.bot_args)
+        except SpecError as exc:
+            raise UsageError(str(exc)) from None
+    try:
+        refuse_if_supervised(home, spec, _supervised_state(home, spec.name) if stored else None)
+        paths = prepare(home, spec, lambda line: print(line, file=sys.stderr))
+    except RunRefused as exc:
+        raise Failure(str(exc)) from None
+    print(f"{spec.name}: running in the foreground (Ctrl-C stops it, its clean-up runs)", file=sys.stderr)
+    exec_bot(home, spec, paths)
+
+
+def _supervised_state(home: Home, name: str) -> str | None:
+    """The bot's state as the running supervisor has it; None when no supervisor answers
+    (asked without starting one)."""
+    try:
+        doc = request(home, "status", name=name)
+    except (NoSupervisor, RequestFailed):
+        return None
+    bots = doc.get("bots") if isinstance(doc, dict) else None
+    return str(bots[0]["state"]) if bots else None
 
 
 def cmd_up(ns: argparse.Namespace, home: Home) -> int:
@@ -321,7 +404,32 @@ def cmd_stop(ns: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_restart(ns: argparse.Namespace, home: Home) -> int:
-    return _many(ns, home, "restart")
+    from .respec import given_options, respec
+
+    try:
+        options = given_options(ns)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    if not options and not ns.bot_args:
+        return _many(ns, home, "restart")
+    if ns.all or len(ns.names) != 1:
+        raise UsageError("new options apply to one bot: name exactly one, like "
+                         "'wdbot restart NAME --env KEY=VALUE'")
+    _refuse_while_unreadable(home)
+    name = ns.names[0]
+    stored = _registered(home).get(name)
+    if stored is None:
+        raise UsageError(f"no bot named {name!r}; see 'wdbot status'")
+    try:
+        spec = respec(stored.spec, options, ns.bot_args)
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
+    timeout = START_TIMEOUT_S + max(spec.stop_timeout_s, stored.spec.stop_timeout_s) + STOP_MARGIN_S
+    result = _call(home, "start", spec=spec.to_json(), update=True, timeout_s=timeout)
+    if result.get("already"):  # the same options: a plain restart, as asked
+        return _many(ns, home, "restart")
+    print(f"{result['name']}: pid {result['pid']}, {result['state']} (with the new options)")
+    return 0
 
 
 def cmd_remove(ns: argparse.Namespace, home: Home) -> int:
@@ -352,7 +460,7 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
             print(f"no bots registered in {home.root}: add one with 'wdbot start BOT.py'")
         return 0
     def fetch() -> dict[str, Any]:
-        doc: dict[str, Any] = _call(home, "status", name=ns.name)
+        doc: dict[str, Any] = _call(home, "status", name=ns.name, announce=True)
         return doc
 
     doc = fetch()
@@ -422,6 +530,12 @@ def _watch(console: Any, screen: Callable[[], Any]) -> None:
 
     tick = threading.Event()
     try:
+        if not console.is_terminal:  # a pipe or a log: a plain snapshot per refresh, never cursor moves
+            while True:
+                console.print(screen())
+                console.print()
+                console.file.flush()
+                tick.wait(WATCH_PLAIN_S)
         with Live(screen(), console=console, auto_refresh=False) as live:
             while not tick.wait(1.0):
                 live.update(screen(), refresh=True)
@@ -433,6 +547,8 @@ def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
     from ..common.home import BotPaths
     from . import logs
 
+    if ns.name is None:
+        return _all_logs(ns, home)
     if ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir():
         raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
     paths = BotPaths(home.bot_dir(ns.name))
@@ -446,6 +562,53 @@ def cmd_logs(ns: argparse.Namespace, home: Home) -> int:
             logs.follow(files, since=since)
         except KeyboardInterrupt:
             return 0
+    return 0
+
+
+def _all_logs(ns: argparse.Namespace, home: Home) -> int:
+    """``wdbot logs`` without a name: every registered bot's lines, merged by time as best the
+    files allow, each line ``NAME | `` (PM2's ``pm2 logs``)."""
+    from ..common.home import BotPaths
+    from . import logs
+
+    _refuse_while_unreadable(home)  # 'no bots' would be a lie: they are unknown
+    names = sorted(_registered(home))
+    if not names:
+        print(f"no bots registered in {home.root}: add one with 'wdbot start BOT.py'", file=sys.stderr)
+        return 0
+    files: list[tuple[str, Path]] = []
+    for name in names:
+        paths = BotPaths(home.bot_dir(name))
+        wanted = ((paths.stdout_log, not ns.stderr), (paths.stderr_log, not ns.stdout))
+        files += [(name, p) for p, on in wanted if on]
+    since = logs.ends(files)
+    logs.interleaved(files, ns.lines)
+    if ns.follow:
+        try:
+            logs.follow(files, since=since, prefixed=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def cmd_flush(ns: argparse.Namespace, home: Home) -> int:
+    """Empty the bots' logs and their rotated copies in place (never a supervisor started)."""
+    from ..common.home import BotPaths
+    from ..common.logrotate import empty_all
+    from ..common.units import size
+
+    if ns.name is not None and (not BOT_NAME_RE.fullmatch(ns.name) or (
+            ns.name not in _registered(home) and not home.bot_dir(ns.name).is_dir())):
+        raise UsageError(f"no bot named {ns.name!r}; see 'wdbot status'")
+    if ns.name is None:
+        _refuse_while_unreadable(home)  # 'no bots' would be a lie: they are unknown
+    names = [ns.name] if ns.name else sorted(_registered(home))
+    for name in names:
+        paths = BotPaths(home.bot_dir(name))
+        freed = empty_all(paths.stdout_log) + empty_all(paths.stderr_log)
+        print(f"{name}: logs emptied ({size(freed)} freed)")
+    if not names:
+        print(f"no bots registered in {home.root}")
     return 0
 
 
@@ -586,9 +749,9 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
         if not ns.bot or not ns.name:
             raise UsageError(f"wdbot secret {ns.action} needs BOT and CONNECTION.FIELD")
         if ns.action == "rm":
-            store.remove(ns.bot, ns.name)
-            print(f"{ns.bot}: removed {ns.name}")
+            print(f"{ns.bot}: removed {', '.join(store.remove(ns.bot, ns.name))}")
             return 0
+        _refuse_unknown_bot(home, ns.bot, ns.force)
         home.ensure()
         values = (_env_values(ns.name) if "." not in ns.name else
                   {ns.name: _secret_value(f"value of {ns.name} for {ns.bot}: ")})
@@ -598,6 +761,17 @@ def cmd_secret(ns: argparse.Namespace, home: Home) -> int:
         return 0
     except SecretError as exc:
         raise UsageError(str(exc)) from None
+
+
+def _refuse_unknown_bot(home: Home, bot: str, force: bool) -> None:
+    """``secret set`` for a name no bot has is most often a typo, which would store silently
+    what the bot never reads; ``--force`` sets one before the bot's first start."""
+    registered = _registered(home)
+    if force or bot in registered or _unreadable(home) is not None:
+        return
+    known = f"the registered bots: {', '.join(sorted(registered))}" if registered else "no bot is registered"
+    raise UsageError(f"no bot named {bot!r} ({known}); to set it before the bot's first start, "
+                     f"add --force")
 
 
 def _env_values(connection: str) -> dict[str, str]:
@@ -657,6 +831,10 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
     for one in specs:
         path = service.unit_path(one, platform, Path.home(), config_home)
         if ns.action == "print":
+            # Which unit and where it goes: a comment systemd ignores; stderr beside a plist,
+            # where a comment before the XML declaration would break the file.
+            where = f"# {path.name}: install it as {path} (or run 'wdbot service install')\n"
+            print(where, end="", file=sys.stdout if platform == "linux" else sys.stderr)
             sys.stdout.write(service.render(one, platform).decode())
             continue
         try:
@@ -762,7 +940,7 @@ def _handed_over(home: Home, old: int, successor: str, gone: Callable[[float], b
     while time.monotonic() < deadline:
         try:
             pid = request(home, "ping").get("pid")
-        except (NoSupervisor, RequestFailed):
+        except (NoSupervisor, RequestFailed, ConnectionError):  # reset: the old one is closing
             pid = None
         if isinstance(pid, int) and pid != old and gone(max(0.0, deadline - time.monotonic())):
             print(f"supervisor {old} handed over to supervisor {pid} (started by {successor}), "

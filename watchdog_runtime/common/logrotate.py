@@ -293,3 +293,23 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
 
     threading.Thread(target=watch, name="wdbot-logrotate", daemon=True).start()
     return stop
+
+
+def empty_all(path: Where) -> int:
+    """``wdbot flush``: empty ``path`` and its rotated copies in place (truncated, never
+    unlinked: the bot's descriptors, opened with ``O_APPEND``, go on writing at the new end,
+    and a reader following the file starts it again). Returns the bytes freed."""
+    freed = 0
+    copies = [path]
+    n = 1
+    while os.path.lexists(backup(path, n)):
+        copies.append(backup(path, n))
+        n += 1
+    for one in copies:
+        try:
+            size = os.lstat(one).st_size if stat.S_ISREG(os.lstat(one).st_mode) else 0
+        except OSError:
+            continue
+        _empty(one)
+        freed += size
+    return freed

@@ -13,7 +13,7 @@ import errno as errnos
 import re
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -52,10 +52,23 @@ class Diagnosis:
     def to_json(self) -> dict[str, str]:
         return {"pattern": self.pattern.value, "seen": self.seen, "hint": self.hint}
 
+    def named(self, bot: str) -> Diagnosis:
+        """The hint's commands for this bot (``wdbot logs NAME`` → ``wdbot logs mybot``): a
+        hint, an event or an alert gives a command to paste, not a placeholder.
+
+        >>> Diagnosis(Pattern.UNKNOWN, "exit 3", "see: wdbot logs NAME --stderr").named("b1").hint
+        'see: wdbot logs b1 --stderr'
+        """
+        return replace(self, hint=_PLACEHOLDER.sub(rf"\g<1>{bot}", self.hint))
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Diagnosis:
         return cls(Pattern(data.get("pattern", "unknown")), str(data.get("seen", "")),
                    str(data.get("hint", "")))
+
+
+_PLACEHOLDER = re.compile(r"(wdbot [a-z]+ )NAME\b")
+"""A command in a hint written for any bot, its ``NAME`` to be replaced by the bot's."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +189,7 @@ _HINT = {
 def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
              rss_bytes: int | None = None, machine_memory_bytes: int | None = None,
              slept_s: float | None = None, native_module: str | None = None,
-             oom_killed: bool | None = None) -> Diagnosis | None:
+             oom_killed: bool | None = None, bot: str | None = None) -> Diagnosis | None:
     """The pattern of one abnormal exit; None for a clean exit or a stop. ``oom_killed``:
     what the bot's cgroup counted (``memory.events``), when it has the memory controller;
     None where the kernel does not say, and the OOM killer is only guessed.
@@ -186,6 +199,14 @@ def diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failure
     >>> d.pattern.value, d.hint
     ('rate_limit', 'use wd.RateLimiter and honour Retry-After (wd.retry(limiter=...) does)')
     """
+    found = _diagnose_exit(reason, code, sig, exc, rss_bytes, machine_memory_bytes, slept_s,
+                           native_module, oom_killed)
+    return found.named(bot) if found and bot else found
+
+
+def _diagnose_exit(reason: ExitReason, code: int | None, sig: int | None, exc: Failure | None,
+                   rss_bytes: int | None, machine_memory_bytes: int | None, slept_s: float | None,
+                   native_module: str | None, oom_killed: bool | None) -> Diagnosis | None:
     if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED, ExitReason.RELOAD):
         return None
     if sig == signal.SIGKILL and oom_killed and _planned(reason) is None:
@@ -318,3 +339,22 @@ def failure_of(record: Mapping[str, Any] | None, exc_line: str | None,
     if from_record is not None:
         return from_record
     return Failure.from_line(exc_line, traceback) if exc_line else None
+
+
+_ALLOW_ADVICE = re.compile(r"run 'wdbot allow ([\w.]+)=DIST'")
+
+
+def after_allow(hint: str, bot: str, pairs: Mapping[str, str]) -> str:
+    """A refused install's hint once the operator allowed its module: the advice to run
+    'wdbot allow' is stale then, and the next step is the restart (issue 24).
+
+    >>> after_allow("run 'wdbot allow yaml=DIST' (…), then 'wdbot restart b'", "b", {"yaml": "PyYAML"})
+    "'yaml' is allowed now (as PyYAML): 'wdbot restart b' installs it"
+    >>> after_allow("fix it", "b", {"yaml": "PyYAML"})
+    'fix it'
+    """
+    found = _ALLOW_ADVICE.search(hint)
+    if found is None or found.group(1) not in pairs:
+        return hint
+    module = found.group(1)
+    return f"{module!r} is allowed now (as {pairs[module]}): 'wdbot restart {bot}' installs it"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..common.units import duration
+
 PREFIX = "--- wdbot"
 
 
@@ -22,10 +24,14 @@ def start_mark(at: str, pid: int, reason: str) -> str:
 def exit_mark(at: str, how: str, next_state: str, delay_s: float | None = None) -> str:
     """``--- wdbot 2026-12-01T02:34:09+0000 exited: crash (exit 1): KeyError: 'bids'; backoff 2s ---``
 
+    The delay is rounded as the event log rounds it (``duration``): one backoff, one figure.
+
     >>> exit_mark("T", "crash (exit 1): boom", "backoff", 2.0)
     '--- wdbot T exited: crash (exit 1): boom; backoff 2s ---'
+    >>> exit_mark("T", "crash (exit 1): boom", "backoff", 0.8)
+    '--- wdbot T exited: crash (exit 1): boom; backoff 0.8s ---'
     """
-    then = f"{next_state} {delay_s:.0f}s" if delay_s else next_state
+    then = f"{next_state} {duration(delay_s)}" if delay_s else next_state
     first = how.splitlines()[0] if how else how
     return f"{PREFIX} {at} exited: {first}; {then} ---"
 

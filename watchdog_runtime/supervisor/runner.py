@@ -576,7 +576,7 @@ class BotRunner:
         d = self.repeats.degraded
         if d is None:
             return None
-        found = diagnose(ExitReason.CRASH, None, None, Failure.from_line(d.exc_line))
+        found = diagnose(ExitReason.CRASH, None, None, Failure.from_line(d.exc_line), bot=self.spec.name)
         return found.to_json() if found else None
 
     # ---------------------------------------------------------------- lifecycle
@@ -885,14 +885,18 @@ class BotRunner:
                                                                                  StartReason.CRASH)
         return await self._start_once(reason)
 
-    def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None) -> None:
-        """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event."""
+    def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None,
+                mark: bool = True) -> None:
+        """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event (and
+        the log's exit mark unless ``mark`` is False: the caller writes it once it knows the
+        state the exit really leads to)."""
         self.last_exit = info
         self._down_since = time.time()
         self._to(event)
         self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
                                next_state=self.state.value, delay_s=delay_s)
-        self._mark_exit(info, self.state.value, delay_s)
+        if mark:
+            self._mark_exit(info, self.state.value, delay_s)
 
     def _mark(self, line: str) -> None:
         """A mark in the bot's stdout log, redacted: an exit's line quotes the bot's error
@@ -906,10 +910,12 @@ class BotRunner:
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
-        self._exited(info, uptime_s, Event.EXIT_REPAIR, None)
+        self._exited(info, uptime_s, Event.EXIT_REPAIR, None, mark=False)
         self.host.persist()
         outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.budget)
         self.budget = outcome.budget
+        # The mark says where the exit led (issue 24: '; starting' for a bot that ended errored).
+        self._mark_exit(info, "errored" if outcome.refused is not None else self.state.value)
         if outcome.refused is not None:
             # The hint says what wdbot did (refused, capped, failed) and the command to run.
             hint = replace(info.diagnosis, hint=outcome.refused) if info.diagnosis else None
@@ -950,7 +956,7 @@ class BotRunner:
             await self._dump_stacks(live)
         code, sig = await self._kill_tree(live, exit_task)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
-                        diagnose(breach.reason, code, sig, None))
+                        diagnose(breach.reason, code, sig, None, bot=self.spec.name))
 
     async def _dump_stacks(self, live: _Live) -> None:
         """SIGUSR1: the bootstrap's faulthandler writes every thread's stack to stderr. The
@@ -1039,7 +1045,7 @@ class BotRunner:
         return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
                         last.rss_bytes if last else None,
                         self._limits.machine_memory_bytes if self._limits else None,
-                        slept_s=self.host.slept_recently(), native_module=native,
+                        slept_s=self.host.slept_recently(), native_module=native, bot=self.spec.name,
                         oom_killed=self._oom_killed())
 
     def _oom_killed(self) -> bool | None:

@@ -31,6 +31,7 @@ from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
 from .botfile import BotFileError
 from .cgroupplan import Containment
+from .diagnosis import after_allow
 from .registryguard import RegistryGuard
 from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
@@ -541,8 +542,8 @@ class Supervisor:
             if runner.spec == new:
                 return {**self._brief(runner), "already": True}
             if not update:
-                raise RequestError(f"{new.name} is running with other options; "
-                                   f"'wdbot stop {new.name}' first, then start it again")
+                raise RequestError(f"{new.name} is running with other options; 'wdbot restart "
+                                   f"{new.name}' with the new options applies them")
             await self._compiles(runner)
             await runner.stop()
             runner.spec = new
@@ -677,8 +678,27 @@ class Supervisor:
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
                                if self.last_sleep else None),
             },
-            "bots": [r.status() for r in runners],
+            "bots": [self._fresh_hint(r.status()) for r in runners],
         }
+
+    def _fresh_hint(self, bot: dict[str, Any]) -> dict[str, Any]:
+        """A hint advising 'wdbot allow' for a module allowed since then advises the restart:
+        computed at each look, so the page never keeps the stale advice (issue 24)."""
+        diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
+        if not diagnosis or "wdbot allow" not in diagnosis.get("hint", ""):
+            return bot
+        try:
+            pairs = self.allowed_pairs()
+        except ConfigError:
+            return bot
+        hint = after_allow(diagnosis["hint"], bot["name"], pairs)
+        if hint != diagnosis["hint"]:
+            last = bot["last_exit"]
+            error = last.get("error")  # it quotes the refusal too
+            if isinstance(error, str):
+                error = error.replace(diagnosis["hint"], hint)
+            bot["last_exit"] = {**last, "error": error, "diagnosis": {**diagnosis, "hint": hint}}
+        return bot
 
     async def op_shutdown(self, keep_bots: bool = False) -> dict[str, Any]:
         """``wdbot shutdown``: a deliberate stop (its holds outlast any supervisor restart), or
