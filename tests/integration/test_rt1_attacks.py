@@ -93,7 +93,7 @@ def test_a_key_replaced_after_the_crash_it_caused_stays_hidden(wd: Wdbot, bots: 
     'credentials rejected' hint asks for) made the old key appear in clear in ``status``,
     ``status NAME`` and the web, and in the next run's ``WDBOT_CONTEXT``."""
     old, new = "SK-old-5a1f0c9e7b3d2468-ROTATED", "SK-new-0b8e6d4c2a197355-FRESH"
-    wd("secret", "set", "rotor", "binance", input=f"apiKey={old}\n")
+    wd("secret", "set", "rotor", "binance", "--force", input=f"apiKey={old}\n")
     wd("start", str(write_bot(bots, "rotor.py", DIES_ON_ITS_KEY)), "--backoff-initial", "600",
        "--backoff-max", "600", check=False)
     bot = wd.wait_state("rotor", "backoff")
@@ -170,7 +170,7 @@ def test_the_web_never_shows_the_rest_of_a_key_a_cut_line_begins_with(wd: Wdbot,
     from tests.integration.test_supervisor_redacts import web_views
 
     key = "SK-live-7c3e9a1b5d2f4680-CUT-KEY"
-    wd("secret", "set", "dumper", "binance", input=f"apiKey={key}\n")
+    wd("secret", "set", "dumper", "binance", "--force", input=f"apiKey={key}\n")
     wd("start", str(write_bot(bots, "dumper.py", LONG_LINE)))
     wait_until(lambda: "dumped" in wd.stdout("dumper"), "the long line")
     shown = web_views(wd, "dumper")
@@ -198,7 +198,7 @@ def test_a_key_replaced_while_the_bot_still_uses_it_stays_hidden(
     stdout.log, the status and the next run's context."""
     old, new = "SK-old-93e1b7c5a2d4f608-INUSE", "SK-new-1f4d8a6c3e5b7092-STORED"
     go = tmp_path / "go"
-    wd("secret", "set", "user", "binance", input=f"apiKey={old}\n")
+    wd("secret", "set", "user", "binance", "--force", input=f"apiKey={old}\n")
     wd("start", str(write_bot(bots, "user.py", DIES_LATER_ON_ITS_KEY.format(go=str(go)))),
        "--backoff-initial", "600", "--backoff-max", "600")
     wait_until(lambda: "key read" in wd.stdout("user"), "the bot to read its key")

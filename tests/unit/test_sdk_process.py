@@ -217,3 +217,30 @@ def test_a_cooperative_bot_with_a_worker_thread_returns_from_a_stop_and_cleans_u
     wait_for_line(proc.stdout, "ready")
     proc.send_signal(signal.SIGTERM)
     assert "worker ended" in finish(proc) and proc.returncode == 0
+
+
+@pytest.mark.parametrize("asyncio_owns_the_wakeup_fd", [False, True])
+def test_a_stop_signal_taken_by_a_worker_thread_ends_the_main_threads_wait(
+        tmp_path: Path, asyncio_owns_the_wakeup_fd: bool) -> None:
+    """Regression (issue 24, found by the full suite under load, 2 in 300 runs by hand): the
+    kernel may give a stop signal to any thread; Python runs its handler in the main thread
+    only, between bytecodes, so a main thread in wd.wait()'s select slept on for the whole
+    wait and the bot was SIGKILLed. Here the main thread blocks SIGTERM, so the worker takes
+    it every time. With Python's wakeup fd (ours, or asyncio's: the slices of wait)."""
+    proc = child(tmp_path, f"""
+        import asyncio, signal, threading
+        import watchdog_runtime as wd
+        done = threading.Event()
+        threading.Thread(target=done.wait, daemon=True).start()  # signals unblocked here
+        wd.stopping()  # the handlers in place
+        if {asyncio_owns_the_wakeup_fd}:
+            loop = asyncio.new_event_loop()
+            loop.add_signal_handler(signal.SIGUSR1, lambda: None)  # asyncio takes the wakeup fd
+        signal.pthread_sigmask(signal.SIG_BLOCK, {{signal.SIGTERM}})  # never the main thread
+        print("ready", flush=True)
+        print("stopping" if wd.wait(600) else "timed out", flush=True)
+    """)
+    assert proc.stdout is not None
+    wait_for_line(proc.stdout, "ready")
+    proc.send_signal(signal.SIGTERM)
+    assert "stopping" in finish(proc) and proc.returncode == 0

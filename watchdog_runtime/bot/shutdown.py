@@ -31,6 +31,7 @@ import os
 import select
 import signal
 import threading
+import time
 
 TYPE_CHECKING = False  # not typing's: the bootstrap imports this module before every bot
 if TYPE_CHECKING:
@@ -48,7 +49,16 @@ _installed = False
 _callbacks: list[Callable[[], Any]] = []
 _ran = False
 _pipe: tuple[int, int] | None = None
+_wake: tuple[int, int] | None = None
+"""Python's wakeup fd (``signal.set_wakeup_fd``), where the interpreter's C handler writes a
+byte whichever thread the kernel gave the signal to. Without it a stop signal taken by a
+worker thread left the main thread in ``select`` for the whole ``wait()`` (the Python handler
+runs only in the main thread, between bytecodes), and the bot was SIGKILLed."""
 _lock = threading.Lock()
+
+WAIT_SLICE_S = 1.0
+"""The longest a ``wait()`` sleeps in one go: where the wakeup fd is another's (asyncio's,
+the bot's own), a signal taken by another thread is seen within this."""
 
 
 def on_shutdown(fn: Callable[[], Any]) -> Callable[[], Any]:
@@ -108,8 +118,25 @@ def sleep_unless_stopping(seconds: float) -> bool:
     if _pipe is None:  # no handlers here (not the main thread, or no signals): a plain sleep
         threading.Event().wait(seconds)
         return _stopping
-    select.select([_pipe[0]], [], [], seconds)  # readable for good once a stop began
+    deadline = time.monotonic() + seconds
+    while not _stopping:  # the Python handler runs as soon as select returns to us
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        wake = _wake
+        watched = [_pipe[0]] if wake is None else [_pipe[0], wake[0]]
+        ready, _, _ = select.select(watched, [], [], min(left, WAIT_SLICE_S))
+        if wake is not None and wake[0] in ready:
+            _drain(wake[0])  # any signal's byte: only ours says a stop began (_pipe)
     return _stopping
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except OSError:  # empty (non-blocking), or closed
+        pass
 
 
 def install() -> None:
@@ -135,6 +162,7 @@ def _install(inherited_too: bool = False) -> None:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
         _pipe = (read_fd, write_fd)
+        _take_wakeup_fd()
         untouched: tuple[object, ...] = (signal.SIG_DFL, signal.default_int_handler)
         if inherited_too:
             untouched += (signal.SIG_IGN,)
@@ -144,15 +172,40 @@ def _install(inherited_too: bool = False) -> None:
         _installed = True
 
 
+def _take_wakeup_fd() -> None:
+    """Our pipe as Python's wakeup fd, unless another (asyncio, the bot) has it already."""
+    global _wake
+    wake = os.pipe()
+    for fd in wake:
+        os.set_blocking(fd, False)
+    try:
+        old = signal.set_wakeup_fd(wake[1], warn_on_full_buffer=False)
+    except (ValueError, OSError):
+        old = None  # not possible here: the slices of wait() do without
+    if old is None or old != -1:
+        if old is not None:
+            signal.set_wakeup_fd(old, warn_on_full_buffer=False)  # theirs, left as it was
+        for fd in wake:
+            os.close(fd)
+        return
+    _wake = wake
+
+
 def _after_fork_in_child() -> None:
     """A forked child (a multiprocessing worker) starts without the parent's handlers: its
     signal would write to the parent's pipe (ending every ``wait()`` of a parent that is not
     stopping), and ``Pool.terminate()`` expects its SIGTERM to kill. The child may install
     its own, on its first use of the SDK."""
-    global _installed, _pipe
+    global _installed, _pipe, _wake
     if _pipe is None:
         return
     _pipe, _installed = None, False  # the parent's: left open, the parent still uses them
+    if _wake is not None:
+        _wake = None
+        try:
+            signal.set_wakeup_fd(-1)  # the parent's pipe: the child's signals are not its
+        except ValueError:
+            pass  # forked from another thread: the parent's fd stays, a byte there is harmless
     for signum in _stop_signals():
         try:
             if signal.getsignal(signum) is _on_signal:
