@@ -1,0 +1,53 @@
+"""Red team (rt3) of the unreadable registry, the daemon's probes, --up and --tee-logs, and the
+stop's clean-up: each test pins a break found, through the real wdbot and real processes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Wdbot, roots, wait_until, write_bot
+from tests.integration.test_probes import daemon, free_port, get
+from tests.integration.test_registry_unreadable import TICKER, break_registry, kill_supervisor
+
+
+@pytest.mark.slow
+def test_a_fix_older_than_a_running_bot_adopts_it_not_stops_it(wd: Wdbot, bots: Path) -> None:
+    """A registry broken, its supervisor killed, then fixed by hand from a copy older than a
+    bot that runs (its entry absent; the last good copy knows it and its live process)."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    older = (wd.home / "registry.json").read_text()
+    wd("start", str(write_bot(bots, "beta.py", TICKER)))
+    beta = roots(wd.home, "beta")
+    assert beta
+    break_registry(wd)
+    wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is not None, "the break")
+    kill_supervisor(wd)
+    assert wd.status()["supervisor"]["registry_unreadable"] is not None  # a new one, waiting
+    (wd.home / "registry.json").write_text(older)  # a hand fix from an older copy
+    wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the fix")
+    assert wd.events("orphans_stopped") == [], "beta stopped as a stray"
+    assert roots(wd.home, "beta") == beta
+
+
+@pytest.mark.slow
+def test_daemon_up_applied_once_a_broken_registry_is_restored(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """daemon --up finds the registry unreadable (refused), the registry is restored: the
+    up-file's new bot is started and /readyz comes back."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    wd("shutdown", "--keep-bots")
+    good = (wd.home / "registry.json").read_bytes()
+    (wd.home / "registry.json").write_bytes(good.replace(b'"bots": [', b'"bots": [,', 1))
+    write_bot(bots, "beta.py", TICKER)
+    upfile = bots / "wdbot.toml"
+    upfile.write_text('[bots.beta]\npath = "beta.py"\n')
+    port = free_port()
+    with daemon(wd, tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}", "--up", str(upfile)):
+        wait_until(lambda: "not started from" in get(port, "/readyz")[1], "the up-file refused")
+        shutil.copyfile(wd.home / "registry.json.last-good", wd.home / "registry.json")
+        wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the restore")
+        wait_until(lambda: get(port, "/readyz")[0] == 200, "ready after the restore",
+                   timeout_s=20)
+        assert roots(wd.home, "beta")
