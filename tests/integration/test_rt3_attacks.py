@@ -3,7 +3,10 @@ stop's clean-up: each test pins a break found, through the real wdbot and real p
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -51,3 +54,24 @@ def test_daemon_up_applied_once_a_broken_registry_is_restored(wd: Wdbot, bots: P
         wait_until(lambda: get(port, "/readyz")[0] == 200, "ready after the restore",
                    timeout_s=20)
         assert roots(wd.home, "beta")
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_the_restore_command_it_gives_works_for_a_folder_or_a_fifo(wd: Wdbot, bots: Path, kind: str) -> None:
+    """The message's restore, 'cp registry.json.last-good registry.json', copied the file
+    into a folder put in the registry's place (it stayed unreadable), and hung on a FIFO."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    before = roots(wd.home, "alpha")
+    path = wd.home / "registry.json"
+    path.unlink()
+    if kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    message = wait_until(lambda: (wd.status()["supervisor"]["registry_unreadable"] or {}).get("message"),
+                         "the break")
+    command = re.search(r"restore registry\.json\.last-good \((.*?)\);", message)
+    assert command, message
+    subprocess.run(["sh", "-c", command.group(1)], check=True, timeout=10, stdin=subprocess.DEVNULL)
+    wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the restore")
+    assert wd.bot("alpha")["pid"] == before[0] and roots(wd.home, "alpha") == before
