@@ -51,12 +51,18 @@ class Unreadable:
     error: str
     line: int | None = None
     has_last_good: bool = False
+    regular: bool = True
+    """False when a folder or a FIFO stands in its place: ``cp`` would copy into the folder
+    (the registry still unreadable) or hang on the FIFO, so the restore moves it away first."""
 
     @property
     def message(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         good = last_good(self.path)
-        fix = (f"fix it or restore {good.name} (cp {good} {self.path})" if self.has_last_good
+        restore = f"cp {good} {self.path}"
+        if not self.regular:
+            restore = f"mv {self.path} {self.path}.broken && {restore}"
+        fix = (f"fix it or restore {good.name} ({restore})" if self.has_last_good
                else f"fix it (there is no {good.name} to restore)")
         return (f"{self.path.name} unreadable: {where}{self.error}; {fix}; until then no bot is "
                 f"adopted, started, stopped or forgotten ({self.path})")
@@ -315,7 +321,8 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:
-    return Unreadable(path, error, line, last_good(path).is_file())
+    regular = path.is_file() or not os.path.lexists(path)
+    return Unreadable(path, error, line, last_good(path).is_file(), regular)
 
 
 def parse(entries: list[Any]) -> Registry:
