@@ -291,10 +291,22 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
     >>> fixed, copy = Registry({"a": BotRecord(spec, run=old)}), Registry({"a": BotRecord(spec, run=new)})
     >>> with_newer_runs(fixed, copy, lambda ident: ident.pid == 2).bots["a"].run.pid
     2
+
+    A bot the fixed file lacks (it predates the bot's start) whose copy's run is alive is
+    taken from the copy: its process is adopted, not stopped as a stray of an unknown bot.
+
+    >>> with_newer_runs(Registry({}), copy, lambda ident: ident.pid == 2).bots["a"].run.pid
+    2
+    >>> with_newer_runs(Registry({}), copy, lambda ident: False).bots
+    {}
     """
     if not isinstance(good, Registry):
         return read
     bots = dict(read.bots)
+    named = {q.name for q in read.quarantined}
+    for name, copy in good.bots.items():
+        if name not in bots and name not in named and copy.run is not None and alive(copy.run.ident):
+            bots[name] = copy
     for name, record in read.bots.items():
         copy = good.bots.get(name)
         if copy is None or copy.spec.path != record.spec.path:
