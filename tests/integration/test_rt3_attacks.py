@@ -37,8 +37,8 @@ def test_a_fix_older_than_a_running_bot_adopts_it_not_stops_it(wd: Wdbot, bots: 
 
 @pytest.mark.slow
 def test_daemon_up_applied_once_a_broken_registry_is_restored(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
-    """daemon --up finds the registry unreadable (refused), the registry is restored: the
-    up-file's new bot is started and /readyz comes back."""
+    """daemon --up found the registry unreadable: its starts were refused and never tried
+    again after the restore (the up-file's new bot never started, /readyz 503 for good)."""
     wd("start", str(write_bot(bots, "alpha.py", TICKER)))
     wd("shutdown", "--keep-bots")
     good = (wd.home / "registry.json").read_bytes()
@@ -48,7 +48,9 @@ def test_daemon_up_applied_once_a_broken_registry_is_restored(wd: Wdbot, bots: P
     upfile.write_text('[bots.beta]\npath = "beta.py"\n')
     port = free_port()
     with daemon(wd, tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}", "--up", str(upfile)):
-        wait_until(lambda: "not started from" in get(port, "/readyz")[1], "the up-file refused")
+        code, body = get(port, "/readyz")
+        assert code == 503 and "registry.json unreadable" in body, body
+        assert not roots(wd.home, "beta")
         shutil.copyfile(wd.home / "registry.json.last-good", wd.home / "registry.json")
         wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the restore")
         wait_until(lambda: get(port, "/readyz")[0] == 200, "ready after the restore",
