@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 
@@ -77,3 +78,21 @@ def test_the_restore_command_it_gives_works_for_a_folder_or_a_fifo(wd: Wdbot, bo
     subprocess.run(["sh", "-c", command.group(1)], check=True, timeout=10, stdin=subprocess.DEVNULL)
     wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is None, "the restore")
     assert wd.bot("alpha")["pid"] == before[0] and roots(wd.home, "alpha") == before
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: the listener's 32 threads, 10 s each")
+@pytest.mark.slow
+def test_livez_answers_beside_idle_connections(wd: Wdbot, tmp_path: Path) -> None:
+    """32 idle TCP connections to the --metrics listener (a scanner, a load balancer's pool,
+    a slowloris) took every slot: /livez went unanswered while the supervisor was fine, so
+    an orchestrator would restart the container and every bot with it. Not fixed."""
+    port = free_port()
+    with daemon(wd, tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}"):
+        assert get(port, "/livez")[0] == 200
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(32)]
+        try:
+            code, body = get(port, "/livez", timeout_s=5)
+            assert code == 200, body
+        finally:
+            for sock in idle:
+                sock.close()
