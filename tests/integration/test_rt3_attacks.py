@@ -96,3 +96,19 @@ def test_livez_answers_beside_idle_connections(wd: Wdbot, tmp_path: Path) -> Non
         finally:
             for sock in idle:
                 sock.close()
+
+
+@pytest.mark.slow
+def test_a_shutdown_while_unreadable_holds_after_a_hand_fix(wd: Wdbot, bots: Path) -> None:
+    """'wdbot shutdown' while the registry is unreadable writes its holds to the last good
+    copy only; the comma then fixed by hand (a file without the holds): the next supervisor
+    started every bot again."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    break_registry(wd)
+    wait_until(lambda: wd.status()["supervisor"]["registry_unreadable"] is not None, "the break")
+    wd("shutdown")
+    assert roots(wd.home, "alpha") == []
+    path = wd.home / "registry.json"
+    path.write_text(path.read_text().replace('"bots": [,', '"bots": [', 1))  # the comma, fixed by hand
+    bot = wd.bot("alpha")  # launches a supervisor
+    assert bot["state"] == "stopped" and roots(wd.home, "alpha") == [], bot
