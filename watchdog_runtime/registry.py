@@ -299,6 +299,12 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
     2
     >>> with_newer_runs(Registry({}), copy, lambda ident: False).bots
     {}
+
+    A hold the copy has and the file lacks (a shutdown while the file was unreadable) stays.
+
+    >>> held = Registry({"a": BotRecord(spec, run=new, held=True)})
+    >>> with_newer_runs(Registry({"a": BotRecord(spec, should_run=True)}), held, lambda i: False).bots["a"].held
+    True
     """
     if not isinstance(good, Registry):
         return read
@@ -317,7 +323,11 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
         run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
         pending = record.pending_run or copy.pending_run
         if (run, pending) != (record.run, record.pending_run):
-            bots[name] = replace(record, run=run, pending_run=pending)
+            bots[name] = record = replace(record, run=run, pending_run=pending)
+        if copy.held and not record.held and not (run is not None and alive(run.ident)):
+            # 'wdbot shutdown' while the file was unreadable held it in the copy only: a hold
+            # is never lost to a hand fix (the bot started again by the next supervisor).
+            bots[name] = replace(record, held=True, held_by=copy.held_by, should_run=False)
     return Registry(bots, read.quarantined)
 
 
