@@ -30,6 +30,8 @@ from .supervisor.identity import Deadline, ProcessIdentity
 from .supervisor.lifecycle import ExitInfo
 
 FORMAT = 1
+AHEAD = "written_while_unreadable"
+"""Set in a last good copy written alone (``ahead``): a hand fix of the file may predate it."""
 
 
 LAST_GOOD_SUFFIX = ".last-good"
@@ -238,6 +240,8 @@ class Registry:
 
     bots: dict[str, BotRecord]
     quarantined: tuple[Quarantined, ...] = ()
+    ahead: bool = False
+    """A last good copy written while the registry file was unreadable: newer than that file."""
 
 
 def load(path: Path) -> Registry:
@@ -276,7 +280,7 @@ def read(path: Path) -> Registry | Unreadable:
         return _unreadable(path, str(exc) or type(exc).__name__, 1)
     if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
         return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
-    return parse(doc["bots"])
+    return replace(parse(doc["bots"]), ahead=doc.get(AHEAD) is True)
 
 
 def with_newer_runs(read: Registry, good: Registry | Unreadable,
@@ -302,7 +306,7 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
 
     A hold the copy has and the file lacks (a shutdown while the file was unreadable) stays.
 
-    >>> held = Registry({"a": BotRecord(spec, run=new, held=True)})
+    >>> held = Registry({"a": BotRecord(spec, run=new, held=True)}, ahead=True)
     >>> with_newer_runs(Registry({"a": BotRecord(spec, should_run=True)}), held, lambda i: False).bots["a"].held
     True
     """
@@ -324,7 +328,8 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
         pending = record.pending_run or copy.pending_run
         if (run, pending) != (record.run, record.pending_run):
             bots[name] = record = replace(record, run=run, pending_run=pending)
-        if copy.held and not record.held and not (run is not None and alive(run.ident)):
+        running = run is not None and alive(run.ident)
+        if good.ahead and copy.held and not record.held and not running:
             # 'wdbot shutdown' while the file was unreadable held it in the copy only: a hold
             # is never lost to a hand fix (the bot started again by the next supervisor).
             bots[name] = replace(record, held=True, held_by=copy.held_by, should_run=False)
@@ -395,11 +400,12 @@ def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quaran
 
 
 def save_last_good(path: Path, records: Mapping[str, BotRecord],
-                   quarantined: tuple[Quarantined, ...] = ()) -> None:
+                   quarantined: tuple[Quarantined, ...] = (), ahead: bool = False) -> None:
     """Write the last good copy (atomically, durably, 0600): after every registry write, and
     alone while the registry file is unreadable (it is left as the person left it), so this
     copy always holds what a restore must bring back."""
-    atomic_write_json(last_good(path), _document(records, quarantined))
+    document = _document(records, quarantined)
+    atomic_write_json(last_good(path), {**document, AHEAD: True} if ahead else document)
 
 
 def _document(records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...]) -> dict[str, Any]:
