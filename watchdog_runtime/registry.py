@@ -307,16 +307,17 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
     A hold the copy has and the file lacks (a shutdown while the file was unreadable) stays.
 
     >>> held = Registry({"a": BotRecord(spec, run=new, held=True)}, ahead=True)
-    >>> with_newer_runs(Registry({"a": BotRecord(spec, should_run=True)}), held, lambda i: False).bots["a"].held
+    >>> fixed = Registry({"a": BotRecord(spec, should_run=True)})
+    >>> with_newer_runs(fixed, held, lambda ident: False).bots["a"].held
     True
     """
     if not isinstance(good, Registry):
         return read
     bots = dict(read.bots)
     named = {q.name for q in read.quarantined}
-    for name, copy in good.bots.items():
-        if name not in bots and name not in named and copy.run is not None and alive(copy.run.ident):
-            bots[name] = copy
+    for name, known in good.bots.items():
+        if name not in bots and name not in named and known.run is not None and alive(known.run.ident):
+            bots[name] = known
     for name, record in read.bots.items():
         copy = good.bots.get(name)
         if copy is None or copy.spec.path != record.spec.path:

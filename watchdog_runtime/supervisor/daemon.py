@@ -282,7 +282,7 @@ async def _apply_up(sup: Supervisor, up: UpFile, start: Callable[..., Awaitable[
     """The up-file, once the registry can be read: while it cannot, every start is refused,
     and the file applied then was never applied again after the restore (its new bots never
     started, ``/readyz`` 503 for good). The restore's adoption comes first (``sup.runners``)."""
-    while sup.unreadable is not None:
+    while sup.unreadable is not None:  # noqa: ASYNC110 - the 1 s watch sets no event
         await asyncio.sleep(0.5)
     await up.apply(sup.runners, start)
 
