@@ -112,3 +112,18 @@ def test_a_shutdown_while_unreadable_holds_after_a_hand_fix(wd: Wdbot, bots: Pat
     path.write_text(path.read_text().replace('"bots": [,', '"bots": [', 1))  # the comma, fixed by hand
     bot = wd.bot("alpha")  # launches a supervisor
     assert bot["state"] == "stopped" and roots(wd.home, "alpha") == [], bot
+
+
+@pytest.mark.slow
+def test_tee_logs_copies_the_bots_lines_while_the_registry_is_unreadable(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """daemon --tee-logs started with the registry unreadable followed no bot (it knows none
+    until the fix): the running bots' lines never reached its stdout (docker logs), for the
+    whole episode."""
+    wd("start", str(write_bot(bots, "alpha.py", TICKER)))
+    wd("shutdown", "--keep-bots")
+    break_registry(wd)
+    log = tmp_path / "daemon.log"
+    with daemon(wd, log, "--tee-logs"):
+        assert wd.status()["supervisor"]["registry_unreadable"] is not None
+        wait_until(lambda: "alpha | tick" in log.read_text(), "alpha's lines on the daemon's stdout")
