@@ -30,6 +30,8 @@ from .supervisor.identity import Deadline, ProcessIdentity
 from .supervisor.lifecycle import ExitInfo
 
 FORMAT = 1
+AHEAD = "written_while_unreadable"
+"""Set in a last good copy written alone (``ahead``): a hand fix of the file may predate it."""
 
 
 LAST_GOOD_SUFFIX = ".last-good"
@@ -51,12 +53,18 @@ class Unreadable:
     error: str
     line: int | None = None
     has_last_good: bool = False
+    regular: bool = True
+    """False when a folder or a FIFO stands in its place: ``cp`` would copy into the folder
+    (the registry still unreadable) or hang on the FIFO, so the restore moves it away first."""
 
     @property
     def message(self) -> str:
         where = f"line {self.line}: " if self.line is not None else ""
         good = last_good(self.path)
-        fix = (f"fix it or restore {good.name} (cp {good} {self.path})" if self.has_last_good
+        restore = f"cp {good} {self.path}"
+        if not self.regular:
+            restore = f"mv {self.path} {self.path}.broken && {restore}"
+        fix = (f"fix it or restore {good.name} ({restore})" if self.has_last_good
                else f"fix it (there is no {good.name} to restore)")
         return (f"{self.path.name} unreadable: {where}{self.error}; {fix}; until then no bot is "
                 f"adopted, started, stopped or forgotten ({self.path})")
@@ -232,6 +240,8 @@ class Registry:
 
     bots: dict[str, BotRecord]
     quarantined: tuple[Quarantined, ...] = ()
+    ahead: bool = False
+    """A last good copy written while the registry file was unreadable: newer than that file."""
 
 
 def load(path: Path) -> Registry:
@@ -270,7 +280,7 @@ def read(path: Path) -> Registry | Unreadable:
         return _unreadable(path, str(exc) or type(exc).__name__, 1)
     if not isinstance(doc, dict) or not isinstance(doc.get("bots"), list):
         return _unreadable(path, "not a wdbot registry (no \"bots\" list)", 1)
-    return parse(doc["bots"])
+    return replace(parse(doc["bots"]), ahead=doc.get(AHEAD) is True)
 
 
 def with_newer_runs(read: Registry, good: Registry | Unreadable,
@@ -285,10 +295,29 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
     >>> fixed, copy = Registry({"a": BotRecord(spec, run=old)}), Registry({"a": BotRecord(spec, run=new)})
     >>> with_newer_runs(fixed, copy, lambda ident: ident.pid == 2).bots["a"].run.pid
     2
+
+    A bot the fixed file lacks (it predates the bot's start) whose copy's run is alive is
+    taken from the copy: its process is adopted, not stopped as a stray of an unknown bot.
+
+    >>> with_newer_runs(Registry({}), copy, lambda ident: ident.pid == 2).bots["a"].run.pid
+    2
+    >>> with_newer_runs(Registry({}), copy, lambda ident: False).bots
+    {}
+
+    A hold the copy has and the file lacks (a shutdown while the file was unreadable) stays.
+
+    >>> held = Registry({"a": BotRecord(spec, run=new, held=True)}, ahead=True)
+    >>> fixed = Registry({"a": BotRecord(spec, should_run=True)})
+    >>> with_newer_runs(fixed, held, lambda ident: False).bots["a"].held
+    True
     """
     if not isinstance(good, Registry):
         return read
     bots = dict(read.bots)
+    named = {q.name for q in read.quarantined}
+    for name, known in good.bots.items():
+        if name not in bots and name not in named and known.run is not None and alive(known.run.ident):
+            bots[name] = known
     for name, record in read.bots.items():
         copy = good.bots.get(name)
         if copy is None or copy.spec.path != record.spec.path:
@@ -299,7 +328,12 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
         run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
         pending = record.pending_run or copy.pending_run
         if (run, pending) != (record.run, record.pending_run):
-            bots[name] = replace(record, run=run, pending_run=pending)
+            bots[name] = record = replace(record, run=run, pending_run=pending)
+        running = run is not None and alive(run.ident)
+        if good.ahead and copy.held and not record.held and not running:
+            # 'wdbot shutdown' while the file was unreadable held it in the copy only: a hold
+            # is never lost to a hand fix (the bot started again by the next supervisor).
+            bots[name] = replace(record, held=True, held_by=copy.held_by, should_run=False)
     return Registry(bots, read.quarantined)
 
 
@@ -315,7 +349,8 @@ def _read_bounded(path: Path) -> bytes:
 
 
 def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:
-    return Unreadable(path, error, line, last_good(path).is_file())
+    regular = path.is_file() or not os.path.lexists(path)
+    return Unreadable(path, error, line, last_good(path).is_file(), regular)
 
 
 def parse(entries: list[Any]) -> Registry:
@@ -366,11 +401,12 @@ def save(path: Path, records: Mapping[str, BotRecord], quarantined: tuple[Quaran
 
 
 def save_last_good(path: Path, records: Mapping[str, BotRecord],
-                   quarantined: tuple[Quarantined, ...] = ()) -> None:
+                   quarantined: tuple[Quarantined, ...] = (), ahead: bool = False) -> None:
     """Write the last good copy (atomically, durably, 0600): after every registry write, and
     alone while the registry file is unreadable (it is left as the person left it), so this
     copy always holds what a restore must bring back."""
-    atomic_write_json(last_good(path), _document(records, quarantined))
+    document = _document(records, quarantined)
+    atomic_write_json(last_good(path), {**document, AHEAD: True} if ahead else document)
 
 
 def _document(records: Mapping[str, BotRecord], quarantined: tuple[Quarantined, ...]) -> dict[str, Any]:

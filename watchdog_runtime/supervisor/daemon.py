@@ -235,7 +235,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     _report(ready_fd, READY)
     pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
     # Held here: the loop keeps only weak references to its tasks.
-    applying = (asyncio.get_running_loop().create_task(up.apply(sup.runners, ops["start"]), name="up")
+    applying = (asyncio.get_running_loop().create_task(_apply_up(sup, up, ops["start"]), name="up")
                 if up is not None else None)
     teeing = asyncio.get_running_loop().create_task(keep_following(sup, tee), name="tee") if tee else None
     try:
@@ -276,6 +276,15 @@ async def _systemd_watchdog() -> None:
     while True:
         notify.systemd("WATCHDOG=1")
         await asyncio.sleep(int(usec) / 2_000_000)
+
+
+async def _apply_up(sup: Supervisor, up: UpFile, start: Callable[..., Awaitable[Any]]) -> None:
+    """The up-file, once the registry can be read: while it cannot, every start is refused,
+    and the file applied then was never applied again after the restore (its new bots never
+    started, ``/readyz`` 503 for good). The restore's adoption comes first (``sup.runners``)."""
+    while sup.unreadable is not None:  # noqa: ASYNC110 - the 1 s watch sets no event
+        await asyncio.sleep(0.5)
+    await up.apply(sup.runners, start)
 
 
 def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dict[str, Any]]]:

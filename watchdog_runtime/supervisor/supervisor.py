@@ -259,7 +259,7 @@ class Supervisor:
                 registry.save(self.home.registry, records, self.quarantined)
                 self._guard.written()
             else:  # the broken file is left to the person; the copy keeps what a restore needs
-                registry.save_last_good(self.home.registry, records, self.quarantined)
+                registry.save_last_good(self.home.registry, records, self.quarantined, ahead=True)
         except OSError as exc:
             first = self.write_error is None
             self.write_error = (f"cannot write the registry {self.home.registry}: {exc.strerror or exc}; "

@@ -154,7 +154,7 @@ def attach(sup: Supervisor, ops: dict[str, Any], out: Outbox) -> Tee:
     """``--tee-logs``: follow every registered bot from now on, and a new one from before
     its first spawn (the ``start`` operation tells us its name first)."""
     tee = Tee(sup.home, out, Redactor(sup.home.secrets).mask)
-    tee.keep(sup.runners)  # before resume_all: an adopted bot's lines from here on
+    tee.keep(followed(sup))  # before resume_all: an adopted bot's lines from here on
     tee.start()
     start = ops["start"]
 
@@ -170,8 +170,20 @@ def attach(sup: Supervisor, ops: dict[str, Any], out: Outbox) -> Tee:
     return tee
 
 
+def followed(sup: Supervisor) -> Iterable[str]:
+    """The registry's bots; while a supervisor that never read the registry waits for its fix
+    (it knows no bot), every bot folder of the home: those bots run on, and their lines went
+    nowhere but their files for the whole episode."""
+    if sup.loaded:
+        return sup.runners
+    try:
+        return [p.name for p in (sup.home.root / "bots").iterdir() if BOT_NAME_RE.fullmatch(p.name)]
+    except OSError:
+        return []
+
+
 async def keep_following(sup: Supervisor, tee: Tee) -> None:
     """The followed bots follow the registry: a removed bot's files are let go."""
     while True:
         await asyncio.sleep(1.0)
-        tee.keep(sup.runners)
+        tee.keep(followed(sup))
