@@ -124,20 +124,26 @@ class Wdbot:
         return path.read_text() if path.exists() else ""
 
     @contextlib.contextmanager
-    def daemon(self, log: Path, prefix: tuple[str, ...] = ()) -> Any:
-        """``wdbot daemon`` in the foreground (what a service manager runs), until the block
-        ends; yields its Popen once it serves (a handshake on its socket). ``prefix``: a
-        command that execs it (``unshare -m``: a private mount namespace)."""
+    def daemon(self, log: Path, *args: str, prefix: tuple[str, ...] = (), stdout: Any = None,
+               stderr: Any = None) -> Any:
+        """``wdbot daemon ARGS`` in the foreground (what a service manager runs), until the
+        block ends; yields its Popen once it serves (a handshake on its socket). ``prefix``: a
+        command that execs it (``unshare -m``: a private mount namespace). Its output goes to
+        ``log`` unless ``stdout``/``stderr`` say otherwise. At the end it is woken (a test may
+        have frozen it), then SIGTERM, SIGKILL past a bound."""
         with open(log, "ab") as out:
-            proc = subprocess.Popen([*prefix, sys.executable, "-m", "watchdog_runtime", "daemon"],
-                                    env=self.env, stdout=out, stderr=out, start_new_session=True)
+            proc = subprocess.Popen([*prefix, sys.executable, "-m", "watchdog_runtime", "daemon", *args],
+                                    env=self.env, stdout=out if stdout is None else stdout,
+                                    stderr=out if stderr is None else stderr, start_new_session=True)
         try:
             wait_until(lambda: proc.poll() is not None or self.serving(), "the foreground daemon to serve")
             assert proc.poll() is None, log.read_text()
             yield proc
         finally:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGCONT)
+                    proc.send_signal(signal.SIGTERM)
                 try:
                     proc.wait(60)
                 except subprocess.TimeoutExpired:

@@ -40,24 +40,13 @@ while True:
 def daemon(wd: Wdbot, *args: str, stdout: Any, log: Path,
            stderr: Any = None) -> Iterator[subprocess.Popen[bytes]]:
     """The real ``wdbot daemon ARGS`` (its stdout, and stderr, where the test says), once it
-    serves."""
-    with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon", *args], env=wd.env,
-                                stdout=stdout, stderr=err if stderr is None else stderr,
-                                start_new_session=True)
+    serves; its stdout pipe closed once it has exited."""
+    proc = None
     try:
-        wait_until(lambda: proc.poll() is not None or wd.serving(), "the daemon to serve")
-        assert proc.poll() is None, log.read_text()
-        yield proc
+        with wd.daemon(log, *args, stdout=stdout, stderr=stderr) as proc:
+            yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        if proc.stdout is not None:
+        if proc is not None and proc.stdout is not None:
             with contextlib.suppress(OSError, ValueError, RuntimeError):  # its reader may be at EOF yet
                 proc.stdout.close()
 

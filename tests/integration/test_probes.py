@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,25 +32,9 @@ def get(port: int, path: str, timeout_s: float = 10.0) -> tuple[int, str]:
         return 0, str(exc)
 
 
-@contextlib.contextmanager
-def daemon(wd: Wdbot, log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(wd: Wdbot, log: Path, *args: str) -> Any:
     """The real ``wdbot daemon ARGS`` until the block ends, once it serves."""
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon", *args], env=wd.env,
-                                stdout=out, stderr=out, start_new_session=True)
-    try:
-        wait_until(lambda: proc.poll() is not None or wd.serving(), "the daemon to serve")
-        assert proc.poll() is None, log.read_text()
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    return wd.daemon(log, *args)
 
 
 @pytest.mark.slow
