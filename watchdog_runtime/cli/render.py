@@ -198,11 +198,25 @@ def stray_writers_text(strays: Sequence[Mapping[str, Any]]) -> str:
 def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequence[str] = (),
                width: int = 120) -> Group:
     """``wdbot status NAME``: one bot in detail, its recent exits and its last stderr lines."""
-    limits = bot.get("limits") or {}
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
-    rows = [
+    for label, value in [*_detail_rows(bot), *_detail_notes(bot)]:
+        facts.add_row(label, _text(value))
+    parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]
+    if exits:
+        parts += [Text(""), Text("recent exits", style="bold")]
+        parts += [Text("  " + event_line(e)) for e in exits]
+    if stderr:
+        parts += [Text(""), Text("stderr (last lines)", style="bold")]
+        parts += [Text("  " + line, overflow="ellipsis", no_wrap=True) for line in stderr]
+    return Group(*parts)
+
+
+def _detail_rows(bot: Bot) -> list[tuple[str, str | Text]]:
+    """The facts every bot has, in the order ``status NAME`` shows them."""
+    limits = bot.get("limits") or {}
+    return [
         ("state", Text(bot["state"], style=STATE_STYLE.get(bot["state"], ""))),
         ("process", f"pid {_or_dash(bot.get('pid'))}, up {duration(bot.get('uptime_s'))}, "
                     f"{bot.get('restarts', 0)} restarts, started for {bot.get('start_reason') or '-'}"),
@@ -224,26 +238,22 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
-    if (bot.get("last_exit") or {}).get("detail"):
-        rows.append(("whole error", bot["last_exit"]["detail"]))
-    diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
-    if diagnosis:
-        rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))
+
+
+def _detail_notes(bot: Bot) -> list[tuple[str, str | Text]]:
+    """The facts shown only when there is something to say (an error, a leak, a stray writer)."""
+    last = bot.get("last_exit") or {}
+    notes: list[tuple[str, str | Text]] = []
+    if last.get("detail"):
+        notes.append(("whole error", last["detail"]))
+    if last.get("diagnosis"):
+        notes.append(("diagnosis", f"{last['diagnosis']['pattern']}: {last['diagnosis']['hint']}"))
     if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
-        rows.append(("containment", bot["containment"]))
+        notes.append(("containment", bot["containment"]))
     if bot.get("leak"):
-        rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
+        notes.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
     if bot.get("attention"):
-        rows.append(("attention", Text(bot["attention"], style="bold red")))
+        notes.append(("attention", Text(bot["attention"], style="bold red")))
     if bot.get("stray_log_writers"):
-        rows.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
-    for label, value in rows:
-        facts.add_row(label, _text(value))
-    parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]
-    if exits:
-        parts += [Text(""), Text("recent exits", style="bold")]
-        parts += [Text("  " + event_line(e)) for e in exits]
-    if stderr:
-        parts += [Text(""), Text("stderr (last lines)", style="bold")]
-        parts += [Text("  " + line, overflow="ellipsis", no_wrap=True) for line in stderr]
-    return Group(*parts)
+        notes.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
+    return notes
