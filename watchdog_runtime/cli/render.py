@@ -198,25 +198,11 @@ def stray_writers_text(strays: Sequence[Mapping[str, Any]]) -> str:
 def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequence[str] = (),
                width: int = 120) -> Group:
     """``wdbot status NAME``: one bot in detail, its recent exits and its last stderr lines."""
+    limits = bot.get("limits") or {}
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column(overflow="fold")
-    for label, value in [*_detail_rows(bot), *_detail_notes(bot)]:
-        facts.add_row(label, _text(value))
-    parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]
-    if exits:
-        parts += [Text(""), Text("recent exits", style="bold")]
-        parts += [Text("  " + event_line(e)) for e in exits]
-    if stderr:
-        parts += [Text(""), Text("stderr (last lines)", style="bold")]
-        parts += [Text("  " + line, overflow="ellipsis", no_wrap=True) for line in stderr]
-    return Group(*parts)
-
-
-def _detail_rows(bot: Bot) -> list[tuple[str, str | Text]]:
-    """The facts every bot has, in the order ``status NAME`` shows them."""
-    limits = bot.get("limits") or {}
-    return [
+    rows = [
         ("state", Text(bot["state"], style=STATE_STYLE.get(bot["state"], ""))),
         ("process", f"pid {_or_dash(bot.get('pid'))}, up {duration(bot.get('uptime_s'))}, "
                     f"{bot.get('restarts', 0)} restarts, started for {bot.get('start_reason') or '-'}"),
@@ -238,10 +224,14 @@ def _detail_rows(bot: Bot) -> list[tuple[str, str | Text]]:
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
+    for label, value in [*rows, *_detail_notes(bot)]:
+        facts.add_row(label, _text(value))
+    return Group(Text(bot["name"], style="bold"), facts, *_recent(exits, stderr))
 
 
 def _detail_notes(bot: Bot) -> list[tuple[str, str | Text]]:
-    """The facts shown only when there is something to say (an error, a leak, a stray writer)."""
+    """The facts of ``status NAME`` shown only when there is something to say (the whole
+    error, a diagnosis, a leak, a stray log writer)."""
     last = bot.get("last_exit") or {}
     notes: list[tuple[str, str | Text]] = []
     if last.get("detail"):
@@ -257,3 +247,15 @@ def _detail_notes(bot: Bot) -> list[tuple[str, str | Text]]:
     if bot.get("stray_log_writers"):
         notes.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
     return notes
+
+
+def _recent(exits: Sequence[Mapping[str, Any]], stderr: Sequence[str]) -> list[Text]:
+    """Below the facts of ``status NAME``: its recent exits and its last stderr lines."""
+    parts: list[Text] = []
+    if exits:
+        parts += [Text(""), Text("recent exits", style="bold")]
+        parts += [Text("  " + event_line(e)) for e in exits]
+    if stderr:
+        parts += [Text(""), Text("stderr (last lines)", style="bold")]
+        parts += [Text("  " + line, overflow="ellipsis", no_wrap=True) for line in stderr]
+    return parts
