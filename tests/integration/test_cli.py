@@ -160,17 +160,22 @@ def test_stop_all_and_restart_all(wd: Wdbot, bots: Path) -> None:
 
 
 def test_status_watch_refreshes_until_ctrl_c(wd: Wdbot, bots: Path) -> None:
+    """Ctrl-C ends ``status --watch`` with 0. The interrupt is sent once the watcher has drawn
+    its second snapshot (off a terminal: one plain snapshot per refresh), not after a wait on
+    the bot's uptime, which on a busy machine could land while the watcher was still loading
+    rich, before its loop: exit 130 (the flaky failure this handshake fixes)."""
     wd("start", str(write_bot(bots, "watched.py", "import time\ntime.sleep(600)\n")))
     with subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "status", "--watch"], env=wd.env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) as watcher:
-        wait_until(lambda: (wd.home / "supervisor.lock").exists(), "the supervisor")
-        # Live keeps the screen to itself off a TTY: interrupt, then read what it drew last.
-        wait_until(lambda: wd.bot("watched")["uptime_s"] > 1.5, "a refresh or two")
+        assert watcher.stdout is not None
+        wait_for_line(watcher.stdout, "supervisor pid")  # each snapshot's header
+        wait_for_line(watcher.stdout, "supervisor pid")  # a refresh
+        row = wait_for_line(watcher.stdout, "watched")  # the table comes before the events
         watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=20)
+        _, err = watcher.communicate(timeout=20)
     assert watcher.returncode == 0 and "Traceback" not in err
-    assert "watched" in out and "running" in out
+    assert "running" in row
 
 
 def test_logs_show_when_the_supervisor_started_and_saw_the_bot_die(wd: Wdbot, bots: Path) -> None:

@@ -87,32 +87,8 @@ def run(path: str, args: list[str]) -> NoReturn:
     """Run the bot file at ``path`` with ``args`` (``recover`` first, see ``recovery``) and
     exit as ``python BOT.py`` would."""
     path = os.path.abspath(path)
-    sys.argv = [path, *args]
-    sys.path[0] = os.path.dirname(path)
-    # Before anything of the bot's: a stop unwinds every bot, SDK or not, so its finally,
-    # with, atexit and wd.on_shutdown clean-up runs (a handler of the bot's own replaces it).
-    shutdown.install()
-    # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
-    # goes to stderr, which says where it was stuck.
-    faulthandler.register(signal.SIGUSR1, all_threads=True)
-    # A crash in native code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) leaves every thread's
-    # Python stack on stderr: the supervisor names the extension module at its top.
-    faulthandler.enable(all_threads=True)
-    if os.environ.get("WDBOT_TIMESTAMPS") == "1":
-        from ..common import timestamps
-
-        timestamps.install()
-    _rotate_own_logs()
-    try:
-        with open(path, "rb") as fh:
-            tree = ast.parse(fh.read(), path)
-    except SyntaxError as exc:
-        import traceback
-
-        _record(code=1, **_exception_fields(exc, "compile"))
-        traceback.print_exception(type(exc), exc, None)
-        sys.exit(1)
-    plan = entry.analyse(tree)
+    _set_up_process(path, args)
+    plan = entry.analyse(_parse(path))
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
@@ -147,6 +123,46 @@ def run(path: str, args: list[str]) -> NoReturn:
         # Print as Python would, minus this bootstrap's own frames.
         traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
         sys.exit(1)
+    _returned()
+
+
+def _set_up_process(path: str, args: list[str]) -> None:
+    """What the bot's process needs before its file is read: its argv and import path, the
+    stop handler, the stack dumps, timestamps if asked, and its own logs rotated."""
+    sys.argv = [path, *args]
+    sys.path[0] = os.path.dirname(path)
+    # Before anything of the bot's: a stop unwinds every bot, SDK or not, so its finally,
+    # with, atexit and wd.on_shutdown clean-up runs (a handler of the bot's own replaces it).
+    shutdown.install()
+    # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
+    # goes to stderr, which says where it was stuck.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
+    # A crash in native code (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) leaves every thread's
+    # Python stack on stderr: the supervisor names the extension module at its top.
+    faulthandler.enable(all_threads=True)
+    if os.environ.get("WDBOT_TIMESTAMPS") == "1":
+        from ..common import timestamps
+
+        timestamps.install()
+    _rotate_own_logs()
+
+
+def _parse(path: str) -> ast.Module:
+    """The bot file's syntax tree; a syntax error is recorded (phase ``compile``), printed as
+    Python prints it, and the exit status is 1."""
+    try:
+        with open(path, "rb") as fh:
+            return ast.parse(fh.read(), path)
+    except SyntaxError as exc:
+        import traceback
+
+        _record(code=1, **_exception_fields(exc, "compile"))
+        traceback.print_exception(type(exc), exc, None)
+        sys.exit(1)
+
+
+def _returned() -> NoReturn:
+    """The bot's main code returned: a clean exit, once its non-daemon threads are done."""
     try:
         _record(code=0)
         _clean_up_before_threads()  # a bot that returned from a stop (it asked wd.stopping())

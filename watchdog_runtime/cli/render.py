@@ -224,26 +224,38 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
-    if (bot.get("last_exit") or {}).get("detail"):
-        rows.append(("whole error", bot["last_exit"]["detail"]))
-    diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
-    if diagnosis:
-        rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))
-    if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
-        rows.append(("containment", bot["containment"]))
-    if bot.get("leak"):
-        rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
-    if bot.get("attention"):
-        rows.append(("attention", Text(bot["attention"], style="bold red")))
-    if bot.get("stray_log_writers"):
-        rows.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
-    for label, value in rows:
+    for label, value in [*rows, *_detail_notes(bot)]:
         facts.add_row(label, _text(value))
-    parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]
+    return Group(Text(bot["name"], style="bold"), facts, *_recent(exits, stderr))
+
+
+def _detail_notes(bot: Bot) -> list[tuple[str, str | Text]]:
+    """The facts of ``status NAME`` shown only when there is something to say (the whole
+    error, a diagnosis, a leak, a stray log writer)."""
+    last = bot.get("last_exit") or {}
+    notes: list[tuple[str, str | Text]] = []
+    if last.get("detail"):
+        notes.append(("whole error", last["detail"]))
+    if last.get("diagnosis"):
+        notes.append(("diagnosis", f"{last['diagnosis']['pattern']}: {last['diagnosis']['hint']}"))
+    if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
+        notes.append(("containment", bot["containment"]))
+    if bot.get("leak"):
+        notes.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
+    if bot.get("attention"):
+        notes.append(("attention", Text(bot["attention"], style="bold red")))
+    if bot.get("stray_log_writers"):
+        notes.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
+    return notes
+
+
+def _recent(exits: Sequence[Mapping[str, Any]], stderr: Sequence[str]) -> list[Text]:
+    """Below the facts of ``status NAME``: its recent exits and its last stderr lines."""
+    parts: list[Text] = []
     if exits:
         parts += [Text(""), Text("recent exits", style="bold")]
         parts += [Text("  " + event_line(e)) for e in exits]
     if stderr:
         parts += [Text(""), Text("stderr (last lines)", style="bold")]
         parts += [Text("  " + line, overflow="ellipsis", no_wrap=True) for line in stderr]
-    return Group(*parts)
+    return parts

@@ -1,5 +1,6 @@
-"""A registered bot's options changed from the command line (``restart NAME --env ...``,
-``start NAME --env ...``), and the one line saying which stored options a start reuses.
+"""A bot's spec from the command line (``start BOT.py``, ``run BOT.py``), a registered bot's
+options changed from it (``restart NAME --env ...``, ``start NAME --env ...``), and the one
+line saying which stored options a start reuses.
 
 Pure: a stored :class:`BotSpec` and the options given in, a new spec or a line out.
 """
@@ -11,7 +12,22 @@ import dataclasses
 from enum import Enum
 from typing import Any
 
-from ..spec import BotSpec, CliOption, SpecError, cli_fields, requirements_file, spec_options
+from ..common.home import BOT_NAME_RE
+from ..spec import BotSpec, CliOption, SpecError, bot_file, cli_fields, requirements_file, spec_options
+from .errors import UsageError
+
+
+def build_spec(ns: argparse.Namespace) -> BotSpec:
+    """The spec of ``PATH`` with the options given (``--name``, the start options, the
+    arguments after ``--``); a bad one is a UsageError."""
+    try:
+        path = bot_file(ns.path)
+        name = ns.name or path.stem
+        if not BOT_NAME_RE.fullmatch(name):
+            raise UsageError(f"bad bot name {name!r}: use letters, digits, '.', '_' or '-' (set --name)")
+        return BotSpec(name=name, path=str(path), args=tuple(ns.bot_args), **given_options(ns))
+    except SpecError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def given_options(ns: argparse.Namespace) -> dict[str, Any]:
