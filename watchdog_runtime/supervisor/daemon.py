@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 from ..bot import notify
@@ -31,7 +31,10 @@ if TYPE_CHECKING:
     from ..spec import BotSpec
     from .outbox import Outbox
     from .supervisor import Supervisor
+    from .tee import Tee
     from .upstart import UpFile
+
+Handler = Callable[..., Awaitable[Any]]
 
 log = logging.getLogger(__name__)
 
@@ -184,14 +187,41 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
                  boot: bool = False, under_init: bool = False,
                  up: UpFile | None = None, tee_out: Outbox | None = None) -> bool:
     """Supervise until asked to stop; True when that was a hand-over (``--keep-bots``)."""
+    sup = _prepared(home, boot=boot, under_init=under_init)
+    ops, tee = _operations(sup, up, tee_out)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.callback(_said_goodbye, sup)
+        await _open_sockets(sup, ops, stack)
+        if tee is not None:
+            stack.callback(tee.stop)  # after its task is cancelled
+        _install_signal_handlers(sup)
+        # Bots held by 'wdbot shutdown' stay down whoever starts this supervisor (a service
+        # manager's restart, a reboot, a person). Those held because a signal stopped the last
+        # one (the machine going down) start again under 'wdbot daemon' (boot), as after a boot;
+        # a supervisor a command launched leaves them down.
+        sup.resume_all(service=boot)
+        tasks = _Tasks()
+        stack.callback(tasks.cancel_all)
+        stack.callback(sup.flush)  # whatever the way out, the registry holds the last state
+        _start_housekeeping(sup, tasks, metrics)
+        sup.note_previous_stop()
+        sup.events.write("supervisor_start", pid=os.getpid())
+        log.info("supervisor %d serving %s", os.getpid(), home.root)
+        _report(ready_fd, READY)
+        _start_followers(sup, tasks, up, ops, tee)
+        await sup.shutdown_requested.wait()
+        notify.systemd("STOPPING=1")
+        tasks.cancel("sampler")
+        await sup.shutdown()
+    return sup.handover
+
+
+def _prepared(home: Home, *, boot: bool, under_init: bool) -> Supervisor:
+    """The home's supervisor, contained and with its registry read, not yet serving."""
     from ..installs.uvtool import UvError, uv_bin
     from ..installs.venvs import refresh_sdk_link
     from ..redaction import guard_logging
-    from .audit import audited
-    from .channel import listen
-    from .server import serve, serve_secrets
     from .supervisor import Supervisor
-    from .tee import attach, keep_following
 
     sup = Supervisor(home)
     sup.manager = detect_manager(under_init)
@@ -204,65 +234,94 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         sup.warnings.append(str(exc))
     sup.contain()
     sup.load()
-    ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
-           for name in dir(sup) if name.startswith("op_")}
+    return sup
+
+
+def _operations(sup: Supervisor, up: UpFile | None,
+                tee_out: Outbox | None) -> tuple[dict[str, Handler], Tee | None]:
+    """The control protocol's operations, each flushing the registry before it replies,
+    audited, and (``--tee-logs``) following the bots they start."""
+    from .audit import audited
+    from .tee import attach
+
+    ops = {name: _flushing(sup, op, quiet=name in READ_ONLY_OPS) for name, op in sup.ops.table().items()}
     ops["ready"] = _readiness(sup, up)
     tee = attach(sup, ops, tee_out) if tee_out else None
-    ops = audited(ops, sup.events)
+    return audited(ops, sup.events), tee
+
+
+async def _open_sockets(sup: Supervisor, ops: dict[str, Handler], stack: contextlib.AsyncExitStack) -> None:
+    """The control, notify and secrets sockets, closed and unlinked by ``stack``."""
+    from .channel import listen
+    from .server import serve, serve_secrets
+
+    home = sup.home
+    for path in (home.socket, home.notify_socket, home.secrets_socket):
+        stack.callback(_unlink, path)
     server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
+    stack.callback(server.close)
     channel = await listen(home.notify_socket, sup.deliver)
+    stack.callback(channel.close)
     secrets = await serve_secrets(home.secrets_socket, sup.answer_secret)
-    _install_signal_handlers(sup)
-    # Bots held by 'wdbot shutdown' stay down whoever starts this supervisor (a service
-    # manager's restart, a reboot, a person). Those held because a signal stopped the last
-    # one (the machine going down) start again under 'wdbot daemon' (boot), as after a boot;
-    # a supervisor a command launched leaves them down.
-    sup.resume_all(service=boot)
-    sampler = asyncio.get_running_loop().create_task(sup.sample_forever(), name="sampler")
-    sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
-    uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
-    watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
+    stack.callback(secrets.close)
+
+
+def _unlink(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _said_goodbye(sup: Supervisor) -> None:
+    sup.events.write("supervisor_exit", pid=os.getpid())
+
+
+class _Tasks:
+    """The daemon's own tasks, held here (the loop keeps only weak references to its tasks)
+    and all cancelled on the way out."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+
+    def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
+        self._tasks[name] = asyncio.get_running_loop().create_task(work, name=name)
+
+    def cancel(self, name: str) -> None:
+        task = self._tasks.get(name)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+
+
+def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> None:
+    """The periodic work (``housekeeping``), and the metrics endpoint (``--metrics``)."""
+    from . import housekeeping
+
+    tasks.start("sampler", housekeeping.sample_forever(sup))
+    tasks.start("sleep-watch", housekeeping.watch_sleep(sup))
+    tasks.start("uptime-ping", housekeeping.ping_forever(sup))
+    tasks.start("registry-watch", housekeeping.watch_registry(sup))
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
 
         sup.metrics = Collector()
-        serve_metrics(metrics, sup.metrics, home)
+        serve_metrics(metrics, sup.metrics, sup.home)
         log.info("metrics on http://%s/metrics, probes on /livez and /readyz", metrics)
-    sup.note_previous_stop()
-    sup.events.write("supervisor_start", pid=os.getpid())
-    log.info("supervisor %d serving %s", os.getpid(), home.root)
-    _report(ready_fd, READY)
-    pinger = asyncio.get_running_loop().create_task(_systemd_watchdog(), name="systemd-watchdog")
-    # Held here: the loop keeps only weak references to its tasks.
-    applying = (asyncio.get_running_loop().create_task(_apply_up(sup, up, ops["start"]), name="up")
-                if up is not None else None)
-    teeing = asyncio.get_running_loop().create_task(keep_following(sup, tee), name="tee") if tee else None
-    try:
-        await sup.shutdown_requested.wait()
-        notify.systemd("STOPPING=1")
-        sampler.cancel()
-        await sup.shutdown()
-    finally:
-        sup.flush()  # whatever the way out, the registry holds the last state
-        sampler.cancel()
-        sleeper.cancel()
-        uptime.cancel()
-        watcher.cancel()
-        pinger.cancel()
-        for task in (applying, teeing):
-            if task is not None:
-                task.cancel()
-        if tee is not None:
-            tee.stop()
-        server.close()
-        secrets.close()
-        channel.close()
-        for path in (home.socket, home.notify_socket, home.secrets_socket):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-        sup.events.write("supervisor_exit", pid=os.getpid())
-    return sup.handover
+
+
+def _start_followers(sup: Supervisor, tasks: _Tasks, up: UpFile | None, ops: dict[str, Handler],
+                     tee: Tee | None) -> None:
+    """Once serving: systemd's watchdog pings, the up-file, and the tee of the bots' lines."""
+    from .tee import keep_following
+
+    tasks.start("systemd-watchdog", _systemd_watchdog())
+    if up is not None:
+        tasks.start("up", _apply_up(sup, up, ops["start"]))
+    if tee is not None:
+        tasks.start("tee", keep_following(sup, tee))
 
 
 async def _systemd_watchdog() -> None:
@@ -306,8 +365,7 @@ READ_ONLY_OPS = frozenset({"ping", "status", "ready"})
 """They change nothing: a registry write still pending (a full disk) does not fail them."""
 
 
-def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
-              quiet: bool = False) -> Callable[..., Awaitable[Any]]:
+def _flushing(sup: Supervisor, op: Handler, quiet: bool = False) -> Handler:
     """An operation whose reply waits for the registry write its changes called for; a
     failed write fails the operation (``RegistryWriteError``), unless it is read-only."""
     @functools.wraps(op)
@@ -317,7 +375,7 @@ def _flushing(sup: Any, op: Callable[..., Awaitable[Any]],
             return await op(*args, **kwargs)
         finally:
             if quiet:
-                sup._flush_quietly()
+                sup.writer.flush_quietly()
             else:
                 sup.flush()
     return run
