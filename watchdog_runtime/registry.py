@@ -23,11 +23,9 @@ from typing import Any, TypeVar
 
 from .common.durable import atomic_write_json
 from .common.home import BOT_NAME_RE
+from .records import Deadline, ExitInfo, ProcessIdentity, Signalled
 from .spec import BotSpec
 from .states import BotState, Hold
-from .supervisor.graces import Signalled
-from .supervisor.identity import Deadline, ProcessIdentity
-from .supervisor.lifecycle import ExitInfo
 
 FORMAT = 1
 AHEAD = "written_while_unreadable"
