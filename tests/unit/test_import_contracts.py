@@ -31,7 +31,7 @@ def lint(tree: Path) -> subprocess.CompletedProcess[str]:
 def test_the_tree_keeps_every_contract() -> None:
     done = lint(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 kept, 0 broken" in done.stdout, done.stdout
+    assert "9 kept, 0 broken" in done.stdout, done.stdout
 
 
 CRACKS = {
@@ -80,6 +80,9 @@ CRACKS = {
     "the web colours its advice with the terminal's renderer": (
         "web/views.py", "from ..cli.render import advice",
         "The web dashboard never imports the terminal side"),
+    "a live stream takes its helpers from the application again (the old cycle)": (
+        "web/live.py", "from .app import create_app",
+        "The web's route modules never import the application"),
 }
 
 

@@ -181,6 +181,25 @@ status_renderable = dashboard
 
 
 # ------------------------------------------------------------- one bot
+def _troubles(bot: Bot) -> list[tuple[str, Any]]:
+    """The rows ``bot_detail`` shows only when there is something to show."""
+    rows: list[tuple[str, Any]] = []
+    if (bot.get("last_exit") or {}).get("detail"):
+        rows.append(("whole error", bot["last_exit"]["detail"]))
+    diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
+    if diagnosis:
+        rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))
+    if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
+        rows.append(("containment", bot["containment"]))
+    if bot.get("leak"):
+        rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
+    if bot.get("attention"):
+        rows.append(("attention", Text(bot["attention"], style="bold red")))
+    if bot.get("stray_log_writers"):
+        rows.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
+    return rows
+
+
 def stray_writers_text(strays: Sequence[Mapping[str, Any]]) -> str:
     """Processes writing to a log the rotation left behind (``logwriters``): where their
     output went, and what to do."""
@@ -220,20 +239,7 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
-    if (bot.get("last_exit") or {}).get("detail"):
-        rows.append(("whole error", bot["last_exit"]["detail"]))
-    diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
-    if diagnosis:
-        rows.append(("diagnosis", f"{diagnosis['pattern']}: {diagnosis['hint']}"))
-    if bot.get("containment"):  # cgroups.describe: what stops exactly this bot's processes
-        rows.append(("containment", bot["containment"]))
-    if bot.get("leak"):
-        rows.append(("leak", Text(bot["leak"]["detail"], style="bold red")))
-    if bot.get("attention"):
-        rows.append(("attention", Text(bot["attention"], style="bold red")))
-    if bot.get("stray_log_writers"):
-        rows.append(("log writers", Text(stray_writers_text(bot["stray_log_writers"]), style="bold red")))
-    for label, value in rows:
+    for label, value in [*rows, *_troubles(bot)]:
         facts.add_row(label, _text(value))
     parts: list[RenderableType] = [Text(bot["name"], style="bold"), facts]
     if exits:
