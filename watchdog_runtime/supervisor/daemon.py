@@ -190,7 +190,8 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sup = _prepared(home, boot=boot, under_init=under_init)
     ops, tee = _operations(sup, up, tee_out)
     async with contextlib.AsyncExitStack() as stack:
-        stack.callback(_said_goodbye, sup)
+        started: list[bool] = []
+        stack.callback(_said_goodbye, sup, started)  # last, after the sockets are gone
         await _open_sockets(sup, ops, stack)
         if tee is not None:
             stack.callback(tee.stop)  # after its task is cancelled
@@ -206,6 +207,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         _start_housekeeping(sup, tasks, metrics)
         sup.note_previous_stop()
         sup.events.write("supervisor_start", pid=os.getpid())
+        started.append(True)
         log.info("supervisor %d serving %s", os.getpid(), home.root)
         _report(ready_fd, READY)
         _start_followers(sup, tasks, up, ops, tee)
@@ -271,8 +273,11 @@ def _unlink(path: Path) -> None:
         path.unlink()
 
 
-def _said_goodbye(sup: Supervisor) -> None:
-    sup.events.write("supervisor_exit", pid=os.getpid())
+def _said_goodbye(sup: Supervisor, started: list[bool]) -> None:
+    """``supervisor_exit``, once ``supervisor_start`` was written (the pair tells a clean
+    stop from a kill: ``note_previous_stop``)."""
+    if started:
+        sup.events.write("supervisor_exit", pid=os.getpid())
 
 
 class _Tasks:
