@@ -84,7 +84,7 @@ class Supervisor:
         self.ops = Operations(self)
         """The control operations (``operations``)."""
         self._service = False
-        self.sleep = SleepWatch(SleepDetector(*sleep_clocks) if sleep_clocks else None, self.events)
+        self.sleep_watch = SleepWatch(SleepDetector(*sleep_clocks) if sleep_clocks else None, self.events)
         self._alerts: AlertPolicy | None = None
         self.metrics: Any = None
         """The Prometheus collector (``--metrics``), refreshed after every sampling pass."""
@@ -94,7 +94,7 @@ class Supervisor:
     @property
     def last_sleep(self) -> dict[str, Any] | None:
         """The machine's last sleep while this supervisor ran: when, and how long."""
-        return self.sleep.last
+        return self.sleep_watch.last
 
     @property
     def write_error(self) -> str | None:
@@ -294,11 +294,11 @@ class Supervisor:
 
     def check_sleep(self) -> None:
         """Notice a sleep of the machine since the last check: an event and the status say so."""
-        self.sleep.check()
+        self.sleep_watch.check()
 
     def slept_recently(self, within_s: float = RECENT_SLEEP_S) -> float | None:
         """Seconds the machine slept, if it woke less than ``within_s`` ago."""
-        return self.sleep.recent(self.clock(), within_s)
+        return self.sleep_watch.recent(self.clock(), within_s)
 
     def allowed_pairs(self) -> dict[str, str]:
         """Import-name pairs the operator allowed: ``config.toml``'s, then ``wdbot allow``'s."""
