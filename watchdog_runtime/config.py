@@ -58,10 +58,9 @@ from typing import Any
 
 from .common.durable import atomic_write_json
 from .common.logrotate import RotationPolicy
-from .installs.modmap import TableError, pairs_to_entries
+from .modnames import TableError, pairs_to_entries
 from .spec import AutoInstall, SpecError, parse_size
-from .supervisor.alerts import AlertSettings
-from .supervisor.resources import WatchSettings
+from .supervision import AlertSettings, WatchSettings
 
 if sys.version_info >= (3, 11):
     import tomllib

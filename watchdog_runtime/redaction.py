@@ -246,7 +246,7 @@ def clean_record(record: BotRecord, redact: Redactor) -> BotRecord:
     """A registry record with its last exit redacted (the spec is the user's, kept as is)."""
     if record.last_exit is None:
         return record
-    from .supervisor.lifecycle import ExitInfo
+    from .records import ExitInfo
 
     found = record.last_exit.to_json()
     clean = redact(found)

@@ -23,11 +23,9 @@ from typing import Any, TypeVar
 
 from .common.durable import atomic_write_json
 from .common.home import BOT_NAME_RE
+from .records import Deadline, ExitInfo, ProcessIdentity, Signalled
 from .spec import BotSpec
 from .states import BotState, Hold
-from .supervisor.graces import Signalled
-from .supervisor.identity import Deadline, ProcessIdentity
-from .supervisor.lifecycle import ExitInfo
 
 FORMAT = 1
 AHEAD = "written_while_unreadable"
@@ -320,21 +318,28 @@ def with_newer_runs(read: Registry, good: Registry | Unreadable,
             bots[name] = known
     for name, record in read.bots.items():
         copy = good.bots.get(name)
-        if copy is None or copy.spec.path != record.spec.path:
-            continue
-        if record.run is not None and alive(record.run.ident):
-            continue
-        # Only what adds a live process: never a run or a write-ahead of the file dropped.
-        run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
-        pending = record.pending_run or copy.pending_run
-        if (run, pending) != (record.run, record.pending_run):
-            bots[name] = record = replace(record, run=run, pending_run=pending)
-        running = run is not None and alive(run.ident)
-        if good.ahead and copy.held and not record.held and not running:
-            # 'wdbot shutdown' while the file was unreadable held it in the copy only: a hold
-            # is never lost to a hand fix (the bot started again by the next supervisor).
-            bots[name] = replace(record, held=True, held_by=copy.held_by, should_run=False)
+        if copy is not None and copy.spec.path == record.spec.path:
+            bots[name] = _newer_run(record, copy, alive, ahead=good.ahead)
     return Registry(bots, read.quarantined)
+
+
+def _newer_run(record: BotRecord, copy: BotRecord, alive: Callable[[ProcessIdentity], bool], *,
+               ahead: bool) -> BotRecord:
+    """``record`` with its copy's run when only the copy's run is alive, and the copy's hold
+    when the copy was written ahead of the file (``with_newer_runs``)."""
+    if record.run is not None and alive(record.run.ident):
+        return record
+    # Only what adds a live process: never a run or a write-ahead of the file dropped.
+    run = copy.run if copy.run is not None and alive(copy.run.ident) else record.run
+    pending = record.pending_run or copy.pending_run
+    if (run, pending) != (record.run, record.pending_run):
+        record = replace(record, run=run, pending_run=pending)
+    running = run is not None and alive(run.ident)
+    if ahead and copy.held and not record.held and not running:
+        # 'wdbot shutdown' while the file was unreadable held it in the copy only: a hold
+        # is never lost to a hand fix (the bot started again by the next supervisor).
+        record = replace(record, held=True, held_by=copy.held_by, should_run=False)
+    return record
 
 
 def _read_bounded(path: Path) -> bytes:

@@ -31,7 +31,7 @@ def lint(tree: Path) -> subprocess.CompletedProcess[str]:
 def test_the_tree_keeps_every_contract() -> None:
     done = lint(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 kept, 0 broken" in done.stdout, done.stdout
+    assert "9 kept, 0 broken" in done.stdout, done.stdout
 
 
 CRACKS = {
@@ -54,6 +54,35 @@ CRACKS = {
     "a terminal command reads the supervisor's internals": (
         "cli/render.py", "from ..supervisor import procs",
         "The terminal side imports the supervisor's internals only"),
+    # issue 25: the walls that ran uphill, mended
+    "the registry reaches up for the supervisor's record types": (
+        "registry.py", "from .supervisor.lifecycle import ExitInfo",
+        "The shared top-level modules import neither"),
+    "the redaction reaches up for the supervisor's exit record": (
+        # (config is imported by the installs: a crack there breaks their wall too)
+        "redaction.py", "from .supervisor.lifecycle import ExitInfo",
+        "The shared top-level modules import neither"),
+    "the config reaches into the installs": (
+        "config.py", "from .installs.modmap import TableError",
+        "The shared top-level modules import neither"),
+    "an install reaches back into the supervisor": (
+        "installs/repair.py", "from ..supervisor.tracebacks import MissingModule",
+        "The installs never import the supervisor"),
+    "a pure decision spawns a process": (
+        "supervisor/backoff.py", "import subprocess",
+        "The pure modules import no process, cgroup or third-party package"),
+    "a pure record reads processes through psutil": (
+        "records.py", "import psutil",
+        "The pure modules import no process, cgroup or third-party package"),
+    "a pure module reads a cgroup": (
+        "supervisor/lifecycle.py", "from . import cgroups",
+        "The pure modules import no process, cgroup or third-party package"),
+    "the web colours its advice with the terminal's renderer": (
+        "web/views.py", "from ..cli.render import advice",
+        "The web dashboard never imports the terminal side"),
+    "a live stream takes its helpers from the application again (the old cycle)": (
+        "web/live.py", "from .app import create_app",
+        "The web's route modules never import the application"),
 }
 
 

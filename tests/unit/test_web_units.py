@@ -202,3 +202,26 @@ def test_the_web_unit_runs_the_dashboard_beside_the_supervisor() -> None:
     assert job["Label"] == "io.wdbot.01234567.web" and not job["AbandonProcessGroup"]
     same = service.ServiceSpec(Path("/srv/bots"), "0123456789abcdef", "/usr/bin/python3", metrics="x:1")
     assert service.systemd_unit(spec) == service.systemd_unit(same), "the daemon's unit is unchanged"
+
+
+def test_the_web_draws_its_advice_without_the_terminal_renderer() -> None:
+    """Issue 25: ``views.attention`` imported ``cli.render`` to colour its advice, loading rich
+    (and the terminal side) into the web process. The advice comes from ``common.advice`` now:
+    the same lines, and a fresh interpreter that draws them has loaded neither."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from watchdog_runtime.web import app, views\n"
+            "bots = [{'name': 'a', 'state': 'errored', 'attention': 'gave up'},\n"
+            "        {'name': 'b', 'state': 'running', 'reload_error': 'bad file'},\n"
+            "        {'name': 'c', 'state': 'backoff', 'last_exit': {'diagnosis':\n"
+            "         {'pattern': 'network', 'hint': 'check the network'}}}]\n"
+            "print(views.attention(bots))\n"
+            "print(sorted(m for m in sys.modules if m == 'rich' or m.startswith('watchdog_runtime.cli')))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    advice, loaded = done.stdout.splitlines()
+    assert advice == str([{"text": "a: gave up", "level": "bad"}, {"text": "b: bad file", "level": "warn"},
+                          {"text": "c: network: check the network", "level": "warn"}])
+    assert loaded == "[]"

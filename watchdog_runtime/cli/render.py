@@ -14,6 +14,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ..common.advice import Urgency
+from ..common.advice import advice as bot_advice
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 from ..installs.uvtool import uv_decisive_line
@@ -146,18 +148,12 @@ def header(doc: Mapping[str, Any]) -> Text:
     )
 
 
+_ADVICE_STYLE = {Urgency.ALERT: "bold red", Urgency.WARNING: "bold yellow", Urgency.HINT: "yellow"}
+
+
 def advice(bots: Iterable[Bot]) -> list[Text]:
-    """What needs a person, then the fix for each bot that is down."""
-    lines = [Text(f"  {b['name']}: {b['attention']}", style="bold red")
-             for b in bots if b.get("attention")]
-    lines += [Text(f"  {b['name']}: {b['reload_error']}", style="bold yellow")
-              for b in bots if b.get("reload_error")]
-    for bot in bots:
-        diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
-        if diagnosis and bot["state"] in ("backoff", "errored") and not bot.get("attention"):
-            lines.append(Text(f"  {bot['name']}: {diagnosis['pattern']}: {diagnosis['hint']}",
-                              style="yellow"))
-    return lines
+    """What needs a person, then the fix for each bot that is down (``common.advice``)."""
+    return [Text(f"  {a.text}", style=_ADVICE_STYLE[a.urgency]) for a in bot_advice(bots)]
 
 
 def dashboard(doc: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = (),

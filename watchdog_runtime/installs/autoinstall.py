@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..spec import AutoInstall
-from ..supervisor.tracebacks import MissingModule
+from .missing import MissingModule
 from .modmap import (
     Entry,
     ImportStmt,

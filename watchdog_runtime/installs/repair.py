@@ -24,7 +24,6 @@ from ..common.home import BotPaths
 from ..config import Config, ConfigError
 from ..events import EventLog, wall_iso
 from ..spec import AutoInstall, BotSpec
-from ..supervisor.tracebacks import MissingModule
 from .autoinstall import (
     Budget,
     Facts,
@@ -38,6 +37,7 @@ from .autoinstall import (
 )
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
+from .missing import MissingModule
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
 from .uvtool import UvError, pip_install, uv_decisive_line
 from .venvprobe import ProbeError, missing_modules

@@ -19,18 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..common.units import duration
+from ..supervision import AlertSettings as AlertSettings  # config reads it, so it lives below
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """``[alerts]`` in ``config.toml``."""
-
-    urls: tuple[str, ...] = ()
-    crashes: int = 5
-    window_s: float = 600.0
-    min_interval_s: float = 900.0
 
 
 @dataclass(frozen=True)

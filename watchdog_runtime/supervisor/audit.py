@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..events import EventLog
-from .supervisor import RequestError
+from .request_error import RequestError
 
 Handler = Callable[..., Awaitable[Any]]
 

@@ -13,62 +13,13 @@ import errno as errnos
 import re
 import signal
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
+from ..records import Diagnosis as Diagnosis  # kept in the registry, so they live in records
+from ..records import Pattern as Pattern
 from ..states import ExitReason
 from .nativecrash import NATIVE_SIGNALS
-
-
-class Pattern(Enum):
-    """The crash patterns of bots that run 24/7."""
-
-    DEPENDENCY = "dependency"
-    """A missing or mismatched package."""
-    NETWORK = "network"
-    """A dropped connection, a timeout, an exchange down or in maintenance, a 5xx."""
-    RATE_LIMIT = "rate_limit"
-    """HTTP 429, or 418 (banned for ignoring 429s)."""
-    MEMORY = "memory"
-    """MemoryError, the OOM killer, or the bot's own --max-memory."""
-    CREDENTIALS = "credentials"
-    """A rejected key: 401/403, invalid signature, missing permission."""
-    PAYLOAD = "payload"
-    """An answer of another shape than the code expected (KeyError on a field, None, ...)."""
-    SYSTEM = "system"
-    """The machine: open files, disk, a signal from outside, a hang."""
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    """A pattern, what was seen, and what to do."""
-
-    pattern: Pattern
-    seen: str
-    hint: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"pattern": self.pattern.value, "seen": self.seen, "hint": self.hint}
-
-    def named(self, bot: str) -> Diagnosis:
-        """The hint's commands for this bot (``wdbot logs NAME`` → ``wdbot logs mybot``): a
-        hint, an event or an alert gives a command to paste, not a placeholder.
-
-        >>> Diagnosis(Pattern.UNKNOWN, "exit 3", "see: wdbot logs NAME --stderr").named("b1").hint
-        'see: wdbot logs b1 --stderr'
-        """
-        return replace(self, hint=_PLACEHOLDER.sub(rf"\g<1>{bot}", self.hint))
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Diagnosis:
-        return cls(Pattern(data.get("pattern", "unknown")), str(data.get("seen", "")),
-                   str(data.get("hint", "")))
-
-
-_PLACEHOLDER = re.compile(r"(wdbot [a-z]+ )NAME\b")
-"""A command in a hint written for any bot, its ``NAME`` to be replaced by the bot's."""
 
 
 @dataclass(frozen=True)

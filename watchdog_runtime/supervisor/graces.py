@@ -41,34 +41,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from .identity import Deadline, ProcessIdentity, to_json
-
-
-@dataclass(frozen=True)
-class Signalled:
-    """A process sent SIGTERM, and when its SIGKILL is due."""
-
-    ident: ProcessIdentity
-    kill_at: Deadline
-
-    def to_json(self) -> dict[str, Any]:
-        return {"process": to_json(self.ident), "kill_at": self.kill_at.to_json()}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Signalled:
-        proc = data["process"]
-        if not isinstance(proc, dict):
-            raise ValueError(f"not a process: {proc!r}")
-        ticks = proc.get("start_ticks")
-        boot = proc.get("boot_id")
-        ident = ProcessIdentity(int(proc["pid"]), float(proc["create_time"]),
-                                int(ticks) if ticks is not None else None,
-                                boot if isinstance(boot, str) else None)
-        if ident.pid <= 0:
-            raise ValueError(f"not a process: {proc!r}")
-        return cls(ident, Deadline.from_json(data["kill_at"]))
+from ..records import Deadline, ProcessIdentity
+from ..records import Signalled as Signalled  # kept in the registry, so it lives in records
 
 
 @dataclass(frozen=True)

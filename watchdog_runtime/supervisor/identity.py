@@ -17,43 +17,24 @@ delay that was asked for.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import psutil
+
+# The values live in ``records`` (the registry keeps them); named here too, as ever.
+from ..records import Deadline as Deadline
+from ..records import ProcessIdentity as ProcessIdentity
+from ..records import boot_clock as boot_clock
+from ..records import boot_id as boot_id
+from ..records import to_json as to_json
 
 CREATE_TIME_SLACK_S = 0.01
 """psutil's ``create_time`` is rounded to clock ticks: two reads may differ by this much."""
 
 LINUX = sys.platform.startswith("linux")
-
-
-@dataclass(frozen=True)
-class ProcessIdentity:
-    """A process as pid plus start, so a recycled pid is never mistaken for a bot.
-
-    ``start_ticks`` and ``boot_id`` (Linux) decide; ``create_time`` is the start as a wall
-    clock time, for people and for platforms without ticks."""
-
-    pid: int
-    create_time: float
-    start_ticks: int | None = None
-    boot_id: str | None = None
-
-
-@lru_cache(maxsize=1)
-def boot_id() -> str | None:
-    """This boot's id (Linux), or None."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
 
 
 @lru_cache(maxsize=1)
@@ -112,66 +93,3 @@ def age_s(ident: ProcessIdentity) -> float:
         return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - ident.start_ticks / clock_ticks())
     return max(0.0, time.time() - ident.create_time)
 
-
-def to_json(ident: ProcessIdentity) -> dict[str, Any]:
-    out: dict[str, Any] = {"pid": ident.pid, "create_time": ident.create_time}
-    if ident.start_ticks is not None:
-        out["start_ticks"] = ident.start_ticks
-    if ident.boot_id is not None:
-        out["boot_id"] = ident.boot_id
-    return out
-
-
-# ------------------------------------------------------------------ deadlines
-def boot_clock() -> float:
-    """Seconds since boot, counting suspend where the platform can (never stepped)."""
-    if LINUX and hasattr(time, "CLOCK_BOOTTIME"):
-        return time.clock_gettime(time.CLOCK_BOOTTIME)
-    return time.monotonic()
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """A point in time that a restart of the supervisor, or a step of the wall clock, must
-    not bring forward.
-
-    >>> d = Deadline(delay_s=60.0, boot_id="b1", boot_at=1000.0, wall_at=5000.0)
-    >>> d.remaining_s(boot_id="b1", boot_now=950.0, wall_now=9999.0)    # same boot: boot clock
-    50.0
-    >>> d.remaining_s(boot_id="b2", boot_now=3.0, wall_now=4970.0)      # rebooted: wall clock
-    30.0
-    >>> d.remaining_s(boot_id="b2", boot_now=3.0, wall_now=1000.0)      # ... stepped far back
-    60.0
-    """
-
-    delay_s: float
-    boot_id: str | None
-    boot_at: float
-    """On :func:`boot_clock`."""
-    wall_at: float
-    """On the wall clock, used only after a reboot."""
-
-    @classmethod
-    def after(cls, delay_s: float) -> Deadline:
-        return cls(delay_s, boot_id(), boot_clock() + delay_s, time.time() + delay_s)
-
-    def remaining_s(self, *, boot_id: str | None, boot_now: float, wall_now: float) -> float:
-        if boot_id is not None and boot_id == self.boot_id:
-            return min(self.delay_s, max(0.0, self.boot_at - boot_now))
-        # Another boot: the wall clock is all that is left; never wait longer than asked.
-        return min(self.delay_s, max(0.0, self.wall_at - wall_now))
-
-    def remaining_now(self) -> float:
-        return self.remaining_s(boot_id=boot_id(), boot_now=boot_clock(), wall_now=time.time())
-
-    def to_json(self) -> dict[str, Any]:
-        return {"delay_s": self.delay_s, "boot_id": self.boot_id, "boot_at": self.boot_at,
-                "wall_at": self.wall_at}
-
-    @classmethod
-    def from_json(cls, data: Any) -> Deadline:
-        numbers = [float(data[key]) for key in ("delay_s", "boot_at", "wall_at")]
-        if not all(math.isfinite(n) for n in numbers) or numbers[0] < 0:
-            raise ValueError(f"not a deadline: {data!r}")
-        boot = data.get("boot_id")
-        return cls(numbers[0], boot if isinstance(boot, str) else None, numbers[1], numbers[2])

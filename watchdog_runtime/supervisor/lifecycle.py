@@ -6,72 +6,20 @@ bootstrap's exit record, how long the bot stayed up) and gets back a :class:`Dec
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import ExitInfo as ExitInfo  # kept in the registry, so it lives in records
 from ..spec import BotSpec, RestartPolicy
 from ..states import Event, ExitReason
 from .backoff import BackoffPolicy
-from .diagnosis import Diagnosis, Pattern
 from .tracebacks import mismatch_hint
 
 SYNTAX_ERRORS = frozenset({"SyntaxError", "IndentationError", "TabError"})
 PLANNED = frozenset({ExitReason.MEMORY_LIMIT, ExitReason.FD_LIMIT, ExitReason.HANG})
 """Restarts the supervisor itself decided on: they never escalate the crash backoff."""
-
-
-@dataclass(frozen=True)
-class ExitInfo:
-    """How a bot's process ended (``last_exit`` in the status)."""
-
-    code: int | None
-    signal: int | None
-    reason: ExitReason
-    error: str | None
-    at: str
-    """ISO-8601 wall-clock time, for people; decisions never read it."""
-    diagnosis: Diagnosis | None = None
-    """The crash pattern and its fix (``diagnosis``); None for a clean exit or a stop."""
-    detail: str | None = None
-    """The whole text behind ``error`` when it is longer than one line (uv's full error):
-    ``status NAME`` shows it, the table only ``error``."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "signal": self.signal, "reason": self.reason.value,
-                "error": self.error, "at": self.at,
-                "diagnosis": self.diagnosis.to_json() if self.diagnosis else None,
-                "detail": self.detail}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ExitInfo:
-        found = data.get("diagnosis")
-        return cls(code=data.get("code"), signal=data.get("signal"),
-                   reason=ExitReason(data.get("reason", "unknown")), error=data.get("error"),
-                   at=str(data.get("at", "")),
-                   diagnosis=Diagnosis.from_json(found) if isinstance(found, Mapping) else None,
-                   detail=data.get("detail"))
-
-    @property
-    def credentials(self) -> bool:
-        """The exchange rejected the bot's key: restarts go slowly (lockout risk)."""
-        return self.diagnosis is not None and self.diagnosis.pattern is Pattern.CREDENTIALS
-
-    def describe(self) -> str:
-        """One line for people: ``crash (exit 1): ValueError: boom``."""
-        if self.signal is not None:
-            how = f"signal {signal.Signals(self.signal).name if self._known_signal() else self.signal}"
-        elif self.code is not None:
-            how = f"exit {self.code}"
-        else:
-            how = "exit status unknown"
-        text = f"{self.reason.value} ({how})"
-        return f"{text}: {self.error}" if self.error else text
-
-    def _known_signal(self) -> bool:
-        return self.signal in {s.value for s in signal.Signals}
 
 
 def classify_exit(

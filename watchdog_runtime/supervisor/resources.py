@@ -11,6 +11,7 @@ from typing import Any
 
 from ..common.units import duration, size
 from ..states import ExitReason
+from ..supervision import WatchSettings as WatchSettings  # config reads it, so it lives below
 from .trend import Trend, TrendParams
 
 MEMORY = "memory"
@@ -33,22 +34,11 @@ class TreeSample:
     """The members read (for checks that look at each, such as ``logwriters``)."""
 
 
-@dataclass(frozen=True)
-class WatchSettings:
-    """How samples are judged (``[resources]`` of the home's config)."""
-
-    interval_s: float = 2.0
-    consecutive: int = 2
-    """Samples in a row over a limit before the bot is restarted."""
-    window_s: float = 1200.0
-    min_span_s: float = 120.0
-    memory_leak_per_hour: float = 30 * 1024 * 1024
-    fds_leak_per_hour: float = 20.0
-
-    def trend_params(self, resource: str) -> TrendParams:
-        threshold = self.memory_leak_per_hour if resource == MEMORY else self.fds_leak_per_hour
-        return TrendParams(window_s=self.window_s, min_span_s=self.min_span_s,
-                           threshold_per_hour=threshold)
+def trend_params(settings: WatchSettings, resource: str) -> TrendParams:
+    """What a leak of ``resource`` (``MEMORY`` or ``FDS``) is, by ``settings``."""
+    threshold = settings.memory_leak_per_hour if resource == MEMORY else settings.fds_leak_per_hour
+    return TrendParams(window_s=settings.window_s, min_span_s=settings.min_span_s,
+                       threshold_per_hour=threshold)
 
 
 @dataclass(frozen=True)
@@ -119,7 +109,7 @@ class ResourceWatch:
     def reset(self, settings: WatchSettings | None = None) -> None:
         """A new process (or new settings): start over, keeping nothing of the old one."""
         self.settings = settings or self.settings
-        self.trends = {r: Trend(self.settings.trend_params(r)) for r in (MEMORY, FDS)}
+        self.trends = {r: Trend(trend_params(self.settings, r)) for r in (MEMORY, FDS)}
         self.last = None
         self.history = deque(maxlen=HISTORY)
         self.cpu_percent = None

@@ -15,7 +15,7 @@ from typing import Any
 from ..common.home import private_socket
 from ..common.jsonline import encode
 from ..common.protocol import MAX_REQUEST_BYTES, parse_request
-from .supervisor import RequestError
+from .request_error import RequestError
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+# What auto-install repairs; it lives in installs, which never imports the supervisor.
+from ..installs.missing import MissingModule as MissingModule
+
 HEADER = "Traceback (most recent call last):"
 _FRAME_RE = re.compile(r'^  File "(?P<file>.*)", line (?P<line>\d+)(?:, in (?P<func>.*))?$')
 _MNFE_RE = re.compile(r"^ModuleNotFoundError: No module named '(?P<name>[^']{1,200})'$")
@@ -68,19 +71,6 @@ def final_traceback(text: str) -> Traceback | None:
     if last_file is None:
         return None
     return Traceback(exc_line=exc_line, last_file=last_file, last_source=last_source)
-
-
-@dataclass(frozen=True)
-class MissingModule:
-    """A bot died of an uncaught ``ModuleNotFoundError``, confirmed twice."""
-
-    name: str
-    """The module Python could not find (``yaml``, ``google.protobuf``), as the exception's
-    ``name`` has it."""
-    import_line: str | None
-    """The failing statement (``from binance.client import Client``), when known."""
-    filename: str | None
-    """The file whose import failed."""
 
 
 def missing_module(read_tail: Callable[[], str], record: Mapping[str, Any] | None,

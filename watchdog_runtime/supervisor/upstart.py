@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import BotSpec
-from .supervisor import RequestError
+from .request_error import RequestError
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from starlette.responses import Response, StreamingResponse
 
 from ..common.home import BOT_NAME_RE
 from ..common.logfiles import Tail
-from .app import WebState, bot_context, overview_context, state_of, templates
 from .backend import Backend
+from .pages import WebState, bot_context, overview_context, state_of, templates
 
 MAX_LOG_LINES_PER_EVENT = 200
 """A bot writing faster than this per tick shows its latest lines only: the page keeps up."""

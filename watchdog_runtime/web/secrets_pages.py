@@ -13,8 +13,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ..common.home import BOT_NAME_RE
 from ..secretstore import SecretError
-from .app import change_refused, client, login_required, page, state_of
 from .backend import Unavailable
+from .pages import change_refused, client, login_required, page, state_of
 
 
 def _refuse_read_only(request: Request) -> Response | None:

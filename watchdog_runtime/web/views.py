@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.advice import Urgency, advice
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 
@@ -85,13 +86,8 @@ def bot_row(bot: Bot) -> dict[str, Any]:
 
 def attention(bots: Sequence[Bot]) -> list[dict[str, str]]:
     """What needs a person (the terminal dashboard's own list), as text and a level."""
-    from ..cli.render import advice
-
-    out = []
-    for line in advice(bots):
-        level = "bad" if "red" in str(line.style) else "warn"
-        out.append({"text": line.plain.strip(), "level": level})
-    return out
+    return [{"text": a.text.strip(), "level": "bad" if a.urgency is Urgency.ALERT else "warn"}
+            for a in advice(bots)]
 
 
 def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]],

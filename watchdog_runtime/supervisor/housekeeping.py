@@ -1,0 +1,150 @@
+"""The supervisor's periodic work, each loop a task the daemon owns and cancels: the resource
+sampler, the uptime pings, the sleep watch and the registry watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..common.units import duration
+from ..config import ConfigError
+from ..events import EventLog, wall_iso
+from . import cgroups, procs
+from .resources import TreeSample
+from .sleepwatch import SleepDetector
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+FAST_SAMPLE_S = 0.1
+"""How often a bot past half of its memory or open-files limit is read."""
+
+RECENT_SLEEP_S = 120.0
+"""An exit this soon after the machine woke is put down to the sleep."""
+
+
+# ---------------------------------------------------------------- the sampler
+async def sample_forever(sup: Supervisor) -> None:
+    """Every ``interval``: one reading of every running bot's process tree, handed to its
+    runner (which may restart it past a limit). A bot past half of a limit is read every
+    ``FAST_SAMPLE_S`` as well, so a fast leak is caught near its limit, not a few hundred
+    megabytes past it. Runs until cancelled."""
+    next_full = sup.clock()
+    while True:
+        settings = sup.watch_settings()
+        full = sup.clock() >= next_full
+        if full:
+            next_full = sup.clock() + settings.interval_s
+        live = {n: ident for n, r in sup.runners.items()
+                if (ident := r.live_ident) and (full or r.near_limit())}
+        if live:
+            for name, sample in (await _sample_safely(sup, live)).items():
+                runner = sup.runners.get(name)
+                if runner is not None:
+                    runner.observe(live[name], sample, settings)
+        if full and sup.metrics is not None:
+            sup.metrics.snapshot = sup.redact(await sup.ops.op_status())
+        near = any(r.live_ident and r.near_limit() for r in sup.runners.values())
+        wait = FAST_SAMPLE_S if near else next_full - sup.clock()
+        await asyncio.sleep(max(0.0, min(wait, next_full - sup.clock())))
+
+
+async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
+    try:
+        return await asyncio.to_thread(sample, sup, live)
+    except Exception:  # noqa: BLE001 - a failed reading must not end the watch
+        log.exception("sampling the bots failed")
+        return {}
+
+
+def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
+    """One reading of each bot: from its cgroup when it has joined one (its own files, no walk
+    of the process table), else from the walk; a recycled pid is never read."""
+    contained = {n: cg for n in live if (cg := sup.runners[n].joined_cgroup) is not None}
+    walked = {n: ident for n, ident in live.items() if n not in contained}
+    now = sup.clock()
+    samples = procs.sample_trees(walked, now) if walked else {}
+    if contained:
+        alive = {n: cg for n, cg in contained.items() if procs.is_alive(live[n])}
+        samples.update(cgroups.sample_all(alive, now))
+    return samples
+
+
+# ------------------------------------------------------------- uptime pings
+async def ping_forever(sup: Supervisor) -> None:
+    """``[uptime]``: request the URL every interval while all is well (the supervisor runs
+    and no bot has given up), so a silent machine is noticed by the service watching it."""
+    while True:
+        try:
+            config = sup.settings()
+        except ConfigError:
+            config = None
+        interval = config.uptime_interval_s if config else 60.0
+        if config and config.uptime_url and sup.healthy():
+            await asyncio.to_thread(ping, config.uptime_url)
+        await asyncio.sleep(interval)
+
+
+def ping(url: str) -> None:
+    """One uptime ping; a failure is logged, never raised (the service will notice)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            response.read(1024)
+    except (OSError, ValueError) as exc:
+        log.warning("uptime ping to %s failed: %s", url.split("?")[0], exc)
+
+
+# --------------------------------------------------------------- sleep watch
+class SleepWatch:
+    """The machine's sleeps while the supervisor runs: each said once (an event, the log),
+    the last one kept for the status and for the diagnosis of an exit just after it."""
+
+    def __init__(self, detector: SleepDetector | None, events: EventLog) -> None:
+        self._detector = detector
+        self._events = events
+        self.last: dict[str, Any] | None = None
+        """The last sleep: when, how long, the message, and when it was noticed (monotonic)."""
+
+    def check(self) -> None:
+        """Notice a sleep of the machine since the last check: an event and the status say so."""
+        slept = self._detector.check() if self._detector else None
+        if slept is None:
+            return
+        message = (f"the machine was asleep for {duration(slept.seconds)}: no bot was watched "
+                   f"meanwhile; run wdbot as a service on a machine that does not sleep")
+        self.last = {"at": wall_iso(), "asleep_s": slept.seconds, "message": message,
+                     "noticed_mono": slept.noticed_mono}
+        self._events.write("sleep", asleep_s=slept.seconds, message=message)
+        log.warning("%s", message)
+
+    def recent(self, now: float, within_s: float = RECENT_SLEEP_S) -> float | None:
+        """Seconds the machine slept, if it woke less than ``within_s`` before ``now``."""
+        if self.last and now - self.last["noticed_mono"] <= within_s:
+            return float(self.last["asleep_s"])
+        return None
+
+
+async def watch_sleep(sup: Supervisor, interval_s: float = 5.0) -> None:
+    """:meth:`SleepWatch.check` every ``interval_s`` until cancelled."""
+    while True:
+        await asyncio.sleep(interval_s)
+        sup.check_sleep()
+
+
+# ------------------------------------------------------------ registry watch
+async def watch_registry(sup: Supervisor, interval_s: float = 1.0) -> None:
+    """``check_registry`` every ``interval_s`` until cancelled: a broken file is said at once
+    (an alert), a fixed one taken up without waiting for a command."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            sup.check_registry()
+        except Exception:  # noqa: BLE001 - the watch must outlive a surprise
+            log.exception("checking the registry failed")
+        sup.writer.flush_quietly()
