@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
     p.set_defaults(func=cmd_shutdown)
+
+    from .modes import add_mode_commands  # halt, reduce, resume (issue 27)
+
+    add_mode_commands(sub)
     return parser
 
 

@@ -222,6 +222,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
     watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
+    enforcer = asyncio.get_running_loop().create_task(sup.modes.enforce_forever(), name="on-halt")
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
@@ -249,6 +250,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         sleeper.cancel()
         uptime.cancel()
         watcher.cancel()
+        enforcer.cancel()
         pinger.cancel()
         for task in (applying, teeing):
             if task is not None:

@@ -32,6 +32,7 @@ from .alerts import AlertPolicy
 from .botfile import BotFileError
 from .cgroupplan import Containment
 from .diagnosis import after_allow
+from .modes import ModeKeeper
 from .registryguard import RegistryGuard
 from .resources import TreeSample, WatchSettings
 from .runner import BotRunner, StartFailed
@@ -116,6 +117,8 @@ class Supervisor:
         self.events.listeners.append(lambda event: clean_run_files(event, home, self.redact))
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
+        self.modes = ModeKeeper(self)  # issue 27: trading modes (``modes``)
+        self.events.listeners.append(self.modes.on_event)
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
@@ -617,6 +620,11 @@ class Supervisor:
         except BotFileError as exc:
             raise RequestError(f"{runner.spec.name} still runs its old code: {exc}") from None
 
+    async def op_mode(self, mode: str, names: list[str] | None = None, all: bool = False,
+                      reason: str | None = None, source: str = "cli") -> list[dict[str, Any]]:
+        """``wdbot halt``/``reduce``/``resume``: the trading mode (``modes``)."""
+        return self.modes.set(names, all, mode, reason, source)
+
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
         self.refuse_while_unreadable()
         if name not in self.runners and any(q.name == name for q in self.quarantined):
@@ -678,7 +686,7 @@ class Supervisor:
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
                                if self.last_sleep else None),
             },
-            "bots": [self._fresh_hint(r.status()) for r in runners],
+            "bots": [self.modes.annotate(self._fresh_hint(r.status())) for r in runners],
         }
 
     def _fresh_hint(self, bot: dict[str, Any]) -> dict[str, Any]:

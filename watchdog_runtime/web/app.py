@@ -259,7 +259,7 @@ async def action(request: Request) -> Response:
 
 def create_app(home: Home, settings: WebSettings, clock: Callable[[], float] = time.monotonic) -> Starlette:
     """The application for one home; ``clock`` drives sessions and the login limit."""
-    from . import live, secrets_pages
+    from . import live, modes_pages, secrets_pages
 
     routes = [
         Route("/", overview),
@@ -271,6 +271,7 @@ def create_app(home: Home, settings: WebSettings, clock: Callable[[], float] = t
         Route("/bot/{name}/secrets", secrets_pages.set_secret, methods=["POST"]),
         Route("/bot/{name}/secrets/remove", secrets_pages.remove_secret, methods=["POST"]),
         Route("/bot/{name}/{action}", action, methods=["POST"]),
+        Route("/mode/{mode}", modes_pages.set_mode, methods=["POST"]),  # issue 27
         Route("/live/overview", live.overview_stream),
         Route("/live/bot/{name}", live.bot_stream),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -61,6 +61,7 @@ def chart(values: Sequence[float], width: int = 600, height: int = 160,
 
 def bot_row(bot: Bot) -> dict[str, Any]:
     """One bot as the overview shows it."""
+    from ..cli.moderender import mode_full
     leak = bot.get("leak")
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis") or {}
     return {
@@ -80,6 +81,8 @@ def bot_row(bot: Bot) -> dict[str, Any]:
                        else f"in {duration(bot['next_start_in_s'])}"),
         "last_exit": last_exit_text(bot.get("last_exit")),
         "hint": diagnosis.get("hint") if diagnosis.get("pattern") not in (None, "unknown") else None,
+        "mode": bot.get("mode") or "active",  # issue 27
+        "mode_text": mode_full(bot),
     }
 
 
@@ -120,6 +123,8 @@ def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]],
 def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]],
              spec: Mapping[str, Any] | None) -> dict[str, Any]:
     """One bot in detail: facts, the resource chart, exits, events and settings."""
+    from ..cli.moderender import mode_full
+
     limits = bot.get("limits") or {}
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
     facts = [
@@ -133,6 +138,7 @@ def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapp
         ("open files", _dash(bot.get("num_fds"))),
         ("threads / procs", f"{_dash(bot.get('threads'))} / {_dash(bot.get('procs'))}"),
         ("heartbeat", bot_row(bot)["heartbeat"]),
+        ("trading mode", mode_full(bot)),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
     if diagnosis:
