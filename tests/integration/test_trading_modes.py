@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -151,8 +152,11 @@ def test_a_bot_that_does_not_listen_is_said_so_and_stopped_under_on_halt_stop(
     out = start_listener(wd, bots, tmp_path, "good", "--on-halt", "stop")
     wd("halt", "--all")
     wait_seen(out, "seen halted may_open=False")
-    deaf = wait_until(lambda: (b := wd.bot("deaf"))["mode_note"] and b["mode_note"].startswith("not ack") and b,
-                      "deaf to be shown as not acknowledged")
+    def unheard() -> dict[str, Any] | None:
+        bot = wd.bot("deaf")
+        return bot if str(bot["mode_note"]).startswith("not acknowledged") else None
+
+    deaf = wait_until(unheard, "deaf to be shown as not acknowledged")
     assert deaf["state"] == "running" and deaf["mode_acknowledged"] is False
     assert "halted (not acknowledged: this bot does not read wd.mode(); `wdbot stop` it to be sure)" \
         in wd("status").out.replace("\n  ", " ")
@@ -192,9 +196,15 @@ def test_the_circuit_breaker_keeps_a_crash_looper_reducing(wd: Wdbot, bots: Path
     assert wd.bot("loop")["mode"] == "reducing"
 
 
-def test_the_on_halt_and_reduce_after_options_refuse_bad_values(wd: Wdbot, bots: Path) -> None:
+def test_the_on_halt_and_reduce_after_options(wd: Wdbot, bots: Path) -> None:
+    """The two start options: a bad value is one line naming the fix and registers nothing;
+    good ones are kept (a restart, an up-file, the next supervisor use them)."""
     path = str(write_bot(bots, "x.py", DEAF))
-    for option in (("--on-halt", "maybe"), ("--reduce-after", "3"), ("--reduce-after", "0/5")):
+    for option, fix in ((("--on-halt", "maybe"), "use warn or stop"), (("--reduce-after", "3"), "N/MINUTES"),
+                        (("--reduce-after", "0/5"), "N/MINUTES")):
         done = wd("start", path, *option, check=False)
-        assert done.code == 2 and "Traceback" not in done.err, done
+        assert done.code == 2 and fix in done.err and len(done.err.strip().splitlines()) == 1, done
     assert not (wd.home / "registry.json").exists() or "x" not in (wd.home / "registry.json").read_text()
+    wd("start", path, "--on-halt", "stop", "--reduce-after", " 3 / 10 ")
+    spec = json.loads((wd.home / "registry.json").read_text())["bots"][0]["spec"]
+    assert (spec["on_halt"], spec["reduce_after"]) == ("stop", "3/10")

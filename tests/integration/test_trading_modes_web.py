@@ -41,7 +41,8 @@ def test_the_page_sets_the_mode_a_running_bot_reads(wd: Wdbot, bots: Path, tmp_p
         assert done.status_code == 303
         wait_seen(out, "seen halted may_open=False")
 
-        for bad in ({"csrf": csrf, "bot": "nosuch"}, {"csrf": csrf, "bot": "../x"}, {"csrf": "no", "bot": "grid"}):
+        for bad in ({"csrf": csrf, "bot": "nosuch"}, {"csrf": csrf, "bot": "../x"},
+                    {"csrf": "no", "bot": "grid"}):
             assert client.post("/mode/resume", data=bad).status_code in (403, 404, 502)
         assert client.post("/mode/explode", data={"csrf": csrf, "bot": "grid"}).status_code == 404
         assert wd.bot("grid")["mode"] == "halted"
@@ -56,7 +57,8 @@ def test_read_only_refuses_every_mode_button(wd: Wdbot, bots: Path, tmp_path: Pa
         assert "halt-all" not in page and 'action="/mode/' not in client.get("/bot/grid").text
         for op in ("halt", "reduce", "resume"):
             assert client.post(f"/mode/{op}", data={"csrf": csrf, "bot": "grid"}).status_code == 403
-        assert client.post("/mode/halt", data={"csrf": csrf, "all": "yes", "confirm": "yes"}).status_code == 403
+        everyone = {"csrf": csrf, "all": "yes", "confirm": "yes"}
+        assert client.post("/mode/halt", data=everyone).status_code == 403
     assert wd.bot("grid")["mode"] == "active" and not wd.events("mode")
 
 
