@@ -141,7 +141,11 @@ def may_open() -> bool:
 
 
 def mode_reason() -> str | None:
-    """Why the mode was set (``wdbot halt --reason``), or None."""
+    """Why the mode was set (``wdbot halt --reason``), or None.
+
+    >>> mode_reason() is None or isinstance(mode_reason(), str)
+    True
+    """
     return _reader.current().reason
 
 

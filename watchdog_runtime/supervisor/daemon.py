@@ -204,6 +204,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
         sup.warnings.append(str(exc))
     sup.contain()
     sup.load()
+    enforcer = asyncio.get_running_loop().create_task(sup.modes.enforce_forever(), name="on-halt")  # issue 27
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
     ops["ready"] = _readiness(sup, up)
@@ -222,7 +223,6 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     sleeper = asyncio.get_running_loop().create_task(sup.watch_sleep(), name="sleep-watch")
     uptime = asyncio.get_running_loop().create_task(sup.ping_forever(), name="uptime-ping")
     watcher = asyncio.get_running_loop().create_task(sup.watch_registry(), name="registry-watch")
-    enforcer = asyncio.get_running_loop().create_task(sup.modes.enforce_forever(), name="on-halt")
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics

@@ -70,6 +70,7 @@ class ModeKeeper:
         """Per bot: (record id, pid) in force, and when this supervisor first saw that pair."""
         self._crashes: dict[str, deque[float]] = {}
         self._stopping: set[str] = set()
+        sup.events.listeners.append(self.on_event)  # the circuit breaker counts exits
 
     @property
     def _clock(self) -> Callable[[], float]:

@@ -7,6 +7,7 @@ for anything the user must correct, which the control server turns into an error
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -117,8 +118,11 @@ class Supervisor:
         self.events.listeners.append(lambda event: clean_run_files(event, home, self.redact))
         self.last_sleep: dict[str, Any] | None = None
         """The machine's last sleep while this supervisor ran: when, and how long."""
-        self.modes = ModeKeeper(self)  # issue 27: trading modes (``modes``)
-        self.events.listeners.append(self.modes.on_event)
+
+    @functools.cached_property
+    def modes(self) -> ModeKeeper:
+        """Trading modes (issue 27, ``modes``); made by the daemon before any bot can exit."""
+        return ModeKeeper(self)
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:
