@@ -109,7 +109,7 @@ def keeper(tmp_path: Path, reduce_after: str | None) -> tuple[ModeKeeper, list[t
     clock = Clock()
     runner = SimpleNamespace(spec=SimpleNamespace(name="loop", reduce_after=reduce_after))
     sup = SimpleNamespace(home=Home(tmp_path), runners={"loop": runner}, clock=clock,
-                          events=SimpleNamespace(write=lambda *a, **k: written.append((a, k))))
+                          events=SimpleNamespace(write=lambda *a, **k: written.append((a, k)), listeners=[]))
     return ModeKeeper(sup), written, clock  # type: ignore[arg-type]  # a fake supervisor
 
 

@@ -29,7 +29,7 @@ from .durable import atomic_write_json, read_regular
 MAX_FILE_BYTES = 8192
 """A mode file is a few hundred bytes; anything bigger is not ours."""
 REASON_MAX = 300
-SOURCE_RE = re.compile(r"^[A-Za-z0-9_.:@\[\] -]{1,100}$")
+SOURCE_RE = re.compile(r"^[A-Za-z0-9_.:@?\[\] -]{1,100}$")
 """``cli``, ``web 127.0.0.1``, ``telegram:12345``, ``circuit-breaker``: short, one line."""
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,6 +60,17 @@ class Heard:
         if self.acknowledged:
             return None
         return NOT_ACKNOWLEDGED if self.waited_s >= ACK_GRACE_S else WAITING
+
+
+def _ours(reader: int, pid: int) -> bool:
+    """The process that acknowledged is the bot's: its process, or one of its session (the
+    bot is started as a session leader), alive now."""
+    if reader == pid:
+        return True
+    try:
+        return os.getsid(reader) == pid
+    except OSError:
+        return False  # gone: its reading no longer counts
 
 
 class ModeKeeper:
@@ -159,7 +171,7 @@ class ModeKeeper:
             seen = (record.id, pid, now)
             self._first_seen[files.name] = seen
         ack = read_ack(files)
-        return Heard(ack == (record.id, pid), now - seen[2])
+        return Heard(ack is not None and ack[0] == record.id and _ours(ack[1], pid), now - seen[2])
 
     # ------------------------------------------------------------ --on-halt stop
     async def enforce_forever(self, interval_s: float = 0.5) -> None:
