@@ -30,15 +30,17 @@ from watchdog_runtime.supervisor.alerts import AlertPolicy, AlertSettings
 from watchdog_runtime.supervisor.modes import NOT_ACKNOWLEDGED, ModeKeeper
 
 
-def test_the_bot_s_own_mode_wins_then_the_home_s_then_active(tmp_path: Path) -> None:
+def test_the_newer_of_the_bot_s_and_the_home_s_record_is_in_force(tmp_path: Path) -> None:
     files = ModeFiles(tmp_path, "grid")
     assert effective(files).mode is Mode.ACTIVE
-    write_record(files.home_file, ModeRecord.new(Mode.HALTED, "all", "cli", "2026-01-01T00:00:00Z"))
+    write_record(files.home_file, ModeRecord.new(Mode.HALTED, "all", "cli", "2026-01-01T00:00:00Z", 1))
     assert effective(files).mode is Mode.HALTED
-    write_record(files.bot_file, ModeRecord.new(Mode.REDUCING, None, "web", "2026-01-01T00:00:01Z"))
+    write_record(files.bot_file, ModeRecord.new(Mode.REDUCING, None, "web", "2026-01-01T00:00:01Z", 2))
     found = effective(files)
     assert (found.mode, found.source) == (Mode.REDUCING, "web")
     assert ModeRecord.from_json(found.to_json()) == found
+    write_record(files.home_file, ModeRecord.new(Mode.ACTIVE, None, "cli", "2026-01-01T00:00:02Z", 3))
+    assert effective(files).mode is Mode.ACTIVE  # 'resume --all' after it: the newer record wins
 
 
 @pytest.mark.parametrize("content", [b"{not json", b'{"mode": "yolo", "id": "x"}', b"[]"])
@@ -77,7 +79,7 @@ def test_the_sdk_reads_once_per_change_and_acknowledges(
     files.bot_file.parent.mkdir(parents=True)
     reader = sdk._Reader()
     assert reader.current().mode is Mode.ACTIVE and read_ack(files) == ("default", os.getpid())
-    halted = ModeRecord.new(Mode.HALTED, "why", "cli", "2026-01-01T00:00:00Z")
+    halted = ModeRecord.new(Mode.HALTED, "why", "cli", "2026-01-01T00:00:00Z", 1)
     write_record(files.home_file, halted)
     assert reader.current() == halted and read_ack(files) == (halted.id, os.getpid())
     files.ack_file.unlink()
@@ -87,7 +89,7 @@ def test_the_sdk_reads_once_per_change_and_acknowledges(
     seen: list[str] = []
     reader.on_mode(lambda new: (seen.append(new), changed.set()))
     reader.on_mode(lambda new: 1 / 0)  # a broken callback never stops the others
-    write_record(files.bot_file, ModeRecord.new(Mode.REDUCING, None, "cli", "2026-01-01T00:00:02Z"))
+    write_record(files.bot_file, ModeRecord.new(Mode.REDUCING, None, "cli", "2026-01-01T00:00:02Z", 2))
     assert changed.wait(5) and seen == ["reducing"]
 
 
@@ -173,3 +175,31 @@ def test_the_mode_column_shows_only_when_a_bot_is_not_active() -> None:
     assert "MODE" in text and "halted (not acknowledged)" in text
     assert ("grid: halted (not acknowledged: this bot does not read wd.mode(); `wdbot stop` it to be "
             "sure), because news") in " ".join(text.split())
+
+
+def test_all_is_one_write_that_every_bot_follows_and_a_damaged_file_goes(tmp_path: Path) -> None:
+    """'--all' writes the home's record only (atomic: nothing half done when the supervisor
+    dies), newer than every bot's own; a bot's damaged file (halted) is removed by it."""
+    modes, written, _ = keeper(tmp_path, None)
+    runners = {n: SimpleNamespace(spec=SimpleNamespace(name=n, reduce_after=None)) for n in ("a", "b")}
+    modes._sup.runners = runners
+    modes._sup._targets = lambda names, all: list(runners.values()) if all else [runners[n] for n in names]
+    mode_of = {n: lambda n=n: effective(ModeFiles(tmp_path, n)).mode.value for n in runners}
+    halted = modes.set(["a"], False, "halted", None, "cli")
+    assert halted == [{"name": "a", "mode": "halted", "changed": True}]
+    reply = modes.set(None, True, "active", "all clear", "web 127.0.0.1")
+    assert reply == [{"name": "a", "mode": "active", "changed": True},
+                     {"name": "b", "mode": "active", "changed": False}]
+    modes.set(["b"], False, "reducing", None, "cli")
+    assert (mode_of["a"](), mode_of["b"]()) == ("active", "reducing")
+    ModeFiles(tmp_path, "a").bot_file.write_text("{torn")
+    assert mode_of["a"]() == "halted"
+    modes.set(None, True, "active", None, "cli")
+    assert (mode_of["a"](), mode_of["b"]()) == ("active", "active")
+    assert not ModeFiles(tmp_path, "a").bot_file.exists()
+    assert [(e[0], e[1].get("all")) for e in written][-1] == (("mode", None), True)
+    with pytest.raises(Exception, match="mode must be one of"):
+        modes.set(["a"], False, "yolo", None, "cli")
+    with pytest.raises(Exception, match="source must be"):
+        modes.set(["a"], False, "halted", None, "cli\nrm -rf")
+    assert mode_of["a"]() == "active"

@@ -23,14 +23,14 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from ..common.tradingmode import DEFAULT, Mode, ModeFiles, ModeRecord, read_record, write_ack
+from ..common.tradingmode import DEFAULT, ModeFiles, ModeRecord, effective, write_ack
 
 log = logging.getLogger("watchdog_runtime")
 
 POLL_S = 0.2
 """How often the ``on_mode`` watcher looks (well inside the promised second)."""
 
-_Key = tuple[str, int, int, int, int]
+_Key = tuple[tuple[int, ...] | None, ...]
 
 
 class _Reader:
@@ -43,20 +43,17 @@ class _Reader:
         self._acked: str | None = None
         self._callbacks: list[Callable[[str], object]] = []
         self._watcher: threading.Thread | None = None
-        self._where: tuple[str | None, str | None, ModeFiles | None, tuple[str, ...]] = (None, None, None, ())
-        """The environment last seen and its files, as strings: no Path work per call."""
+        self._files: tuple[ModeFiles, tuple[str, ...]] | None = None
+        """The bot's mode files, also as strings: no Path work per call."""
 
     def files(self) -> tuple[ModeFiles, tuple[str, ...]] | None:
-        if self._where[2] is not None:  # a bot's WDBOT_* never change: read once, not per order
-            return self._where[2], self._where[3]
-        home, name = os.environ.get("WDBOT_HOME"), os.environ.get("WDBOT_BOT_NAME")
-        if not home or not name:
-            return None
-        if self._where[:2] != (home, name):
+        if self._files is None:  # a bot's WDBOT_* never change: read once, not per order
+            home, name = os.environ.get("WDBOT_HOME"), os.environ.get("WDBOT_BOT_NAME")
+            if not home or not name:
+                return None
             found = ModeFiles(Path(home), name)
-            self._where = (home, name, found, tuple(str(p) for p in found.candidates()))
-        assert self._where[2] is not None
-        return self._where[2], self._where[3]
+            self._files = found, tuple(str(p) for p in found.candidates())
+        return self._files
 
     def current(self) -> ModeRecord:
         where = self.files()
@@ -66,7 +63,7 @@ class _Reader:
         key = _stat_key(paths)
         with self._lock:
             if key != self._key:
-                self._record = _read(key)
+                self._record = effective(files)
                 self._key = key
             record = self._record
             if self._acked != record.id:
@@ -100,24 +97,20 @@ class _Reader:
                     log.exception("wd.on_mode callback %r failed", fn)
 
 
-def _stat_key(paths: tuple[str, ...]) -> _Key | None:
+def _stat_key(paths: tuple[str, ...]) -> _Key:
+    """What tells a file changed: another inode, time or size (an atomic replace is a new inode)."""
+    key: list[tuple[int, ...] | None] = []
     for path in paths:
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            key.append(None)
             continue
         except OSError:
-            return ("error", 0, 0, 0, 0)
-        return (path, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)
-    return None
-
-
-def _read(key: _Key | None) -> ModeRecord:
-    if key is None:
-        return DEFAULT
-    if key[0] == "error":  # in doubt, a kill switch reads as halted, never as "trade"
-        return ModeRecord(Mode.HALTED, "the mode file could not be read", id="unreadable")
-    return read_record(Path(key[0])) or DEFAULT
+            key.append((-1,))  # read, and found unreadable: halted (``tradingmode.read_record``)
+            continue
+        key.append((st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size))
+    return tuple(key)
 
 
 def _acknowledge(files: ModeFiles, record_id: str, run_id: str) -> None:

@@ -4,13 +4,15 @@ A bot's mode is ``active`` (the default), ``reducing`` (manage and close what is
 nothing new) or ``halted`` (send no orders). Two files hold it, both written atomically and
 durably, so they outlive bot restarts, supervisor restarts, ``kill -9`` and reboots:
 
-- ``HOME/mode.json``: the home's mode, set by ``--all``; every bot without a mode of its own
-  follows it (a bot registered after ``halt --all`` starts halted);
+- ``HOME/mode.json``: the home's mode, set by ``--all`` (a bot registered after
+  ``halt --all`` starts halted);
 - ``HOME/bots/NAME/mode.json``: one bot's own mode (``halt NAME``, the circuit breaker).
 
-``--all`` writes the home's file and removes the bots' own, so every bot then follows the
-home. The bot's process says it has read the mode in force by writing the record's ``id``
-and its run id to ``HOME/bots/NAME/mode.ack`` (see ``bot.mode``).
+Each record carries a ``seq``, one above every record it replaces: the newer of a bot's two
+records is in force. So ``--all`` is one atomic write (the emergency button never leaves half
+the bots behind, whatever kills the supervisor), and ``halt NAME`` after it wins for that bot.
+The bot's process says it has read the mode in force by writing the record's ``id``, its run
+id and its pid to ``HOME/bots/NAME/mode.ack`` (see ``bot.mode``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import os
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -26,6 +29,8 @@ from typing import Any
 
 from .durable import atomic_write_json, read_regular
 
+DAMAGED_SEQ = 2**62
+"""A damaged file's record (halted) wins over any other until a command rewrites it."""
 MAX_FILE_BYTES = 8192
 """A mode file is a few hundred bytes; anything bigger is not ours."""
 REASON_MAX = 300
@@ -60,10 +65,12 @@ class ModeRecord:
     """ISO-8601 wall time of the change; None for the default (never set)."""
     source: str | None = None
     id: str = "default"
+    seq: int = 0
+    """Above every record this one replaced: of a bot's own and the home's, the higher wins."""
 
     def to_json(self) -> dict[str, Any]:
         return {"mode": self.mode.value, "reason": self.reason, "since": self.since,
-                "source": self.source, "id": self.id}
+                "source": self.source, "id": self.id, "seq": self.seq}
 
     @classmethod
     def from_json(cls, data: Any) -> ModeRecord:
@@ -72,13 +79,15 @@ class ModeRecord:
             raise ValueError("not a mode record")
         reason, since, source = (data.get(k) for k in ("reason", "since", "source"))
         texts = (reason, since, source)
-        if not all(t is None or isinstance(t, str) for t in texts) or not isinstance(data.get("id"), str):
+        seq = data.get("seq", 0)
+        if not all(t is None or isinstance(t, str) for t in texts) or not isinstance(data.get("id"), str) \
+                or not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < DAMAGED_SEQ:
             raise ValueError("not a mode record")
-        return cls(Mode(data.get("mode")), reason, since, source, id=str(data["id"]))
+        return cls(Mode(data.get("mode")), reason, since, source, id=str(data["id"]), seq=seq)
 
     @classmethod
-    def new(cls, mode: Mode, reason: str | None, source: str, now_iso: str) -> ModeRecord:
-        return cls(mode, reason, now_iso, source, uuid.uuid4().hex)
+    def new(cls, mode: Mode, reason: str | None, source: str, now_iso: str, seq: int) -> ModeRecord:
+        return cls(mode, reason, now_iso, source, uuid.uuid4().hex, seq)
 
 
 DEFAULT = ModeRecord(Mode.ACTIVE)
@@ -116,20 +125,23 @@ def read_record(path: Path) -> ModeRecord | None:
     except FileNotFoundError:
         return None
     except OSError:
-        return ModeRecord(Mode.HALTED, f"{path.name} could not be read", id="unreadable")
+        return ModeRecord(Mode.HALTED, f"{path} could not be read", id="unreadable", seq=DAMAGED_SEQ)
     try:
         return ModeRecord.from_json(json.loads(raw))
     except ValueError:
-        return ModeRecord(Mode.HALTED, f"{path.name} is damaged", id="damaged")
+        return ModeRecord(Mode.HALTED, f"{path} is damaged", id="damaged", seq=DAMAGED_SEQ)
+
+
+def newest(records: Iterable[ModeRecord | None]) -> ModeRecord:
+    """Of a bot's records (its own first), the one in force: the highest ``seq``, the bot's
+    own on a tie; active when there is none."""
+    found = [r for r in records if r is not None]
+    return max(found, key=lambda r: r.seq) if found else DEFAULT
 
 
 def effective(files: ModeFiles) -> ModeRecord:
-    """The mode in force for one bot: its own, else the home's, else active."""
-    for path in files.candidates():
-        found = read_record(path)
-        if found is not None:
-            return found
-    return DEFAULT
+    """The mode in force for one bot."""
+    return newest(read_record(path) for path in files.candidates())
 
 
 def write_record(path: Path, record: ModeRecord) -> None:

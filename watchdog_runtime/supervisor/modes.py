@@ -11,15 +11,16 @@ bookkeeping: when this supervisor first saw a mode in force for a process (the g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..common.tradingmode import (
+    DAMAGED_SEQ,
     REASON_MAX,
     SOURCE_RE,
     Mode,
@@ -60,6 +61,12 @@ class Heard:
         if self.acknowledged:
             return None
         return NOT_ACKNOWLEDGED if self.waited_s >= ACK_GRACE_S else WAITING
+
+
+def _next_seq(paths: Iterable[Path]) -> int:
+    """One above every (readable) record in ``paths``."""
+    seqs = [r.seq for r in map(read_record, paths) if r is not None and r.seq < DAMAGED_SEQ]
+    return max(seqs, default=0) + 1
 
 
 def _ours(reader: int, pid: int) -> bool:
@@ -111,28 +118,35 @@ class ModeKeeper:
         why = " ".join(reason.split()) or None if isinstance(reason, str) else None
         names_now = [r.spec.name for r in targets]
         before = {n: effective(self.files(n)) for n in names_now}
-        record = ModeRecord.new(wanted, why, source, wall_iso())
         if all:
-            self._set_home(record, names_now)
+            self._set_home(wanted, why, source, before)
         else:
             for name in names_now:
                 if before[name].mode is not wanted:
-                    write_record(self.files(name).bot_file, record)
-        return self._announce(before, record, bool(all))
+                    files = self.files(name)
+                    write_record(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
+                                                                _next_seq(files.candidates())))
+        return self._announce(before, wanted, bool(all))
 
-    def _set_home(self, record: ModeRecord, names: list[str]) -> None:
-        """``--all``: the home's mode, which every bot then follows (their own ones go)."""
+    def _set_home(self, wanted: Mode, why: str | None, source: str,
+                  before: Mapping[str, ModeRecord]) -> None:
+        """``--all``: one atomic write of the home's record, newer than every bot's own, so
+        every bot (and every bot added later) follows it at once."""
         home_file = ModeFiles(self._sup.home.root, "-").home_file
         current = read_record(home_file)
-        if current is None or current.mode is not record.mode:
-            write_record(home_file, record)
-        for name in names:
-            with contextlib.suppress(FileNotFoundError):
-                self.files(name).bot_file.unlink()
+        if current is not None and current.mode is wanted and all(r.mode is wanted for r in before.values()):
+            return  # nothing to change: the time and reason of the mode in force stay
+        for name in before:  # a damaged file of a bot would outrank any record: it goes
+            own = read_record(self.files(name).bot_file)
+            if own is not None and own.seq >= DAMAGED_SEQ:
+                self.files(name).bot_file.unlink(missing_ok=True)
+        paths = [home_file, *(self.files(n).bot_file for n in before)]
+        write_record(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
 
-    def _announce(self, before: Mapping[str, ModeRecord], record: ModeRecord,
+    def _announce(self, before: Mapping[str, ModeRecord], wanted: Mode,
                   all: bool) -> list[dict[str, Any]]:
         reply = []
+        record = read_record(ModeFiles(self._sup.home.root, "-").home_file) if all else None
         for name, old in before.items():
             now = effective(self.files(name))
             changed = now.mode is not old.mode
@@ -142,8 +156,8 @@ class ModeKeeper:
                 self._sup.events.write("mode", name, mode=now.mode.value, reason=now.reason,
                                        source=now.source, previous=old.mode.value, all=all or None)
             reply.append({"name": name, "mode": now.mode.value, "changed": changed})
-        if all:
-            self._sup.events.write("mode", None, mode=record.mode.value, reason=record.reason,
+        if all and record is not None:
+            self._sup.events.write("mode", None, mode=wanted.value, reason=record.reason,
                                    source=record.source, all=True,
                                    changed=[r["name"] for r in reply if r["changed"]])
         return reply
@@ -225,7 +239,7 @@ class ModeKeeper:
         why = (f"crashed {len(times)} times within {window_s / 60:g} min (--reduce-after "
                f"{runner.spec.reduce_after}); last: {event.get('error') or event.get('reason')}. "
                f"It stays reducing until a person runs 'wdbot resume {runner.spec.name}'")
-        record = ModeRecord.new(Mode.REDUCING, why, BREAKER, wall_iso())
+        record = ModeRecord.new(Mode.REDUCING, why, BREAKER, wall_iso(), _next_seq(files.candidates()))
         write_record(files.bot_file, record)
         times.clear()
         self._later(lambda: self._sup.events.write("mode", runner.spec.name, mode=record.mode.value,
