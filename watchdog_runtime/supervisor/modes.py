@@ -118,33 +118,35 @@ class ModeKeeper:
         why = " ".join(reason.split()) or None if isinstance(reason, str) else None
         names_now = [r.spec.name for r in targets]
         before = {n: effective(self.files(n)) for n in names_now}
-        if all:
-            self._set_home(wanted, why, source, before)
-        else:
+        wrote = all and self._set_home(wanted, why, source, before)
+        if not all:
             for name in names_now:
                 if before[name].mode is not wanted:
                     files = self.files(name)
                     write_record(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
                                                                 _next_seq(files.candidates())))
-        return self._announce(before, wanted, bool(all))
+        return self._announce(before, wanted, wrote)
 
     def _set_home(self, wanted: Mode, why: str | None, source: str,
-                  before: Mapping[str, ModeRecord]) -> None:
+                  before: Mapping[str, ModeRecord]) -> bool:
         """``--all``: one atomic write of the home's record, newer than every bot's own, so
         every bot (and every bot added later) follows it at once."""
         home_file = ModeFiles(self._sup.home.root, "-").home_file
         current = read_record(home_file)
         if current is not None and current.mode is wanted and all(r.mode is wanted for r in before.values()):
-            return  # nothing to change: the time and reason of the mode in force stay
+            return False  # nothing to change: the time and reason of the mode in force stay
         for name in before:  # a damaged file of a bot would outrank any record: it goes
             own = read_record(self.files(name).bot_file)
             if own is not None and own.seq >= DAMAGED_SEQ:
                 self.files(name).bot_file.unlink(missing_ok=True)
         paths = [home_file, *(self.files(n).bot_file for n in before)]
         write_record(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
+        return True
 
     def _announce(self, before: Mapping[str, ModeRecord], wanted: Mode,
                   all: bool) -> list[dict[str, Any]]:
+        """Events (and so alerts) for what changed: one per bot, and with ``all`` (the home's
+        record written) one for the home, which is the one that alerts."""
         reply = []
         record = read_record(ModeFiles(self._sup.home.root, "-").home_file) if all else None
         for name, old in before.items():
