@@ -13,7 +13,11 @@ the exchange, and takes profit at +2 %. What makes it safe to kill at any instan
   (``wd.retry``) under a shared rate limit (``wd.RateLimiter``);
 - it opens nothing while the balance cannot be fetched;
 - ``wdbot stop`` lets it finish the current step (``wd.wait``), never leaving an entry
-  without its stop.
+  without its stop;
+- it asks ``wd.mode()`` before every entry (``wdbot halt paper_bot``, ``reduce``, ``resume``):
+  ``reducing`` opens nothing new but still takes profit, ``halted`` sends no trading order at
+  all. Protection is not trading: recovery still re-places a missing stop-loss in every mode,
+  so a halted bot never leaves a position naked.
 
 Run it against the paper exchange (``bots/paper_exchange.py``)::
 
@@ -65,7 +69,8 @@ def recover(ctx: wd.Context) -> None:
     state = ctx.state
     assert state is not None
     last = ctx.last_exit.reason if ctx.last_exit else "none"
-    say(f"recovering: {ctx.reason}, restart {ctx.restarts}, last exit {last}, down {ctx.downtime_s} s")
+    say(f"recovering: {ctx.reason}, restart {ctx.restarts}, last exit {last}, down {ctx.downtime_s} s, "
+        f"mode {ctx.mode}")
     positions: dict[str, Any] = state.setdefault("positions", {})
     live = {p["symbol"]: p for p in read(exchange.fetch_positions) if wd.num(p, "contracts")}
     stops = [o for o in read(exchange.fetch_open_orders) if o.get("reduceOnly")]
@@ -116,9 +121,14 @@ def protect(state: wd.State, symbol: str, stops: list[dict[str, Any]]) -> None:
 def main() -> None:
     state = wd.State()
     cycle = 0
+    mode = "active"
     while not wd.wait(TICK_S):
         wd.heartbeat()
         cycle += 1
+        if wd.mode() != mode:
+            mode = wd.mode()
+            say(f"mode {mode}: " + {"active": "trading", "reducing": "opening nothing new, closing allowed",
+                                    "halted": "sending no trading order"}[mode])
         step(state)
         say(f"cycle {cycle} done: {sorted(state['positions'])}")
     say("stopping: state saved, stops stay on the exchange")
@@ -149,8 +159,9 @@ def step(state: wd.State) -> None:
         if price is None:
             continue
         if symbol in positions:
-            maybe_take_profit(state, symbol, price)
-        elif balance >= ORDER_USDT:
+            if wd.mode() != "halted":  # reducing may still close
+                maybe_take_profit(state, symbol, price)
+        elif balance >= ORDER_USDT and wd.may_open():  # asked before every entry: cheap
             enter(state, symbol, price)
             balance -= ORDER_USDT
 

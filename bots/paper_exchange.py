@@ -8,7 +8,8 @@ and runs under wdbot like any bot::
 Settings (environment): ``PAPER_EXCHANGE_PORT`` (8765), ``PAPER_PRICE_WALK`` (1; 0 freezes
 prices), ``PAPER_FAIL_RATE`` (0: the share of requests answered 503 or 429, to show
 ``wd.retry`` at work). Test hooks under ``/admin``: set a price, make a path fail, add a
-position, dump the book.
+position, dump the book. The book counts every order request that reached it (``counts``:
+``entry``, ``close``, ``stop``), accepted or not: what a halted bot must not send shows there.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Book:
         self.state.setdefault("orders", {})
         self.state.setdefault("prices", dict(START_PRICES))
         self.state.setdefault("next_id", 1)
+        self.state.setdefault("counts", {"entry": 0, "close": 0, "stop": 0})
         self.failing: dict[str, int] = {}
         self.state.save()
 
@@ -73,6 +75,10 @@ class Book:
         with self.lock:
             symbol, side = body.get("symbol"), body.get("side")
             amount, params = float(body.get("amount") or 0), body.get("params") or {}
+            kind = ("stop" if params.get("triggerPrice") or params.get("stopPrice")
+                    else "close" if params.get("reduceOnly") else "entry")
+            self.state["counts"][kind] = self.state["counts"].get(kind, 0) + 1
+            self.state.save()  # counted even when refused below: it reached the exchange
             price = self._price(symbol)
             if side not in ("buy", "sell") or amount <= 0:
                 raise Rejected("side must be buy or sell and amount above 0")

@@ -34,7 +34,8 @@ BOTS = [
     ["flaky.py"],
     ["paper_exchange.py", "--env", f"PAPER_EXCHANGE_PORT={PORT}", "--env", "PAPER_FAIL_RATE=0.05"],
     ["paper_bot.py", "--env", f"PAPER_EXCHANGE_URL=http://127.0.0.1:{PORT}",
-     "--env", "WDBOT_CRASH_AT=after_entry", "--heartbeat-timeout", "60"],
+     "--env", "WDBOT_CRASH_AT=after_entry", "--heartbeat-timeout", "60",
+     "--reduce-after", "3/10"],  # the circuit breaker: 3 crashes in 10 min and it only reduces
 ]
 
 
@@ -104,6 +105,10 @@ def main() -> int:
     print("\nNext: 'wdbot status --watch' (live), 'wdbot logs flaky -f', 'wdbot logs paper_bot'")
     print("(the crash after its first entry, and the recovery that re-placed the stop),")
     print("'make demo-stop' to end.")
+    print("\nTrading controls: 'wdbot halt paper_bot --reason \"why\"' and the bot opens nothing and")
+    print("sends no trading order (its stops stay), 'wdbot reduce paper_bot' closes only,")
+    print("'wdbot resume paper_bot' trades again; '--all' for every bot. It persists across")
+    print("restarts and reboots; 'wdbot status' shows the MODE, the web page has the buttons.")
     print("The demo uses its own home: run the commands with WDBOT_HOME set as make did,")
     print("for example: WDBOT_HOME=.demo-home .venv/bin/wdbot status --watch")
     return status

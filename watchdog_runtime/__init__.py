@@ -16,7 +16,9 @@ The SDK:
 - ``wd.get``, ``wd.num``, ``wd.dec``: defensive reading of payloads (``payload``);
 - ``wd.crash_point``: crash on purpose at a named point, to test recovery (``crashpoints``);
 - ``wd.connection(NAME)``: the bot's secrets for one connection, fresh (``connections``);
-- ``wd.Context``: what ``recover(ctx)`` receives (``recovery``).
+- ``wd.Context``: what ``recover(ctx)`` receives (``recovery``);
+- ``wd.mode()``, ``wd.may_open()``, ``wd.on_mode(fn)``: the trading mode a person set with
+  ``wdbot halt``/``reduce``/``resume``, cheap enough to ask before every order (``mode``).
 
 Every function works, harmlessly, in a bot run outside wdbot too::
 
@@ -45,12 +47,14 @@ _LAZY = {
     "crash_point": "bot.crashpoints",
     "connection": "bot.connections", "ConnectionUnavailable": "bot.connections",
     "Context": "bot.recovery", "LastExit": "bot.recovery",
+    "mode": "bot.mode", "may_open": "bot.mode", "on_mode": "bot.mode", "mode_reason": "bot.mode",
 }
 __all__ = [  # spelled out for linters and type checkers; a test checks it against _LAZY
     "ConnectionUnavailable", "Context", "LastExit", "RateLimiter", "Retry", "State", "StateCorrupt",
     "StateWarning", "connection",
     "__version__", "bot_name", "crash_point", "dec", "get", "heartbeat", "is_transient", "num",
     "on_shutdown", "retry", "state_dir", "stopping", "under_wdbot", "wait",
+    "may_open", "mode", "mode_reason", "on_mode",
 ]
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ if TYPE_CHECKING:
 
     from .bot.connections import ConnectionUnavailable, connection
     from .bot.crashpoints import crash_point
+    from .bot.mode import may_open, mode, mode_reason, on_mode
     from .bot.notify import heartbeat
     from .bot.payload import dec, get, num
     from .bot.ratelimit import RateLimiter

@@ -119,6 +119,27 @@ MIN_HEARTBEAT_TIMEOUT_S = 1.0
 """Heartbeats are coalesced to one per 0.25 s; a shorter timeout would be noise."""
 
 
+def parse_on_halt(text: str) -> str:
+    """``--on-halt warn|stop``.
+
+    >>> parse_on_halt("STOP")
+    'stop'
+    """
+    if text.strip().lower() not in ("warn", "stop"):
+        raise SpecError(f"--on-halt {text!r}: use warn or stop")
+    return text.strip().lower()
+
+
+def parse_reduce_after(text: str) -> str:
+    """``--reduce-after N/MINUTES``, normalised (``common.tradingmode``)."""
+    from .common.tradingmode import parse_reduce_after as parse
+
+    try:
+        return parse(text)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from None
+
+
 def _choice(kind: type[E], flag: str) -> Callable[[str], E]:
     """A parser for an option whose values are those of the enum ``kind``."""
     def parse(text: str) -> E:
@@ -236,6 +257,16 @@ class BotSpec:
     notify: tuple[str, ...] = _opt(
         (), flag="--notify", metavar="URL", repeat=True,
         help="an apprise URL for this bot's alerts, beside config.toml's (repeatable)",
+    )
+    on_halt: str = _opt(
+        "warn", flag="--on-halt", parse=parse_on_halt, metavar="warn|stop",
+        help="a halted bot that does not read wd.mode() within 5 s: shown as not acknowledged "
+             "(warn, the default) or stopped (stop)",
+    )
+    reduce_after: str | None = _opt(
+        None, flag="--reduce-after", parse=parse_reduce_after, metavar="N/MINUTES",
+        help="circuit breaker: after N crashes within MINUTES the bot restarts in reducing mode "
+             "and stays so until 'wdbot resume' (off by default)",
     )
 
     def __post_init__(self) -> None:

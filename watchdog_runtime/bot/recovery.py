@@ -69,6 +69,14 @@ class Context:
     state: State | None
     """The bot's durable state (``wd.State()``), loaded before ``recover`` is called."""
 
+    @property
+    def mode(self) -> str:
+        """The trading mode in force now (``wd.mode()``): recovery that finds ``reducing`` or
+        ``halted`` protects what is open and opens nothing new."""
+        from .mode import mode
+
+        return mode()
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, *,
                  state: State | None = None) -> Context:

@@ -19,6 +19,7 @@ from ..common.advice import advice as bot_advice
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 from ..installs.uvtool import uv_decisive_line
+from .moderender import any_mode, mode_cell, mode_full
 
 STATE_STYLE = {
     "running": "green", "starting": "cyan", "recovering": "cyan", "backoff": "yellow",
@@ -105,7 +106,7 @@ COLUMNS: list[tuple[str, int, Any]] = [
      if b.get("next_start_in_s") is not None else "-"),
     ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit"))),
 ]
-_ONE_LINE = frozenset({"NAME", "STATE", "RSS", "LAST EXIT"})
+_ONE_LINE = frozenset({"NAME", "STATE", "MODE", "RSS", "LAST EXIT"})
 """Columns never wrapped: one line per bot (the whole error is behind ``status NAME``)."""
 
 
@@ -113,6 +114,8 @@ def bots_table(bots: Sequence[Bot], width: int) -> Table:
     """One row per bot; columns that do not fit ``width`` are left out, least useful first."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     shown = [(header, cell) for header, narrowest, cell in COLUMNS if width >= narrowest]
+    if any_mode(bots):  # issue 27: only when some bot is not active
+        shown.insert(2, ("MODE", mode_cell))
     # Only when something was auto-installed: the column names what wdbot put in a venv.
     if width >= MEDIUM and any(b.get("auto_installed") for b in bots):
         shown.append(("AUTO-INSTALLED", lambda b: auto_installed_text(b.get("auto_installed"))))
@@ -200,6 +203,7 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
     facts.add_column(overflow="fold")
     rows = [
         ("state", Text(bot["state"], style=STATE_STYLE.get(bot["state"], ""))),
+        ("mode", mode_full(bot)),
         ("process", f"pid {_or_dash(bot.get('pid'))}, up {duration(bot.get('uptime_s'))}, "
                     f"{bot.get('restarts', 0)} restarts, started for {bot.get('start_reason') or '-'}"),
         ("next start", f"in {duration(bot['next_start_in_s'])}" if bot.get("next_start_in_s") is not None

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .modetext import mode_full, not_heard
+
 
 class Urgency(enum.Enum):
     """How loudly a line is shown."""
@@ -36,6 +38,8 @@ def advice(bots: Iterable[Mapping[str, Any]]) -> list[Advice]:
     """
     bots = list(bots)
     lines = [Advice(f"{b['name']}: {b['attention']}", Urgency.ALERT) for b in bots if b.get("attention")]
+    # A bot told to stop trading whose process does not listen (issue 27).
+    lines += [Advice(f"{b['name']}: {mode_full(b)}", Urgency.ALERT) for b in bots if not_heard(b)]
     lines += [Advice(f"{b['name']}: {b['reload_error']}", Urgency.WARNING)
               for b in bots if b.get("reload_error")]
     for bot in bots:

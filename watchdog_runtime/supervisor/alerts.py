@@ -4,9 +4,9 @@ an injected clock), and sending them through apprise in a worker thread.
 What alerts: a bot ``errored``; a crash loop (``crashes`` crashes within ``window_s``); a
 suspected leak; a memory, fd or hang restart; a failed recovery; an auto-install done or
 failed; the supervisor starting after an unclean stop; the registry file unreadable, and
-readable again. Per (bot, kind) at most one alert per
-``min_interval_s``; what is held back is counted and told in the next one, so a crash loop
-sends one alert, then a summary, not hundreds.
+readable again; a trading mode set, and a halted bot stopped for not listening. Per (bot,
+kind) at most one alert per ``min_interval_s``; what is held back is counted and told in the
+next one, so a crash loop sends one alert, then a summary, not hundreds.
 """
 
 from __future__ import annotations
@@ -88,6 +88,8 @@ class AlertPolicy:
             if event.get("reason") in ("crash", "recovery_failed", "unknown"):
                 return self._crash(bot, event, now, diagnosis)
             return None
+        if kind in ("mode", "mode_stop"):
+            return _mode(event)
         simple = {
             "leak_suspected": ("leak", f"wdbot: {bot} is leaking", str(event.get("detail"))),
             "limit_restart": ("limit", f"wdbot: {bot} restarted ({event.get('reason')})",
@@ -124,6 +126,20 @@ class AlertPolicy:
         body = (f"{bot} crashed {len(times)} times in {duration(self.settings.window_s)}; "
                 f"last: {event.get('error') or event.get('reason')}")
         return "crash_loop", f"wdbot: {bot} is in a crash loop", _with(body, diagnosis)
+
+
+def _mode(event: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """A trading mode set (issue 27): who, where from, why. ``--all`` alerts once, not once
+    per bot; the key holds the mode, so a halt is never held back behind a resume."""
+    bot, mode = event.get("bot"), event.get("mode")
+    if event.get("kind") == "mode_stop":
+        return "mode_stop", f"wdbot: {bot} stopped: halted but not listening", str(event.get("detail"))
+    if bot is not None and event.get("all"):
+        return None  # the home's own event (bot None) says it for every bot
+    what = "every bot" if bot is None else str(bot)
+    why = f": {event['reason']}" if event.get("reason") else ""
+    return (f"mode:{mode}", f"wdbot: {what} {mode}",
+            f"{what} set to {mode} by {event.get('source')}{why}")
 
 
 def _with(body: str, hint: str | None) -> str:

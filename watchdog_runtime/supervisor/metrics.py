@@ -74,6 +74,21 @@ class Collector:
                 if bot.get(key) is not None:
                     family.add_metric([name], bot[key])
         yield from (state, running, restarts, last_exit, *gauges.values())
+        yield _modes(bots)  # issue 27
+
+
+def _modes(bots: Sequence[Mapping[str, Any]]) -> Any:
+    """``wdbot_bot_mode{bot}``: 0 active, 1 reducing, 2 halted."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    from ..common.tradingmode import Mode
+
+    family = GaugeMetricFamily("wdbot_bot_mode", "Trading mode: 0 active, 1 reducing, 2 halted",
+                               labels=["bot"])
+    for bot in bots:
+        if bot.get("mode") in {m.value for m in Mode}:
+            family.add_metric([bot["name"]], float(Mode(bot["mode"]).gauge))
+    return family
 
 
 def serve(listen: str, collector: Collector, home: Home) -> None:

@@ -132,14 +132,14 @@ class Operations:
     # ------------------------------------------------------------ stop, restart
     async def op_stop(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
         self.sup.refuse_while_unreadable()
-        targets = self._targets(names, all)
+        targets = self.targets(names, all)
         await asyncio.gather(*(r.stop() for r in targets))
         return [brief(r) for r in targets]
 
     async def op_restart(self, names: list[str] | None = None, all: bool = False) -> list[dict[str, Any]]:
         self._refuse_while_shutting_down()
         self.sup.refuse_while_unreadable()
-        targets = self._targets(names, all)
+        targets = self.targets(names, all)
         await asyncio.gather(*(self._restart(r) for r in targets))
         return [brief(r) for r in targets]
 
@@ -161,6 +161,11 @@ class Operations:
             raise RequestError(f"{runner.spec.name} still runs its old code: {exc}") from None
 
     # ------------------------------------------------------------------ remove
+    async def op_mode(self, mode: str, names: list[str] | None = None, all: bool = False,
+                      reason: str | None = None, source: str = "cli") -> list[dict[str, Any]]:
+        """``wdbot halt``/``reduce``/``resume``: the trading mode (``modes``)."""
+        return self.sup.modes.set(names, all, mode, reason, source)
+
     async def op_remove(self, name: str, purge: bool = False) -> dict[str, Any]:
         sup = self.sup
         sup.refuse_while_unreadable()
@@ -205,7 +210,8 @@ class Operations:
     async def op_status(self, name: str | None = None) -> dict[str, Any]:
         sup = self.sup
         runners = [self.runner(name)] if name else [sup.runners[n] for n in sorted(sup.runners)]
-        return {"supervisor": self._about(), "bots": [self._fresh_hint(r.status()) for r in runners]}
+        bots = [self.sup.modes.annotate(self._fresh_hint(r.status())) for r in runners]
+        return {"supervisor": self._about(), "bots": bots}
 
     def _about(self) -> dict[str, Any]:
         sup = self.sup
@@ -304,7 +310,7 @@ class Operations:
                                usage=True)
         return runners[name]
 
-    def _targets(self, names: list[str] | None, all: bool) -> list[BotRunner]:
+    def targets(self, names: list[str] | None, all: bool) -> list[BotRunner]:
         if all:
             return list(self.sup.runners.values())
         if not names or not isinstance(names, list):

@@ -158,6 +158,7 @@ def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> 
     tasks.start("sampler", housekeeping.sample_forever(sup))
     tasks.start("sleep-watch", housekeeping.watch_sleep(sup))
     tasks.start("uptime-ping", housekeeping.ping_forever(sup))
+    tasks.start("on-halt", sup.modes.enforce_forever())  # issue 27: --on-halt stop
     tasks.start("registry-watch", housekeeping.watch_registry(sup))
     if metrics:
         from .metrics import Collector

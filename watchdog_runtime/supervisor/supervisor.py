@@ -7,6 +7,7 @@ registry writer in ``registrywriter``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -26,6 +27,7 @@ from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
 from .cgroupplan import Containment
 from .housekeeping import FAST_SAMPLE_S, RECENT_SLEEP_S, SleepWatch
+from .modes import ModeKeeper
 from .operations import Operations
 from .registryguard import RegistryGuard
 from .registrywriter import RegistryWriteError, RegistryWriter
@@ -100,6 +102,11 @@ class Supervisor:
     def write_error(self) -> str | None:
         """Why the last registry write failed, until one succeeds (shown in the status)."""
         return self.writer.error
+
+    @functools.cached_property
+    def modes(self) -> ModeKeeper:
+        """Trading modes (issue 27, ``modes``); made by the daemon before any bot can exit."""
+        return ModeKeeper(self)
 
     # ------------------------------------------------------------ persistence
     def load(self) -> None:

@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..common.home import BOT_NAME_RE, Home
-from . import auth, live, secrets_pages
+from . import auth, live, modes_pages, secrets_pages
 from .backend import Unavailable
 from .pages import (
     HERE,
@@ -141,6 +141,7 @@ def create_app(home: Home, settings: WebSettings, clock: Callable[[], float] = t
         Route("/bot/{name}/secrets", secrets_pages.set_secret, methods=["POST"]),
         Route("/bot/{name}/secrets/remove", secrets_pages.remove_secret, methods=["POST"]),
         Route("/bot/{name}/{action}", action, methods=["POST"]),
+        Route("/mode/{mode}", modes_pages.set_mode, methods=["POST"]),  # issue 27
         Route("/live/overview", live.overview_stream),
         Route("/live/bot/{name}", live.bot_stream),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),

@@ -92,6 +92,12 @@ class Backend:
         brief: dict[str, Any] = result[0] if isinstance(result, list) else result
         return brief
 
+    def set_mode(self, names: list[str] | None, all: bool, mode: str, source: str) -> list[dict[str, Any]]:
+        """A trading mode (issue 27), its ``source`` the browser's address."""
+        reply: list[dict[str, Any]] = self._call("mode", names=names, all=all, mode=mode, source=source,
+                                                 timeout_s=30.0)
+        return reply
+
     def note(self, action: str, bot: str, item: str, origin: str) -> None:
         """Have the supervisor record an action done here (a secret set or removed)."""
         self._call("note", action=action, bot=bot, item=item, origin=origin, timeout_s=10.0)

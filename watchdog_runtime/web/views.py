@@ -62,6 +62,7 @@ def chart(values: Sequence[float], width: int = 600, height: int = 160,
 
 def bot_row(bot: Bot) -> dict[str, Any]:
     """One bot as the overview shows it."""
+    from ..common.modetext import mode_full
     leak = bot.get("leak")
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis") or {}
     return {
@@ -81,6 +82,8 @@ def bot_row(bot: Bot) -> dict[str, Any]:
                        else f"in {duration(bot['next_start_in_s'])}"),
         "last_exit": last_exit_text(bot.get("last_exit")),
         "hint": diagnosis.get("hint") if diagnosis.get("pattern") not in (None, "unknown") else None,
+        "mode": bot.get("mode") or "active",  # issue 27
+        "mode_text": mode_full(bot),
     }
 
 
@@ -116,6 +119,8 @@ def overview(doc: Mapping[str, Any] | None, events: Sequence[Mapping[str, Any]],
 def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapping[str, Any]],
              spec: Mapping[str, Any] | None) -> dict[str, Any]:
     """One bot in detail: facts, the resource chart, exits, events and settings."""
+    from ..common.modetext import mode_full
+
     limits = bot.get("limits") or {}
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
     facts = [
@@ -129,6 +134,7 @@ def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapp
         ("open files", _dash(bot.get("num_fds"))),
         ("threads / procs", f"{_dash(bot.get('threads'))} / {_dash(bot.get('procs'))}"),
         ("heartbeat", bot_row(bot)["heartbeat"]),
+        ("trading mode", mode_full(bot)),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
     if diagnosis:

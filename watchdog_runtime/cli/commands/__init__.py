@@ -43,6 +43,7 @@ COMMAND_MODULES = (
     "service",
     "web",
     "shutdown",
+    "modes",      # halt, reduce, resume
 )
 
 
