@@ -16,7 +16,8 @@ The SDK:
 - ``wd.get``, ``wd.num``, ``wd.dec``: defensive reading of payloads (``payload``);
 - ``wd.crash_point``: crash on purpose at a named point, to test recovery (``crashpoints``);
 - ``wd.connection(NAME)``: the bot's secrets for one connection, fresh (``connections``);
-- ``wd.Context``: what ``recover(ctx)`` receives (``recovery``).
+- ``wd.Context``: what ``recover(ctx)`` receives (``recovery``);
+- ``wd.notify(text, level=)``, ``wd.report(**figures)``: notes and figures for people (``notes``).
 
 Every function works, harmlessly, in a bot run outside wdbot too::
 
@@ -40,6 +41,7 @@ _LAZY = {
     "retry": "bot.retrying", "Retry": "bot.retrying", "is_transient": "bot.retrying",
     "RateLimiter": "bot.ratelimit",
     "heartbeat": "bot.notify",
+    "notify": "bot.notes", "report": "bot.notes",
     "on_shutdown": "bot.shutdown", "stopping": "bot.shutdown", "wait": "bot.shutdown",
     "get": "bot.payload", "num": "bot.payload", "dec": "bot.payload",
     "crash_point": "bot.crashpoints",
@@ -51,6 +53,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it again
     "StateWarning", "connection",
     "__version__", "bot_name", "crash_point", "dec", "get", "heartbeat", "is_transient", "num",
     "on_shutdown", "retry", "state_dir", "stopping", "under_wdbot", "wait",
+    "notify", "report",
 ]
 
 if TYPE_CHECKING:
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
 
     from .bot.connections import ConnectionUnavailable, connection
     from .bot.crashpoints import crash_point
+    from .bot.notes import notify, report
     from .bot.notify import heartbeat
     from .bot.payload import dec, get, num
     from .bot.ratelimit import RateLimiter

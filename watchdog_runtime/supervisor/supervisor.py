@@ -30,6 +30,7 @@ from ..states import BotState, ExitReason, Hold, StartReason
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
 from .botfile import BotFileError
+from .botnotes import BotNotes
 from .cgroupplan import Containment
 from .diagnosis import after_allow
 from .registryguard import RegistryGuard
@@ -77,6 +78,7 @@ class Supervisor:
         self.clock = clock
         self.uniform01 = uniform01
         self.runners: dict[str, BotRunner] = {}
+        self.notes = BotNotes(self.events.write, clock)  # wd.notify, wd.report (issue 27)
         self.warnings: list[str] = []
         self.started_mono = clock()
         self.shutdown_requested = asyncio.Event()
@@ -371,10 +373,12 @@ class Supervisor:
             samples.update(cgroups.sample_all(alive, now))
         return samples
 
-    def deliver(self, run_id: str, kind: str) -> None:
+    def deliver(self, run_id: str, kind: str, payload: dict[str, Any] | None = None) -> None:
         """A bot's message from the notify socket, handed to the runner whose live run it is."""
         for runner in self.runners.values():
             if runner.on_message(run_id, kind):
+                if payload is not None:
+                    self.notes.take(runner.spec.name, kind, payload)
                 return
 
     # ------------------------------------------------------------ telling people
@@ -678,7 +682,7 @@ class Supervisor:
                 "last_sleep": ({k: v for k, v in self.last_sleep.items() if k != "noticed_mono"}
                                if self.last_sleep else None),
             },
-            "bots": [self._fresh_hint(r.status()) for r in runners],
+            "bots": [self.notes.add_to(self._fresh_hint(r.status())) for r in runners],
         }
 
     def _fresh_hint(self, bot: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.figures import figures_text
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 
@@ -133,6 +134,7 @@ def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapp
         ("open files", _dash(bot.get("num_fds"))),
         ("threads / procs", f"{_dash(bot.get('threads'))} / {_dash(bot.get('procs'))}"),
         ("heartbeat", bot_row(bot)["heartbeat"]),
+        ("figures", figures_text(bot)),  # wd.report(); its notes (wd.notify) are events
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
     if diagnosis:
