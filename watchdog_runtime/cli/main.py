@@ -155,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
     p.add_argument("--web", metavar="HOST:PORT", nargs="?", const="127.0.0.1:8377",
                    help="also a unit for 'wdbot web' (default 127.0.0.1:8377)")
+    p.add_argument("--telegram", action="store_true", help="also a unit for 'wdbot telegram'")
     p.set_defaults(func=cmd_service)
 
     p = sub.add_parser("web", help="the dashboard in a browser (loopback, login, see README)")
@@ -162,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_options(p)
     p.set_defaults(func=cmd_web)
+
+    from .telegram import register as register_telegram  # issue 27: wdbot telegram
+
+    register_telegram(sub)
 
     p = sub.add_parser("shutdown", help="stop the supervisor (and its bots)")
     p.add_argument("--keep-bots", action="store_true", help="leave the bots running")
@@ -827,7 +832,8 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
                                metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else [])]
+    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else []),
+             *([spec.telegram_unit()] if ns.telegram else [])]
     for one in specs:
         path = service.unit_path(one, platform, Path.home(), config_home)
         if ns.action == "print":
