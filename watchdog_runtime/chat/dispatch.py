@@ -38,7 +38,8 @@ class Dispatcher:
     """Answers commands and button presses of the allowed chats."""
 
     def __init__(self, backend: Backend, allowed: frozenset[int],
-                 totp_secret: Callable[[], str | None] | None, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 totp_secret: Callable[[], str | None] | None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.allowed = allowed
         self.totp_secret = totp_secret
