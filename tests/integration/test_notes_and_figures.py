@@ -7,9 +7,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Wdbot, wait_until, write_bot
 from tests.integration.test_alerts_live import Receiver, configure, receiver  # noqa: F401 - a fixture
 from tests.integration.test_metrics import scrape
+from tests.integration.test_paper_trading import Paper
 
 NOTIFY_LOOP = """\
 import time
@@ -75,3 +78,21 @@ def test_report_figures_in_status_and_metrics(wd: Wdbot, bots: Path) -> None:
         assert 'wdbot_bot_figures_age_seconds{bot="ledger"}' in text
         stderr = (wd.home / "bots" / "ledger" / "logs" / "stderr.log").read_text()
         assert "figure 'bad' left out" in stderr and "figure 'not a word' left out" in stderr
+
+
+@pytest.mark.slow
+def test_the_paper_bot_reports_its_figures_and_notifies_each_fill(wd: Wdbot) -> None:
+    """The demo's paper bot (issue 27, point 4): balance, equity and open positions in its
+    status, and one notify event per fill (an entry on each of its two symbols)."""
+    paper = Paper(wd)
+    paper.start_bot()
+
+    def figures() -> dict[str, float] | None:
+        found: dict[str, float] = wd.bot("paper_bot")["figures"]
+        return found if found.get("open_positions") == 2 else None
+
+    found = wait_until(figures, "the paper bot's figures with both positions", timeout_s=60)
+    assert set(found) == {"balance", "equity", "open_positions"}
+    assert found["equity"] > found["balance"] > 0
+    fills = [e["text"] for e in wd.events("notify", "paper_bot")]
+    assert len([t for t in fills if ": bought " in t]) == 2, fills

@@ -79,6 +79,8 @@ class Dispatcher:
                 if change is None:
                     return Reply("this confirmation expired or was used: send the command again"), True
                 return Reply(self._do(chat, change)), True
+        except CommandError as exc:
+            return Reply(str(exc)), False
         except Unavailable as exc:
             return Reply(f"wdbot: {exc}"), True
         return Reply("unknown button"), True
