@@ -65,8 +65,9 @@ class StandIn:
         with self.cond:
             query_id = f"q{self._next_update}"
         message = {**sent["message"], "chat": {"id": chat, "type": "private"}}
-        self._push({"callback_query": {"id": query_id, "chat_instance": "ci", "data": data, "message": message,
-                                       "from": {"id": chat, "is_bot": False, "first_name": "trader"}}})
+        person = {"id": chat, "is_bot": False, "first_name": "trader"}
+        self._push({"callback_query": {"id": query_id, "chat_instance": "ci", "data": data,
+                                       "message": message, "from": person}})
         return query_id
 
     # ------------------------------------------------------------ what the bot did

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from tests.botapi_standin import StandIn
 from tests.helpers import Wdbot, wait_for_line, write_bot
+from watchdog_runtime.chat.totp import code
 
 ALLOWED, STRANGER = 111, 999
 TOKEN = "123:ABC"
@@ -158,3 +160,50 @@ def test_a_dropped_network_and_a_revoked_token_are_survived(
     text = log.read_text()
     assert "cannot reach the Bot API" in text and "refused the token" in text
     assert "Traceback" not in text
+
+
+def test_a_one_time_code_guards_stop(wd: Wdbot, bots: Path, api: StandIn, tmp_path: Path) -> None:
+    """With [telegram] totp = true, /stop needs the code of the secret stored by
+    'wdbot telegram --new-totp' (RFC 6238): none or a wrong one is refused, a used one too."""
+    set_up(wd, api)
+    out = wd("telegram", "--new-totp").out
+    secret = out.split("authenticator app:\n", 1)[1].split()[0]
+    with open(wd.home / "config.toml", "a") as config:
+        config.write("totp = true\n")
+    wd("start", str(write_bot(bots, "grid.py", SLEEPER)))
+    with telegram(wd, tmp_path / "telegram.log"):
+        api.say(ALLOWED, "/stop grid")
+        asked(api, ALLOWED, "this needs the one-time code")
+        wrong = "000000" if code(secret, time.time()) != "000000" else "111111"
+        api.say(ALLOWED, f"/stop grid {wrong}")
+        asked(api, ALLOWED, "wrong or used one-time code")
+        good = code(secret, time.time())
+        api.say(ALLOWED, f"/stop grid {good}")
+        question = asked(api, ALLOWED, "Stop grid?")
+        api.say(ALLOWED, f"/stop grid {good}")  # the same code again
+        api.wait_for(lambda: len([m for m in api.to(ALLOWED) if m["text"].startswith("wrong or used")]) == 2,
+                     "the used code refused")
+        api.press(ALLOWED, question, button(question, "Yes"))
+        api.wait_for(lambda: next((m for m in api.to(ALLOWED) if m.get("edited")), None), "the stop")
+    assert wd.bot("grid")["state"] == "stopped"
+
+
+def test_an_allowed_chat_halts_a_bot_with_confirmation(wd: Wdbot, bots: Path, api: StandIn,
+                                                       tmp_path: Path) -> None:
+    """/halt NAME calls the supervisor's 'mode' operation (issue 27, point 1, built on another
+    branch) once confirmed; the mode change's event alerts the chat."""
+    set_up(wd, api)
+    wd("start", str(write_bot(bots, "grid.py", SLEEPER)))
+    if "mode" not in wd.bot("grid"):
+        pytest.skip("needs the trading modes of issue 27 point 1 (the 'mode' operation), merged separately")
+    with telegram(wd, tmp_path / "telegram.log"):
+        api.say(ALLOWED, "/halt grid")
+        question = asked(api, ALLOWED, "Halt grid?")
+        assert wd.bot("grid")["mode"] == "active"
+        api.press(ALLOWED, question, button(question, "Yes"))
+        done = api.wait_for(lambda: next((m for m in api.to(ALLOWED) if m.get("edited")), None), "the edit")
+        assert done["text"] == "grid: halted"
+        asked(api, ALLOWED, "🛑 grid is now halted")
+    bot = wd.bot("grid")
+    assert bot["mode"] == "halted" and bot["state"] == "running"
+    assert [e["source"] for e in wd.events("mode", "grid")] == [f"telegram:{ALLOWED}"]
