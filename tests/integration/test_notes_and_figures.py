@@ -15,6 +15,7 @@ from tests.integration.test_metrics import scrape
 from tests.integration.test_paper_trading import Paper
 
 NOTIFY_LOOP = """\
+import os
 import time
 import watchdog_runtime as wd
 
@@ -24,6 +25,10 @@ for i in range(40):
 for i in range(40):
     wd.notify(f"fill number {i}")     # new texts: a burst passes, the rest is held back
 wd.notify("margin call", level="error")
+# A hostile note: JSON nested past the parser's depth (once a RecursionError in the supervisor).
+from watchdog_runtime.bot.notify import _send_to
+nested = f"wdbot1 {os.environ['WDBOT_RUN_ID']} note {'[' * 5000}"
+_send_to(os.environ["WDBOT_NOTIFY_SOCKET"], nested.encode(), 0.2)
 wd.report(done=1)  # after every note on the same socket: the handshake
 time.sleep(600)
 """
@@ -31,7 +36,9 @@ time.sleep(600)
 
 def test_a_notify_loop_cannot_flood_a_phone(wd: Wdbot, bots: Path, receiver: Receiver) -> None:  # noqa: F811
     """A bot that calls wd.notify in a loop sends five alerts (the burst), not eighty-two;
-    each passed note is an event of kind notify."""
+    each passed note is an event of kind notify. Regression: a note nested past the JSON
+    parser's depth raised RecursionError out of the channel's protocol (a traceback in the
+    supervisor's log for every such datagram a bot sends)."""
     configure(wd, f'[alerts]\nurls = ["json://127.0.0.1:{receiver.port}/hook"]\n')
     wd("start", str(write_bot(bots, "noter.py", NOTIFY_LOOP)))
     wait_until(lambda: wd.bot("noter")["figures"] == {"done": 1}, "the bot's last report")
@@ -44,6 +51,7 @@ def test_a_notify_loop_cannot_flood_a_phone(wd: Wdbot, bots: Path, receiver: Rec
     bodies = [body["message"] for _path, body in receiver.got]
     assert "filled 0.1 BTC at 64000" in bodies
     assert "filled" in wd("events", "noter").out
+    assert "RecursionError" not in (wd.home / "supervisor.log").read_text()
 
 
 FIGURES = """\

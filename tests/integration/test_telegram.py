@@ -127,6 +127,8 @@ def test_alerts_arrive_once_each_across_a_restart_of_wdbot_telegram(
         assert button(alert, "status noter") == "s:noter"
         wd("start", str(write_bot(bots, "crasher.py", "raise KeyError('bids')\n")), "--restart", "never")
         assert "KeyError" in asked(api, ALLOWED, "🔴 crasher gave up")["text"]
+        second_copy = wd("telegram", check=False)  # two would answer and alert twice
+        assert second_copy.code == 1 and "already runs" in second_copy.err
     wd("restart", "noter")
     second = wd.bot("noter")["pid"]
     with telegram(wd, tmp_path / "t2.log"):

@@ -161,6 +161,6 @@ def parse_payload(data: bytes) -> tuple[str, str, dict[str, object]] | None:
         return None
     try:
         payload = json.loads(parts[3])
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '[[[[...' nested past the parser's depth
         return None
     return (parts[1], parts[2], payload) if isinstance(payload, dict) else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -22,6 +23,10 @@ from .settings import (
 )
 
 EXTRA_HINT = "python-telegram-bot is not installed: pip install 'wdbot[telegram]'"
+
+
+class AlreadyRunning(Exception):
+    """Another ``wdbot telegram`` serves this home (two would answer and alert twice)."""
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -41,10 +46,29 @@ def run(ns: argparse.Namespace, home: Home) -> int:
         import telegram  # noqa: F401 - only to say clearly that the extra is missing
     except ImportError:
         raise ChatUsageError(EXTRA_HINT) from None
+    lock = _only_one(home)  # held (open) until the process exits
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # every poll would be a line
-    return asyncio.run(_serve(home, settings))
+    try:
+        return asyncio.run(_serve(home, settings))
+    finally:
+        os.close(lock)
+
+
+def _only_one(home: Home) -> int:
+    import fcntl
+
+    folder = home.root / "telegram"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning(f"wdbot telegram already runs for {home.root} (two would answer and "
+                             f"alert twice); stop that one first") from None
+    return fd
 
 
 async def _serve(home: Home, settings: ChatSettings) -> int:

@@ -30,8 +30,15 @@ class Reply:
     """(label, callback data), shown in one row."""
 
 
-def status_button(bot: str) -> tuple[str, str]:
-    return (f"status {bot}", f"s:{bot}")
+MAX_BUTTON_DATA = 64
+"""Telegram refuses a button whose data is longer (in bytes)."""
+
+
+def status_buttons(bot: str | None) -> tuple[tuple[str, str], ...]:
+    """The button that opens ``bot``'s status; none for a name too long for a button."""
+    if not bot or len(f"s:{bot}".encode()) > MAX_BUTTON_DATA:
+        return ()
+    return ((f"status {bot}", f"s:{bot}"),)
 
 
 class Dispatcher:
@@ -94,7 +101,7 @@ class Dispatcher:
             self._bot(command.name)
             return Reply(texts.logs_text(command.name, self.backend.log_tail(command.name, command.lines)))
         if command.what == "bot" and command.name:
-            return Reply(texts.bot_text(self._bot(command.name)), (status_button(command.name),))
+            return Reply(texts.bot_text(self._bot(command.name)), status_buttons(command.name))
         doc = self.backend.status()
         if doc is None:
             raise Unavailable(f"no supervisor is running for {self.backend.home.root}")

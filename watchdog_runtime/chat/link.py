@@ -20,7 +20,7 @@ from telegram.request import HTTPXRequest
 
 from ..common.durable import atomic_write_json
 from ..events import wall_iso
-from .dispatch import Dispatcher, Reply, status_button
+from .dispatch import Dispatcher, Reply, status_buttons
 from .follow import CrashQuiet, EventFollower, Position
 from .settings import ChatSettings
 from .texts import ChatAlert, alert_for
@@ -152,8 +152,8 @@ class Link:
                 alert = self._alert(event)
                 if alert is not None:
                     for chat in sorted(self.settings.allowed):
-                        await _quietly(bot.send_message(chat, alert.text, reply_markup=keyboard(
-                            (status_button(alert.bot),) if alert.bot else ())))
+                        await _quietly(bot.send_message(chat, alert.text,
+                                                        reply_markup=keyboard(status_buttons(alert.bot))))
                 position = after
                 await asyncio.to_thread(self.follower.commit, position)
             if not found:

@@ -19,11 +19,13 @@ def register(sub: Any) -> None:
 
 
 def cmd_telegram(ns: argparse.Namespace, home: Home) -> int:
-    from ..chat.command import run
+    from ..chat.command import AlreadyRunning, run
     from ..chat.settings import ChatUsageError
-    from .main import UsageError  # where the CLI keeps it (the CLI split may move it)
+    from .main import Failure, UsageError  # where the CLI keeps them (the CLI split may move them)
 
     try:
         return run(ns, home)
     except ChatUsageError as exc:
         raise UsageError(str(exc)) from None
+    except AlreadyRunning as exc:
+        raise Failure(str(exc)) from None

@@ -30,15 +30,15 @@ class _Protocol(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         # A note or figures (``wd.notify``, ``wd.report``) carries JSON after the kind.
-        message: tuple[object, ...] | None = (parse_payload(data) if len(data) <= MAX_MESSAGE_BYTES
-                                              else None)
-        if message is None:
-            message = parse(data[:256])
-        if message is not None:
-            try:
+        try:
+            message: tuple[object, ...] | None = (parse_payload(data) if len(data) <= MAX_MESSAGE_BYTES
+                                                  else None)
+            if message is None:
+                message = parse(data[:256])
+            if message is not None:
                 self.deliver(*message)
-            except Exception:  # noqa: BLE001 - a bad message must not end the listener
-                log.exception("handling a bot message failed")
+        except Exception:  # noqa: BLE001 - a bad message must not end the listener (asyncio closes it)
+            log.exception("handling a bot message failed")
 
     def error_received(self, exc: Exception) -> None:
         log.warning("notify socket: %s", exc)
