@@ -5,10 +5,8 @@ prints it for an authenticator app."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
-import signal
 import sys
 
 from ..common.home import Home
@@ -50,6 +48,8 @@ def run(ns: argparse.Namespace, home: Home) -> int:
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore", "telegram"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # every poll would be a line
+    import asyncio  # here, not at the top: 'wdbot --help' imports this module
+
     try:
         return asyncio.run(_serve(home, settings))
     finally:
@@ -81,6 +81,9 @@ async def _serve(home: Home, settings: ChatSettings) -> int:
                             (lambda: read_secret(home, TOTP_NAME)) if settings.totp else None)
     link = Link(settings, dispatcher, EventFollower(home.events, folder / "position.json"),
                 lambda: read_secret(home, TOKEN_NAME), folder / "state.json")
+    import asyncio
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
