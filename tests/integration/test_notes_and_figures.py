@@ -104,3 +104,27 @@ def test_the_paper_bot_reports_its_figures_and_notifies_each_fill(wd: Wdbot) -> 
     assert found["equity"] > found["balance"] > 0
     fills = [e["text"] for e in wd.events("notify", "paper_bot")]
     assert len([t for t in fills if ": bought " in t]) == 2, fills
+
+
+WEB_BOT = """\
+import time
+import watchdog_runtime as wd
+
+wd.report(balance=10000, open_positions=2)
+wd.notify("BTC/USDT: bought 0.1 @ 64000")
+while not wd.wait(0.5):
+    pass
+"""
+
+
+def test_the_web_page_shows_figures_and_notes(wd: Wdbot, bots: Path) -> None:
+    """The bot's page in the browser: its figures among the facts, its notes among its events."""
+    from tests.integration.test_web_routes import login, make_client
+
+    wd("start", str(write_bot(bots, "shown.py", WEB_BOT)))
+    wait_until(lambda: wd.bot("shown")["figures"] and wd.events("notify", "shown"), "the figures and the note")
+    with make_client(wd.home) as client:
+        login(client, wd.home)
+        page = client.get("/bot/shown").text
+    assert "balance 10000, open_positions 2" in page
+    assert "BTC/USDT: bought 0.1 @ 64000" in page
