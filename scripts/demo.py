@@ -104,6 +104,11 @@ def main() -> int:
     print("\nNext: 'wdbot status --watch' (live), 'wdbot logs flaky -f', 'wdbot logs paper_bot'")
     print("(the crash after its first entry, and the recovery that re-placed the stop),")
     print("'make demo-stop' to end.")
+    print("The paper bot reports its balance, equity and positions ('wdbot status paper_bot') and")
+    print("notifies each fill ('wdbot events paper_bot'). To get them, and control it, in Telegram:")
+    print("  pip install 'wdbot[telegram]'; wdbot secret set wdbot-telegram telegram.token --force")
+    print("  (the token from @BotFather), [telegram] allow = [YOUR_CHAT_ID] in the home's config.toml,")
+    print("  then 'wdbot telegram' (README: Trading controls).")
     print("The demo uses its own home: run the commands with WDBOT_HOME set as make did,")
     print("for example: WDBOT_HOME=.demo-home .venv/bin/wdbot status --watch")
     return status

@@ -122,7 +122,8 @@ def test_the_web_page_shows_figures_and_notes(wd: Wdbot, bots: Path) -> None:
     from tests.integration.test_web_routes import login, make_client
 
     wd("start", str(write_bot(bots, "shown.py", WEB_BOT)))
-    wait_until(lambda: wd.bot("shown")["figures"] and wd.events("notify", "shown"), "the figures and the note")
+    wait_until(lambda: wd.bot("shown")["figures"] and wd.events("notify", "shown"),
+               "the figures and the note")
     with make_client(wd.home) as client:
         login(client, wd.home)
         page = client.get("/bot/shown").text
