@@ -76,14 +76,20 @@ class Link:
         self.backoff = Backoff()
         self.quiet = CrashQuiet()
         self._connected: bool | None = None
+        self._offset: int | None = None
+        """The next update to read, kept across sessions. An update whose answer the network
+        cut is read again (a change needs a button's one-time token, so none is done twice);
+        one whose handling failed otherwise (a bug) is skipped, never retried forever."""
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sessions until ``stop``; each failure reported, then a backoff."""
         while not stop.is_set():
             try:
                 await self._session(stop)
-            except (TelegramError, NoToken, OSError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a failure ends the session, never the process
                 delay = self.backoff.next()
+                if not isinstance(exc, (TelegramError, NoToken, OSError)):
+                    log.exception("unexpected failure (a bug: please report it)")
                 self._report(False, _why(exc), delay)
                 try:
                     await asyncio.wait_for(stop.wait(), delay)
@@ -114,14 +120,18 @@ class Link:
                     raise task.exception()  # type: ignore[misc]  # checked not None just above
 
     async def _poll(self, bot: Bot) -> None:
-        offset: int | None = None
         while True:
-            updates = await bot.get_updates(offset=offset, timeout=int(self.settings.poll_timeout_s),
+            updates = await bot.get_updates(offset=self._offset, timeout=int(self.settings.poll_timeout_s),
                                             allowed_updates=["message", "callback_query"])
             self.backoff.reset()
             for update in updates:
-                offset = update.update_id + 1
-                await _quietly(self._handle(bot, update))
+                try:
+                    await _quietly(self._handle(bot, update))
+                except TelegramError:
+                    raise  # the network or the API: read it again in the next session
+                except Exception:  # noqa: BLE001 - one bad update must not stop the chat
+                    log.exception("handling update %s failed; skipped", update.update_id)
+                self._offset = update.update_id + 1
 
     async def _handle(self, bot: Bot, update: Update) -> None:
         message, query = update.message, update.callback_query
@@ -205,7 +215,9 @@ def _why(exc: BaseException) -> str:
         return token_help()
     if isinstance(exc, InvalidToken):
         return "the Bot API refused the token (revoked?): set a new one with 'wdbot secret set'"
-    return f"cannot reach the Bot API ({type(exc).__name__}: {exc})"
+    if isinstance(exc, (TelegramError, OSError)):
+        return f"cannot reach the Bot API ({type(exc).__name__}: {exc})"
+    return f"session failed ({type(exc).__name__}: {exc})"
 
 
 __all__ = ["Backoff", "Link", "NoToken", "Position"]
