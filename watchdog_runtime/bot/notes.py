@@ -20,6 +20,10 @@ from collections.abc import Mapping
 
 from .notify import PROTOCOL, SOCKET_ENV, _send_to
 
+TYPE_CHECKING = False  # not typing's: this loads inside every bot that reports
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
 LEVELS = ("info", "warning", "error")
 MAX_TEXT = 1000
 """A note longer than this is cut (an alert is for a phone, not a log)."""
@@ -90,14 +94,27 @@ def report(**figures: object) -> bool:
 def _clean(figures: dict[str, object]) -> dict[str, float]:
     clean: dict[str, float] = {}
     for name, value in figures.items():
-        number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-        if (number is not None and NAME_RE.fullmatch(name) and math.isfinite(number)
-                and len(clean) < MAX_FIGURES):
+        number = value if is_number(value) else None
+        if number is not None and NAME_RE.fullmatch(name) and len(clean) < MAX_FIGURES:
             clean[name] = number  # an int stays an int in the JSON
         else:
             _warn_once(name, "not a finite number, not a word of at most 40 characters, or one "
                              f"too many (at most {MAX_FIGURES})")
     return clean
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A finite int or float (not a bool, not an int too large for a float).
+
+    >>> is_number(1.5), is_number(True), is_number(float("nan")), is_number(10**400), is_number("1")
+    (True, False, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _warn_once(name: str, why: str) -> None:

@@ -10,13 +10,12 @@ the bot's name, so a bot that crash-loops cannot reset it by restarting.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..bot.notes import LEVELS, MAX_FIGURES, MAX_TEXT, NAME_RE
+from ..bot.notes import LEVELS, MAX_FIGURES, MAX_TEXT, NAME_RE, is_number
 
 DEDUPE_S = 600.0
 BURST = 5
@@ -116,14 +115,14 @@ class BotNotes:
 def clean_figures(payload: Mapping[str, Any]) -> dict[str, float]:
     """What the SDK checked, checked again: a bot is free to send anything on the socket.
 
-    >>> clean_figures({"balance": 10.5, "bad name": 1, "x": "7", "nan": float("nan"), "ok": True})
+    >>> clean_figures({"balance": 10.5, "bad name": 1, "x": "7", "nan": float("nan"), "ok": True,
+    ...                "huge": 10**400})
     {'balance': 10.5}
     """
     clean: dict[str, float] = {}
     for name, value in payload.items():
         if len(clean) >= MAX_FIGURES:
             break
-        if (isinstance(name, str) and NAME_RE.fullmatch(name) and isinstance(value, (int, float))
-                and not isinstance(value, bool) and math.isfinite(value)):
+        if isinstance(name, str) and NAME_RE.fullmatch(name) and is_number(value):
             clean[name] = value
     return clean
