@@ -130,6 +130,7 @@ def main() -> None:
             say(f"mode {mode}: " + {"active": "trading", "reducing": "opening nothing new, closing allowed",
                                     "halted": "sending no trading order"}[mode])
         step(state)
+        publish(state)
         say(f"cycle {cycle} done: {sorted(state['positions'])}")
     say("stopping: state saved, stops stay on the exchange")
 
@@ -150,6 +151,7 @@ def step(state: wd.State) -> None:
     positions = state["positions"]
     for symbol in [s for s in positions if s not in live]:
         say(f"{symbol}: position closed by its stop")
+        wd.notify(f"{symbol}: position closed by its stop", level="warning")
         del positions[symbol]
         state.save()
     for symbol in SYMBOLS:
@@ -190,6 +192,7 @@ def enter(state: wd.State, symbol: str, price: float) -> None:
     state.pop("intent")
     state.save()
     say(f"{symbol}: bought {amount} @ {price}, stop at {pos['stop_price']}")
+    wd.notify(f"{symbol}: bought {amount} @ {price}, stop at {pos['stop_price']}")
 
 
 def maybe_take_profit(state: wd.State, symbol: str, price: float) -> None:
@@ -201,6 +204,24 @@ def maybe_take_profit(state: wd.State, symbol: str, price: float) -> None:
     del state["positions"][symbol]
     state.save()
     say(f"{symbol}: took profit at {price}")
+    wd.notify(f"{symbol}: sold {pos['amount']} @ {price}, profit taken")
+
+
+def publish(state: wd.State) -> None:
+    """Balance, equity and open positions for 'wdbot status NAME', the web page, /metrics and
+    the chat (wd.report); a figure that cannot be read now is simply not reported."""
+    try:
+        balance = wd.num(read(exchange.fetch_balance), "free", "USDT")
+        held = [p for p in read(exchange.fetch_positions) if wd.num(p, "contracts")]
+        marks = {p["symbol"]: wd.num(read(exchange.fetch_ticker, p["symbol"]), "last") for p in held}
+    except Exception as exc:  # noqa: BLE001 - figures are for people: never worth a crash
+        say(f"figures not reported this cycle ({exc})")
+        return
+    if balance is None:
+        return
+    value = sum((wd.num(p, "contracts") or 0.0) * (marks[p["symbol"]] or wd.num(p, "entryPrice") or 0.0)
+                for p in held)
+    wd.report(balance=round(balance, 2), equity=round(balance + value, 2), open_positions=len(held))
 
 
 # ------------------------------------------------------------------ helpers

@@ -109,6 +109,11 @@ def main() -> int:
     print("sends no trading order (its stops stay), 'wdbot reduce paper_bot' closes only,")
     print("'wdbot resume paper_bot' trades again; '--all' for every bot. It persists across")
     print("restarts and reboots; 'wdbot status' shows the MODE, the web page has the buttons.")
+    print("The paper bot reports its balance, equity and positions ('wdbot status paper_bot') and")
+    print("notifies each fill ('wdbot events paper_bot'). To get them, and control it, in Telegram:")
+    print("  pip install 'wdbot[telegram]'; wdbot secret set wdbot-telegram telegram.token --force")
+    print("  (the token from @BotFather), [telegram] allow = [YOUR_CHAT_ID] in the home's config.toml,")
+    print("  then 'wdbot telegram' (README: Trading controls).")
     print("The demo uses its own home: run the commands with WDBOT_HOME set as make did,")
     print("for example: WDBOT_HOME=.demo-home .venv/bin/wdbot status --watch")
     return status

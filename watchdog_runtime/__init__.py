@@ -19,6 +19,7 @@ The SDK:
 - ``wd.Context``: what ``recover(ctx)`` receives (``recovery``);
 - ``wd.mode()``, ``wd.may_open()``, ``wd.on_mode(fn)``: the trading mode a person set with
   ``wdbot halt``/``reduce``/``resume``, cheap enough to ask before every order (``mode``).
+- ``wd.notify(text, level=)``, ``wd.report(**figures)``: notes and figures for people (``notes``).
 
 Every function works, harmlessly, in a bot run outside wdbot too::
 
@@ -42,6 +43,7 @@ _LAZY = {
     "retry": "bot.retrying", "Retry": "bot.retrying", "is_transient": "bot.retrying",
     "RateLimiter": "bot.ratelimit",
     "heartbeat": "bot.notify",
+    "notify": "bot.notes", "report": "bot.notes",
     "on_shutdown": "bot.shutdown", "stopping": "bot.shutdown", "wait": "bot.shutdown",
     "get": "bot.payload", "num": "bot.payload", "dec": "bot.payload",
     "crash_point": "bot.crashpoints",
@@ -55,6 +57,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it again
     "__version__", "bot_name", "crash_point", "dec", "get", "heartbeat", "is_transient", "num",
     "on_shutdown", "retry", "state_dir", "stopping", "under_wdbot", "wait",
     "may_open", "mode", "mode_reason", "on_mode",
+    "notify", "report",
 ]
 
 if TYPE_CHECKING:
@@ -64,6 +67,7 @@ if TYPE_CHECKING:
     from .bot.connections import ConnectionUnavailable, connection
     from .bot.crashpoints import crash_point
     from .bot.mode import may_open, mode, mode_reason, on_mode
+    from .bot.notes import notify, report
     from .bot.notify import heartbeat
     from .bot.payload import dec, get, num
     from .bot.ratelimit import RateLimiter

@@ -121,6 +121,7 @@ _KNOWN = {
     "logs": {"max_size", "backups"},
     "alerts": {"urls", "crashes", "window", "min_interval"},
     "uptime": {"url", "interval"},
+    "telegram": {"allow", "totp", "api_url", "poll_timeout"},  # read by wdbot telegram (chat.settings)
 }
 
 

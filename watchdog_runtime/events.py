@@ -117,7 +117,7 @@ def last_exit_text(last: Mapping[str, Any] | None) -> str:
     return f"{text} {last['error']}" if last.get("error") else text
 
 
-_BARE = frozenset({"reason", "detail", "error", "message", "mode"})  # mode: issue 27
+_BARE = frozenset({"reason", "detail", "error", "message", "mode", "text"})  # mode: issue 27
 """Event fields shown as their value alone; the others as ``name value``."""
 
 

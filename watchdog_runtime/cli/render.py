@@ -16,6 +16,7 @@ from rich.text import Text
 
 from ..common.advice import Urgency
 from ..common.advice import advice as bot_advice
+from ..common.figures import figures_text
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 from ..installs.uvtool import uv_decisive_line
@@ -214,6 +215,7 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
                                     f"{_or_dash(bot.get('threads'))}  procs {_or_dash(bot.get('procs'))}")),
         ("heartbeat", f"{_age(bot.get('heartbeat_age_s'))} ago"
          if bot.get("heartbeat_age_s") is not None else "-"),
+        ("figures", figures_text(bot)),  # wd.report()
         ("limits", f"memory {size(limits.get('max_memory_bytes'))}, fds {_or_dash(limits.get('max_fds'))}, "
                    f"heartbeat timeout {_age(limits.get('heartbeat_timeout_s'))}"),
         ("policy", f"restart {bot.get('restart_policy', '-')}, "

@@ -45,18 +45,27 @@ class ServiceSpec:
     """``HOST:PORT`` for the daemon's Prometheus endpoint, or None."""
     web: str | None = None
     """Set (``HOST:PORT``): this is the unit of ``wdbot web`` for the home, not the daemon's."""
+    telegram: bool = False
+    """This is the unit of ``wdbot telegram`` for the home (issue 27)."""
+
+    @property
+    def companion(self) -> str | None:
+        """``web`` or ``telegram`` for a unit of its own beside the supervisor's, else None."""
+        return "web" if self.web else "telegram" if self.telegram else None
 
     @property
     def name(self) -> str:
-        return f"wdbot-{self.home_id[:8]}{'-web' if self.web else ''}"
+        return f"wdbot-{self.home_id[:8]}{'-' + self.companion if self.companion else ''}"
 
     @property
     def label(self) -> str:
         """launchd's name for the job."""
-        return f"io.wdbot.{self.home_id[:8]}{'.web' if self.web else ''}"
+        return f"io.wdbot.{self.home_id[:8]}{'.' + self.companion if self.companion else ''}"
 
     @property
     def command(self) -> list[str]:
+        if self.telegram:
+            return [self.python, "-m", "watchdog_runtime", "telegram"]
         if self.web:
             return [self.python, "-m", "watchdog_runtime", "web", "--listen", self.web]
         return [self.python, "-m", "watchdog_runtime", "daemon",
@@ -68,6 +77,12 @@ class ServiceSpec:
 
         return replace(self, metrics=None, web=listen)
 
+    def telegram_unit(self) -> ServiceSpec:
+        """The spec of ``wdbot telegram``'s own unit beside this supervisor's."""
+        from dataclasses import replace
+
+        return replace(self, metrics=None, web=None, telegram=True)
+
 
 def systemd_unit(spec: ServiceSpec) -> str:
     """The unit file's text.
@@ -76,7 +91,7 @@ def systemd_unit(spec: ServiceSpec) -> str:
     >>> "KillMode=process" in text and "ExecStart=/usr/bin/python3 -m watchdog_runtime daemon" in text
     True
     """
-    if spec.web:
+    if spec.companion:
         return _systemd_web_unit(spec)
     lines = [
         "[Unit]",
@@ -113,12 +128,14 @@ def systemd_unit(spec: ServiceSpec) -> str:
 
 
 def _systemd_web_unit(spec: ServiceSpec) -> str:
-    """``wdbot web`` as a plain service: its own process, restarted always, after the
-    supervisor's unit (it only talks to it; either runs without the other)."""
+    """``wdbot web`` (or ``wdbot telegram``) as a plain service: its own process, restarted
+    always, after the supervisor's unit (it only talks to it; either runs without the other).
+    A usage error (exit 2: no chat allowed, say) is not restarted: it needs a person."""
     supervisor = f"wdbot-{spec.home_id[:8]}.service"
+    what = "Telegram chat control" if spec.telegram else "web dashboard"
     lines = [
         "[Unit]",
-        f"Description=wdbot web dashboard for {spec.home}",
+        f"Description=wdbot {what} for {spec.home}",
         f"After={supervisor}",
         "",
         "[Service]",
@@ -127,6 +144,7 @@ def _systemd_web_unit(spec: ServiceSpec) -> str:
         "Environment=" + _systemd_quote(f"WDBOT_HOME={spec.home}"),
         "Restart=always",
         "RestartSec=2",
+        *(["RestartPreventExitStatus=2"] if spec.telegram else []),
         *([f"User={spec.user}"] if spec.system else []),
         "",
         "[Install]",
@@ -148,14 +166,14 @@ def launchd_plist(spec: ServiceSpec) -> bytes:
     >>> job["Label"], job["KeepAlive"], job["AbandonProcessGroup"]
     ('io.wdbot.01234567', True, True)
     """
-    log = str(spec.home / ("web.log" if spec.web else "supervisor.log"))
+    log = str(spec.home / (f"{spec.companion}.log" if spec.companion else "supervisor.log"))
     job: dict[str, object] = {
         "Label": spec.label,
         "ProgramArguments": spec.command,
         "EnvironmentVariables": {"WDBOT_HOME": str(spec.home)},
         "RunAtLoad": True,
         "KeepAlive": True,  # like Restart=always: a held bot stays down at any start anyway
-        "AbandonProcessGroup": not spec.web,  # bots outlive a supervisor restart, like KillMode=process
+        "AbandonProcessGroup": not spec.companion,  # bots outlive a supervisor restart, like KillMode=process
         "ExitTimeOut": STOP_TIMEOUT_S,
         "ProcessType": "Background",
         "StandardOutPath": log,

@@ -4,9 +4,10 @@ an injected clock), and sending them through apprise in a worker thread.
 What alerts: a bot ``errored``; a crash loop (``crashes`` crashes within ``window_s``); a
 suspected leak; a memory, fd or hang restart; a failed recovery; an auto-install done or
 failed; the supervisor starting after an unclean stop; the registry file unreadable, and
-readable again; a trading mode set, and a halted bot stopped for not listening. Per (bot,
-kind) at most one alert per ``min_interval_s``; what is held back is counted and told in the
-next one, so a crash loop sends one alert, then a summary, not hundreds.
+readable again; a trading mode set, and a halted bot stopped for not listening; a bot's
+``wd.notify()`` note (limited by ``botnotes``). Per (bot, kind) at most one alert per
+``min_interval_s``; what is held back is counted and told in the next one, so a crash loop
+sends one alert, then a summary, not hundreds.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class AlertPolicy:
         >>> policy.on_event(crash, 0.0) is None, policy.on_event(crash, 1.0).title
         (True, 'wdbot: grid is in a crash loop')
         """
+        if event.get("kind") == "notify":
+            return self._note(event)
         found = self._classify(event, now)
         if found is None:
             return None
@@ -76,6 +79,14 @@ class AlertPolicy:
                      f"{duration(now - held.sent_at)}, held back)")
         self._sent[key] = _Held(now)
         return Alert(key, title, body, urls)
+
+    def _note(self, event: Mapping[str, Any]) -> Alert | None:
+        """A ``wd.notify()`` note: ``botnotes`` has already de-duplicated and rate-limited it."""
+        bot = str(event.get("bot") or "")
+        urls = tuple(dict.fromkeys([*self.settings.urls, *self.bot_urls(bot)]))
+        held = event.get("held")
+        body = str(event.get("text")) + (f"\n({held} more held back)" if held else "")
+        return Alert((bot, "notify"), f"wdbot: {bot} ({event.get('level')})", body, urls) if urls else None
 
     def _classify(self, event: Mapping[str, Any], now: float) -> tuple[str, str, str] | None:
         kind, bot = event.get("kind"), event.get("bot") or "the supervisor"

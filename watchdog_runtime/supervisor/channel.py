@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+from ..bot.notes import MAX_MESSAGE_BYTES, parse_payload
 from ..bot.notify import parse
 from ..common.home import private_socket
 
@@ -24,24 +25,29 @@ RECEIVE_BUFFER_BYTES = 1024 * 1024
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, deliver: Callable[[str, str], None]) -> None:
+    def __init__(self, deliver: Callable[..., None]) -> None:
         self.deliver = deliver
 
     def datagram_received(self, data: bytes, addr: object) -> None:
-        message = parse(data[:256])
-        if message is not None:
-            try:
+        # A note or figures (``wd.notify``, ``wd.report``) carries JSON after the kind.
+        try:
+            message: tuple[object, ...] | None = (parse_payload(data) if len(data) <= MAX_MESSAGE_BYTES
+                                                  else None)
+            if message is None:
+                message = parse(data[:256])
+            if message is not None:
                 self.deliver(*message)
-            except Exception:  # noqa: BLE001 - a bad message must not end the listener
-                log.exception("handling a bot message failed")
+        except Exception:  # noqa: BLE001 - a bad message must not end the listener (asyncio closes it)
+            log.exception("handling a bot message failed")
 
     def error_received(self, exc: Exception) -> None:
         log.warning("notify socket: %s", exc)
 
 
-async def listen(path: Path, deliver: Callable[[str, str], None]) -> asyncio.DatagramTransport:
+async def listen(path: Path, deliver: Callable[..., None]) -> asyncio.DatagramTransport:
     """Bind ``path`` (replacing a stale socket of a dead supervisor) and hand every
-    well-formed message to ``deliver(run_id, kind)``."""
+    well-formed message to ``deliver(run_id, kind)``, a note or figures to
+    ``deliver(run_id, kind, payload)``."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     with private_socket(path):
         sock.bind(str(path))

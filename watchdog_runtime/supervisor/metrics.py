@@ -73,7 +73,7 @@ class Collector:
             for key, family in gauges.items():
                 if bot.get(key) is not None:
                     family.add_metric([name], bot[key])
-        yield from (state, running, restarts, last_exit, *gauges.values())
+        yield from (state, running, restarts, last_exit, *gauges.values(), *_figures(bots))
         yield _modes(bots)  # issue 27
 
 
@@ -89,6 +89,22 @@ def _modes(bots: Sequence[Mapping[str, Any]]) -> Any:
         if bot.get("mode") in {m.value for m in Mode}:
             family.add_metric([bot["name"]], float(Mode(bot["mode"]).gauge))
     return family
+
+
+def _figures(bots: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
+    """``wd.report()``'s numbers (``wdbot_bot_figure{bot,name}``) and their age."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    figure = GaugeMetricFamily("wdbot_bot_figure", "The bot's latest wd.report() figures",
+                               labels=["bot", "name"])
+    age = GaugeMetricFamily("wdbot_bot_figures_age_seconds", "Seconds since the bot's last wd.report()",
+                            labels=["bot"])
+    for bot in bots:
+        for name, value in (bot.get("figures") or {}).items():
+            figure.add_metric([bot["name"], name], value)
+        if bot.get("figures_age_s") is not None:
+            age.add_metric([bot["name"]], bot["figures_age_s"])
+    yield from (figure, age)
 
 
 def serve(listen: str, collector: Collector, home: Home) -> None:

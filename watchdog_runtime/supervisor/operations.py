@@ -210,7 +210,7 @@ class Operations:
     async def op_status(self, name: str | None = None) -> dict[str, Any]:
         sup = self.sup
         runners = [self.runner(name)] if name else [sup.runners[n] for n in sorted(sup.runners)]
-        bots = [self.sup.modes.annotate(self._fresh_hint(r.status())) for r in runners]
+        bots = [self.sup.notes.add_to(self.sup.modes.annotate(self._fresh_hint(r.status()))) for r in runners]
         return {"supervisor": self._about(), "bots": bots}
 
     def _about(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from ..secretstore import SecretError, SecretStore
 from ..states import BotState, Hold
 from . import alerts, cgroupplan, cgroups, procs
 from .alerts import AlertPolicy
+from .botnotes import BotNotes
 from .cgroupplan import Containment
 from .housekeeping import FAST_SAMPLE_S, RECENT_SLEEP_S, SleepWatch
 from .modes import ModeKeeper
@@ -56,6 +57,7 @@ class Supervisor:
         self.clock = clock
         self.uniform01 = uniform01
         self.runners: dict[str, BotRunner] = {}
+        self.notes = BotNotes(self.events.write, clock)  # wd.notify, wd.report (issue 27)
         self.warnings: list[str] = []
         self.started_mono = clock()
         self.shutdown_requested = asyncio.Event()
@@ -243,10 +245,12 @@ class Supervisor:
         except ConfigError:
             return WatchSettings()
 
-    def deliver(self, run_id: str, kind: str) -> None:
+    def deliver(self, run_id: str, kind: str, payload: dict[str, Any] | None = None) -> None:
         """A bot's message from the notify socket, handed to the runner whose live run it is."""
         for runner in self.runners.values():
             if runner.on_message(run_id, kind):
+                if payload is not None:
+                    self.notes.take(runner.spec.name, kind, payload)
                 return
 
     # ------------------------------------------------------------ telling people

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..common.advice import Urgency, advice
+from ..common.figures import figures_text
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
 
@@ -135,6 +136,7 @@ def bot_page(bot: Bot, exits: Sequence[Mapping[str, Any]], events: Sequence[Mapp
         ("threads / procs", f"{_dash(bot.get('threads'))} / {_dash(bot.get('procs'))}"),
         ("heartbeat", bot_row(bot)["heartbeat"]),
         ("trading mode", mode_full(bot)),
+        ("figures", figures_text(bot)),  # wd.report(); its notes (wd.notify) are events
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
     if diagnosis:

@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "notify",
     "service",
     "web",
+    "telegram",
     "shutdown",
     "modes",      # halt, reduce, resume
 )

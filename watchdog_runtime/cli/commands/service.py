@@ -28,6 +28,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--metrics", metavar="HOST:PORT", help="the daemon serves Prometheus metrics there")
     p.add_argument("--web", metavar="HOST:PORT", nargs="?", const="127.0.0.1:8377",
                    help="also a unit for 'wdbot web' (default 127.0.0.1:8377)")
+    p.add_argument("--telegram", action="store_true", help="also a unit for 'wdbot telegram'")
     p.set_defaults(func=cmd_service)
 
 
@@ -42,7 +43,8 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
                                metrics=ns.metrics)
     platform = "darwin" if sys.platform == "darwin" else "linux"
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else [])]
+    specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else []),
+             *([spec.telegram_unit()] if ns.telegram else [])]
     for one in specs:
         path = service.unit_path(one, platform, Path.home(), config_home)
         if ns.action == "print":
