@@ -113,6 +113,7 @@ PROTOCOL = {
     "remove": ["name", "purge"],
     "status": ["name"],
     "shutdown": ["keep_bots"],
+    "mode": ["mode", "names", "all", "reason", "source"],
 }
 """The control protocol's operations and their arguments, as the commands and the web send them."""
 
