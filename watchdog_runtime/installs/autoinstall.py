@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ..spec import AutoInstall
 from ..supervisor.tracebacks import MissingModule
+from .causes import needs_windows
 from .modmap import (
     Entry,
     ImportStmt,
@@ -132,6 +133,9 @@ def plan(
         return refuse("a relative import of the bot's own package, not a missing package: "
                       "fix the import")
     top = name.split(".")[0]
+    if (windows := needs_windows(top)) is not None:
+        # Before the standard library: sys.stdlib_module_names lists winsound on Linux too.
+        return refuse(windows)
     if facts.stdlib:
         return refuse(f"{top!r} is part of Python's standard library, which nothing from PyPI "
                       f"replaces: check the bot's Python (--python)")
@@ -150,7 +154,10 @@ def plan(
         return refuse(f"still missing after {MAX_ATTEMPTS} install rounds (wdbot installed "
                       f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
                       f"dependencies, then 'wdbot restart {bot}'")
-    return _choose(name, bot, policy, stmts, list(table), list(allowed), declared)
+    choice = _choose(name, bot, policy, stmts, list(table), list(allowed), declared)
+    if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
+        return refuse(windows)
+    return choice
 
 
 def _mentions(stmt: ImportStmt, name: str) -> bool:
@@ -207,10 +214,16 @@ class Installed:
     at: str = ""
     from_source: bool = False
     """Installed by a uv call that could build from source (no wheel fitted)."""
+    note: str = ""
+    """Why this release and not the newest, or why this pin (issue 26): "lumibot 0.0.3
+    instead of 4.6.30: ibapi has no wheel"."""
 
     def to_json(self) -> dict[str, str | bool]:
-        return {"module": self.module, "package": self.package, "version": self.version,
-                "from_source": self.from_source}
+        out: dict[str, str | bool] = {"module": self.module, "package": self.package,
+                                      "version": self.version, "from_source": self.from_source}
+        if self.note:
+            out["note"] = self.note
+        return out
 
     @property
     def requirement(self) -> str:
@@ -231,8 +244,8 @@ def format_record(items: Iterable[Installed]) -> str:
     # To make a fix permanent, move its line into the bot's own dependencies.
     PyYAML==6.0.2  # module=yaml at=2026-11-23T04:17:00Z
     """
-    lines = [f"{i.requirement}  # module={i.module} at={i.at}{' built=source' if i.from_source else ''}\n"
-             for i in items]
+    lines = [f"{i.requirement}  # module={i.module} at={i.at}{' built=source' if i.from_source else ''}"
+             f"{' why=' + i.note.replace(chr(10), ' ') if i.note else ''}\n" for i in items]
     return RECORD_HEADER + "".join(lines)
 
 
@@ -245,8 +258,9 @@ def parse_record(text: str) -> list[Installed]:
         if not requirement:
             continue
         package, _, version = requirement.partition("==")
+        comment, _, note = comment.partition(" why=")  # the note is free text: last
         fields = dict(f.split("=", 1) for f in comment.split() if "=" in f)
         if is_dist_name(package) and is_import_name(fields.get("module", "")):
             out.append(Installed(fields["module"], package, version, fields.get("at", ""),
-                                 fields.get("built") == "source"))
+                                 fields.get("built") == "source", note.strip()))
     return out

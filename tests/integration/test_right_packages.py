@@ -1,0 +1,136 @@
+"""Issue 26: the right packages, not just some packages. Through the real CLI, real uv, and a
+local mirror of tiny wheels that reproduces each trap met in real bots: an old release
+without the dependency the newest needs (which ships only an sdist), a Python bound,
+Windows-only names, a source build that lacks a C library."""
+
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Wdbot, build_sdist, build_wheel, write_bot
+
+RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, wd: Wdbot) -> Path:
+    """A wheel folder the supervisor's uv uses instead of an index (through the env)."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
+    return folder
+
+
+def old_release_trap(folder: Path, dist: str, module: str) -> None:
+    """lumibot's trap: the newest release needs a dependency that ships only an sdist; an
+    ancient one declares no dependencies, so a wheels-only resolution backtracks to it."""
+    build_wheel(folder, dist, "0.0.3", {f"{module}/__init__.py": "VERSION = '0.0.3'\n"})
+    build_wheel(folder, dist, "4.6.30", {f"{module}/__init__.py": "VERSION = '4.6.30'\n"},
+                f"Requires-Dist: {dist}-ibapi\n")
+    build_sdist(folder, f"{dist}-ibapi", "9.81", f"{module.replace('-', '_')}_ibapi")
+
+
+def version_line(wd: Wdbot, name: str) -> str:
+    def seen() -> str | None:
+        lines = [line for line in wd.stdout(name).splitlines() if line.startswith("version ")]
+        return lines[-1] if lines else None
+    from tests.helpers import wait_until
+    return wait_until(seen, f"{name} to print its package's version")
+
+
+def test_the_newest_release_is_installed_when_its_dependency_builds_from_source(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26, lumibot 0.0.3): the wheels-only resolution settled silently for
+    an ancient release and the source-allowed try never ran."""
+    old_release_trap(mirror, "wdt-lumi", "wdt_lumi")
+    wd("allow", "wdt_lumi=wdt-lumi")
+    bot = write_bot(bots, "lumi.py", "import wdt_lumi\nprint('version', wdt_lumi.VERSION, flush=True)\n"
+                    + RUN_FOREVER)
+    wd("start", str(bot))
+    assert version_line(wd, "lumi") == "version 4.6.30"
+    [item] = wd.bot("lumi")["auto_installed"]
+    assert item["version"] == "4.6.30" and item["from_source"] is True
+    assert "wdt-lumi==4.6.30" in (wd.home / "bots" / "lumi" / "auto-requirements.txt").read_text()
+
+
+def test_where_only_an_old_release_installs_the_event_status_and_record_say_why(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): an old release was pinned without a word. With source builds
+    forbidden only 0.0.3 can install, and it says so; a Python bound names --python."""
+    old_release_trap(mirror, "wdt-lumo", "wdt_lumo")
+    build_wheel(mirror, "wdt-bound", "1.0", {"wdt_bound/__init__.py": "VERSION = '1.0'\n"})
+    build_wheel(mirror, "wdt-bound", "2.0", {"wdt_bound/__init__.py": "VERSION = '2.0'\n"},
+                "Requires-Python: >=3.99\n")
+    wd.home.mkdir(exist_ok=True)
+    (wd.home / "config.toml").write_text("[auto_install]\nallow_sdist = false\n")
+    wd("allow", "wdt_lumo=wdt-lumo")
+    wd("allow", "wdt_bound=wdt-bound")
+    bot = write_bot(bots, "lumo.py", "import wdt_lumo, wdt_bound\n"
+                    "print('version', wdt_lumo.VERSION, wdt_bound.VERSION, flush=True)\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    assert version_line(wd, "lumo") == "version 0.0.3 1.0"
+    notes = {i["package"]: i.get("note") for i in wd.bot("lumo")["auto_installed"]}
+    assert notes["wdt-lumo"] == "wdt-lumo 0.0.3 instead of 4.6.30: wdt-lumo-ibapi has no wheel"
+    assert notes["wdt-bound"] == "wdt-bound 1.0 instead of 2.0: it needs Python >=3.99 (--python 3.99)"
+    events = {e["package"]: e.get("note") for e in wd.events("auto_install", "lumo")}
+    assert events == notes, "the event says it too"
+    record = (wd.home / "bots" / "lumo" / "auto-requirements.txt").read_text()
+    assert "why=wdt-lumo 0.0.3 instead of 4.6.30: wdt-lumo-ibapi has no wheel" in record
+    assert "0.0.3 instead of 4.6.30" in wd("status", "lumo").out
+
+
+@pytest.mark.parametrize("module, words", [
+    ("winsound", "'winsound' needs Windows: it exists only in Windows builds of Python"),
+    ("msvcrt", "'msvcrt' needs Windows"),
+    ("MetaTrader5", "'MetaTrader5' needs Windows: it exists only in Windows wheels; on Linux, use "
+                    "the bridge mt5linux"),
+])
+def test_windows_only_names_say_needs_windows(wd: Wdbot, bots: Path, mirror: Path, module: str,
+                                              words: str) -> None:
+    """Regression (issue 26): winsound got "part of the standard library ... check --python",
+    MetaTrader5 uv's first sentence cut short."""
+    name = f"win{module.lower()}"
+    bot = write_bot(bots, f"{name}.py", f"import {module}\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    error = wd.wait_state(name, "errored")["last_exit"]["error"]
+    assert words in error and "\n" not in error
+    assert "standard library" not in error
+    assert wd.events("auto_install_started", name) == [], "nothing is tried for Windows-only names"
+
+
+def failing_sdist(folder: Path, dist: str, version: str, output: str) -> None:
+    """An sdist whose build prints ``output`` and fails, as mysqlclient's does without
+    pkg-config and the MySQL client library."""
+    norm = dist.replace("-", "_")
+    root = folder / "src" / f"{norm}-{version}"
+    root.mkdir(parents=True)
+    (root / "PKG-INFO").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "{dist}"\nversion = "{version}"\n\n[build-system]\nrequires = []\n'
+        f'build-backend = "backend"\nbackend-path = ["."]\n')
+    (root / "backend.py").write_text(
+        f"import sys\n\ndef _fail(*args, **kwargs):\n    print({output!r}, file=sys.stderr)\n"
+        f"    raise Exception('Can not find valid pkg-config name.')\n\n"
+        f"get_requires_for_build_wheel = build_wheel = build_sdist = _fail\n")
+    with tarfile.open(folder / f"{norm}-{version}.tar.gz", "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+
+
+def test_a_failed_source_build_names_the_missing_library_and_its_package(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): mysqlclient's failed build said "Call to
+    `setuptools.build_meta.get_requires_for_build_wheel` failed ... pin a version"."""
+    failing_sdist(mirror, "wdt-mysql", "2.2.4",
+                  "/bin/sh: 1: pkg-config: not found\nTrying pkg-config --exists mysqlclient\n"
+                  "Specify MYSQLCLIENT_CFLAGS and MYSQLCLIENT_LDFLAGS env vars manually")
+    wd("allow", "wdt_mysql=wdt-mysql")
+    bot = write_bot(bots, "mysql.py", "import wdt_mysql\n" + RUN_FOREVER)
+    assert wd("start", str(bot), check=False).code == 1
+    status = wd.wait_state("mysql", "errored")
+    error = status["last_exit"]["error"]
+    assert "needs the MySQL client library and pkg-config: apt-get install " \
+           "default-libmysqlclient-dev pkg-config" in error
+    assert "MYSQLCLIENT_CFLAGS" in status["last_exit"]["detail"], "uv's whole text stays in detail"
