@@ -134,3 +134,77 @@ def test_a_failed_source_build_names_the_missing_library_and_its_package(
     assert "needs the MySQL client library and pkg-config: apt-get install " \
            "default-libmysqlclient-dev pkg-config" in error
     assert "MYSQLCLIENT_CFLAGS" in status["last_exit"]["detail"], "uv's whole text stays in detail"
+
+
+def drift_trap(folder: Path) -> None:
+    """web3's trap: 7 removed a name that 6 has; python-telegram-bot's: 20 removed a submodule."""
+    build_wheel(folder, "wdt-web", "6.2.0", {"wdt_web/__init__.py": "VERSION = '6.2.0'\n",
+                                             "wdt_web/middleware/__init__.py": "geth_poa = 'six'\n"})
+    build_wheel(folder, "wdt-web", "7.1.0", {"wdt_web/__init__.py": "VERSION = '7.1.0'\n",
+                                             "wdt_web/middleware/__init__.py": "other = 'seven'\n"})
+    build_wheel(folder, "wdt-tg", "13.15", {"wdt_tg/__init__.py": "", "wdt_tg/ext/__init__.py": "",
+                                            "wdt_tg/ext/dispatcher.py": "run_async = 13\n"})
+    build_wheel(folder, "wdt-tg", "20.0", {"wdt_tg/__init__.py": "", "wdt_tg/ext/__init__.py": ""})
+
+
+def test_a_name_removed_in_a_new_major_is_repaired_with_the_last_release_that_has_it(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26, web3 7 / python-telegram-bot 20): the ImportError at import
+    time crash-looped in backoff for good; 'No module named pkg.sub' named neither the
+    distribution nor the version that would work."""
+    drift_trap(mirror)
+    wd("allow", "wdt_web=wdt-web")
+    wd("allow", "wdt_tg=wdt-tg")
+    bot = write_bot(bots, "drift.py", "from wdt_web.middleware import geth_poa\n"
+                    "from wdt_tg.ext.dispatcher import run_async\n"
+                    "print('version', geth_poa, run_async, flush=True)\n" + RUN_FOREVER)
+    wd("start", str(bot), "--backoff-initial", "600", "--backoff-max", "600")
+    assert version_line(wd, "drift") == "version six 13"
+    status = wd.wait_state("drift", "running")
+    installed = {i["package"]: i for i in status["auto_installed"]}
+    assert installed["wdt-web"]["version"] == "6.2.0"
+    assert installed["wdt-web"]["note"] == "wdt-web 6.2.0: 7.1.0 has no 'geth_poa' in wdt_web.middleware"
+    assert installed["wdt-tg"]["note"] == "wdt-tg 13.15: 20.0 has no 'wdt_tg.ext.dispatcher'"
+    record = (wd.home / "bots" / "drift" / "auto-requirements.txt").read_text()
+    assert "wdt-web==6.2.0" in record and "wdt-tg==13.15" in record and "why=wdt-web 6.2.0" in record
+    assert [e["source"] for e in wd.events("auto_install", "drift")].count("drift") == 2
+
+
+def test_a_drift_nothing_repairs_ends_errored_in_one_line_not_a_crash_loop(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): an import-time ImportError of a dependency restarted forever."""
+    build_wheel(mirror, "wdt-gone", "1.0", {"wdt_gone/__init__.py": "a = 1\n"})
+    build_wheel(mirror, "wdt-gone", "2.0", {"wdt_gone/__init__.py": "b = 2\n"})
+    wd("allow", "wdt_gone=wdt-gone")
+    bot = write_bot(bots, "gone.py", "from wdt_gone import nowhere\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("gone", "errored")
+    error = status["last_exit"]["error"]
+    assert "wdt-gone 2.0 has no 'nowhere' in wdt_gone (nor had 1.0)" in error and "\n" not in error
+    assert status["restarts"] == 0
+
+
+def test_a_pinned_dependency_is_not_changed_and_the_line_names_the_release_that_has_it(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    drift_trap(mirror)
+    (bots / "requirements.txt").write_text("wdt-web==7.1.0\n")
+    bot = write_bot(bots, "pinned.py", "from wdt_web.middleware import geth_poa\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    error = wd.wait_state("pinned", "errored")["last_exit"]["error"]
+    assert "wdt-web 7.1.0 has no 'geth_poa' in wdt_web.middleware; wdt-web 6.2.0 has it: pin " \
+           "wdt-web==6.2.0 in the bot's dependencies" in error
+
+
+def test_another_import_time_import_error_of_a_dependency_ends_errored(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): a dependency failing to import (a C library it loads is
+    missing) crash-looped in backoff."""
+    build_wheel(mirror, "wdt-native", "1.0", {"wdt_native/__init__.py": "raise ImportError("
+                "'libwdt.so.0: cannot open shared object file: No such file or directory')\n"})
+    wd("allow", "wdt_native=wdt-native")
+    bot = write_bot(bots, "native.py", "import wdt_native\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("native", "errored")
+    assert "importing wdt-native 1.0 failed: libwdt.so.0: cannot open shared object file" \
+        in status["last_exit"]["error"]
+    assert status["restarts"] == 0

@@ -106,7 +106,10 @@ class AutoInstaller:
 
     def _drop_superseded(self, spec: BotSpec, declared: Declared) -> None:
         mine = {normalize_dist(n) for r in declared.listed() if (n := requirement_name(r))}
-        dropped = [i for i in self.recorded if normalize_dist(i.package) in mine]
+        bare = {normalize_dist(r.strip()) for r in declared.listed() if requirement_name(r) == r.strip()}
+        # A pin wdbot made for a version drift stays under a dependency declared without one.
+        dropped = [i for i in self.recorded if normalize_dist(i.package) in mine
+                   and not (i.note and normalize_dist(i.package) in bare)]
         if not dropped:
             return
         kept = [i for i in self.recorded if i not in dropped]
@@ -159,6 +162,12 @@ class AutoInstaller:
                                    reason=str(exc))
             return Outcome(budget, f"auto-install cannot read its settings: {exc}")
         self._scanned = None
+        if missing.imported or missing.error or "." in missing.name:
+            from .driftrepair import after_drift  # it builds on this module's install steps
+
+            fixed = after_drift(self, spec, missing, budget, config)
+            if fixed is not None:
+                return fixed
         return self._round(spec, missing, budget, config)
 
     def _state(self) -> tuple[tuple[str, ...], str] | None:
