@@ -208,3 +208,50 @@ def test_another_import_time_import_error_of_a_dependency_ends_errored(
     assert "importing wdt-native 1.0 failed: libwdt.so.0: cannot open shared object file" \
         in status["last_exit"]["error"]
     assert status["restarts"] == 0
+
+
+def binance_mirror(folder: Path) -> None:
+    """Stand-ins for the three distributions that share ``binance`` (their real layouts,
+    cut down): the same ``binance/__init__.py`` and ``binance/lib`` in two of them."""
+    shared = {"binance/__init__.py": "", "binance/lib/__init__.py": "",
+              "binance/lib/utils.py": "def config_logging(*a): pass\n",
+              "binance/websocket/__init__.py": ""}
+    build_wheel(folder, "python-binance", "1.0.19", {
+        "binance/__init__.py": "from .client import Client\n", "binance/client.py": "Client = 'pb'\n"})
+    build_wheel(folder, "binance-connector", "3.12.0", {
+        **shared, "binance/spot/__init__.py": "Spot = 'spot'\n",
+        "binance/websocket/spot/__init__.py": ""})
+    build_wheel(folder, "binance-futures-connector", "4.1.0", {
+        **shared, "binance/um_futures/__init__.py": "UMFutures = 'fut'\n",
+        "binance/websocket/um_futures/__init__.py": "",
+        "binance/websocket/um_futures/websocket_client.py": "UMFuturesWebsocketClient = 'ws'\n"})
+
+
+def test_one_namespace_gets_the_one_distribution_its_deepest_submodules_name(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): a bot importing binance.lib.utils, binance.um_futures and
+    binance.websocket.um_futures got python-binance, binance-connector and
+    binance-futures-connector, whose files under binance/ overwrote each other."""
+    binance_mirror(mirror)
+    bot = write_bot(bots, "fut.py", "from binance.lib.utils import config_logging\n"
+                    "from binance.um_futures import UMFutures\n"
+                    "from binance.websocket.um_futures.websocket_client import UMFuturesWebsocketClient\n"
+                    "print('version', UMFutures, UMFuturesWebsocketClient, flush=True)\n" + RUN_FOREVER)
+    wd("start", str(bot))
+    assert version_line(wd, "fut") == "version fut ws"
+    assert [i["package"] for i in wd.bot("fut")["auto_installed"]] == ["binance-futures-connector"]
+    record = (wd.home / "bots" / "fut" / "auto-requirements.txt").read_text()
+    assert "python-binance" not in record and "binance-connector==" not in record
+
+
+def test_two_distributions_that_write_the_same_files_are_never_both_installed(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    binance_mirror(mirror)
+    bot = write_bot(bots, "both.py", "from binance.spot import Spot\n"
+                    "from binance.um_futures import UMFutures\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("both", "errored")
+    assert len(status["auto_installed"]) == 1, "one of them, never both"
+    error = status["last_exit"]["error"]
+    assert ("binance.um_futures is in binance-futures-connector, not in the installed "
+            "binance-connector 3.12.0 and would overwrite its files") in error and "\n" not in error

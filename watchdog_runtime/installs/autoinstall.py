@@ -114,6 +114,7 @@ def plan(
     declared: Sequence[str] = (),
     installed_before: Sequence[str] = (),
     rounds: int = 0,
+    preferred: Sequence[str] = (),
 ) -> Install | Refuse:
     """Decide for one missing module. ``installed_before`` lists the modules already
     installed for this bot since it last ran healthy, in ``rounds`` install rounds (one uv
@@ -154,7 +155,7 @@ def plan(
         return refuse(f"still missing after {MAX_ATTEMPTS} install rounds (wdbot installed "
                       f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
                       f"dependencies, then 'wdbot restart {bot}'")
-    choice = _choose(name, bot, policy, stmts, list(table), list(allowed), declared)
+    choice = _choose(name, bot, policy, stmts, list(table), list(allowed), declared, preferred)
     if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
         return refuse(windows)
     return choice
@@ -166,10 +167,11 @@ def _mentions(stmt: ImportStmt, name: str) -> bool:
 
 
 def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt],
-            table: list[Entry], allowed: list[Entry], declared: Sequence[str]) -> Install | Refuse:
+            table: list[Entry], allowed: list[Entry], declared: Sequence[str],
+            preferred: Sequence[str] = ()) -> Install | Refuse:
     by_name = {normalize_dist(n): r for r in declared if (n := requirement_name(r))}
-    operator = resolve(allowed, name, stmts)
-    shipped = resolve(table, name, stmts)
+    operator = resolve(allowed, name, stmts, preferred)
+    shipped = resolve(table, name, stmts, preferred)
     # 1. The operator's own pair wins.
     if operator.dist:
         return _install(name, operator.dist, by_name.get(normalize_dist(operator.dist)), "allowed")
@@ -181,7 +183,7 @@ def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt
             return _install(name, requirement_name(declared_req) or dist, declared_req, "declared")
     # 3. The shipped table.
     if shipped.dist:
-        return _install(name, shipped.dist, None, "table")
+        return _install(name, shipped.dist, None, "table", shipped.spec)
     if len(shipped.candidates) > 1:
         return Refuse(name, f"{name!r} comes from several packages ({', '.join(shipped.candidates)}) "
                             f"and the failing import does not say which: declare the one the bot "
@@ -194,10 +196,11 @@ def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt
                         f"bot's dependencies, then 'wdbot restart {bot}'")
 
 
-def _install(module: str, dist: str, declared: str | None, source: str) -> Install | Refuse:
+def _install(module: str, dist: str, declared: str | None, source: str, spec: str = ""
+             ) -> Install | Refuse:
     if not is_dist_name(dist):
         return Refuse(module, f"{dist!r} is not a valid distribution name: nothing was installed")
-    requirement = declared.strip() if declared else dist
+    requirement = declared.strip() if declared else dist + spec
     if requirement.startswith("-") or "\n" in requirement:
         return Refuse(module, f"the declared requirement {requirement!r} is not one: fix it")
     return Install(module=module, dist=dist, requirement=requirement, source=source)

@@ -16,7 +16,7 @@ from .autoinstall import MAX_ATTEMPTS, Budget, Install, requirement_name
 from .causes import failed_line
 from .deps import DependencyError, declared_dependencies
 from .drift import Drift, find_drift, last_with, owner_of, pin_note, refusal
-from .modmap import normalize_dist
+from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
 from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
 from .venvs import mark_current, site_packages
 
@@ -31,6 +31,9 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
     drift = find_drift(site, missing, facts.parent_installed)
     if drift is None:
         return None
+    other = _elsewhere(missing, drift)
+    if other is not None:
+        return _refuse(repairs, spec, missing, budget, other)
     if budget.rounds >= MAX_ATTEMPTS or _key(drift) in budget.modules:
         return _refuse(repairs, spec, missing, budget, f"{drift.dist} {drift.version} has no "
                        f"{drift.lacks()}, still after wdbot's installs for this bot: declare the "
@@ -66,6 +69,19 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
     repairs.host.events.write("auto_install", spec.name, **item.to_json(), source="drift",
                               round=budget.rounds, seconds=round(repairs.host.clock() - started, 3))
     return Outcome(budget)
+
+
+def _elsewhere(missing: MissingModule, drift: Drift) -> str | None:
+    """A shared namespace: the map says another distribution than the installed owner
+    provides the module (binance.um_futures is binance-futures-connector's, binance/ is
+    binance-connector's here). Not a drift; installing both would overwrite files."""
+    found = resolve(shipped_table(), drift.module, parse_import_line(missing.import_line))
+    if found.dist is None or normalize_dist(found.dist) == normalize_dist(drift.dist):
+        return None
+    clash = " and would overwrite its files" if conflicting(found.dist, drift.dist) else ""
+    return (f"{drift.module} is in {found.dist}, not in the installed {drift.dist} {drift.version}"
+            f"{clash} (they share the package {drift.module.split('.')[0]!r}): declare the one the "
+            f"bot uses and remove the other from its venv")
 
 
 def _key(drift: Drift) -> str:

@@ -39,6 +39,7 @@ from .causes import failed_line
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
+from .namespaces import choose_all, installed_dists
 from .newest import newest_releases, settle
 from .uvtool import UvError, pip_install, uv_decisive_line
 from .venvprobe import ProbeError, missing_modules
@@ -234,21 +235,25 @@ class AutoInstaller:
                                        reason=str(exc))
             return _Planned((), f"auto-install cannot read its settings: {exc}")
         policy = spec.auto_install or config.auto_install
-        installs: dict[str, Install] = {}
-        for missing in ([required] if required else []) + self.discover(spec, required):
+
+        def decide(missing: MissingModule, preferred: tuple[str, ...]) -> Install | Refuse:
             facts = facts_for(missing.name, self.paths.python, self.paths.venv,
                               Path(spec.path).parent)
-            choice = plan(missing, bot=spec.name, policy=policy, facts=facts,
-                          table=shipped_table(), allowed=allowed, declared=declared.listed(),
-                          installed_before=budget.modules, rounds=budget.rounds)
-            if missing is required and isinstance(choice, Refuse):
-                self.host.events.write("auto_install_refused", spec.name, module=missing.name,
-                                       reason=choice.message)
-                return _Planned((), choice.message)
-            if isinstance(choice, Install) and (missing is required or (
-                    choice.source != "any" and normalize_dist(choice.dist) not in self._failed)):
-                installs.setdefault(normalize_dist(choice.dist), choice)
-        return _Planned(tuple(installs.values()), None)
+            return plan(missing, bot=spec.name, policy=policy, facts=facts,
+                        table=shipped_table(), allowed=allowed, declared=declared.listed(),
+                        installed_before=budget.modules, rounds=budget.rounds, preferred=preferred)
+
+        def wanted(choice: Install) -> bool:
+            return choice.source != "any" and normalize_dist(choice.dist) not in self._failed
+
+        items = ([required] if required else []) + self.discover(spec, required)
+        installs, refusal = choose_all(items, required, decide, wanted,
+                                       installed_dists(site_packages(self.paths.venv)))
+        if refusal is not None:
+            self.host.events.write("auto_install_refused", spec.name, module=refusal.module,
+                                   reason=refusal.message)
+            return _Planned((), refusal.message)
+        return _Planned(tuple(installs), None)
 
     def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""
