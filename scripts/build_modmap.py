@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import urllib.parse
 import urllib.request
 import zipfile
 from collections import defaultdict
@@ -164,8 +165,6 @@ def newest_wheels(folders: Iterable[Path], wanted: set[str]) -> dict[str, Path]:
 def from_index(dist: str, cache: Path) -> Path | None:
     """The newest wheel of ``dist`` from the real index (its JSON API), cached."""
     import json
-
-    import urllib.parse
 
     with urllib.request.urlopen(f"https://pypi.org/pypi/{dist}/json", timeout=60) as resp:
         meta = json.load(resp)
