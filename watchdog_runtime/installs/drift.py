@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..supervisor.tracebacks import MissingModule
-from .modmap import normalize_dist
+from .modmap import is_import_name, normalize_dist
 from .uvtool import UvError, run_uv
 
 MAX_PROBES = 6
+PROBE_TIMEOUT_S = 120.0
+"""Each probe's bound (a wheel download and unpack): six of them never hold a repair long."""
 _RELEASE = re.compile(r"^(\d+)(?:\.(\d+))?")
 
 
@@ -47,7 +49,9 @@ def find_drift(site: Path | None, missing: MissingModule, parent_installed: bool
         return None
     if missing.imported is not None:
         module, name = missing.name, missing.imported
-    elif parent_installed and "." in missing.name:
+        if not (is_import_name(module) and is_import_name(name)):
+            return None  # error text is untrusted: only import names become paths and patterns
+    elif parent_installed and "." in missing.name and is_import_name(missing.name):
         module, name = missing.name, None
     else:
         return None
@@ -113,7 +117,7 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
             try:
                 run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
                         "--target", folder, "--python", str(python), *index_args, "--",
-                        f"{drift.dist}{bound}"], timeout_s=timeout_s)
+                        f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
             except UvError:
                 if bound.count(".") == 0:
                     continue  # no older major: the minors may still have it
