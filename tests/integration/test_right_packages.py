@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Wdbot, build_sdist, build_wheel, write_bot
+from tests.helpers import Wdbot, build_sdist, build_wheel, wait_until, write_bot
 
 RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
 
@@ -37,7 +37,6 @@ def version_line(wd: Wdbot, name: str) -> str:
     def seen() -> str | None:
         lines = [line for line in wd.stdout(name).splitlines() if line.startswith("version ")]
         return lines[-1] if lines else None
-    from tests.helpers import wait_until
     return wait_until(seen, f"{name} to print its package's version")
 
 
@@ -255,3 +254,21 @@ def test_two_distributions_that_write_the_same_files_are_never_both_installed(
     error = status["last_exit"]["error"]
     assert ("binance.um_futures is in binance-futures-connector, not in the installed "
             "binance-connector 3.12.0 and would overwrite its files") in error and "\n" not in error
+
+
+def test_a_dependency_declared_without_a_version_is_pinned_and_the_pin_stays(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """A requirements.txt that says 'wdt-web' (no version) lets wdbot pin the release that
+    has the name; the bot's own line does not drop that pin at the next start (it would
+    crash again on the newest)."""
+    drift_trap(mirror)
+    (bots / "requirements.txt").write_text("wdt-web\n")
+    bot = write_bot(bots, "bare.py", "from wdt_web.middleware import geth_poa\n"
+                    "print('version', geth_poa, flush=True)\n" + RUN_FOREVER)
+    wd("start", str(bot), "--backoff-initial", "600", "--backoff-max", "600")
+    assert version_line(wd, "bare") == "version six"
+    wd("restart", "bare")
+    wd.wait_state("bare", "running")
+    wait_until(lambda: wd.stdout("bare").count("version six") == 2, "the restarted bot's line")
+    record = (wd.home / "bots" / "bare" / "auto-requirements.txt").read_text()
+    assert "wdt-web==6.2.0" in record and not wd.events("auto_install_superseded", "bare")
