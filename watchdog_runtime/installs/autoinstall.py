@@ -134,15 +134,8 @@ def plan(
         return refuse("a relative import of the bot's own package, not a missing package: "
                       "fix the import")
     top = name.split(".")[0]
-    if (windows := needs_windows(top)) is not None:
-        # Before the standard library: sys.stdlib_module_names lists winsound on Linux too.
-        return refuse(windows)
-    if facts.stdlib:
-        return refuse(f"{top!r} is part of Python's standard library, which nothing from PyPI "
-                      f"replaces: check the bot's Python (--python)")
-    if facts.local:
-        return refuse(f"{top!r} is a file or folder beside the bot, not a package: fix the import "
-                      f"or the file's name")
+    if (why := _not_a_package(top, facts)) is not None:
+        return refuse(why)
     if facts.parent_installed:
         parent = name.rsplit(".", 1)[0]
         return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
@@ -159,6 +152,21 @@ def plan(
     if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
         return refuse(windows)
     return choice
+
+
+def _not_a_package(top: str, facts: Facts) -> str | None:
+    """Why ``top`` is nothing PyPI provides for this bot: Windows-only, the standard library,
+    a file of the bot's own."""
+    if (windows := needs_windows(top)) is not None:
+        # Before the standard library: sys.stdlib_module_names lists winsound on Linux too.
+        return windows
+    if facts.stdlib:
+        return (f"{top!r} is part of Python's standard library, which nothing from PyPI "
+                f"replaces: check the bot's Python (--python)")
+    if facts.local:
+        return (f"{top!r} is a file or folder beside the bot, not a package: fix the import "
+                f"or the file's name")
+    return None
 
 
 def _mentions(stmt: ImportStmt, name: str) -> bool:
