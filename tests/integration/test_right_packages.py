@@ -272,3 +272,15 @@ def test_a_dependency_declared_without_a_version_is_pinned_and_the_pin_stays(
     wait_until(lambda: wd.stdout("bare").count("version six") == 2, "the restarted bot's line")
     record = (wd.home / "bots" / "bare" / "auto-requirements.txt").read_text()
     assert "wdt-web==6.2.0" in record and not wd.events("auto_install_superseded", "bare")
+
+
+def test_a_python_bound_names_the_version_to_pass_to_python(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (issue 26): uv's 'X==2.0 requires Python >=3.99' got 'pin a version'."""
+    build_wheel(mirror, "wdt-py", "2.0", {"wdt_py/__init__.py": ""}, "Requires-Python: >=3.99\n")
+    wd("allow", "wdt_py=wdt-py")
+    bot = write_bot(bots, "bound.py", "import wdt_py\n" + RUN_FOREVER)
+    assert wd("start", str(bot), check=False).code == 1
+    error = wd.wait_state("bound", "errored")["last_exit"]["error"]
+    assert f"it needs Python >=3.99; start the bot on a Python it supports: 'wdbot start {bot} " \
+           f"--python 3.99'" in error
