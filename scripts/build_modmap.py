@@ -41,7 +41,8 @@ EXTRA = ("lumibot", "rel", "setuptools", "websocket-client", "schedule", "APSche
          "python-dotenv", "pydantic-settings", "binance-connector", "binance-futures-connector",
          "python-binance", "python-telegram-bot", "PyJWT", "google-cloud-storage", "protobuf")
 _SKIP_TOPS = frozenset({"tests", "test", "testing", "docs", "doc", "examples", "example",
-                        "benchmarks", "scripts", "bin", "build", "src", "tools", "samples"})
+                        "benchmarks", "scripts", "bin", "build", "src", "tools", "samples",
+                        "setup", "conftest", "py"})
 _WHEEL = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)(?:-\d[^-]*)?-[^-]+-[^-]+-[^-]+\.whl$")
 _MODULE_FILE = re.compile(r"^(?P<path>[A-Za-z_][\w/]*?)(?:/__init__)?\.(?:py|so|pyd|[\w.-]+\.so)$")
 
