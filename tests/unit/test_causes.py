@@ -60,3 +60,13 @@ def test_a_bound_in_the_table_is_validated() -> None:
     assert parse_table("pkg_resources setuptools <81\n")[0].spec == "<81"
     with pytest.raises(ValueError):
         parse_table("pkg_resources setuptools ;rm\n")
+
+
+def test_the_diagnosis_of_a_windows_only_module_says_needs_windows() -> None:
+    """Regression (issue 26): winsound got 'declare it … or let auto-install add it'."""
+    from watchdog_runtime.states import ExitReason
+    from watchdog_runtime.supervisor.diagnosis import Failure, diagnose
+
+    line = "ModuleNotFoundError: No module named 'winsound'"
+    found = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(line))
+    assert found is not None and found.hint.startswith("'winsound' needs Windows")
