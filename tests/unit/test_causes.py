@@ -70,3 +70,10 @@ def test_the_diagnosis_of_a_windows_only_module_says_needs_windows() -> None:
     line = "ModuleNotFoundError: No module named 'winsound'"
     found = diagnose(ExitReason.CRASH, 1, None, Failure.from_line(line))
     assert found is not None and found.hint.startswith("'winsound' needs Windows")
+
+
+def test_only_windows_wheels_in_uvs_hint_is_windows_whatever_the_name() -> None:
+    text = MT5.replace("metatrader5", "wdt-winonly")
+    assert why_not(text).startswith("'wdt-winonly' needs Windows: it exists only in Windows wheels")
+    assert why_not(MT5).startswith("'metatrader5' needs Windows") and "mt5linux" in why_not(MT5)
+    assert "needs Windows" not in why_not(text.replace("`win32`, `win_amd64`", "`macosx_11_0_arm64`"))

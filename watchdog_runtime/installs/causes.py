@@ -29,8 +29,9 @@ LINUX_BRIDGES = {
 """The known way to run a Windows-only package's code from Linux."""
 
 
-def needs_windows(top: str, dist: str | None = None) -> str | None:
-    """The line for a Windows-only module or distribution; None for any other.
+def needs_windows(top: str, dist: str | None = None, wheels_say: bool = False) -> str | None:
+    """The line for a Windows-only module or distribution (or one whose only wheels are for
+    Windows: ``wheels_say``, from uv's hint); None for any other.
 
     >>> needs_windows("winsound")
     "'winsound' needs Windows: it exists only in Windows builds of Python; run this bot on Windows"
@@ -38,7 +39,7 @@ def needs_windows(top: str, dist: str | None = None) -> str | None:
     'on Linux, use the bridge mt5lin'
     """
     dist_key = re.sub(r"[-_.]+", "-", dist).lower() if dist else ""
-    if top not in WINDOWS_MODULES and dist_key not in WINDOWS_DISTS:
+    if top not in WINDOWS_MODULES and dist_key not in WINDOWS_DISTS and not wheels_say:
         return None
     what = "Windows builds of Python" if top in _WINDOWS_STDLIB else "Windows wheels"
     bridge = LINUX_BRIDGES.get(top) or LINUX_BRIDGES.get(dist_key)
@@ -133,7 +134,9 @@ def why_not(error: str, python: str | None = None) -> str:
     ...         "available, we can conclude that all versions of wdt-dep cannot be used.")
     'wdt-dep has no wheel'
     """
-    if (windows := needs_windows("", _platform_only(error))) is not None:
+    platform_only = _platform_only(error)
+    if platform_only and (windows := needs_windows(platform_only, platform_only,
+                                                   _windows_wheels(error))) is not None:
         return windows
     if (needs := build_needs(error)) is not None:
         return needs.replace("its source build", "a source build")
@@ -166,8 +169,8 @@ default-libmysqlclient-dev pkg-config, then 'wdbot restart b' (uv's whole error:
     tried_text = f"wdbot tried to install {requirement} ({tried})"
     whole = f"(uv's whole error: 'wdbot status {bot}')"
     name = requirement.split("=")[0].split("<")[0].split(">")[0].split("[")[0].strip()
-    if (windows := needs_windows(name, _platform_only(error) or (name if _windows_wheels(error)
-                                                                  else None))) is not None:
+    if (windows := needs_windows(name, _platform_only(error) or name,
+                                 _windows_wheels(error))) is not None:
         return f"{tried_text}: {windows} {whole}"
     if (needs := build_needs(error)) is not None:
         return f"{tried_text}: {needs}, then 'wdbot restart {bot}' {whole}"
