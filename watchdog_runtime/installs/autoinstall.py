@@ -136,7 +136,11 @@ def plan(
     top = name.split(".")[0]
     if (why := _not_a_package(top, facts)) is not None:
         return refuse(why)
-    if facts.parent_installed:
+    table, allowed = list(table), list(allowed)
+    # A submodule the map gives to its own distribution (google.cloud.storage beside an
+    # installed google.cloud): another package of a shared namespace, not a broken install.
+    if facts.parent_installed and not any(e.module == name or e.module.startswith(name + ".")
+                                          for e in (*table, *allowed)):
         parent = name.rsplit(".", 1)[0]
         return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
                       f"version than the bot needs; pin the right version in its dependencies")
@@ -148,7 +152,7 @@ def plan(
         return refuse(f"still missing after {MAX_ATTEMPTS} install rounds (wdbot installed "
                       f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
                       f"dependencies, then 'wdbot restart {bot}'")
-    choice = _choose(name, bot, policy, stmts, list(table), list(allowed), declared, preferred)
+    choice = _choose(name, bot, policy, stmts, table, allowed, declared, preferred)
     if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
         return refuse(windows)
     return choice

@@ -34,6 +34,8 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
     other = _elsewhere(missing, drift)
     if other is not None:
         return _refuse(repairs, spec, missing, budget, other)
+    if _provided_elsewhere(missing, drift):
+        return None  # another distribution of a shared namespace: the usual path installs it
     if budget.rounds >= MAX_ATTEMPTS or _key(drift) in budget.modules:
         return _refuse(repairs, spec, missing, budget, f"{drift.dist} {drift.version} has no "
                        f"{drift.lacks()}, still after wdbot's installs for this bot: declare the "
@@ -71,17 +73,29 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
     return Outcome(budget)
 
 
-def _elsewhere(missing: MissingModule, drift: Drift) -> str | None:
-    """A shared namespace: the map says another distribution than the installed owner
-    provides the module (binance.um_futures is binance-futures-connector's, binance/ is
-    binance-connector's here). Not a drift; installing both would overwrite files."""
+def _other_provider(missing: MissingModule, drift: Drift) -> str | None:
+    """The distribution the map gives the module to, when it is not the installed owner."""
     found = resolve(shipped_table(), drift.module, parse_import_line(missing.import_line))
     if found.dist is None or normalize_dist(found.dist) == normalize_dist(drift.dist):
         return None
-    clash = " and would overwrite its files" if conflicting(found.dist, drift.dist) else ""
-    return (f"{drift.module} is in {found.dist}, not in the installed {drift.dist} {drift.version}"
-            f"{clash} (they share the package {drift.module.split('.')[0]!r}): declare the one the "
-            f"bot uses and remove the other from its venv")
+    return found.dist
+
+
+def _provided_elsewhere(missing: MissingModule, drift: Drift) -> bool:
+    return drift.name is None and _other_provider(missing, drift) is not None
+
+
+def _elsewhere(missing: MissingModule, drift: Drift) -> str | None:
+    """A shared namespace: the map says another distribution than the installed owner
+    provides the module (binance.um_futures is binance-futures-connector's, binance/ is
+    binance-connector's here), and the two write the same files. Not a drift."""
+    other = _other_provider(missing, drift)
+    if other is None or not conflicting(other, drift.dist):
+        return None
+    return (f"{drift.module} is in {other}, not in the installed {drift.dist} {drift.version}"
+            f" and would overwrite its files (they share the package "
+            f"{drift.module.split('.')[0]!r}): declare the one the bot uses and remove the other "
+            f"from its venv")
 
 
 def _key(drift: Drift) -> str:
