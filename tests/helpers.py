@@ -247,13 +247,14 @@ def write_bot(folder: Path, name: str, source: str) -> Path:
     return path
 
 
-def build_wheel(folder: Path, dist: str, version: str, files: dict[str, str]) -> Path:
-    """A minimal, valid pure-Python wheel, built without any build backend."""
+def build_wheel(folder: Path, dist: str, version: str, files: dict[str, str], metadata: str = "") -> Path:
+    """A minimal, valid pure-Python wheel, built without any build backend; ``metadata``:
+    more METADATA lines (``Requires-Dist: x\n``, ``Requires-Python: >=3.12\n``)."""
     folder.mkdir(parents=True, exist_ok=True)
     norm = dist.replace("-", "_")
     info = f"{norm}-{version}.dist-info"
     contents = dict(files)
-    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n"
+    contents[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n{metadata}"
     contents[f"{info}/WHEEL"] = ("Wheel-Version: 1.0\nGenerator: wdbot-tests\n"
                                  "Root-Is-Purelib: true\nTag: py3-none-any\n")
     records = []

@@ -46,6 +46,8 @@ class Entry:
     module: str
     name: str | None
     dist: str
+    spec: str = ""
+    """A version bound the module needs (``pkg_resources setuptools <81``), or ""."""
 
     @property
     def key(self) -> str:

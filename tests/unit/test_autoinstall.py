@@ -130,3 +130,11 @@ def test_the_record_round_trips_and_skips_foreign_lines() -> None:
     text = format_record(items)
     assert "PyYAML==6.0.2  # module=yaml" in text
     assert parse_record(text + "garbage line\n# comment\n\n") == items
+
+
+def test_a_submodule_the_map_gives_to_another_distribution_of_a_shared_namespace() -> None:
+    """Issue 26: google.cloud.storage beside an installed google.cloud (another of Google's
+    distributions) is that distribution's, not a broken install."""
+    found = decide("google.cloud.storage", "from google.cloud import storage",
+                   facts=Facts(False, False, True))
+    assert isinstance(found, Install) and found.dist == "google-cloud-storage"

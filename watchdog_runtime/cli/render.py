@@ -19,7 +19,7 @@ from ..common.advice import advice as bot_advice
 from ..common.figures import figures_text
 from ..common.units import duration, size
 from ..events import event_line, last_exit_text
-from ..installs.uvtool import uv_decisive_line
+from ..installs.causes import uv_decisive_line
 from .moderender import any_mode, mode_cell, mode_full
 
 STATE_STYLE = {
@@ -67,12 +67,13 @@ def rss_text(bot: Bot, spark: bool = True) -> Text:
     return text
 
 
-def auto_installed_text(items: Sequence[Mapping[str, Any]] | None) -> str:
-    """``PyYAML 6.0.2 (yaml)``, one per line; ``-`` when nothing was installed."""
+def auto_installed_text(items: Sequence[Mapping[str, Any]] | None, notes: bool = False) -> str:
+    """``PyYAML 6.0.2 (yaml)``, one per line; ``-`` when nothing was installed. ``notes``:
+    with why an older release than the newest was installed or pinned (issue 26)."""
     if not items:
         return "-"
     return "\n".join(f"{i['package']} {i['version']} ({i['module']})".replace(" ()", "")
-                     for i in items)
+                     + (f": {i['note']}" if notes and i.get("note") else "") for i in items)
 
 
 def last_exit_headline(last: Mapping[str, Any] | None) -> str:
@@ -223,7 +224,7 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("path", bot.get("path", "-")),
         ("venv", bot.get("venv", "-")),
         ("logs", "\n".join(f"{k} {v}" for k, v in (bot.get("logs") or {}).items())),
-        ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
+        ("auto-installed", auto_installed_text(bot.get("auto_installed"), notes=True)),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
     for label, value in [*rows, *_detail_notes(bot)]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..spec import AutoInstall
+from .causes import needs_windows
 from .missing import MissingModule
 from .modmap import (
     Entry,
@@ -113,6 +114,7 @@ def plan(
     declared: Sequence[str] = (),
     installed_before: Sequence[str] = (),
     rounds: int = 0,
+    preferred: Sequence[str] = (),
 ) -> Install | Refuse:
     """Decide for one missing module. ``installed_before`` lists the modules already
     installed for this bot since it last ran healthy, in ``rounds`` install rounds (one uv
@@ -132,13 +134,13 @@ def plan(
         return refuse("a relative import of the bot's own package, not a missing package: "
                       "fix the import")
     top = name.split(".")[0]
-    if facts.stdlib:
-        return refuse(f"{top!r} is part of Python's standard library, which nothing from PyPI "
-                      f"replaces: check the bot's Python (--python)")
-    if facts.local:
-        return refuse(f"{top!r} is a file or folder beside the bot, not a package: fix the import "
-                      f"or the file's name")
-    if facts.parent_installed:
+    if (why := _not_a_package(top, facts)) is not None:
+        return refuse(why)
+    table, allowed = list(table), list(allowed)
+    # A submodule the map gives to its own distribution (google.cloud.storage beside an
+    # installed google.cloud): another package of a shared namespace, not a broken install.
+    if facts.parent_installed and not any(e.module == name or e.module.startswith(name + ".")
+                                          for e in (*table, *allowed)):
         parent = name.rsplit(".", 1)[0]
         return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
                       f"version than the bot needs; pin the right version in its dependencies")
@@ -150,7 +152,25 @@ def plan(
         return refuse(f"still missing after {MAX_ATTEMPTS} install rounds (wdbot installed "
                       f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
                       f"dependencies, then 'wdbot restart {bot}'")
-    return _choose(name, bot, policy, stmts, list(table), list(allowed), declared)
+    choice = _choose(name, bot, policy, stmts, table, allowed, declared, preferred)
+    if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
+        return refuse(windows)
+    return choice
+
+
+def _not_a_package(top: str, facts: Facts) -> str | None:
+    """Why ``top`` is nothing PyPI provides for this bot: Windows-only, the standard library,
+    a file of the bot's own."""
+    if (windows := needs_windows(top)) is not None:
+        # Before the standard library: sys.stdlib_module_names lists winsound on Linux too.
+        return windows
+    if facts.stdlib:
+        return (f"{top!r} is part of Python's standard library, which nothing from PyPI "
+                f"replaces: check the bot's Python (--python)")
+    if facts.local:
+        return (f"{top!r} is a file or folder beside the bot, not a package: fix the import "
+                f"or the file's name")
+    return None
 
 
 def _mentions(stmt: ImportStmt, name: str) -> bool:
@@ -159,10 +179,11 @@ def _mentions(stmt: ImportStmt, name: str) -> bool:
 
 
 def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt],
-            table: list[Entry], allowed: list[Entry], declared: Sequence[str]) -> Install | Refuse:
+            table: list[Entry], allowed: list[Entry], declared: Sequence[str],
+            preferred: Sequence[str] = ()) -> Install | Refuse:
     by_name = {normalize_dist(n): r for r in declared if (n := requirement_name(r))}
-    operator = resolve(allowed, name, stmts)
-    shipped = resolve(table, name, stmts)
+    operator = resolve(allowed, name, stmts, preferred)
+    shipped = resolve(table, name, stmts, preferred)
     # 1. The operator's own pair wins.
     if operator.dist:
         return _install(name, operator.dist, by_name.get(normalize_dist(operator.dist)), "allowed")
@@ -174,7 +195,7 @@ def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt
             return _install(name, requirement_name(declared_req) or dist, declared_req, "declared")
     # 3. The shipped table.
     if shipped.dist:
-        return _install(name, shipped.dist, None, "table")
+        return _install(name, shipped.dist, None, "table", shipped.spec)
     if len(shipped.candidates) > 1:
         return Refuse(name, f"{name!r} comes from several packages ({', '.join(shipped.candidates)}) "
                             f"and the failing import does not say which: declare the one the bot "
@@ -187,10 +208,11 @@ def _choose(name: str, bot: str, policy: AutoInstall, stmts: Sequence[ImportStmt
                         f"bot's dependencies, then 'wdbot restart {bot}'")
 
 
-def _install(module: str, dist: str, declared: str | None, source: str) -> Install | Refuse:
+def _install(module: str, dist: str, declared: str | None, source: str, spec: str = ""
+             ) -> Install | Refuse:
     if not is_dist_name(dist):
         return Refuse(module, f"{dist!r} is not a valid distribution name: nothing was installed")
-    requirement = declared.strip() if declared else dist
+    requirement = declared.strip() if declared else dist + spec
     if requirement.startswith("-") or "\n" in requirement:
         return Refuse(module, f"the declared requirement {requirement!r} is not one: fix it")
     return Install(module=module, dist=dist, requirement=requirement, source=source)
@@ -207,10 +229,16 @@ class Installed:
     at: str = ""
     from_source: bool = False
     """Installed by a uv call that could build from source (no wheel fitted)."""
+    note: str = ""
+    """Why this release and not the newest, or why this pin (issue 26): "lumibot 0.0.3
+    instead of 4.6.30: ibapi has no wheel"."""
 
     def to_json(self) -> dict[str, str | bool]:
-        return {"module": self.module, "package": self.package, "version": self.version,
-                "from_source": self.from_source}
+        out: dict[str, str | bool] = {"module": self.module, "package": self.package,
+                                      "version": self.version, "from_source": self.from_source}
+        if self.note:
+            out["note"] = self.note
+        return out
 
     @property
     def requirement(self) -> str:
@@ -231,8 +259,8 @@ def format_record(items: Iterable[Installed]) -> str:
     # To make a fix permanent, move its line into the bot's own dependencies.
     PyYAML==6.0.2  # module=yaml at=2026-11-23T04:17:00Z
     """
-    lines = [f"{i.requirement}  # module={i.module} at={i.at}{' built=source' if i.from_source else ''}\n"
-             for i in items]
+    lines = [f"{i.requirement}  # module={i.module} at={i.at}{' built=source' if i.from_source else ''}"
+             f"{' why=' + i.note.replace(chr(10), ' ') if i.note else ''}\n" for i in items]
     return RECORD_HEADER + "".join(lines)
 
 
@@ -245,8 +273,9 @@ def parse_record(text: str) -> list[Installed]:
         if not requirement:
             continue
         package, _, version = requirement.partition("==")
+        comment, _, note = comment.partition(" why=")  # the note is free text: last
         fields = dict(f.split("=", 1) for f in comment.split() if "=" in f)
         if is_dist_name(package) and is_import_name(fields.get("module", "")):
             out.append(Installed(fields["module"], package, version, fields.get("at", ""),
-                                 fields.get("built") == "source"))
+                                 fields.get("built") == "source", note.strip()))
     return out

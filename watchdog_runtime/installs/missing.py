@@ -17,3 +17,9 @@ class MissingModule:
     """The failing statement (``from binance.client import Client``), when known."""
     filename: str | None
     """The file whose import failed."""
+    imported: str | None = None
+    """For ``ImportError: cannot import name 'X' from 'Y'`` raised by an installed package at
+    import time: X (and ``name`` is Y). A version drift, not a missing package (issue 26)."""
+    error: str | None = None
+    """For any other ``ImportError`` an installed package raised at import time: its message
+    (``name`` is the package's top-level module). No restart heals it."""

@@ -11,7 +11,6 @@ import hashlib
 import importlib.metadata
 import json
 import logging
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -35,19 +34,18 @@ from .autoinstall import (
     plan,
     requirement_name,
 )
+from .causes import failed_line, uv_decisive_line
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .missing import MissingModule
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
-from .uvtool import UvError, pip_install, uv_decisive_line
+from .namespaces import choose_all, installed_dists
+from .newest import newest_releases, settle
+from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
 from .venvs import MARKER, mark_current, site_packages
 
 log = logging.getLogger(__name__)
-
-# uv: "... all versions of pandas-ta depend on Python>=3.12": no version fits this Python.
-_PYTHON_NEEDED = re.compile(r"all versions of \S+ depend on Python>=(\d+\.\d+)")
-
 
 class RepairHost(Protocol):
     """What a repair needs from the supervisor."""
@@ -109,7 +107,10 @@ class AutoInstaller:
 
     def _drop_superseded(self, spec: BotSpec, declared: Declared) -> None:
         mine = {normalize_dist(n) for r in declared.listed() if (n := requirement_name(r))}
-        dropped = [i for i in self.recorded if normalize_dist(i.package) in mine]
+        bare = {normalize_dist(r.strip()) for r in declared.listed() if requirement_name(r) == r.strip()}
+        # A pin wdbot made for a version drift stays under a dependency declared without one.
+        dropped = [i for i in self.recorded if normalize_dist(i.package) in mine
+                   and not (i.note and normalize_dist(i.package) in bare)]
         if not dropped:
             return
         kept = [i for i in self.recorded if i not in dropped]
@@ -162,6 +163,12 @@ class AutoInstaller:
                                    reason=str(exc))
             return Outcome(budget, f"auto-install cannot read its settings: {exc}")
         self._scanned = None
+        if missing.imported or missing.error or "." in missing.name:
+            from .driftrepair import after_drift  # it builds on this module's install steps
+
+            fixed = after_drift(self, spec, missing, budget, config)
+            if fixed is not None:
+                return fixed
         return self._round(spec, missing, budget, config)
 
     def _state(self) -> tuple[tuple[str, ...], str] | None:
@@ -186,6 +193,7 @@ class AutoInstaller:
                                round=budget.rounds + 1)
         started = self.host.clock()
         done, failures = install_all(self.paths.venv, planned.installs, config)
+        done = settle_round(self.paths.venv, planned.installs, done, config)
         budget = budget.spent([i.module for i in done])
         if done:
             for item in done:
@@ -208,16 +216,11 @@ class AutoInstaller:
         return Outcome(budget)
 
     def _failed_text(self, spec: BotSpec, choice: Install, error: str, config: Config) -> str:
-        """What was tried, uv's decisive line, and the one command that moves forward."""
+        """What was tried, the cause a user can act on (``causes``), and the one command that
+        moves forward."""
         source = config.allow_sdist is True or (config.allow_sdist is None and choice.source != "any")
         tried = "wheels, then a source build" if source else "wheels only"
-        needs = _PYTHON_NEEDED.search(error)
-        then = (f"start the bot on a Python it supports: 'wdbot start {spec.path} --python "
-                f"{needs.group(1)}'" if needs else
-                f"pin a version that installs on this Python in the bot's dependencies, then "
-                f"'wdbot restart {spec.name}'")
-        return (f"wdbot tried to install {choice.requirement} ({tried}) and uv failed: "
-                f"{uv_decisive_line(error)}; {then} (uv's whole error: 'wdbot status {spec.name}')")
+        return failed_line(spec.name, spec.path, choice.requirement, tried, error)
 
     def _plan(self, spec: BotSpec, required: MissingModule | None, budget: Budget,
               config: Config) -> _Planned:
@@ -232,21 +235,25 @@ class AutoInstaller:
                                        reason=str(exc))
             return _Planned((), f"auto-install cannot read its settings: {exc}")
         policy = spec.auto_install or config.auto_install
-        installs: dict[str, Install] = {}
-        for missing in ([required] if required else []) + self.discover(spec, required):
+
+        def decide(missing: MissingModule, preferred: tuple[str, ...]) -> Install | Refuse:
             facts = facts_for(missing.name, self.paths.python, self.paths.venv,
                               Path(spec.path).parent)
-            choice = plan(missing, bot=spec.name, policy=policy, facts=facts,
-                          table=shipped_table(), allowed=allowed, declared=declared.listed(),
-                          installed_before=budget.modules, rounds=budget.rounds)
-            if missing is required and isinstance(choice, Refuse):
-                self.host.events.write("auto_install_refused", spec.name, module=missing.name,
-                                       reason=choice.message)
-                return _Planned((), choice.message)
-            if isinstance(choice, Install) and (missing is required or (
-                    choice.source != "any" and normalize_dist(choice.dist) not in self._failed)):
-                installs.setdefault(normalize_dist(choice.dist), choice)
-        return _Planned(tuple(installs.values()), None)
+            return plan(missing, bot=spec.name, policy=policy, facts=facts,
+                        table=shipped_table(), allowed=allowed, declared=declared.listed(),
+                        installed_before=budget.modules, rounds=budget.rounds, preferred=preferred)
+
+        def wanted(choice: Install) -> bool:
+            return choice.source != "any" and normalize_dist(choice.dist) not in self._failed
+
+        items = ([required] if required else []) + self.discover(spec, required)
+        installs, refusal = choose_all(items, required, decide, wanted,
+                                       installed_dists(site_packages(self.paths.venv)))
+        if refusal is not None:
+            self.host.events.write("auto_install_refused", spec.name, module=refusal.module,
+                                   reason=refusal.message)
+            return _Planned((), refusal.message)
+        return _Planned(tuple(installs), None)
 
     def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""
@@ -319,6 +326,29 @@ def install_all(venv: Path, choices: Sequence[Install], config: Config
 
 
 _WHEELS_ONLY = ("--only-binary", ":all:")
+
+
+def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], config: Config
+                 ) -> list[Installed]:
+    """``done`` with every release older than the newest replaced or noted (``newest``)."""
+    bare = [c.dist for c in choices if requirement_name(c.requirement) == c.requirement.strip()]
+    if not done or not bare:
+        return done
+    by_dist = {normalize_dist(c.dist): c for c in choices}
+    newest = newest_releases(venv / "bin" / "python", bare, config.index.uv_args(),
+                             config.install_timeout_s)
+
+    def install(requirement: str, source: bool) -> Installed:
+        _pip(venv, [requirement], () if source else _WHEELS_ONLY, config)
+        choice = by_dist[normalize_dist(requirement_name(requirement) or requirement)]
+        return _installed(venv, choice, source)
+
+    def source_ok(package: str) -> bool:
+        choice = by_dist.get(normalize_dist(package))
+        return choice is not None and (config.allow_sdist is True or (
+            config.allow_sdist is None and choice.source != "any"))
+
+    return settle(done, bare, newest, install, source_ok)
 
 
 def _with_source(venv: Path, choice: Install, config: Config, wheels_error: UvError

@@ -106,23 +106,6 @@ def _last_error(stderr: str) -> str:
     return kept if len(kept) <= MAX_ERROR_CHARS else kept[:MAX_ERROR_CHARS] + " [...]"
 
 
-def uv_decisive_line(error: str) -> str:
-    """The one line of a uv error that names the cause: its deepest ``cause:``, else the
-    ``error:`` line itself.
-
-    >>> uv_decisive_line("error: No solution found\\n  cause: Because ta has no usable wheels ...\\n"
-    ...                  "hint: Wheels are required")
-    'Because ta has no usable wheels ...'
-    """
-    lines = [line.strip() for line in error.splitlines() if line.strip()]
-    causes = [line.split(":", 1)[1].strip() for line in lines
-              if line.lower().startswith(("cause:", "caused by:", "╰─▶"))]
-    if causes:
-        return causes[-1]
-    first = lines[0] if lines else error
-    return first.split(":", 1)[1].strip() if first.startswith("error:") else first
-
-
 def pip_install(python: Path, *, requirements: Sequence[str] = (), requirement_files: Sequence[str] = (),
                 options: Sequence[str] = (), timeout_s: float = 900.0) -> None:
     """``uv pip install`` into the venv of ``python``. Requirements come after ``--``, so a

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..installs.causes import needs_windows
 from ..records import Diagnosis as Diagnosis  # kept in the registry, so they live in records
 from ..records import Pattern as Pattern
 from ..states import ExitReason
@@ -239,6 +240,9 @@ def _from_exception(exc: Failure) -> Diagnosis:
     kind = exc.names[0].rpartition(".")[2] if exc.names else "?"
     seen = f"{kind}: {exc.message}"[:200] if exc.message else kind
     status = _status(exc.message)
+    windows = _windows_only(kind, exc.message)
+    if windows is not None:  # no install helps: say so, not "declare it" (issue 26)
+        return Diagnosis(Pattern.DEPENDENCY, seen, windows)
     if kind in ("ModuleNotFoundError", "ImportError"):
         return Diagnosis(Pattern.DEPENDENCY, seen, _HINT["dependency"] if kind == "ModuleNotFoundError"
                          else "a package version does not match the code: pin a compatible version in "
@@ -268,6 +272,19 @@ def _from_exception(exc: Failure) -> Diagnosis:
             or (kind == "ValueError" and _VALUE_ERROR_PAYLOAD.search(exc.message))):
         return Diagnosis(Pattern.PAYLOAD, seen, _HINT["payload"])
     return Diagnosis(Pattern.UNKNOWN, seen, "see the traceback: wdbot logs NAME --stderr")
+
+
+_NO_MODULE = re.compile(r"No module named '([A-Za-z_][\w]*)")
+
+
+def _windows_only(kind: str, message: str) -> str | None:
+    """The hint for a module that exists only on Windows (``winsound``, ``MetaTrader5``).
+
+    >>> _windows_only("ModuleNotFoundError", "No module named 'winsound'")[:27]
+    "'winsound' needs Windows: i"
+    """
+    found = _NO_MODULE.match(message) if kind == "ModuleNotFoundError" else None
+    return needs_windows(found.group(1)) if found else None
 
 
 def _status(message: str) -> int | None:

@@ -83,6 +83,8 @@ def missing_module(read_tail: Callable[[], str], record: Mapping[str, Any] | Non
     a ``ModuleNotFoundError`` whose ``name`` is X. Echoed or caught tracebacks, text on
     stdout, and a bot that prints a fake line and exits otherwise all give None.
     """
+    if record and record.get("type") == "ImportError":
+        return _import_failure(read_tail(), record)
     if not record or record.get("type") != "ModuleNotFoundError":
         return None
     tb = final_traceback(read_tail())
@@ -94,6 +96,30 @@ def missing_module(read_tail: Callable[[], str], record: Mapping[str, Any] | Non
     line = record.get("line") if isinstance(record.get("line"), str) else tb.last_source
     filename = record.get("filename") if isinstance(record.get("filename"), str) else tb.last_file
     return MissingModule(name=match.group("name"), import_line=line, filename=filename)
+
+
+_SITE_RE = re.compile(r"[/\\](?:site|dist)-packages[/\\](?P<top>[A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _import_failure(text: str, record: Mapping[str, Any]) -> MissingModule | None:
+    """An ``ImportError`` of an installed package at import time (every frame of the final
+    traceback at module level), confirmed by the record and the traceback's last line."""
+    tb = final_traceback(text)
+    message = str(record.get("message") or "")
+    if tb is None or not message or tb.exc_line != f"ImportError: {message.splitlines()[0]}":
+        return None
+    block = text[text.rfind(HEADER):]
+    if any(m.group("func") != "<module>" for m in map(_FRAME_RE.match, block.splitlines()) if m):
+        return None  # raised while running (a lazy import in a function): a crash like others
+    line = record.get("line") if isinstance(record.get("line"), str) else tb.last_source
+    filename = record.get("filename") if isinstance(record.get("filename"), str) else tb.last_file
+    drift = _CANNOT_IMPORT_RE.match(message)
+    if drift and _SITE_RE.search(drift.group("where") or ""):
+        return MissingModule(drift.group("module"), line, filename, imported=drift.group("name"))
+    site = _SITE_RE.search(tb.last_file or "")
+    if site is None:
+        return None  # the bot's own module: its own bug, not a dependency's
+    return MissingModule(site.group("top"), line, filename, error=message[:500])
 
 
 def mismatch_hint(record: Mapping[str, Any] | None) -> str | None:

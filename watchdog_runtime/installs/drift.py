@@ -1,0 +1,160 @@
+"""Version drift (issue 26): a bot written for an older release of a package it imports.
+
+``from web3.middleware import geth_poa_middleware`` fails on web3 7 (the name was removed;
+web3 6.20 has it); ``from telegram.ext.dispatcher import run_async`` fails on
+python-telegram-bot 20. This module finds the distribution that owns the failing module in
+the bot's venv, then the newest older release that still has the name: newest release of
+each lower major first, then of each lower minor of the current major, at most
+``MAX_PROBES`` releases, each unpacked (no dependencies, wheels only: nothing of the
+package runs) into a scratch folder and read, not imported. uv's cache makes each cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .missing import MissingModule
+from .modmap import is_import_name, normalize_dist
+from .uvtool import UvError, run_uv
+
+MAX_PROBES = 6
+PROBE_TIMEOUT_S = 120.0
+"""Each probe's bound (a wheel download and unpack): six of them never hold a repair long."""
+_RELEASE = re.compile(r"^(\d+)(?:\.(\d+))?")
+
+
+@dataclass(frozen=True)
+class Drift:
+    """``dist`` ``version`` is installed and lacks ``name`` in ``module`` (or the submodule
+    ``module`` itself when ``name`` is None)."""
+
+    dist: str
+    version: str
+    module: str
+    name: str | None
+
+    def lacks(self) -> str:
+        """What is missing: ``'geth_poa_middleware' in web3.middleware``."""
+        return f"{self.name!r} in {self.module}" if self.name else repr(self.module)
+
+
+def find_drift(site: Path | None, missing: MissingModule, parent_installed: bool) -> Drift | None:
+    """The drift behind ``missing``, when an installed distribution owns its module."""
+    if site is None:
+        return None
+    if missing.imported is not None:
+        module, name = missing.name, missing.imported
+        if not (is_import_name(module) and is_import_name(name)):
+            return None  # error text is untrusted: only import names become paths and patterns
+    elif parent_installed and "." in missing.name and is_import_name(missing.name):
+        module, name = missing.name, None
+    else:
+        return None
+    owner = owner_of(site, module if name else module.rsplit(".", 1)[0])
+    return Drift(owner[0], owner[1], module, name) if owner else None
+
+
+def owner_of(site: Path, module: str) -> tuple[str, str] | None:
+    """(name, version) of the installed distribution whose files hold ``module`` (the
+    deepest package of it that one owns: namespaces are shared)."""
+    parts = module.split(".")
+    wanted = {"/".join(parts[:i]) + suffix for i in range(len(parts), 0, -1)
+              for suffix in ("/__init__.py", ".py")}
+    best: tuple[int, str, str] | None = None
+    for dist in importlib.metadata.distributions(path=[str(site)]):
+        for file in dist.files or ():
+            path = str(file).replace("\\", "/")
+            if path in wanted and (best is None or path.count("/") > best[0]):
+                best = (path.count("/"), dist.metadata["Name"] or "", dist.version)
+    return (best[1], best[2]) if best and best[1] else None
+
+
+def probe_bounds(version: str) -> list[str]:
+    """The upper bounds to ask for, newest first: each lower major, then each lower minor
+    of the current one; ``MAX_PROBES`` at most.
+
+    >>> probe_bounds("7.5.1")
+    ['<7', '<6', '<5', '<7.5', '<7.4', '<7.3']
+    >>> probe_bounds("0.3")
+    ['<0.3', '<0.2', '<0.1']
+    """
+    found = _RELEASE.match(version)
+    if not found:
+        return []
+    major, minor = int(found.group(1)), int(found.group(2) or 0)
+    majors = [f"<{m + 1}" for m in range(major - 1, max(major - 4, -1), -1)]
+    minors = [f"<{major}.{m + 1}" for m in range(minor - 1, max(minor - 4, -1), -1)]
+    return (majors + minors)[:MAX_PROBES]
+
+
+def has_it(root: Path, drift: Drift) -> bool:
+    """Whether the release unpacked at ``root`` has what the bot imports: the submodule,
+    or the name defined, imported or listed in the module's source."""
+    parts = drift.module.split(".")
+    package = root.joinpath(*parts)
+    sources = [package / "__init__.py", package.with_suffix(".py")]
+    if drift.name is None:
+        return any(p.is_file() for p in sources) or any(package.parent.glob(f"{parts[-1]}.*.so"))
+    if (package / f"{drift.name}.py").is_file() or (package / drift.name / "__init__.py").is_file():
+        return True
+    word = re.compile(rf"\b{re.escape(drift.name)}\b")
+    return any(p.is_file() and word.search(p.read_text(encoding="utf-8", errors="replace"))
+               for p in sources)
+
+
+def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: float
+              ) -> tuple[str | None, tuple[str, ...]]:
+    """The newest older release of ``drift.dist`` that has what the bot imports (None when
+    none of those probed has it), and the releases probed."""
+    tried: list[str] = []
+    for bound in probe_bounds(drift.version):
+        with tempfile.TemporaryDirectory(prefix="wdbot-drift-") as folder:
+            try:
+                run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
+                        "--target", folder, "--python", str(python), *index_args, "--",
+                        f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
+            except UvError:
+                if bound.count(".") == 0:
+                    continue  # no older major: the minors may still have it
+                break  # nothing older in this major
+            version = _unpacked_version(Path(folder), drift.dist)
+            if version is None or version in tried:
+                continue
+            tried.append(version)
+            if has_it(Path(folder), drift):
+                return version, tuple(tried)
+    return None, tuple(tried)
+
+
+def _unpacked_version(root: Path, dist: str) -> str | None:
+    for found in importlib.metadata.distributions(path=[str(root)]):
+        if normalize_dist(found.metadata["Name"] or "") == normalize_dist(dist):
+            return found.version
+    return None
+
+
+def refusal(drift: Drift, found: str | None, tried: Sequence[str], eligible: bool, bot: str) -> str:
+    """The one line when wdbot does not (or cannot) install the release that has the name.
+
+    >>> refusal(Drift("web3", "7.5.0", "web3.middleware", "geth_poa_middleware"), "6.20.3", ["6.20.3"],
+    ...         False, "b")[:96]
+    "web3 7.5.0 has no 'geth_poa_middleware' in web3.middleware; web3 6.20.3 has it: pin web3==6.20.3"
+    """
+    head = f"{drift.dist} {drift.version} has no {drift.lacks()}"
+    if found is not None and not eligible:
+        return (f"{head}; {drift.dist} {found} has it: pin {drift.dist}=={found} in the bot's "
+                f"dependencies (wdbot changes only what it installed itself, or a dependency "
+                f"declared without a version), then 'wdbot restart {bot}'")
+    looked = f" (nor had {', '.join(tried)})" if tried else " (no older release to look at)"
+    return (f"{head}{looked}: the bot was written for another package or an older API; "
+            f"declare the distribution and version it needs, then 'wdbot restart {bot}'")
+
+
+def pin_note(drift: Drift, found: str) -> str:
+    """Why the pin: ``web3 6.20.3: 7.5.0 has no 'geth_poa_middleware' in web3.middleware``."""
+    return f"{drift.dist} {found}: {drift.version} has no {drift.lacks()}"

@@ -1,0 +1,128 @@
+"""Repairing a version drift within the install budget (issue 26): the bot died of an
+``ImportError`` (``cannot import name X from Y``, or ``No module named pkg.sub`` while
+``pkg`` is installed) or of another import-time ``ImportError`` of an installed package.
+Either the newest older release that has the name is installed and pinned (with why), or
+the bot ends ``errored`` with one line: never an endless crash loop."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ..config import Config
+from ..spec import AutoInstall, BotSpec
+from .autoinstall import MAX_ATTEMPTS, Budget, Install, requirement_name
+from .causes import failed_line
+from .deps import DependencyError, declared_dependencies
+from .drift import Drift, find_drift, last_with, owner_of, pin_note, refusal
+from .missing import MissingModule
+from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
+from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
+from .venvs import mark_current, site_packages
+
+
+def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
+                config: Config) -> Outcome | None:
+    """The outcome for a drift; None when ``missing`` is no drift (the usual path decides)."""
+    site = site_packages(repairs.paths.venv)
+    if missing.error is not None:
+        return _refuse(repairs, spec, missing, budget, _broken(site, missing, spec.name))
+    facts = facts_for(missing.name, repairs.paths.python, repairs.paths.venv, Path(spec.path).parent)
+    drift = find_drift(site, missing, facts.parent_installed)
+    if drift is None:
+        return None
+    other = _elsewhere(missing, drift)
+    if other is not None:
+        return _refuse(repairs, spec, missing, budget, other)
+    if _provided_elsewhere(missing, drift):
+        return None  # another distribution of a shared namespace: the usual path installs it
+    if budget.rounds >= MAX_ATTEMPTS or _key(drift) in budget.modules:
+        return _refuse(repairs, spec, missing, budget, f"{drift.dist} {drift.version} has no "
+                       f"{drift.lacks()}, still after wdbot's installs for this bot: declare the "
+                       f"version it needs, then 'wdbot restart {spec.name}'")
+    found, tried = last_with(repairs.paths.python, drift, config.index.uv_args(),
+                             config.install_timeout_s)
+    # Auto-install off: nothing is installed, but the line still names the release to pin.
+    eligible = (spec.auto_install or config.auto_install) is not AutoInstall.OFF \
+        and _may_pin(repairs, spec, drift.dist)
+    if found is None or not eligible:
+        return _refuse(repairs, spec, missing, budget, refusal(drift, found, tried, eligible, spec.name))
+    return _pin(repairs, spec, missing, budget, config, drift, found)
+
+
+def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
+         config: Config, drift: Drift, found: str) -> Outcome:
+    choice = Install(missing.name, drift.dist, f"{drift.dist}=={found}", "drift")
+    repairs.host.events.write("auto_install_started", spec.name, module=missing.name,
+                              requirement=choice.requirement, source="drift", round=budget.rounds + 1,
+                              reason=pin_note(drift, found))
+    started = repairs.host.clock()
+    done, failures = install_all(repairs.paths.venv, [choice], config)
+    budget = budget.spent([_key(drift)])
+    if failures or not done:
+        error = failures.get(choice, "")
+        line = failed_line(spec.name, spec.path, choice.requirement, "for a version drift", error)
+        repairs.host.events.write("auto_install_failed", spec.name, module=missing.name,
+                                  requirement=choice.requirement, detail=error)
+        return Outcome(budget, line, error, missing.name)
+    item = replace(done[0], note=pin_note(drift, found))
+    repairs.recorded = add_to_record(repairs.paths.auto_requirements, item, repairs.recorded)
+    mark_current(repairs.paths.venv, spec.python, repairs.declared(spec))
+    repairs.host.events.write("auto_install", spec.name, **item.to_json(), source="drift",
+                              round=budget.rounds, seconds=round(repairs.host.clock() - started, 3))
+    return Outcome(budget)
+
+
+def _other_provider(missing: MissingModule, drift: Drift) -> str | None:
+    """The distribution the map gives the module to, when it is not the installed owner."""
+    found = resolve(shipped_table(), drift.module, parse_import_line(missing.import_line))
+    if found.dist is None or normalize_dist(found.dist) == normalize_dist(drift.dist):
+        return None
+    return found.dist
+
+
+def _provided_elsewhere(missing: MissingModule, drift: Drift) -> bool:
+    return drift.name is None and _other_provider(missing, drift) is not None
+
+
+def _elsewhere(missing: MissingModule, drift: Drift) -> str | None:
+    """A shared namespace: the map says another distribution than the installed owner
+    provides the module (binance.um_futures is binance-futures-connector's, binance/ is
+    binance-connector's here), and the two write the same files. Not a drift."""
+    other = _other_provider(missing, drift)
+    if other is None or not conflicting(other, drift.dist):
+        return None
+    return (f"{drift.module} is in {other}, not in the installed {drift.dist} {drift.version}"
+            f" and would overwrite its files (they share the package "
+            f"{drift.module.split('.')[0]!r}): declare the one the bot uses and remove the other "
+            f"from its venv")
+
+
+def _key(drift: Drift) -> str:
+    """The budget's entry for a drift repair (a module path never has a colon)."""
+    return f"{drift.module}:{drift.name or ''}"
+
+
+def _may_pin(repairs: AutoInstaller, spec: BotSpec, dist: str) -> bool:
+    """wdbot changes only what it installed itself, or a dependency declared without a version."""
+    key = normalize_dist(dist)
+    if any(normalize_dist(i.package) == key for i in repairs.recorded):
+        return True
+    try:
+        listed = declared_dependencies(Path(spec.path), spec.requirements).listed()
+    except DependencyError:
+        return False
+    return any(requirement_name(r) == r.strip() and normalize_dist(r.strip()) == key for r in listed)
+
+
+def _broken(site: Path | None, missing: MissingModule, bot: str) -> str:
+    owner = owner_of(site, missing.name) if site is not None else None
+    which = f"{owner[0]} {owner[1]}" if owner else repr(missing.name)
+    return (f"importing {which} failed: {missing.error}; a restart does not change that: fix the "
+            f"install or pin another version in the bot's dependencies, then 'wdbot restart {bot}'")
+
+
+def _refuse(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
+            line: str) -> Outcome:
+    repairs.host.events.write("auto_install_refused", spec.name, module=missing.name, reason=line)
+    return Outcome(budget, line, module=missing.name)
