@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..events import parse_wall_iso
 from ..installs.autoinstall import Budget
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec
 from ..states import ACTIVE_STATES, BotState, Event, Hold, StartReason, transition
+from .botenv import Launch
 from .graces import Signalled
 from .identity import Deadline
 from .lifecycle import ExitInfo
+
+T = TypeVar("T")
 
 
 class BotFacts:
@@ -109,6 +112,13 @@ class BotFacts:
         self.last_exit = info
         self.down_since = time.time()
 
+    def launch(self, run_id: str, reason: StartReason) -> Launch:
+        """What the next run is told of itself (``WDBOT_CONTEXT``): the last exit quotes the
+        bot's error, so it is redacted (as ``last_exit`` is)."""
+        return Launch(run_id, reason.value, self.restarts,
+                      self._redact(self.last_exit.to_json()) if self.last_exit else None,
+                      self.downtime_s())
+
     def downtime_s(self) -> float | None:
         """Seconds since the last exit (wall clock: a machine asleep counts as down)."""
         since = self.down_since
@@ -135,3 +145,20 @@ class BotFacts:
                          signalled=signalled,
                          extra={**self.extra, "install_rounds": self.budget.rounds,
                                 "install_basis": self.budget.basis})
+
+
+class Kept(Generic[T]):
+    """An attribute of an object kept by one of its parts (``where``): read and written
+    there, so each fact has one home while the object's names stay as they were."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> T:
+        return getattr(getattr(obj, self.where), self.name)  # type: ignore[no-any-return]  # its own type
+
+    def __set__(self, obj: Any, value: T) -> None:
+        setattr(getattr(obj, self.where), self.name, value)

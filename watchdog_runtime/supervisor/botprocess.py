@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Protocol
 
 from ..bot.entry import defines_recover
-from ..common.home import BotPaths, Home
+from ..common.home import BotPaths
 from ..common.logrotate import RotationPolicy, rotate_file
 from ..config import ConfigError
 from ..events import wall_iso
 from ..installs.autoinstall import Budget
 from ..installs.deps import DependencyError
-from ..installs.repair import AutoInstaller, Outcome, RepairHost
-from ..installs.venvs import VenvError, ensure_venv
-from ..redaction import Redactor
+from ..installs.repair import AutoInstaller, Outcome
+from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
@@ -36,10 +35,14 @@ from .botfile import BotFileError, check_bot_file
 from .graces import Signalled
 from .lifecycle import SetupFailure
 from .resources import Limits
+from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .treestop import kill_leftovers, stop_processes, stop_tree
 
 log = logging.getLogger(__name__)
+
+Marked = procs.Marked
+"""A process carrying the bot's marker, as the supervisor's sweep found it."""
 
 BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
@@ -67,22 +70,6 @@ class InstallFailed(Exception):
 
 class RegistryUnwritable(Exception):
     """The write-ahead record of a spawn could not be written: nothing was spawned."""
-
-
-class ProcessHost(RepairHost, Protocol):
-    """What the process layer needs from the supervisor."""
-
-    home: Home
-    containment: cgroupplan.Containment | None
-    redact: Redactor
-    """Hides the home's secret values in what the runner writes itself (its marks in the
-    bot's log, the next run's ``WDBOT_CONTEXT``); events and the registry redact on their own."""
-
-    def persist(self) -> None: ...
-
-    def persist_now(self) -> None:
-        """Write the registry at once; raise when it cannot be written."""
-        ...
 
 
 @dataclass
@@ -173,6 +160,11 @@ class BotProcesses:
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
             rotate_file(log_file, self.log_policy)  # while running, the bot rotates its own
         return outcome.budget
+
+    def install_declared(self) -> bool:
+        """Blocking: install the bot's declared dependencies into its live venv (a reload)."""
+        return install_in_place(self.paths.venv, self.spec.python, self.repairs.declared(self.spec),
+                                self.index_args)
 
     def check_file(self) -> None:
         """Blocking: the bot's file is there and compiles under the venv's Python."""

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import BotSpec, RestartPolicy
-from ..states import Event, ExitReason
+from ..states import Event, ExitReason, StartReason
 from .backoff import BackoffPolicy
 from .diagnosis import Diagnosis, Pattern
 from .tracebacks import mismatch_hint
@@ -256,3 +256,21 @@ def one_line(text: str, limit: int = 400) -> str:
     ``last_exit`` and ``wdbot status NAME``."""
     line = " ".join(text.split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_START_AFTER = {
+    ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
+    ExitReason.FD_LIMIT: StartReason.FD_LIMIT,
+    ExitReason.HANG: StartReason.HANG,
+    ExitReason.RELOAD: StartReason.RELOAD,
+    ExitReason.CLEAN_EXIT: StartReason.RESTART,
+}
+
+
+def start_reason_after(exit: ExitReason | None) -> StartReason:
+    """Why the bot starts again after an exit for ``exit`` (``ctx.reason``); None: a crash.
+
+    >>> start_reason_after(ExitReason.HANG), start_reason_after(ExitReason.SYNTAX_ERROR)
+    (<StartReason.HANG: 'hang'>, <StartReason.CRASH: 'crash'>)
+    """
+    return _START_AFTER.get(exit or ExitReason.CRASH, StartReason.CRASH)

@@ -11,39 +11,35 @@ and the status document is ``botstatus``'s pure function.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
-from collections.abc import Callable, Coroutine
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ..common.home import BotPaths
 from ..events import wall_iso
 from ..installs.repair import AutoInstaller
-from ..installs.venvs import install_in_place
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import BotState, Event, ExitReason, Hold, StartReason
-from . import runfiles
-from .botenv import Launch
-from .botfacts import BotFacts
-from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, ProcessHost, RegistryUnwritable, setup_failure
+from .botfacts import BotFacts, Kept
+from .botjournal import Journal
+from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
 from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
-from .diagnosis import Diagnosis, diagnose, failure_of
+from .diagnosis import diagnose
+from .exitread import Context, read_exit
 from .identity import ProcessIdentity
-from .lifecycle import ExitInfo, classify_exit, decide_after_exit, decide_after_setup_failure
+from .lifecycle import ExitInfo, decide_after_exit, decide_after_setup_failure, start_reason_after
 from .livewatch import LiveWatch
-from .logmarks import exit_mark
-from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .reload import SourceWatcher, check_and_install
 from .resources import Breach, TreeSample, WatchSettings
-from .tracebacks import MissingModule, final_traceback, missing_module
+from .runnerhost import RunnerHost
+from .runtasks import RunTasks
+from .tracebacks import MissingModule
 
 if TYPE_CHECKING:
-    from .procs import Marked
+    from .botprocess import Marked
 
 __all__ = ["BOOTSTRAP", "BotRunner", "RegistryUnwritable", "RunnerHost", "StartFailed"]
 
@@ -52,59 +48,29 @@ log = logging.getLogger(__name__)
 _WATCHED = (BotState.RUNNING, BotState.RECOVERING)
 """States whose process is sampled and held to its limits."""
 
-_START_AFTER = {
-    ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
-    ExitReason.FD_LIMIT: StartReason.FD_LIMIT,
-    ExitReason.HANG: StartReason.HANG,
-    ExitReason.RELOAD: StartReason.RELOAD,
-    ExitReason.CLEAN_EXIT: StartReason.RESTART,
-}
-
-T = TypeVar("T")
-
 
 class StartFailed(Exception):
     """The bot could not be started (its venv, its dependencies, its interpreter)."""
 
 
-class RunnerHost(ProcessHost, Protocol):
-    """What a runner needs from the supervisor."""
-
-    uniform01: Callable[[], float]
-    shutdown_requested: asyncio.Event
-    """Set once the supervisor shuts down: no start goes ahead from then on."""
-
-    def slept_recently(self) -> float | None:
-        """Seconds the machine slept, if it woke a moment ago."""
-        ...
-
-
-class _Fact(Generic[T]):
-    """A runner attribute kept in its :class:`BotFacts` (read and written there)."""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, runner: BotRunner, owner: type | None = None) -> T:
-        return getattr(runner.facts, self.name)  # type: ignore[no-any-return]  # the fact's own type
-
-    def __set__(self, runner: BotRunner, value: T) -> None:
-        setattr(runner.facts, self.name, value)
-
-
 class BotRunner:
     """Drives one bot. At most one lifecycle task runs at a time, so at most one process."""
 
-    state: _Fact[BotState] = _Fact()
-    should_run: _Fact[bool] = _Fact()
-    held: _Fact[bool] = _Fact()
-    held_by: _Fact[Hold] = _Fact()
-    restarts: _Fact[int] = _Fact()
-    failures: _Fact[int] = _Fact()
-    recovery_failures: _Fact[int] = _Fact()
-    last_exit: _Fact[ExitInfo | None] = _Fact()
-    start_reason: _Fact[StartReason | None] = _Fact()
-    next_start_at: _Fact[float | None] = _Fact()
+    state: Kept[BotState] = Kept("facts")
+    should_run: Kept[bool] = Kept("facts")
+    held: Kept[bool] = Kept("facts")
+    held_by: Kept[Hold] = Kept("facts")
+    restarts: Kept[int] = Kept("facts")
+    failures: Kept[int] = Kept("facts")
+    recovery_failures: Kept[int] = Kept("facts")
+    last_exit: Kept[ExitInfo | None] = Kept("facts")
+    start_reason: Kept[StartReason | None] = Kept("facts")
+    next_start_at: Kept[float | None] = Kept("facts")
+    paths: Kept[BotPaths] = Kept("processes")
+    repairs: Kept[AutoInstaller] = Kept("processes")
+    marker: Kept[str] = Kept("processes")
+    joined_cgroup: Kept[Path | None] = Kept("processes")
+    """The cgroup that holds the live process's whole tree, or None."""
 
     def __init__(self, host: RunnerHost, record: BotRecord) -> None:
         self.host = host
@@ -114,35 +80,18 @@ class BotRunner:
                                       lambda: self.spec, record.signalled)
         self.watch = LiveWatch(record.spec.name, self.paths.stderr_log, self.paths.logs, host.events,
                                host.clock)
+        self.journal = Journal(record.spec.name, self.facts, host, self.processes.mark)
         self.watcher = SourceWatcher(record.spec.name)
         self.retired = False
         """Being removed: no command may start it again (a racing restart would leave a
         process no registry knows)."""
         self.reload_error: str | None = None
+        self.tasks = RunTasks(record.spec.name)
         self._live: LiveProcess | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
-        """Set by a reload to end a backoff wait early."""
-        self._first_spawn: asyncio.Future[None] | None = None
-        self._sweeps: set[asyncio.Task[None]] = set()
-        """Stops of what a bot left behind, running beside its lifecycle (owned here)."""
-
-    @property
-    def paths(self) -> BotPaths:
-        return self.processes.paths
-
-    @property
-    def repairs(self) -> AutoInstaller:
-        return self.processes.repairs
 
     @property
     def active(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    @property
-    def marker(self) -> str:
-        return self.processes.marker
+        return self.tasks.active
 
     @property
     def live_ident(self) -> ProcessIdentity | None:
@@ -155,11 +104,6 @@ class BotRunner:
         """The bot's process in any state while it lives, stopping included: the tree that
         may read the bot's secrets."""
         return self._live.ident if self._live else None
-
-    @property
-    def joined_cgroup(self) -> Path | None:
-        """The cgroup that holds the live process's whole tree, or None."""
-        return self.processes.joined_cgroup
 
     def release_cgroup(self) -> None:
         """The bot is forgotten: its (empty) cgroup goes too."""
@@ -183,10 +127,10 @@ class BotRunner:
             await self.spawned()
             return  # a racing command started it meanwhile: one copy, already there
         self.facts.asked_to_start()
-        self._first_spawn = asyncio.get_running_loop().create_future()
-        self._launch(self._lifecycle(reason, adopted=None))
+        first_spawn = self.tasks.expect_spawn()
+        self.tasks.launch(self._lifecycle(reason, adopted=None))
         self._ensure_watching()
-        await asyncio.shield(self._first_spawn)
+        await asyncio.shield(first_spawn)
 
     def resume(self, found: list[Marked], *, service: bool = False) -> None:
         """After a supervisor (re)start: adopt the bot's live process, or start it if it should
@@ -205,33 +149,29 @@ class BotRunner:
         if adopted:
             if self.state is BotState.BACKOFF:
                 self.state = BotState.STOPPED  # restored from disk: it runs after all
-            self._launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted,
-                                         strays=strays))
+            self.tasks.launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted,
+                                              strays=strays))
             if not self.should_run:
-                self._stop.set()
+                self.tasks.stop.set()
         elif self.should_run:
             reason, wait_s = StartReason.SUPERVISOR_RESTART, None
             if self.state is BotState.BACKOFF and self.facts.backoff_deadline is not None:
                 wait_s = self.facts.backoff_deadline.remaining_now()
-                last = self.last_exit.reason if self.last_exit else ExitReason.CRASH
-                reason = _START_AFTER.get(last, StartReason.CRASH)
-            self._launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
+                reason = start_reason_after(self.last_exit.reason if self.last_exit else None)
+            self.tasks.launch(self._lifecycle(reason, adopted=None, strays=strays, wait_s=wait_s))
         elif self.processes.needs_sweep(strays):
-            self._sweep(self.processes.finish_stop(strays))
+            self.tasks.sweep(self.processes.finish_stop(strays))
         if self.should_run or self.state in (BotState.ERRORED, BotState.EXITED):
             self._ensure_watching()  # --watch: a fix saved later starts it again
 
     async def spawned(self) -> None:
         """Wait until a start in progress has spawned (or failed): a second ``start`` of the
         same bot then answers with the real pid, not ``None, starting``."""
-        if self._first_spawn is not None and not self._first_spawn.done():
-            with contextlib.suppress(StartFailed):
-                await asyncio.shield(self._first_spawn)
+        await self.tasks.wait_spawned(StartFailed)
 
     async def settle(self) -> None:
         """Wait for a stop in progress to finish (a start asked meanwhile comes after it)."""
-        while self.active and self._stop.is_set() and self._task is not None:
-            await asyncio.shield(self._task)
+        await self.tasks.settle()
 
     def hold(self, why: Hold) -> None:
         """A shutdown of the supervisor (``why``) is about to stop this bot: a bot meant to
@@ -246,11 +186,9 @@ class BotRunner:
         self.held = self.held and keep_held
         await self.watcher.stop()
         if self.active:
-            assert self._task is not None
-            self._stop.set()
-            await asyncio.shield(self._task)
+            await self.tasks.stop_and_wait()
         elif self.state in (BotState.EXITED, BotState.ERRORED):
-            self._stopped_idle()
+            self.journal.stopped_idle()
 
     async def check_file(self) -> None:
         """Before a restart stops the running bot: its file is there and compiles (under the
@@ -260,13 +198,7 @@ class BotRunner:
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
         await self.watcher.stop()
-        for task in [self._task, *self._sweeps]:
-            if task is not None and not task.done():
-                task.cancel()
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass  # the cancellation we asked for: the process is left running on purpose
+        await self.tasks.cancel()
 
     def record(self) -> BotRecord:
         """What the registry keeps of this bot now."""
@@ -296,11 +228,7 @@ class BotRunner:
             self.watch.recovery_started = self.host.clock()
             self.facts.to(Event.RECOVERY_STARTED)
         elif kind == "running" and self.state is BotState.RECOVERING:
-            self.facts.to(Event.RECOVERED)
-            self.recovery_failures = 0
-            self.host.events.write("recovered", self.spec.name, pid=live.ident.pid,
-                                   seconds=round(self.host.clock() - self.watch.recovery_started, 3))
-            self.host.persist()
+            self.journal.recovered(live.ident.pid, self.host.clock() - self.watch.recovery_started)
         return True
 
     def observe(self, ident: ProcessIdentity, sample: TreeSample, settings: WatchSettings) -> None:
@@ -310,36 +238,13 @@ class BotRunner:
         self.watch.observe(ident.pid, sample, settings, lambda: self.processes.limits(ident))
 
     # ---------------------------------------------------------------- lifecycle
-    def _launch(self, coro: Coroutine[Any, Any, None]) -> None:
-        self._stop = asyncio.Event()
-        self._task = asyncio.get_running_loop().create_task(coro, name=f"bot:{self.spec.name}")
-
-    def _sweep(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run a stop of leftovers beside the lifecycle; kept until done (``detach`` cancels)."""
-        task = asyncio.get_running_loop().create_task(coro, name=f"sweep:{self.spec.name}")
-        self._sweeps.add(task)
-        task.add_done_callback(self._swept)
-
-    def _swept(self, task: asyncio.Task[None]) -> None:
-        self._sweeps.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: stopping its leftovers failed", self.spec.name, exc_info=task.exception())
-
-    def _settle_first_spawn(self, error: StartFailed | None) -> None:
-        """Answer the ``start`` waiting for the first spawn, once."""
-        if self._first_spawn is not None and not self._first_spawn.done():
-            if error is None:
-                self._first_spawn.set_result(None)
-            else:
-                self._first_spawn.set_exception(error)
-
     async def _lifecycle(self, reason: StartReason, adopted: tuple[ProcessIdentity, RunRecord] | None,
                          strays: list[Marked] | None = None, wait_s: float | None = None) -> None:
         try:
             if adopted:
                 self._adopt(*adopted)
                 if strays:
-                    self._sweep(self.processes.stop_strays(strays))
+                    self.tasks.sweep(self.processes.stop_strays(strays))
             elif not await self._first_start(reason, strays or [], wait_s):
                 return
             while True:
@@ -347,7 +252,7 @@ class BotRunner:
                 if exited is None or not await self._after_exit(*exited):
                     return
         finally:
-            self._settle_first_spawn(StartFailed(self._failure_text()))
+            self.tasks.spawned(StartFailed(self._failure_text()))
 
     async def _first_start(self, reason: StartReason, strays: list[Marked], wait_s: float | None) -> bool:
         # Before anything new starts; together, so SIGTERM-deaf leftovers cost one stop
@@ -366,16 +271,11 @@ class BotRunner:
         """Prepare and spawn; False when the bot must not (or cannot) run now. A failure that
         may heal backs off and tries again, like a crash (``lifecycle``)."""
         while True:
-            if self.state is BotState.BACKOFF:
-                self.facts.to(Event.BACKOFF_ELAPSED)
-            elif self.state is not BotState.STARTING:  # STARTING: right after a repair
-                self.facts.to(Event.START)
-            self.start_reason = reason
-            self.host.persist()
+            self.journal.begin(reason)
             try:
                 self.facts.budget = await asyncio.to_thread(self.processes.prepare, reason,
                                                             self.facts.budget)
-                if not self._stop.is_set():
+                if not self.tasks.stop.is_set():
                     self._spawn(reason)
             except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
                 delay = self._fail_start(exc)
@@ -383,8 +283,8 @@ class BotRunner:
                     return False
                 self.facts.count_restart()
                 continue
-            if self._stop.is_set():
-                self._stopped_idle()
+            if self.tasks.stop.is_set():
+                self.journal.stopped_idle()
                 return False
             return True
 
@@ -395,32 +295,18 @@ class BotRunner:
             self.facts.budget = budget
         decision = decide_after_setup_failure(self.spec, failure, self.failures, self.host.uniform01,
                                               wall_iso())
-        self.failures = decision.failures
-        self.last_exit = decision.exit
-        if decision.event is Event.PREPARE_FAILED:
-            self.should_run = False
-        self.facts.to(decision.event)
-        self.host.events.write("prepare_failed", self.spec.name, error=failure.error,
-                               retry_in_s=decision.delay_s)
-        self.host.persist()
-        self._settle_first_spawn(StartFailed(decision.answer))
+        self.journal.setup_failed(decision, failure.error)
+        self.tasks.spawned(StartFailed(decision.answer))
         return decision.delay_s
 
     async def _wait_backoff(self, delay_s: float) -> bool:
         """Wait ``delay_s`` in ``backoff`` (a reload ends it early); False when stopped meanwhile."""
         self.facts.waiting(delay_s, self.host.clock())
-        self.host.persist()
-        self._wake = asyncio.Event()
-        if delay_s > 0:  # no wait, no turn of the loop, for an immediate restart
-            waits = [asyncio.ensure_future(self._stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            try:
-                await asyncio.wait(waits, timeout=delay_s, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for wait in waits:
-                    wait.cancel()
+        self.journal.save()
+        await self.tasks.wait_backoff(delay_s)
         self.facts.waited()
-        if self._stop.is_set():
-            self._stopped_idle()
+        if self.tasks.stop.is_set():
+            self.journal.stopped_idle()
             return False
         return True
 
@@ -429,9 +315,7 @@ class BotRunner:
         disk before the process exists, and its pid right after; a failed first write spawns
         nothing."""
         run_id = uuid.uuid4().hex
-        launch = Launch(run_id, reason.value, self.restarts,  # the last exit quotes the bot's error
-                        self.host.redact(self.last_exit.to_json()) if self.last_exit else None,
-                        self.facts.downtime_s())
+        launch = self.facts.launch(run_id, reason)
         self.facts.pending = pending = self.processes.new_run(run_id)
         try:
             self.host.persist_now()
@@ -446,25 +330,21 @@ class BotRunner:
             log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
                         "run id", self.spec.name)
         self.watch.new_process()
-        self.facts.to(Event.RECOVERY_STARTED if self.processes.has_recover else Event.SPAWNED)
-        self.host.events.write("start", self.spec.name, pid=live.ident.pid, reason=reason.value)
-        self.host.persist()
-        self._settle_first_spawn(None)
+        self.journal.started(live.ident.pid, reason, self.processes.has_recover)
+        self.tasks.spawned(None)
 
     def _adopt(self, ident: ProcessIdentity, run: RunRecord) -> None:
         self._live = self.processes.adopt(ident, run)
         self.facts.saved_run = self.facts.pending = None
         self.watch.new_process()
-        self.facts.to(Event.ADOPTED)
-        self.host.events.write("adopt", self.spec.name, pid=ident.pid)
-        self.host.persist()
+        self.journal.adopted(ident.pid)
 
     async def _supervise(self) -> tuple[ExitInfo, float, MissingModule | None] | None:
         """Wait for the exit or a stop request; None when stopped on request."""
         live, breach = self._live, self.watch.breach
         assert live is not None and breach is not None
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
-        stop_task = asyncio.ensure_future(self._stop.wait())
+        stop_task = asyncio.ensure_future(self.tasks.stop.wait())
         hang_task = asyncio.ensure_future(self.watch.hang(self.spec.heartbeat_timeout_s))
         try:
             waiters: set[asyncio.Future[Any]] = {exit_task, stop_task, breach}
@@ -475,25 +355,16 @@ class BotRunner:
             if not exit_task.done() and breach.done():
                 return await self._planned_restart(live, exit_task, breach.result()), \
                     self.host.clock() - live.started_mono, None
-            return await self._exit_of(live, exit_task.result())
+            context = Context(self.host.slept_recently(), self.processes.oom_killed())
+            info, missing = read_exit(self.spec, self.paths, live.run, exit_task.result(),
+                                      self.state is BotState.RECOVERING, self.watch, context)
+            await self.processes.kill_leftovers(live)  # nothing it started outlives it
+            return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
             hang_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
-
-    async def _exit_of(self, live: LiveProcess, returncode: int | None,
-                       ) -> tuple[ExitInfo, float, MissingModule | None]:
-        """How the live process ended on its own (what its run left on disk says); then
-        nothing it started outlives it."""
-        record = runfiles.exit_record(self.paths.exit_record, live.run)
-        missing = missing_module(lambda: runfiles.stderr_tail(self.paths.stderr_log, live.run), record)
-        info = classify_exit(returncode, record, Path(self.spec.path).parent, wall_iso(),
-                             missing_module=missing is not None,
-                             recovering=self.state is BotState.RECOVERING)
-        info = replace(info, diagnosis=self._diagnose(info, record, live.run))
-        await self.processes.kill_leftovers(self._live)
-        return info, self.host.clock() - live.started_mono, missing
 
     async def _after_exit(self, info: ExitInfo, uptime_s: float, missing: MissingModule | None) -> bool:
         """Record the exit and wait out the backoff; True when the bot must start again now."""
@@ -504,96 +375,48 @@ class BotRunner:
             return await self._repair(info, uptime_s, missing)
         decision = decide_after_exit(self.spec, info, uptime_s, self.failures, self.host.uniform01,
                                      self.recovery_failures)
-        self.failures = decision.failures
-        self.recovery_failures = decision.recovery_failures
-        if info.reason is ExitReason.RECOVERY_FAILED:
-            self.host.events.write("recovery_failed", self.spec.name, error=info.error,
-                                   failures=self.recovery_failures, gives_up=decision.delay_s is None)
-        if decision.event is not Event.EXIT_RESTART:
-            self.should_run = False
-        self._exited(info, uptime_s, decision.event, decision.delay_s)
-        if decision.delay_s is None:
-            self.host.persist()
-            return False
-        if not await self._wait_backoff(decision.delay_s):
+        self.journal.decided(info, uptime_s, decision)
+        if decision.delay_s is None or not await self._wait_backoff(decision.delay_s):
             return False
         self.facts.count_restart()
-        reason = StartReason.RELOAD if self._wake.is_set() else _START_AFTER.get(info.reason,
-                                                                                 StartReason.CRASH)
-        return await self._start_once(reason)
-
-    def _exited(self, info: ExitInfo, uptime_s: float, event: Event, delay_s: float | None,
-                mark: bool = True) -> None:
-        """Record an exit: ``last_exit``, the state it leads to, and one ``exit`` event (and
-        the log's exit mark unless ``mark`` is False: the caller writes it once it knows the
-        state the exit really leads to)."""
-        self.facts.exited(info)
-        self.facts.to(event)
-        self.host.events.write("exit", self.spec.name, **info.to_json(), uptime_s=round(uptime_s, 3),
-                               next_state=self.state.value, delay_s=delay_s)
-        if mark:
-            self._mark_exit(info, self.state.value, delay_s)
-
-    def _mark_exit(self, info: ExitInfo, next_state: str, delay_s: float | None = None) -> None:
-        # The error redacted alone first: a value cut short at its end is found only there.
-        self.processes.mark(exit_mark(info.at, self.host.redact(info.describe()), next_state, delay_s))
+        woken = self.tasks.wake.is_set()
+        return await self._start_once(StartReason.RELOAD if woken else start_reason_after(info.reason))
 
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
-        self._exited(info, uptime_s, Event.EXIT_REPAIR, None, mark=False)
-        self.host.persist()
+        self.journal.exited(info, uptime_s, Event.EXIT_REPAIR, None, mark=False)
+        self.journal.save()
         outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.facts.budget)
         self.facts.budget = outcome.budget
         # The mark says where the exit led (issue 24: '; starting' for a bot that ended errored).
-        self._mark_exit(info, "errored" if outcome.refused is not None else self.state.value)
+        self.journal.mark_exit(info, "errored" if outcome.refused is not None else self.state.value)
         if outcome.refused is not None:
-            # The hint says what wdbot did (refused, capped, failed) and the command to run.
-            hint = replace(info.diagnosis, hint=outcome.refused) if info.diagnosis else None
-            self.last_exit = replace(info, error=f"{info.error}: {outcome.refused}",
-                                     detail=outcome.detail, diagnosis=hint)
-            self.should_run = False
-            self.facts.to(Event.PREPARE_FAILED)
-            self.host.persist()
+            self.journal.repair_refused(info, outcome.refused, outcome.detail)
             return False
-        self.host.persist()
-        if self._stop.is_set():
-            self._stopped_idle()
+        self.journal.save()
+        if self.tasks.stop.is_set():
+            self.journal.stopped_idle()
             return False
         self.facts.count_restart()
         return await self._start_once(StartReason.INSTALLED)
 
     async def _terminate(self, live: LiveProcess, exit_task: asyncio.Future[int | None]) -> None:
         """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""
-        self.facts.to(Event.STOP)
-        self.host.persist()
+        self.journal.stopping(live.ident.pid)
         code, sig = await self.processes.stop_tree(live, exit_task)
-        self.last_exit = last = ExitInfo(code, sig, ExitReason.STOPPED, None, wall_iso())
         self._live = None
-        self.facts.to(Event.STOPPED)
-        self.host.events.write("stopped", self.spec.name, pid=live.ident.pid, signal=sig)
-        self._mark_exit(last, "stopped")
-        self.host.persist()
+        self.journal.stopped(live.ident.pid, ExitInfo(code, sig, ExitReason.STOPPED, None, wall_iso()))
 
     async def _planned_restart(self, live: LiveProcess, exit_task: asyncio.Future[int | None],
                                breach: Breach) -> ExitInfo:
         """Stop the tree gracefully because of a limit; the exit then goes the usual way."""
-        self.facts.to(Event.STOP)
-        if breach.reason is not ExitReason.RELOAD:  # a reload has its own event already
-            self.host.events.write("limit_restart", self.spec.name, pid=live.ident.pid,
-                                   reason=breach.reason.value, detail=breach.detail)
-        self.host.persist()
+        self.journal.stopping(live.ident.pid, breach)
         if breach.reason is ExitReason.HANG:
             await self.processes.dump_stacks(live)
         code, sig = await self.processes.stop_tree(live, exit_task)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
                         diagnose(breach.reason, code, sig, None, bot=self.spec.name))
-
-    def _stopped_idle(self) -> None:
-        """Stop a bot that has no process (exited, errored, backing off, or not yet spawned)."""
-        self.facts.to(Event.STOP)
-        self.facts.to(Event.STOPPED)
-        self.host.persist()
 
     # -------------------------------------------------------------- --watch
     def _ensure_watching(self) -> None:
@@ -605,13 +428,8 @@ class BotRunner:
         (reason ``reload``); a broken edit leaves the running bot alone and says why."""
         folder = Path(self.spec.path).parent
         names = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in changed]
-
-        def install() -> bool:
-            return install_in_place(self.paths.venv, self.spec.python, self.repairs.declared(self.spec),
-                                    self.processes.index_args)
-
         self.reload_error = await asyncio.to_thread(check_and_install, Path(self.spec.path), changed,
-                                                    install)
+                                                    self.processes.install_declared)
         if self.reload_error:
             self.host.events.write("reload_failed", self.spec.name, files=names, error=self.reload_error)
             return
@@ -620,29 +438,9 @@ class BotRunner:
         if self.state in _WATCHED and breach is not None and not breach.done():
             self.watch.restart_for(Breach(ExitReason.RELOAD, f"files changed: {', '.join(names)}"))
         elif self.state is BotState.BACKOFF:
-            self._wake.set()
+            self.tasks.wake.set()
         elif self.state in (BotState.ERRORED, BotState.EXITED) and not self.active:
             try:
                 await self.start(StartReason.RELOAD)
             except StartFailed as exc:
                 self.reload_error = f"reloaded, but it did not start: {exc}"
-
-    def _diagnose(self, info: ExitInfo, record: dict[str, Any] | None, run: RunRecord) -> Diagnosis | None:
-        """The crash pattern of an exit (pure ``diagnosis``), from the exit record, else the
-        final traceback of this run's stderr, and the last memory reading."""
-        exc_line, tail = None, ""
-        if info.signal is None and record is None:
-            # No record of ours (an adopted bot): the final traceback on stderr is all there is.
-            # With a record, its absent exception means a plain exit: nothing to read.
-            tail = runfiles.stderr_tail(self.paths.stderr_log, run)
-            found = final_traceback(tail)
-            exc_line = found.exc_line if found else None
-        native = None
-        if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
-            native = crashed_module(runfiles.stderr_tail(self.paths.stderr_log, run))
-        last, limits = self.watch.readings.last, self.watch.limits
-        return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
-                        last.rss_bytes if last else None,
-                        limits.machine_memory_bytes if limits else None,
-                        slept_s=self.host.slept_recently(), native_module=native, bot=self.spec.name,
-                        oom_killed=self.processes.oom_killed())
