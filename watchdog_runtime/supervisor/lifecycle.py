@@ -6,12 +6,12 @@ bootstrap's exit record, how long the bot stayed up) and gets back a :class:`Dec
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..common.signums import signal_name
 from ..spec import BotSpec, RestartPolicy
 from ..states import Event, ExitReason, StartReason
 from .backoff import BackoffPolicy
@@ -62,16 +62,13 @@ class ExitInfo:
     def describe(self) -> str:
         """One line for people: ``crash (exit 1): ValueError: boom``."""
         if self.signal is not None:
-            how = f"signal {signal.Signals(self.signal).name if self._known_signal() else self.signal}"
+            how = f"signal {signal_name(self.signal) or self.signal}"
         elif self.code is not None:
             how = f"exit {self.code}"
         else:
             how = "exit status unknown"
         text = f"{self.reason.value} ({how})"
         return f"{text}: {self.error}" if self.error else text
-
-    def _known_signal(self) -> bool:
-        return self.signal in {s.value for s in signal.Signals}
 
 
 def classify_exit(
