@@ -104,7 +104,7 @@ class BotProcesses:
         self.host = host
         self.paths = paths
         self._spec = spec
-        self.sigterms = Sigterms(signalled, paths.sigterms, spec, self.is_alive, identity.identify,
+        self.sigterms = Sigterms(signalled, paths.sigterms, spec, self.is_alive, self.identify,
                                  host.persist, host.persist_now)
         self.repairs = AutoInstaller(host, paths)
         self.has_recover = False
@@ -128,6 +128,10 @@ class BotProcesses:
     @staticmethod
     def is_alive(ident: procs.ProcessIdentity) -> bool:
         return procs.is_alive(ident)
+
+    @staticmethod
+    def identify(pid: int) -> procs.ProcessIdentity | None:
+        return identity.identify(pid)
 
     # ------------------------------------------------------------------ prepare
     def index_args(self) -> list[str]:
