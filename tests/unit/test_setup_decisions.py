@@ -55,11 +55,10 @@ def test_a_module_that_cannot_be_installed_says_which_and_why() -> None:
     (OSError(28, "No space left on device"), False, False),
 ])
 def test_the_process_layer_reads_an_exception(exc: Exception, permanent: bool, syntax: bool) -> None:
-    failure, budget = setup_failure("b", exc)
-    assert (failure.error, failure.permanent, failure.syntax, budget) == (str(exc), permanent, syntax, None)
+    failure = setup_failure("b", exc)
+    assert (failure.error, failure.permanent, failure.syntax) == (str(exc), permanent, syntax)
 
 
-def test_a_refused_install_keeps_the_budget_it_left() -> None:
-    left = Budget(("ccxt",), 2, "basis")
-    failure, budget = setup_failure("b", InstallFailed(Outcome(left, refused="capped", module="ccxt")))
-    assert budget == left and failure.permanent and failure.module == "ccxt" and failure.refused == "capped"
+def test_a_refused_install_needs_a_person_and_says_which_module() -> None:
+    failure = setup_failure("b", InstallFailed(Outcome(Budget(), refused="capped", module="ccxt")))
+    assert failure.permanent and failure.module == "ccxt" and failure.refused == "capped"

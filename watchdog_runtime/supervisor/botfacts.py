@@ -62,6 +62,10 @@ class BotFacts:
         # key a person then changes) is no longer known to the redactor, yet the text quotes it.
         self._last_exit = None if info is None else ExitInfo.from_json(self._redact(info.to_json()))
 
+    def keep_budget(self, budget: Budget) -> None:
+        """Auto-install's budget after a round (from the preparation's thread, as it happens)."""
+        self.budget = budget
+
     def to(self, event: Event) -> None:
         """The state after ``event`` (``states.transition``: an impossible move raises)."""
         self.state = transition(self.state, event)
@@ -158,6 +162,8 @@ class Kept(Generic[T]):
         self.name = name
 
     def __get__(self, obj: Any, owner: type | None = None) -> T:
+        if obj is None:
+            return self  # type: ignore[return-value]  # the descriptor itself, read on the class
         return getattr(getattr(obj, self.where), self.name)  # type: ignore[no-any-return]  # its own type
 
     def __set__(self, obj: Any, value: T) -> None:

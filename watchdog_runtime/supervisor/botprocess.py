@@ -141,9 +141,10 @@ class BotProcesses:
         except ConfigError as exc:
             raise VenvError(f"cannot build the bot's venv: {exc}", permanent=True) from None
 
-    def prepare(self, reason: StartReason, budget: Budget) -> Budget:
-        """Blocking set-up, run in a thread: folders, venv, log rotation; the install budget
-        left. Raises what failed (:func:`setup_failure` says what it means)."""
+    def prepare(self, reason: StartReason, budget: Budget, keep: Callable[[Budget], None]) -> None:
+        """Blocking set-up, run in a thread: folders, venv, auto-install (``keep`` takes the
+        install budget it left, as soon as it is known), log rotation. Raises what failed
+        (:func:`setup_failure` says what it means)."""
         spec = self.spec
         self.paths.ensure()
         check_bot_file(Path(spec.path), spec.name, None)
@@ -155,6 +156,7 @@ class BotProcesses:
             check_bot_file(Path(spec.path), spec.name, self.paths.python)
         self.has_recover = defines_recover(spec.path)
         outcome = self.repairs.before_start(spec, budget)
+        keep(outcome.budget)
         if outcome.refused is not None:
             raise InstallFailed(outcome)
         try:
@@ -163,7 +165,6 @@ class BotProcesses:
             self.log_policy = RotationPolicy()  # the config error is reported where it matters
         for log_file in (self.paths.stdout_log, self.paths.stderr_log):
             rotate_file(log_file, self.log_policy)  # while running, the bot rotates its own
-        return outcome.budget
 
     def install_declared(self) -> bool:
         """Blocking: install the bot's declared dependencies into its live venv (a reload)."""
@@ -371,17 +372,17 @@ class BotProcesses:
         return None if after is None else after > self._oom_before
 
 
-def setup_failure(name: str, exc: Exception) -> tuple[SetupFailure, Budget | None]:
+def setup_failure(name: str, exc: Exception) -> SetupFailure:
     """What a failed preparation of bot ``name`` means (``lifecycle.decide_after_setup_failure``
-    decides), and the install budget it left when auto-install refused a module."""
+    decides)."""
     expected = (VenvError, DependencyError, OSError, RegistryUnwritable, BotFileError, InstallFailed)
     if not isinstance(exc, expected):
         log.error("starting %s failed", name, exc_info=exc)
     syntax = isinstance(exc, BotFileError) and exc.syntax
     if isinstance(exc, InstallFailed):
         done = exc.outcome
-        return SetupFailure(str(exc), True, syntax, done.module, done.refused, done.detail), done.budget
-    return SetupFailure(str(exc), _needs_a_person(exc), syntax), None
+        return SetupFailure(str(exc), True, syntax, done.module, done.refused, done.detail)
+    return SetupFailure(str(exc), _needs_a_person(exc), syntax)
 
 
 def _needs_a_person(exc: Exception) -> bool:

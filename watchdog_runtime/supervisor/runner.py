@@ -273,8 +273,8 @@ class BotRunner:
         while True:
             self.journal.begin(reason)
             try:
-                self.facts.budget = await asyncio.to_thread(self.processes.prepare, reason,
-                                                            self.facts.budget)
+                await asyncio.to_thread(self.processes.prepare, reason, self.facts.budget,
+                                        self.facts.keep_budget)
                 if not self.tasks.stop.is_set():
                     self._spawn(reason)
             except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
@@ -290,9 +290,7 @@ class BotRunner:
 
     def _fail_start(self, exc: Exception) -> float | None:
         """Record a failed preparation; the delay before the next try, or None (``errored``)."""
-        failure, budget = setup_failure(self.spec.name, exc)
-        if budget is not None:
-            self.facts.budget = budget
+        failure = setup_failure(self.spec.name, exc)
         decision = decide_after_setup_failure(self.spec, failure, self.failures, self.host.uniform01,
                                               wall_iso())
         self.journal.setup_failed(decision, failure.error)
