@@ -1,11 +1,12 @@
 """One bot's lifecycle, driven by an asyncio task: prepare, spawn, await the exit as an event,
 decide (pure, in ``lifecycle``), back off, and stop the whole tree on request.
 
-The runner keeps the commands and the coroutines; around it, each concern has its module:
-every state change goes through ``states.transition`` (in ``botfacts``, the bot's persisted
-facts), every decision through ``lifecycle``, every process operation through the process
-layer (``botprocess``), the live process's readings and heartbeat through ``livewatch``,
-and the status document is ``botstatus``'s pure function.
+The runner keeps the commands and the coroutines, and owns every task it starts
+(``runtasks``); around it, each concern has its module: every decision is ``lifecycle``'s,
+every process operation the process layer's (``botprocess``), every state change goes
+through ``states.transition`` in the bot's persisted facts (``botfacts``), recorded with its
+event and log mark by ``botjournal``; the live process is watched by ``livewatch``, and the
+status document is ``botstatus``'s pure function.
 """
 
 from __future__ import annotations
