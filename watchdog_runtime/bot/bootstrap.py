@@ -87,52 +87,28 @@ def run(path: str, args: list[str]) -> NoReturn:
     """Run the bot file at ``path`` with ``args`` (``recover`` first, see ``recovery``) and
     exit as ``python BOT.py`` would."""
     path = os.path.abspath(path)
-    _set_up_process(path, args)
+    sys.argv = [path, *args]
+    sys.path[0] = os.path.dirname(path)
+    _set_up_process()
     plan = entry.analyse(_parse(path))
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
     sys.modules["__main__"] = module
-    phase = "run"
+    _run_plan(plan, path, module)
     try:
-        _execute(plan.body, path, module)
-        if plan.has_recover:
-            phase = "recover"
-            _recover(module)
-            phase = "run"
-            _phase("running")
-        if plan.guards is not None:
-            _execute(plan.guards, path, module)
-        if plan.calls_main and not shutdown.stop_requested():  # a stop ends it, not a new main()
-            _await_if_needed(module.main())
-    except SystemExit as exc:
-        _record(code=_exit_code(exc), phase=phase)
+        _record(code=0)
+        _clean_up_before_threads()  # a bot that returned from a stop (it asked wd.stopping())
+        _wait_for_threads()
+    except (SystemExit, KeyboardInterrupt):  # a stop as the main code ended, or in the wait
         _clean_up_before_threads()
-        raise
-    except KeyboardInterrupt:
-        if shutdown.stop_requested():  # a --stop-signal INT stop, unhandled: a quiet exit
-            _record(code=0, phase=phase)
-            _clean_up_before_threads()
-            sys.exit(0)
-        _record(code=-2, type="KeyboardInterrupt", message="", phase=phase)
-        raise
-    except BaseException as exc:
-        import traceback
-
-        _record(code=1, **_exception_fields(exc, phase))
-        # Print as Python would, minus this bootstrap's own frames.
-        traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
-        sys.exit(1)
-    _returned()
+    sys.exit(0)
 
 
-def _set_up_process(path: str, args: list[str]) -> None:
-    """What the bot's process needs before its file is read: its argv and import path, the
-    stop handler, the stack dumps, timestamps if asked, and its own logs rotated."""
-    sys.argv = [path, *args]
-    sys.path[0] = os.path.dirname(path)
-    # Before anything of the bot's: a stop unwinds every bot, SDK or not, so its finally,
-    # with, atexit and wd.on_shutdown clean-up runs (a handler of the bot's own replaces it).
+def _set_up_process() -> None:
+    """What the bot's process has before anything of the bot's runs."""
+    # A stop unwinds every bot, SDK or not, so its finally, with, atexit and wd.on_shutdown
+    # clean-up runs (a handler of the bot's own replaces it).
     shutdown.install()
     # On a hang the supervisor sends SIGUSR1 before stopping the bot: every thread's stack
     # goes to stderr, which says where it was stuck.
@@ -148,8 +124,8 @@ def _set_up_process(path: str, args: list[str]) -> None:
 
 
 def _parse(path: str) -> ast.Module:
-    """The bot file's syntax tree; a syntax error is recorded (phase ``compile``), printed as
-    Python prints it, and the exit status is 1."""
+    """The bot file's syntax tree; a syntax error is recorded (phase ``compile``) and ends
+    the process as Python would."""
     try:
         with open(path, "rb") as fh:
             return ast.parse(fh.read(), path)
@@ -161,15 +137,39 @@ def _parse(path: str) -> ast.Module:
         sys.exit(1)
 
 
-def _returned() -> NoReturn:
-    """The bot's main code returned: a clean exit, once its non-daemon threads are done."""
+def _run_plan(plan: entry.Entry, path: str, module: types.ModuleType) -> None:
+    """The bot's code: its body, ``recover(ctx)``, its ``__main__`` guards, ``main()``; how
+    it ended is recorded, with the phase it was in."""
+    phase = types.SimpleNamespace(name="run")
     try:
-        _record(code=0)
-        _clean_up_before_threads()  # a bot that returned from a stop (it asked wd.stopping())
-        _wait_for_threads()
-    except (SystemExit, KeyboardInterrupt):  # a stop as the main code ended, or in the wait
+        _execute(plan.body, path, module)
+        if plan.has_recover:
+            phase.name = "recover"
+            _recover(module)
+            phase.name = "run"
+            _phase("running")
+        if plan.guards is not None:
+            _execute(plan.guards, path, module)
+        if plan.calls_main and not shutdown.stop_requested():  # a stop ends it, not a new main()
+            _await_if_needed(module.main())
+    except SystemExit as exc:
+        _record(code=_exit_code(exc), phase=phase.name)
         _clean_up_before_threads()
-    sys.exit(0)
+        raise
+    except KeyboardInterrupt:
+        if shutdown.stop_requested():  # a --stop-signal INT stop, unhandled: a quiet exit
+            _record(code=0, phase=phase.name)
+            _clean_up_before_threads()
+            sys.exit(0)
+        _record(code=-2, type="KeyboardInterrupt", message="", phase=phase.name)
+        raise
+    except BaseException as exc:
+        import traceback
+
+        _record(code=1, **_exception_fields(exc, phase.name))
+        # Print as Python would, minus this bootstrap's own frames.
+        traceback.print_exception(type(exc), exc, _bot_frames(exc.__traceback__))
+        sys.exit(1)
 
 
 def _wait_for_threads() -> None:

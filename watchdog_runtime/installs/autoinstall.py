@@ -103,6 +103,18 @@ def requirement_name(requirement: str) -> str | None:
     return match.group(1) if match and is_dist_name(match.group(1)) else None
 
 
+def _broken_parent(name: str, facts: Facts, entries: Iterable[Entry]) -> str | None:
+    """Why a submodule missing from an installed parent is not installed, or None. A
+    submodule the map gives to its own distribution (google.cloud.storage beside an
+    installed google.cloud) is another package of a shared namespace, not a broken install."""
+    if facts.parent_installed and not any(e.module == name or e.module.startswith(name + ".")
+                                          for e in entries):
+        parent = name.rsplit(".", 1)[0]
+        return (f"the installed {parent!r} has no {name!r}: a broken install or another "
+                f"version than the bot needs; pin the right version in its dependencies")
+    return None
+
+
 def plan(
     missing: MissingModule,
     *,
@@ -137,13 +149,8 @@ def plan(
     if (why := _not_a_package(top, facts)) is not None:
         return refuse(why)
     table, allowed = list(table), list(allowed)
-    # A submodule the map gives to its own distribution (google.cloud.storage beside an
-    # installed google.cloud): another package of a shared namespace, not a broken install.
-    if facts.parent_installed and not any(e.module == name or e.module.startswith(name + ".")
-                                          for e in (*table, *allowed)):
-        parent = name.rsplit(".", 1)[0]
-        return refuse(f"the installed {parent!r} has no {name!r}: a broken install or another "
-                      f"version than the bot needs; pin the right version in its dependencies")
+    if (why := _broken_parent(name, facts, (*table, *allowed))) is not None:
+        return refuse(why)
     if name in installed_before:
         return refuse(f"still missing after wdbot installed a package for it: the package does "
                       f"not provide it; add the right one to the bot's dependencies, then "

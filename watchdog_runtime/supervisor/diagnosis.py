@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import errno as errnos
 import re
-import signal
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..common.signums import SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM, signal_name
 from ..installs.causes import needs_windows
 from ..records import Diagnosis as Diagnosis  # kept in the registry, so they live in records
 from ..records import Pattern as Pattern
@@ -161,11 +161,11 @@ def _diagnose_exit(reason: ExitReason, code: int | None, sig: int | None, exc: F
                    native_module: str | None, oom_killed: bool | None) -> Diagnosis | None:
     if reason in (ExitReason.CLEAN_EXIT, ExitReason.STOPPED, ExitReason.RELOAD):
         return None
-    if sig == signal.SIGKILL and oom_killed and _planned(reason) is None:
+    if sig == SIGKILL and oom_killed and _planned(reason) is None:
         return Diagnosis(Pattern.MEMORY, "killed by the kernel's OOM killer (its cgroup's memory.events)",
                          _HINT["memory"])
     found = _diagnose(reason, code, sig, exc, rss_bytes, machine_memory_bytes, native_module)
-    if sig == signal.SIGKILL and oom_killed is False and found.pattern is Pattern.MEMORY and exc is None:
+    if sig == SIGKILL and oom_killed is False and found.pattern is Pattern.MEMORY and exc is None:
         found = Diagnosis(Pattern.SYSTEM, f"{found.seen}, not the OOM killer (its cgroup counted none)",
                           "a container limit or a person: see 'dmesg' and the RSS trend")
     if slept_s is not None and found.pattern in (Pattern.NETWORK, Pattern.UNKNOWN):
@@ -184,14 +184,14 @@ def _diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failur
         return planned
     if exc is not None:
         return _from_exception(exc)
-    if sig == signal.SIGKILL:
+    if sig == SIGKILL:
         if rss_bytes and machine_memory_bytes and rss_bytes >= OOM_SHARE * machine_memory_bytes:
             return Diagnosis(Pattern.MEMORY, f"SIGKILL at {_mib(rss_bytes)} of {_mib(machine_memory_bytes)}",
                              "probably the OOM killer: " + _HINT["memory"])
         return Diagnosis(Pattern.SYSTEM, "SIGKILL from outside wdbot",
                          "the OOM killer, a container limit or a person: see 'dmesg' and the RSS trend")
     if sig is not None:
-        name = signal.Signals(sig).name if sig in {s.value for s in signal.Signals} else str(sig)
+        name = signal_name(sig) or str(sig)
         if sig in NATIVE_SIGNALS:
             return _native(name, native_module)
         if sig in _OUTSIDE:
@@ -204,7 +204,7 @@ def _diagnose(reason: ExitReason, code: int | None, sig: int | None, exc: Failur
                      "see its stderr: wdbot logs NAME --stderr")
 
 
-_OUTSIDE = frozenset({signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+_OUTSIDE = frozenset({SIGHUP, SIGTERM, SIGINT, SIGQUIT})
 """Signals that come from outside the bot (wdbot's own stops are planned exits, not these)."""
 
 

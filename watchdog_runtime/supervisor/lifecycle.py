@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..records import Diagnosis, Pattern
 from ..records import ExitInfo as ExitInfo  # kept in the registry, so it lives in records
 from ..spec import BotSpec, RestartPolicy
-from ..states import Event, ExitReason
+from ..states import Event, ExitReason, StartReason
 from .backoff import BackoffPolicy
 from .tracebacks import mismatch_hint
 
@@ -146,3 +147,79 @@ def _decide(spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int,
         failures = 0
     return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
                     recovery_failures)
+
+
+@dataclass(frozen=True)
+class SetupFailure:
+    """A preparation (venv, dependencies, the bot file, the write-ahead record) that failed,
+    as the process layer saw it."""
+
+    error: str
+    permanent: bool
+    """No retry heals it (a person must act): the bot ends ``errored``."""
+    syntax: bool = False
+    """The bot file does not compile."""
+    module: str | None = None
+    """A module the bot's file imports at its top level, which could not be installed."""
+    refused: str | None = None
+    """Why ``module`` was not installed."""
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class SetupDecision:
+    """What a failed preparation leads to: its event, the wait before the next try (None:
+    none), the new failure count, the exit to record, and the command's one-line answer."""
+
+    event: Event
+    delay_s: float | None
+    failures: int
+    exit: ExitInfo
+    answer: str
+
+
+def decide_after_setup_failure(spec: BotSpec, failure: SetupFailure, failures: int,
+                               uniform01: Callable[[], float], at: str) -> SetupDecision:
+    """A failure that may heal (a download, an index that is down, a full disk) backs off and
+    tries again, like a crash; only what needs a person ends in ``errored``."""
+    delay = None
+    if not failure.permanent:
+        policy = BackoffPolicy(initial_s=spec.backoff_initial_s, max_s=spec.backoff_max_s)
+        delay = policy.delay_s(failures, uniform01)
+        failures += 1
+    retry = "" if delay is None else f" (retrying in {delay:.1f} s)"
+    info = ExitInfo(None, None, ExitReason.SYNTAX_ERROR if failure.syntax else ExitReason.UNKNOWN,
+                    f"{failure.error}{retry}", at)
+    if failure.module is not None:
+        info = ExitInfo(
+            None, None, ExitReason.MISSING_MODULE,
+            f"ModuleNotFoundError: No module named {failure.module!r}: {failure.refused}", at,
+            Diagnosis(Pattern.DEPENDENCY, f"{failure.module} cannot be installed", str(failure.refused)),
+            failure.detail)
+    event = Event.PREPARE_FAILED if failure.permanent else Event.PREPARE_RETRY
+    return SetupDecision(event, delay, failures, info, one_line(failure.error) + retry)
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    """A multi-line error (uv's) as one line for a command's answer; the whole text stays in
+    ``last_exit`` and ``wdbot status NAME``."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_START_AFTER = {
+    ExitReason.MEMORY_LIMIT: StartReason.MEMORY_LIMIT,
+    ExitReason.FD_LIMIT: StartReason.FD_LIMIT,
+    ExitReason.HANG: StartReason.HANG,
+    ExitReason.RELOAD: StartReason.RELOAD,
+    ExitReason.CLEAN_EXIT: StartReason.RESTART,
+}
+
+
+def start_reason_after(exit: ExitReason | None) -> StartReason:
+    """Why the bot starts again after an exit for ``exit`` (``ctx.reason``); None: a crash.
+
+    >>> start_reason_after(ExitReason.HANG), start_reason_after(ExitReason.SYNTAX_ERROR)
+    (<StartReason.HANG: 'hang'>, <StartReason.CRASH: 'crash'>)
+    """
+    return _START_AFTER.get(exit or ExitReason.CRASH, StartReason.CRASH)

@@ -14,9 +14,10 @@ A dump looks like::
 from __future__ import annotations
 
 import re
-import signal
 
-NATIVE_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT})
+from ..common.signums import SIGABRT, SIGBUS, SIGFPE, SIGILL, SIGSEGV
+
+NATIVE_SIGNALS = frozenset({SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
 """Signals a process raises in itself when its native code fails."""
 
 _FRAME_RE = re.compile(r'^\s+File "(?P<file>[^"]+)", line \d+')

@@ -1,0 +1,117 @@
+"""The watch on a bot's live process: its resource readings and limits, its heartbeat, its
+repeated errors on stderr, the log writers it should not have, and the breach that makes
+the supervisor restart it. Everything here belongs to one process: :meth:`LiveWatch.new_process`
+starts over."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from ..events import EventLog
+from ..states import ExitReason
+from .diagnosis import Failure, diagnose
+from .logwriters import LogWriterWatch
+from .resources import Breach, Limits, ResourceWatch, TreeSample, WatchSettings
+from .runfiles import StderrRepeats
+
+
+class LiveWatch:
+    """One bot's watch; ``name`` names it in the events it writes."""
+
+    def __init__(self, name: str, stderr_log: Path, logs: Path, events: EventLog,
+                 clock: Callable[[], float]) -> None:
+        self.name = name
+        self._logs = logs
+        self._events = events
+        self._clock = clock
+        self.readings = ResourceWatch()
+        self.limits: Limits | None = None
+        self.breach: asyncio.Future[Breach] | None = None
+        """Resolved when the supervisor decides to restart the live process (a limit)."""
+        self.last_beat = 0.0
+        """Clock time of the live process's last heartbeat (of its start, before the first)."""
+        self.beats_seen = False
+        self.recovery_started = 0.0
+        self.repeats = StderrRepeats(stderr_log)
+        """The live process's repeated errors on stderr (a degraded bot)."""
+        self.log_writers = LogWriterWatch(logs)
+
+    def new_process(self) -> None:
+        """Readings, limits, heartbeats and a pending limit restart belong to one process."""
+        self.readings.reset()
+        self.limits = None
+        self.breach = asyncio.get_running_loop().create_future()
+        self.last_beat = self._clock()  # the timeout counts from the start
+        self.beats_seen = False
+        self.recovery_started = self._clock()
+        self.repeats.restart()  # only this process's own repeats count
+        self.log_writers = LogWriterWatch(self._logs)
+
+    def beat(self) -> None:
+        self.last_beat = self._clock()
+        self.beats_seen = True
+
+    def restart_for(self, breach: Breach) -> None:
+        """Restart the live process for ``breach``, unless a restart is already decided."""
+        if self.breach is not None and not self.breach.done():
+            self.breach.set_result(breach)
+
+    def observe(self, pid: int, sample: TreeSample, settings: WatchSettings,
+                limits: Callable[[], Limits]) -> None:
+        """Take one sample of the process ``pid``; past a limit, restart it. ``limits``
+        gives the bot's limits the first time they are needed."""
+        if settings != self.readings.settings:
+            self.readings.reset(settings)
+        if self.limits is None:
+            self.limits = limits()
+        verdict = self.readings.observe(sample, self.limits)
+        for stray in self.log_writers.check(sample.pids, root=pid):
+            self._events.write("stray_log_writer", self.name, **stray.to_json())
+        for leak in verdict.new_leaks:
+            self._events.write("leak_suspected", self.name, pid=pid, **leak.to_json())
+        for resource in verdict.cleared:
+            self._events.write("leak_cleared", self.name, pid=pid, resource=resource)
+        if verdict.breach is not None:
+            self.restart_for(verdict.breach)
+        self._check_repeats()
+
+    def _check_repeats(self) -> None:
+        """Flag (and alert) a running bot that repeats one error on stderr; clear the flag
+        when it stops."""
+        change = self.repeats.check(self._clock())
+        if change is True and self.repeats.degraded is not None:
+            d = self.repeats.degraded
+            self._events.write("degraded", self.name, error=d.error, count=d.count,
+                               window_s=d.window_s, diagnosis=self.degraded_diagnosis())
+        elif change is False:
+            self._events.write("degraded_cleared", self.name)
+
+    def degraded_diagnosis(self) -> dict[str, str] | None:
+        d = self.repeats.degraded
+        if d is None:
+            return None
+        found = diagnose(ExitReason.CRASH, None, None, Failure.from_line(d.exc_line), bot=self.name)
+        return found.to_json() if found else None
+
+    def near_limit(self) -> bool:
+        """The last reading is past half of a limit: read this bot more often."""
+        last, limits = self.readings.last, self.limits
+        if last is None or limits is None:
+            return False
+        memory = limits.max_memory_bytes is not None and last.rss_bytes * 2 >= limits.max_memory_bytes
+        return memory or (limits.max_fds is not None and last.num_fds * 2 >= limits.max_fds)
+
+    async def hang(self, timeout_s: float | None) -> None:
+        """Restart the process when its heartbeat is older than ``timeout_s``."""
+        if timeout_s is None:
+            return
+        while True:
+            silent_s = self._clock() - self.last_beat
+            if silent_s >= timeout_s:
+                break
+            await asyncio.sleep(timeout_s - silent_s)  # until the deadline; a beat moves it
+        what = "heartbeat" if self.beats_seen else "heartbeat since the start"
+        self.restart_for(Breach(ExitReason.HANG, f"no {what} for {silent_s:.1f} s "
+                                                 f"(--heartbeat-timeout {timeout_s:g})"))
