@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from systemd_rootfs import REPO, CannotRun, ensure_rootfs, say  # noqa: E402
+from systemd_rootfs import REPO, CannotRun, ensure_rootfs  # noqa: E402
 
 T = TypeVar("T")
 WORK = Path(os.environ.get("WDBOT_PODMAN_DIR", "/var/tmp/wdbot-podman"))
@@ -51,6 +51,10 @@ while not wd.wait(1.0):
     tick += 1
     print(f"{name} tick {tick}", flush=True)
 """
+
+
+def say(line: str) -> None:
+    print(f"fleet-check: {line}", file=sys.stderr, flush=True)
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True,
@@ -164,7 +168,8 @@ def boot(steps: list[dict[str, Any]], image: str, folder: Path, names: list[str]
     running = pids_of(snap)
     ok = bool(up) and len(running) == len(names) and user == "wdbot"
     verdict(steps, "boot", ok, f"{len(running)}/{len(names)} bots running {took:.1f} s after podman run "
-            f"(every bot's start file: {bool(up)}); supervisor pid {(snap.get('supervisor') or {}).get('pid')}"
+            f"(every bot's start file: {bool(up)}); supervisor pid "
+            f"{(snap.get('supervisor') or {}).get('pid')}"
             f" as user {user!r}")
     return took if ok else None
 
@@ -192,8 +197,8 @@ def stop(steps: list[dict[str, Any]], folder: Path, names: list[str]) -> float |
     podman("stop", "-t", str(STOP_GRACE_S), NAME, timeout=STOP_GRACE_S + 30)
     took = time.monotonic() - started
     state = json.loads(podman("inspect", NAME).stdout)[0]["State"]
-    said = {n: (folder / "out" / f"{n}.shutdown").read_text() if (folder / "out" / f"{n}.shutdown").exists()
-            else None for n in names}
+    notes = {n: folder / "out" / f"{n}.shutdown" for n in names}
+    said = {n: note.read_text() if note.exists() else None for n, note in notes.items()}
     clean = [n for n, text in said.items() if text == "stopping=True"]
     ok = len(clean) == len(names) and not state.get("Running") and state.get("ExitCode") in (0, 143)
     verdict(steps, "podman_stop", ok,
@@ -225,9 +230,9 @@ def check(source: Path, count: int, keep: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {"bots": count}
     try:
         image, figures["build_s"] = build(base_image(), source)
+        labels = podman("inspect", image).stdout.count("org.opencontainers")
         verdict(steps, "build", True, f"{image} built from deploy/container/Containerfile in "
-                f"{figures['build_s']:.0f} s: labels {podman('inspect', image).stdout.count('org.opencontainers')}"
-                " OCI keys")
+                f"{figures['build_s']:.0f} s: {labels} OCI label lines")
         names = stage_bots(folder, count)
         figures["boot_to_running_s"] = boot(steps, image, folder, names)
         if figures["boot_to_running_s"] is not None:

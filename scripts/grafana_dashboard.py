@@ -52,11 +52,12 @@ def fleet(board: Dashboard) -> Dashboard:
                         .with_target(q('count by (state) (wdbot_bot_state{instance=~"$instance"} == 1)',
                                        "{{state}}", instant=True)))
             .with_panel(Timeseries().title("Restarts per hour").datasource(DS).span(8).height(6)
-                        .with_target(q(f"sum by (instance, bot) (increase(wdbot_bot_restarts_total{{{SEL}}}[1h]))",
+                        .with_target(q("sum by (instance, bot) "
+                                       f"(increase(wdbot_bot_restarts_total{{{SEL}}}[1h]))",
                                        "{{instance}} {{bot}}")))
             .with_panel(Table().title("Last exit: reason and crash pattern").datasource(DS).span(8).height(6)
-                        .with_target(q(f"max by (instance, bot, reason, pattern) (wdbot_bot_last_exit{{{SEL}}})",
-                                       instant=True)))
+                        .with_target(q("max by (instance, bot, reason, pattern) "
+                                       f"(wdbot_bot_last_exit{{{SEL}}})", instant=True)))
             .with_panel(Table().title("Bots not running as they should").datasource(DS).span(12).height(6)
                         .with_target(q('wdbot_bot_state{instance=~"$instance", '
                                        'state=~"backoff|errored|recovering|starting"} == 1', instant=True)))

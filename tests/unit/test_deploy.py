@@ -48,7 +48,7 @@ def test_manifests_validate_against_the_kubernetes_schemas(offline: None) -> Non
 
     kinds = manifests()
     assert {"StatefulSet", "ConfigMap", "Secret", "Service", "PodMonitor"} <= set(kinds)
-    for kind, doc in kinds.items():
+    for doc in kinds.values():
         if doc["apiVersion"].startswith("monitoring.coreos.com/"):
             continue  # a CRD: no Kubernetes schema (checked against the pod below)
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)

@@ -33,7 +33,7 @@ from ..redaction import Redactor
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import ACTIVE_STATES, BotState, Event, ExitReason, Hold, StartReason, transition
-from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, sentmarks
+from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, scopes, sentmarks
 from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
@@ -495,8 +495,8 @@ class BotRunner:
     def _find_cgroup(self) -> Path | None:
         """The bot's cgroup, made if missing; None without containment or when it cannot be."""
         containment = self.host.containment
-        if containment is None:
-            return None
+        if containment is None or scopes.takes(containment, self.spec.max_memory_bytes):
+            return None  # a bot with --max-memory in a systemd scope of its own (issue 28)
         try:
             return cgroups.create(containment, self.spec.name)
         except OSError as exc:
@@ -737,7 +737,8 @@ class BotRunner:
         disk before the process exists, and its pid right after; a failed first write spawns
         nothing."""
         run_id = uuid.uuid4().hex
-        argv = [str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
+        argv = [*scopes.prefix(self.host.containment, self.spec.name, self.spec.max_memory_bytes, run_id),
+                str(self.paths.python), "-c", BOOTSTRAP, self.spec.path, *self.spec.args]
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
         launch = Launch(run_id, reason.value, self.restarts,  # the last exit quotes the bot's error
                         self.host.redact(self.last_exit.to_json()) if self.last_exit else None,
