@@ -12,12 +12,12 @@ the steps below, then ``systemd_reboot`` reboots the container twice (its later 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 from systemd_reboot import after_reboot, prepare_reboot
+from systemd_scenario_scopes import scope_adopted, scope_show, scoped_limit, unit_keys
 from systemd_scenario_tools import (
     BOTS,
     CHECK,
@@ -190,50 +190,6 @@ def memory_limit(unit: str) -> None:
             f"scopes left after 'wdbot remove hog': {left or 'none'}")
 
 
-def scope_show(scope: str) -> dict[str, str]:
-    done = run("systemctl", "show", scope, "-p", "MemoryMax,After,ControlGroup,ActiveState")
-    return dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-
-
-def scoped_limit(scope: str, shown: dict[str, str], stopped: bool, evidence: str) -> None:
-    """Issue 28: the bot runs in a scope of its own with MemoryMax= set by systemd; whether
-    the kernel applies it here depends on where the memory controller is writable."""
-    asked = shown.get("MemoryMax") == str(96 << 20)
-    v2_max = Path("/sys/fs/cgroup/unified" if Path("/sys/fs/cgroup/unified").is_dir() else "/sys/fs/cgroup")
-    kernel = v2_max / shown.get("ControlGroup", "/").lstrip("/") / "memory.max"
-    v1 = Path("/sys/fs/cgroup/memory")
-    if kernel.exists():
-        applied = kernel.read_text().strip() == str(96 << 20)
-        verdict("max_memory", "--max-memory through a transient systemd scope (MemoryMax=, kernel)",
-                "pass" if asked and applied and stopped else "fail",
-                f"{kernel}: applied {applied}; {evidence}")
-    elif v1.is_dir() and not os.access(v1, os.W_OK):
-        held = "it held" if stopped else "IT DID NOT HOLD"
-        verdict("max_memory", "--max-memory through a transient systemd scope (MemoryMax=)",
-                "pass" if asked and stopped else "fail",
-                f"systemd made {scope} with MemoryMax={shown.get('MemoryMax')} (asked: 96M: {asked}); the "
-                "kernel cannot apply it HERE: the memory controller is on cgroup v1, mounted read-only "
-                f"inside systemd-nspawn on this hybrid host, so the RSS watch stopped the bot, and {held}; "
-                f"{evidence}")
-    else:
-        verdict("max_memory", "--max-memory through a transient systemd scope (MemoryMax=)",
-                "pass" if asked and stopped else "fail", f"no memory.max at {kernel}; {evidence}")
-
-
-def unit_keys(unit: str) -> None:
-    """Issue 28: the unit holds no key the host's systemd does not know (systemd < 254 warned
-    "Unknown key name 'DelegateSubgroup'" at every daemon-reload)."""
-    text = Path(f"/etc/systemd/system/{unit}").read_text()
-    version = run("systemctl", "--version").stdout.split()[1]
-    run("systemctl", "daemon-reload", timeout=60)
-    journal = run("journalctl", "-b", "--no-pager", "-o", "cat", timeout=30).stdout.splitlines()
-    warned = [line for line in journal if "Unknown key" in line or "DelegateSubgroup" in line]
-    has_key = "DelegateSubgroup=" in text
-    ok = not warned and has_key == (int(version) >= 254)
-    verdict("unit_keys", f"the unit carries only keys systemd {version} knows", "pass" if ok else "fail",
-            f"DelegateSubgroup= in the unit: {has_key}; daemon-reload warnings: {warned or 'none'}")
-
-
 def journal(unit: str) -> None:
     done = run("journalctl", "-u", unit, "--no-pager", "-o", "json", timeout=30)
     mine = []
@@ -276,6 +232,7 @@ def first_boot() -> bool:
         keep_bots(unit)
         unit_keys(unit)
         memory_limit(unit)
+        scope_adopted(unit)
     journal(unit)
     return bool(found) and prepare_reboot(unit)
 

@@ -158,6 +158,12 @@ def test_issue_28_max_memory_under_systemd_252_is_a_scope_with_memorymax(verdict
     assert step(verdicts, "scope_gone")["status"] == "pass"
 
 
+def test_issue_28_a_scoped_bot_is_adopted_after_systemctl_kill(verdicts: dict[str, Any]) -> None:
+    """Issue 28: the scope moves the bot out of the unit's cgroup; adoption must not suffer."""
+    got = step(verdicts, "scope_adopted")
+    assert got["status"] == "pass", got["evidence"]
+
+
 def test_issue_28_the_unit_has_no_key_the_hosts_systemd_does_not_know(verdicts: dict[str, Any]) -> None:
     """Issue 28: systemd 252 warned "Unknown key name 'DelegateSubgroup'" at every daemon-reload."""
     got = step(verdicts, "unit_keys")

@@ -94,9 +94,12 @@ def test_the_parts_fit_each_other() -> None:
     assert volumes["store-key"]["secret"]["secretName"] == kinds["Secret"]["metadata"]["name"]
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
     up = c["args"][c["args"].index("--up") + 1]
-    assert Path(up).parent.as_posix() == mounts["up"] and Path(up).name in kinds["ConfigMap"]["data"]
+    assert {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in c["env"]
+    first_pod = f"{sts['metadata']['name']}-0"  # the up-file of the first ordinal is there
+    assert Path(up).parent.as_posix() == mounts["up"]
+    assert Path(up.replace("$(POD_NAME)", first_pod)).name in kinds["ConfigMap"]["data"]
     assert [t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]] == ["home"]
-    env = {e["name"]: e.get("value") for e in c["env"]}
+    env = {e["name"]: e.get("value") for e in c["env"] if "value" in e}
     assert env["WDBOT_HOME"] == mounts["home"]
     assert sts["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
 
