@@ -59,8 +59,15 @@ def line(engine: str, results: dict[str, Any], took: float, extra: str = "") -> 
     text = (f"{engine:<10} {status.upper():4}  {len(steps)} steps in {took:.0f} s; held: "
             + (", ".join(keys["pass"]) or "nothing")
             + "".join(f"; SKIPPED {k}: {w}" for k, w in why.items())
-            + (f"; FAILED: {', '.join(keys['fail'])}" if keys["fail"] else "") + extra)
+            + (f"; FAILED: {', '.join(keys['fail'])}" if keys["fail"] else "") + limits_note(steps) + extra)
     return status, text
+
+
+def limits_note(steps: list[dict[str, Any]]) -> str:
+    """What a passing step could not show on this host (its evidence says "HERE")."""
+    here = [x.get("key") or x["step"] for x in steps if "cannot apply it HERE" in x.get("evidence", "")]
+    return (f"; NOT HERE ({', '.join(here)}): the kernel applying the scope's MemoryMax= (cgroup v1 "
+            "memory, read-only inside nspawn on this hybrid host; the RSS watch held)") if here else ""
 
 
 def manifests_line() -> tuple[str, str]:
@@ -72,7 +79,7 @@ def manifests_line() -> tuple[str, str]:
     status = "pass" if done.returncode == 0 else "fail"
     return status, (f"{'k8s+prom':<10} {status.upper():4}  kubernetes-validate (schemas of 1.30, offline) on "
                     f"deploy/kubernetes, promtool check config/rules + test rules, every dashboard query "
-                    f"against a live /metrics: {summary} in {time.monotonic() - started:.0f} s")
+                    f"against a live /metrics ({time.monotonic() - started:.0f} s): {summary}")
 
 
 def figures_note(results: dict[str, Any]) -> str:

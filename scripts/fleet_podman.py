@@ -217,9 +217,13 @@ def logs(steps: list[dict[str, Any]], names: list[str]) -> None:
             f"{len(seen)}/{len(names)} bots' lines in podman logs ({len(lines)} lines), e.g. {example!r}")
 
 
-def clean_up() -> None:
+def clean_up(image: bool = False) -> None:
+    """The check's container and volumes (a killed check's too, at the next start); the
+    image at the end (vfs keeps whole copies of every layer: gigabytes)."""
     podman("rm", "-f", "-t", "0", NAME, check=False)
     podman("volume", "rm", "-f", f"{NAME}-home", f"{NAME}-uv", check=False)
+    if image:
+        podman("rmi", "-f", "localhost/wdbot:fleet-check", check=False)
 
 
 def check(source: Path, count: int, keep: bool) -> dict[str, Any]:
@@ -243,7 +247,7 @@ def check(source: Path, count: int, keep: bool) -> dict[str, Any]:
         verdict(steps, "podman", False, str(exc))
     finally:
         if not keep:
-            clean_up()
+            clean_up(image=True)
             shutil.rmtree(folder, ignore_errors=True)
     return {"steps": steps, "figures": figures}
 

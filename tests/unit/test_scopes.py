@@ -42,3 +42,6 @@ def test_no_trial_outside_a_systemd_unit() -> None:
 
 def test_status_says_where_the_limit_comes_from() -> None:
     assert "a systemd scope per bot (MemoryMax=)" in SCOPED.description
+    assert scopes.describe(SCOPED, 1 << 30).startswith("a systemd scope of its own (MemoryMax=1073741824)")
+    assert scopes.describe(SCOPED, None) == scopes.describe(None, 1 << 30) == "process marker walk (no " \
+        "delegated cgroup v2)"

@@ -411,7 +411,7 @@ class BotRunner:
             "held": self.held,
             "held_by": self.held_by.value if self.held else None,
             "containment": (self.host.containment.description if self._joined and self.host.containment
-                            else cgroupplan.describe(None)),
+                            else scopes.describe(self.host.containment, self.spec.max_memory_bytes)),
             "watch": self.spec.watch,
             "reload_error": self.reload_error,
             "attention": self._attention(),

@@ -27,7 +27,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .cgroupplan import Containment
+from .cgroupplan import MARKER_WALK, Containment
 
 TRIAL_TIMEOUT_S = 10.0
 
@@ -80,6 +80,14 @@ def takes(containment: Containment | None, max_memory_bytes: int | None) -> bool
     """The bot goes into a scope, not into a cgroup of the supervisor's (its bootstrap would
     move it out of the scope again)."""
     return containment is not None and containment.scopes and bool(max_memory_bytes)
+
+
+def describe(containment: Containment | None, max_memory_bytes: int | None) -> str:
+    """The containment of a bot outside the supervisor's cgroups, for ``status NAME``."""
+    if takes(containment, max_memory_bytes):
+        return (f"a systemd scope of its own (MemoryMax={max_memory_bytes}); its tree found by the "
+                "process marker walk")
+    return MARKER_WALK
 
 
 def scope_of(pid: int) -> str | None:
