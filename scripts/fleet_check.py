@@ -66,8 +66,14 @@ def line(engine: str, results: dict[str, Any], took: float, extra: str = "") -> 
 def limits_note(steps: list[dict[str, Any]]) -> str:
     """What a passing step could not show on this host (its evidence says "HERE")."""
     here = [x.get("key") or x["step"] for x in steps if "cannot apply it HERE" in x.get("evidence", "")]
+    kernel = any(x.get("key") == "scope_kernel" and x["status"] == "pass" for x in steps)
+    if not here:
+        return ""
+    if kernel:
+        return (f"; note ({', '.join(here)}): nspawn mounts the v1 memory hierarchy read-only here, so the "
+                "kernel applied the scope's MemoryMax= only once it was remounted writable (scope_kernel)")
     return (f"; NOT HERE ({', '.join(here)}): the kernel applying the scope's MemoryMax= (cgroup v1 "
-            "memory, read-only inside nspawn on this hybrid host; the RSS watch held)") if here else ""
+            "memory, read-only inside nspawn on this hybrid host; the RSS watch held)")
 
 
 def manifests_line() -> tuple[str, str]:

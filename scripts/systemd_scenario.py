@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from systemd_reboot import after_reboot, prepare_reboot
-from systemd_scenario_scopes import scope_adopted, scope_show, scoped_limit, unit_keys
+from systemd_scenario_scopes import scope_adopted, scope_kernel, scope_show, scoped_limit, unit_keys
 from systemd_scenario_tools import (
     BOTS,
     CHECK,
@@ -234,6 +234,8 @@ def first_boot() -> bool:
         memory_limit(unit)
         scope_adopted(unit)
     journal(unit)
+    if found:
+        scope_kernel(unit, HOG)  # last: it remounts the v1 memory hierarchy and re-executes systemd
     return bool(found) and prepare_reboot(unit)
 
 

@@ -5,16 +5,22 @@ Standard library only, run inside the container."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from systemd_scenario_tools import (
     BOTS,
     WDBOT,
+    bot_of,
+    bot_pids,
     cgroup_of,
     run,
     running_under_service,
     said,
+    status,
     unit_show,
     verdict,
     wait_for,
@@ -85,3 +91,39 @@ def unit_keys(unit: str) -> None:
     ok = not warned and has_key == (int(version) >= 254)
     verdict("unit_keys", f"the unit carries only keys systemd {version} knows", "pass" if ok else "fail",
             f"DelegateSubgroup= in the unit: {has_key}; daemon-reload warnings: {warned or 'none'}")
+
+
+def scope_kernel(unit: str, hog: str) -> None:
+    """Issue 28: the kernel enforcing a scope's MemoryMax=. nspawn mounts the cgroup v1
+    hierarchies read-only here (a hybrid host: memory stays on v1), so the container's systemd
+    cannot write the limit. Made writable (a bind remount inside the container) and systemd
+    re-executed to see it, systemd 252 writes MemoryMax= as memory.limit_in_bytes of the bot's
+    scope, and the kernel kills the bot when it outgrows it, before the RSS watch does."""
+    memory = Path("/sys/fs/cgroup/memory")
+    done = run("mount", "-o", "remount,bind,rw", str(memory))
+    run("systemctl", "daemon-reexec", timeout=60)
+    if done.returncode != 0 or not wait_for(lambda: unit_show(unit).get("ActiveState") == "active", 30):
+        verdict("scope_kernel", "the kernel enforces the scope's MemoryMax=", "skip",
+                f"the v1 memory hierarchy could not be made writable here: {said(done)}")
+        return
+    (BOTS / "hog2.py").write_text(hog)
+    started = run(WDBOT, "start", str(BOTS / "hog2.py"), "--name", "hog2", "--max-memory", "96M",
+                  "--restart", "never", timeout=120)
+    limits: set[str] = set()
+
+    def exited() -> Any:
+        for pid in bot_pids("hog2"):
+            line = next((x for x in cgroup_of(pid).split() if ":memory:" in x), "")
+            path = memory / line.split(":memory:", 1)[-1].lstrip("/") / "memory.limit_in_bytes"
+            with contextlib.suppress(OSError):
+                limits.add(f"{path.parent.name}={path.read_text().strip()}")
+        return (b := bot_of(status(), "hog2")) and b.get("last_exit")
+
+    last = wait_for(exited, 60, 0.02) or {}
+    killed = last.get("signal") in (9, "SIGKILL") and last.get("reason") != "memory_limit"
+    applied = any(v.endswith(f"={96 << 20}") and ".scope=" in v for v in limits)
+    verdict("scope_kernel", "the kernel enforces the scope's MemoryMax= (memory.limit_in_bytes, v1)",
+            "pass" if applied and killed else "fail",
+            f"v1 memory remounted rw, systemd re-executed; {said(started)} | the bot's memory cgroup "
+            f"limits seen: {sorted(limits) or 'none'}; last exit: {json.dumps(last)}")
+    run(WDBOT, "remove", "hog2", timeout=60)

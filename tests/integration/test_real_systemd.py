@@ -164,6 +164,15 @@ def test_issue_28_a_scoped_bot_is_adopted_after_systemctl_kill(verdicts: dict[st
     assert got["status"] == "pass", got["evidence"]
 
 
+def test_issue_28_the_kernel_enforces_a_scopes_memorymax(verdicts: dict[str, Any]) -> None:
+    """Issue 28: systemd writes the scope's MemoryMax= where it may write the memory controller
+    (here, the v1 hierarchy made writable inside the container) and the kernel kills the bot."""
+    got = step(verdicts, "scope_kernel")
+    if got["status"] == "skip":
+        pytest.skip(got["evidence"])
+    assert got["status"] == "pass", got["evidence"]
+
+
 def test_issue_28_the_unit_has_no_key_the_hosts_systemd_does_not_know(verdicts: dict[str, Any]) -> None:
     """Issue 28: systemd 252 warned "Unknown key name 'DelegateSubgroup'" at every daemon-reload."""
     got = step(verdicts, "unit_keys")
