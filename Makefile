@@ -7,7 +7,7 @@ WDBOT  := $(VENV)/bin/wdbot
 DEMO_HOME ?= $(CURDIR)/.demo-home
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo demo-stop test browser systemd-rootfs systemd-check screenshots lint bench chaos clean
+.PHONY: install demo demo-stop test browser promtool systemd-rootfs systemd-check fleet-check dashboard screenshots lint bench chaos clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ demo: $(STAMP)
 demo-stop: $(STAMP)
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop
 
-test: $(STAMP) browser systemd-rootfs
+test: $(STAMP) browser promtool systemd-rootfs
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The web dashboard's end-to-end test drives Debian's Chromium; as root (CI) it is installed here.
@@ -35,6 +35,18 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	  else \
 	    echo "note: chromium and chromium-driver are missing: the browser test will be skipped (CI installs them as root)"; \
+	  fi; \
+	fi
+
+# The Prometheus rules and scrape config (deploy/prometheus) are checked with Debian's promtool
+# (tests/integration/test_grafana_dashboard.py); as root it is installed here.
+promtool:
+	@if ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing prometheus (promtool) for the rules check"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else \
+	    echo "note: promtool is missing: the rules check will be skipped (CI installs it as root)"; \
 	  fi; \
 	fi
 
@@ -51,6 +63,16 @@ systemd-rootfs: $(STAMP)
 # wdbot under a real systemd 252 (docs/fleet.md says what it proves), with a verdict per step.
 systemd-check: $(STAMP)
 	$(PY) scripts/systemd_check.py
+
+# wdbot on every engine of docs/fleet.md for real (as root; minutes, not part of make test): a
+# real systemd 252 (nspawn), the Containerfile's image under podman (installed with apt when
+# missing), the manifests, rules and dashboard; one line per engine: what ran, what held.
+fleet-check: $(STAMP) systemd-rootfs promtool
+	$(PY) scripts/fleet_check.py
+
+# Regenerates deploy/grafana/wdbot.json (grafana-foundation-sdk, a dev dependency).
+dashboard: $(STAMP)
+	$(PY) scripts/grafana_dashboard.py
 
 # Retakes the README's screenshots of the dashboard (the browser test, saving into docs/).
 screenshots: $(STAMP) browser

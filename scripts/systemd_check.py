@@ -55,7 +55,7 @@ def stage(check_dir: Path, source: Path) -> None:
     src = check_dir / "src"
     src.mkdir(parents=True)
     shutil.copy2(here / "systemd_scenario.py", check_dir / "scenario.py")  # what the unit runs
-    for name in ("systemd_scenario_tools.py", "systemd_reboot.py"):
+    for name in ("systemd_scenario_tools.py", "systemd_reboot.py", "systemd_scenario_scopes.py"):
         shutil.copy2(here / name, check_dir / name)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(source / name, src / name)

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from systemd_reboot import after_reboot, prepare_reboot
+from systemd_scenario_scopes import scope_adopted, scope_kernel, scope_show, scoped_limit, unit_keys
 from systemd_scenario_tools import (
     BOTS,
     CHECK,
@@ -156,31 +157,37 @@ def keep_bots(unit: str) -> None:
 
 
 def memory_limit(unit: str) -> None:
-    """``--max-memory`` on a bot that outgrows it; the cgroup's part only where the memory
-    controller is in the delegated cgroup v2 (on a hybrid host it stays on v1)."""
+    """``--max-memory`` on a bot that outgrows it: through the delegated cgroup where its
+    memory controller is there, else (systemd < 254, a hybrid layout) through a transient
+    systemd scope of the bot's own; the RSS watch holds it in any case."""
     if not wait_for(lambda: serving_main(unit), 30):
         verdict("max_memory", "--max-memory", "fail", f"the unit does not serve: {unit_show(unit)}")
         return
     (BOTS / "hog.py").write_text(HOG)
     done = run(WDBOT, "start", str(BOTS / "hog.py"), "--name", "hog", "--max-memory", "96M",
                "--restart", "never", timeout=120)
-    cgroups = wait_for(lambda: [cgroup_of(pid) for pid in bot_pids("hog")], 30, 0.05)
+    cgroups = wait_for(lambda: [cgroup_of(pid) for pid in bot_pids("hog")], 30, 0.05) or []
+    scope = next((c.rsplit("/", 1)[-1] for c in cgroups if c.endswith(".scope")), None)
+    shown = scope_show(scope) if scope else {}
     hog = wait_for(lambda: (b := bot_of(status(), "hog")) and b.get("last_exit") and b, 60, 0.5) or {}
     last = json.dumps(hog.get("last_exit"))
-    containment = str(hog.get("containment") or bot_of(status(), "hog").get("containment"))
-    stopped = "memory_limit" in last
-    evidence = f"{said(done)} | containment: {containment}; its cgroups {cgroups}; last exit: {last}"
+    containment = str(bot_of(status(), "hog").get("containment") or hog.get("containment"))
+    stopped = "memory_limit" in last or "SIGKILL" in last or "oom" in last.lower()
+    evidence = (f"{said(done)} | containment: {containment}; its cgroups {cgroups}; scope {scope}: "
+                f"{shown}; last exit: {last}")
     if "memory controller: yes" in containment:
         verdict("max_memory", "--max-memory through the delegated cgroup", "pass" if stopped else "fail",
                 evidence)
+    elif scope:
+        scoped_limit(scope, shown, stopped, evidence)
     else:
         held = "it held" if stopped else "IT DID NOT HOLD"
-        why = ("a hybrid layout: it stays on cgroup v1" if Path("/sys/fs/cgroup/unified").is_dir()
-               else "systemd < 254 starts the supervisor in the unit's cgroup itself, no leaf")
-        verdict("max_memory", "--max-memory through the delegated cgroup", "skip" if stopped else "fail",
-                f"no memory controller on the bot's cgroup v2 ({why}), so the limit is the RSS sum "
-                f"of the cgroup's members, and {held}; {evidence}")
+        verdict("max_memory", "--max-memory through the kernel", "fail", "neither the delegated "
+                f"cgroup's memory controller nor a systemd scope ({held}); {evidence}")
     run(WDBOT, "remove", "hog", timeout=60)
+    left = run("systemctl", "list-units", "--all", "--no-legend", "wdbot-*-hog-*.scope").stdout.strip()
+    verdict("scope_gone", "the bot's scope goes with the bot (--collect)", "fail" if left else "pass",
+            f"scopes left after 'wdbot remove hog': {left or 'none'}")
 
 
 def journal(unit: str) -> None:
@@ -223,8 +230,12 @@ def first_boot() -> bool:
         start_again(unit)
         systemctl_restart(unit)
         keep_bots(unit)
+        unit_keys(unit)
         memory_limit(unit)
+        scope_adopted(unit)
     journal(unit)
+    if found:
+        scope_kernel(unit, HOG)  # last: it remounts the v1 memory hierarchy and re-executes systemd
     return bool(found) and prepare_reboot(unit)
 
 

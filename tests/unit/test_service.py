@@ -110,11 +110,13 @@ def test_where_units_go() -> None:
 class Manager:
     """A scripted systemctl: answers and records."""
 
-    def __init__(self, state: str = "running", fail: str | None = None) -> None:
-        self.state, self.fail, self.ran = state, fail, []
+    def __init__(self, state: str = "running", fail: str | None = None, version: str = "") -> None:
+        self.state, self.fail, self.ran, self.version = state, fail, [], version
 
     def __call__(self, argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
         self.ran.append(list(argv))
+        if "--version" in argv:
+            return subprocess.CompletedProcess(argv, 0, self.version, "")
         if "is-system-running" in argv:
             return subprocess.CompletedProcess(argv, 0, self.state + "\n", "")
         code = 1 if self.fail and self.fail in argv else 0
@@ -126,7 +128,7 @@ def test_install_loads_the_unit_when_systemd_runs(tmp_path: Path) -> None:
     manager = Manager()
     lines = service.install(SPEC, "linux", path, 1000, manager)
     assert path.read_text() == USER_UNIT and oct(path.stat().st_mode & 0o777) == "0o644"
-    assert manager.ran[1:] == [["systemctl", "--user", "daemon-reload"],
+    assert manager.ran[2:] == [["systemctl", "--user", "daemon-reload"],
                                ["systemctl", "--user", "enable", "--now", "wdbot-01234567.service"]]
     assert lines[1:3] == ["ran: systemctl --user daemon-reload (exit 0)",
                           "ran: systemctl --user enable --now wdbot-01234567.service (exit 0)"]
@@ -134,6 +136,27 @@ def test_install_loads_the_unit_when_systemd_runs(tmp_path: Path) -> None:
     lines = service.uninstall(SPEC, "linux", path, 1000, manager)
     assert not path.exists() and lines[-1] == f"removed {path}"
     assert ["systemctl", "--user", "disable", "--now", "wdbot-01234567.service"] in manager.ran
+
+
+@pytest.mark.parametrize(("version", "subgroup"), [
+    ("systemd 252 (252.39-1~deb12u2)\n+PAM +AUDIT\n", False),  # Debian 12
+    ("systemd 249 (249.11-0ubuntu3.12)\n", False),            # Ubuntu 22.04
+    ("systemd 254 (254.5-1)\n", True),
+    ("systemd 257 (257.4-1)\n", True),
+    ("", True),  # unknown: every key
+])
+def test_install_writes_only_keys_the_hosts_systemd_knows(tmp_path: Path, version: str,
+                                                          subgroup: bool) -> None:
+    """Issue 28: systemd < 254 warned 'Unknown key name DelegateSubgroup' at every
+    daemon-reload; the unit now carries the key only where systemd knows it."""
+    path = tmp_path / "wdbot.service"
+    manager = Manager(version=version)
+    service.install(SPEC, "linux", path, 1000, manager)
+    text = path.read_text()
+    assert ("DelegateSubgroup=supervisor" in text) is subgroup
+    assert "Delegate=yes" in text and manager.ran[0] == ["systemctl", "--version"]
+    if not subgroup and version:
+        assert "systemd-run --scope" in text  # the comment says where the memory limit comes from
 
 
 def test_without_systemd_install_says_what_to_run(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import plistlib
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..common.manager import HANDOVER_EXIT, own_unit
@@ -45,6 +45,8 @@ class ServiceSpec:
     """``HOST:PORT`` for the daemon's Prometheus endpoint, or None."""
     web: str | None = None
     """Set (``HOST:PORT``): this is the unit of ``wdbot web`` for the home, not the daemon's."""
+    systemd_version: int | None = None
+    """The host's systemd (``service install`` asks it); None: unknown, every key written."""
     telegram: bool = False
     """This is the unit of ``wdbot telegram`` for the home (issue 27)."""
 
@@ -114,10 +116,7 @@ def systemd_unit(spec: ServiceSpec) -> str:
         "# Bots outlive a supervisor restart; the next supervisor adopts them.",
         "KillMode=process",
         "# One cgroup per bot, made by the supervisor inside the unit's: stop kills exactly the bot.",
-        "# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller",
-        "# for the bots and still be restarted (older versions ignore the key, and it does not).",
-        "Delegate=yes",
-        "DelegateSubgroup=supervisor",
+        *_delegation(spec.systemd_version),
         f"TimeoutStopSec={STOP_TIMEOUT_S}",
         f"WatchdogSec={WATCHDOG_S}",
     ]
@@ -125,6 +124,32 @@ def systemd_unit(spec: ServiceSpec) -> str:
         lines.append(f"User={spec.user}")
     lines += ["", "[Install]", f"WantedBy={'multi-user.target' if spec.system else 'default.target'}", ""]
     return "\n".join(lines)
+
+
+SUBGROUP_SINCE = 254
+"""The first systemd that knows ``DelegateSubgroup=`` (older ones warn at every daemon-reload)."""
+
+
+def _delegation(version: int | None) -> list[str]:
+    """The unit's delegation keys, only those the host's systemd knows."""
+    if version is not None and version < SUBGROUP_SINCE:
+        return ["# systemd < 254 starts the supervisor at the top of its cgroup: it enables no",
+                "# controllers there (a restarted service would be refused), and a bot's",
+                "# --max-memory is a transient systemd scope of its own (systemd-run --scope).",
+                "Delegate=yes"]
+    return ["# systemd >= 254 starts the supervisor in a leaf, so it may enable the memory controller",
+            "# for the bots and still be restarted (older versions ignore the key, and it does not).",
+            "Delegate=yes",
+            "DelegateSubgroup=supervisor"]
+
+
+def systemd_version(runner: Runner) -> int | None:
+    """The running systemd's version (``systemctl --version``: "systemd 252 (252.39-1)"), or None."""
+    try:
+        first = runner(["systemctl", "--version"]).stdout.split("\n", 1)[0].split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return int(first[1]) if len(first) > 1 and first[0] == "systemd" and first[1].isdigit() else None
 
 
 def _systemd_web_unit(spec: ServiceSpec) -> str:
@@ -252,6 +277,8 @@ def install(spec: ServiceSpec, platform: str, path: Path, uid: int, runner: Runn
     (what was done, or exactly what to run)."""
     from ..common.durable import atomic_write_bytes
 
+    if platform != "darwin" and spec.systemd_version is None:
+        spec = replace(spec, systemd_version=systemd_version(runner))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, render(spec, platform), mode=0o644)

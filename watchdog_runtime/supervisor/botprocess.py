@@ -28,7 +28,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
-from . import cgroupplan, cgroups, identity, logmarks, procs, runfiles
+from . import cgroups, identity, logmarks, procs, runfiles, scopes
 from .adoption import choose_own, others, with_ident
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -185,7 +185,8 @@ class BotProcesses:
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
         """Fork the bot (its run, ``pending``, already on disk) into its cgroup."""
         spec = self.spec
-        argv = [str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
+        argv = [*scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id),
+                str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
         env = bot_environment(os.environ, spec, self.paths, self.host.home, launch, self.marker,
                               self.log_policy)
         if self._cgroup is not None:
@@ -350,8 +351,8 @@ class BotProcesses:
     def _find_cgroup(self) -> Path | None:
         """The bot's cgroup, made if missing; None without containment or when it cannot be."""
         containment = self.host.containment
-        if containment is None:
-            return None
+        if containment is None or scopes.takes(containment, self.spec.max_memory_bytes):
+            return None  # a bot with --max-memory in a systemd scope of its own (issue 28)
         try:
             return cgroups.create(containment, self.spec.name)
         except OSError as exc:
@@ -361,7 +362,9 @@ class BotProcesses:
     def containment(self) -> str:
         """What holds the live process's tree, for people."""
         containment = self.host.containment
-        return containment.description if self._joined and containment else cgroupplan.describe(None)
+        if self._joined and containment:
+            return containment.description
+        return scopes.describe(containment, self.spec.max_memory_bytes)
 
     def oom_killed(self) -> bool | None:
         """Did the kernel's OOM killer end a process of this run? None when nobody counted."""

@@ -47,11 +47,15 @@ class Containment:
     which the kernel refuses (EBUSY) once controllers are enabled for its children. Only
     systemd >= 254 honours the unit's ``DelegateSubgroup=supervisor`` and starts us in the
     leaf."""
+    scopes: bool = False
+    """Without the memory controller here, a bot with ``--max-memory`` gets its kernel limit
+    from a transient systemd scope of its own (``scopes``): a trial scope worked."""
 
     @property
     def description(self) -> str:
         """One line for ``status NAME``."""
-        return f"cgroup v2 at {self.base}, memory controller: {'yes' if self.memory else 'no'}"
+        scoped = "; --max-memory: a systemd scope per bot (MemoryMax=)" if self.scopes else ""
+        return f"cgroup v2 at {self.base}, memory controller: {'yes' if self.memory else 'no'}{scoped}"
 
     def bot(self, name: str) -> Path:
         """The cgroup folder of bot ``name`` (``create`` makes it)."""

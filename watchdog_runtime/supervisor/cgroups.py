@@ -74,7 +74,8 @@ def prepare(containment: Containment) -> Containment:
     OSError when the base cannot be made.
     """
     if not containment.controllers:
-        return replace(containment, memory=False)  # the bots' cgroups go beside us, bare
+        # The bots' cgroups go beside us, bare; a bot's memory limit from a systemd scope.
+        return replace(containment, memory=False, scopes=_scopes_for(containment))
     if containment.layout is Layout.DELEGATED:
         leaf = containment.base / SUPERVISOR_LEAF
         leaf.mkdir(exist_ok=True)
@@ -89,7 +90,16 @@ def prepare(containment: Containment) -> Containment:
     for folder in chain:  # each level passes the controllers down to the next
         _enable(folder, WANTED_CONTROLLERS)
     enabled = _read(containment.base / "cgroup.subtree_control").split()
-    return replace(containment, memory="memory" in enabled)
+    memory = "memory" in enabled
+    return replace(containment, memory=memory, scopes=not memory and _scopes_for(containment))
+
+
+def _scopes_for(containment: Containment) -> bool:
+    """A systemd scope per bot where the memory controller is not ours (``scopes``): only in
+    a delegated cgroup, that is under a systemd unit."""
+    from . import scopes
+
+    return containment.layout is Layout.DELEGATED and scopes.available()
 
 
 def _enable(folder: Path, wanted: Iterable[str]) -> None:

@@ -61,6 +61,7 @@ class Collector:
                                                  "Seconds since the bot's last wd.heartbeat()",
                                                  labels=["bot"]),
         }
+        extra = _limit_families()
         for bot in bots:
             name = bot["name"]
             for value in BotState:
@@ -73,7 +74,9 @@ class Collector:
             for key, family in gauges.items():
                 if bot.get(key) is not None:
                     family.add_metric([name], bot[key])
-        yield from (state, running, restarts, last_exit, *gauges.values(), *_figures(bots))
+            _add_limits(extra, bot)
+        yield from (state, running, restarts, last_exit, *gauges.values(), *extra.values(),
+                    *_figures(bots))
         yield _modes(bots)  # issue 27
 
 
@@ -105,6 +108,37 @@ def _figures(bots: Sequence[Mapping[str, Any]]) -> Iterator[Any]:
         if bot.get("figures_age_s") is not None:
             age.add_metric([bot["name"]], bot["figures_age_s"])
     yield from (figure, age)
+
+
+def _limit_families() -> dict[str, Any]:
+    """The limits, trends and leak suspicion a dashboard draws beside the readings
+    (deploy/grafana/wdbot.json)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    return {
+        "max_memory_bytes": GaugeMetricFamily(
+            "wdbot_bot_memory_limit_bytes", "The bot's --max-memory", labels=["bot"]),
+        "max_fds": GaugeMetricFamily("wdbot_bot_open_fds_limit", "The bot's --max-fds", labels=["bot"]),
+        "rss_trend_bytes_per_hour": GaugeMetricFamily(
+            "wdbot_bot_rss_trend_bytes_per_hour", "RSS trend of the bot's tree", labels=["bot"]),
+        "fds_trend_per_hour": GaugeMetricFamily(
+            "wdbot_bot_open_fds_trend_per_hour", "Open-files trend of the bot's tree", labels=["bot"]),
+        "leak": GaugeMetricFamily("wdbot_bot_leak_suspected", "1 while a leak is suspected",
+                                  labels=["bot", "resource"]),
+    }
+
+
+def _add_limits(families: Mapping[str, Any], bot: Mapping[str, Any]) -> None:
+    name, limits = bot["name"], bot.get("limits") or {}
+    for key in ("max_memory_bytes", "max_fds"):
+        if limits.get(key) is not None:
+            families[key].add_metric([name], limits[key])
+    for key in ("rss_trend_bytes_per_hour", "fds_trend_per_hour"):
+        if bot.get(key) is not None:
+            families[key].add_metric([name], bot[key])
+    leak = bot.get("leak")
+    if leak:
+        families["leak"].add_metric([name, str(leak.get("resource", ""))], 1.0)
 
 
 def serve(listen: str, collector: Collector, home: Home) -> None:

@@ -22,8 +22,26 @@ def login_link(settings: WebSettings, secret: str) -> str:
     return f"{settings.base_url}/login#{secret}"
 
 
+WEB_PACKAGES = ("starlette", "uvicorn", "jinja2", "multipart")
+"""The ``web`` extra's packages (pyproject.toml): ``pip install wdbot`` alone has none of them."""
+
+
+def missing_extra() -> str | None:
+    """What to install when the ``web`` extra is missing, or None."""
+    import importlib.util
+
+    absent = [name for name in WEB_PACKAGES if importlib.util.find_spec(name) is None]
+    if not absent:
+        return None
+    return (f"wdbot web needs the 'web' extra ({', '.join(absent)} missing): "
+            "pip install 'wdbot[web]' (or: uv tool install 'wdbot[web]')")
+
+
 def run(ns: argparse.Namespace, home: Home) -> int:
     """The command; raises WebUsageError for a bad option (exit 2)."""
+    if (advice := missing_extra()) is not None:
+        print(f"wdbot web: error: {advice}", file=sys.stderr)
+        return 1
     settings = make_settings(ns.listen, ns.cert, ns.key, ns.behind_proxy, ns.read_only)
     for pem in (settings.cert, settings.key):
         if pem and not Path(pem).is_file():
