@@ -101,7 +101,8 @@ COLUMNS: list[tuple[str, int, Any]] = [
     ("HEARTBEAT", WIDE, lambda b: _age(b.get("heartbeat_age_s"))),
     ("NEXT START", 0, lambda b: f"in {duration(b['next_start_in_s'])}"
      if b.get("next_start_in_s") is not None else "-"),
-    ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit"))),
+    ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit")) if b.get("last_exit")
+     else (b.get("repaired") or {}).get("text") or last_exit_headline(None)),
 ]
 _ONE_LINE = frozenset({"NAME", "STATE", "RSS", "LAST EXIT"})
 """Columns never wrapped: one line per bot (the whole error is behind ``status NAME``)."""
@@ -224,6 +225,8 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
         ("last exit", last_exit_text(bot.get("last_exit"))),
     ]
+    if bot.get("repaired"):
+        rows.append(("repaired", f"{bot['repaired']['text']} ({bot['repaired']['at']})"))
     if (bot.get("last_exit") or {}).get("detail"):
         rows.append(("whole error", bot["last_exit"]["detail"]))
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")

@@ -39,6 +39,7 @@ from .autoinstall import (
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
+from .upfront import stops_the_start
 from .uvtool import UvError, pip_install, uv_decisive_line
 from .venvprobe import ProbeError, missing_modules
 from .venvs import MARKER, mark_current, site_packages
@@ -80,6 +81,7 @@ class Outcome:
 class _Planned:
     installs: tuple[Install, ...]
     required_refusal: str | None
+    refused_module: str | None = None
 
 
 class AutoInstaller:
@@ -174,7 +176,7 @@ class AutoInstaller:
                config: Config) -> Outcome:
         planned = self._plan(spec, required, budget, config)
         if planned.required_refusal is not None:
-            return Outcome(budget, planned.required_refusal)
+            return Outcome(budget, planned.required_refusal, module=planned.refused_module)
         if not planned.installs:
             return Outcome(budget)
         name = spec.name
@@ -239,14 +241,23 @@ class AutoInstaller:
             choice = plan(missing, bot=spec.name, policy=policy, facts=facts,
                           table=shipped_table(), allowed=allowed, declared=declared.listed(),
                           installed_before=budget.modules, rounds=budget.rounds)
-            if missing is required and isinstance(choice, Refuse):
+            if isinstance(choice, Refuse) and (missing is required or (
+                    required is None and self._stops_the_start(spec, missing.name))):
                 self.host.events.write("auto_install_refused", spec.name, module=missing.name,
                                        reason=choice.message)
-                return _Planned((), choice.message)
+                return _Planned((), choice.message, missing.name)
             if isinstance(choice, Install) and (missing is required or (
                     choice.source != "any" and normalize_dist(choice.dist) not in self._failed)):
                 installs.setdefault(normalize_dist(choice.dist), choice)
         return _Planned(tuple(installs.values()), None)
+
+    def _stops_the_start(self, spec: BotSpec, module: str) -> bool:
+        """The scan's refusal of ``module`` stops the start (``upfront``: issue 26)."""
+        try:
+            source = Path(spec.path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return stops_the_start(module, self._certain, source)
 
     def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""

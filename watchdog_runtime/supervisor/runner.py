@@ -43,6 +43,7 @@ from .lifecycle import ExitInfo, classify_exit, decide_after_exit
 from .logwriters import LogWriterWatch
 from .nativecrash import NATIVE_SIGNALS, crashed_module
 from .reload import SourceWatcher, check_and_install
+from .repaired import Repaired
 from .resources import NO_READINGS, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .tracebacks import MissingModule, final_traceback, missing_module
 from .treestop import Term, kill_leftovers, stop_processes, stop_tree
@@ -147,6 +148,7 @@ class BotRunner:
         self.restarts = record.restarts
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
+        self.repaired: Repaired | None = None
         self.next_start_at: float | None = None
         self.failures = record.failures
         self.budget = Budget(record.installs, int(record.extra.get("install_rounds", 0)),
@@ -424,6 +426,7 @@ class BotRunner:
             },
             "venv": str(self.paths.venv),
             "start_reason": self.start_reason.value if self.start_reason else None,
+            "repaired": self.repaired.to_json() if self.repaired else None,
             "restart_policy": self.spec.restart.value,
             "logs": {"stdout": str(self.paths.stdout_log), "stderr": str(self.paths.stderr_log)},
             "stray_log_writers": [w.to_json() for w in self.log_writers.found] if live else [],
@@ -910,6 +913,7 @@ class BotRunner:
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
+        previous, before = self.last_exit, list(self.repairs.recorded)
         self._exited(info, uptime_s, Event.EXIT_REPAIR, None, mark=False)
         self.host.persist()
         outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.budget)
@@ -925,12 +929,13 @@ class BotRunner:
             self._to(Event.PREPARE_FAILED)
             self.host.persist()
             return False
+        # Repaired, not crashed (issue 26): the exit before it stays LAST EXIT, no restart counted.
+        self.last_exit, self.repaired = previous, Repaired.after(missing.name, before, self.repairs.recorded)
         self.host.persist()
         if self._stop.is_set():
             self._stopped_idle()
             return False
-        self.restarts += 1
-        return await self._start_once(StartReason.INSTALLED)
+        return await self._start_once(StartReason.REPAIRED)
 
     async def _terminate(self, live: _Live, exit_task: asyncio.Future[int | None]) -> None:
         """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""
