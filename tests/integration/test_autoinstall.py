@@ -307,8 +307,11 @@ def test_installed_packages_are_compiled_whatever_the_environment_says(
                                               "wdtest_pyc/core.py": "Y = 2\n"})
     wd("allow", "wdtest_pyc=wdtest-pyc")
     bot = write_bot(bots, "pyc.py", "import wdtest_pyc.core\n" + RUN_FOREVER)
-    wd("start", str(bot))
+    wd("start", str(bot), "--min-uptime", "0.5")
     wait_until(lambda: "ok" in wd.stdout("pyc"), "the bot past its imports")
+    # Compiled once the bot is up (issue 26), not before its first start.
+    venv = wd.home / "bots" / "pyc" / "venv"
+    wait_until(lambda: not (venv / ".wdbot-bytecode-pending").exists(), "the compile after the start")
     cached = sorted(p.name.split(".")[0] for p in
                     (site_packages(wd, "pyc") / "wdtest_pyc" / "__pycache__").glob("*.pyc"))
     assert cached == ["__init__", "core"]

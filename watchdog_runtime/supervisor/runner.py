@@ -33,7 +33,7 @@ from ..redaction import Redactor
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec, RestartPolicy
 from ..states import ACTIVE_STATES, BotState, Event, ExitReason, Hold, StartReason, transition
-from . import cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, sentmarks
+from . import bytecodejob, cgroupplan, cgroups, graces, identity, logmarks, procs, runfiles, sentmarks
 from .adoption import choose_own, others, with_ident
 from .backoff import BackoffPolicy
 from .botenv import Launch, bot_environment
@@ -836,6 +836,8 @@ class BotRunner:
         exit_task = asyncio.ensure_future(procs.wait_exit(live.ident, live.popen))
         stop_task = asyncio.ensure_future(self._stop.wait())
         hang_task = asyncio.ensure_future(self._hang())
+        compile_task = asyncio.ensure_future(  # issue 26: bytecode after the bot is up
+            bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(self.spec.min_uptime_s)))
         breach = self._breach
         assert breach is not None
         try:
@@ -858,6 +860,7 @@ class BotRunner:
         finally:
             stop_task.cancel()
             hang_task.cancel()
+            compile_task.cancel()
             if not exit_task.done():
                 exit_task.cancel()
 
