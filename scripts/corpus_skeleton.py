@@ -6,7 +6,8 @@ nothing else of its code: the bodies are reduced to what holds an import. That i
 dependency discovery reads, and all the corpus test needs; the bot's own code stays with its
 authors (the header names where it lives, at which commit, and under which licence).
 
-    python scripts/corpus_skeleton.py BOT.py --origin URL --licence SPDX [--drop config] > tests/corpus/NAME.py
+    python scripts/corpus_skeleton.py BOT.py --origin URL --licence SPDX [--drop config] \
+        > tests/corpus/NAME.py
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ NEEDS_INSTALLS_BRANCH = {
     "bybit_scalp_xrp": "drift: pybit 5 has no 'HTTP'; repaired to pybit 2.4.1",
     "web3_poa_info": "drift: web3 7 has no 'geth_poa_middleware'; repaired to web3 6.20.0",
     "ptb13_essay_bot": "drift: no 'telegram.ext.dispatcher' in python-telegram-bot 21; repaired to 13.15",
-    "binance_um_futures_wss": "shared namespace: 'binance.websocket.um_futures' is binance-futures-connector's",
+    "binance_um_futures_wss": "shared namespace: 'binance.websocket.um_futures' is "
+                              "binance-futures-connector's",
     "oanda_long": "old release: oandapyV20 0.7.2 (an sdist), not 0.7.1",
     "lumibot_finbert": "old release: lumibot 4.2.0 (needs ibapi, an sdist), not 0.0.3",
     "lumibot_ai_trader": "old release: lumibot 4.2.0 (needs ibapi, an sdist), not 0.0.3",
@@ -56,7 +57,8 @@ class Expect:
 
 
 EXPECTED: dict[str, Expect] = {
-    "bybit_scalp_xrp": Expect({"ta": "0.11.0", "ccxt": "4.5.0", "pandas": "2.2.3"}, pins={"pybit": "2.4.1"}),
+    "bybit_scalp_xrp": Expect({"ta": "0.11.0", "ccxt": "4.5.0", "pandas": "2.2.3"},
+                              pins={"pybit": "2.4.1"}),
     "hyperliquid_grid": Expect({"eth-account": "0.13.4", "hyperliquid-python-sdk": "0.9.0"}),
     "ibkr_telegram_bridge": Expect({"ib-insync": "0.9.86", "python-telegram-bot": "21.4"}),
     "ibkr_tv_client": Expect({"ib-insync": "0.9.86"}),
@@ -75,7 +77,8 @@ EXPECTED: dict[str, Expect] = {
                                "python-dotenv": "1.0.1"}),
     "lumibot_ai_trader": Expect({"lumibot": "4.2.0", "python-dotenv": "1.0.1"}),
     "winsound_btc_tracker": Expect(cause=("winsound", "needs Windows")),
-    "telebot_web3_info": Expect({"python-telegram-bot": "21.4", "pyTelegramBotAPI": "4.23.0", "web3": "7.6.0"}),
+    "telebot_web3_info": Expect({"python-telegram-bot": "21.4", "pyTelegramBotAPI": "4.23.0",
+                                 "web3": "7.6.0"}),
     "binance_kline_websocket": Expect({"websocket-client": "1.8.0"}),
     "ccxt_pandas_ta_adx": Expect(cause=("pandas-ta", f"--python {NEXT_PYTHON}")),
 }
@@ -159,7 +162,8 @@ def _problems(name: str, run: Run) -> list[str]:
             problems.append(f"the line lacks {missing}: {error!r}")
         return problems
     if MARKER not in wd.stdout(name) or status["state"] != "running":
-        problems.append(f"not past its imports: {status['state']}, {(status['last_exit'] or {}).get('error')}")
+        error = (status["last_exit"] or {}).get("error")
+        problems.append(f"not past its imports: {status['state']}, {error}")
     wanted = {**expect.installed, **expect.pins}
     wrong = {d: installed.get(d) for d, v in wanted.items() if installed.get(d) != v}
     if wrong:

@@ -97,7 +97,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     info = f"{{norm}}-{{VERSION}}.dist-info"
     files = dict(FILES)
     files[f"{{info}}/METADATA"] = f"Metadata-Version: 2.1\\nName: {{NAME}}\\nVersion: {{VERSION}}\\n"
-    files[f"{{info}}/WHEEL"] = "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
+    files[f"{{info}}/WHEEL"] = ("Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+                               "Tag: py3-none-any\\n")
     rows = []
     for path, text in files.items():
         digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
@@ -169,7 +170,8 @@ def build(folder: Path) -> None:
 
 def _namespaces(folder: Path) -> None:
     """``binance``: three distributions, the same top-level package, files over each other."""
-    wheel(folder, "python-binance", "1.0.21", package("binance.client", "binance.enums", "binance.exceptions"))
+    wheel(folder, "python-binance", "1.0.21",
+          package("binance.client", "binance.enums", "binance.exceptions"))
     wheel(folder, "binance-connector", "3.10.0",
           package("binance.spot", "binance.websocket.spot", "binance.lib.utils", "binance.error"))
     wheel(folder, "binance-futures-connector", "4.1.0",
