@@ -79,6 +79,13 @@ def last_exit_headline(last: Mapping[str, Any] | None) -> str:
     return last_exit_text(last).split("\n", 1)[0]
 
 
+def _last_exit_and_repair(bot: Bot) -> str:
+    """The last exit, and under it the last repair (issue 26: a repair is not an exit)."""
+    repaired = bot.get("repaired")
+    text = last_exit_text(bot.get("last_exit"))
+    return f"{text}\n{repaired['text']} ({repaired['at']})" if repaired else text
+
+
 def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
@@ -223,10 +230,8 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("venv", bot.get("venv", "-")),
         ("logs", "\n".join(f"{k} {v}" for k, v in (bot.get("logs") or {}).items())),
         ("auto-installed", auto_installed_text(bot.get("auto_installed"))),
-        ("last exit", last_exit_text(bot.get("last_exit"))),
+        ("last exit", _last_exit_and_repair(bot)),
     ]
-    if bot.get("repaired"):
-        rows.append(("repaired", f"{bot['repaired']['text']} ({bot['repaired']['at']})"))
     if (bot.get("last_exit") or {}).get("detail"):
         rows.append(("whole error", bot["last_exit"]["detail"]))
     diagnosis = (bot.get("last_exit") or {}).get("diagnosis")
