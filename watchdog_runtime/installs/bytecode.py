@@ -6,8 +6,9 @@ imports, against 3.5-4.5 s for ``uv run --script``). Installs now skip it and le
 in the venv; once the bot has been up a while, the supervisor compiles the venv's packages in
 a low-priority child (``nice 19``, ``SCHED_IDLE`` where Linux has it, one worker), so that a
 restart still imports from ``.pyc`` files even where the environment says
-``PYTHONDONTWRITEBYTECODE=1``. The child removes the marker when it has compiled everything:
-a compile cut short (the bot stopped, the supervisor died) is simply done again next time.
+``PYTHONDONTWRITEBYTECODE=1``. The child removes the marker when it has compiled everything
+and no install touched the marker meanwhile: a compile cut short (the bot stopped, the
+supervisor died) or overtaken by an install is simply done again next time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ PENDING = ".wdbot-bytecode-pending"
 # Runs in the venv's own Python (the .pyc files must carry its magic number), at the lowest
 # priority this machine offers, then removes the marker it was handed.
 _COMPILE = """
-import compileall, os, sys, sysconfig
+import compileall, os, sys, sysconfig, time
+started = time.time()
 os.nice(19)
 if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
     try:
@@ -32,7 +34,8 @@ ok = True
 for key in ("purelib", "platlib"):
     ok = compileall.compile_dir(sysconfig.get_paths()[key], quiet=2, workers=1) and ok
 try:
-    os.unlink(sys.argv[1])
+    if ok and os.stat(sys.argv[1]).st_mtime <= started:  # no install came while compiling
+        os.unlink(sys.argv[1])
 except FileNotFoundError:
     pass
 """

@@ -861,6 +861,7 @@ class BotRunner:
             stop_task.cancel()
             hang_task.cancel()
             compile_task.cancel()
+            await asyncio.gather(compile_task, return_exceptions=True)  # its child killed, reaped
             if not exit_task.done():
                 exit_task.cancel()
 
