@@ -9,8 +9,10 @@ time from the command to past its imports, with the same warm uv cache for both.
 
 Needs the package index (the first run fills the cache). ``python scripts/bench.py --only
 firststart --tools wdbot`` runs it and writes the figures into docs/benchmarks.md;
-alone: ``python scripts/bench_firststart.py [--runs 3] [--json FILE]``. With ``PYTHONPATH``
-pointing at another checkout, that checkout's wdbot is the one measured.
+alone: ``python scripts/bench_firststart.py [--runs 3] [--json FILE] [--before CHECKOUT]``.
+``--before`` measures another checkout's wdbot too (its ``watchdog_runtime`` first on the
+path), in turn with this one and ``uv run`` in every round, so that a busy machine weighs
+on all three alike.
 """
 
 from __future__ import annotations
@@ -79,9 +81,9 @@ def uv_run_once(bot: Path) -> float:
         proc.wait()
 
 
-def wdbot_once(bot: Path, work: Path) -> tuple[float, float]:
-    """(first start, restart) to past the imports, in a fresh home."""
-    env = _env(WDBOT_HOME=str(work / "home"))
+def wdbot_once(bot: Path, work: Path, checkout: Path | None = None) -> tuple[float, float]:
+    """(first start, restart) to past the imports, in a fresh home (``checkout``'s wdbot)."""
+    env = _env(WDBOT_HOME=str(work / "home"), **({"PYTHONPATH": str(checkout)} if checkout else {}))
 
     def cli(*args: str) -> None:
         done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env,
@@ -115,24 +117,28 @@ def _stats(values: list[float]) -> dict[str, float]:
             "max": round(max(values), 2), "n": len(values)}
 
 
-def measure(runs: int) -> dict[str, Any]:
-    """Side by side: wdbot's first start and restart, and ``uv run --script``."""
+def measure(runs: int, before: Path | None = None) -> dict[str, Any]:
+    """Side by side: wdbot's first start and restart, and ``uv run --script`` (and another
+    checkout's wdbot, ``before``), one of each in every round."""
     SCRATCH.mkdir(exist_ok=True)
+    got: dict[str, list[float]] = {k: [] for k in ("uv_run", "first_start", "restart",
+                                                   "before_first_start", "before_restart")}
     with tempfile.TemporaryDirectory(dir=SCRATCH) as tmp:
         bot = Path(tmp) / "ccxtpandas.py"
         bot.write_text(BOT)
         uv_run_once(bot)  # fills the cache: every timed run below starts warm
-        uv_s, first_s, restart_s = [], [], []
         for i in range(runs):
-            uv_s.append(uv_run_once(bot))
-            with tempfile.TemporaryDirectory(dir=SCRATCH) as work:
-                first, again = wdbot_once(bot, Path(work))
-            first_s.append(first)
-            restart_s.append(again)
-            print(f"run {i + 1}: uv run {uv_s[-1]:.2f} s, wdbot first start {first:.2f} s, "
-                  f"restart {again:.2f} s", flush=True)
-    return {"uv_run": _stats(uv_s), "first_start": _stats(first_s), "restart": _stats(restart_s),
-            "python": sys.version.split()[0]}
+            got["uv_run"].append(uv_run_once(bot))
+            for prefix, checkout in (("", None), ("before_", before)):
+                if prefix and checkout is None:
+                    continue
+                with tempfile.TemporaryDirectory(dir=SCRATCH) as work:
+                    first, again = wdbot_once(bot, Path(work), checkout)
+                got[f"{prefix}first_start"].append(first)
+                got[f"{prefix}restart"].append(again)
+            print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in got.items() if v), flush=True)
+    return {**{k: _stats(v) for k, v in got.items() if v}, "python": sys.version.split()[0],
+            "before": str(before) if before else None}
 
 
 def lines(r: dict[str, Any]) -> list[str]:
@@ -140,17 +146,22 @@ def lines(r: dict[str, Any]) -> list[str]:
     def s(key: str) -> str:
         v = r[key]
         return f"{v['median']:.2f} s (min {v['min']:.2f}, max {v['max']:.2f}, n={v['n']})"
-    return [f"- first start of a PEP 723 bot importing ccxt and pandas, warm uv cache, to past its "
-            f"imports: `wdbot start` {s('first_start')}; `uv run --script` {s('uv_run')}; "
-            f"`wdbot restart` (packages compiled) {s('restart')}"]
+    out = [f"- first start of a PEP 723 bot importing ccxt and pandas, warm uv cache, to past its "
+           f"imports: `wdbot start` {s('first_start')}; `uv run --script` {s('uv_run')}; "
+           f"`wdbot restart` (packages compiled) {s('restart')}"]
+    if "before_first_start" in r:
+        out.append(f"- the same before issue 26 (bytecode compiled before the first start): `wdbot start` "
+                   f"{s('before_first_start')}; `wdbot restart` {s('before_restart')}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--before", type=Path, default=None, help="another checkout to measure too")
     ns = parser.parse_args(argv)
-    result = measure(ns.runs)
+    result = measure(ns.runs, ns.before)
     print("\n".join(lines(result)))
     if ns.json:
         ns.json.write_text(json.dumps(result, indent=2) + "\n")
