@@ -65,7 +65,8 @@ def run_one(bot: Path, timeout_s: float, allowed: tuple[str, ...] = (),
                 if stdout.exists() and MARKER in stdout.read_text(errors="replace"):
                     break
                 state = status(env, bot.stem)
-                if state["state"] == "errored":
+                # errored, or a crash loop (an import-time ImportError in backoff): an end too
+                if state["state"] == "errored" or (state["state"] == "backoff" and state["last_exit"]):
                     break
                 time.sleep(0.1)
             seconds = time.monotonic() - started
