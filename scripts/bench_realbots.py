@@ -27,8 +27,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = {"library": ROOT / "tests" / "corpus", "personal": ROOT / "tests" / "corpus_personal"}
-ALLOWED = {"personal": ("lumibot=lumibot", "progress=progress", "googletrans=googletrans",
-                        "timedelta=timedelta")}
+ALLOWED = {"personal": ("lumibot=lumibot", "progress=progress", "googletrans=googletrans")}
 MARKER = "wdbot-corpus: past its imports"
 
 

@@ -34,10 +34,16 @@ def render(doc: dict[str, Any]) -> str:
     ]
     for r in rows:
         restart = f"{r['restart_seconds']:.2f} s" if r.get("restart_seconds") is not None else "-"
-        outcome = "past its imports" if r["past_imports"] else f"{r['state']}: {_cell(r['cause'])}"
+        outcome = "past its imports" if r["past_imports"] else f"{_ended(r['state'])}: {_cell(r['cause'])}"
         lines.append(f"| {r['bot']} | {r['seconds']:.1f} s | {r['rounds']} | {restart} | "
                      f"{', '.join(r['installed']) or '-'} | {outcome} |")
     return "\n".join(lines) + "\n"
+
+
+def _ended(state: str | None) -> str:
+    """How a bot that did not get past its imports ended: ``errored``, or a crash loop (the run
+    stops watching a bot it finds in backoff after a crash; it is restarting again meanwhile)."""
+    return "errored" if state == "errored" else "crash loop (backoff)"
 
 
 def _cell(text: str | None) -> str:

@@ -155,7 +155,7 @@ def build(folder: Path) -> None:
             ("eth-account", "0.13.4", ["eth_account.signers.local"]),
             ("ib-insync", "0.9.86", ["ib_insync"]), ("pyTelegramBotAPI", "4.23.0", ["telebot"]),
             ("progress", "1.6", ["progress.spinner"]), ("googletrans", "4.0.0", ["googletrans"]),
-            ("alpaca-trade-api", "3.2.0", ["alpaca_trade_api"]), ("timedelta", "2020.12.3", ["timedelta"]),
+            ("alpaca-trade-api", "3.2.0", ["alpaca_trade_api"]),
             ("websocket-client", "1.8.0", ["websocket"]), ("websocket", "0.2.1", ["websocket"]),
             ("coinbase-advanced-py", "1.8.2", ["coinbase.rest", "coinbase.websocket"]),
             ("coinbase", "2.1.0", ["coinbase.wallet"])):
