@@ -469,7 +469,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     parser.add_argument("--only", default="", help="rows to run again (restart,idle,stop,memory,"
-                        "alone), merged into the last docs/benchmarks.json")
+                        "alone,firststart), merged into the last docs/benchmarks.json")
     parser.add_argument("--tools", default="", help="tools for those rows (wdbot,supervisord,PM2)")
     ns = parser.parse_args()
     only = set(filter(None, ns.only.split(",")))
@@ -509,21 +509,31 @@ def main() -> int:
         if not only or "alone" in only:
             print("bench: wdbot alone ...", flush=True)
             results["wdbot_alone"] = wdbot_alone(q)
+        if not only or "firststart" in only:
+            print("bench: first start against uv run (the package index) ...", flush=True)
+            from bench_firststart import measure  # scripts/ is on sys.path when run as a script
+
+            results["first_start"] = measure(2 if q else 3)
     finally:
         kill_ours()
     (ROOT / "docs" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
     md = ROOT / "docs" / "benchmarks.md"
     old = md.read_text() if md.exists() else ""
-    web = old[old.index(WEB_MARK):] if WEB_MARK in old else ""  # scripts/bench_web.py's section
+    # What bench_realbots.py and bench_web.py wrote stays (from the first of their marks on).
+    kept = [old.index(m) for m in (REALBOTS_MARK, WEB_MARK) if m in old]
+    web = old[min(kept):] if kept else ""
     md.write_text(report(results) + (f"\n{web}" if web else ""))
     print((ROOT / "docs" / "benchmarks.md").read_text())
     return 0
 
 
 WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
+REALBOTS_MARK = "<!-- scripts/bench_realbots.py writes from here on -->"
 
 
 def report(r: dict[str, Any]) -> str:
+    from bench_firststart import lines as bench_firststart_lines
+
     from watchdog_runtime.common.units import size
 
     anchors = [n for n in ("supervisord", "PM2") if n in r["restart"]]
@@ -581,6 +591,7 @@ def report(r: dict[str, Any]) -> str:
         f"- cold start of a bot with two declared dependencies (venv, install, first line): "
         f"{ms(alone['cold_start']['wdbot'])}; `uv venv` + `uv pip install` + `python -c import`: "
         f"{ms(alone['cold_start']['bare_uv'])}",
+        *(bench_firststart_lines(r["first_start"]) if r.get("first_start") else []),
         *[f"- {note}" for note in r["notes"]],
         "",
         "## Where wdbot is behind, and why",

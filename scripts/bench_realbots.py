@@ -1,11 +1,16 @@
-"""The corpus of real bots (tests/corpus/) against the real package index: for each bot, the
-time from ``wdbot start`` to past its imports, the install rounds, and the outcome. Needs the
-network; not part of ``make test`` (the corpus test uses a local mirror instead).
+"""The corpora of real bots against the real package index: for each bot, the time from
+``wdbot start`` to past its imports, the install rounds, and the outcome (past its imports,
+or the one line that names why not). Needs the network; not part of ``make test`` (the
+corpus tests use local mirrors instead).
 
-    python scripts/bench_realbots.py [--only NAME ...] [--json FILE] [--timeout 600]
+    python scripts/bench_realbots.py [--corpus library|personal] [--only NAME ...]
+        [--json FILE] [--markdown] [--cache DIR] [--timeout 600]
 
-Each run uses a fresh home and a fresh uv cache, so every download is counted: the figures
-are a new user's first start.
+``library`` is tests/corpus/ (library example folders), ``personal`` tests/corpus_personal/
+(small personal repositories, issue 26; the names outside the shipped table are allowed first,
+as its user did). Each run uses a fresh home and, unless ``--cache`` names one to share, a
+fresh uv cache, so every download is counted: the figures are a new user's first start.
+``--markdown`` writes the table into docs/benchmarks.md, between this corpus's markers.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT / "tests" / "corpus"
+CORPORA = {"library": ROOT / "tests" / "corpus", "personal": ROOT / "tests" / "corpus_personal"}
+ALLOWED = {"personal": ("lumibot=lumibot", "progress=progress", "googletrans=googletrans")}
 MARKER = "wdbot-corpus: past its imports"
 
 
@@ -41,11 +47,14 @@ def events(home: Path, kind: str) -> list[dict[str, object]]:
     return [e for e in map(json.loads, lines) if e["kind"] == kind]
 
 
-def run_one(bot: Path, timeout_s: float) -> dict[str, object]:
+def run_one(bot: Path, timeout_s: float, allowed: tuple[str, ...] = (),
+            cache: Path | None = None) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="wdb-") as tmp:
-        home, cache = Path(tmp) / "h", Path(tmp) / "uv-cache"
+        home = Path(tmp) / "h"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WDBOT_", "UV_"))}
-        env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(cache)})
+        env.update({"WDBOT_HOME": str(home), "UV_CACHE_DIR": str(cache or Path(tmp) / "uv-cache")})
+        if allowed:
+            wdbot(env, "allow", *allowed)
         started = time.monotonic()
         try:
             result = wdbot(env, "start", str(bot), timeout_s=timeout_s)
@@ -55,7 +64,8 @@ def run_one(bot: Path, timeout_s: float) -> dict[str, object]:
                 if stdout.exists() and MARKER in stdout.read_text(errors="replace"):
                     break
                 state = status(env, bot.stem)
-                if state["state"] == "errored":
+                # errored, or a crash loop (an import-time ImportError in backoff): an end too
+                if state["state"] == "errored" or (state["state"] == "backoff" and state["last_exit"]):
                     break
                 time.sleep(0.1)
             seconds = time.monotonic() - started
@@ -71,6 +81,7 @@ def run_one(bot: Path, timeout_s: float) -> dict[str, object]:
                               for i in state.get("auto_installed") or []],
                 "state": state.get("state"), "restarts": state.get("restarts"),
                 "cause": None if past else (last.get("error") or result.stderr.strip()),
+                "start_exit": result.returncode,
             }
         finally:
             wdbot(env, "shutdown", timeout_s=120)
@@ -92,21 +103,30 @@ def _restart_seconds(env: dict[str, str], name: str, stdout: Path, timeout_s: fl
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", choices=sorted(CORPORA), default="library")
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--markdown", action="store_true", help="write the table into docs/benchmarks.md")
+    parser.add_argument("--cache", type=Path, default=None, help="a uv cache shared by every bot")
     parser.add_argument("--timeout", type=float, default=600.0)
     ns = parser.parse_args(argv)
-    bots = [b for b in sorted(CORPUS.glob("*.py")) if not ns.only or b.stem in ns.only]
+    bots = [b for b in sorted(CORPORA[ns.corpus].glob("*.py")) if not ns.only or b.stem in ns.only]
     rows = []
     for bot in bots:
-        row = run_one(bot, ns.timeout)
+        row = run_one(bot, ns.timeout, ALLOWED.get(ns.corpus, ()), ns.cache)
         rows.append(row)
         outcome = "past its imports" if row["past_imports"] else f"NOT: {row['cause']}"
         again = f"restart {row['restart_seconds']:.2f} s" if row["restart_seconds"] is not None else ""
         print(f"{row['bot']:<30} {row['seconds']:>7.1f} s  rounds {row['rounds']}  {again:<16} {outcome}",
               flush=True)
+    doc = {"python": sys.version.split()[0], "corpus": ns.corpus, "at": time.strftime("%Y-%m-%d %H:%M"),
+           "shared_cache": ns.cache is not None, "bots": rows}
     if ns.json:
-        ns.json.write_text(json.dumps({"python": sys.version.split()[0], "bots": rows}, indent=2) + "\n")
+        ns.json.write_text(json.dumps(doc, indent=2) + "\n")
+    if ns.markdown:
+        from realbots_table import write_section  # scripts/ is on sys.path when run as a script
+
+        write_section(ROOT / "docs" / "benchmarks.md", doc)
     return 0
 
 

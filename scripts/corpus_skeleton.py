@@ -6,7 +6,8 @@ nothing else of its code: the bodies are reduced to what holds an import. That i
 dependency discovery reads, and all the corpus test needs; the bot's own code stays with its
 authors (the header names where it lives, at which commit, and under which licence).
 
-    python scripts/corpus_skeleton.py BOT.py --origin URL --licence SPDX > tests/corpus/NAME.py
+    python scripts/corpus_skeleton.py BOT.py --origin URL --licence SPDX [--drop config] \
+        > tests/corpus/NAME.py
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from pathlib import Path
 MARKER = "wdbot-corpus: past its imports"
 
 
-def skeleton(source: str) -> str:
-    """The import skeleton of ``source`` as Python text."""
+def skeleton(source: str, drop: frozenset[str] = frozenset()) -> str:
+    """The import skeleton of ``source`` as Python text, without the imports of the top-level
+    names in ``drop`` (the bot's own modules beside it: ``config``, ``credentials``)."""
     tree = ast.parse(source)
     tree.body = _reduce(tree.body) or [ast.Pass()]
+    if drop:
+        _Dropper(drop).visit(tree)
+        ast.fix_missing_locations(tree)
     return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
 
 
@@ -74,6 +79,22 @@ def _reduce_one(node: ast.stmt) -> ast.stmt | None:
     return None
 
 
+class _Dropper(ast.NodeTransformer):
+    """Removes the imports of the bot's own modules (a lone bot file runs without them)."""
+
+    def __init__(self, drop: frozenset[str]) -> None:
+        self.drop = drop
+
+    def visit_Import(self, node: ast.Import) -> ast.AST | None:
+        node.names = [a for a in node.names if a.name.split(".")[0] not in self.drop]
+        return node if node.names else None
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST | None:
+        if node.level or (node.module or "").split(".")[0] in self.drop:
+            return None
+        return node
+
+
 def _plain(test: ast.expr) -> bool:
     if isinstance(test, ast.Name):
         return True
@@ -81,11 +102,12 @@ def _plain(test: ast.expr) -> bool:
             and test.left.id == "__name__")
 
 
-def entry(source: str, origin: str, licence: str) -> str:
+def entry(source: str, origin: str, licence: str, drop: frozenset[str] = frozenset()) -> str:
     """The corpus file: a header saying where the bot lives, its skeleton, a marker line."""
+    dropped = f"# the bot's own modules, left out: {', '.join(sorted(drop))}\n" if drop else ""
     return (f"# wdbot corpus: the import skeleton of a real public bot (scripts/corpus_skeleton.py)\n"
-            f"# origin: {origin}\n# licence: {licence}\n\n"
-            f"{skeleton(source)}\nprint({MARKER!r}, flush=True)\n"
+            f"# origin: {origin}\n# licence: {licence}\n{dropped}\n"
+            f"{skeleton(source, drop)}\nprint({MARKER!r}, flush=True)\n"
             f"import time\nwhile True:\n    time.sleep(3600)\n")
 
 
@@ -93,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path)
     parser.add_argument("--origin", required=True, help="the file's URL at a fixed commit")
-    parser.add_argument("--licence", required=True, help="SPDX identifier (permissive only)")
+    parser.add_argument("--licence", required=True,
+                        help="SPDX identifier (permissive only), or 'none stated' for a repository "
+                             "without a licence (its import lines alone are kept)")
+    parser.add_argument("--drop", action="append", default=[], metavar="MODULE",
+                        help="a module of the bot's own repository, left out (repeatable)")
     ns = parser.parse_args(argv)
-    sys.stdout.write(entry(ns.file.read_text(encoding="utf-8"), ns.origin, ns.licence))
+    sys.stdout.write(entry(ns.file.read_text(encoding="utf-8"), ns.origin, ns.licence, frozenset(ns.drop)))
     return 0
 
 

@@ -58,8 +58,8 @@ class StartReason(Enum):
     FD_LIMIT = "fd_limit"
     HANG = "hang"
     SUPERVISOR_RESTART = "supervisor_restart"
-    INSTALLED = "installed"
-    """Auto-install added what the last run was missing."""
+    REPAIRED = "repaired"
+    """Auto-install added what the last run was missing (a repair: not counted as a restart)."""
 
 
 class Hold(Enum):

@@ -84,6 +84,13 @@ def last_exit_headline(last: Mapping[str, Any] | None) -> str:
     return last_exit_text(last).split("\n", 1)[0]
 
 
+def _last_exit_and_repair(bot: Bot) -> str:
+    """The last exit, and under it the last repair (issue 26: a repair is not an exit)."""
+    repaired = bot.get("repaired")
+    text = last_exit_text(bot.get("last_exit"))
+    return f"{text}\n{repaired['text']} ({repaired['at']})" if repaired else text
+
+
 def _or_dash(value: object) -> str:
     return "-" if value is None else str(value)
 
@@ -106,7 +113,8 @@ COLUMNS: list[tuple[str, int, Any]] = [
     ("HEARTBEAT", WIDE, lambda b: _age(b.get("heartbeat_age_s"))),
     ("NEXT START", 0, lambda b: f"in {duration(b['next_start_in_s'])}"
      if b.get("next_start_in_s") is not None else "-"),
-    ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit"))),
+    ("LAST EXIT", 0, lambda b: last_exit_headline(b.get("last_exit")) if b.get("last_exit")
+     else (b.get("repaired") or {}).get("text") or last_exit_headline(None)),
 ]
 _ONE_LINE = frozenset({"NAME", "STATE", "MODE", "RSS", "LAST EXIT"})
 """Columns never wrapped: one line per bot (the whole error is behind ``status NAME``)."""
@@ -225,7 +233,7 @@ def bot_detail(bot: Bot, exits: Sequence[Mapping[str, Any]] = (), stderr: Sequen
         ("venv", bot.get("venv", "-")),
         ("logs", "\n".join(f"{k} {v}" for k, v in (bot.get("logs") or {}).items())),
         ("auto-installed", auto_installed_text(bot.get("auto_installed"), notes=True)),
-        ("last exit", last_exit_text(bot.get("last_exit"))),
+        ("last exit", _last_exit_and_repair(bot)),
     ]
     for label, value in [*rows, *_detail_notes(bot)]:
         facts.add_row(label, _text(value))

@@ -19,11 +19,14 @@ Decide = Callable[[MissingModule, tuple[str, ...]], "Install | Refuse"]
 
 
 def choose_all(items: Sequence[MissingModule], required: MissingModule | None, decide: Decide,
-               wanted: Callable[[Install], bool], installed: Sequence[str] = ()
+               wanted: Callable[[Install], bool], installed: Sequence[str] = (),
+               fatal: Callable[[MissingModule], bool] = lambda _: False,
                ) -> tuple[list[Install], Refuse | None]:
     """One install per distribution for ``items``; the refusal of ``required`` (the module
-    the bot died of) when it cannot be installed. ``wanted`` filters the choices for
-    discovered modules; ``installed``: the distributions the venv holds already."""
+    the bot died of) when it cannot be installed, or, before a start (no ``required``), of a
+    discovered module that would stop it (``fatal``: a top-level import, ``upfront``).
+    ``wanted`` filters the choices for discovered modules; ``installed``: the distributions
+    the venv holds already."""
     chosen: dict[str, Install] = {}
     refused: dict[str, Refuse] = {}
     pending = list(items)
@@ -40,6 +43,10 @@ def choose_all(items: Sequence[MissingModule], required: MissingModule | None, d
         pending = later
     if required is not None and required.name in refused:
         return [], refused[required.name]
+    if required is None:
+        stopping = next((m for m in pending if fatal(m)), None)
+        if stopping is not None:
+            return [], refused[stopping.name]
     return _without_conflicts(list(chosen.values()), required, installed)
 
 

@@ -41,6 +41,7 @@ from .missing import MissingModule
 from .modmap import normalize_dist, pairs_to_entries, shipped_table
 from .namespaces import choose_all, installed_dists
 from .newest import newest_releases, settle
+from .upfront import stops_the_start
 from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
 from .venvs import MARKER, mark_current, site_packages
@@ -78,6 +79,7 @@ class Outcome:
 class _Planned:
     installs: tuple[Install, ...]
     required_refusal: str | None
+    refused_module: str | None = None
 
 
 class AutoInstaller:
@@ -181,7 +183,7 @@ class AutoInstaller:
                config: Config) -> Outcome:
         planned = self._plan(spec, required, budget, config)
         if planned.required_refusal is not None:
-            return Outcome(budget, planned.required_refusal)
+            return Outcome(budget, planned.required_refusal, module=planned.refused_module)
         if not planned.installs:
             return Outcome(budget)
         name = spec.name
@@ -248,12 +250,21 @@ class AutoInstaller:
 
         items = ([required] if required else []) + self.discover(spec, required)
         installs, refusal = choose_all(items, required, decide, wanted,
-                                       installed_dists(site_packages(self.paths.venv)))
+                                       installed_dists(site_packages(self.paths.venv)),
+                                       fatal=lambda missing: self._stops_the_start(spec, missing.name))
         if refusal is not None:
             self.host.events.write("auto_install_refused", spec.name, module=refusal.module,
                                    reason=refusal.message)
-            return _Planned((), refusal.message)
+            return _Planned((), refusal.message, refusal.module)
         return _Planned(tuple(installs), None)
+
+    def _stops_the_start(self, spec: BotSpec, module: str) -> bool:
+        """The scan's refusal of ``module`` stops the start (``upfront``: issue 26)."""
+        try:
+            source = Path(spec.path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return False
+        return stops_the_start(module, self._certain, source)
 
     def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""

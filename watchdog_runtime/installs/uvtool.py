@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bytecode import mark_pending
+
 log = logging.getLogger(__name__)
 
 # uv settings a user may legitimately give the supervisor's environment: where the cache
@@ -109,20 +111,21 @@ def _last_error(stderr: str) -> str:
 def pip_install(python: Path, *, requirements: Sequence[str] = (), requirement_files: Sequence[str] = (),
                 options: Sequence[str] = (), timeout_s: float = 900.0) -> None:
     """``uv pip install`` into the venv of ``python``. Requirements come after ``--``, so a
-    name can never be read as an option. ``--compile-bytecode``: a bot's restart imports
-    its packages from ``.pyc`` files even when its environment says
-    ``PYTHONDONTWRITEBYTECODE=1`` (as many containers do), instead of compiling them again
-    at every start.
+    name can never be read as an option. No ``--compile-bytecode`` (it cost a first start
+    seconds per large package): the venv is marked, and the supervisor compiles its packages
+    at low priority once the bot is up (``bytecode``), so that a restart still imports them
+    from ``.pyc`` files even when its environment says ``PYTHONDONTWRITEBYTECODE=1``.
 
     ``UV_NO_INDEX`` in the supervisor's environment means ``--no-index``: uv's pip commands do
     not read that variable themselves, and an air-gapped user who set it must not have uv ask
     the public index behind their back.
     """
     no_index = os.environ.get("UV_NO_INDEX", "").lower() in ("1", "true", "yes", "on")
-    args = ["pip", "install", "--quiet", "--compile-bytecode", "--python", str(python), *options,
+    args = ["pip", "install", "--quiet", "--python", str(python), *options,
             *(["--no-index"] if no_index and "--no-index" not in options else [])]
     for name in requirement_files:
         args += ["-r", name]
     if requirements:
         args += ["--", *requirements]
     run_uv(args, timeout_s=timeout_s)
+    mark_pending(python)

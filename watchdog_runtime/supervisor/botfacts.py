@@ -5,11 +5,11 @@ counts and its last exit. The runner changes these only through here; ``restarts
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from ..events import parse_wall_iso
-from ..installs.autoinstall import Budget
+from ..installs.autoinstall import Budget, Installed
 from ..registry import BotRecord, RunRecord
 from ..spec import BotSpec
 from ..states import ACTIVE_STATES, BotState, Event, Hold, StartReason, transition
@@ -17,6 +17,7 @@ from .botenv import Launch
 from .graces import Signalled
 from .identity import Deadline
 from .lifecycle import ExitInfo
+from .repaired import Repaired
 
 T = TypeVar("T")
 
@@ -41,6 +42,8 @@ class BotFacts:
         self.recovery_failures = record.recovery_failures
         self.last_exit = record.last_exit
         self.start_reason: StartReason | None = None
+        self.repaired: Repaired | None = None
+        """The last repair (issue 26): what was installed; kept in memory only."""
         self.budget = Budget(record.installs, int(record.extra.get("install_rounds", 0)),
                              str(record.extra.get("install_basis", "")))
         self.saved_run = record.run
@@ -50,6 +53,13 @@ class BotFacts:
         self.extra = dict(record.extra)
         self.down_since: float | None = None
         """Wall-clock time of the last exit, for ``ctx.downtime_s``."""
+
+    def repaired_by(self, module: str, previous: ExitInfo | None, before: Sequence[Installed],
+                    after: Sequence[Installed]) -> None:
+        """A repair, not a crash (issue 26): the exit before it stays the last exit (the table's
+        LAST EXIT shows what was installed), and no restart is counted."""
+        self.last_exit = previous
+        self.repaired = Repaired.after(module, before, after)
 
     @property
     def last_exit(self) -> ExitInfo | None:

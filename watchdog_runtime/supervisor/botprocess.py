@@ -28,7 +28,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
-from . import cgroups, identity, logmarks, procs, runfiles, scopes
+from . import bytecodejob, cgroups, identity, logmarks, procs, runfiles, scopes
 from .adoption import choose_own, others, with_ident
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -90,6 +90,7 @@ class ProcessLayer(Protocol):
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess: ...
     def adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> LiveProcess: ...
     async def wait_exit(self, live: LiveProcess) -> int | None: ...
+    async def compile_later(self) -> None: ...
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]: ...
     async def kill_leftovers(self, live: LiveProcess | None) -> None: ...
@@ -239,6 +240,11 @@ class BotProcesses:
     async def wait_exit(self, live: LiveProcess) -> int | None:
         """The live process's exit, as an event (its return code when it is our child)."""
         return await procs.wait_exit(live.ident, live.popen)
+
+    async def compile_later(self) -> None:
+        """Once the run has been up a while, its venv's bytecode compiled in a low-priority
+        child (issue 26: the first start does not wait for it); cancelled with the run."""
+        await bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(self.spec.min_uptime_s))
 
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:

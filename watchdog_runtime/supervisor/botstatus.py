@@ -62,6 +62,7 @@ def status_document(spec: BotSpec, paths: BotPaths, facts: BotFacts, watch: Live
         },
         "venv": str(paths.venv),
         "start_reason": facts.start_reason.value if facts.start_reason else None,
+        "repaired": facts.repaired.to_json() if facts.repaired else None,
         "restart_policy": spec.restart.value,
         "logs": {"stdout": str(paths.stdout_log), "stderr": str(paths.stderr_log)},
         "stray_log_writers": [w.to_json() for w in watch.log_writers.found] if live else [],

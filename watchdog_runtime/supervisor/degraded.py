@@ -18,6 +18,10 @@ _EXC_RE = re.compile(r"\b(?P<type>(?:[A-Za-z_][\w]*\.)*[A-Za-z_]\w*(?:Error|Exce
                      r"Disconnected|Refused))\b:?\s*(?P<message>.*)$")
 _LOGGED_RE = re.compile(r"\b(?:ERROR|CRITICAL|FATAL)\b[:\s-]*(?P<message>.+)$")
 _VOLATILE_RE = re.compile(r"0x[0-9a-fA-F]+|\d+(?:\.\d+)?")
+_TB_HEADER = "Traceback (most recent call last):"
+# The line that ends a traceback block names the exception, whatever its name (``socket.gaierror``,
+# ``TimeoutError``, ``KeyError``): a dotted name, then ``: message`` or nothing.
+_TB_END_RE = re.compile(r"^(?P<type>[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)(?::\s*(?P<message>.*))?$")
 MAX_LINE = 300
 MAX_SIGNATURES = 200
 """Bound on what is remembered: a bot printing endless distinct errors costs no more."""
@@ -35,6 +39,24 @@ class Degraded:
 
     def to_json(self) -> dict[str, object]:
         return {"error": self.error, "count": self.count, "window_s": self.window_s}
+
+
+def traceback_end(line: str) -> tuple[str, str, str] | None:
+    """(signature, the line, its exception part) for the line that ends a printed traceback,
+    read by its place, not its name; None when the line cannot be one (prose, a blank line).
+
+    >>> traceback_end("socket.gaierror: [Errno -2] Name or service not known")[0]
+    'socket.gaierror: [Errno -#] Name or service not known'
+    >>> traceback_end("KeyError")[0], traceback_end("During handling of the above exception") is None
+    ('KeyError', True)
+    """
+    text = line.strip()[:MAX_LINE]
+    found = _TB_END_RE.match(text)
+    if not found:
+        return None
+    message = found.group("message")
+    exc = text if message is None else f"{found.group('type')}: {message}"
+    return _VOLATILE_RE.sub("#", exc), text, exc
 
 
 def signature(line: str) -> tuple[str, str, str] | None:
@@ -67,13 +89,14 @@ class RepeatWatch:
         self._seen: dict[str, deque[float]] = {}
         self._last_line: dict[str, tuple[str, str]] = {}
         self._partial = ""
+        self._in_traceback = False
 
     def feed(self, text: str, now: float) -> None:
         """What the bot appended to stderr since the last call (lines may be cut mid-way)."""
         lines = (self._partial + text).split("\n")
         self._partial = lines.pop()[-MAX_LINE:]
         for line in lines:
-            found = signature(line)
+            found = self._read(line)
             if found is None:
                 continue
             key, shown, exc = found
@@ -81,6 +104,19 @@ class RepeatWatch:
                 continue
             self._seen.setdefault(key, deque()).append(now)
             self._last_line[key] = (shown, exc)
+
+    def _read(self, line: str) -> tuple[str, str, str] | None:
+        """One line, read in its place: inside a printed traceback only the line that ends the
+        block counts (its frames' source lines, ``raise ValueError(...)``, are not errors)."""
+        if line.strip() == _TB_HEADER:
+            self._in_traceback = True
+            return None
+        if self._in_traceback:
+            if not line.strip() or line[:1].isspace():
+                return None  # a frame, its source line, or a caret line
+            self._in_traceback = False
+            return traceback_end(line) or signature(line)
+        return signature(line)
 
     def verdict(self, now: float) -> Degraded | None:
         """The most repeated error of the window, when it repeats often enough."""
@@ -103,3 +139,4 @@ class RepeatWatch:
         self._seen.clear()
         self._last_line.clear()
         self._partial = ""
+        self._in_traceback = False

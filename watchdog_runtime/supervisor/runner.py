@@ -346,6 +346,7 @@ class BotRunner:
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
         stop_task = asyncio.ensure_future(self.tasks.stop.wait())
         hang_task = asyncio.ensure_future(self.watch.hang(self.spec.heartbeat_timeout_s))
+        compile_task = asyncio.ensure_future(self.processes.compile_later())  # issue 26
         try:
             waiters: set[asyncio.Future[Any]] = {exit_task, stop_task, breach}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -363,6 +364,8 @@ class BotRunner:
         finally:
             stop_task.cancel()
             hang_task.cancel()
+            compile_task.cancel()
+            await asyncio.gather(compile_task, return_exceptions=True)  # its child killed, reaped
             if not exit_task.done():
                 exit_task.cancel()
 
@@ -385,6 +388,7 @@ class BotRunner:
     async def _repair(self, info: ExitInfo, uptime_s: float, missing: MissingModule) -> bool:
         """The bot died of a missing module: install it (if the policy allows) and start the
         bot again at once, or leave it ``errored`` saying why. True when it must start now."""
+        previous, before = self.facts.last_exit, list(self.repairs.recorded)
         self.journal.exited(info, uptime_s, Event.EXIT_REPAIR, None, mark=False)
         self.journal.save()
         outcome = await asyncio.to_thread(self.repairs.after_missing, self.spec, missing, self.facts.budget)
@@ -394,12 +398,12 @@ class BotRunner:
         if outcome.refused is not None:
             self.journal.repair_refused(info, outcome.refused, outcome.detail)
             return False
+        self.facts.repaired_by(missing.name, previous, before, self.repairs.recorded)
         self.journal.save()
         if self.tasks.stop.is_set():
             self.journal.stopped_idle()
             return False
-        self.facts.count_restart()
-        return await self._start_once(StartReason.INSTALLED)
+        return await self._start_once(StartReason.REPAIRED)
 
     async def _terminate(self, live: LiveProcess, exit_task: asyncio.Future[int | None]) -> None:
         """Stop on request: the whole tree, gracefully; the bot ends ``stopped``."""

@@ -1,0 +1,44 @@
+"""The supervisor's side of ``installs.bytecode``: once a bot has been up a while, compile its
+venv's packages in a low-priority child, owned by the bot's run (cancelled, and the child
+killed, when the run ends: the next run does it again)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import subprocess
+from pathlib import Path
+
+from ..installs.bytecode import compile_argv, pending
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 5.0
+"""How long a bot runs before its packages are compiled (less when ``--min-uptime`` is less):
+its own first imports come first, undisturbed on a small machine."""
+
+
+def settle_s(min_uptime_s: float) -> float:
+    """The wait before compiling: ``SETTLE_S``, or the bot's ``--min-uptime`` if shorter."""
+    return max(0.0, min(SETTLE_S, min_uptime_s))
+
+
+async def compile_when_up(venv: Path, wait_s: float) -> None:
+    """After ``wait_s`` of the bot's run, compile its venv's pending bytecode (if any)."""
+    await asyncio.sleep(wait_s)
+    if not pending(venv):
+        return
+    proc = await asyncio.create_subprocess_exec(
+        *compile_argv(venv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        code = await proc.wait()
+        if code:
+            log.warning("compiling the bytecode of %s exited %s", venv, code)
+    finally:
+        if proc.returncode is None:  # the run ended first: no orphan, the marker stays
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(proc.wait())
