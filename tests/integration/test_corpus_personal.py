@@ -4,10 +4,9 @@ sets each trap the real index sets (tests/integration/trap_mirror.py). Each bot 
 issue 26 says it must: past its imports with the newest release that installs, its version
 drift repaired, or ``errored`` with one line naming the real cause.
 
-Outcomes that need the installs branch of issue 26 (old-release detection, shared
-namespaces, drift repair, actionable causes), written as the issue states them and expected
-to fail until it lands (``xfail(strict=True)``: an XPASS tells whoever merges it to take
-the bot off this list):
+Outcomes that need work not yet done would be listed in ``NEEDS_INSTALLS_BRANCH`` as
+``xfail(strict=True)`` (an XPASS tells whoever lands it to take the bot off the list); none
+is left since the installs work of issue 26 landed.
 """
 
 from __future__ import annotations
@@ -23,20 +22,7 @@ import pytest
 from tests.helpers import Wdbot, wait_until
 from tests.integration.trap_mirror import NEXT_PYTHON, build
 
-NEEDS_INSTALLS_BRANCH = {
-    "bybit_scalp_xrp": "drift: pybit 5 has no 'HTTP'; repaired to pybit 2.4.1",
-    "web3_poa_info": "drift: web3 7 has no 'geth_poa_middleware'; repaired to web3 6.20.0",
-    "ptb13_essay_bot": "drift: no 'telegram.ext.dispatcher' in python-telegram-bot 21; repaired to 13.15",
-    "binance_um_futures_wss": "shared namespace: 'binance.websocket.um_futures' is "
-                              "binance-futures-connector's",
-    "oanda_long": "old release: oandapyV20 0.7.2 (an sdist), not 0.7.1",
-    "lumibot_ai_trader": "old release: lumibot 4.2.0 (needs ibapi, an sdist), not 0.0.3",
-    "mt5_rsi": "cause: MetaTrader5 needs Windows",
-    "mt5_bollinger_rsi": "cause: MetaTrader5 needs Windows",
-    "winsound_btc_tracker": "cause: winsound needs Windows",
-    "mysql_price_loader": "cause: mysqlclient's build needs pkg-config and default-libmysqlclient-dev",
-    "ccxt_pandas_ta_adx": "cause: pandas-ta needs a newer Python, the version to pass to --python",
-}
+NEEDS_INSTALLS_BRANCH: dict[str, str] = {}
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus_personal"
 MARKER = "wdbot-corpus: past its imports"

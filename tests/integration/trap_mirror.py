@@ -181,10 +181,13 @@ def _namespaces(folder: Path) -> None:
 
 def _drift(folder: Path) -> None:
     """A name removed in the newest major; the last release before it still has it."""
-    wheel(folder, "web3", "6.20.0", package("web3.middleware"))
+    # The old releases name what the new ones dropped (the drift probe reads their source, as
+    # it would read web3 6.20's 'def geth_poa_middleware').
+    wheel(folder, "web3", "6.20.0", package("web3.middleware", overrides={
+        "web3.middleware": "def geth_poa_middleware(make_request, w3):\n    return make_request\n"}))
     wheel(folder, "web3", "7.6.0", package("web3.middleware", overrides={
         "web3.middleware": "class ExtraDataToPOAMiddleware:\n    pass\n"}))
-    wheel(folder, "pybit", "2.4.1", package("pybit"))
+    wheel(folder, "pybit", "2.4.1", package("pybit", overrides={"pybit": "class HTTP:\n    pass\n"}))
     wheel(folder, "pybit", "5.8.0", package("pybit.unified_trading", overrides={"pybit": ""}))
     wheel(folder, "python-telegram-bot", "13.15",
           package("telegram.ext.dispatcher", "telegram.error"))
