@@ -28,6 +28,8 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
     if missing.error is not None:
         return _refuse(repairs, spec, missing, budget, _broken(site, missing, spec.name))
     facts = facts_for(missing.name, repairs.paths.python, repairs.paths.venv, Path(spec.path).parent)
+    if facts.local:
+        return None  # the bot's own file or folder shadows the package: the usual path says so
     drift = find_drift(site, missing, facts.parent_installed)
     if drift is None:
         return None
