@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Wdbot, write_bot
-from tests.integration.test_right_packages import RUN_FOREVER, drift_trap
+from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
+from tests.integration.test_right_packages import RUN_FOREVER, drift_trap, version_line
 
 
 @pytest.fixture
@@ -46,3 +46,53 @@ def test_a_package_the_bots_own_folder_shadows_is_not_downgraded_for_a_drift(
     assert wd.events("auto_install_started", "shadow") == []
     record = wd.home / "bots" / "shadow" / "auto-requirements.txt"
     assert not record.exists() or "wdt-tg" not in record.read_text()
+
+
+def test_a_drift_repair_never_changes_a_version_the_bot_pins(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): the release the drift repair installs needs an older
+    release of another dependency; uv downgraded the bot's own pin 'wdt-dep==2.0' to 1.0 to
+    make room. The user's pins are constraints of every auto-install: the repair fails in
+    one line instead."""
+    build_wheel(mirror, "wdt-dep", "1.0", {"wdt_dep/__init__.py": "VERSION = '1.0'\n"})
+    build_wheel(mirror, "wdt-dep", "2.0", {"wdt_dep/__init__.py": "VERSION = '2.0'\n"})
+    build_wheel(mirror, "wdt-old", "1.0", {"wdt_old/__init__.py": "old_name = 1\n"},
+                "Requires-Dist: wdt-dep<2\n")
+    build_wheel(mirror, "wdt-old", "2.0", {"wdt_old/__init__.py": "new_name = 2\n"})
+    (bots / "requirements.txt").write_text("wdt-old\nwdt-dep==2.0\n")
+    bot = write_bot(bots, "pins.py", "import wdt_dep\nprint('version', wdt_dep.VERSION, flush=True)\n"
+                    "from wdt_old import old_name\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    wait_until(lambda: "version" in wd.stdout("pins") and wd.bot("pins")["state"] in ("errored", "running")
+               and wd.bot("pins")["state"] == "errored" or "version 1.0" in wd.stdout("pins"), "pins to end")
+    status = wd.bot("pins")
+    assert installed_version(wd, "pins", "wdt-dep") == "2.0", "the bot's pin holds"
+    error = status["last_exit"]["error"]
+    assert "wdt-old==1.0" in error and "\n" not in error
+    assert "version 1.0" not in wd.stdout("pins")
+
+
+def test_a_later_install_does_not_undo_a_drift_repairs_pin(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26), the drift loop: the drift repair pinned wdt-web 6.2.0;
+    the next round installed wdt-plug, whose newest needs wdt-web>=7, and uv upgraded wdt-web
+    back to 7.1.0 under the pin: the bot died of the same drift again and ended errored
+    with its budget spent. What auto-install recorded is a constraint of its later rounds."""
+    drift_trap(mirror)
+    build_wheel(mirror, "wdt-plug", "1.0", {"wdt_plug/__init__.py": "VERSION = '1.0'\n"})
+    build_wheel(mirror, "wdt-plug", "2.0", {"wdt_plug/__init__.py": "VERSION = '2.0'\n"},
+                "Requires-Dist: wdt-web>=7\n")
+    wd("allow", "wdt_web=wdt-web")
+    wd("allow", "wdt_plug=wdt-plug")
+    # Imported by a name the scan cannot see: installed by the crash path, after the drift.
+    bot = write_bot(bots, "loop.py", "from wdt_web.middleware import geth_poa\n"
+                    "plug = __import__('wdt_' + 'plug')\n"
+                    "print('version', geth_poa, plug.VERSION, flush=True)\n" + RUN_FOREVER)
+    wd("start", str(bot), "--backoff-initial", "600", "--backoff-max", "600", check=False)
+    wait_until(lambda: wd.bot("loop")["state"] == "errored" or "version" in wd.stdout("loop"),
+               "loop to run or end")
+    status = wd.bot("loop")
+    assert status["state"] != "errored", status["last_exit"]["error"]
+    assert version_line(wd, "loop") == "version six 1.0"
+    notes = {i["package"]: i.get("note") for i in wd.bot("loop")["auto_installed"]}
+    assert notes["wdt-plug"].startswith("wdt-plug 1.0 instead of 2.0")

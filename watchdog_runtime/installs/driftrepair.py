@@ -59,7 +59,8 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
                               requirement=choice.requirement, source="drift", round=budget.rounds + 1,
                               reason=pin_note(drift, found))
     started = repairs.host.clock()
-    done, failures = install_all(repairs.paths.venv, [choice], config)
+    done, failures = install_all(repairs.paths.venv, [choice], config,
+                                 repairs.keep(spec, [drift.dist]))
     budget = budget.spent([_key(drift)])
     if failures or not done:
         error = failures.get(choice, "")
