@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
-from tests.integration.test_right_packages import RUN_FOREVER, drift_trap, version_line
+from tests.integration.test_right_packages import RUN_FOREVER, drift_trap, failing_sdist, version_line
 
 
 @pytest.fixture
@@ -96,3 +96,20 @@ def test_a_later_install_does_not_undo_a_drift_repairs_pin(
     assert version_line(wd, "loop") == "version six 1.0"
     notes = {i["package"]: i.get("note") for i in wd.bot("loop")["auto_installed"]}
     assert notes["wdt-plug"].startswith("wdt-plug 1.0 instead of 2.0")
+
+
+def test_a_compile_error_is_not_called_a_missing_compiler(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): "command 'gcc' failed with exit code 1" means gcc ran
+    and the compile failed (here for want of portaudio.h); the line said "needs a C compiler:
+    apt-get install build-essential", the wrong package. It names the missing header now."""
+    failing_sdist(mirror, "wdt-audio", "0.2.14",
+                  "src/pyaudio/device_api.c:9:10: fatal error: portaudio.h: No such file or "
+                  "directory\ncompilation terminated.\n"
+                  "error: command 'x86_64-linux-gnu-gcc' failed with exit code 1")
+    wd("allow", "wdt_audio=wdt-audio")
+    bot = write_bot(bots, "audio.py", "import wdt_audio\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    error = wd.wait_state("audio", "errored")["last_exit"]["error"]
+    assert "build-essential" not in error and "C compiler" not in error
+    assert "portaudio.h" in error and "portaudio19-dev" in error
