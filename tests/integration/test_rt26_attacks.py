@@ -3,6 +3,10 @@ through the real CLI, real uv and a local mirror of tiny wheels (never the netwo
 
 from __future__ import annotations
 
+import os
+import signal
+import tarfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -113,3 +117,79 @@ def test_a_compile_error_is_not_called_a_missing_compiler(
     error = wd.wait_state("audio", "errored")["last_exit"]["error"]
     assert "build-essential" not in error and "C compiler" not in error
     assert "portaudio.h" in error and "portaudio19-dev" in error
+
+
+_STALLING_BACKEND = '''
+import base64, hashlib, os, sys, time, zipfile
+
+GATE = {gate!r}
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    if not os.path.exists(GATE + ".go"):
+        with open(GATE + ".pid", "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(120)  # the test kills the supervisor and this build meanwhile
+        sys.exit(1)
+    info = "wdt_stall_dep-1.0.dist-info"
+    files = {{"wdt_stall_dep/__init__.py": "", info + "/METADATA":
+             "Metadata-Version: 2.1\\nName: wdt-stall-dep\\nVersion: 1.0\\n",
+             info + "/WHEEL": "Wheel-Version: 1.0\\nGenerator: t\\nRoot-Is-Purelib: true\\n"
+                              "Tag: py3-none-any\\n"}}
+    digest = {{p: base64.urlsafe_b64encode(hashlib.sha256(t.encode()).digest()).rstrip(b"=").decode()
+              for p, t in files.items()}}
+    rows = [f"{{p}},sha256={{digest[p]}},{{len(t.encode())}}" for p, t in files.items()]
+    files[info + "/RECORD"] = "\\n".join(rows + [info + "/RECORD,,"]) + "\\n"
+    name = "wdt_stall_dep-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return name
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+'''
+
+
+def stalling_sdist(folder: Path, gate: Path) -> None:
+    """An sdist whose build writes its pid beside ``gate`` and stalls, until ``gate``.go exists."""
+    root = folder / "src" / "wdt_stall_dep-1.0"
+    root.mkdir(parents=True)
+    (root / "PKG-INFO").write_text("Metadata-Version: 2.1\nName: wdt-stall-dep\nVersion: 1.0\n")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "wdt-stall-dep"\nversion = "1.0"\n\n[build-system]\nrequires = []\n'
+        'build-backend = "backend"\nbackend-path = ["."]\n')
+    (root / "backend.py").write_text(_STALLING_BACKEND.format(gate=str(gate)))
+    with tarfile.open(folder / "wdt_stall_dep-1.0.tar.gz", "w:gz") as tar:
+        tar.add(root, arcname=root.name)
+
+
+@pytest.mark.slow
+def test_a_supervisor_killed_in_the_middle_of_an_install_leaves_no_old_release_behind(
+        wd: Wdbot, bots: Path, mirror: Path, tmp_path: Path) -> None:
+    """Regression (red team, issue 26): kill -9 of the supervisor while it replaced an old
+    release by the newest (the newest's dependency building from source) left the old
+    release in the venv, unrecorded, and a venv marked current: the next start ran the bot
+    on wdt-stall 0.0.3 without a word. A venv being installed into is marked so; one left
+    so is rebuilt at the next start."""
+    gate = tmp_path / "gate"
+    build_wheel(mirror, "wdt-stall", "0.0.3", {"wdt_stall/__init__.py": "VERSION = '0.0.3'\n"})
+    build_wheel(mirror, "wdt-stall", "4.6.30", {"wdt_stall/__init__.py": "VERSION = '4.6.30'\n"},
+                "Requires-Dist: wdt-stall-dep\n")
+    stalling_sdist(mirror, gate)
+    wd("allow", "wdt_stall=wdt-stall")
+    bot = write_bot(bots, "stall.py", "import wdt_stall\nprint('version', wdt_stall.VERSION, flush=True)\n"
+                    + RUN_FOREVER)
+    starting = threading.Thread(target=wd, args=("start", str(bot)), kwargs={"check": False})
+    starting.start()
+    builder = int(wait_until(lambda: gate.with_suffix(".pid").exists()
+                             and gate.with_suffix(".pid").read_text(), "the source build to stall"))
+    supervisor = wd.supervisor_pid()
+    assert supervisor is not None
+    os.kill(supervisor, signal.SIGKILL)
+    os.kill(builder, signal.SIGKILL)  # uv, its parent, then fails and exits
+    starting.join(60)
+    gate.with_suffix(".go").write_text("")
+    wd("start", str(bot), check=False)
+    assert version_line(wd, "stall") == "version 4.6.30"

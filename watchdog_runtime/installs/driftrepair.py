@@ -18,7 +18,7 @@ from .drift import Drift, find_drift, last_with, owner_of, pin_note, refusal
 from .missing import MissingModule
 from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
 from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
-from .venvs import mark_current, site_packages
+from .venvs import installing, mark_current, site_packages
 
 
 def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
@@ -59,18 +59,20 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
                               requirement=choice.requirement, source="drift", round=budget.rounds + 1,
                               reason=pin_note(drift, found))
     started = repairs.host.clock()
-    done, failures = install_all(repairs.paths.venv, [choice], config,
-                                 repairs.keep(spec, [drift.dist]))
+    with installing(repairs.paths.venv):
+        done, failures = install_all(repairs.paths.venv, [choice], config,
+                                     repairs.keep(spec, [drift.dist]))
+        item = replace(done[0], note=pin_note(drift, found)) if done and not failures else None
+        if item is not None:
+            repairs.recorded = add_to_record(repairs.paths.auto_requirements, item, repairs.recorded)
+            mark_current(repairs.paths.venv, spec.python, repairs.declared(spec))
     budget = budget.spent([_key(drift)])
-    if failures or not done:
+    if item is None:
         error = failures.get(choice, "")
         line = failed_line(spec.name, spec.path, choice.requirement, "for a version drift", error)
         repairs.host.events.write("auto_install_failed", spec.name, module=missing.name,
                                   requirement=choice.requirement, detail=error)
         return Outcome(budget, line, error, missing.name)
-    item = replace(done[0], note=pin_note(drift, found))
-    repairs.recorded = add_to_record(repairs.paths.auto_requirements, item, repairs.recorded)
-    mark_current(repairs.paths.venv, spec.python, repairs.declared(spec))
     repairs.host.events.write("auto_install", spec.name, **item.to_json(), source="drift",
                               round=budget.rounds, seconds=round(repairs.host.clock() - started, 3))
     return Outcome(budget)

@@ -44,7 +44,7 @@ from .namespaces import choose_all, installed_dists
 from .newest import newest_releases, settle
 from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
-from .venvs import MARKER, mark_current, site_packages
+from .venvs import MARKER, installing, mark_current, site_packages
 
 log = logging.getLogger(__name__)
 
@@ -203,13 +203,15 @@ class AutoInstaller:
                                round=budget.rounds + 1)
         started = self.host.clock()
         keep = self.keep(spec, [c.dist for c in planned.installs])
-        done, failures = install_all(self.paths.venv, planned.installs, config, keep)
-        done = settle_round(self.paths.venv, planned.installs, done, config, keep)
-        budget = budget.spent([i.module for i in done])
-        if done:
+        with installing(self.paths.venv):
+            done, failures = install_all(self.paths.venv, planned.installs, config, keep)
+            done = settle_round(self.paths.venv, planned.installs, done, config, keep)
             for item in done:
                 self.recorded = add_to_record(self.paths.auto_requirements, item, self.recorded)
-            mark_current(self.paths.venv, spec.python, self.declared(spec))
+            if done:
+                mark_current(self.paths.venv, spec.python, self.declared(spec))
+        budget = budget.spent([i.module for i in done])
+        if done:
             seconds = round(self.host.clock() - started, 3)
             source = {c.module: c.source for c in planned.installs}
             for item in done:
