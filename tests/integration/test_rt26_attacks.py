@@ -193,3 +193,23 @@ def test_a_supervisor_killed_in_the_middle_of_an_install_leaves_no_old_release_b
     gate.with_suffix(".go").write_text("")
     wd("start", str(bot), check=False)
     assert version_line(wd, "stall") == "version 4.6.30"
+
+
+def test_a_drift_probe_uv_cannot_run_is_not_called_no_older_release(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): when uv could not look at all (its package source
+    gone: an index down, a wheel folder removed), the line said "(no older release to look
+    at): the bot was written for another package", which is false, and the user has no
+    reason to retry. It says wdbot could not look, and why, in uv's words."""
+    build_wheel(mirror, "wdt-gone", "1.0", {"wdt_gone/__init__.py": "nowhere = 1\n"})
+    build_wheel(mirror, "wdt-gone", "2.0", {"wdt_gone/__init__.py": "b = 2\n"})
+    wd("allow", "wdt_gone=wdt-gone")
+    # The bot removes the wheel folder once wdt-gone is installed: the probes find no source.
+    bot = write_bot(bots, "blind.py", f"import shutil\nshutil.rmtree({str(mirror)!r})\n"
+                    "from wdt_gone import nowhere\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("blind", "errored")
+    error = status["last_exit"]["error"]
+    assert "no older release" not in error and "written for another package" not in error
+    assert "wdt-gone 2.0 has no 'nowhere' in wdt_gone; wdbot could not look for an older release" \
+        in error and "Failed to read `--find-links` directory" in error and "\n" not in error

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .causes import uv_decisive_line
 from .missing import MissingModule
 from .modmap import is_import_name, normalize_dist
 from .uvtool import UvError, run_uv
@@ -110,7 +111,8 @@ def has_it(root: Path, drift: Drift) -> bool:
 def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: float
               ) -> tuple[str | None, tuple[str, ...]]:
     """The newest older release of ``drift.dist`` that has what the bot imports (None when
-    none of those probed has it), and the releases probed."""
+    none of those probed has it), and the releases probed. Raises ProbeFailed when uv could
+    not look at all (its index or wheel folder unreachable)."""
     tried: list[str] = []
     for bound in probe_bounds(drift.version):
         with tempfile.TemporaryDirectory(prefix="wdbot-drift-") as folder:
@@ -118,7 +120,9 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
                 run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
                         "--target", folder, "--python", str(python), *index_args, "--",
                         f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
-            except UvError:
+            except UvError as exc:
+                if not _no_release(exc.detail):
+                    raise ProbeFailed(exc.detail or str(exc)) from None
                 if bound.count(".") == 0:
                     continue  # no older major: the minors may still have it
                 break  # nothing older in this major
@@ -129,6 +133,20 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
             if has_it(Path(folder), drift):
                 return version, tuple(tried)
     return None, tuple(tried)
+
+
+class ProbeFailed(Exception):
+    """uv could not look for older releases; the text is uv's error."""
+
+
+_NO_SUCH_RELEASE = ("No solution found", "unsatisfiable", "not found in the package registry",
+                    "not found in the provided package locations", "no version of",
+                    "has no usable wheels", "no wheels with a matching")
+
+
+def _no_release(detail: str) -> bool:
+    """uv answered that no release fits the bound (as opposed to: it could not ask)."""
+    return any(words in detail for words in _NO_SUCH_RELEASE)
 
 
 def _unpacked_version(root: Path, dist: str) -> str | None:
@@ -153,6 +171,20 @@ def refusal(drift: Drift, found: str | None, tried: Sequence[str], eligible: boo
     looked = f" (nor had {', '.join(tried)})" if tried else " (no older release to look at)"
     return (f"{head}{looked}: the bot was written for another package or an older API; "
             f"declare the distribution and version it needs, then 'wdbot restart {bot}'")
+
+
+def blind(drift: Drift, error: str, bot: str) -> str:
+    """The one line when uv could not look for an older release (``ProbeFailed``).
+
+    >>> blind(Drift("w", "7", "w.m", "x"), "error: Request failed", "b")[:80]
+    "w 7 has no 'x' in w.m; wdbot could not look for an older release that has it (uv"
+    """
+    lines = [line.strip() for line in error.splitlines() if line.strip()] or ["uv failed"]
+    head, cause = lines[0].removeprefix("error:").strip(), uv_decisive_line(error)
+    said = head if cause in head else f"{head}: {cause}"
+    return (f"{drift.dist} {drift.version} has no {drift.lacks()}; wdbot could not look for an "
+            f"older release that has it (uv: {said}): check the package index, "
+            f"then 'wdbot restart {bot}'")
 
 
 def pin_note(drift: Drift, found: str) -> str:

@@ -14,7 +14,7 @@ from ..spec import AutoInstall, BotSpec
 from .autoinstall import MAX_ATTEMPTS, Budget, Install, requirement_name
 from .causes import failed_line
 from .deps import DependencyError, declared_dependencies
-from .drift import Drift, find_drift, last_with, owner_of, pin_note, refusal
+from .drift import Drift, ProbeFailed, blind, find_drift, last_with, owner_of, pin_note, refusal
 from .missing import MissingModule
 from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
 from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
@@ -42,8 +42,11 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
         return _refuse(repairs, spec, missing, budget, f"{drift.dist} {drift.version} has no "
                        f"{drift.lacks()}, still after wdbot's installs for this bot: declare the "
                        f"version it needs, then 'wdbot restart {spec.name}'")
-    found, tried = last_with(repairs.paths.python, drift, config.index.uv_args(),
-                             config.install_timeout_s)
+    try:
+        found, tried = last_with(repairs.paths.python, drift, config.index.uv_args(),
+                                 config.install_timeout_s)
+    except ProbeFailed as exc:
+        return _refuse(repairs, spec, missing, budget, blind(drift, str(exc), spec.name), str(exc))
     # Auto-install off: nothing is installed, but the line still names the release to pin.
     eligible = (spec.auto_install or config.auto_install) is not AutoInstall.OFF \
         and _may_pin(repairs, spec, drift.dist)
@@ -128,6 +131,6 @@ def _broken(site: Path | None, missing: MissingModule, bot: str) -> str:
 
 
 def _refuse(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
-            line: str) -> Outcome:
+            line: str, detail: str | None = None) -> Outcome:
     repairs.host.events.write("auto_install_refused", spec.name, module=missing.name, reason=line)
-    return Outcome(budget, line, module=missing.name)
+    return Outcome(budget, line, detail, module=missing.name)
