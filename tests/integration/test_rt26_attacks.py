@@ -213,3 +213,20 @@ def test_a_drift_probe_uv_cannot_run_is_not_called_no_older_release(
     assert "no older release" not in error and "written for another package" not in error
     assert "wdt-gone 2.0 has no 'nowhere' in wdt_gone; wdbot could not look for an older release" \
         in error and "Failed to read `--find-links` directory" in error and "\n" not in error
+
+
+def test_a_dependencys_import_error_in_several_lines_ends_errored_not_in_a_crash_loop(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): pandas says "Unable to import required dependencies:"
+    then one line per dependency, numpy its "IMPORTANT: PLEASE READ THIS..." block; a
+    message in several lines did not end the traceback in one line, so it was not read and
+    the bot crash-looped in backoff for good. It ends errored, in one line."""
+    build_wheel(mirror, "wdt-pandas", "1.0", {"wdt_pandas/__init__.py": "raise ImportError("
+                "'Unable to import required dependencies:\\nnumpy: No module named numpy.core')\n"})
+    wd("allow", "wdt_pandas=wdt-pandas")
+    bot = write_bot(bots, "multi.py", "import wdt_pandas\n" + RUN_FOREVER)
+    wd("start", str(bot), "--backoff-initial", "0.2", "--backoff-max", "0.2", check=False)
+    status = wd.wait_state("multi", "errored")
+    error = status["last_exit"]["error"]
+    assert "importing wdt-pandas 1.0 failed: Unable to import required dependencies:" in error
+    assert "\n" not in error and status["restarts"] == 0
