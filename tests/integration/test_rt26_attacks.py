@@ -230,3 +230,22 @@ def test_a_dependencys_import_error_in_several_lines_ends_errored_not_in_a_crash
     error = status["last_exit"]["error"]
     assert "importing wdt-pandas 1.0 failed: Unable to import required dependencies:" in error
     assert "\n" not in error and status["restarts"] == 0
+
+
+def test_a_file_of_the_bot_that_shadows_a_package_a_dependency_imports_is_named(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): the bot's own 'wdt_req.py' (a helper named like the
+    package, as bots name theirs telegram.py or binance.py) shadows the wdt-req that
+    wdt-client imports; the line said "importing wdt-client failed ...: fix the install or
+    pin another version", which no install or pin fixes. It names the bot's file."""
+    build_wheel(mirror, "wdt-req", "1.0", {"wdt_req/__init__.py": "Session = 1\n"})
+    build_wheel(mirror, "wdt-client", "1.0", {"wdt_client/__init__.py": "from wdt_req import Session\n"},
+                "Requires-Dist: wdt-req\n")
+    (bots / "requirements.txt").write_text("wdt-client\n")
+    (bots / "wdt_req.py").write_text("HELPER = 1\n")
+    bot = write_bot(bots, "shadowed.py", "import wdt_client\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("shadowed", "errored")
+    error = status["last_exit"]["error"]
+    assert f"the bot's own {bots / 'wdt_req.py'} shadows the package 'wdt_req'" in error
+    assert "pin another version" not in error and "\n" not in error and status["restarts"] == 0

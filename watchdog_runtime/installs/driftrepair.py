@@ -6,6 +6,7 @@ the bot ends ``errored`` with one line: never an endless crash loop."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,7 +27,8 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
     """The outcome for a drift; None when ``missing`` is no drift (the usual path decides)."""
     site = site_packages(repairs.paths.venv)
     if missing.error is not None:
-        return _refuse(repairs, spec, missing, budget, _broken(site, missing, spec.name))
+        line = _shadowed(site, missing, spec, repairs.paths.venv) or _broken(site, missing, spec.name)
+        return _refuse(repairs, spec, missing, budget, line)
     facts = facts_for(missing.name, repairs.paths.python, repairs.paths.venv, Path(spec.path).parent)
     if facts.local:
         return None  # the bot's own file or folder shadows the package: the usual path says so
@@ -121,6 +123,25 @@ def _may_pin(repairs: AutoInstaller, spec: BotSpec, dist: str) -> bool:
     except DependencyError:
         return False
     return any(requirement_name(r) == r.strip() and normalize_dist(r.strip()) == key for r in listed)
+
+
+_FROM_WHERE = re.compile(r"cannot import name '[^']+' from '(?P<module>[^']+)' \((?P<where>[^()]+)\)")
+
+
+def _shadowed(site: Path | None, missing: MissingModule, spec: BotSpec, venv: Path) -> str | None:
+    """A file or folder of the bot's own, named like a package a dependency imports
+    (telegram.py, binance.py): no install or pin fixes that, a rename does."""
+    found = _FROM_WHERE.search(missing.error or "")
+    if found is None:
+        return None
+    where, folder = Path(found.group("where")).resolve(), Path(spec.path).parent.resolve()
+    if not where.is_relative_to(folder) or where.is_relative_to(venv.resolve()):
+        return None
+    shown = where.parent if where.name == "__init__.py" else where
+    owner = owner_of(site, missing.name) if site is not None else None
+    which = f"{owner[0]} {owner[1]}" if owner else repr(missing.name)
+    return (f"the bot's own {shown} shadows the package {found.group('module')!r} that {which} "
+            f"imports: rename it (and its __pycache__), then 'wdbot restart {spec.name}'")
 
 
 def _broken(site: Path | None, missing: MissingModule, bot: str) -> str:
