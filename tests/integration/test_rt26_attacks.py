@@ -249,3 +249,21 @@ def test_a_file_of_the_bot_that_shadows_a_package_a_dependency_imports_is_named(
     error = status["last_exit"]["error"]
     assert f"the bot's own {bots / 'wdt_req.py'} shadows the package 'wdt_req'" in error
     assert "pin another version" not in error and "\n" not in error and status["restarts"] == 0
+
+
+def test_a_name_only_mentioned_in_an_old_releases_comment_is_not_taken_for_it(
+        wd: Wdbot, bots: Path, mirror: Path) -> None:
+    """Regression (red team, issue 26): the probe looked for the imported name as a word
+    anywhere in the module's source; a release that only mentions it in a comment or a
+    docstring was installed and pinned, the bot failed again on it, and the wrong pin
+    stayed in auto-requirements.txt. Only a name the module binds counts."""
+    build_wheel(mirror, "wdt-word", "1.0", {"wdt_word/__init__.py":
+                '"""Says nowhere in its docstring."""\n# nowhere: a word in a comment\nother = 1\n'})
+    build_wheel(mirror, "wdt-word", "2.0", {"wdt_word/__init__.py": "b = 2\n"})
+    wd("allow", "wdt_word=wdt-word")
+    bot = write_bot(bots, "word.py", "from wdt_word import nowhere\n" + RUN_FOREVER)
+    wd("start", str(bot), check=False)
+    status = wd.wait_state("word", "errored")
+    assert "wdt-word 2.0 has no 'nowhere' in wdt_word (nor had 1.0)" in status["last_exit"]["error"]
+    assert [e for e in wd.events("auto_install", "word") if e.get("source") == "drift"] == []
+    assert "wdt-word==1.0" not in (wd.home / "bots" / "word" / "auto-requirements.txt").read_text()

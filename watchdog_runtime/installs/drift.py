@@ -11,10 +11,11 @@ package runs) into a scratch folder and read, not imported. uv's cache makes eac
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,9 +104,53 @@ def has_it(root: Path, drift: Drift) -> bool:
         return any(p.is_file() for p in sources) or any(package.parent.glob(f"{parts[-1]}.*.so"))
     if (package / f"{drift.name}.py").is_file() or (package / drift.name / "__init__.py").is_file():
         return True
-    word = re.compile(rf"\b{re.escape(drift.name)}\b")
-    return any(p.is_file() and word.search(p.read_text(encoding="utf-8", errors="replace"))
+    return any(p.is_file() and binds(p.read_text(encoding="utf-8", errors="replace"), drift.name)
                for p in sources)
+
+
+def binds(source: str, name: str) -> bool:
+    """Whether a module's ``source`` binds ``name`` at its top level (defines, assigns,
+    imports it, or lists it in ``__all__``); a word in a comment or a docstring is not the
+    name. Where the source cannot tell (a star import, a module ``__getattr__``, a syntax
+    of another Python), the word anywhere counts.
+
+    >>> binds("# geth_poa was here\\nother = 1\\n", "geth_poa"), binds("from .m import geth_poa", "geth_poa")
+    (False, True)
+    """
+    word = re.search(rf"\b{re.escape(name)}\b", source) is not None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return word
+    bound: set[str] = set()
+    for node in _top_level(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value:
+                bound.update(c.value for c in ast.walk(node.value)
+                             if isinstance(c, ast.Constant) and isinstance(c.value, str))
+    if "*" in bound or "__getattr__" in bound:
+        return word
+    return name in bound
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run at a module's top level, those inside if/try/with blocks included."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(node, field, None)
+            if isinstance(inner, list):
+                yield from _top_level([n for n in inner if isinstance(n, ast.stmt)])
+        for handler in getattr(node, "handlers", None) or ():
+            yield from _top_level(handler.body)
 
 
 def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: float
