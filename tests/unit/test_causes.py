@@ -77,3 +77,19 @@ def test_only_windows_wheels_in_uvs_hint_is_windows_whatever_the_name() -> None:
     assert why_not(text).startswith("'wdt-winonly' needs Windows: it exists only in Windows wheels")
     assert why_not(MT5).startswith("'metatrader5' needs Windows") and "mt5linux" in why_not(MT5)
     assert "needs Windows" not in why_not(text.replace("`win32`, `win_amd64`", "`macosx_11_0_arm64`"))
+
+
+@pytest.mark.parametrize("output, words", [
+    ("fatal error: portaudio.h: No such file or directory\n"
+     "error: command 'x86_64-linux-gnu-gcc' failed with exit code 1", "apt-get install portaudio19-dev"),
+    ("fatal error: sndfile.h: No such file or directory\nerror: command 'gcc' failed with exit code 1",
+     "needs the C header sndfile.h: 'apt-file search sndfile.h'"),
+    ("building 'x' extension\nerror: command 'gcc' failed: No such file or directory",
+     "apt-get install build-essential"),
+])
+def test_a_compile_that_failed_is_not_a_missing_compiler(output: str, words: str) -> None:
+    """Regression (red team, issue 26): "command 'gcc' failed with exit code 1" (gcc ran, a
+    header was missing) was read as "needs a C compiler: apt-get install build-essential"."""
+    line = build_needs(output)
+    assert line is not None and words in line
+    assert "build-essential" not in line or "No such file or directory\n" not in output

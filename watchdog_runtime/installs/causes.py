@@ -70,8 +70,12 @@ _BUILD_NEEDS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
         (r"secp256k1\.h", "libsecp256k1", "libsecp256k1-dev"),
         (r"\bcargo\b.*not found|can't find Rust compiler|rustc.*not (?:found|installed)",
          "a Rust compiler", "cargo (or rustup)"),
-        (r"command '(?:x86_64-linux-gnu-)?gcc' failed|gcc: (?:command )?not found|"
-         r"\bcc: not found|unable to execute 'gcc'|No such file or directory: 'gcc'",
+        (r"portaudio\.h: No such file", "PortAudio's headers (portaudio.h)", "portaudio19-dev"),
+        # Only where gcc itself is missing: "command 'gcc' failed with exit code 1" means it
+        # ran and the compile failed (a header, read below).
+        (r"command '(?:[\w/.-]*/)?(?:x86_64-linux-gnu-)?gcc' failed: No such file|"
+         r"gcc: (?:command )?not found|\bcc: not found|unable to execute '(?:x86_64-linux-gnu-)?gcc'|"
+         r"No such file or directory: '(?:x86_64-linux-gnu-)?gcc'",
          "a C compiler", "build-essential"),
         (r"g\+\+: not found|command 'g\+\+' failed", "a C++ compiler", "g++"),
     ))
@@ -88,13 +92,29 @@ def build_needs(error: str) -> str | None:
         return None
     found = [(what, package) for pattern, what, package in _BUILD_NEEDS if pattern.search(error)]
     if not found:
-        return None
+        return _unknown_header(error)
     # A tool and the library it looks for (pkg-config and MySQL): name both.
     if len(found) > 1 and found[1][0] == "pkg-config":
         (what, package), (_, tool) = found[0], found[1]
         return f"its source build needs {what} and pkg-config: apt-get install {package} {tool}"
     what, package = found[0]
     return f"its source build needs {what}: apt-get install {package}"
+
+
+_HEADER = re.compile(r"fatal error: ([\w./+-]{1,80}\.h): No such file")
+
+
+def _unknown_header(error: str) -> str | None:
+    """A C header the table does not know: named, with the way to find its package.
+
+    >>> _unknown_header("x.c:1:10: fatal error: sndfile.h: No such file or directory")
+    "its source build needs the C header sndfile.h: 'apt-file search sndfile.h' names the -dev package"
+    """
+    found = _HEADER.search(error)
+    if found is None:
+        return None
+    return (f"its source build needs the C header {found.group(1)}: 'apt-file search "
+            f"{found.group(1)}' names the -dev package")
 
 
 _PYTHON_BOUND = re.compile(

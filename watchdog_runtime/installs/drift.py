@@ -11,13 +11,15 @@ package runs) into a scratch folder and read, not imported. uv's cache makes eac
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .causes import uv_decisive_line
 from .missing import MissingModule
 from .modmap import is_import_name, normalize_dist
 from .uvtool import UvError, run_uv
@@ -102,15 +104,60 @@ def has_it(root: Path, drift: Drift) -> bool:
         return any(p.is_file() for p in sources) or any(package.parent.glob(f"{parts[-1]}.*.so"))
     if (package / f"{drift.name}.py").is_file() or (package / drift.name / "__init__.py").is_file():
         return True
-    word = re.compile(rf"\b{re.escape(drift.name)}\b")
-    return any(p.is_file() and word.search(p.read_text(encoding="utf-8", errors="replace"))
+    return any(p.is_file() and binds(p.read_text(encoding="utf-8", errors="replace"), drift.name)
                for p in sources)
+
+
+def binds(source: str, name: str) -> bool:
+    """Whether a module's ``source`` binds ``name`` at its top level (defines, assigns,
+    imports it, or lists it in ``__all__``); a word in a comment or a docstring is not the
+    name. Where the source cannot tell (a star import, a module ``__getattr__``, a syntax
+    of another Python), the word anywhere counts.
+
+    >>> binds("# geth_poa was here\\nother = 1\\n", "geth_poa"), binds("from .m import geth_poa", "geth_poa")
+    (False, True)
+    """
+    word = re.search(rf"\b{re.escape(name)}\b", source) is not None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return word
+    bound: set[str] = set()
+    for node in _top_level(tree.body):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            bound.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value:
+                bound.update(c.value for c in ast.walk(node.value)
+                             if isinstance(c, ast.Constant) and isinstance(c.value, str))
+    if "*" in bound or "__getattr__" in bound:
+        return word
+    return name in bound
+
+
+def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """The statements run at a module's top level, those inside if/try/with blocks included."""
+    for node in body:
+        yield node
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            inner = getattr(node, field, None)
+            if isinstance(inner, list):
+                yield from _top_level([n for n in inner if isinstance(n, ast.stmt)])
+        for handler in getattr(node, "handlers", None) or ():
+            yield from _top_level(handler.body)
 
 
 def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: float
               ) -> tuple[str | None, tuple[str, ...]]:
     """The newest older release of ``drift.dist`` that has what the bot imports (None when
-    none of those probed has it), and the releases probed."""
+    none of those probed has it), and the releases probed. Raises ProbeFailed when uv could
+    not look at all (its index or wheel folder unreachable)."""
     tried: list[str] = []
     for bound in probe_bounds(drift.version):
         with tempfile.TemporaryDirectory(prefix="wdbot-drift-") as folder:
@@ -118,7 +165,9 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
                 run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
                         "--target", folder, "--python", str(python), *index_args, "--",
                         f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
-            except UvError:
+            except UvError as exc:
+                if not _no_release(exc.detail):
+                    raise ProbeFailed(exc.detail or str(exc)) from None
                 if bound.count(".") == 0:
                     continue  # no older major: the minors may still have it
                 break  # nothing older in this major
@@ -129,6 +178,20 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
             if has_it(Path(folder), drift):
                 return version, tuple(tried)
     return None, tuple(tried)
+
+
+class ProbeFailed(Exception):
+    """uv could not look for older releases; the text is uv's error."""
+
+
+_NO_SUCH_RELEASE = ("No solution found", "unsatisfiable", "not found in the package registry",
+                    "not found in the provided package locations", "no version of",
+                    "has no usable wheels", "no wheels with a matching")
+
+
+def _no_release(detail: str) -> bool:
+    """uv answered that no release fits the bound (as opposed to: it could not ask)."""
+    return any(words in detail for words in _NO_SUCH_RELEASE)
 
 
 def _unpacked_version(root: Path, dist: str) -> str | None:
@@ -153,6 +216,20 @@ def refusal(drift: Drift, found: str | None, tried: Sequence[str], eligible: boo
     looked = f" (nor had {', '.join(tried)})" if tried else " (no older release to look at)"
     return (f"{head}{looked}: the bot was written for another package or an older API; "
             f"declare the distribution and version it needs, then 'wdbot restart {bot}'")
+
+
+def blind(drift: Drift, error: str, bot: str) -> str:
+    """The one line when uv could not look for an older release (``ProbeFailed``).
+
+    >>> blind(Drift("w", "7", "w.m", "x"), "error: Request failed", "b")[:80]
+    "w 7 has no 'x' in w.m; wdbot could not look for an older release that has it (uv"
+    """
+    lines = [line.strip() for line in error.splitlines() if line.strip()] or ["uv failed"]
+    head, cause = lines[0].removeprefix("error:").strip(), uv_decisive_line(error)
+    said = head if cause in head else f"{head}: {cause}"
+    return (f"{drift.dist} {drift.version} has no {drift.lacks()}; wdbot could not look for an "
+            f"older release that has it (uv: {said}): check the package index, "
+            f"then 'wdbot restart {bot}'")
 
 
 def pin_note(drift: Drift, found: str) -> str:

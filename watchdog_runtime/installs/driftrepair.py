@@ -6,6 +6,7 @@ the bot ends ``errored`` with one line: never an endless crash loop."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from ..spec import AutoInstall, BotSpec
 from .autoinstall import MAX_ATTEMPTS, Budget, Install, requirement_name
 from .causes import failed_line
 from .deps import DependencyError, declared_dependencies
-from .drift import Drift, find_drift, last_with, owner_of, pin_note, refusal
+from .drift import Drift, ProbeFailed, blind, find_drift, last_with, owner_of, pin_note, refusal
 from .missing import MissingModule
 from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
 from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
-from .venvs import mark_current, site_packages
+from .venvs import installing, mark_current, site_packages
 
 
 def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
@@ -26,8 +27,11 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
     """The outcome for a drift; None when ``missing`` is no drift (the usual path decides)."""
     site = site_packages(repairs.paths.venv)
     if missing.error is not None:
-        return _refuse(repairs, spec, missing, budget, _broken(site, missing, spec.name))
+        line = _shadowed(site, missing, spec, repairs.paths.venv) or _broken(site, missing, spec.name)
+        return _refuse(repairs, spec, missing, budget, line)
     facts = facts_for(missing.name, repairs.paths.python, repairs.paths.venv, Path(spec.path).parent)
+    if facts.local:
+        return None  # the bot's own file or folder shadows the package: the usual path says so
     drift = find_drift(site, missing, facts.parent_installed)
     if drift is None:
         return None
@@ -40,8 +44,11 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
         return _refuse(repairs, spec, missing, budget, f"{drift.dist} {drift.version} has no "
                        f"{drift.lacks()}, still after wdbot's installs for this bot: declare the "
                        f"version it needs, then 'wdbot restart {spec.name}'")
-    found, tried = last_with(repairs.paths.python, drift, config.index.uv_args(),
-                             config.install_timeout_s)
+    try:
+        found, tried = last_with(repairs.paths.python, drift, config.index.uv_args(),
+                                 config.install_timeout_s)
+    except ProbeFailed as exc:
+        return _refuse(repairs, spec, missing, budget, blind(drift, str(exc), spec.name), str(exc))
     # Auto-install off: nothing is installed, but the line still names the release to pin.
     eligible = (spec.auto_install or config.auto_install) is not AutoInstall.OFF \
         and _may_pin(repairs, spec, drift.dist)
@@ -57,17 +64,20 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
                               requirement=choice.requirement, source="drift", round=budget.rounds + 1,
                               reason=pin_note(drift, found))
     started = repairs.host.clock()
-    done, failures = install_all(repairs.paths.venv, [choice], config)
+    with installing(repairs.paths.venv):
+        done, failures = install_all(repairs.paths.venv, [choice], config,
+                                     repairs.keep(spec, [drift.dist]))
+        item = replace(done[0], note=pin_note(drift, found)) if done and not failures else None
+        if item is not None:
+            repairs.recorded = add_to_record(repairs.paths.auto_requirements, item, repairs.recorded)
+            mark_current(repairs.paths.venv, spec.python, repairs.declared(spec))
     budget = budget.spent([_key(drift)])
-    if failures or not done:
+    if item is None:
         error = failures.get(choice, "")
         line = failed_line(spec.name, spec.path, choice.requirement, "for a version drift", error)
         repairs.host.events.write("auto_install_failed", spec.name, module=missing.name,
                                   requirement=choice.requirement, detail=error)
         return Outcome(budget, line, error, missing.name)
-    item = replace(done[0], note=pin_note(drift, found))
-    repairs.recorded = add_to_record(repairs.paths.auto_requirements, item, repairs.recorded)
-    mark_current(repairs.paths.venv, spec.python, repairs.declared(spec))
     repairs.host.events.write("auto_install", spec.name, **item.to_json(), source="drift",
                               round=budget.rounds, seconds=round(repairs.host.clock() - started, 3))
     return Outcome(budget)
@@ -115,6 +125,25 @@ def _may_pin(repairs: AutoInstaller, spec: BotSpec, dist: str) -> bool:
     return any(requirement_name(r) == r.strip() and normalize_dist(r.strip()) == key for r in listed)
 
 
+_FROM_WHERE = re.compile(r"cannot import name '[^']+' from '(?P<module>[^']+)' \((?P<where>[^()]+)\)")
+
+
+def _shadowed(site: Path | None, missing: MissingModule, spec: BotSpec, venv: Path) -> str | None:
+    """A file or folder of the bot's own, named like a package a dependency imports
+    (telegram.py, binance.py): no install or pin fixes that, a rename does."""
+    found = _FROM_WHERE.search(missing.error or "")
+    if found is None:
+        return None
+    where, folder = Path(found.group("where")).resolve(), Path(spec.path).parent.resolve()
+    if not where.is_relative_to(folder) or where.is_relative_to(venv.resolve()):
+        return None
+    shown = where.parent if where.name == "__init__.py" else where
+    owner = owner_of(site, missing.name) if site is not None else None
+    which = f"{owner[0]} {owner[1]}" if owner else repr(missing.name)
+    return (f"the bot's own {shown} shadows the package {found.group('module')!r} that {which} "
+            f"imports: rename it (and its __pycache__), then 'wdbot restart {spec.name}'")
+
+
 def _broken(site: Path | None, missing: MissingModule, bot: str) -> str:
     owner = owner_of(site, missing.name) if site is not None else None
     which = f"{owner[0]} {owner[1]}" if owner else repr(missing.name)
@@ -123,6 +152,6 @@ def _broken(site: Path | None, missing: MissingModule, bot: str) -> str:
 
 
 def _refuse(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
-            line: str) -> Outcome:
+            line: str, detail: str | None = None) -> Outcome:
     repairs.host.events.write("auto_install_refused", spec.name, module=missing.name, reason=line)
-    return Outcome(budget, line, module=missing.name)
+    return Outcome(budget, line, detail, module=missing.name)

@@ -35,6 +35,7 @@ from .autoinstall import (
     requirement_name,
 )
 from .causes import failed_line, uv_decisive_line
+from .constraints import constraint_lines, constraint_options
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .missing import MissingModule
@@ -44,7 +45,7 @@ from .newest import newest_releases, settle
 from .upfront import stops_the_start
 from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
-from .venvs import MARKER, mark_current, site_packages
+from .venvs import MARKER, installing, mark_current, site_packages
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,15 @@ class AutoInstaller:
             message=f"declared in {where}: the bot's own pin replaces what auto-install chose "
                     f"(removed from {self.paths.auto_requirements})")
 
+    def keep(self, spec: BotSpec, installing: Sequence[str]) -> tuple[str, ...]:
+        """The versions this round must not change: the bot's pins and auto-install's record,
+        less the distributions it installs (``constraints``)."""
+        try:
+            declared = declared_dependencies(Path(spec.path), spec.requirements).listed()
+        except DependencyError:
+            declared = ()
+        return constraint_lines((*declared, *(i.requirement for i in self.recorded)), installing)
+
     def basis(self, spec: BotSpec) -> str:
         """What the install budget is spent against: the declared dependencies and the
         operator's pairs (``Budget.rebased``). Unreadable settings count as a change."""
@@ -194,13 +204,16 @@ class AutoInstaller:
                                source=", ".join(sorted({c.source for c in planned.installs})),
                                round=budget.rounds + 1)
         started = self.host.clock()
-        done, failures = install_all(self.paths.venv, planned.installs, config)
-        done = settle_round(self.paths.venv, planned.installs, done, config)
-        budget = budget.spent([i.module for i in done])
-        if done:
+        keep = self.keep(spec, [c.dist for c in planned.installs])
+        with installing(self.paths.venv):
+            done, failures = install_all(self.paths.venv, planned.installs, config, keep)
+            done = settle_round(self.paths.venv, planned.installs, done, config, keep)
             for item in done:
                 self.recorded = add_to_record(self.paths.auto_requirements, item, self.recorded)
-            mark_current(self.paths.venv, spec.python, self.declared(spec))
+            if done:
+                mark_current(self.paths.venv, spec.python, self.declared(spec))
+        budget = budget.spent([i.module for i in done])
+        if done:
             seconds = round(self.host.clock() - started, 3)
             source = {c.module: c.source for c in planned.installs}
             for item in done:
@@ -314,23 +327,29 @@ def stdlib_names(python: str) -> frozenset[str]:
     return frozenset(sys.stdlib_module_names) | frozenset(sys.builtin_module_names)
 
 
-def install_all(venv: Path, choices: Sequence[Install], config: Config
+def install_all(venv: Path, choices: Sequence[Install], config: Config, keep: Sequence[str] = ()
                 ) -> tuple[list[Installed], dict[Install, str]]:
     """Install ``choices`` into ``venv``: all in one uv call, wheels only. When that fails,
     each alone, wheels first and then (for an allowlisted name, unless the config says
     wheels only) allowing a source build: one bad name does not sink the others, and only
-    what needed a build is said to be built. Returns what was installed and uv's full
-    error for each failure."""
+    what needed a build is said to be built. ``keep``: the versions no install may change
+    (``constraints``). Returns what was installed and uv's full error for each failure."""
+    with constraint_options(keep) as pins:
+        return _install_all(venv, choices, config, pins)
+
+
+def _install_all(venv: Path, choices: Sequence[Install], config: Config, pins: Sequence[str]
+                 ) -> tuple[list[Installed], dict[Install, str]]:
     try:
-        _pip(venv, [c.requirement for c in choices], _WHEELS_ONLY, config)
+        _pip(venv, [c.requirement for c in choices], (*pins, *_WHEELS_ONLY), config)
         return [_installed(venv, c, False) for c in choices], {}
     except UvError as exc:
         if len(choices) == 1:
-            return _with_source(venv, choices[0], config, exc)
+            return _with_source(venv, choices[0], config, exc, pins)
     done: list[Installed] = []
     failures: dict[Install, str] = {}
     for choice in choices:
-        one_done, one_failed = install_all(venv, [choice], config)
+        one_done, one_failed = _install_all(venv, [choice], config, pins)
         done += one_done
         failures.update(one_failed)
     return done, failures
@@ -339,9 +358,10 @@ def install_all(venv: Path, choices: Sequence[Install], config: Config
 _WHEELS_ONLY = ("--only-binary", ":all:")
 
 
-def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], config: Config
-                 ) -> list[Installed]:
-    """``done`` with every release older than the newest replaced or noted (``newest``)."""
+def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], config: Config,
+                 keep: Sequence[str] = ()) -> list[Installed]:
+    """``done`` with every release older than the newest replaced or noted (``newest``),
+    under the constraints ``keep``."""
     bare = [c.dist for c in choices if requirement_name(c.requirement) == c.requirement.strip()]
     if not done or not bare:
         return done
@@ -350,7 +370,8 @@ def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], 
                              config.install_timeout_s)
 
     def install(requirement: str, source: bool) -> Installed:
-        _pip(venv, [requirement], () if source else _WHEELS_ONLY, config)
+        with constraint_options(keep) as pins:
+            _pip(venv, [requirement], (*pins, *(() if source else _WHEELS_ONLY)), config)
         choice = by_dist[normalize_dist(requirement_name(requirement) or requirement)]
         return _installed(venv, choice, source)
 
@@ -362,8 +383,8 @@ def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], 
     return settle(done, bare, newest, install, source_ok)
 
 
-def _with_source(venv: Path, choice: Install, config: Config, wheels_error: UvError
-                 ) -> tuple[list[Installed], dict[Install, str]]:
+def _with_source(venv: Path, choice: Install, config: Config, wheels_error: UvError,
+                 pins: Sequence[str] = ()) -> tuple[list[Installed], dict[Install, str]]:
     """The wheels-only install of ``choice`` failed: try once allowing a source build (its
     own or a dependency's), which runs the package's build code, so only for allowlisted
     names (``allow_sdist = true``: any)."""
@@ -371,7 +392,7 @@ def _with_source(venv: Path, choice: Install, config: Config, wheels_error: UvEr
     if not allowed:
         return [], {choice: wheels_error.detail or str(wheels_error)}
     try:
-        _pip(venv, [choice.requirement], (), config)
+        _pip(venv, [choice.requirement], pins, config)
     except UvError as exc:
         return [], {choice: exc.detail or str(exc)}
     return [_installed(venv, choice, True)], {}

@@ -10,12 +10,13 @@ venv as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..common.durable import atomic_write_json, fsync_dir
@@ -108,6 +109,26 @@ def mark_current(venv: Path, python: str | None, declared: Declared) -> None:
     wanted = _wanted(python, declared)
     if current is not None and current.get("python") == wanted["python"]:
         atomic_write_json(venv / MARKER, wanted)
+
+
+@contextlib.contextmanager
+def installing(venv: Path) -> Iterator[None]:
+    """Around an install into the live venv: its marker says so meanwhile, so a supervisor
+    killed in the middle (a half-installed package, an old release not yet replaced nor
+    recorded) leaves a venv the next start rebuilds, never one taken for current. The
+    marker comes back as it was when the block ends and nothing marked the venv since;
+    an exception leaves it for the rebuild."""
+    before = _current(venv)
+    if before is None:
+        yield
+        return
+    atomic_write_json(venv / MARKER, {**before, "deps": _INSTALLING})
+    yield
+    if (_current(venv) or {}).get("deps") == _INSTALLING:
+        atomic_write_json(venv / MARKER, before)
+
+
+_INSTALLING = "(an install into it was cut short)"
 
 
 def _wanted(python: str | None, declared: Declared) -> dict[str, object]:

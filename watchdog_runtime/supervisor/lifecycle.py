@@ -63,7 +63,10 @@ def classify_exit(
 def _error_line(record: Mapping[str, Any] | None) -> str | None:
     if not record or not record.get("type"):
         return None
-    message = str(record.get("message") or "")
+    # One line: a message in several lines (pandas' list of the dependencies it lacks)
+    # would break the status table and the event's line.
+    message = " ".join(part.strip() for part in str(record.get("message") or "").splitlines()
+                       if part.strip())
     line = f"{record['type']}: {message}" if message else str(record["type"])
     hint = mismatch_hint(record)
     return f"{line} (hint: {hint})" if hint else line

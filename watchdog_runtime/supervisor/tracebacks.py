@@ -104,8 +104,9 @@ _SITE_RE = re.compile(r"[/\\](?:site|dist)-packages[/\\](?P<top>[A-Za-z_][A-Za-z
 def _import_failure(text: str, record: Mapping[str, Any]) -> MissingModule | None:
     """An ``ImportError`` of an installed package at import time (every frame of the final
     traceback at module level), confirmed by the record and the traceback's last line."""
-    tb = final_traceback(text)
     message = str(record.get("message") or "")
+    text = _one_line_message(text, message)
+    tb = final_traceback(text)
     if tb is None or not message or tb.exc_line != f"ImportError: {message.splitlines()[0]}":
         return None
     block = text[text.rfind(HEADER):]
@@ -119,7 +120,22 @@ def _import_failure(text: str, record: Mapping[str, Any]) -> MissingModule | Non
     site = _SITE_RE.search(tb.last_file or "")
     if site is None:
         return None  # the bot's own module: its own bug, not a dependency's
-    return MissingModule(site.group("top"), line, filename, error=message[:500])
+    return MissingModule(site.group("top"), line, filename, error=" ".join(message.split())[:500])
+
+
+def _one_line_message(text: str, message: str) -> str:
+    """``text`` cut after the first line of ``message`` when the traceback ends with the
+    whole message in several lines (pandas' "Unable to import required dependencies:" then
+    one line per dependency): the exception line is its first line, as for any other.
+
+    >>> _one_line_message("Traceback...\\nImportError: a\\nb\\n", "a\\nb")
+    'Traceback...\\nImportError: a'
+    """
+    lines = message.rstrip().splitlines()
+    whole = f"ImportError: {message.rstrip()}"
+    if len(lines) < 2 or not text.rstrip().endswith(whole):
+        return text
+    return text.rstrip()[:-len(whole)] + f"ImportError: {lines[0]}"
 
 
 def mismatch_hint(record: Mapping[str, Any] | None) -> str | None:
