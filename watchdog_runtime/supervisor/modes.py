@@ -135,13 +135,18 @@ class ModeKeeper:
         every bot (and every bot added later) follows it at once."""
         home_file = ModeFiles(self._sup.home.root, "-").home_file
         current = read_record(home_file)
-        if current is not None and current.mode is wanted and all(r.mode is wanted for r in before.values()):
+        # every bot folder's record, not only the registered bots': a removed bot keeps its
+        # folder, and started again its old record must not outrank this one
+        kept = sorted((self._sup.home.root / "bots").glob("*/mode.json"))
+        newest_kept = _next_seq(kept) - 1
+        if current is not None and current.mode is wanted and current.seq > newest_kept \
+                and all(r.mode is wanted for r in before.values()):
             return False  # nothing to change: the time and reason of the mode in force stay
         for name in before:  # a damaged file of a bot would outrank any record: it goes
             own = read_record(self.files(name).bot_file)
             if own is not None and own.seq >= DAMAGED_SEQ:
                 self.files(name).bot_file.unlink(missing_ok=True)
-        paths = [home_file, *(self.files(n).bot_file for n in before)]
+        paths = [home_file, *kept]
         write_record(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
         return True
 
