@@ -25,3 +25,18 @@ def test_halt_all_binds_a_bot_removed_and_started_again(wd: Wdbot, bots: Path, t
     wait_until(lambda: seen(out), "the bot's first look at its mode")
     assert seen(out)[0].startswith("recover halted"), seen(out)
     assert wd.bot("grid")["mode"] == "halted"
+
+
+def test_a_garbage_mode_file_reads_halted_and_raises_nowhere(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): a mode file of deeply nested brackets (a damaged disk,
+    a stray write) made json raise RecursionError, which no one caught: ``wd.mode()`` raised
+    into the bot's order loop and ``wdbot status`` failed. A damaged file now reads as halted,
+    as the design says; and a bot's own garbage acknowledgement is simply no acknowledgement."""
+    out = start_listener(wd, bots, tmp_path, "grid")
+    (wd.home / "bots" / "grid" / "mode.ack").write_text("[" * 5000)
+    assert wd.bot("grid")["mode"] == "active"  # the status is still answered
+    (wd.home / "mode.json").write_text("[" * 5000)
+    wait_until(lambda: "seen halted may_open=False" in seen(out), f"the bot to read halted ({seen(out)})")
+    bot = wd.bot("grid")
+    assert bot["mode"] == "halted" and "damaged" in bot["mode_reason"]
+    assert bot["state"] == "running" and bot["restarts"] == 0

@@ -128,7 +128,7 @@ def read_record(path: Path) -> ModeRecord | None:
         return ModeRecord(Mode.HALTED, f"{path} could not be read", id="unreadable", seq=DAMAGED_SEQ)
     try:
         return ModeRecord.from_json(json.loads(raw))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '[[[[...' nested past json's depth
         return ModeRecord(Mode.HALTED, f"{path} is damaged", id="damaged", seq=DAMAGED_SEQ)
 
 
@@ -153,7 +153,7 @@ def read_ack(files: ModeFiles) -> tuple[str, int] | None:
     """(record id, pid) the bot's process last acknowledged, or None."""
     try:
         data = json.loads(read_regular(files.ack_file, MAX_FILE_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # the bot writes it: anything may be there
         return None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None
