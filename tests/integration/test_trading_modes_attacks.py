@@ -40,3 +40,20 @@ def test_a_garbage_mode_file_reads_halted_and_raises_nowhere(wd: Wdbot, bots: Pa
     bot = wd.bot("grid")
     assert bot["mode"] == "halted" and "damaged" in bot["mode_reason"]
     assert bot["state"] == "running" and bot["restarts"] == 0
+
+
+def test_a_failed_acknowledgement_is_written_again_once_it_can_be(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): the SDK marked a mode acknowledged before writing the
+    acknowledgement, so one failed write (a full disk for a moment; here its temporary file's
+    name taken by a folder) was never tried again: a bot that does read wd.mode() stayed 'not
+    acknowledged' for good, and under --on-halt stop was stopped."""
+    out = start_listener(wd, bots, tmp_path, "grid", "--on-halt", "stop")
+    pid = wd.bot("grid")["pid"]
+    blocker = wd.home / "bots" / "grid" / f".mode.ack.{pid}.tmp"
+    blocker.mkdir()
+    wd("halt", "grid")
+    wait_until(lambda: "seen halted may_open=False" in seen(out), "the bot to read halted")
+    assert wd.bot("grid")["mode_acknowledged"] is False  # it could not say so yet
+    blocker.rmdir()
+    bot = wait_until(lambda: (b := wd.bot("grid"))["mode_acknowledged"] and b, "the acknowledgement")
+    assert bot["state"] == "running" and bot["pid"] == pid and not wd.events("mode_stop", "grid")
