@@ -3,10 +3,14 @@ the real ``wdbot``."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
-from tests.helpers import Wdbot, wait_until
-from tests.integration.test_trading_modes import seen, start_listener
+import pytest
+
+from tests.helpers import Wdbot, wait_until, write_bot
+from tests.integration.test_trading_modes import DEAF, seen, start_listener
+from watchdog_runtime.supervisor.modes import ACK_GRACE_S
 
 
 def test_halt_all_binds_a_bot_removed_and_started_again(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
@@ -57,3 +61,16 @@ def test_a_failed_acknowledgement_is_written_again_once_it_can_be(wd: Wdbot, bot
     blocker.rmdir()
     bot = wait_until(lambda: (b := wd.bot("grid"))["mode_acknowledged"] and b, "the acknowledgement")
     assert bot["state"] == "running" and bot["pid"] == pid and not wd.events("mode_stop", "grid")
+
+
+@pytest.mark.slow
+def test_not_acknowledged_counts_from_the_change_not_from_the_first_look(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): the 5 s grace before 'not acknowledged' began when
+    'wdbot status' first looked, not when the mode changed: a trader who halted a deaf bot and
+    looked a minute later was told it was 'waiting for the bot to read it'."""
+    wd("start", str(write_bot(bots, "deaf.py", DEAF)))
+    wd("halt", "deaf")
+    time.sleep(ACK_GRACE_S + 0.5)  # the grace itself passing, no status asked meanwhile
+    bot = wd.bot("deaf")
+    assert bot["mode_acknowledged"] is False and str(bot["mode_note"]).startswith("not acknowledged")

@@ -87,6 +87,8 @@ class ModeKeeper:
         self._sup = sup
         self._first_seen: dict[str, tuple[str, int, float]] = {}
         """Per bot: (record id, pid) in force, and when this supervisor first saw that pair."""
+        self._written: dict[str, float] = {}
+        """Record id to when (monotonic) this supervisor wrote it: the grace counts from the change."""
         self._crashes: dict[str, deque[float]] = {}
         self._stopping: set[str] = set()
         self._stops: set[asyncio.Task[None]] = set()
@@ -125,9 +127,15 @@ class ModeKeeper:
             for name in names_now:
                 if before[name].mode is not wanted:
                     files = self.files(name)
-                    write_record(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
-                                                                _next_seq(files.candidates())))
+                    self._write(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
+                                                               _next_seq(files.candidates())))
         return self._announce(before, wanted, wrote)
+
+    def _write(self, path: Path, record: ModeRecord) -> None:
+        write_record(path, record)
+        if len(self._written) >= 1000:
+            self._written.clear()  # only a hint: the first sighting is the fallback
+        self._written[record.id] = self._clock()
 
     def _set_home(self, wanted: Mode, why: str | None, source: str,
                   before: Mapping[str, ModeRecord]) -> bool:
@@ -147,7 +155,7 @@ class ModeKeeper:
             if own is not None and own.seq >= DAMAGED_SEQ:
                 self.files(name).bot_file.unlink(missing_ok=True)
         paths = [home_file, *kept]
-        write_record(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
+        self._write(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
         return True
 
     def _announce(self, before: Mapping[str, ModeRecord], wanted: Mode,
@@ -176,15 +184,17 @@ class ModeKeeper:
         """The mode fields of one bot's status entry, added to it."""
         files = self.files(str(bot["name"]))
         record = effective(files)
-        heard = self.heard(files, record, bot.get("pid"))
+        heard = self.heard(files, record, bot.get("pid"), bot.get("uptime_s"))
         bot.update(mode=record.mode.value, mode_reason=record.reason, mode_since=record.since,
                    mode_source=record.source, mode_acknowledged=heard.acknowledged,
                    mode_note=heard.note if record.mode is not Mode.ACTIVE else None)
         return bot
 
-    def heard(self, files: ModeFiles, record: ModeRecord, pid: object) -> Heard:
+    def heard(self, files: ModeFiles, record: ModeRecord, pid: object, uptime_s: object = None) -> Heard:
         """Whether the live process ``pid`` has read ``record`` (True when none runs: no
-        process, no order)."""
+        process, no order). Given the process's ``uptime_s``, the wait counts from the change
+        when this supervisor made it (or from the process's start, if later); else from when it
+        first saw the two together (``--on-halt stop`` looks twice a second)."""
         if not isinstance(pid, int):
             self._first_seen.pop(files.name, None)
             return Heard(True, 0.0)
@@ -193,8 +203,12 @@ class ModeKeeper:
         if seen is None or seen[:2] != (record.id, pid):
             seen = (record.id, pid, now)
             self._first_seen[files.name] = seen
+        start = seen[2]
+        written = self._written.get(record.id)
+        if written is not None and isinstance(uptime_s, (int, float)):  # no uptime: no change's time
+            start = min(start, max(written, now - uptime_s))  # a process started later gets its grace
         ack = read_ack(files)
-        return Heard(ack is not None and ack[0] == record.id and _ours(ack[1], pid), now - seen[2])
+        return Heard(ack is not None and ack[0] == record.id and _ours(ack[1], pid), now - start)
 
     # ------------------------------------------------------------ --on-halt stop
     async def enforce_forever(self, interval_s: float = 0.5) -> None:
@@ -251,7 +265,7 @@ class ModeKeeper:
                f"{runner.spec.reduce_after}); last: {event.get('error') or event.get('reason')}. "
                f"It stays reducing until a person runs 'wdbot resume {runner.spec.name}'")
         record = ModeRecord.new(Mode.REDUCING, why, BREAKER, wall_iso(), _next_seq(files.candidates()))
-        write_record(files.bot_file, record)
+        self._write(files.bot_file, record)
         times.clear()
         self._later(lambda: self._sup.events.write("mode", runner.spec.name, mode=record.mode.value,
                                                    reason=why, source=BREAKER, previous="active"))
