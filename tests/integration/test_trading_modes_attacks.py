@@ -74,3 +74,19 @@ def test_not_acknowledged_counts_from_the_change_not_from_the_first_look(
     time.sleep(ACK_GRACE_S + 0.5)  # the grace itself passing, no status asked meanwhile
     bot = wd.bot("deaf")
     assert bot["mode_acknowledged"] is False and str(bot["mode_note"]).startswith("not acknowledged")
+
+
+def test_resume_by_name_under_a_damaged_home_file_says_what_to_do(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): with HOME/mode.json damaged every bot reads halted (the
+    safe side), and 'wdbot resume grid' could not change that, yet exited 0 with 'grid: halted
+    (already halted)'. It now fails with one line saying which file and the command that
+    writes it anew, and changes nothing."""
+    start_listener(wd, bots, tmp_path, "grid")
+    (wd.home / "mode.json").write_text("{torn")
+    failed = wd("resume", "grid", check=False)
+    assert failed.code == 1 and "resume --all" in failed.err and "mode.json" in failed.err
+    assert len(failed.err.strip().splitlines()) == 1 and "Traceback" not in failed.err
+    assert not (wd.home / "bots" / "grid" / "mode.json").exists()
+    assert wd.bot("grid")["mode"] == "halted"
+    wd("resume", "--all")
+    assert wd.bot("grid")["mode"] == "active"

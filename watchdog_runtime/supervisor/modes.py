@@ -120,6 +120,8 @@ class ModeKeeper:
         if not isinstance(source, str) or not SOURCE_RE.fullmatch(source):
             raise RequestError("source must be a short one-line text, like 'cli' or 'web'", usage=True)
         why = " ".join(reason.split()) or None if isinstance(reason, str) else None
+        if not all and wanted is not Mode.HALTED:
+            self._refuse_under_damaged_home(wanted)
         names_now = [r.spec.name for r in targets]
         before = {n: effective(self.files(n)) for n in names_now}
         wrote = all and self._set_home(wanted, why, source, before)
@@ -130,6 +132,18 @@ class ModeKeeper:
                     self._write(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
                                                                _next_seq(files.candidates())))
         return self._announce(before, wanted, wrote)
+
+    def _refuse_under_damaged_home(self, wanted: Mode) -> None:
+        """A damaged home file reads halted for every bot and outranks any bot's record: only
+        ``--all`` writes it anew, so a bot named alone cannot leave halted. Said, not ignored."""
+        from .supervisor import RequestError
+
+        home_file = ModeFiles(self._sup.home.root, "-").home_file
+        found = read_record(home_file)
+        if found is not None and found.seq >= DAMAGED_SEQ:
+            verb = "resume" if wanted is Mode.ACTIVE else "reduce"
+            raise RequestError(f"{home_file} is damaged, so every bot reads halted: run "
+                               f"'wdbot {verb} --all' (or 'wdbot halt --all') to write it anew")
 
     def _write(self, path: Path, record: ModeRecord) -> None:
         write_record(path, record)
