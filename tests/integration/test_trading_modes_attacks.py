@@ -46,7 +46,8 @@ def test_a_garbage_mode_file_reads_halted_and_raises_nowhere(wd: Wdbot, bots: Pa
     assert bot["state"] == "running" and bot["restarts"] == 0
 
 
-def test_a_failed_acknowledgement_is_written_again_once_it_can_be(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+def test_a_failed_acknowledgement_is_written_again_once_it_can_be(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     """Regression (issue 27, red team): the SDK marked a mode acknowledged before writing the
     acknowledgement, so one failed write (a full disk for a moment; here its temporary file's
     name taken by a folder) was never tried again: a bot that does read wd.mode() stayed 'not
@@ -76,7 +77,8 @@ def test_not_acknowledged_counts_from_the_change_not_from_the_first_look(
     assert bot["mode_acknowledged"] is False and str(bot["mode_note"]).startswith("not acknowledged")
 
 
-def test_resume_by_name_under_a_damaged_home_file_says_what_to_do(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+def test_resume_by_name_under_a_damaged_home_file_says_what_to_do(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     """Regression (issue 27, red team): with HOME/mode.json damaged every bot reads halted (the
     safe side), and 'wdbot resume grid' could not change that, yet exited 0 with 'grid: halted
     (already halted)'. It now fails with one line saying which file and the command that
