@@ -92,3 +92,16 @@ def test_resume_by_name_under_a_damaged_home_file_says_what_to_do(
     assert wd.bot("grid")["mode"] == "halted"
     wd("resume", "--all")
     assert wd.bot("grid")["mode"] == "active"
+
+
+def test_on_halt_stop_stops_a_deaf_bot_while_the_registry_is_unreadable(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): --on-halt stop went through the 'stop' command, which
+    is refused while registry.json cannot be read; so a deaf bot kept running halted, and an
+    event (and alert) saying it was 'stopped' was written twice a second, each time a lie."""
+    wd("start", str(write_bot(bots, "strict.py", DEAF)), "--on-halt", "stop")
+    (wd.home / "registry.json").write_text("{torn")
+    wait_until(lambda: wd.events("registry_unreadable"), "the supervisor to see the registry unreadable")
+    wd("halt", "strict")
+    wd.wait_state("strict", "stopped")
+    assert len(wd.events("mode_stop", "strict")) == 1

@@ -36,6 +36,7 @@ from ..common.tradingmode import (
 from ..events import wall_iso
 
 if TYPE_CHECKING:
+    from .runner import BotRunner
     from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -241,15 +242,19 @@ class ModeKeeper:
                 heard = self.heard(files, record, ident.pid)
                 if heard.note == NOT_ACKNOWLEDGED:
                     self._stopping.add(runner.spec.name)
-                    task = asyncio.get_running_loop().create_task(self._stop(runner.spec.name))
+                    task = asyncio.get_running_loop().create_task(self._stop(runner))
                     self._stops.add(task)
                     task.add_done_callback(self._stops.discard)
 
-    async def _stop(self, name: str) -> None:
+    async def _stop(self, runner: BotRunner) -> None:
+        """Stop the runner itself, not through the 'stop' command: that one is refused while
+        registry.json is unreadable, and a bot that cannot listen must not trade meanwhile.
+        Said once it is done, never before."""
+        name = runner.spec.name
         try:
+            await runner.stop()
             self._sup.events.write("mode_stop", name, detail="halted, and it does not read wd.mode() "
                                                              "(--on-halt stop): stopped")
-            await self._sup.ops.op_stop(names=[name])
             self._sup.persist()
         except Exception:  # noqa: BLE001 - a failed stop is logged; the next pass tries again
             log.exception("stopping %s (--on-halt stop) failed", name)
