@@ -3,6 +3,7 @@ the real ``wdbot``."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -105,3 +106,20 @@ def test_on_halt_stop_stops_a_deaf_bot_while_the_registry_is_unreadable(
     wd("halt", "strict")
     wd.wait_state("strict", "stopped")
     assert len(wd.events("mode_stop", "strict")) == 1
+
+
+def test_an_acknowledgement_of_an_earlier_run_with_the_same_pid_is_none(
+        wd: Wdbot, bots: Path, tmp_path: Path) -> None:
+    """Regression (issue 27, red team): an acknowledgement was matched by record and pid only.
+    After a reboot (or a container's restart) the pids come out the same, so the acknowledgement
+    left by the earlier boot's process named the new, deaf one: shown 'acknowledged', and
+    never stopped under --on-halt stop. It must name the live run too. (Here the earlier boot's
+    file is written as it was left: same record, same pid, another run.)"""
+    wd("start", str(write_bot(bots, "deaf.py", DEAF)), "--on-halt", "stop")
+    pid = wd.bot("deaf")["pid"]
+    wd("halt", "deaf")
+    record = json.loads((wd.home / "bots" / "deaf" / "mode.json").read_text())
+    (wd.home / "bots" / "deaf" / "mode.ack").write_text(
+        json.dumps({"id": record["id"], "run": "an-earlier-boots-run", "pid": pid}))
+    wd.wait_state("deaf", "stopped")
+    assert len(wd.events("mode_stop", "deaf")) == 1

@@ -223,7 +223,15 @@ class ModeKeeper:
         if written is not None and isinstance(uptime_s, (int, float)):  # no uptime: no change's time
             start = min(start, max(written, now - uptime_s))  # a process started later gets its grace
         ack = read_ack(files)
-        return Heard(ack is not None and ack[0] == record.id and _ours(ack[1], pid), now - start)
+        return Heard(ack is not None and ack[0] == record.id and self._this_run(files.name, ack[2])
+                     and _ours(ack[1], pid), now - start)
+
+    def _this_run(self, name: str, run: str | None) -> bool:
+        """The acknowledgement names the live run: after a reboot the pids come out the same,
+        and the earlier boot's acknowledgement must not speak for a new process."""
+        runner = self._sup.runners.get(name)
+        live = runner.live_run_id if runner is not None else None
+        return live is None or run == live
 
     # ------------------------------------------------------------ --on-halt stop
     async def enforce_forever(self, interval_s: float = 0.5) -> None:

@@ -435,6 +435,12 @@ class BotRunner:
         sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
+    @property
+    def live_run_id(self) -> str | None:
+        """The run id of the bot's current process (what its acknowledgement of a trading
+        mode must name, issue 27), None when none runs."""
+        return self._live.run.run_id if self._live else None
+
     def _leftover_grace(self) -> _Graces:
         return _Graces(self, min(self.spec.stop_timeout_s, LEFTOVER_GRACE_S))
 
