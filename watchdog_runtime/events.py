@@ -142,6 +142,9 @@ def event_line(event: Mapping[str, Any]) -> str:
     else:
         detail = ", ".join(str(v) if k in _BARE else f"{k} {v}" for k, v in event.items()
                            if k not in ("at", "kind", "bot") and v not in (None, "", [], {}))
+    # one event, one line: a bot's note (or error) with line breaks must not print what
+    # looks like another event (issue 27)
+    detail = " ⏎ ".join(detail.splitlines())
     return f"{at} {bot:<8} {kind} {detail}".rstrip()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,8 @@ log = logging.getLogger("watchdog_runtime")
 
 POLL_S = 0.2
 """How often the ``on_mode`` watcher looks (well inside the promised second)."""
+RETRY_S = 0.5
+"""How soon a failed acknowledgement is written again (not on every call of a hot loop)."""
 
 _Key = tuple[tuple[int, ...] | None, ...]
 
@@ -41,6 +44,8 @@ class _Reader:
         self._key: _Key | None = None
         self._record = DEFAULT
         self._acked: str | None = None
+        self._failed_at: float | None = None
+        """When writing the acknowledgement last failed (monotonic)."""
         self._callbacks: list[Callable[[str], object]] = []
         self._watcher: threading.Thread | None = None
         self._files: tuple[ModeFiles, tuple[str, ...]] | None = None
@@ -66,10 +71,17 @@ class _Reader:
                 self._record = effective(files)
                 self._key = key
             record = self._record
-            if self._acked != record.id:
-                self._acked = record.id
-                _acknowledge(files, record.id, os.environ.get("WDBOT_RUN_ID", ""))
+            if self._acked != record.id and self._may_retry():
+                # marked only once written: a failed write (a full disk for a moment) is tried
+                # again, at most once a RETRY_S, or a listening bot would look deaf for good
+                if _acknowledge(files, record.id, os.environ.get("WDBOT_RUN_ID", "")):
+                    self._acked = record.id
+                else:
+                    self._failed_at = time.monotonic()
         return record
+
+    def _may_retry(self) -> bool:
+        return self._failed_at is None or time.monotonic() - self._failed_at >= RETRY_S
 
     def on_mode(self, fn: Callable[[str], object]) -> None:
         with self._lock:
@@ -113,11 +125,12 @@ def _stat_key(paths: tuple[str, ...]) -> _Key:
     return tuple(key)
 
 
-def _acknowledge(files: ModeFiles, record_id: str, run_id: str) -> None:
+def _acknowledge(files: ModeFiles, record_id: str, run_id: str) -> bool:
     try:
         write_ack(files, record_id, run_id)
     except OSError:
-        pass  # a full disk: the supervisor then shows this bot as not acknowledged, the safe side
+        return False  # a full disk: the supervisor shows this bot as not acknowledged, the safe side
+    return True
 
 
 _reader = _Reader()

@@ -94,13 +94,35 @@ def report(**figures: object) -> bool:
 def _clean(figures: dict[str, object]) -> dict[str, float]:
     clean: dict[str, float] = {}
     for name, value in figures.items():
-        number = value if is_number(value) else None
+        number = as_number(value)
         if number is not None and NAME_RE.fullmatch(name) and len(clean) < MAX_FIGURES:
             clean[name] = number  # an int stays an int in the JSON
         else:
             _warn_once(name, "not a finite number, not a word of at most 40 characters, or one "
                              f"too many (at most {MAX_FIGURES})")
     return clean
+
+
+def as_number(value: object) -> int | float | None:
+    """``value`` as a JSON number, or None: an int or float as it is, any other real number
+    (a ``Decimal``, as money usually is; a ``Fraction``; a numpy number) as a float; never
+    a bool, a complex, NaN or an infinity.
+
+    >>> from decimal import Decimal
+    >>> as_number(Decimal("10.5")), as_number(3), as_number(Decimal("NaN")), as_number(1j), as_number(False)
+    (10.5, 3, None, None, None)
+    """
+    if not isinstance(value, (int, float)) and not isinstance(value, bool):
+        import numbers
+
+        if not isinstance(value, numbers.Number) or isinstance(value, numbers.Complex) \
+                and not isinstance(value, numbers.Real):
+            return None
+        try:
+            value = float(value)  # type: ignore[arg-type]  # a Number that is not complex
+        except (TypeError, ValueError, ArithmeticError):
+            return None
+    return value if is_number(value) else None
 
 
 def is_number(value: object) -> TypeGuard[int | float]:

@@ -78,7 +78,8 @@ async def _serve(home: Home, settings: ChatSettings) -> int:
     from .link import Link
     folder = home.root / "telegram"
     dispatcher = Dispatcher(Backend(home), settings.allowed,
-                            (lambda: read_secret(home, TOTP_NAME)) if settings.totp else None)
+                            (lambda: read_secret(home, TOTP_NAME)) if settings.totp else None,
+                            used_codes_file=folder / "used_codes.json")
     link = Link(settings, dispatcher, EventFollower(home.events, folder / "position.json"),
                 lambda: read_secret(home, TOKEN_NAME), folder / "state.json")
     import asyncio

@@ -5,12 +5,15 @@ nothing: not even an error, which would tell a stranger the bot is there."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from ..common.durable import atomic_write_json, read_regular
 from ..web.backend import Backend, Unavailable
 from . import texts
 from .commands import HELP, MODES, Change, CommandError, Read, parse
@@ -46,7 +49,8 @@ class Dispatcher:
 
     def __init__(self, backend: Backend, allowed: frozenset[int],
                  totp_secret: Callable[[], str | None] | None,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
+                 used_codes_file: Path | None = None) -> None:
         self.backend = backend
         self.allowed = allowed
         self.totp_secret = totp_secret
@@ -54,7 +58,9 @@ class Dispatcher:
         self.clock = clock
         self.wall = wall
         self.pending = Confirmations()
-        self._used_codes: dict[str, float] = {}
+        self.used_codes_file = used_codes_file
+        """Where the used one-time codes are kept: a restart must not make them good again."""
+        self._used_codes: dict[str, float] = _load_codes(used_codes_file)
 
     def on_text(self, chat: int, text: str) -> Reply | None:
         """The reply to a message; None for a chat that is not allowed (logged)."""
@@ -140,6 +146,12 @@ class Dispatcher:
         if change.code in self._used_codes or not verify(secret, change.code, now):
             raise CommandError(f"wrong or used one-time code; send {usage} with a fresh one")
         self._used_codes[change.code] = now
+        if self.used_codes_file is not None:
+            try:  # before the confirmation is offered: a code is spent even if we die next
+                atomic_write_json(self.used_codes_file, self._used_codes)
+            except OSError as exc:
+                del self._used_codes[change.code]
+                raise CommandError(f"cannot record the used code ({exc}); try again") from None
 
     def _do(self, chat: int, change: Change) -> str:
         origin = f"telegram:{chat}"
@@ -158,3 +170,17 @@ class Dispatcher:
         brief = self.backend.act(change.verb, str(change.name), origin)
         return (f"{change.describe()}: done, {brief.get('name')} is {brief.get('state')} "
                 f"(pid {brief.get('pid')})")
+
+
+def _load_codes(path: Path | None) -> dict[str, float]:
+    """The used codes kept in ``path`` (code to wall time); none when it is missing or damaged."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(read_regular(path, 65536))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {c: float(at) for c, at in data.items()
+            if isinstance(at, (int, float)) and not isinstance(at, bool)}

@@ -94,8 +94,13 @@ def alert_for(event: Mapping[str, Any]) -> ChatAlert | None:
     if kind == "degraded":
         return ChatAlert(bot, f"⚠️ {name} is running but repeating an error: {event.get('error')}")
     if kind == "mode":
+        if bot is not None and event.get("all"):
+            return None  # '--all': the home's own event (bot None) says it once for every bot
         why = f" ({event['reason']})" if event.get("reason") else ""
-        return ChatAlert(bot, f"🛑 {name} is now {event.get('mode')}{why}, by {event.get('source') or '?'}")
+        who = "every bot" if bot is None else name
+        return ChatAlert(bot, f"🛑 {who} is now {event.get('mode')}{why}, by {event.get('source') or '?'}")
+    if kind == "mode_stop":
+        return ChatAlert(bot, f"🛑 {name} stopped: halted, and it does not read wd.mode() (--on-halt stop)")
     if kind == "notify":
         icon = {"warning": "⚠️", "error": "🔴"}.get(str(event.get("level")), "ℹ️")
         held = f" ({event['held']} more held back)" if event.get("held") else ""

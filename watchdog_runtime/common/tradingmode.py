@@ -128,7 +128,7 @@ def read_record(path: Path) -> ModeRecord | None:
         return ModeRecord(Mode.HALTED, f"{path} could not be read", id="unreadable", seq=DAMAGED_SEQ)
     try:
         return ModeRecord.from_json(json.loads(raw))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: '[[[[...' nested past json's depth
         return ModeRecord(Mode.HALTED, f"{path} is damaged", id="damaged", seq=DAMAGED_SEQ)
 
 
@@ -149,16 +149,17 @@ def write_record(path: Path, record: ModeRecord) -> None:
     atomic_write_json(path, record.to_json())
 
 
-def read_ack(files: ModeFiles) -> tuple[str, int] | None:
-    """(record id, pid) the bot's process last acknowledged, or None."""
+def read_ack(files: ModeFiles) -> tuple[str, int, str | None] | None:
+    """(record id, pid, run id) the bot's process last acknowledged, or None."""
     try:
         data = json.loads(read_regular(files.ack_file, MAX_FILE_BYTES))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # the bot writes it: anything may be there
         return None
     if not isinstance(data, dict) or not isinstance(data.get("id"), str):
         return None
     pid = data.get("pid")
-    return (data["id"], pid) if isinstance(pid, int) and not isinstance(pid, bool) else None
+    run = data.get("run") if isinstance(data.get("run"), str) else None
+    return (data["id"], pid, run) if isinstance(pid, int) and not isinstance(pid, bool) else None
 
 
 def write_ack(files: ModeFiles, record_id: str, run_id: str) -> None:

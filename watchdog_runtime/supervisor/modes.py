@@ -36,6 +36,7 @@ from ..common.tradingmode import (
 from ..events import wall_iso
 
 if TYPE_CHECKING:
+    from .runner import BotRunner
     from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class ModeKeeper:
         self._sup = sup
         self._first_seen: dict[str, tuple[str, int, float]] = {}
         """Per bot: (record id, pid) in force, and when this supervisor first saw that pair."""
+        self._written: dict[str, float] = {}
+        """Record id to when (monotonic) this supervisor wrote it: the grace counts from the change."""
         self._crashes: dict[str, deque[float]] = {}
         self._stopping: set[str] = set()
         self._stops: set[asyncio.Task[None]] = set()
@@ -118,6 +121,8 @@ class ModeKeeper:
         if not isinstance(source, str) or not SOURCE_RE.fullmatch(source):
             raise RequestError("source must be a short one-line text, like 'cli' or 'web'", usage=True)
         why = " ".join(reason.split()) or None if isinstance(reason, str) else None
+        if not all and wanted is not Mode.HALTED:
+            self._refuse_under_damaged_home(wanted)
         names_now = [r.spec.name for r in targets]
         before = {n: effective(self.files(n)) for n in names_now}
         wrote = all and self._set_home(wanted, why, source, before)
@@ -125,9 +130,27 @@ class ModeKeeper:
             for name in names_now:
                 if before[name].mode is not wanted:
                     files = self.files(name)
-                    write_record(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
-                                                                _next_seq(files.candidates())))
+                    self._write(files.bot_file, ModeRecord.new(wanted, why, source, wall_iso(),
+                                                               _next_seq(files.candidates())))
         return self._announce(before, wanted, wrote)
+
+    def _refuse_under_damaged_home(self, wanted: Mode) -> None:
+        """A damaged home file reads halted for every bot and outranks any bot's record: only
+        ``--all`` writes it anew, so a bot named alone cannot leave halted. Said, not ignored."""
+        from .supervisor import RequestError
+
+        home_file = ModeFiles(self._sup.home.root, "-").home_file
+        found = read_record(home_file)
+        if found is not None and found.seq >= DAMAGED_SEQ:
+            verb = "resume" if wanted is Mode.ACTIVE else "reduce"
+            raise RequestError(f"{home_file} is damaged, so every bot reads halted: run "
+                               f"'wdbot {verb} --all' (or 'wdbot halt --all') to write it anew")
+
+    def _write(self, path: Path, record: ModeRecord) -> None:
+        write_record(path, record)
+        if len(self._written) >= 1000:
+            self._written.clear()  # only a hint: the first sighting is the fallback
+        self._written[record.id] = self._clock()
 
     def _set_home(self, wanted: Mode, why: str | None, source: str,
                   before: Mapping[str, ModeRecord]) -> bool:
@@ -135,14 +158,19 @@ class ModeKeeper:
         every bot (and every bot added later) follows it at once."""
         home_file = ModeFiles(self._sup.home.root, "-").home_file
         current = read_record(home_file)
-        if current is not None and current.mode is wanted and all(r.mode is wanted for r in before.values()):
+        # every bot folder's record, not only the registered bots': a removed bot keeps its
+        # folder, and started again its old record must not outrank this one
+        kept = sorted((self._sup.home.root / "bots").glob("*/mode.json"))
+        newest_kept = _next_seq(kept) - 1
+        if current is not None and current.mode is wanted and current.seq > newest_kept \
+                and all(r.mode is wanted for r in before.values()):
             return False  # nothing to change: the time and reason of the mode in force stay
         for name in before:  # a damaged file of a bot would outrank any record: it goes
             own = read_record(self.files(name).bot_file)
             if own is not None and own.seq >= DAMAGED_SEQ:
                 self.files(name).bot_file.unlink(missing_ok=True)
-        paths = [home_file, *(self.files(n).bot_file for n in before)]
-        write_record(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
+        paths = [home_file, *kept]
+        self._write(home_file, ModeRecord.new(wanted, why, source, wall_iso(), _next_seq(paths)))
         return True
 
     def _announce(self, before: Mapping[str, ModeRecord], wanted: Mode,
@@ -171,15 +199,17 @@ class ModeKeeper:
         """The mode fields of one bot's status entry, added to it."""
         files = self.files(str(bot["name"]))
         record = effective(files)
-        heard = self.heard(files, record, bot.get("pid"))
+        heard = self.heard(files, record, bot.get("pid"), bot.get("uptime_s"))
         bot.update(mode=record.mode.value, mode_reason=record.reason, mode_since=record.since,
                    mode_source=record.source, mode_acknowledged=heard.acknowledged,
                    mode_note=heard.note if record.mode is not Mode.ACTIVE else None)
         return bot
 
-    def heard(self, files: ModeFiles, record: ModeRecord, pid: object) -> Heard:
+    def heard(self, files: ModeFiles, record: ModeRecord, pid: object, uptime_s: object = None) -> Heard:
         """Whether the live process ``pid`` has read ``record`` (True when none runs: no
-        process, no order)."""
+        process, no order). Given the process's ``uptime_s``, the wait counts from the change
+        when this supervisor made it (or from the process's start, if later); else from when it
+        first saw the two together (``--on-halt stop`` looks twice a second)."""
         if not isinstance(pid, int):
             self._first_seen.pop(files.name, None)
             return Heard(True, 0.0)
@@ -188,8 +218,20 @@ class ModeKeeper:
         if seen is None or seen[:2] != (record.id, pid):
             seen = (record.id, pid, now)
             self._first_seen[files.name] = seen
+        start = seen[2]
+        written = self._written.get(record.id)
+        if written is not None and isinstance(uptime_s, (int, float)):  # no uptime: no change's time
+            start = min(start, max(written, now - uptime_s))  # a process started later gets its grace
         ack = read_ack(files)
-        return Heard(ack is not None and ack[0] == record.id and _ours(ack[1], pid), now - seen[2])
+        return Heard(ack is not None and ack[0] == record.id and self._this_run(files.name, ack[2])
+                     and _ours(ack[1], pid), now - start)
+
+    def _this_run(self, name: str, run: str | None) -> bool:
+        """The acknowledgement names the live run: after a reboot the pids come out the same,
+        and the earlier boot's acknowledgement must not speak for a new process."""
+        runner = self._sup.runners.get(name)
+        live = runner.live_run_id if runner is not None else None
+        return live is None or run == live
 
     # ------------------------------------------------------------ --on-halt stop
     async def enforce_forever(self, interval_s: float = 0.5) -> None:
@@ -208,15 +250,19 @@ class ModeKeeper:
                 heard = self.heard(files, record, ident.pid)
                 if heard.note == NOT_ACKNOWLEDGED:
                     self._stopping.add(runner.spec.name)
-                    task = asyncio.get_running_loop().create_task(self._stop(runner.spec.name))
+                    task = asyncio.get_running_loop().create_task(self._stop(runner))
                     self._stops.add(task)
                     task.add_done_callback(self._stops.discard)
 
-    async def _stop(self, name: str) -> None:
+    async def _stop(self, runner: BotRunner) -> None:
+        """Stop the runner itself, not through the 'stop' command: that one is refused while
+        registry.json is unreadable, and a bot that cannot listen must not trade meanwhile.
+        Said once it is done, never before."""
+        name = runner.spec.name
         try:
+            await runner.stop()
             self._sup.events.write("mode_stop", name, detail="halted, and it does not read wd.mode() "
                                                              "(--on-halt stop): stopped")
-            await self._sup.ops.op_stop(names=[name])
             self._sup.persist()
         except Exception:  # noqa: BLE001 - a failed stop is logged; the next pass tries again
             log.exception("stopping %s (--on-halt stop) failed", name)
@@ -246,7 +292,7 @@ class ModeKeeper:
                f"{runner.spec.reduce_after}); last: {event.get('error') or event.get('reason')}. "
                f"It stays reducing until a person runs 'wdbot resume {runner.spec.name}'")
         record = ModeRecord.new(Mode.REDUCING, why, BREAKER, wall_iso(), _next_seq(files.candidates()))
-        write_record(files.bot_file, record)
+        self._write(files.bot_file, record)
         times.clear()
         self._later(lambda: self._sup.events.write("mode", runner.spec.name, mode=record.mode.value,
                                                    reason=why, source=BREAKER, previous="active"))

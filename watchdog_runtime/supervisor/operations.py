@@ -181,7 +181,7 @@ class Operations:
         del sup.runners[name]
         sup.persist()
         sup.events.write("removed", name, purge=purge)
-        runner.release_cgroup()
+        runner.processes.release_cgroup()
         if purge:
             await self._purge(runner.paths.root, name)
         return {"name": name, "purged": purge}

@@ -103,13 +103,13 @@ class BotRunner:
 
     @property
     def process_ident(self) -> ProcessIdentity | None:
-        """The bot's process in any state while it lives, stopping included: the tree that
-        may read the bot's secrets."""
+        """The bot's process while it lives, stopping included (may read the bot's secrets)."""
         return self._live.ident if self._live else None
 
-    def release_cgroup(self) -> None:
-        """The bot is forgotten: its (empty) cgroup goes too."""
-        self.processes.release_cgroup()
+    @property
+    def live_run_id(self) -> str | None:
+        """The current process's run id (its trading-mode acknowledgement names it)."""
+        return self._live.run.run_id if self._live else None
 
     # ----------------------------------------------------------------- commands
     async def start(self, reason: StartReason) -> None:

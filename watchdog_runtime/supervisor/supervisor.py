@@ -376,7 +376,7 @@ class Supervisor:
             for r in runners:
                 r.held, r.held_by = holds[r.spec.name]
                 r.hold(self.hold_reason)  # a 'wdbot shutdown' that came during a signal's stop
-                r.release_cgroup()
+                r.processes.release_cgroup()
             self._release_containment()
         self.persist()
         self.flush()
