@@ -32,7 +32,8 @@ def _tar(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-@pytest.mark.parametrize("evil", ["../escaped.txt", "pkg-1.0/../../escaped.txt", "/tmp/wdbot-abs-escaped.txt"])
+@pytest.mark.parametrize("evil", ["../escaped.txt", "pkg-1.0/../../escaped.txt",
+                                  "/tmp/wdbot-abs-escaped.txt"])
 def test_a_tar_member_leaving_its_folder_refuses_the_sdist_and_writes_nothing(
         tmp_path: Path, evil: str) -> None:
     """Regression (issue 26): an sdist is read from an index anyone can publish to."""
