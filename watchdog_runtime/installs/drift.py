@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .causes import uv_decisive_line
 from .missing import MissingModule
-from .modmap import is_import_name, normalize_dist
+from .modmap import is_dist_name, is_import_name, normalize_dist
 from .sdist import SdistError, fetch, newest_below, places, source_roots, unpack
 from .uvtool import UvError, run_uv
 
@@ -195,6 +195,8 @@ def _probe(python: Path, drift: Drift, bound: str, folder: Path, index_args: Seq
 
 def _probe_sdist(drift: Drift, bound: str, folder: Path, index_args: Sequence[str]
                  ) -> tuple[str | None, list[Path]] | None:
+    if not is_dist_name(drift.dist):
+        return None  # read from a venv's metadata: only a real name goes into a URL
     try:
         found = newest_below(drift.dist, bound, places(index_args))
         if found is None:
