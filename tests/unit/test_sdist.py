@@ -3,10 +3,15 @@ unpacking that refuses any member that would land outside its scratch folder."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import io
 import json
 import tarfile
+import threading
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +21,7 @@ from watchdog_runtime.installs.sdist import (
     Places,
     SdistError,
     _from_links,
+    fetch,
     newest_below,
     places,
     source_roots,
@@ -104,3 +110,56 @@ def test_an_index_page_lists_sdists_in_json_and_html() -> None:
     html = b'<a href="../../f/pybit-2.4.1.tar.gz#sha256=cd">pybit-2.4.1.tar.gz</a>'
     [two] = _from_links("pybit", "https://i/simple/pybit/", ("text/html", html))
     assert (two.location, two.sha256) == ("https://i/f/pybit-2.4.1.tar.gz", "cd")
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A real HTTP server on localhost over ``tmp_path`` (PEP 503 pages are index.html files)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield tmp_path, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _index(root: Path, name: str, files: dict[str, bytes], digest: str | None = None) -> None:
+    page = root / name / "pybit"
+    page.mkdir(parents=True)
+    links = []
+    for filename, data in files.items():
+        (page / filename).write_bytes(data)
+        links.append(f'<a href="{filename}#sha256={digest or hashlib.sha256(data).hexdigest()}">x</a>')
+    (page / "index.html").write_text("<html><body>" + "".join(links) + "</body></html>")
+
+
+def test_the_first_index_that_has_the_project_is_read_as_uv_does(served: tuple[Path, str]) -> None:
+    """uv's default (first-index): a newer sdist on a later index is not what uv would get."""
+    root, url = served
+    _index(root, "private", {"pybit-2.4.0.tar.gz": b"a"})
+    _index(root, "public", {"pybit-2.4.1.tar.gz": b"b"})
+    first = newest_below("pybit", "<5", places(["--index-url", f"{url}/public"],
+                                               {"UV_EXTRA_INDEX_URL": f"{url}/missing {url}/private"}))
+    assert first is not None and first.version == "2.4.0"
+    merged = newest_below("pybit", "<5", places(["--index-url", f"{url}/public"],
+                                                {"UV_EXTRA_INDEX_URL": f"{url}/private",
+                                                 "UV_INDEX_STRATEGY": "unsafe-best-match"}))
+    assert merged is not None and merged.version == "2.4.1"
+
+
+def test_a_fetched_sdist_is_hash_checked(served: tuple[Path, str], tmp_path: Path) -> None:
+    root, url = served
+    _index(root, "good", {"pybit-2.4.1.tar.gz": b"real"})
+    _index(root, "bad", {"pybit-2.4.1.tar.gz": b"swapped"}, digest=hashlib.sha256(b"real").hexdigest())
+    (tmp_path / "f1").mkdir()
+    (tmp_path / "f2").mkdir()
+    good = newest_below("pybit", "<5", Places((f"{url}/good",), ()))
+    assert good is not None and fetch(good, tmp_path / "f1").read_bytes() == b"real"
+    bad = newest_below("pybit", "<5", Places((f"{url}/bad",), ()))
+    assert bad is not None
+    with pytest.raises(SdistError, match="sha256"):
+        fetch(bad, tmp_path / "f2")

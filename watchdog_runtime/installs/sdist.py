@@ -47,6 +47,8 @@ class Places:
 
     indexes: tuple[str, ...]
     find_links: tuple[str, ...]
+    merge: bool = False
+    """``UV_INDEX_STRATEGY`` unsafe-*: every index's releases count, not the first's only."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def places(index_args: Sequence[str], env: Mapping[str, str] | None = None) -> P
     named = [item.split("=", 1)[-1] for item in env.get("UV_INDEX", "").split()]
     links = opts["--find-links"] + env.get("UV_FIND_LINKS", "").replace(",", " ").split()
     indexes = () if no_index else tuple(dict.fromkeys([*extra, *named, *main]))
-    return Places(indexes, tuple(dict.fromkeys(links)))
+    merge = env.get("UV_INDEX_STRATEGY", "").startswith("unsafe-")
+    return Places(indexes, tuple(dict.fromkeys(links)), merge)
 
 
 def newest_below(dist: str, bound: str, where: Places) -> Sdist | None:
@@ -96,7 +99,10 @@ def _listed(dist: str, where: Places) -> list[list[Sdist]]:
                    else _from_links(dist, place, _fetch_page(place)))
     for index in where.indexes:
         url = f"{index.rstrip('/')}/{normalize_dist(dist)}/"
-        out.append(_from_links(dist, url, _fetch_page(url)))
+        page = _fetch_page(url)
+        out.append(_from_links(dist, url, page))
+        if page[1].strip() and not where.merge:
+            break  # uv's first-index strategy: the first index that has the project is the one
     return out
 
 
