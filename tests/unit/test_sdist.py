@@ -163,3 +163,13 @@ def test_a_fetched_sdist_is_hash_checked(served: tuple[Path, str], tmp_path: Pat
     assert bad is not None
     with pytest.raises(SdistError, match="sha256"):
         fetch(bad, tmp_path / "f2")
+
+
+def test_an_sdist_over_the_file_count_bound_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("watchdog_runtime.installs.sdist.MAX_MEMBERS", 3)
+    archive = _tar(tmp_path / "pkg-1.0.tar.gz", {f"pkg-1.0/m{i}.py": b"" for i in range(5)})
+    (tmp_path / "w").mkdir()
+    with pytest.raises(SdistError, match="more than 3 files"):
+        unpack(archive, tmp_path / "w")
+    assert list((tmp_path / "w").iterdir()) == []

@@ -243,7 +243,11 @@ def _safe_name(name: str, archive: Path) -> PurePosixPath:
 def _untar(archive: Path, folder: Path) -> None:
     try:
         with tarfile.open(archive) as tar:
-            members = tar.getmembers()
+            members = []
+            for member in tar:  # one by one: a bomb of empty headers stops at the count bound
+                members.append(member)
+                if len(members) > MAX_MEMBERS:
+                    break
             _check_sizes(archive, [(m.name, m.size if m.isfile() else 0) for m in members])
             for member in members:
                 _safe_name(member.name, archive)
