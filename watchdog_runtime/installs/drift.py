@@ -5,8 +5,9 @@ web3 6.20 has it); ``from telegram.ext.dispatcher import run_async`` fails on
 python-telegram-bot 20. This module finds the distribution that owns the failing module in
 the bot's venv, then the newest older release that still has the name: newest release of
 each lower major first, then of each lower minor of the current major, at most
-``MAX_PROBES`` releases, each unpacked (no dependencies, wheels only: nothing of the
-package runs) into a scratch folder and read, not imported. uv's cache makes each cheap.
+``MAX_PROBES`` releases, each unpacked (no dependencies, its wheel, or its sdist where no
+wheel fits: nothing of the package runs) into a scratch folder and read, not imported. uv's cache
+makes each cheap.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from pathlib import Path
 
 from .causes import uv_decisive_line
 from .missing import MissingModule
-from .modmap import is_import_name, normalize_dist
+from .modmap import is_dist_name, is_import_name, normalize_dist
+from .sdist import SdistError, fetch, newest_below, places, source_roots, unpack
 from .uvtool import UvError, run_uv
 
 MAX_PROBES = 6
@@ -156,28 +158,55 @@ def _top_level(body: list[ast.stmt]) -> Iterator[ast.stmt]:
 def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: float
               ) -> tuple[str | None, tuple[str, ...]]:
     """The newest older release of ``drift.dist`` that has what the bot imports (None when
-    none of those probed has it), and the releases probed. Raises ProbeFailed when uv could
-    not look at all (its index or wheel folder unreachable)."""
+    none of those probed has it), and the releases probed. Where no wheel fits a bound, the
+    newest sdist below it is read (pybit before 5.15 is source-only). Raises ProbeFailed
+    when uv could not look at all (its index or wheel folder unreachable)."""
     tried: list[str] = []
     for bound in probe_bounds(drift.version):
         with tempfile.TemporaryDirectory(prefix="wdbot-drift-") as folder:
-            try:
-                run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
-                        "--target", folder, "--python", str(python), *index_args, "--",
-                        f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
-            except UvError as exc:
-                if not _no_release(exc.detail):
-                    raise ProbeFailed(exc.detail or str(exc)) from None
+            probed = _probe(python, drift, bound, Path(folder), index_args, timeout_s)
+            if probed is None:
                 if bound.count(".") == 0:
                     continue  # no older major: the minors may still have it
                 break  # nothing older in this major
-            version = _unpacked_version(Path(folder), drift.dist)
+            version, roots = probed
             if version is None or version in tried:
                 continue
             tried.append(version)
-            if has_it(Path(folder), drift):
+            if any(has_it(root, drift) for root in roots):
                 return version, tuple(tried)
     return None, tuple(tried)
+
+
+def _probe(python: Path, drift: Drift, bound: str, folder: Path, index_args: Sequence[str],
+           timeout_s: float) -> tuple[str | None, list[Path]] | None:
+    """(version, folders to read) of the newest release below ``bound`` unpacked into
+    ``folder``: its wheel, else its sdist (read, never built); None when there is none."""
+    try:
+        run_uv(["pip", "install", "--quiet", "--no-deps", "--only-binary", ":all:",
+                "--target", str(folder), "--python", str(python), *index_args, "--",
+                f"{drift.dist}{bound}"], timeout_s=min(timeout_s, PROBE_TIMEOUT_S))
+    except UvError as exc:
+        if not _no_release(exc.detail):
+            raise ProbeFailed(exc.detail or str(exc)) from None
+        return _probe_sdist(drift, bound, folder, index_args)
+    return _unpacked_version(folder, drift.dist), [folder]
+
+
+def _probe_sdist(drift: Drift, bound: str, folder: Path, index_args: Sequence[str]
+                 ) -> tuple[str | None, list[Path]] | None:
+    if not is_dist_name(drift.dist):
+        return None  # read from a venv's metadata: only a real name goes into a URL
+    try:
+        found = newest_below(drift.dist, bound, places(index_args))
+        if found is None:
+            return None
+        (folder / "file").mkdir()
+        (folder / "tree").mkdir()
+        root = unpack(fetch(found, folder / "file"), folder / "tree")
+    except SdistError as exc:
+        raise ProbeFailed(f"the sdist of {drift.dist}{bound}: {exc}") from None
+    return found.version, source_roots(root)
 
 
 class ProbeFailed(Exception):

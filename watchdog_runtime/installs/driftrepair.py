@@ -10,14 +10,21 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..spec import AutoInstall, BotSpec
 from .autoinstall import MAX_ATTEMPTS, Budget, Install, requirement_name
 from .causes import failed_line
 from .deps import DependencyError, declared_dependencies
 from .drift import Drift, ProbeFailed, blind, find_drift, last_with, owner_of, pin_note, refusal
 from .missing import MissingModule
-from .modmap import conflicting, normalize_dist, parse_import_line, resolve, shipped_table
+from .modmap import (
+    conflicting,
+    normalize_dist,
+    pairs_to_entries,
+    parse_import_line,
+    resolve,
+    shipped_table,
+)
 from .repair import AutoInstaller, Outcome, add_to_record, facts_for, install_all
 from .venvs import installing, mark_current, site_packages
 
@@ -59,7 +66,7 @@ def after_drift(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, b
 
 def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: Budget,
          config: Config, drift: Drift, found: str) -> Outcome:
-    choice = Install(missing.name, drift.dist, f"{drift.dist}=={found}", "drift")
+    choice = Install(missing.name, drift.dist, f"{drift.dist}=={found}", _source(repairs, spec, drift.dist))
     repairs.host.events.write("auto_install_started", spec.name, module=missing.name,
                               requirement=choice.requirement, source="drift", round=budget.rounds + 1,
                               reason=pin_note(drift, found))
@@ -74,13 +81,40 @@ def _pin(repairs: AutoInstaller, spec: BotSpec, missing: MissingModule, budget: 
     budget = budget.spent([_key(drift)])
     if item is None:
         error = failures.get(choice, "")
-        line = failed_line(spec.name, spec.path, choice.requirement, "for a version drift", error)
+        line = _unbuilt(drift, found, choice, error, spec.name) \
+            or failed_line(spec.name, spec.path, choice.requirement, "for a version drift", error)
         repairs.host.events.write("auto_install_failed", spec.name, module=missing.name,
                                   requirement=choice.requirement, detail=error)
         return Outcome(budget, line, error, missing.name)
     repairs.host.events.write("auto_install", spec.name, **item.to_json(), source="drift",
                               round=budget.rounds, seconds=round(repairs.host.clock() - started, 3))
     return Outcome(budget)
+
+
+def _unbuilt(drift: Drift, found: str, choice: Install, error: str, bot: str) -> str | None:
+    """The line when the release that has the name ships only an sdist and the name is on no
+    allowlist (``auto_install = any``): a source build runs its code, so it was not tried."""
+    if choice.source != "any" or "no usable wheels" not in error:
+        return None
+    return (f"{drift.dist} {drift.version} has no {drift.lacks()}; {drift.dist} {found} has it but "
+            f"ships only an sdist, and building it runs its code: allow the name ('wdbot allow "
+            f"{drift.module.split('.')[0]}={drift.dist}') or pin {drift.dist}=={found} in the bot's "
+            f"dependencies, then 'wdbot restart {bot}'")
+
+
+def _source(repairs: AutoInstaller, spec: BotSpec, dist: str) -> str:
+    """Why the pinned release may be installed: ``drift`` when an allowlisted or declared name
+    (a source-only release may then be built, as any allowlisted install may), ``any`` when
+    only ``auto_install = any`` put it there (wheels only, unless ``allow_sdist = true``)."""
+    key = normalize_dist(dist)
+    try:
+        entries = (*shipped_table(), *pairs_to_entries(repairs.host.allowed_pairs()))
+        listed = declared_dependencies(Path(spec.path), spec.requirements).listed()
+    except (ConfigError, DependencyError, ValueError):
+        return "any"
+    if any(normalize_dist(e.dist) == key for e in entries):
+        return "drift"
+    return "drift" if any(normalize_dist(requirement_name(r) or r) == key for r in listed) else "any"
 
 
 def _other_provider(missing: MissingModule, drift: Drift) -> str | None:
