@@ -475,6 +475,10 @@ def main() -> int:
     only = set(filter(None, ns.only.split(",")))
     chosen = set(filter(None, ns.tools.split(",")))
     SCRATCH.mkdir(exist_ok=True)
+    # wdbot's bytecode, as pip writes it when it installs a wheel (and did for supervisord's venv):
+    # an editable install under PYTHONDONTWRITEBYTECODE would compile every module at each start.
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "watchdog_runtime")], check=True,
+                   stdout=subprocess.DEVNULL)
     venv, pm2, notes = install_anchors(chosen)
     tools: dict[str, Callable[[Path], Tool]] = {
         "wdbot": Wdbot,

@@ -189,6 +189,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     from ..redaction import guard_logging
     from .audit import audited
     from .channel import listen
+    from .debugops import debug_modules
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
     from .tee import attach, keep_following
@@ -207,6 +208,7 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     ops = {name[3:]: _flushing(sup, getattr(sup, name), quiet=name[3:] in READ_ONLY_OPS)
            for name in dir(sup) if name.startswith("op_")}
     ops["ready"] = _readiness(sup, up)
+    ops["debug_modules"] = debug_modules
     tee = attach(sup, ops, tee_out) if tee_out else None
     ops = audited(ops, sup.events)
     server = await serve(home.socket, ops, sup.redact)  # origin= of the web's actions
