@@ -174,7 +174,11 @@ def soak(minutes: float, bots: int, interval_s: float, out: Path | None) -> list
         last = (started, times.user + times.system)
         while time.monotonic() - started < minutes * 60:
             time.sleep(interval_s)  # the sampling period itself, not a wait for a condition
-            row = sample(proc, home, started, last)
+            try:
+                row = sample(proc, home, started, last)
+            except psutil.NoSuchProcess:
+                raise SystemExit(f"soak: the supervisor (pid {proc.pid}) died after "
+                                 f"{time.monotonic() - started:.0f} s: a failure") from None
             last = (started + row["t_s"], row["cpu_s"])
             samples.append(row)
             line = json.dumps(row)
@@ -240,8 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--analyse", type=Path, metavar="FILE", help="only judge a sample file")
     ns = parser.parse_args(argv)
     if ns.analyse:
-        lines = ns.analyse.read_text().splitlines()
-        return report([json.loads(line) for line in lines if line.strip()])
+        try:
+            rows = [json.loads(line) for line in ns.analyse.read_text().splitlines() if line.strip()]
+            return report(rows)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            print(f"soak: cannot judge {ns.analyse}: {exc} (a file written by --out is wanted)",
+                  file=sys.stderr)
+            return 1
     if ns.bots < 5 or ns.minutes <= 0 or ns.interval <= 0:
         print("soak: --bots must be >= 5, --minutes and --interval > 0", file=sys.stderr)
         return 2

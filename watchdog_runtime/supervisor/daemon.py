@@ -24,6 +24,7 @@ from ..common.manager import HANDOVER_EXIT
 from ..common.manager import detect as detect_manager
 from ..common.privacy import open_private, private_umask, tighten
 from ..common.protocol import BUSY, READY
+from .debugops import debug_modules
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -189,7 +190,6 @@ async def _serve(home: Home, ready_fd: int | None, metrics: str | None = None, *
     from ..redaction import guard_logging
     from .audit import audited
     from .channel import listen
-    from .debugops import debug_modules
     from .server import serve, serve_secrets
     from .supervisor import Supervisor
     from .tee import attach, keep_following
