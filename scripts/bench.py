@@ -475,6 +475,10 @@ def main() -> int:
     only = set(filter(None, ns.only.split(",")))
     chosen = set(filter(None, ns.tools.split(",")))
     SCRATCH.mkdir(exist_ok=True)
+    # wdbot's bytecode, as pip writes it when it installs a wheel (and did for supervisord's venv):
+    # an editable install under PYTHONDONTWRITEBYTECODE would compile every module at each start.
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "watchdog_runtime")], check=True,
+                   stdout=subprocess.DEVNULL)
     venv, pm2, notes = install_anchors(chosen)
     tools: dict[str, Callable[[Path], Tool]] = {
         "wdbot": Wdbot,
@@ -613,10 +617,10 @@ WHY = {
         "durable record. wdbot buys adoption after its own crash, exit diagnosis and recovery with "
         "those milliseconds; it is within about 2.5x of the bare interpreter start."),
     "rss": (
-        "Supervisor RSS. A Python process with asyncio and psutil alone is about 21.6 MiB here; "
-        "wdbot's own modules (the resource watch and its history, diagnosis, alerts, the three "
-        "sockets) add about 7 MiB. supervisord is a smaller Python process that keeps no resource "
-        "history."),
+        "Supervisor RSS. A Python process with asyncio (imported without ssl, as the daemon does) "
+        "and psutil alone is about 16.9 MiB here; wdbot's own modules and the standard library they "
+        "use add about 8 MiB, most of it code objects (scripts/daemon_memory.py lists each module's "
+        "share). supervisord is a smaller Python process that keeps no resource history."),
     "cpu": (
         "Supervisor CPU. wdbot reads every bot's whole process tree every 2 s (RSS, open files, "
         "threads, CPU: scripts/bench_sampling.py puts one bot's reading at about 0.4 ms) to see "

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from .digest import sha256_hex
 
 # sun_path is 108 bytes on Linux and 104 on macOS, terminating NUL included.
 SOCKET_PATH_MAX = 100
@@ -42,7 +43,7 @@ class Home:
     @property
     def id(self) -> str:
         """A short stable tag of this home, used to mark its processes and name its socket."""
-        return hashlib.sha256(str(self.root).encode()).hexdigest()[:16]
+        return sha256_hex(str(self.root).encode())[:16]
 
     @property
     def registry(self) -> Path:

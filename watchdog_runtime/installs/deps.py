@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..common.digest import sha256
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +37,7 @@ class Declared:
 
     def fingerprint(self) -> str:
         """Changes whenever what would be installed changes (a file's content included)."""
-        digest = hashlib.sha256(json.dumps(sorted(self.requirements)).encode())
+        digest = sha256(json.dumps(sorted(self.requirements)).encode())
         for name in self.requirement_files:
             digest.update(name.encode())
             digest.update(Path(name).read_bytes())

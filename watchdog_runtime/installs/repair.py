@@ -7,8 +7,6 @@ Called from a worker thread of the supervisor; every uv call goes through ``uvto
 from __future__ import annotations
 
 import functools
-import hashlib
-import importlib.metadata
 import json
 import logging
 import subprocess
@@ -18,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from ..common.digest import sha256_hex
 from ..common.durable import atomic_write_bytes
 from ..common.home import BotPaths
 from ..config import Config, ConfigError
@@ -142,7 +141,7 @@ class AutoInstaller:
             pairs = json.dumps(self.host.allowed_pairs(), sort_keys=True)
         except (ConfigError, DependencyError, OSError):
             return "unreadable"
-        return hashlib.sha256(f"{declared}\n{pairs}".encode()).hexdigest()[:16]
+        return sha256_hex(f"{declared}\n{pairs}".encode())[:16]
 
     def before_start(self, spec: BotSpec, budget: Budget) -> Outcome:
         """Blocking: before a start, install in one round what the bot's files import and its
@@ -415,6 +414,8 @@ def installed_version(venv: Path, dist: str) -> tuple[str, str]:
     name asked for wins when the two are the same project."""
     site = site_packages(venv)
     if site is not None:
+        import importlib.metadata  # email, zipfile, csv: only when a repair looks
+
         for found in importlib.metadata.distributions(name=dist, path=[str(site)]):
             name = found.metadata["Name"] or dist
             return (dist if normalize_dist(name) == normalize_dist(dist) else name), found.version

@@ -40,6 +40,9 @@ def check_metrics(listen: str | None) -> None:
 
 
 def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
+    from ...supervisor.leanimports import import_asyncio_without_ssl
+
+    import_asyncio_without_ssl()  # first: nothing has imported asyncio yet
     from ...supervisor.daemon import AlreadyRunning, run_daemon
     from ...supervisor.metrics import MetricsError
     from .up import read_up_file
