@@ -94,3 +94,45 @@ def test_an_event_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -
     assert lines[0].startswith("after cut ") and int(lines[0].split()[-1]) < first_size + 40
     assert lines[1:] == ["first", "after"]
     assert "cannot write event log" in done.stderr
+
+
+SIGTERMS_ON_A_FULL_DISK = """
+import os, sys
+from pathlib import Path
+from watchdog_runtime.supervisor import sentmarks
+from watchdog_runtime.supervisor.identity import ProcessIdentity
+folder = Path(sys.argv[1])
+path = folder / "sigterms"
+a, b = ProcessIdentity(10, 1.5, 500, "boot-a"), ProcessIdentity(11, 2.25, None, None)
+sentmarks.prepare(path)
+fd = os.open(folder / "ballast", os.O_WRONLY | os.O_CREAT)
+try:
+    while os.write(fd, b"x" * 4096):
+        pass
+except OSError:
+    pass
+os.close(fd)
+sentmarks.note(path, [a, b])
+print("marked", *sorted(i.pid for i in sentmarks.read(path)))
+sentmarks.prune(path, lambda ident: ident == b)
+print("pruned", *[i.pid for i in sentmarks.read(path)])
+"""
+
+
+def test_the_sigterms_sent_are_noted_on_a_full_disk(tmp_path: Path) -> None:
+    """Regression (make chaos, seed 7 after issue 25): the SIGTERM note could not be written
+    on a full disk (``OSError`` before), so a supervisor killed mid-stop signalled the bot
+    a second time; the marks now go as empty files, which need no data block."""
+    import os
+    import shutil
+
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare (a small tmpfs in a private mount namespace)")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    script = (f"mount -t tmpfs -o size=64k wdbot-sigterms {folder} && "
+              f"exec {sys.executable} -c \"$0\" {folder}")
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
+                           SIGTERMS_ON_A_FULL_DISK], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["marked 10 11", "pruned 11"]

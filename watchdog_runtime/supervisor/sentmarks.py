@@ -11,12 +11,22 @@ nothing the kernel already has, and after a power loss the processes are gone an
 
 A line is ``pid start_ticks boot_id create_time``; a torn or foreign line is skipped (it
 marks nobody), and the file is pruned to the processes still alive when a stop is over.
+
+On a full disk the line cannot be written, and a supervisor killed then would signal those
+processes again (``make chaos`` saw it once in three runs). So a mark that cannot be
+appended is made an empty file instead, named like the line, in the folder beside
+(``sigterms.d``, made before the first signal of every stop): an empty file needs an inode
+and a name in a folder that exists, not a data block, so it is made when no byte can be
+written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import itertools
 import os
+import stat
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -24,20 +34,77 @@ from ..common.durable import atomic_write_bytes, open_regular, read_regular
 from .identity import ProcessIdentity
 
 MAX_BYTES = 1 << 20
+MAX_SPARE_MARKS = 4096
+"""At most this many marks are read from the folder (a stop marks a few dozen processes)."""
+
+
+def prepare(path: Path) -> None:
+    """Make the folder of full-disk marks beside ``path`` while there is room (before a stop
+    signals anyone); kept between stops, so a stop on a full disk finds it there."""
+    with contextlib.suppress(OSError):
+        os.mkdir(_spare(path), 0o700)
 
 
 def note(path: Path, sent: Iterable[ProcessIdentity]) -> None:
-    """Append ``sent`` (just signalled) in one write; raises ``OSError`` (a full disk).
-    The write starts with a newline: a line torn by a full disk ends there, alone."""
-    data = "".join(_line(ident) for ident in sent).encode()
+    """Append ``sent`` (just signalled) in one write; on a full disk, an empty file per
+    process in the folder beside. Raises ``OSError`` when neither can be done. The write
+    starts with a newline: a line torn by a full disk ends there, alone."""
+    idents = list(sent)
+    data = "".join(_line(ident) for ident in idents).encode()
     if not data:
         return
-    data = b"\n" + data
     fd = open_regular(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
-        os.write(fd, data)
+        whole = os.write(fd, b"\n" + data) == len(data) + 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        whole = False
     finally:
         os.close(fd)
+    if not whole:  # the disk is full (a short write tore the line: the marks go as names too)
+        _note_as_names(path, idents)
+
+
+def _note_as_names(path: Path, idents: list[ProcessIdentity]) -> None:
+    """The full-disk marks: an empty file per process, named like its line (no data block)."""
+    folder = _open_spare(path)
+    try:
+        for ident in idents:
+            name = _line(ident).strip().replace(" ", "_")
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600,
+                                 dir_fd=folder))
+    finally:
+        os.close(folder)
+
+
+def _spare(path: Path) -> Path:
+    return path.with_name(path.name + ".d")
+
+
+def _open_spare(path: Path) -> int:
+    """The folder of full-disk marks, opened only if it is a real folder (never a symlink a
+    bot put in its place); raises ``OSError`` otherwise."""
+    fd = os.open(_spare(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{_spare(path)}: not a folder")
+    return fd
+
+
+def _spare_marks(path: Path) -> dict[str, ProcessIdentity]:
+    """The full-disk marks (file name to process); none when the folder is missing."""
+    try:
+        folder = _open_spare(path)
+    except OSError:
+        return {}
+    try:
+        with os.scandir(folder) as entries:  # bounded: a bot may fill its own run folder
+            names = [entry.name for entry in itertools.islice(entries, MAX_SPARE_MARKS)]
+    finally:
+        os.close(folder)
+    return {name: ident for name in names if (ident := _parse(name.replace("_", " "))) is not None}
 
 
 def read(path: Path) -> list[ProcessIdentity]:
@@ -46,17 +113,15 @@ def read(path: Path) -> list[ProcessIdentity]:
     try:
         text = read_regular(path, MAX_BYTES).decode(errors="replace")
     except OSError:
-        return []
-    found = []
-    for line in text.splitlines():
-        ident = _parse(line)
-        if ident is not None:
-            found.append(ident)
+        text = ""
+    found = [ident for line in text.splitlines() if (ident := _parse(line)) is not None]
+    found += _spare_marks(path).values()
     return list(dict.fromkeys(found))  # each once, however often a line repeats
 
 
 def prune(path: Path, alive: Callable[[ProcessIdentity], bool]) -> None:
     """Keep the marks of processes still alive; remove the file when none is left."""
+    _prune_spare(path, alive)
     marks = read(path)
     left = [ident for ident in marks if alive(ident)]
     with contextlib.suppress(OSError):  # a mark kept too long spares nobody: pids are checked
@@ -64,6 +129,21 @@ def prune(path: Path, alive: Callable[[ProcessIdentity], bool]) -> None:
             path.unlink(missing_ok=True)
         elif len(left) < len(marks):
             atomic_write_bytes(path, "".join(_line(ident) for ident in left).encode())
+
+
+def _prune_spare(path: Path, alive: Callable[[ProcessIdentity], bool]) -> None:
+    """Remove the full-disk marks of processes that are gone (the folder stays)."""
+    dead = [name for name, ident in _spare_marks(path).items() if not alive(ident)]
+    if not dead:
+        return
+    with contextlib.suppress(OSError):
+        folder = _open_spare(path)
+        try:
+            for name in dead:
+                with contextlib.suppress(OSError):
+                    os.unlink(name, dir_fd=folder)
+        finally:
+            os.close(folder)
 
 
 def _line(ident: ProcessIdentity) -> str:

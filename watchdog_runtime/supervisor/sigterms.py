@@ -54,6 +54,7 @@ class Sigterms:
         they joined the stop under way, and share its deadline."""
         idents = [i for i in map(self._identify, pids) if i is not None]
         self._about = {i.pid: i for i in idents}
+        sentmarks.prepare(self._file)  # while there is room: a mark on a full disk goes there
         marks = sentmarks.read(self._file)
         wait = graces.grace(self.signalled, idents, seconds, Deadline.after, Deadline.remaining_now,
                             marks, late=late)
