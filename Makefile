@@ -19,12 +19,16 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 demo: $(STAMP)
+	$(PY) -m compileall -q watchdog_runtime
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py
 
 demo-stop: $(STAMP)
 	WDBOT_HOME=$(DEMO_HOME) $(PY) scripts/demo.py --stop
 
+# Bytecode first: where PYTHONDONTWRITEBYTECODE=1 (as on these machines), every daemon, command
+# and bot the tests start would otherwise compile the whole package again in memory.
 test: $(STAMP) browser promtool systemd-rootfs
+	$(PY) -m compileall -q watchdog_runtime
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 # The web dashboard's end-to-end test drives Debian's Chromium; as root (CI) it is installed here.
