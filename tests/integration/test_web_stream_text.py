@@ -20,7 +20,10 @@ print("up again", flush=True)
 time.sleep(600)
 """
 AS_READ = "feed died\ncr\ncrlf\nlf\nevent: bot\ndata: injected\n\nid: 7\nretry: 1"
-"""The error as the page gets it: each line end a line feed (HTML reads a CR as one anyway)."""
+"""The error's lines, each line end a line feed (HTML reads a CR as one anyway)."""
+ONE_LINE = " ".join(line for line in AS_READ.split("\n") if line)
+"""The same as an exit's one-line error (issue 26's red team: every exit's error is one line),
+which is what the table and the event list show."""
 
 
 def browser_events(raw: bytes) -> list[tuple[str, str]]:
@@ -56,9 +59,9 @@ def test_a_bots_line_ends_never_rename_or_split_an_event(wd: Wdbot, bots: Path) 
         overview = browser_events(client.get("/live/overview?n=3").content)
         bot = browser_events(client.get("/live/bot/hostile?n=2").content)
     assert [kind for kind, _ in overview] == ["overview"] * 3, overview
-    assert all(AS_READ in data for _, data in overview), "the text whole, in the last exit and the events"
+    assert all(ONE_LINE in data for _, data in overview), "the text whole, in the last exit and the events"
     assert [kind for kind, _ in bot if kind != "log"] == ["logreset", "bot", "bot"], bot
-    assert all(AS_READ in data for kind, data in bot if kind == "bot")
+    assert all(ONE_LINE in data for kind, data in bot if kind == "bot")
 
 
 UNDECODABLE_BOT = """
