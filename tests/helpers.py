@@ -315,3 +315,23 @@ def build_sdist(folder: Path, dist: str, version: str, module: str, source: str 
     with tarfile.open(path, "w:gz") as tar:
         tar.add(root, arcname=root.name)
     return path
+
+
+def free_port() -> int:
+    """A loopback port no one listens on right now (for a daemon's --metrics)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def scrape(port: int) -> str:
+    """The text of a daemon's ``/metrics`` on ``port``, or "" while nothing answers."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""

@@ -1,4 +1,4 @@
-"""Fixtures shared by the integration tests that need a real cgroup v2."""
+"""Fixtures shared by integration tests: a real cgroup v2, a local wheel mirror."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import Wdbot
 from watchdog_runtime.supervisor import cgroups
 from watchdog_runtime.supervisor.cgroupplan import Containment, Layout
 
@@ -36,3 +37,12 @@ def containment() -> Iterator[Containment]:
         assert cgroups.remove(ready.base)
         with contextlib.suppress(OSError):
             ready.base.parent.rmdir()  # wdbot/: busy while another test's base is in it
+
+
+@pytest.fixture
+def mirror(tmp_path: Path, wd: Wdbot) -> Path:
+    """A wheel folder the supervisor's uv uses instead of an index (through the env)."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
+    return folder

@@ -5,12 +5,11 @@ optional one is loaded once configured and needed."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, free_port, wait_until, write_bot
 from watchdog_runtime.common.control import request
 from watchdog_runtime.common.home import Home
 
@@ -55,9 +54,7 @@ def test_the_running_daemon_loads_optional_modules_only_when_configured(
 
 def test_metrics_load_prometheus_client_and_never_rich(wd: Wdbot, tmp_path: Path) -> None:
     """Regression (issue 29): ``--metrics`` is what loads prometheus_client; rich never is."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with wd.daemon(tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}"):
         modules = loaded(wd)
         assert "prometheus_client" in modules

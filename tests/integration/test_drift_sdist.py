@@ -6,20 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.helpers import Wdbot, build_sdist, build_wheel, wait_until, write_bot
-
-RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
-
-
-@pytest.fixture
-def mirror(tmp_path: Path, wd: Wdbot) -> Path:
-    """A wheel folder the supervisor's uv uses instead of an index (through the env)."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
-    return folder
+from tests.integration.test_right_packages import RUN_FOREVER
 
 
 def test_a_drift_is_repaired_with_a_release_that_exists_only_as_an_sdist(

@@ -74,9 +74,9 @@ for line in (folder / "events.jsonl").read_text().splitlines():
 """
 
 
-def test_an_event_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -> None:
-    """Regression (make chaos): a line cut short by a full disk stayed in the event log, and
-    the next event was glued to it: both unreadable."""
+def on_a_small_tmpfs(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` run by this Python with a 64 KiB tmpfs as its argument, mounted in a private
+    mount namespace (skipped without root and unshare)."""
     import os
     import shutil
 
@@ -84,10 +84,16 @@ def test_an_event_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -
         pytest.skip("needs root and unshare (a small tmpfs in a private mount namespace)")
     folder = tmp_path / "small"
     folder.mkdir()
-    script = (f"mount -t tmpfs -o size=64k wdbot-events {folder} && "
+    script = (f"mount -t tmpfs -o size=64k wdbot-small {folder} && "
               f"exec {sys.executable} -c \"$0\" {folder}")
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                           EVENTS_ON_A_FULL_DISK], capture_output=True, text=True, timeout=60)
+    return subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, code],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_an_event_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path: Path) -> None:
+    """Regression (make chaos): a line cut short by a full disk stayed in the event log, and
+    the next event was glued to it: both unreadable."""
+    done = on_a_small_tmpfs(tmp_path, EVENTS_ON_A_FULL_DISK)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     first_size = len(json.dumps({"at": "", "kind": "first", "bot": "b", "pad": "x" * 3700}))
@@ -123,16 +129,6 @@ def test_the_sigterms_sent_are_noted_on_a_full_disk(tmp_path: Path) -> None:
     """Regression (make chaos, seed 7 after issue 25): the SIGTERM note could not be written
     on a full disk (``OSError`` before), so a supervisor killed mid-stop signalled the bot
     a second time; the marks now go as empty files, which need no data block."""
-    import os
-    import shutil
-
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.skip("needs root and unshare (a small tmpfs in a private mount namespace)")
-    folder = tmp_path / "small"
-    folder.mkdir()
-    script = (f"mount -t tmpfs -o size=64k wdbot-sigterms {folder} && "
-              f"exec {sys.executable} -c \"$0\" {folder}")
-    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script,
-                           SIGTERMS_ON_A_FULL_DISK], capture_output=True, text=True, timeout=60)
+    done = on_a_small_tmpfs(tmp_path, SIGTERMS_ON_A_FULL_DISK)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["marked 10 11", "pruned 11"]

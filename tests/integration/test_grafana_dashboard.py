@@ -11,16 +11,14 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, free_port, scrape, wait_until, write_bot
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "wdbot.json"
@@ -65,13 +63,6 @@ def exposed(text: str) -> dict[str, set[str]]:
     return found
 
 
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
-
 
 @pytest.fixture
 def live_metrics(wd: Wdbot, bots: Path, tmp_path: Path) -> Iterator[dict[str, set[str]]]:
@@ -79,9 +70,7 @@ def live_metrics(wd: Wdbot, bots: Path, tmp_path: Path) -> Iterator[dict[str, se
     wd.home.mkdir(parents=True, exist_ok=True)
     (wd.home / "config.toml").write_text(
         "[resources]\ninterval = 0.2\nwindow = 10\nmin_span = 1\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with wd.daemon(tmp_path / "daemon.log", "--metrics", f"127.0.0.1:{port}"):
         wd("start", str(write_bot(bots, "measured.py", BEATING)),
            "--max-memory", "300M", "--max-fds", "900")

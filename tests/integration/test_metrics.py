@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-from tests.helpers import Wdbot, wait_until, write_bot
-
-
-def scrape(port: int) -> str:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-            return str(response.read().decode())
-    except OSError:
-        return ""
+from tests.helpers import Wdbot, free_port, scrape, wait_until, write_bot
 
 
 def test_metrics_per_bot(wd: Wdbot, bots: Path) -> None:
     wd.home.mkdir(parents=True, exist_ok=True)
     (wd.home / "config.toml").write_text("[resources]\ninterval = 0.2\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     daemon = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon", "--metrics",
                                f"127.0.0.1:{port}"], env=wd.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)

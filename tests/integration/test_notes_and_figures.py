@@ -4,14 +4,12 @@ bot; figures show in ``status --json``, ``status NAME`` and ``/metrics`` with th
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, free_port, scrape, wait_until, write_bot
 from tests.integration.test_alerts_live import Receiver, configure, receiver  # noqa: F401 - a fixture
-from tests.integration.test_metrics import scrape
 from tests.integration.test_paper_trading import Paper
 
 NOTIFY_LOOP = """\
@@ -69,9 +67,7 @@ def test_report_figures_in_status_and_metrics(wd: Wdbot, bots: Path) -> None:
     """The bot's figures, numbers only, reach status --json (with their age), status NAME
     and /metrics as wdbot_bot_figure{bot,name}; what is not a number is left out, said on
     the bot's stderr."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with wd.daemon(wd.home.parent / "daemon.log", "--metrics", f"127.0.0.1:{port}"):
         wd("start", str(write_bot(bots, "ledger.py", FIGURES)))
         bot = wait_until(lambda: (b := wd.bot("ledger"))["figures"] and b, "the figures")

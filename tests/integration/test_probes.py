@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,13 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.helpers import Wdbot, free_port, wait_until, write_bot
 
 
 def get(port: int, path: str, timeout_s: float = 10.0) -> tuple[int, str]:

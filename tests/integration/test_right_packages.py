@@ -15,15 +15,6 @@ from tests.helpers import Wdbot, build_sdist, build_wheel, wait_until, write_bot
 RUN_FOREVER = "import time\nprint('ok', flush=True)\ntime.sleep(600)\n"
 
 
-@pytest.fixture
-def mirror(tmp_path: Path, wd: Wdbot) -> Path:
-    """A wheel folder the supervisor's uv uses instead of an index (through the env)."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
-    return folder
-
-
 def old_release_trap(folder: Path, dist: str, module: str) -> None:
     """lumibot's trap: the newest release needs a dependency that ships only an sdist; an
     ancient one declares no dependencies, so a wheels-only resolution backtracks to it."""

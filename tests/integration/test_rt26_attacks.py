@@ -15,15 +15,6 @@ from tests.helpers import Wdbot, build_wheel, wait_until, write_bot
 from tests.integration.test_right_packages import RUN_FOREVER, drift_trap, failing_sdist, version_line
 
 
-@pytest.fixture
-def mirror(tmp_path: Path, wd: Wdbot) -> Path:
-    """A wheel folder the supervisor's uv uses instead of an index (through the env)."""
-    folder = tmp_path / "mirror"
-    folder.mkdir()
-    wd.env.update({"UV_FIND_LINKS": str(folder), "UV_NO_INDEX": "1"})
-    return folder
-
-
 def installed_version(wd: Wdbot, name: str, dist: str) -> str | None:
     """The version of ``dist`` in the bot's venv, read from its dist-info folder."""
     norm = dist.replace("-", "_")

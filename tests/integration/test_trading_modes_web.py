@@ -4,13 +4,11 @@ first, ``--read-only`` refuses, and ``wdbot_bot_mode`` follows."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import Wdbot, wait_until, write_bot
-from tests.integration.test_metrics import scrape
+from tests.helpers import Wdbot, free_port, scrape, wait_until, write_bot
 from tests.integration.test_trading_modes import LISTENER, start_listener, wait_seen
 from tests.integration.test_web_routes import csrf_of, login, make_client
 
@@ -65,9 +63,7 @@ def test_read_only_refuses_every_mode_button(wd: Wdbot, bots: Path, tmp_path: Pa
 def test_the_mode_gauge(wd: Wdbot, bots: Path, tmp_path: Path) -> None:
     wd.home.mkdir(parents=True, exist_ok=True)
     (wd.home / "config.toml").write_text("[resources]\ninterval = 0.2\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     daemon = subprocess.Popen([sys.executable, "-m", "watchdog_runtime", "daemon", "--metrics",
                                f"127.0.0.1:{port}"], env=wd.env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
