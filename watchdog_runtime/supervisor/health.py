@@ -24,7 +24,8 @@ PROBE_TIMEOUT_S = 3.0
 CLIENT_TIMEOUT_S = 10.0
 """A client that connects and says nothing is let go after this."""
 MAX_CLIENTS = 32
-"""Requests served at once; more are closed unanswered (each may wait PROBE_TIMEOUT_S)."""
+"""Requests served at once; past it the oldest connection without a whole request is let go,
+and with none such a new one is closed unanswered (each may wait PROBE_TIMEOUT_S)."""
 HEALTH_PATHS = ("/livez", "/readyz")
 
 StartResponse = Callable[..., Any]
@@ -74,15 +75,47 @@ def application(home: Home, metrics: Callable[..., Iterable[bytes]]) -> Callable
 
 class _Server(WSGIServer):
     """One daemon thread per request (a probe left waiting never keeps the process alive), at
-    most ``MAX_CLIENTS`` at once: silent or piling clients cost bounded threads."""
+    most ``MAX_CLIENTS`` at once. When every slot is taken, the connection that has waited
+    longest without a whole request is let go for the new one: silent or slow clients (a
+    scanner, a pool of idle keep-alives, a slowloris) cannot keep a probe out, and the threads
+    stay bounded (at most twice ``MAX_CLIENTS`` while the evicted ones end)."""
 
-    slots = threading.BoundedSemaphore(MAX_CLIENTS)
+    # The kernel's queue of connections not yet accepted: socketserver's 5 made a burst of
+    # connects wait a second for the SYN to be sent again.
+    request_queue_size = 128
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._lock = threading.Lock()
+        self._active = 0
+        self._reading: dict[Any, None] = {}  # connections without a whole request, oldest first
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)
-            return
+        with self._lock:
+            if self._active >= MAX_CLIENTS and not self._evict_oldest():
+                self.shutdown_request(request)
+                return
+            self._active += 1
+            self._reading[request] = None
         threading.Thread(target=self._serve_one, args=(request, client_address), daemon=True).start()
+
+    def _evict_oldest(self) -> bool:
+        """Shut the oldest connection still sending its request (its thread's read ends at
+        once); False when none is (every slot answers a request) or too many are ending."""
+        if not self._reading or self._active >= 2 * MAX_CLIENTS:
+            return False
+        oldest = next(iter(self._reading))
+        del self._reading[oldest]
+        try:
+            oldest.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+    def request_read(self, request: Any) -> None:
+        """The handler has a whole request line and headers: no longer evictable."""
+        with self._lock:
+            self._reading.pop(request, None)
 
     def _serve_one(self, request: Any, client_address: Any) -> None:
         try:
@@ -91,11 +124,19 @@ class _Server(WSGIServer):
             pass
         finally:
             self.shutdown_request(request)
-            self.slots.release()
+            with self._lock:
+                self._reading.pop(request, None)
+                self._active -= 1
 
 
 class _Quiet(WSGIRequestHandler):
     timeout = CLIENT_TIMEOUT_S
+
+    def parse_request(self) -> bool:
+        parsed = super().parse_request()
+        if parsed and isinstance(self.server, _Server):
+            self.server.request_read(self.connection)
+        return parsed
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         """Probes every few seconds would flood the supervisor's log."""
@@ -105,8 +146,7 @@ def listen(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> WSGISer
     """Serve ``app`` on (host, port) from a daemon thread; raises OSError."""
     family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
                                                    flags=socket.AI_PASSIVE)[0]
-    server_class: type[_Server] = type("Listener", (_Server,), {
-        "address_family": family, "slots": threading.BoundedSemaphore(MAX_CLIENTS)})
+    server_class: type[_Server] = type("Listener", (_Server,), {"address_family": family})
     server: WSGIServer = make_server(str(sockaddr[0]), port, app, server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True).start()
     return server
