@@ -375,3 +375,27 @@ def test_service_install_knows_the_units_own_supervisor(wd: Wdbot, fake_systemd:
         again = wd("service", "install").out
         assert f"a supervisor (pid {daemon.pid}) already runs for this home outside the service" in again
         assert f"systemctl --user restart {spec.name}.service" in again
+
+
+@pytest.mark.parametrize(("option", "hidden", "hint"), [
+    (("--web",), "starlette", "pip install 'wdbot[web]'"),
+    (("--telegram",), "telegram", "pip install 'wdbot[telegram]'"),
+])
+def test_service_install_refuses_an_extra_unit_whose_extra_is_missing(
+        wd: Wdbot, tmp_path: Path, option: tuple[str, ...], hidden: str, hint: str) -> None:
+    """'wdbot service install --web' (or --telegram) without the extra installed wrote a unit
+    whose 'wdbot web' exits at once, restarted by systemd forever. Now one line says what to
+    install, and no unit is written (the supervisor's neither)."""
+    wd.env.update(fake_systemctl(tmp_path / "bin", "offline"))
+    wd.env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    # The package as absent as on a plain 'pip install wdbot': importlib finds no spec for it.
+    (hide / "sitecustomize.py").write_text(f"import sys\nsys.modules[{hidden!r}] = None\n")
+    wd.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(hide), wd.env.get("PYTHONPATH")]))
+    refused = wd("service", "install", *option, check=False)
+    assert refused.code == 1 and refused.err.count("\n") == 1, refused.err
+    assert hint in refused.err and "nothing installed" in refused.err
+    assert "Traceback" not in refused.err
+    assert not (tmp_path / "config").exists()
+    assert wd("service", "print", *option).code == 0  # printing a unit to adapt stays possible

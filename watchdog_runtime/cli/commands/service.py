@@ -45,6 +45,9 @@ def cmd_service(ns: argparse.Namespace, home: Home) -> int:
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     specs = [spec, *([_web_unit_spec(spec, ns.web)] if ns.web else []),
              *([spec.telegram_unit()] if ns.telegram else [])]
+    if ns.action == "install" and (missing := _missing_extra(ns)):
+        # A unit whose command exits at once for want of a package would restart forever.
+        raise Failure(f"{missing}; nothing installed (then run 'wdbot service install' again)")
     for one in specs:
         path = service.unit_path(one, platform, Path.home(), config_home)
         if ns.action == "print":
@@ -73,6 +76,20 @@ def _ping_quietly(home: Home) -> dict[str, Any] | None:
     """The home's supervisor's ``ping`` reply, or None when none answers (never launches one)."""
     reply = ask_quietly(home, "ping", timeout_s=5.0)
     return reply if isinstance(reply, dict) else None
+
+
+def _missing_extra(ns: argparse.Namespace) -> str | None:
+    """What to install first for the extra units asked (``--web``, ``--telegram``), or None."""
+    import importlib.util
+
+    from ...chat.command import EXTRA_HINT
+    from ...web.command import missing_extra
+
+    if ns.web and (advice := missing_extra()):
+        return advice
+    if ns.telegram and importlib.util.find_spec("telegram") is None:
+        return EXTRA_HINT
+    return None
 
 
 def _web_unit_spec(spec: Any, listen: str) -> Any:
