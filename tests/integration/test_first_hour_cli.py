@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Wdbot, wait_for_line, wait_until, write_bot
 from watchdog_runtime.common.units import duration
 
@@ -175,3 +177,12 @@ def test_the_hint_after_allow_says_restart(wd: Wdbot, bots: Path) -> None:
     assert "wdbot allow" not in after and "'wdbot restart needs'" in after, after
     shown = wd("status", "needs").out
     assert "wdbot allow" not in shown and "wdbot restart needs" in shown
+
+
+@pytest.mark.parametrize("command", ["halt", "reduce", "resume"])
+def test_a_mode_command_that_starts_a_supervisor_names_itself(wd: Wdbot, command: str) -> None:
+    """'wdbot halt --all' on a home without a supervisor said 'wdbot mode: started a
+    supervisor …', the control operation's name, not the command the user typed."""
+    done = wd(command, "--all")
+    assert done.err.startswith(f"wdbot {command}: started a supervisor for "), done.err
+    assert len(done.err.strip().splitlines()) == 1

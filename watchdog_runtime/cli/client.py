@@ -17,10 +17,11 @@ START_TIMEOUT_S = 1800.0  # a first start may build a venv and install large pac
 STOP_MARGIN_S = 30.0
 
 
-def call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, announce: bool = False,
+def call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, announce: str = "",
          **args: Any) -> Any:
     """Send a request, starting the home's supervisor first when ``launch`` and none runs
-    (said in one line on stderr when ``announce``: a command that is no start of its own)."""
+    (said in one line on stderr when ``announce``, the user's command that is no start of its
+    own, such as ``halt``: the operation's name may not be the command typed)."""
     if launch:
         from .launcher import LaunchError, ensure_supervisor
 
@@ -29,8 +30,8 @@ def call(home: Home, op: str, *, launch: bool = True, timeout_s: float = 30.0, a
         except LaunchError as exc:
             raise Failure(str(exc)) from None
         if launched and announce:
-            print(f"wdbot {op}: started a supervisor for {home.root} to answer ('wdbot shutdown' stops it)",
-                  file=sys.stderr)
+            print(f"wdbot {announce}: started a supervisor for {home.root} to answer"
+                  " ('wdbot shutdown' stops it)", file=sys.stderr)
     try:
         return request(home, op, timeout_s=timeout_s, **args)
     except NoSupervisor:

@@ -47,7 +47,7 @@ def cmd_mode(ns: argparse.Namespace, home: Home) -> int:
     if reason is not None and len(reason) > MAX_REASON:
         raise UsageError(f"--reason is too long ({len(reason)} characters, at most {MAX_REASON})")
     reply = call(home, "mode", names=ns.names or None, all=ns.all, mode=ns.mode, reason=reason,
-                  source="cli", announce=True)
+                  source="cli", announce=ns.command)
     for bot in reply:
         note = "" if bot["changed"] else f" (already {bot['mode']})"
         print(f"{bot['name']}: {bot['mode']}{note}")

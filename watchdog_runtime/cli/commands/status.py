@@ -49,7 +49,7 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
         return _no_supervisor(ns, home, why)
 
     def fetch() -> dict[str, Any]:
-        doc: dict[str, Any] = call(home, "status", name=ns.name, announce=True)
+        doc: dict[str, Any] = call(home, "status", name=ns.name, announce="status")
         return doc
 
     doc = fetch()
