@@ -125,3 +125,17 @@ def test_the_web_page_shows_figures_and_notes(wd: Wdbot, bots: Path) -> None:
         page = client.get("/bot/shown").text
     assert "balance 10000, open_positions 2" in page
     assert "BTC/USDT: bought 0.1 @ 64000" in page
+
+
+def test_a_bot_removed_and_added_again_starts_without_the_old_figures(wd: Wdbot, bots: Path) -> None:
+    """'wdbot remove' left the bot's last figures in the supervisor: a new bot added under
+    the same name showed the old bot's balance in status and /metrics until it reported."""
+    wd("start", str(write_bot(bots, "ledger.py", FIGURES)))
+    wait_until(lambda: wd.bot("ledger")["figures"], "the figures")
+    wd("remove", "ledger")
+    wd("start", str(write_bot(bots, "ledger.py", "import time\nprint('quiet', flush=True)\n"
+                                                  "time.sleep(600)\n")))
+    log = wd.home / "bots" / "ledger" / "logs" / "stdout.log"
+    wait_until(lambda: log.exists() and "quiet" in log.read_text(), "the new bot's line")
+    bot = wd.bot("ledger")
+    assert bot["figures"] == {} and bot["figures_age_s"] is None, bot

@@ -208,3 +208,32 @@ def test_the_on_halt_and_reduce_after_options(wd: Wdbot, bots: Path) -> None:
     wd("start", path, "--on-halt", "stop", "--reduce-after", " 3 / 10 ")
     spec = json.loads((wd.home / "registry.json").read_text())["bots"][0]["spec"]
     assert (spec["on_halt"], spec["reduce_after"]) == ("stop", "3/10")
+
+
+CRASHES_THEN_RUNS = """\
+import os, sys, time
+count = int(open(os.environ["COUNT"]).read() or 0) + 1 if os.path.exists(os.environ["COUNT"]) else 1
+open(os.environ["COUNT"], "w").write(str(count))
+if count <= int(os.environ["CRASHES"]):
+    sys.exit("boom")
+print("steady", count, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_bot_removed_and_added_again_is_not_held_to_the_old_crashes(wd: Wdbot, bots: Path,
+                                                                      tmp_path: Path) -> None:
+    """The circuit breaker's crash times outlived 'wdbot remove': a new bot added under the
+    same name was put in reducing at its first crash, for the removed bot's two."""
+    path = str(write_bot(bots, "loop.py", CRASHES_THEN_RUNS))
+    log = wd.home / "bots" / "loop" / "logs" / "stdout.log"
+    for run, crashes in (("first", 2), ("second", 1)):
+        count = tmp_path / f"{run}.count"
+        wd("start", path, "--env", f"COUNT={count}", "--env", f"CRASHES={crashes}", "--reduce-after", "3/10",
+           "--backoff-initial", "0.1", "--backoff-max", "0.2")
+        wait_until(lambda: log.exists() and f"steady {crashes + 1}" in log.read_text(), f"the {run} bot up")
+        assert wd.bot("loop")["mode"] == "active", run
+        wd("remove", "loop")
+        log.unlink()
+    assert not wd.events("mode", "loop")

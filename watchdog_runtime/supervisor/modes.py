@@ -274,6 +274,9 @@ class ModeKeeper:
         """An event listener: N crashes within the window put the bot in ``reducing``, on
         disk at once (before its restart is spawned), told right after."""
         name = event.get("bot")
+        if event.get("kind") == "removed" and isinstance(name, str):
+            self._crashes.pop(name, None)  # a bot added again under the name counts anew
+            return
         if event.get("kind") != "exit" or event.get("reason") not in CRASH_REASONS:
             return
         runner = self._sup.runners.get(name) if isinstance(name, str) else None

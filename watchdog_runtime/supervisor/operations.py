@@ -180,6 +180,7 @@ class Operations:
             return {"name": name, "purged": False}  # removed meanwhile by another request
         del sup.runners[name]
         sup.persist()
+        sup.notes.forget(name)  # a bot added again under the name starts with no figures
         sup.events.write("removed", name, purge=purge)
         runner.processes.release_cgroup()
         if purge:
