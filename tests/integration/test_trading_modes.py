@@ -232,7 +232,8 @@ def test_a_bot_removed_and_added_again_is_not_held_to_the_old_crashes(wd: Wdbot,
         count = tmp_path / f"{run}.count"
         wd("start", path, "--env", f"COUNT={count}", "--env", f"CRASHES={crashes}", "--reduce-after", "3/10",
            "--backoff-initial", "0.1", "--backoff-max", "0.2")
-        wait_until(lambda: log.exists() and f"steady {crashes + 1}" in log.read_text(), f"the {run} bot up")
+        up = f"steady {crashes + 1}"
+        wait_until(lambda: log.exists() and up in log.read_text(), f"the {run} bot up")  # noqa: B023
         assert wd.bot("loop")["mode"] == "active", run
         wd("remove", "loop")
         log.unlink()
