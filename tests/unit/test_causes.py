@@ -30,14 +30,22 @@ def test_a_windows_only_wheel_in_uvs_words() -> None:
 
 @pytest.mark.parametrize("output, package", [
     ("/bin/sh: 1: pkg-config: not found\nerror: subprocess-exited-with-error building wheel", "pkg-config"),
-    ("talib/_ta_lib.c:1227:10: fatal error: ta-lib/ta_libc.h: No such file or directory\nbuild failed",
-     "libta-lib-dev"),
     ("Error: pg_config executable not found.\n building psycopg2", "libpq-dev"),
     ("fatal error: Python.h: No such file or directory", "python3-dev"),
     ("error: command 'gcc' failed: No such file or directory (building)", "build-essential"),
 ])
 def test_a_failed_build_names_the_package(output: str, package: str) -> None:
     assert f"apt-get install {package}" in (build_needs(output) or "")
+
+
+def test_ta_lib_is_not_sent_to_an_apt_package_that_does_not_exist() -> None:
+    """The TA-Lib line said 'apt-get install libta-lib-dev (not in Debian …)': no such
+    package in Debian or Ubuntu. It names the project's .deb and the wheels that bundle it."""
+    line = build_needs("talib/_ta_lib.c:1227:10: fatal error: ta-lib/ta_libc.h: No such file or "
+                       "directory\nbuild failed") or ""
+    assert line.startswith("its source build needs the TA-Lib C library: install the .deb from "
+                           "github.com/ta-lib/ta-lib/releases"), line
+    assert "apt-get" not in line and "0.6 or later" in line
 
 
 def test_a_python_bound_names_the_version_for_python() -> None:

@@ -49,15 +49,20 @@ def needs_windows(top: str, dist: str | None = None, wheels_say: bool = False) -
 
 _WINDOWS_STDLIB = frozenset({"winsound", "msvcrt", "winreg", "_winapi", "_winreg", "nt"})
 
-# (what uv's build output says, the missing thing, the Debian/Ubuntu package that provides it)
+# Debian and Ubuntu package no TA-Lib: its own project publishes the .deb, and TA-Lib's
+# Python wheels from 0.6 on bundle the library (an older pin is what forces the build).
+_TA_LIB = ("install the .deb from github.com/ta-lib/ta-lib/releases (Debian and Ubuntu have no "
+           "package), or allow TA-Lib 0.6 or later, whose wheels bundle it")
+
+# (what uv's build output says, the missing thing, the Debian/Ubuntu package that provides it,
+# or the whole advice where no apt package does)
 _BUILD_NEEDS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), what, package) for pattern, what, package in (
         (r"mysql_config|MYSQLCLIENT_CFLAGS|pkg-config --exists (?:mysqlclient|mariadb)|"
          r"mysql\.h: No such file", "the MySQL client library", "default-libmysqlclient-dev"),
         (r"pg_config executable not found|libpq-fe\.h", "the PostgreSQL client library", "libpq-dev"),
         (r"ta[-_]lib/ta_libc\.h|ta_libc\.h|-lta[-_]lib|ta-lib.*not found", "the TA-Lib C library",
-         "libta-lib-dev (not in Debian: build it from ta-lib.org, or pip install ta-lib's wheels "
-         "for 0.6+)"),
+         _TA_LIB),
         (r"pkg-config: not found|pkg-config.*No such file|command 'pkg-config'|"
          r"`pkg-config` (?:is )?not (?:found|installed)|pkg-config is (?:required|not installed)",
          "pkg-config", "pkg-config"),
@@ -98,7 +103,8 @@ def build_needs(error: str) -> str | None:
         (what, package), (_, tool) = found[0], found[1]
         return f"its source build needs {what} and pkg-config: apt-get install {package} {tool}"
     what, package = found[0]
-    return f"its source build needs {what}: apt-get install {package}"
+    how = package if package is _TA_LIB else f"apt-get install {package}"
+    return f"its source build needs {what}: {how}"
 
 
 _HEADER = re.compile(r"fatal error: ([\w./+-]{1,80}\.h): No such file")
