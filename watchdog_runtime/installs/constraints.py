@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
 from .modmap import normalize_dist
+from .scratch import scratch
 
 _PINNED = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*"
                      r"((?:===|==|~=|!=|>=|<=|<|>)[^;@#]*?)\s*(;[^@#]*)?$")
@@ -47,7 +46,7 @@ def constraint_options(lines: Sequence[str]) -> Iterator[tuple[str, ...]]:
     if not lines:
         yield ()
         return
-    with tempfile.TemporaryDirectory(prefix="wdbot-pins-") as folder:
-        path = Path(folder) / "constraints.txt"
+    with scratch("pins") as folder:
+        path = folder / "constraints.txt"
         path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
         yield ("--constraint", str(path))

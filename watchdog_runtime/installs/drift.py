@@ -15,7 +15,6 @@ from __future__ import annotations
 import ast
 import importlib.metadata
 import re
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 from .causes import uv_decisive_line
 from .missing import MissingModule
 from .modmap import is_dist_name, is_import_name, normalize_dist
+from .scratch import scratch
 from .sdist import SdistError, fetch, newest_below, places, source_roots, unpack
 from .uvtool import UvError, run_uv
 
@@ -163,8 +163,8 @@ def last_with(python: Path, drift: Drift, index_args: Sequence[str], timeout_s: 
     when uv could not look at all (its index or wheel folder unreachable)."""
     tried: list[str] = []
     for bound in probe_bounds(drift.version):
-        with tempfile.TemporaryDirectory(prefix="wdbot-drift-") as folder:
-            probed = _probe(python, drift, bound, Path(folder), index_args, timeout_s)
+        with scratch("drift") as folder:
+            probed = _probe(python, drift, bound, folder, index_args, timeout_s)
             if probed is None:
                 if bound.count(".") == 0:
                     continue  # no older major: the minors may still have it

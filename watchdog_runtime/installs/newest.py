@@ -12,7 +12,6 @@ status and ``auto-requirements.txt`` show.
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from .autoinstall import Installed
 from .causes import why_not
 from .modmap import normalize_dist
+from .scratch import scratch
 from .uvtool import UvError, run_uv
 
 _PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;]+)", re.MULTILINE)
@@ -34,8 +34,8 @@ def newest_releases(python: Path, dists: Sequence[str], index_args: Sequence[str
     version); empty when uv cannot say (offline without it in the cache, a bad index)."""
     if not dists:
         return {}
-    with tempfile.TemporaryDirectory(prefix="wdbot-newest-") as folder:
-        wanted = Path(folder) / "requirements.in"
+    with scratch("newest") as folder:
+        wanted = folder / "requirements.in"
         wanted.write_text("".join(f"{d}\n" for d in dists), encoding="utf-8")
         try:
             out = run_uv(["pip", "compile", str(wanted), "--no-deps", "--quiet", "--no-header",

@@ -138,6 +138,15 @@ async def watch_sleep(sup: Supervisor, interval_s: float = 5.0) -> None:
 
 
 # ------------------------------------------------------------ registry watch
+async def sweep_scratch() -> None:
+    """Once, at the start: the install machinery's scratch folders that a supervisor killed
+    mid-probe left in the temporary directory (``installs.scratch``)."""
+    from ..installs.scratch import sweep
+
+    for path in await asyncio.to_thread(sweep):
+        log.info("removed %s, left by a process that no longer runs", path)
+
+
 async def watch_registry(sup: Supervisor, interval_s: float = 1.0) -> None:
     """``check_registry`` every ``interval_s`` until cancelled: a broken file is said at once
     (an alert), a fixed one taken up without waiting for a command."""

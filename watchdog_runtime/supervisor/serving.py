@@ -162,6 +162,7 @@ def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> 
     tasks.start("uptime-ping", housekeeping.ping_forever(sup))
     tasks.start("on-halt", sup.modes.enforce_forever())  # issue 27: --on-halt stop
     tasks.start("registry-watch", housekeeping.watch_registry(sup))
+    tasks.start("scratch-sweep", housekeeping.sweep_scratch())
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics
