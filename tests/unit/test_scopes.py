@@ -62,3 +62,10 @@ def test_waiting_for_the_scope_is_bounded_and_ends_with_the_process() -> None:
     assert not asyncio.run(scopes.settled(os.getpid(), "x.scope", lambda: True, bound_s=3.0,
                                           clock=lambda: float(next(ticks))))
     assert next(ticks) < 10
+
+
+def test_an_adopted_bot_is_in_its_own_scope_or_in_none() -> None:
+    """Another unit's scope (the login session a supervisor was started from) is never
+    taken for the bot's own."""
+    assert scopes.own_scope(SCOPED, "grid", 1 << 30, os.getpid()) is None
+    assert scopes.own_scope(None, "grid", 1 << 30, os.getpid()) is None

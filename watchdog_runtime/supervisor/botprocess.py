@@ -216,7 +216,7 @@ class BotProcesses:
                 log.warning("%s: pid %d is not in its systemd scope %s after %.0f s; --max-memory is "
                             "held by the RSS watch alone", self.spec.name, live.ident.pid, self._scope,
                             scopes.SETTLE_BOUND_S)
-            self._scope = scopes.scope_of(live.ident.pid)
+            self._scope = None
 
     def _join(self, pid: int) -> bool:
         """Put the new process into the bot's cgroup at once, before its interpreter has
@@ -240,7 +240,8 @@ class BotProcesses:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
-        self._scope = scopes.scope_of(ident.pid) if self._cgroup is None else None
+        self._scope = scopes.own_scope(self.host.containment, self.spec.name, self.spec.max_memory_bytes,
+                                       ident.pid)
         return LiveProcess(ident, None, run, started)
 
     def mark(self, line: str) -> None:

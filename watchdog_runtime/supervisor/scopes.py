@@ -118,6 +118,16 @@ async def settled(pid: int, unit: str, alive: Callable[[], bool], bound_s: float
     return True
 
 
+def own_scope(containment: Containment | None, bot: str, max_memory_bytes: int | None, pid: int) -> str | None:
+    """The scope of bot ``bot`` that process ``pid`` is in (an adopted bot's), or None: never
+    another unit's scope (a login session's, say) taken for the bot's own."""
+    if containment is None or not takes(containment, max_memory_bytes):
+        return None
+    found = scope_of(pid)
+    owner = unit_name(containment, bot, "")
+    return found if found is not None and found.startswith(owner.removesuffix(".scope")) else None
+
+
 def scope_of(pid: int) -> str | None:
     """The systemd unit a process is in, from its cgroup v2 path (for ``status``)."""
     try:
