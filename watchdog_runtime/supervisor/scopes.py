@@ -118,7 +118,8 @@ async def settled(pid: int, unit: str, alive: Callable[[], bool], bound_s: float
     return True
 
 
-def own_scope(containment: Containment | None, bot: str, max_memory_bytes: int | None, pid: int) -> str | None:
+def own_scope(containment: Containment | None, bot: str, max_memory_bytes: int | None,
+              pid: int) -> str | None:
     """The scope of bot ``bot`` that process ``pid`` is in (an adopted bot's), or None: never
     another unit's scope (a login session's, say) taken for the bot's own."""
     if containment is None or not takes(containment, max_memory_bytes):
