@@ -52,7 +52,9 @@ def test_stale_or_garbage_places_are_not_used(tmp_path: Path) -> None:
     assert teeplaces.save(path, {"a": (Position(1, 2, 3), Position(1, 4, 5))})
     assert teeplaces.load(path, now=lambda: os.stat(path).st_mtime + teeplaces.FRESH_S + 1) == {}
     for garbage in (b"", b"[]", b'{"bots": {"a": [[1, 2]]}}', b'{"bots": {"a": [[1, 2, -3], null]}}',
-                    b"\xff\xfe", b'{"bots": 7}'):
+                    b'{"bots": {"a": [[1, 2, 1e30], null]}}', b'{"bots": {"a": [[1, 2, 1e23], null]}}',
+                    b'{"bots": {"a": [[1, 2, 100000000000000000000000], null]}}', b"\xff\xfe",
+                    b'{"bots": 7}'):
         path.write_bytes(garbage)
         assert teeplaces.load(path) == {}, garbage
     assert teeplaces.load(tmp_path / "missing") == {}

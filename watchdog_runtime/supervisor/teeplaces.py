@@ -52,8 +52,8 @@ def _position(raw: Any) -> Position | None:
     if raw is None:
         return None
     dev, ino, offset = (int(x) for x in raw)
-    if min(dev, ino, offset) < 0:
-        raise ValueError("a negative place")
+    if min(dev, ino, offset) < 0 or max(dev, ino, offset) >= 1 << 63:
+        raise ValueError("no place in a file")  # a seek there would raise OverflowError
     return Position(dev, ino, offset)
 
 
