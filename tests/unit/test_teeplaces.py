@@ -38,13 +38,20 @@ def _lines_from(log: Path, place: Position) -> list[bytes]:
 
 def test_places_are_saved_only_once_their_lines_are_written(tmp_path: Path) -> None:
     path = tmp_path / teeplaces.FILE_NAME
-    marks = teeplaces.Checkpoints(path)
+    now = [100.0]
+    marks = teeplaces.Checkpoints(path, clock=lambda: now[0])
     places: teeplaces.Places = {"a": (Position(1, 2, 30), None)}
     marks.note(5, places)
     marks.save_written(4)
     assert not path.exists()
     marks.save_written(5)
     assert teeplaces.load(path) == places
+    later: teeplaces.Places = {"a": (Position(1, 2, 60), None)}
+    marks.note(6, later)
+    marks.save_written(6)  # within the second: not yet (one write a second at most)
+    assert teeplaces.load(path) == places
+    marks.save_written(6, last=True)  # a stop's last save comes whenever it comes
+    assert teeplaces.load(path) == later
 
 
 def test_stale_or_garbage_places_are_not_used(tmp_path: Path) -> None:

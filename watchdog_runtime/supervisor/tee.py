@@ -75,7 +75,7 @@ class Tee:
             self.thread.join(timeout_s)
         if not self.thread.is_alive():  # the last places, once their lines are written
             self.outbox.flush(timeout_s)
-            self._checkpoints.save_written(self.outbox.written)
+            self._checkpoints.save_written(self.outbox.written, last=True)
 
     def keep(self, names: Iterable[str]) -> None:
         """Follow exactly these bots (from where the last supervisor's tee stood, else from
@@ -98,9 +98,11 @@ class Tee:
     def _add(self, name: str) -> None:
         if name not in self._followers:
             paths = BotPaths(self.home.bot_dir(name))
+            # A saved place of None: the file was not there yet, so all of it is new.
+            saved = name in self._places
             out, err = self._places.pop(name, (None, None))
-            self._followers[name] = (Follower(paths.stdout_log, resume=out),
-                                     Follower(paths.stderr_log, resume=err))
+            self._followers[name] = (Follower(paths.stdout_log, at_end=not saved, resume=out),
+                                     Follower(paths.stderr_log, at_end=not saved, resume=err))
         self._absent.discard(name)
 
     def _run(self) -> None:

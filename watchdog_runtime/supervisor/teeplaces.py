@@ -27,6 +27,9 @@ FILE_NAME = "tee-places.json"
 MAX_BYTES = 1024 * 1024
 FRESH_S = 600.0
 """Longer than PID 1's longest restart backoff (30 s) and a service's restart, by far."""
+SAVE_EVERY_S = 1.0
+"""At most one write a second (an SD card's wear), a stop's last one whenever it comes: a
+line written within the second before a ``kill -9`` may come twice."""
 MAX_PENDING = 64
 """Places waiting for their lines to be written (a stuck stdout writes none): the oldest go
 first, which only delays a save (a line may then come twice), never loses one."""
@@ -75,8 +78,10 @@ def save(path: Path, places: Mapping[str, tuple[Position | None, Position | None
 class Checkpoints:
     """Places noted as the lines before them are queued, saved once those are written."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self.clock = clock
+        self._last_save: float | None = None
         self._noted: Places | None = None
         self._saved: Places | None = None
         self._pending: list[tuple[int, Places]] = []
@@ -88,9 +93,13 @@ class Checkpoints:
             self._pending.append((queued, places))
             del self._pending[:-MAX_PENDING]
 
-    def save_written(self, written: int) -> None:
-        """Save the newest places whose lines are all written (``Outbox.written``)."""
+    def save_written(self, written: int, last: bool = False) -> None:
+        """Save the newest places whose lines are all written (``Outbox.written``); at most
+        once every ``SAVE_EVERY_S``, unless it is the ``last`` time."""
+        now = self.clock()
+        if not last and self._last_save is not None and now - self._last_save < SAVE_EVERY_S:
+            return
         due = [places for queued, places in self._pending if queued <= written]
         self._pending = [(q, p) for q, p in self._pending if q > written]
         if due and due[-1] != self._saved and save(self.path, due[-1]):
-            self._saved = due[-1]
+            self._saved, self._last_save = due[-1], now
