@@ -120,6 +120,8 @@ class BotProcesses:
         """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
         self._scope: str | None = None
         """The systemd scope the live process is in, or is being moved to (issue 28)."""
+        self._pid: int | None = None
+        """The live process's pid, to look for its scope again (adopted mid-move)."""
 
     @property
     def spec(self) -> BotSpec:
@@ -200,6 +202,7 @@ class BotProcesses:
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
+        self._pid = popen.pid
         # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
         self.mark(logmarks.start_mark(pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
@@ -240,8 +243,7 @@ class BotProcesses:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
-        self._scope = scopes.own_scope(self.host.containment, self.spec.name, self.spec.max_memory_bytes,
-                                       ident.pid)
+        self._pid, self._scope = ident.pid, None
         return LiveProcess(ident, None, run, started)
 
     def mark(self, line: str) -> None:
@@ -390,6 +392,9 @@ class BotProcesses:
         containment = self.host.containment
         if self._joined and containment:
             return containment.description
+        if self._scope is None and self._pid is not None:
+            # Adopted, or started by a supervisor killed before systemd-run had moved it: seen now.
+            self._scope = scopes.own_scope(containment, self.spec.name, self.spec.max_memory_bytes, self._pid)
         return scopes.describe(containment, self.spec.max_memory_bytes, self._scope)
 
     def oom_killed(self) -> bool | None:
