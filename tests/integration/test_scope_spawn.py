@@ -97,7 +97,8 @@ def test_a_bot_adopted_before_systemd_run_moved_it_is_seen_in_its_scope_after(
     with wd.daemon(log, prefix=as_a_unit) as first:
         start = [sys.executable, "-m", "watchdog_runtime", "start", str(bot), "--name", "capped",
                  "--max-memory", "200M"]
-        with subprocess.Popen(start, env=wd.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as starting:
+        quiet = subprocess.DEVNULL
+        with subprocess.Popen(start, env=wd.env, stdout=quiet, stderr=quiet) as starting:
             pid = wait_until(lambda: roots(wd.home, "capped"), "the bot's process, before the move")[0]
             first.kill()
             first.wait(10)
