@@ -136,12 +136,30 @@ def wait_for(probe: Callable[[], T | None], bound_s: float, every_s: float = 0.1
         time.sleep(every_s)
 
 
+STATUS = """
+import json
+from watchdog_runtime.cli.client import ask_quietly
+from watchdog_runtime.common.home import Home
+print(json.dumps(ask_quietly(Home.from_env(), "status", timeout_s=20.0) or {}))
+"""
+"""The supervisor's status, never launching one: ``wdbot status`` starts a supervisor when
+none answers, and one it started (no --tee-logs, not PID 1's) stood in for the one PID 1
+starts again after the kill (the run of 2026-12-02 timed that one's adoption)."""
+
+
 def status() -> dict[str, Any]:
-    done = podman("exec", NAME, "wdbot", "status", "--json", check=False, timeout=30)
+    done = podman("exec", NAME, "python3", "-c", STATUS, check=False, timeout=30)
     try:
         return dict(json.loads(done.stdout))
     except ValueError:
         return {}
+
+
+def parent_of(pid: int) -> str:
+    """The parent pid of a process inside the container, from its /proc."""
+    done = podman("exec", NAME, "python3", "-c", f"print(open('/proc/{pid}/stat').read().rsplit(')', 1)[1]"
+                  ".split()[1])", check=False, timeout=30)
+    return done.stdout.strip() or "?"
 
 
 def pids_of(snapshot: dict[str, Any]) -> dict[str, int]:
@@ -184,10 +202,12 @@ def kill_supervisor(steps: list[dict[str, Any]], names: list[str]) -> float | No
                     and pids_of(s) == bots and s, 60, 0.2)
     took = time.monotonic() - started
     new = (snap or {}).get("supervisor", {}).get("pid")
-    ok = snap is not None and len(bots) == len(names)
+    parent = parent_of(int(new)) if new else "?"
+    ok = snap is not None and len(bots) == len(names) and parent == "1"
     verdict(steps, "kill_supervisor", ok,
-            f"supervisor {old} killed (SIGKILL); PID 1 started {new}, which adopted "
-            f"{len(pids_of(snap or {}))}/{len(bots)} bots with the same pids, {took:.1f} s after the kill")
+            f"supervisor {old} killed (SIGKILL); {new}, started by pid {parent} (PID 1: the init), "
+            f"adopted {len(pids_of(snap or {}))}/{len(bots)} bots with the same pids, {took:.1f} s after "
+            "the kill (PID 1 waits 1 s before it starts the next)")
     return took if ok else None
 
 
@@ -209,12 +229,27 @@ def stop(steps: list[dict[str, Any]], folder: Path, names: list[str]) -> float |
 
 
 def logs(steps: list[dict[str, Any]], names: list[str]) -> None:
+    """Every tick line a bot wrote to its log file (in the home's volume) is in ``podman
+    logs``, as ``NAME | line``: also those written while no supervisor ran (the kill)."""
     done = podman("logs", NAME, check=False)
     lines = (done.stdout + done.stderr).splitlines()
     seen = {n for n in names if any(line.startswith(f"{n} | {n} tick") for line in lines)}
+    home = Path(podman("volume", "inspect", f"{NAME}-home", "--format", "{{.Mountpoint}}").stdout.strip())
+    teed, written, missing = set(lines), 0, []
+    for n in names:
+        try:
+            ticks = [x for x in (home / "bots" / n / "logs" / "stdout.log").read_text().splitlines()
+                     if x.startswith(f"{n} tick")]
+        except OSError:
+            ticks = []
+        written += len(ticks)
+        missing += [f"{n} | {x}" for x in ticks if f"{n} | {x}" not in teed]
+    twice = sum(1 for x in lines if " tick " in x) - (written - len(missing))
     example = next((line for line in lines if " tick " in line), "")
-    verdict(steps, "podman_logs", len(seen) == len(names),
-            f"{len(seen)}/{len(names)} bots' lines in podman logs ({len(lines)} lines), e.g. {example!r}")
+    verdict(steps, "podman_logs", len(seen) == len(names) and written > 0 and not missing,
+            f"{len(seen)}/{len(names)} bots' lines in podman logs ({len(lines)} lines), e.g. {example!r}; "
+            f"of the {written} tick lines in the bots' log files, {len(missing)} missing there"
+            f"{f' (e.g. {missing[:3]})' if missing else ''}, {twice} teed twice (after the kill -9)")
 
 
 def clean_up(image: bool = False) -> None:

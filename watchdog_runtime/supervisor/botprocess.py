@@ -88,6 +88,7 @@ class ProcessLayer(Protocol):
     def prepare(self, reason: StartReason, budget: Budget) -> Budget: ...
     def new_run(self, run_id: str) -> RunRecord: ...
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess: ...
+    async def settle(self, live: LiveProcess | None) -> None: ...
     def adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> LiveProcess: ...
     async def wait_exit(self, live: LiveProcess) -> int | None: ...
     async def compile_later(self) -> None: ...
@@ -117,6 +118,10 @@ class BotProcesses:
         """The live process is inside ``_cgroup``: its whole tree is, whatever it does."""
         self._oom_before: int | None = None
         """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
+        self._scope: str | None = None
+        """The systemd scope the live process is in, or is being moved to (issue 28)."""
+        self._pid: int | None = None
+        """The live process's pid, to look for its scope again (adopted mid-move)."""
 
     @property
     def spec(self) -> BotSpec:
@@ -186,8 +191,10 @@ class BotProcesses:
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
         """Fork the bot (its run, ``pending``, already on disk) into its cgroup."""
         spec = self.spec
-        argv = [*scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id),
-                str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
+        scoped = scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id)
+        self._scope = scopes.unit_name(self.host.containment, spec.name, pending.run_id) \
+            if scoped and self.host.containment else None
+        argv = [*scoped, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
         env = bot_environment(os.environ, spec, self.paths, self.host.home, launch, self.marker,
                               self.log_policy)
         if self._cgroup is not None:
@@ -195,10 +202,24 @@ class BotProcesses:
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
+        self._pid = popen.pid
         # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
         self.mark(logmarks.start_mark(pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         return LiveProcess(ident, popen, with_ident(pending, ident), self.host.clock())
+
+    async def settle(self, live: LiveProcess | None) -> None:
+        """A bot started through ``systemd-run --scope`` is in its scope before its start is
+        answered (until the manager answers, the process is ``systemd-run`` in our own cgroup:
+        issue 28's real-systemd check found the bot there, ``status`` saying "scope")."""
+        if live is None or self._scope is None:
+            return
+        if not await scopes.settled(live.ident.pid, self._scope, lambda: procs.is_alive(live.ident)):
+            if procs.is_alive(live.ident):
+                log.warning("%s: pid %d is not in its systemd scope %s after %.0f s; --max-memory is "
+                            "held by the RSS watch alone", self.spec.name, live.ident.pid, self._scope,
+                            scopes.SETTLE_BOUND_S)
+            self._scope = None
 
     def _join(self, pid: int) -> bool:
         """Put the new process into the bot's cgroup at once, before its interpreter has
@@ -222,6 +243,7 @@ class BotProcesses:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
+        self._pid, self._scope = ident.pid, None
         return LiveProcess(ident, None, run, started)
 
     def mark(self, line: str) -> None:
@@ -370,7 +392,10 @@ class BotProcesses:
         containment = self.host.containment
         if self._joined and containment:
             return containment.description
-        return scopes.describe(containment, self.spec.max_memory_bytes)
+        if self._scope is None and self._pid is not None:
+            # Adopted, or started by a supervisor killed before systemd-run had moved it: seen now.
+            self._scope = scopes.own_scope(containment, self.spec.name, self.spec.max_memory_bytes, self._pid)
+        return scopes.describe(containment, self.spec.max_memory_bytes, self._scope)
 
     def oom_killed(self) -> bool | None:
         """Did the kernel's OOM killer end a process of this run? None when nobody counted."""

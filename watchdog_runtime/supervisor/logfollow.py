@@ -21,6 +21,16 @@ CUT_MARK = b" [... line cut by wdbot]"
 
 
 @dataclass(frozen=True)
+class Position:
+    """Where a follower stands in a file: the file (device, inode) and the offset just past
+    the last whole line it handed out (a line it holds in part is read again)."""
+
+    dev: int
+    ino: int
+    offset: int
+
+
+@dataclass(frozen=True)
 class Read:
     """What one call found: complete lines (no newline), and bytes skipped unread."""
 
@@ -30,16 +40,28 @@ class Read:
 
 class Follower:
     """One log file, read from where it ended when following began (``at_end``) or from
-    its start (a file that did not exist yet)."""
+    its start (a file that did not exist yet); or from ``resume``, where an earlier follower
+    stood (from its start when the file is another one now: replaced, rotated)."""
 
-    def __init__(self, path: Path, at_end: bool = True) -> None:
+    def __init__(self, path: Path, at_end: bool = True, resume: Position | None = None) -> None:
         self.path = path
         self._pending = b""
         self._discard = False
         """The rest of a cut line is dropped, up to its end."""
-        self._fh = self._open(at_end)
+        self._fh = self._open(at_end, resume)
 
-    def _open(self, at_end: bool) -> BinaryIO | None:
+    def position(self) -> Position | None:
+        """Where the next whole line starts (None: no file open yet)."""
+        if self._fh is None:
+            return None
+        try:
+            st = os.fstat(self._fh.fileno())
+        except OSError:
+            return None
+        held = 0 if self._discard else len(self._pending)
+        return Position(st.st_dev, st.st_ino, self._fh.tell() - held)
+
+    def _open(self, at_end: bool, resume: Position | None = None) -> BinaryIO | None:
         """The file, if it is a regular one: never a FIFO (whose open would hang, on the event
         loop when a bot is first followed) nor a symlink (to a file the bot may not read)."""
         try:
@@ -50,7 +72,10 @@ class Follower:
             os.close(fd)
             return None
         fh = os.fdopen(fd, "rb")
-        if at_end:
+        if resume is not None:
+            st = os.fstat(fd)
+            fh.seek(resume.offset if (st.st_dev, st.st_ino) == (resume.dev, resume.ino) else 0)
+        elif at_end:
             fh.seek(0, os.SEEK_END)
         return fh
 

@@ -27,6 +27,10 @@ class Outbox:
         self._cond = threading.Condition()
         self.broken = False
         """The descriptor failed (its reader closed it): everything is dropped from then on."""
+        self.queued = 0
+        """Chunks taken so far (a sequence number: the last one queued)."""
+        self.written = 0
+        """Chunks written so far, in the order queued: all up to ``queued`` when equal."""
         self.thread = threading.Thread(target=self._drain, name="tee-writer", daemon=True)
 
     def start(self) -> None:
@@ -45,6 +49,7 @@ class Outbox:
                 return False
             self._chunks.append(data)
             self._size += len(data)
+            self.queued += 1
             self._cond.notify()
             return True
 
@@ -53,7 +58,7 @@ class Outbox:
             with self._cond:
                 while not self._chunks:
                     self._cond.wait()
-                data = b"".join(self._chunks)
+                data, count = b"".join(self._chunks), len(self._chunks)
                 self._chunks.clear()
             try:
                 _write_all(self.fd, data)
@@ -65,6 +70,7 @@ class Outbox:
                 return
             with self._cond:
                 self._size -= len(data)
+                self.written += count
                 self._cond.notify_all()  # flush() may be waiting
 
 

@@ -151,8 +151,7 @@ class BotRunner:
         if adopted:
             if self.state is BotState.BACKOFF:
                 self.state = BotState.STOPPED  # restored from disk: it runs after all
-            self.tasks.launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted,
-                                              strays=strays))
+            self.tasks.launch(self._lifecycle(StartReason.SUPERVISOR_RESTART, adopted=adopted, strays=strays))
             if not self.should_run:
                 self.tasks.stop.set()
         elif self.should_run:
@@ -288,6 +287,8 @@ class BotRunner:
             if self.tasks.stop.is_set():
                 self.journal.stopped_idle()
                 return False
+            await self.processes.settle(self._live)  # issue 28: a scoped bot in its scope first
+            self.tasks.spawned(None)  # a stop asked meanwhile is _supervise's: the bot runs now
             return True
 
     def _fail_start(self, exc: Exception) -> float | None:
@@ -331,7 +332,6 @@ class BotRunner:
                         "run id", self.spec.name)
         self.watch.new_process()
         self.journal.started(live.ident.pid, reason, self.processes.has_recover)
-        self.tasks.spawned(None)
 
     def _adopt(self, ident: ProcessIdentity, run: RunRecord) -> None:
         self._live = self.processes.adopt(ident, run)

@@ -7,7 +7,8 @@ bot writes itself, so the bot never waits for us) and hands lines to an :class:`
 whose own thread writes them (``outbox``): when whoever reads the daemon's stdout is slow or
 gone, lines are dropped and counted, and one line says how many once there is room again.
 A blocked stdout blocks that thread only; the supervisor, its control socket and the bots
-go on.
+go on. Where it stands in each file is kept in the home (``teeplaces``): the next supervisor
+goes on from there, so the lines written while none ran are not lost.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.home import BOT_NAME_RE, BotPaths, Home
 from ..redaction import Mask, Redactor
+from . import teeplaces
 from .logfollow import Follower
 from .outbox import Outbox
 
@@ -54,6 +56,9 @@ class Tee:
         self._failing: set[Path] = set()
         self._retired: list[Follower] = []
         """Let go of, to be closed by the reader (never under a read in progress)."""
+        self._checkpoints = teeplaces.Checkpoints(home.root / teeplaces.FILE_NAME)
+        self._places = teeplaces.load(self._checkpoints.path)
+        """Where the last supervisor's tee stood, used once per bot."""
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="tee-reader", daemon=True)
@@ -68,10 +73,14 @@ class Tee:
         self._stop.set()
         if self.thread.is_alive():
             self.thread.join(timeout_s)
+        if not self.thread.is_alive():  # the last places, once their lines are written
+            self.outbox.flush(timeout_s)
+            self._checkpoints.save_written(self.outbox.written, last=True)
 
     def keep(self, names: Iterable[str]) -> None:
-        """Follow exactly these bots (from now on: their files' ends). A bot missing twice in a
-        row is let go: a start may add it the instant after the names were taken."""
+        """Follow exactly these bots (from where the last supervisor's tee stood, else from
+        their files' ends). A bot missing twice in a row is let go: a start may add it the
+        instant after the names were taken."""
         wanted = set(names)
         with self._lock:
             for name in wanted - set(self._followers):
@@ -89,7 +98,11 @@ class Tee:
     def _add(self, name: str) -> None:
         if name not in self._followers:
             paths = BotPaths(self.home.bot_dir(name))
-            self._followers[name] = (Follower(paths.stdout_log), Follower(paths.stderr_log))
+            # A saved place of None: the file was not there yet, so all of it is new.
+            saved = name in self._places
+            out, err = self._places.pop(name, (None, None))
+            self._followers[name] = (Follower(paths.stdout_log, at_end=not saved, resume=out),
+                                     Follower(paths.stderr_log, at_end=not saved, resume=err))
         self._absent.discard(name)
 
     def _run(self) -> None:
@@ -112,6 +125,9 @@ class Tee:
                     if follower.path not in self._failing:  # said once, not five times a second
                         self._failing.add(follower.path)
                         log.exception("--tee-logs: copying %s's lines failed", name)
+        self._checkpoints.note(self.outbox.queued, {name: (out.position(), err.position())
+                                                    for name, (out, err) in followed})
+        self._checkpoints.save_written(self.outbox.written)
 
     def _pass(self, name: str, follower: Follower) -> None:
         try:
