@@ -38,6 +38,7 @@ from .resources import Limits
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .treestop import kill_leftovers, stop_processes, stop_tree
+from .warmspare import PLACEHOLDER, RUN_ID_LENGTH, Spare, SpareKey, WarmSpares, key_for, leaf_for, swap_in
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class BotProcesses:
         """The live process is inside ``_cgroup``: its whole tree is, whatever it does."""
         self._oom_before: int | None = None
         """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
+        self.spares = WarmSpares(spec().name)
 
     @property
     def spec(self) -> BotSpec:
@@ -186,12 +188,12 @@ class BotProcesses:
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
         """Fork the bot (its run, ``pending``, already on disk) into its cgroup."""
         spec = self.spec
-        argv = [*scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id),
-                str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
-        env = bot_environment(os.environ, spec, self.paths, self.host.home, launch, self.marker,
-                              self.log_policy)
-        if self._cgroup is not None:
-            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        prefix = scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id)
+        argv = [*prefix, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
+        env = self._environment(launch)
+        spare = self.spares.take(self._spare_key(env) if spec.warm_spare and not prefix else None, env)
+        if spare is not None:
+            return self._from_spare(spare, pending, reason, env)
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
@@ -199,6 +201,41 @@ class BotProcesses:
         self.mark(logmarks.start_mark(pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         return LiveProcess(ident, popen, with_ident(pending, ident), self.host.clock())
+
+    def _environment(self, launch: Launch) -> dict[str, str]:
+        env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
+                              self.log_policy)
+        if self._cgroup is not None:
+            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        return env
+
+    # ------------------------------------------------------------------ the warm spare
+    def _spare_key(self, env: dict[str, str]) -> SpareKey:
+        spec = self.spec
+        return key_for(self.paths.python, spec.path, spec.args, env, spec.env, self.paths.venv)
+
+    def _from_spare(self, spare: Spare, pending: RunRecord, reason: StartReason,
+                    env: dict[str, str]) -> LiveProcess:
+        """The warm spare becomes the live process (in the bot's cgroup, still waiting)."""
+        pid = spare.ident.pid
+        self._contained(self._cgroup is not None and swap_in(spare.leaf, self._cgroup, pid))
+        self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
+        return LiveProcess(spare.ident, spare.popen, with_ident(pending, spare.ident), self.host.clock())
+
+    def go(self, live: LiveProcess) -> None:
+        """The live process's pid is recorded: a warm spare taken for it runs the bot's code
+        now (``warmspare``); the next spare starts."""
+        self.spares.release_taken(live.ident, str(Path(self.spec.path).parent))
+        self.start_spare()
+
+    def start_spare(self) -> None:
+        """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope)."""
+        spec = self.spec
+        if not spec.warm_spare or scopes.takes(self.host.containment, spec.max_memory_bytes):
+            self.spares.drop()
+            return
+        env = self._environment(Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None))
+        self.spares.start(self._spare_key(env), env, procs.MARKER_ENV, leaf_for(self._cgroup, spec.name))
 
     def _join(self, pid: int) -> bool:
         """Put the new process into the bot's cgroup at once, before its interpreter has
@@ -222,6 +259,7 @@ class BotProcesses:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
+        self.start_spare()
         return LiveProcess(ident, None, run, started)
 
     def mark(self, line: str) -> None:

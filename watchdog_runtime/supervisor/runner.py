@@ -210,10 +210,11 @@ class BotRunner:
     def status(self) -> dict[str, Any]:
         """This bot's entry of ``status --json`` (CONTRACT section 4)."""
         live = self._live
-        return status_document(self.spec, self.paths, self.facts, self.watch, Seen(
+        doc = status_document(self.spec, self.paths, self.facts, self.watch, Seen(
             now=self.host.clock(), pid=live.ident.pid if live else None,
             started=live.started_mono if live else None, containment=self.processes.containment(),
             auto_installed=[i.to_json() for i in self.repairs.recorded], reload_error=self.reload_error))
+        return doc | self.processes.spares.status()  # a warm spare is no copy: its own key
 
     def near_limit(self) -> bool:
         """The last reading is past half of a limit: read this bot more often."""
@@ -254,6 +255,7 @@ class BotRunner:
                 if exited is None or not await self._after_exit(*exited):
                     return
         finally:
+            self.processes.spares.drop()  # no warm spare outlives the lifecycle
             self.tasks.spawned(StartFailed(self._failure_text()))
 
     async def _first_start(self, reason: StartReason, strays: list[Marked], wait_s: float | None) -> bool:
@@ -329,6 +331,7 @@ class BotRunner:
         except RegistryWriteError:  # the run id written ahead still finds this process
             log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
                         "run id", self.spec.name)
+        self.processes.go(live)  # a warm spare runs the bot's code only once its pid is on disk
         self.watch.new_process()
         self.journal.started(live.ident.pid, reason, self.processes.has_recover)
         self.tasks.spawned(None)
