@@ -99,7 +99,7 @@ def test_a_crash_is_back_through_the_spare_with_its_imports_loaded(wd: Wdbot, bo
     run = next(b for b in registry["bots"] if b["spec"]["name"] == "spared")["run"]
     assert run["pid"] == spare and run["run_id"] == after["run_id"]  # recorded as a spawn is
     assert (bots / "localmod.log").read_text().split() == [str(first["pid"]), str(spare)]
-    assert "started pid %d (crash)" % spare in wd.stdout("spared")
+    assert f"started pid {spare} (crash)" in wd.stdout("spared")
     assert ready_spare(wd) not in (spare, first["pid"])  # replaced after the release
 
 
