@@ -38,7 +38,17 @@ from .resources import Limits
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .treestop import kill_leftovers, stop_processes, stop_tree
-from .warmspare import PLACEHOLDER, RUN_ID_LENGTH, Spare, SpareKey, WarmSpares, key_for, leaf_for, swap_in
+from .warmspare import (
+    PLACEHOLDER,
+    RUN_ID_LENGTH,
+    Spare,
+    SpareKey,
+    WarmSpares,
+    key_for,
+    leaf_for,
+    remove_leaf,
+    swap_in,
+)
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +232,13 @@ class BotProcesses:
         self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
         return LiveProcess(spare.ident, spare.popen, with_ident(pending, spare.ident), self.host.clock())
 
-    def go(self, live: LiveProcess) -> None:
-        """The live process's pid is recorded: a warm spare taken for it runs the bot's code
-        now (``warmspare``); the next spare starts."""
+    def go(self, live: LiveProcess, next_spare: bool) -> None:
+        """The live process's pid is recorded (spawned or adopted): a warm spare taken for it
+        runs the bot's code now (``warmspare``); the next spare starts (``next_spare``: not on
+        the way to a stop)."""
         self.spares.release_taken(live.ident, str(Path(self.spec.path).parent))
-        self.start_spare()
+        if next_spare:
+            self.start_spare()
 
     def start_spare(self) -> None:
         """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope)."""
@@ -259,7 +271,6 @@ class BotProcesses:
         started = self.host.clock() - identity.age_s(ident)
         self._cgroup = self._find_cgroup()
         self._contained(self._cgroup is not None and ident.pid in cgroups.pids(self._cgroup))
-        self.start_spare()
         return LiveProcess(ident, None, run, started)
 
     def mark(self, line: str) -> None:
@@ -391,6 +402,7 @@ class BotProcesses:
         """The bot is forgotten: its (empty) cgroup goes too."""
         if self._cgroup is not None:
             cgroups.remove(self._cgroup)
+            remove_leaf(self._cgroup, self.spec.name)
 
     def _find_cgroup(self) -> Path | None:
         """The bot's cgroup, made if missing; None without containment or when it cannot be."""

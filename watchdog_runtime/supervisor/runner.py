@@ -331,7 +331,6 @@ class BotRunner:
         except RegistryWriteError:  # the run id written ahead still finds this process
             log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
                         "run id", self.spec.name)
-        self.processes.go(live)  # a warm spare runs the bot's code only once its pid is on disk
         self.watch.new_process()
         self.journal.started(live.ident.pid, reason, self.processes.has_recover)
         self.tasks.spawned(None)
@@ -346,6 +345,7 @@ class BotRunner:
         """Wait for the exit or a stop request; None when stopped on request."""
         live, breach = self._live, self.watch.breach
         assert live is not None and breach is not None
+        self.processes.go(live, next_spare=not self.tasks.stop.is_set())  # its pid is on disk by now
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
         stop_task = asyncio.ensure_future(self.tasks.stop.wait())
         hang_task = asyncio.ensure_future(self.watch.hang(self.spec.heartbeat_timeout_s))

@@ -139,6 +139,11 @@ def leaf_for(bot_cgroup: Path | None, name: str) -> Path | None:
     return leaf
 
 
+def remove_leaf(bot_cgroup: Path, name: str) -> None:
+    """The bot is forgotten: its spare's (empty) leaf goes too."""
+    cgroups.remove(bot_cgroup.with_name(f"{LEAF_PREFIX}{name}"))
+
+
 class WarmSpares:
     """At most one waiting spare of one bot."""
 
