@@ -46,8 +46,8 @@ from .warmspare import (
     WarmSpares,
     key_for,
     leaf_for,
+    move_in,
     remove_leaf,
-    swap_in,
 )
 
 log = logging.getLogger(__name__)
@@ -228,7 +228,7 @@ class BotProcesses:
                     env: dict[str, str]) -> LiveProcess:
         """The warm spare becomes the live process (in the bot's cgroup, still waiting)."""
         pid = spare.ident.pid
-        self._contained(self._cgroup is not None and swap_in(spare.leaf, self._cgroup, pid))
+        self._contained(self._cgroup is not None and move_in(self._cgroup, pid))
         self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
         return LiveProcess(spare.ident, spare.popen, with_ident(pending, spare.ident), self.host.clock())
 
@@ -241,10 +241,12 @@ class BotProcesses:
             self.start_spare()
 
     def start_spare(self) -> None:
-        """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope)."""
-        spec = self.spec
-        if not spec.warm_spare or scopes.takes(self.host.containment, spec.max_memory_bytes):
-            self.spares.drop()
+        """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope, nor
+        with ``--max-memory`` under the memory controller)."""
+        spec, containment = self.spec, self.host.containment
+        charged = containment is not None and containment.memory and spec.max_memory_bytes is not None
+        if not spec.warm_spare or charged or scopes.takes(containment, spec.max_memory_bytes):
+            self.spares.drop()  # (charged: the limit would miss what it loaded, see warmspare)
             return
         env = self._environment(Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None))
         self.spares.start(self._spare_key(env), env, procs.MARKER_ENV, leaf_for(self._cgroup, spec.name))

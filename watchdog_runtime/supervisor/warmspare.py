@@ -3,9 +3,11 @@ started ahead (``bot.spare``), released by the next start instead of a fork.
 
 Where it lives: outside the bot's tree until its release, in a cgroup leaf of its own
 (``spare-NAME`` beside ``bot-NAME``) where there is containment, so the bot's readings, its
-limits, a stop and the leftover scan never see it. At the release that leaf becomes the bot's
-cgroup (the empty old one removed, the leaf renamed: the memory the spare loaded is charged to
-the bot, as a cold start's is), or, where that cannot be, the process is moved in.
+limits, a stop and the leftover scan never see it; at the release it is moved into the bot's
+cgroup before it runs any of the bot's code. cgroup v2 neither moves a process's memory
+charges with it nor renames a cgroup, so where the memory controller reads the bot's memory
+(``memory.current``) a bot with ``--max-memory`` gets no spare: its limit would miss what the
+spare loaded.
 
 A spare is used only for the start it was made for (:class:`SpareKey`: the same interpreter,
 file, arguments, folder, startup variables and venv); the run's environment is sent at the
@@ -259,21 +261,8 @@ def _end(spare: Spare) -> None:
         spare.popen.wait(timeout=SEND_TIMEOUT_S)
 
 
-def swap_in(leaf: Path | None, bot_cgroup: Path, pid: int) -> bool:
-    """Put the released spare ``pid`` into the bot's cgroup: the empty old one removed and the
-    spare's leaf renamed to it (what it loaded stays charged to it), else the process moved.
-    True when it is inside."""
-    if leaf is not None and pid in cgroups.pids(leaf) and cgroups.is_empty(bot_cgroup):
-        try:
-            os.rmdir(bot_cgroup)
-        except OSError:
-            pass
-        else:
-            try:
-                os.rename(leaf, bot_cgroup)
-                return True
-            except OSError:
-                bot_cgroup.mkdir(exist_ok=True)
+def move_in(bot_cgroup: Path, pid: int) -> bool:
+    """Put the released spare ``pid`` into the bot's cgroup; True when it is inside."""
     try:
         cgroups.join(bot_cgroup, pid)
     except OSError:
