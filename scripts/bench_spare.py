@@ -121,6 +121,18 @@ def _import_time(python: Path) -> float:
     return statistics.median(runs)
 
 
+def floor(python: str, runs: int = 10) -> dict[str, Any]:
+    """The bare interpreter, start to its first line (``bench.py``'s floor), under the same load."""
+    gaps = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        out = subprocess.run([python, "-c", "import time; print(time.monotonic(), flush=True)"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        gaps.append(float(out.split()[0]) - t0)
+    return {"median": statistics.median(gaps), "p95": sorted(gaps)[round(0.95 * (len(gaps) - 1))],
+            "n": len(gaps)}
+
+
 def lines(result: dict[str, Any]) -> list[str]:
     """The section of docs/benchmarks.md."""
     def ms(s: dict[str, Any]) -> str:
@@ -134,6 +146,8 @@ def lines(result: dict[str, Any]) -> list[str]:
             f"| crash to past ccxt and pandas, median | {ms(cold)} | {ms(warm)} | "
             f"{cold['median'] / warm['median']:.0f}x |",
             f"| `python -c \"import ccxt, pandas\"` in the bot's venv | {cold['import'] * 1000:.0f} ms | | |",
+            *([f"| bare `python -c` to its first line (the floor) | {ms(result['floor'])} | | |"]
+              if "floor" in result else []),
             "", "With the spare, each crash came once `status` showed the spare ready (loaded and waiting);",
             "a crash before that still releases the spare, which finishes its imports first.", END]
 
@@ -155,7 +169,7 @@ def run(crashes: int) -> dict[str, Any]:
     cold = measure(crashes, spare=False)
     print("bench: warm spare: with ...", flush=True)
     warm = measure(crashes, spare=True)
-    return {"cold": cold, "spare": warm, "at": time.strftime("%Y-%m-%d"),
+    return {"cold": cold, "spare": warm, "floor": floor(sys.executable), "at": time.strftime("%Y-%m-%d"),
             "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
 
 
