@@ -95,8 +95,11 @@ def test_a_crash_is_back_through_the_spare_with_its_imports_loaded(wd: Wdbot, bo
     assert after["cwd"] == str(bots)
     status = wd.bot("spared")
     assert status["pid"] == spare and status["state"] == "running"
-    registry = json.loads((wd.home / "registry.json").read_text())
-    run = next(b for b in registry["bots"] if b["spec"]["name"] == "spared")["run"]
+    def recorded() -> dict[str, Any] | None:
+        registry = json.loads((wd.home / "registry.json").read_text())
+        return next(b for b in registry["bots"] if b["spec"]["name"] == "spared")["run"]
+
+    run = wait_until(recorded, "the run recorded")
     assert run["pid"] == spare and run["run_id"] == after["run_id"]  # recorded as a spawn is
     assert (bots / "localmod.log").read_text().split() == [str(first["pid"]), str(spare)]
     assert f"started pid {spare} (crash)" in wd.stdout("spared")

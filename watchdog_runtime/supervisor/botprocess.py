@@ -191,9 +191,15 @@ class BotProcesses:
 
     # ------------------------------------------------------------------ spawn, adopt
     def new_run(self, run_id: str) -> RunRecord:
-        """The write-ahead record of a run about to be spawned (no pid yet)."""
+        """The write-ahead record of a run about to be spawned: no pid yet, or the pid of the
+        warm spare taken for it (on disk before the spare runs any of the bot's code)."""
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
-        return RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        run = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        spec = self.spec
+        usable = spec.warm_spare and not scopes.takes(self.host.containment, spec.max_memory_bytes)
+        env = self._environment(Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None))
+        spare = self.spares.take(self._spare_key(env) if usable else None)
+        return with_ident(run, spare.ident) if spare is not None else run
 
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
         """Fork the bot (its run, ``pending``, already on disk) into its cgroup."""
@@ -201,7 +207,7 @@ class BotProcesses:
         prefix = scopes.prefix(self.host.containment, spec.name, spec.max_memory_bytes, pending.run_id)
         argv = [*prefix, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
         env = self._environment(launch)
-        spare = self.spares.take(self._spare_key(env) if spec.warm_spare and not prefix else None, env)
+        spare = self.spares.taken_for(pending.ident if pending.pid else None)
         if spare is not None:
             return self._from_spare(spare, pending, reason, env)
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
@@ -226,17 +232,17 @@ class BotProcesses:
 
     def _from_spare(self, spare: Spare, pending: RunRecord, reason: StartReason,
                     env: dict[str, str]) -> LiveProcess:
-        """The warm spare becomes the live process (in the bot's cgroup, still waiting)."""
+        """The warm spare taken by :meth:`new_run` (its pid written ahead) becomes the live
+        process: moved into the bot's cgroup, then released with the run's environment."""
         pid = spare.ident.pid
         self._contained(self._cgroup is not None and move_in(self._cgroup, pid))
         self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
-        return LiveProcess(spare.ident, spare.popen, with_ident(pending, spare.ident), self.host.clock())
+        self.spares.release(spare, env, str(Path(self.spec.path).parent))
+        return LiveProcess(spare.ident, spare.popen, pending, self.host.clock())
 
     def go(self, live: LiveProcess, next_spare: bool) -> None:
-        """The live process's pid is recorded (spawned or adopted): a warm spare taken for it
-        runs the bot's code now (``warmspare``); the next spare starts (``next_spare``: not on
-        the way to a stop)."""
-        self.spares.release_taken(live.ident, str(Path(self.spec.path).parent))
+        """The live process runs (spawned, released or adopted): the next warm spare starts
+        (``next_spare``: not on the way to a stop)."""
         if next_spare:
             self.start_spare()
 

@@ -152,8 +152,8 @@ class WarmSpares:
     def __init__(self, name: str) -> None:
         self.name = name
         self.spare: Spare | None = None
-        self.taken: tuple[Spare, Mapping[str, str]] | None = None
-        """The spare taken for the live process and its run's environment, until released."""
+        self.taken: Spare | None = None
+        """The spare taken for the next run (its pid written ahead), until released."""
 
     def start(self, key: SpareKey, env: Mapping[str, str], marker_env: str, leaf: Path | None) -> None:
         """Start a spare (``bot.spare``) for ``key``, unless one is there."""
@@ -178,9 +178,9 @@ class WarmSpares:
         ident = identify(popen.pid) or ProcessIdentity(popen.pid, 0.0)
         self.spare = Spare(popen, ours, ident, key, leaf)
 
-    def take(self, key: SpareKey | None, env: Mapping[str, str]) -> Spare | None:
-        """The waiting spare, if it is alive and made for ``key``, taken for a run with ``env``
-        (:meth:`release_taken` lets it run); any other is dropped."""
+    def take(self, key: SpareKey | None) -> Spare | None:
+        """The waiting spare, if it is alive and made for ``key``, taken for the next run
+        (:meth:`taken_for` hands it to the spawn); any other is dropped."""
         self.drop_taken()
         spare = self.spare
         if spare is None:
@@ -188,15 +188,21 @@ class WarmSpares:
         if key is None or spare.key != key or not self._alive(spare):
             self.discard()
             return None
-        self.spare, self.taken = None, (spare, env)
+        self.spare, self.taken = None, spare
         return spare
 
-    def release_taken(self, ident: ProcessIdentity, cwd: str) -> bool:
-        """Let the spare taken for the process ``ident`` run the bot (its pid recorded by now)."""
+    def taken_for(self, ident: ProcessIdentity | None) -> Spare | None:
+        """The spare taken for the run whose written-ahead process is ``ident``; any other taken
+        spare is dropped (its run was never spawned)."""
         taken, self.taken = self.taken, None
-        if taken is None or taken[0].ident != ident:
-            return False
-        spare, env = taken
+        if taken is not None and taken.ident == ident:
+            return taken
+        if taken is not None:
+            _end(taken)
+        return None
+
+    def release(self, spare: Spare, env: Mapping[str, str], cwd: str) -> bool:
+        """Let ``spare`` run the bot with the run's ``env`` (its pid is on disk by now)."""
         body = json.dumps({"env": dict(env), "cwd": cwd}).encode()
         try:
             spare.sock.setblocking(True)
@@ -226,7 +232,7 @@ class WarmSpares:
     def drop_taken(self) -> None:
         taken, self.taken = self.taken, None
         if taken is not None:
-            _end(taken[0])
+            _end(taken)
 
     def discard(self) -> None:
         """End the waiting spare (its socket closed: it reads an end of file; and killed)."""
