@@ -37,18 +37,9 @@ from .lifecycle import SetupFailure
 from .resources import Limits
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
+from .sparelayer import SpareLayer, placeholder_launch
 from .treestop import kill_leftovers, stop_processes, stop_tree
-from .warmspare import (
-    PLACEHOLDER,
-    RUN_ID_LENGTH,
-    Spare,
-    SpareKey,
-    WarmSpares,
-    key_for,
-    leaf_for,
-    move_in,
-    remove_leaf,
-)
+from .warmspare import WarmSpares, remove_leaf
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +99,7 @@ class ProcessLayer(Protocol):
     async def stop_strays(self, strays: list[procs.Marked]) -> None: ...
 
 
-class BotProcesses:
+class BotProcesses(SpareLayer):
     """The process layer of one bot (``ProcessLayer``)."""
 
     def __init__(self, host: ProcessHost, paths: BotPaths, spec: Callable[[], BotSpec],
@@ -195,10 +186,8 @@ class BotProcesses:
         warm spare taken for it (on disk before the spare runs any of the bot's code)."""
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
         run = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
-        spec = self.spec
-        usable = spec.warm_spare and not scopes.takes(self.host.containment, spec.max_memory_bytes)
-        env = self._environment(Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None))
-        spare = self.spares.take(self._spare_key(env) if usable else None)
+        env = self._environment(placeholder_launch())
+        spare = self.spares.take(self._spare_key(env) if self._spare_allowed() else None)
         return with_ident(run, spare.ident) if spare is not None else run
 
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
@@ -224,38 +213,6 @@ class BotProcesses:
         if self._cgroup is not None:
             env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
         return env
-
-    # ------------------------------------------------------------------ the warm spare
-    def _spare_key(self, env: dict[str, str]) -> SpareKey:
-        spec = self.spec
-        return key_for(self.paths.python, spec.path, spec.args, env, spec.env, self.paths.venv)
-
-    def _from_spare(self, spare: Spare, pending: RunRecord, reason: StartReason,
-                    env: dict[str, str]) -> LiveProcess:
-        """The warm spare taken by :meth:`new_run` (its pid written ahead) becomes the live
-        process: moved into the bot's cgroup, then released with the run's environment."""
-        pid = spare.ident.pid
-        self._contained(self._cgroup is not None and move_in(self._cgroup, pid))
-        self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
-        self.spares.release(spare, env, str(Path(self.spec.path).parent))
-        return LiveProcess(spare.ident, spare.popen, pending, self.host.clock())
-
-    def go(self, live: LiveProcess, next_spare: bool) -> None:
-        """The live process runs (spawned, released or adopted): the next warm spare starts
-        (``next_spare``: not on the way to a stop)."""
-        if next_spare:
-            self.start_spare()
-
-    def start_spare(self) -> None:
-        """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope, nor
-        with ``--max-memory`` under the memory controller)."""
-        spec, containment = self.spec, self.host.containment
-        charged = containment is not None and containment.memory and spec.max_memory_bytes is not None
-        if not spec.warm_spare or charged or scopes.takes(containment, spec.max_memory_bytes):
-            self.spares.drop()  # (charged: the limit would miss what it loaded, see warmspare)
-            return
-        env = self._environment(Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None))
-        self.spares.start(self._spare_key(env), env, procs.MARKER_ENV, leaf_for(self._cgroup, spec.name))
 
     def _join(self, pid: int) -> bool:
         """Put the new process into the bot's cgroup at once, before its interpreter has

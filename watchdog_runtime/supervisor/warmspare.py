@@ -180,7 +180,10 @@ class WarmSpares:
 
     def take(self, key: SpareKey | None) -> Spare | None:
         """The waiting spare, if it is alive and made for ``key``, taken for the next run
-        (:meth:`taken_for` hands it to the spawn); any other is dropped."""
+        (:meth:`taken_for` hands it to the spawn); any other is dropped. One taken for a run
+        that never spawned (its write-ahead failed) was never released: it waits again."""
+        if self.taken is not None and self.spare is None:
+            self.spare, self.taken = self.taken, None
         self.drop_taken()
         spare = self.spare
         if spare is None:
