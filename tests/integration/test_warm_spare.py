@@ -50,10 +50,10 @@ def starts(folder: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def start_bot(wd: Wdbot, bots: Path) -> Path:
+def start_bot(wd: Wdbot, bots: Path, *options: str) -> Path:
     write_bot(bots, "localmod.py", LOCAL)
     bot = write_bot(bots, "spared.py", BOT)
-    wd("start", str(bot), "--warm-spare", "--backoff-initial", "0.01")
+    wd("start", str(bot), "--warm-spare", "--backoff-initial", "0.01", *options)
     wait_until(lambda: len(starts(bots)) == 1, "the first start")
     return bot
 
@@ -137,17 +137,24 @@ def test_the_spare_dies_with_its_supervisor_and_is_never_adopted(wd: Wdbot, bots
 
 
 @pytest.mark.slow
-def test_no_spare_is_left_after_a_stop_or_a_shutdown(wd: Wdbot, bots: Path) -> None:
-    start_bot(wd, bots)
+def test_no_spare_is_left_after_a_stop_a_halt_or_a_shutdown(wd: Wdbot, bots: Path) -> None:
+    start_bot(wd, bots, "--on-halt", "stop")
     spare = ready_spare(wd)
     wd("stop", "spared")
     wait_until(lambda: gone(spare), "the spare to go with the stop")
     assert "warm_spare" not in wd.bot("spared")
     wd("start", "spared")
     spare = ready_spare(wd)
+    wd("halt", "spared")  # it never reads wd.mode(): --on-halt stop stops it
+    wd.wait_state("spared", "stopped")
+    wait_until(lambda: gone(spare), "the spare to go with the halt's stop")
+    assert "warm_spare" not in wd.bot("spared")
+    wd("resume", "spared")
+    wd("start", "spared")
+    spare = ready_spare(wd)
     wd("shutdown")
     wait_until(lambda: gone(spare), "the spare to go with the shutdown")
-    assert len(starts(bots)) == 2
+    assert len(starts(bots)) == 3
 
 
 @pytest.mark.slow
