@@ -7,11 +7,12 @@ bot, and ``registry.json`` made unreadable (a stray comma) for a few kills, then
 ``registry.json.last-good``; between faults it checks the promise (``scripts/chaos_invariants.py``), and after
 ``wdbot shutdown`` that nothing of the home is left and that a ``wdbot daemon`` started at
 once (a simulated service manager) runs none of the held bots. The fault schedule comes from ``--seed``
-alone. Prints a table, ``--json PATH`` writes the figures, ``--write-doc`` writes
+alone (``--warm-spare``: every bot with a warm spare, issue 29). Prints a table, ``--json PATH``
+writes the figures, ``--write-doc`` writes
 ``docs/reliability.md``. Exit status 0 when every violation column is zero, 1 otherwise.
 
     sudo .venv/bin/python scripts/chaos.py [--seed 13] [--kills 100] [--label before]
-        [--json PATH] [--write-doc] [--grace 10] [--max-minutes 15] [--keep DIR]
+        [--json PATH] [--write-doc] [--grace 10] [--max-minutes 15] [--keep DIR] [--warm-spare]
 
 As root it unshares a mount namespace of its own first (clock steps and the tmpfs home are
 never seen outside it); without root those faults are skipped with the reason printed.
@@ -214,7 +215,7 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
     started = time.monotonic()
     steps = plan(args.seed, args.kills)
     budget_end = started + args.max_minutes * 60
-    with Lab(life_s=args.max_minutes * 60 + 120) as lab:
+    with Lab(life_s=args.max_minutes * 60 + 120, warm_spare=args.warm_spare) as lab:
         lab.register()
         plans = {b.name: b for b in lab.plans}
         checker = Checker(plans, args.grace)
@@ -335,9 +336,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--grace", type=float, default=10.0,
                         help="seconds a suspicion must last to count (10)")
     parser.add_argument("--max-minutes", type=float, default=15.0, help="bound of the run (15)")
+    parser.add_argument("--warm-spare", action="store_true",
+                        help="start every bot with --warm-spare (the row's label says so)")
     parser.add_argument("--keep", metavar="DIR",
                         help="copy the home's logs, events and registry here at the end")
     args = parser.parse_args(argv)
+    if args.warm_spare and "warm spare" not in args.label:
+        args.label = f"{args.label}, warm spares"
     if args.kills < 2 or args.grace <= 0 or args.max_minutes <= 0:
         parser.error("--kills must be at least 2, --grace and --max-minutes above 0")
     if args.json and not Path(args.json).absolute().parent.is_dir():

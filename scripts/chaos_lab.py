@@ -40,8 +40,10 @@ class Lab:
     """The healthy bot the run stops and starts again on purpose."""
     CRASHERS = ("crash-a", "crash-b", "crash-c")
 
-    def __init__(self, life_s: float) -> None:
+    def __init__(self, life_s: float, warm_spare: bool = False) -> None:
         self.life_s = life_s
+        self.warm_spare = warm_spare
+        """Every bot started with ``--warm-spare`` (issue 29: zero duplicates with spares on)."""
         self.tag = uuid.uuid4().hex[:12]
         self.tmp = Path(tempfile.mkdtemp(prefix="wdchaos-"))
         self.skipped: list[str] = []
@@ -166,7 +168,8 @@ class Lab:
                      BotPlan("escaper", False, 3.0)))
         for name, source, options, args, bot_plan in bots:
             path = self._write(f"{name}.py", source)
-            if not self.wdbot("start", str(path), "--name", name, *options, "--", *args):
+            spare = ["--warm-spare"] if self.warm_spare else []
+            if not self.wdbot("start", str(path), "--name", name, *options, *spare, "--", *args):
                 raise RuntimeError(f"could not start bot {name}; see {self.home}/supervisor.log")
             self.plans.append(bot_plan)
             self.wanted.add(name)

@@ -254,6 +254,11 @@ class BotSpec:
     watch: bool = _opt(False, flag="--watch", flag_value=True, help="restart when the bot's files change")
     timestamps: bool = _opt(False, flag="--timestamps", flag_value=True,
                             help="start every line the bot prints with the time it was written")
+    warm_spare: bool = _opt(
+        False, flag="--warm-spare", flag_value=True,
+        help="keep the bot's next process started ahead, its interpreter and top-level imports "
+             "loaded, so a crash restart skips them",
+    )
     notify: tuple[str, ...] = _opt(
         (), flag="--notify", metavar="URL", repeat=True,
         help="an apprise URL for this bot's alerts, beside config.toml's (repeatable)",

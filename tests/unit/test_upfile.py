@@ -90,3 +90,15 @@ def test_errors_name_the_file_the_line_and_the_key(folder: Path, text: str, expe
     message = str(caught.value)
     assert message.startswith(str(path)) and expected in message, message
     assert "\n" not in message
+
+
+def test_a_flag_set_to_false_reads_back_from_the_registry(folder: Path) -> None:
+    """Regression (issue 29's ``warm_spare``): ``watch = false`` gave the field None, not False,
+    and a registry holding that spec could not be read back (``watch must be true or false``)."""
+    (folder / "up.toml").write_text('[bots.grid]\npath = "bots/grid.py"\nwatch = false\n'
+                                     'warm_spare = false\ntimestamps = true\n')
+    spec = load(folder / "up.toml")[0]
+    assert (spec.watch, spec.warm_spare, spec.timestamps) == (False, False, True)
+    assert BotSpec.from_json(spec.to_json()) == spec
+    (folder / "up.toml").write_text('[bots.grid]\npath = "bots/grid.py"\nwarm_spare = true\n')
+    assert load(folder / "up.toml")[0].warm_spare is True

@@ -88,7 +88,8 @@ def _option(opt: CliOption, raw: Any, base: Path) -> Any:
     if opt.flag_value is not None:
         if not isinstance(raw, bool):
             raise SpecError("must be true or false")
-        return opt.flag_value if raw else None
+        # ``watch = false``: the field's False, not None (a None failed the registry's reload).
+        return opt.flag_value if raw else (False if opt.flag_value is True else None)
     if opt.repeat:
         items = [f"{k}={_text(v)}" for k, v in raw.items()] if isinstance(raw, Mapping) else raw
         if not isinstance(items, list):

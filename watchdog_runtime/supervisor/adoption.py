@@ -42,6 +42,8 @@ def choose_own(run: RunRecord | None, pending: RunRecord | None, found: list[Mar
                 return m.ident, with_ident(run, m.ident)
     if pending is None:
         return None
+    if pending.pid and alive(pending.ident):
+        return pending.ident, pending  # a warm spare's run: its pid was written ahead (issue 29)
     roots = [m for m in found if m.run_id == pending.run_id and m.leader]
     if not roots:
         return None

@@ -37,7 +37,9 @@ from .lifecycle import SetupFailure
 from .resources import Limits
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
+from .sparelayer import SpareLayer, placeholder_launch
 from .treestop import kill_leftovers, stop_processes, stop_tree
+from .warmspare import WarmSpares, remove_leaf
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ class ProcessLayer(Protocol):
     async def stop_strays(self, strays: list[procs.Marked]) -> None: ...
 
 
-class BotProcesses:
+class BotProcesses(SpareLayer):
     """The process layer of one bot (``ProcessLayer``)."""
 
     def __init__(self, host: ProcessHost, paths: BotPaths, spec: Callable[[], BotSpec],
@@ -122,6 +124,7 @@ class BotProcesses:
         """The systemd scope the live process is in, or is being moved to (issue 28)."""
         self._pid: int | None = None
         """The live process's pid, to look for its scope again (adopted mid-move)."""
+        self.spares = WarmSpares(spec().name)
 
     @property
     def spec(self) -> BotSpec:
@@ -184,9 +187,13 @@ class BotProcesses:
 
     # ------------------------------------------------------------------ spawn, adopt
     def new_run(self, run_id: str) -> RunRecord:
-        """The write-ahead record of a run about to be spawned (no pid yet)."""
+        """The write-ahead record of a run about to be spawned: no pid yet, or the pid of the
+        warm spare taken for it (on disk before the spare runs any of the bot's code)."""
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
-        return RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        run = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
+        env = self._environment(placeholder_launch())
+        spare = self.spares.take(self._spare_key(env) if self._spare_allowed() else None)
+        return with_ident(run, spare.ident) if spare is not None else run
 
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
         """Fork the bot (its run, ``pending``, already on disk) into its cgroup."""
@@ -195,10 +202,11 @@ class BotProcesses:
         self._scope = scopes.unit_name(self.host.containment, spec.name, pending.run_id) \
             if scoped and self.host.containment else None
         argv = [*scoped, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
-        env = bot_environment(os.environ, spec, self.paths, self.host.home, launch, self.marker,
-                              self.log_policy)
-        if self._cgroup is not None:
-            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        env = self._environment(launch)
+        spare = self.spares.taken_for(pending.ident if pending.pid else None)
+        if spare is not None:
+            self._scope = None  # no spare where the limit is a scope (warmspare): never here
+            return self._from_spare(spare, pending, reason, env)
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
@@ -220,6 +228,13 @@ class BotProcesses:
                             "held by the RSS watch alone", self.spec.name, live.ident.pid, self._scope,
                             scopes.SETTLE_BOUND_S)
             self._scope = None
+
+    def _environment(self, launch: Launch) -> dict[str, str]:
+        env = bot_environment(os.environ, self.spec, self.paths, self.host.home, launch, self.marker,
+                              self.log_policy)
+        if self._cgroup is not None:
+            env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        return env
 
     def _join(self, pid: int) -> bool:
         """Put the new process into the bot's cgroup at once, before its interpreter has
@@ -375,6 +390,7 @@ class BotProcesses:
         """The bot is forgotten: its (empty) cgroup goes too."""
         if self._cgroup is not None:
             cgroups.remove(self._cgroup)
+            remove_leaf(self._cgroup, self.spec.name)
 
     def _find_cgroup(self) -> Path | None:
         """The bot's cgroup, made if missing; None without containment or when it cannot be."""

@@ -84,9 +84,7 @@ class BotRunner:
                                host.clock)
         self.journal = Journal(record.spec.name, self.facts, host, self.processes.mark)
         self.watcher = SourceWatcher(record.spec.name)
-        self.retired = False
-        """Being removed: no command may start it again (a racing restart would leave a
-        process no registry knows)."""
+        self.retired = False  # being removed: no start (a racing restart: a process no registry knows)
         self.reload_error: str | None = None
         self.tasks = RunTasks(record.spec.name)
         self._live: LiveProcess | None = None
@@ -97,8 +95,7 @@ class BotRunner:
 
     @property
     def live_ident(self) -> ProcessIdentity | None:
-        """The bot's process while it runs or recovers (not while stopping): what the
-        sampler reads."""
+        """The bot's process while it runs or recovers (not stopping): what the sampler reads."""
         return self._live.ident if self._live and self.state in _WATCHED else None
 
     @property
@@ -212,7 +209,8 @@ class BotRunner:
         return status_document(self.spec, self.paths, self.facts, self.watch, Seen(
             now=self.host.clock(), pid=live.ident.pid if live else None,
             started=live.started_mono if live else None, containment=self.processes.containment(),
-            auto_installed=[i.to_json() for i in self.repairs.recorded], reload_error=self.reload_error))
+            auto_installed=[i.to_json() for i in self.repairs.recorded], reload_error=self.reload_error),
+        ) | self.processes.spares.status()  # a warm spare is no copy: its own key
 
     def near_limit(self) -> bool:
         """The last reading is past half of a limit: read this bot more often."""
@@ -253,6 +251,7 @@ class BotRunner:
                 if exited is None or not await self._after_exit(*exited):
                     return
         finally:
+            self.processes.spares.drop()  # no warm spare outlives the lifecycle
             self.tasks.spawned(StartFailed(self._failure_text()))
 
     async def _first_start(self, reason: StartReason, strays: list[Marked], wait_s: float | None) -> bool:
@@ -343,6 +342,7 @@ class BotRunner:
         """Wait for the exit or a stop request; None when stopped on request."""
         live, breach = self._live, self.watch.breach
         assert live is not None and breach is not None
+        self.processes.go(live, next_spare=not self.tasks.stop.is_set())  # its pid is on disk by now
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
         stop_task = asyncio.ensure_future(self.tasks.stop.wait())
         hang_task = asyncio.ensure_future(self.watch.hang(self.spec.heartbeat_timeout_s))

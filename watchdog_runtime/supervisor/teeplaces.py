@@ -97,9 +97,12 @@ class Checkpoints:
         """Save the newest places whose lines are all written (``Outbox.written``); at most
         once every ``SAVE_EVERY_S``, unless it is the ``last`` time."""
         now = self.clock()
-        if not last and self._last_save is not None and now - self._last_save < SAVE_EVERY_S:
-            return
         due = [places for queued, places in self._pending if queued <= written]
+        # A bot not in the file yet is saved at once: until it is, the next supervisor would
+        # follow it from its files' ends (a kill within the second of its start lost lines).
+        newcomer = bool(due) and not set(due[-1]) <= set(self._saved or {})
+        if not last and not newcomer and self._last_save is not None and now - self._last_save < SAVE_EVERY_S:
+            return
         self._pending = [(q, p) for q, p in self._pending if q > written]
         if due and due[-1] != self._saved and save(self.path, due[-1]):
             self._saved, self._last_save = due[-1], now

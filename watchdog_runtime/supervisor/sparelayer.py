@@ -1,0 +1,80 @@
+"""The warm spare's part of a bot's process layer (``botprocess.BotProcesses`` takes it on):
+when a spare may be used, what it is keyed by, how it becomes the live process, and the next
+one started (``warmspare`` holds the spare processes themselves)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..common.home import BotPaths
+from ..registry import RunRecord
+from ..spec import BotSpec
+from ..states import StartReason
+from . import logmarks, procs, scopes
+from .botenv import Launch
+from .runnerhost import ProcessHost
+from .warmspare import PLACEHOLDER, RUN_ID_LENGTH, Spare, SpareKey, WarmSpares, key_for, leaf_for, move_in
+
+if TYPE_CHECKING:
+    from .botprocess import LiveProcess
+
+
+def placeholder_launch() -> Launch:
+    """What a waiting spare is started with: the run's own values come at its release."""
+    return Launch(PLACEHOLDER * RUN_ID_LENGTH, "spare", 0, None, None)
+
+
+class SpareLayer:
+    """The warm spare's methods of the process layer."""
+
+    host: ProcessHost
+    paths: BotPaths
+    spares: WarmSpares
+    _cgroup: Path | None
+    _environment: Callable[[Launch], dict[str, str]]
+    _contained: Callable[[bool], None]
+    mark: Callable[[str], None]
+
+    @property
+    def spec(self) -> BotSpec:
+        raise NotImplementedError
+
+    def _spare_key(self, env: dict[str, str]) -> SpareKey:
+        spec = self.spec
+        return key_for(self.paths.python, spec.path, spec.args, env, spec.env, self.paths.venv)
+
+    def _from_spare(self, spare: Spare, pending: RunRecord, reason: StartReason,
+                    env: dict[str, str]) -> LiveProcess:
+        """The warm spare taken by :meth:`new_run` (its pid written ahead) becomes the live
+        process: moved into the bot's cgroup, then released with the run's environment."""
+        pid = spare.ident.pid
+        self._contained(self._cgroup is not None and move_in(self._cgroup, pid))
+        self.mark(logmarks.start_mark(pending.started_at, pid, reason.value))
+        self.spares.release(spare, env, str(Path(self.spec.path).parent))
+        from .botprocess import LiveProcess
+
+        return LiveProcess(spare.ident, spare.popen, pending, self.host.clock())
+
+    def go(self, live: LiveProcess, next_spare: bool) -> None:
+        """The live process runs (spawned, released or adopted): the next warm spare starts
+        (``next_spare``: not on the way to a stop)."""
+        if next_spare:
+            self.start_spare()
+
+    def start_spare(self) -> None:
+        """A warm spare waits for the next start (``--warm-spare``; not in a systemd scope, nor
+        with ``--max-memory`` under the memory controller)."""
+        if not self._spare_allowed():
+            self.spares.drop()
+            return
+        env = self._environment(placeholder_launch())
+        self.spares.start(self._spare_key(env), env, procs.MARKER_ENV, leaf_for(self._cgroup, self.spec.name))
+
+    def _spare_allowed(self) -> bool:
+        """``--warm-spare``, and no limit the spare would escape: a systemd scope of its own,
+        or the memory controller's reading (what it loaded stays charged to its leaf)."""
+        spec, containment = self.spec, self.host.containment
+        charged = containment is not None and containment.memory and spec.max_memory_bytes is not None
+        return spec.warm_spare and not charged and not scopes.takes(containment, spec.max_memory_bytes)
