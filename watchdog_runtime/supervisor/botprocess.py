@@ -192,6 +192,7 @@ class BotProcesses:
                               self.log_policy)
         if self._cgroup is not None:
             env[cgroups.CGROUP_ENV] = str(self._cgroup)  # the bootstrap joins it first thing
+        env.update(bytecodejob.bot_env(self.paths.venv, reason))
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
