@@ -84,9 +84,12 @@ def uv_run_once(bot: Path) -> float:
 def wdbot_once(bot: Path, work: Path, checkout: Path | None = None) -> tuple[float, float]:
     """(first start, restart) to past the imports, in a fresh home (``checkout``'s wdbot)."""
     env = _env(WDBOT_HOME=str(work / "home"), **({"PYTHONPATH": str(checkout)} if checkout else {}))
+    # In the checkout's folder: ``-m`` puts the current folder before PYTHONPATH, so a run
+    # from this one measured this checkout's wdbot twice (and the supervisor inherits it).
+    where = str(checkout or ROOT)
 
     def cli(*args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env,
+        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env, cwd=where,
                               capture_output=True, text=True, timeout=900)
         if done.returncode:
             raise SystemExit(f"bench_firststart: wdbot {' '.join(args)}: {done.stderr}")
@@ -108,7 +111,7 @@ def wdbot_once(bot: Path, work: Path, checkout: Path | None = None) -> tuple[flo
         _until(lambda: log.read_text().count(MARK) > before, "the restart")
         return first, time.perf_counter() - started
     finally:
-        subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env,
+        subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env, cwd=where,
                        capture_output=True, timeout=300)
 
 
