@@ -471,6 +471,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="rows to run again (restart,idle,stop,memory,"
                         "alone,firststart), merged into the last docs/benchmarks.json")
     parser.add_argument("--tools", default="", help="tools for those rows (wdbot,supervisord,PM2)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="firststart: another checkout measured in the same rounds")
     ns = parser.parse_args()
     only = set(filter(None, ns.only.split(",")))
     chosen = set(filter(None, ns.tools.split(",")))
@@ -517,7 +519,7 @@ def main() -> int:
             print("bench: first start against uv run (the package index) ...", flush=True)
             from bench_firststart import measure  # scripts/ is on sys.path when run as a script
 
-            results["first_start"] = measure(2 if q else 3)
+            results["first_start"] = measure(2 if q else 3, ns.before)
     finally:
         kill_ours()
     (ROOT / "docs" / "benchmarks.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -526,13 +528,33 @@ def main() -> int:
     # What bench_realbots.py and bench_web.py wrote stays (from the first of their marks on).
     kept = [old.index(m) for m in (REALBOTS_MARK, WEB_MARK) if m in old]
     web = old[min(kept):] if kept else ""
-    md.write_text(report(results) + (f"\n{web}" if web else ""))
+    md.write_text(keep_hand_written(report(results), old) + (f"\n{web}" if web else ""))
     print((ROOT / "docs" / "benchmarks.md").read_text())
     return 0
 
 
 WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
 REALBOTS_MARK = "<!-- scripts/bench_realbots.py writes from here on -->"
+
+
+FLOOR_LINE = "Physical floor:"
+
+
+def keep_hand_written(new: str, old: str) -> str:
+    """``new`` with the paragraphs written by hand between the table and the floor line of
+    ``old`` (before-and-after notes of an issue) put back where they were: a run of
+    ``--only`` rewrites the figures, not what people wrote about them."""
+    def between(text: str) -> tuple[int, int] | None:
+        lines = text.split("\n")
+        floor = next((i for i, line in enumerate(lines) if line.startswith(FLOOR_LINE)), None)
+        table = max((i for i, line in enumerate(lines[:floor]) if line.startswith("|")), default=None)
+        return None if table is None or floor is None else (table + 1, floor)
+
+    got, had = between(new), between(old)
+    if got is None or had is None:
+        return new
+    lines, old_lines = new.split("\n"), old.split("\n")
+    return "\n".join(lines[:got[0]] + old_lines[had[0]:had[1]] + lines[got[1]:])
 
 
 def report(r: dict[str, Any]) -> str:
@@ -595,9 +617,9 @@ def report(r: dict[str, Any]) -> str:
         f"- cold start of a bot with two declared dependencies (venv, install, first line): "
         f"{ms(alone['cold_start']['wdbot'])}; `uv venv` + `uv pip install` + `python -c import`: "
         f"{ms(alone['cold_start']['bare_uv'])}",
-        *(bench_firststart_lines(r["first_start"]) if r.get("first_start") else []),
         *[f"- {note}" for note in r["notes"]],
         "",
+        *([*bench_firststart_lines(r["first_start"]), ""] if r.get("first_start") else []),
         "## Where wdbot is behind, and why",
         "",
         *behind(r, anchors),
