@@ -63,7 +63,8 @@ def test_first_start_figures_side_by_side_and_hand_written_notes_kept() -> None:
     r = figures(0.076)
     one = {"median": 5.0, "min": 4.5, "max": 5.5, "n": 3}
     r["first_start"] = {"first_start": one, "restart": {**one, "median": 0.9},
-                        "uv_run": {**one, "median": 6.0}, "before_first_start": {**one, "median": 7.0}, "before_restart": one,
+                        "uv_run": {**one, "median": 6.0}, "before_first_start": {**one, "median": 7.0},
+                        "before_restart": one,
                         "before": "/tmp/main at abc1234"}
     fresh = bench.report(r)
     assert "| this one | 5.00 s (min 4.50, max 5.50, n=3) | 0.90 s (min 4.50, max 5.50, n=3) | 6.00 s" \
