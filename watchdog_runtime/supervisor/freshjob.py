@@ -47,6 +47,8 @@ async def _check(venv: Path, name: str, wanted: Declared, options: list[str], ev
         text = freshness.message(name, found)
         events.write("newer_releases", name, packages=", ".join(str(c) for c in found), message=text)
         log.info("%s: %s", name, text)
+    else:
+        log.info("%s: the index has nothing newer than uv's cache installed", name)
     freshness.clear(venv, freshness.FROM_CACHE)
 
 
