@@ -94,9 +94,18 @@ def test_the_first_start_resolves_from_the_cache_and_asks_the_index_after_the_bo
     assert kinds == ["start", "newer_releases"], "the index asked after the bot started"
     assert wd.bot("fresh")["state"] == "running" and wd.bot("fresh")["restarts"] == 0
 
+    # The newer release cannot be fetched now: the venv it has still runs the bot, and the
+    # index is asked again once the bot is up.
+    wheel = next((index / "files").glob("wdtest_fresh-2.0-*.whl"))
+    wheel.rename(wheel.with_suffix(".away"))
+    wd("restart", "fresh")
+    wait_until(lambda: wd.stdout("fresh").count("version 1.0") == 2, "the restart on the venv it had")
+    wheel.with_suffix(".away").rename(wheel)
+    wait_until(lambda: len(wd.events("newer_releases", "fresh")) == 2, "the check of the next run", 120)
+
     wd("restart", "fresh")
     wait_until(lambda: "version 2.0" in wd.stdout("fresh"), "the restart with the newer release")
-    assert len(wd.events("newer_releases", "fresh")) == 1
+    assert wd.bot("fresh")["state"] == "running"
 
 
 def _events(wd: Wdbot) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -23,6 +24,8 @@ from ..common.durable import atomic_write_json, fsync_dir
 from . import freshness
 from .deps import Declared
 from .uvtool import UvError, pip_install, run_uv
+
+log = logging.getLogger(__name__)
 
 MARKER = ".wdbot-venv.json"
 LAYOUT = 1  # bump when the venv layout wdbot relies on changes
@@ -49,6 +52,21 @@ def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Pat
     wanted = _wanted(python, declared)
     if _current(venv) == wanted:
         return False
+    try:
+        return _build(venv, python, wanted, declared, sdk_dir, index_args)
+    except VenvError as exc:
+        if _current(venv, newer_ok=True) != wanted:
+            raise
+        # Rebuilt only for newer releases (``freshness``): the venv it has still runs the bot,
+        # and the index is asked again once it is up (no retry at every start meanwhile).
+        log.warning("%s: newer releases not installed, the venv as it was runs the bot: %s", venv, exc)
+        freshness.clear(venv, freshness.NEWER)
+        freshness.mark(venv, freshness.FROM_CACHE)
+        return False
+
+
+def _build(venv: Path, python: str | None, wanted: dict[str, object], declared: Declared,
+           sdk_dir: Path, index_args: Callable[[], Sequence[str]]) -> bool:
     options = list(index_args())  # before anything is built: a bad setting changes nothing
     new = venv.with_name(venv.name + ".new")
     shutil.rmtree(new, ignore_errors=True)  # an interrupted earlier build
@@ -147,14 +165,15 @@ def default_python() -> str:
     return sys.executable
 
 
-def _current(venv: Path) -> dict[str, object] | None:
+def _current(venv: Path, newer_ok: bool = False) -> dict[str, object] | None:
     try:
         data: dict[str, object] = json.loads((venv / MARKER).read_text())
     except (OSError, ValueError):
         return None
     # A venv whose interpreter vanished (an upgraded Python) must be rebuilt, and one the
     # index has newer releases for (``freshness``).
-    if not (venv / "bin" / "python").exists() or freshness.marked(venv, freshness.NEWER):
+    if not (venv / "bin" / "python").exists() or (
+            not newer_ok and freshness.marked(venv, freshness.NEWER)):
         return None
     return data
 
