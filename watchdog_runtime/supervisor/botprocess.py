@@ -246,10 +246,10 @@ class BotProcesses:
         """Once the run has been up a while, its venv's bytecode compiled in a low-priority
         child, and a venv built from uv's cache checked against the index (issue 26: the
         first start waits for neither); cancelled with the run."""
-        settle = bytecodejob.settle_s(self.spec.min_uptime_s)
+        up_s = self.spec.min_uptime_s
         await asyncio.gather(
-            bytecodejob.compile_when_up(self.paths.venv, settle),
-            freshjob.check_when_up(self.paths.venv, settle, self.spec.name,
+            bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(up_s)),
+            freshjob.check_when_up(self.paths.venv, freshjob.wait_s(up_s), self.spec.name,
                                    lambda: self.repairs.declared(self.spec), self.index_args,
                                    self.host.events))
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +24,26 @@ log = logging.getLogger(__name__)
 
 CHECK_TIMEOUT_S = 300.0
 """A check that takes longer is given up (and tried by the next run)."""
+
+CHECK_AFTER_S = 30.0
+"""How long a bot runs before the index is asked (less when ``--min-uptime`` is less): not
+urgent, and uv's resolution must not take the CPU from the bot's own first imports."""
+
+
+def wait_s(min_uptime_s: float) -> float:
+    """The wait before the check: ``CHECK_AFTER_S``, or the bot's ``--min-uptime`` if shorter."""
+    return max(0.0, min(CHECK_AFTER_S, min_uptime_s))
+
+
+@functools.lru_cache(maxsize=1)
+def lowest_priority() -> tuple[str, ...]:
+    """``chrt --idle 0 nice -n 19`` where the machine has them (uv's threads inherit it)."""
+    prefix: list[str] = []
+    if chrt := shutil.which("chrt"):
+        prefix += [chrt, "--idle", "0"]
+    if nice := shutil.which("nice"):
+        prefix += [nice, "-n", "19"]
+    return tuple(prefix)
 
 
 async def check_when_up(venv: Path, wait_s: float, name: str, declared: Callable[[], Declared],
@@ -54,9 +76,10 @@ async def _check(venv: Path, name: str, wanted: Declared, options: list[str], ev
 
 async def _uv(args: list[str]) -> str | None:
     """uv's output (its report is on stderr), or None when it failed (said in the log)."""
+    argv = [*lowest_priority(), await asyncio.to_thread(uv_bin), "--no-config", *args]
     proc = await asyncio.create_subprocess_exec(
-        await asyncio.to_thread(uv_bin), "--no-config", *args, env=uv_env(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        *argv, env=uv_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True)
     try:
         out, err = await asyncio.wait_for(proc.communicate(), CHECK_TIMEOUT_S)
     except asyncio.TimeoutError:
