@@ -495,8 +495,9 @@ def main() -> int:
                                "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
     if only:
         previous = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
-        results = {**previous, "at": results["at"], "notes": previous.get("notes", []) + [
-            f"{time.strftime('%Y-%m-%d')}: rows {', '.join(sorted(only))} run again"
+        # The date stays the full run's (the main table is its figures); the note dates the rows.
+        results = {**previous, "notes": previous.get("notes", []) + [
+            f"{time.strftime('%Y-%m-%d %H:%M')}: rows {', '.join(sorted(only))} run again"
             f" ({', '.join(sorted(tools))})"]}
     try:
         if not only:
