@@ -38,7 +38,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "venv"
 
 
-NAMES = ["os", "sys", "json", "_json", "sqlite3", "time", "regular", "regular.sub", "regular.nope",
+NAMES = ["", ".x", "os", "sys", "json", "_json", "sqlite3", "time", "regular", "regular.sub", "regular.nope",
          "nspace", "nspace.part", "nspace.gone", "single", "viapth", "hookmod", "absent",
          "absent.sub", "tkinter"]
 

@@ -78,6 +78,8 @@ def _plainly_there(python: Path, name: str) -> bool:
     library or of the venv's site-packages (a regular package, for a dotted name: the probe
     looks no deeper). False means "ask the venv", never "missing"."""
     top = name.split(".")[0]
+    if not top.isidentifier():
+        return False  # not a module name: the venv's own answer, whatever it is
     if top in sys.builtin_module_names:
         return True
     version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
