@@ -471,6 +471,8 @@ def main() -> int:
     parser.add_argument("--only", default="", help="rows to run again (restart,idle,stop,memory,"
                         "alone,firststart,spare), merged into the last docs/benchmarks.json")
     parser.add_argument("--tools", default="", help="tools for those rows (wdbot,supervisord,PM2)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="firststart: another checkout measured in the same rounds")
     ns = parser.parse_args()
     only = set(filter(None, ns.only.split(",")))
     chosen = set(filter(None, ns.tools.split(",")))
@@ -493,8 +495,9 @@ def main() -> int:
                                "machine": f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"}
     if only:
         previous = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
-        results = {**previous, "at": results["at"], "notes": previous.get("notes", []) + [
-            f"{time.strftime('%Y-%m-%d')}: rows {', '.join(sorted(only))} run again"
+        # The date stays the full run's (the main table is its figures); the note dates the rows.
+        results = {**previous, "notes": previous.get("notes", []) + [
+            f"{time.strftime('%Y-%m-%d %H:%M')}: rows {', '.join(sorted(only))} run again"
             f" ({', '.join(sorted(tools))})"]}
     try:
         if not only:
@@ -517,7 +520,7 @@ def main() -> int:
             print("bench: first start against uv run (the package index) ...", flush=True)
             from bench_firststart import measure  # scripts/ is on sys.path when run as a script
 
-            results["first_start"] = measure(2 if q else 3)
+            results["first_start"] = measure(2 if q else 3, ns.before)
         if not only or "spare" in only:
             print("bench: the warm spare (ccxt and pandas, the package index) ...", flush=True)
             from bench_spare import run as spare_row
@@ -531,7 +534,7 @@ def main() -> int:
     # What bench_realbots.py and bench_web.py wrote stays (from the first of their marks on).
     kept = [old.index(m) for m in (REALBOTS_MARK, WEB_MARK) if m in old]
     web = old[min(kept):] if kept else ""
-    md.write_text(report(results) + (f"\n{web}" if web else ""))
+    md.write_text(keep_hand_written(report(results), old) + (f"\n{web}" if web else ""))
     if "warm_spare" in results:  # its own section, between its marks (issue 29)
         from bench_spare import write_doc
 
@@ -542,6 +545,26 @@ def main() -> int:
 
 WEB_MARK = "<!-- scripts/bench_web.py writes from here on -->"
 REALBOTS_MARK = "<!-- scripts/bench_realbots.py writes from here on -->"
+
+
+FLOOR_LINE = "Physical floor:"
+
+
+def keep_hand_written(new: str, old: str) -> str:
+    """``new`` with the paragraphs written by hand between the table and the floor line of
+    ``old`` (before-and-after notes of an issue) put back where they were: a run of
+    ``--only`` rewrites the figures, not what people wrote about them."""
+    def between(text: str) -> tuple[int, int] | None:
+        lines = text.split("\n")
+        floor = next((i for i, line in enumerate(lines) if line.startswith(FLOOR_LINE)), None)
+        table = max((i for i, line in enumerate(lines[:floor]) if line.startswith("|")), default=None)
+        return None if table is None or floor is None else (table + 1, floor)
+
+    got, had = between(new), between(old)
+    if got is None or had is None:
+        return new
+    lines, old_lines = new.split("\n"), old.split("\n")
+    return "\n".join(lines[:got[0]] + old_lines[had[0]:had[1]] + lines[got[1]:])
 
 
 def report(r: dict[str, Any]) -> str:
@@ -604,9 +627,9 @@ def report(r: dict[str, Any]) -> str:
         f"- cold start of a bot with two declared dependencies (venv, install, first line): "
         f"{ms(alone['cold_start']['wdbot'])}; `uv venv` + `uv pip install` + `python -c import`: "
         f"{ms(alone['cold_start']['bare_uv'])}",
-        *(bench_firststart_lines(r["first_start"]) if r.get("first_start") else []),
         *[f"- {note}" for note in r["notes"]],
         "",
+        *([*bench_firststart_lines(r["first_start"]), ""] if r.get("first_start") else []),
         "## Where wdbot is behind, and why",
         "",
         *behind(r, anchors),

@@ -84,9 +84,12 @@ def uv_run_once(bot: Path) -> float:
 def wdbot_once(bot: Path, work: Path, checkout: Path | None = None) -> tuple[float, float]:
     """(first start, restart) to past the imports, in a fresh home (``checkout``'s wdbot)."""
     env = _env(WDBOT_HOME=str(work / "home"), **({"PYTHONPATH": str(checkout)} if checkout else {}))
+    # In the checkout's folder: ``-m`` puts the current folder before PYTHONPATH, so a run
+    # from this one measured this checkout's wdbot twice (and the supervisor inherits it).
+    where = str(checkout or ROOT)
 
     def cli(*args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env,
+        done = subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env, cwd=where,
                               capture_output=True, text=True, timeout=900)
         if done.returncode:
             raise SystemExit(f"bench_firststart: wdbot {' '.join(args)}: {done.stderr}")
@@ -108,7 +111,7 @@ def wdbot_once(bot: Path, work: Path, checkout: Path | None = None) -> tuple[flo
         _until(lambda: log.read_text().count(MARK) > before, "the restart")
         return first, time.perf_counter() - started
     finally:
-        subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env,
+        subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env, cwd=where,
                        capture_output=True, timeout=300)
 
 
@@ -138,21 +141,32 @@ def measure(runs: int, before: Path | None = None) -> dict[str, Any]:
                 got[f"{prefix}restart"].append(again)
             print(f"run {i + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in got.items() if v), flush=True)
     return {**{k: _stats(v) for k, v in got.items() if v}, "python": sys.version.split()[0],
-            "before": str(before) if before else None}
+            "before": _label(before) if before else None}
 
 
 def lines(r: dict[str, Any]) -> list[str]:
-    """docs/benchmarks.md's lines for these figures."""
+    """docs/benchmarks.md's lines for these figures: one table, side by side."""
     def s(key: str) -> str:
-        v = r[key]
-        return f"{v['median']:.2f} s (min {v['min']:.2f}, max {v['max']:.2f}, n={v['n']})"
-    out = [f"- first start of a PEP 723 bot importing ccxt and pandas, warm uv cache, to past its "
-           f"imports: `wdbot start` {s('first_start')}; `uv run --script` {s('uv_run')}; "
-           f"`wdbot restart` (packages compiled) {s('restart')}"]
+        v = r.get(key)
+        return f"{v['median']:.2f} s (min {v['min']:.2f}, max {v['max']:.2f}, n={v['n']})" if v else "-"
+    out = ["First start of a PEP 723 bot importing ccxt and pandas, warm uv cache, from the command "
+           "to past its imports (`scripts/bench_firststart.py`: one of each per round, in turn):",
+           "",
+           "| checkout | `wdbot start` (first start) | `wdbot restart` (packages compiled) "
+           "| `uv run --script` |",
+           "|---|---|---|---|",
+           f"| this one | {s('first_start')} | {s('restart')} | {s('uv_run')} |"]
     if "before_first_start" in r:
-        out.append(f"- the same before issue 26 (bytecode compiled before the first start): `wdbot start` "
-                   f"{s('before_first_start')}; `wdbot restart` {s('before_restart')}")
+        out.append(f"| before: {r.get('before') or 'another checkout'} | {s('before_first_start')} | "
+                   f"{s('before_restart')} | (the same runs) |")
     return out
+
+
+def _label(checkout: Path) -> str:
+    """``CHECKOUT at SHA``, for the table."""
+    done = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h"], capture_output=True,
+                          text=True, check=False)
+    return f"{checkout} at {done.stdout.strip()}" if done.returncode == 0 else str(checkout)
 
 
 def main(argv: list[str] | None = None) -> int:

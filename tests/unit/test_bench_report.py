@@ -54,3 +54,25 @@ def test_a_half_written_log_line_is_skipped_not_a_crash() -> None:
     """Regression (issue 13): the PM2 row crashed on a line its writer had not finished."""
     text = "start 1.5\nexit 2.0\nstart\nexit 2.x5\nstart 3.25\nexit 4"
     assert bench.time_marks(text, ("start", "exit")) == [("start", 1.5), ("exit", 2.0), ("start", 3.25)]
+
+
+def test_first_start_figures_side_by_side_and_hand_written_notes_kept() -> None:
+    """Regression (issue 26): ``bench.py --only firststart`` rewrote docs/benchmarks.md from
+    its figures and dropped the paragraphs written by hand under the table (issue 13's
+    before and after); the first start, restart and ``uv run`` now share one table row."""
+    r = figures(0.076)
+    one = {"median": 5.0, "min": 4.5, "max": 5.5, "n": 3}
+    r["first_start"] = {"first_start": one, "restart": {**one, "median": 0.9},
+                        "uv_run": {**one, "median": 6.0}, "before_first_start": {**one, "median": 7.0},
+                        "before_restart": one,
+                        "before": "/tmp/main at abc1234"}
+    fresh = bench.report(r)
+    assert "| this one | 5.00 s (min 4.50, max 5.50, n=3) | 0.90 s (min 4.50, max 5.50, n=3) | 6.00 s" \
+        in fresh
+    assert "| before: /tmp/main at abc1234 | 7.00 s" in fresh
+    lines = fresh.split("\n")
+    floor = next(i for i, line in enumerate(lines) if line.startswith(bench.FLOOR_LINE))
+    old = "\n".join(lines[:floor] + ["Issue 13, before and after: by hand.", ""] + lines[floor:])
+    again = bench.keep_hand_written(bench.report(r), old)
+    assert again == old
+    assert bench.keep_hand_written(fresh, "no table here") == fresh

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -20,8 +21,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ..common.durable import atomic_write_json, fsync_dir
+from . import freshness
 from .deps import Declared
 from .uvtool import UvError, pip_install, run_uv
+
+log = logging.getLogger(__name__)
 
 MARKER = ".wdbot-venv.json"
 LAYOUT = 1  # bump when the venv layout wdbot relies on changes
@@ -48,6 +52,21 @@ def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Pat
     wanted = _wanted(python, declared)
     if _current(venv) == wanted:
         return False
+    try:
+        return _build(venv, python, wanted, declared, sdk_dir, index_args)
+    except VenvError as exc:
+        if _current(venv, newer_ok=True) != wanted:
+            raise
+        # Rebuilt only for newer releases (``freshness``): the venv it has still runs the bot,
+        # and the index is asked again once it is up (no retry at every start meanwhile).
+        log.warning("%s: newer releases not installed, the venv as it was runs the bot: %s", venv, exc)
+        freshness.clear(venv, freshness.NEWER)
+        freshness.mark(venv, freshness.FROM_CACHE)
+        return False
+
+
+def _build(venv: Path, python: str | None, wanted: dict[str, object], declared: Declared,
+           sdk_dir: Path, index_args: Callable[[], Sequence[str]]) -> bool:
     options = list(index_args())  # before anything is built: a bad setting changes nothing
     new = venv.with_name(venv.name + ".new")
     shutil.rmtree(new, ignore_errors=True)  # an interrupted earlier build
@@ -58,7 +77,7 @@ def ensure_venv(venv: Path, python: str | None, declared: Declared, sdk_dir: Pat
         raise VenvError(_python_message(python, exc),
                         permanent="No interpreter found" in exc.detail) from None
     try:
-        _install(new, declared, options)
+        _install(new, declared, options, cache_first=freshness.cache_first(options))
         _link_sdk(new, sdk_dir)
         atomic_write_json(new / MARKER, wanted)
     except BaseException:
@@ -146,18 +165,22 @@ def default_python() -> str:
     return sys.executable
 
 
-def _current(venv: Path) -> dict[str, object] | None:
+def _current(venv: Path, newer_ok: bool = False) -> dict[str, object] | None:
     try:
-        data = json.loads((venv / MARKER).read_text())
+        data: dict[str, object] = json.loads((venv / MARKER).read_text())
     except (OSError, ValueError):
         return None
-    # A venv whose interpreter vanished (an upgraded Python) must be rebuilt.
-    return data if (venv / "bin" / "python").exists() else None
+    # A venv whose interpreter vanished (an upgraded Python) must be rebuilt, and one the
+    # index has newer releases for (``freshness``).
+    if not (venv / "bin" / "python").exists() or (
+            not newer_ok and freshness.marked(venv, freshness.NEWER)):
+        return None
+    return data
 
 
-def _install(venv: Path, declared: Declared, index_args: Sequence[str]) -> None:
-    if not declared.requirements and not declared.requirement_files:
-        return
+@contextlib.contextmanager
+def requirement_files(declared: Declared) -> Iterator[list[str]]:
+    """The files that list ``declared`` for uv, for the block's duration."""
     files = list(declared.requirement_files)
     with tempfile.TemporaryDirectory() as tmp:
         if declared.requirements:
@@ -165,8 +188,25 @@ def _install(venv: Path, declared: Declared, index_args: Sequence[str]) -> None:
             listed = Path(tmp) / "requirements.txt"
             listed.write_text("\n".join(declared.requirements) + "\n")
             files.insert(0, str(listed))
+        yield files
+
+
+def _install(venv: Path, declared: Declared, index_args: Sequence[str], cache_first: bool = False) -> None:
+    """Install ``declared``; with ``cache_first``, from uv's cache alone when it has it all
+    (marked ``FROM_CACHE``: the index is asked once the bot is up), else as before."""
+    if not declared.requirements and not declared.requirement_files:
+        return
+    python = venv / "bin" / "python"
+    with requirement_files(declared) as files:
+        if cache_first:
+            try:
+                pip_install(python, requirement_files=files, options=[*index_args, *freshness.OFFLINE])
+                freshness.mark(venv, freshness.FROM_CACHE)
+                return
+            except UvError:
+                pass  # something not in the cache (or not resolvable): the online install says
         try:
-            pip_install(venv / "bin" / "python", requirement_files=files, options=index_args)
+            pip_install(python, requirement_files=files, options=index_args)
         except UvError as exc:
             raise VenvError(f"installing the bot's dependencies failed: {exc}",
                             permanent=_malformed(exc.detail)) from None

@@ -11,6 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..installs.samepython import same_as_ours
+
 # Runs in the bot's Python: compile only (no code of the bot runs), the error as JSON.
 _COMPILE = r"""
 import json, sys
@@ -46,6 +48,11 @@ def check_bot_file(path: Path, name: str, python: Path | None, timeout_s: float 
                            f"and start the file where it is now")
     if python is None:
         return
+    if same_as_ours(python):  # the supervisor's own Python: it compiles it alike, no start needed
+        found = _compile_here(path)
+        if found is not None:
+            raise BotFileError(syntax_message(path, name, found, then), syntax=True)
+        return
     try:
         done = subprocess.run([str(python), "-I", "-c", _COMPILE, str(path)], capture_output=True,
                               text=True, timeout=timeout_s, stdin=subprocess.DEVNULL)
@@ -57,6 +64,21 @@ def check_bot_file(path: Path, name: str, python: Path | None, timeout_s: float 
         except ValueError:
             found = {}
         raise BotFileError(syntax_message(path, name, found, then), syntax=True)
+
+
+def _compile_here(path: Path) -> dict[str, object] | None:
+    """What ``_COMPILE`` says, in this process: the error, or None (the file compiles, or
+    cannot be read: the bootstrap says so). Only compiled, never run."""
+    try:
+        with open(path, "rb") as fh:
+            compile(fh.read(), str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:  # IndentationError and TabError too, by their own names
+        return {"type": type(exc).__name__, "msg": exc.msg, "line": exc.lineno}
+    except ValueError as exc:  # "source code string cannot contain null bytes"
+        return {"type": "SyntaxError", "msg": str(exc), "line": None}
+    except (OSError, RecursionError, MemoryError):
+        pass  # as the child's crash was: the bootstrap compiles it again and says so
+    return None
 
 
 def syntax_message(path: Path, name: str, found: dict[str, object], then: str = "start") -> str:

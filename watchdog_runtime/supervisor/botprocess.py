@@ -28,7 +28,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
-from . import bytecodejob, cgroups, identity, logmarks, procs, runfiles, scopes
+from . import bytecodejob, cgroups, freshjob, identity, logmarks, procs, runfiles, scopes
 from .adoption import choose_own, others, with_ident
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -203,6 +203,7 @@ class BotProcesses(SpareLayer):
             if scoped and self.host.containment else None
         argv = [*scoped, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
         env = self._environment(launch)
+        env.update(bytecodejob.bot_env(self.paths.venv, reason))
         spare = self.spares.taken_for(pending.ident if pending.pid else None)
         if spare is not None:
             self._scope = None  # no spare where the limit is a scope (warmspare): never here
@@ -280,8 +281,14 @@ class BotProcesses(SpareLayer):
 
     async def compile_later(self) -> None:
         """Once the run has been up a while, its venv's bytecode compiled in a low-priority
-        child (issue 26: the first start does not wait for it); cancelled with the run."""
-        await bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(self.spec.min_uptime_s))
+        child, and a venv built from uv's cache checked against the index (issue 26: the
+        first start waits for neither); cancelled with the run."""
+        up_s = self.spec.min_uptime_s
+        await asyncio.gather(
+            bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(up_s)),
+            freshjob.check_when_up(self.paths.venv, freshjob.wait_s(up_s), self.spec.name,
+                                   lambda: self.repairs.declared(self.spec), self.index_args,
+                                   self.host.events))
 
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:

@@ -1,6 +1,7 @@
 """The supervisor's side of ``installs.bytecode``: once a bot has been up a while, compile its
 venv's packages in a low-priority child, owned by the bot's run (cancelled, and the child
-killed, when the run ends: the next run does it again)."""
+killed, when the run ends: the next run does it again). Until then, a start asked for or after
+an install writes no bytecode of its own (``bot_env``): the compile does it, at low priority."""
 
 from __future__ import annotations
 
@@ -10,13 +11,29 @@ import logging
 import subprocess
 from pathlib import Path
 
+from ..bot.bootstrap import BYTECODE_LATER_ENV
 from ..installs.bytecode import compile_argv, pending
+from ..states import StartReason
 
 log = logging.getLogger(__name__)
 
 SETTLE_S = 5.0
 """How long a bot runs before its packages are compiled (less when ``--min-uptime`` is less):
 its own first imports come first, undisturbed on a small machine."""
+
+
+WRITES_ITS_OWN = frozenset({StartReason.CRASH, StartReason.HANG, StartReason.MEMORY_LIMIT,
+                            StartReason.FD_LIMIT})
+"""Starts after a failed run: a bot in a crash loop may never stay up long enough for the
+compile, so it writes the bytecode of what it imports itself, as Python does."""
+
+
+def bot_env(venv: Path, reason: StartReason) -> dict[str, str]:
+    """What the bot's environment gains: its imports write no ``.pyc`` while the venv's
+    compile is pending (issue 26: the first start does not pay for writing them)."""
+    if reason in WRITES_ITS_OWN or not pending(venv):
+        return {}
+    return {BYTECODE_LATER_ENV: "1"}
 
 
 def settle_s(min_uptime_s: float) -> float:
