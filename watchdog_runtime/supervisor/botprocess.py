@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..bot.entry import defines_recover
+from ..bot.codecache import RecoverMemo
 from ..common.home import BotPaths
 from ..common.logrotate import RotationPolicy, rotate_file
 from ..config import ConfigError
@@ -110,6 +110,7 @@ class BotProcesses:
         self.repairs = AutoInstaller(host, paths)
         self.has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
+        self._recover = RecoverMemo()  # the file parsed again only once it changed (issue 29)
         self.log_policy = RotationPolicy()
         self._cgroup: Path | None = None
         """The bot's own cgroup v2, where the supervisor could make one."""
@@ -155,7 +156,7 @@ class BotProcesses:
             self.host.events.write("venv_built", spec.name, python=spec.python)
         if reason in ASKED_FOR:
             check_bot_file(Path(spec.path), spec.name, self.paths.python)
-        self.has_recover = defines_recover(spec.path)
+        self.has_recover = self._recover(spec.path)
         outcome = self.repairs.before_start(spec, budget)
         keep(outcome.budget)
         if outcome.refused is not None:
