@@ -283,7 +283,7 @@ def _join_cgroup() -> None:
     started by the bot's first line is contained. The supervisor also moves us right after
     the spawn; if neither can, the bot runs all the same (the marker walk still finds it)."""
     folder = os.environ.get("WDBOT_CGROUP")
-    if not folder:
+    if not folder or _in_cgroup(folder):
         return
     try:
         fd = os.open(folder + "/cgroup.procs", os.O_WRONLY)
@@ -293,6 +293,17 @@ def _join_cgroup() -> None:
             os.close(fd)
     except OSError:
         pass  # no such cgroup, or not ours to join: contained by the marker walk instead
+
+
+def _in_cgroup(folder: str) -> bool:
+    """Already in it: the supervisor moves the new process at once, and usually first. A move
+    waits for the kernel's RCU grace period (5-15 ms), which a second, needless one would add
+    to every restart (issue 29). Read, not written: reading ``cgroup.procs`` never waits."""
+    try:
+        with open(folder + "/cgroup.procs", "rb") as fh:
+            return str(os.getpid()).encode() in fh.read().split()
+    except OSError:
+        return False
 
 
 def main() -> NoReturn:

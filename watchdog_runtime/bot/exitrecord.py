@@ -15,7 +15,8 @@ import os
 
 TYPE_CHECKING = False  # not typing's: its import is the downtime this module saves
 if TYPE_CHECKING:
-    from typing import Any, Callable
+    from collections.abc import Callable
+    from typing import Any
 
 
 def _string_encoder() -> Callable[[str], str]:
@@ -23,7 +24,7 @@ def _string_encoder() -> Callable[[str], str]:
         from _json import encode_basestring_ascii
     except ImportError:  # a Python without the accelerator: json's own (slower to import)
         from json.encoder import py_encode_basestring_ascii as encode_basestring_ascii
-    return encode_basestring_ascii  # type: ignore[no-any-return]
+    return encode_basestring_ascii
 
 
 def dumps(value: Any, quote: Callable[[str], str] | None = None) -> str:

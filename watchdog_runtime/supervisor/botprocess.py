@@ -35,6 +35,7 @@ from .botfile import BotFileError, check_bot_file
 from .graces import Signalled
 from .lifecycle import SetupFailure
 from .resources import Limits
+from .runahead import RunAhead
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .treestop import kill_leftovers, stop_processes, stop_tree
@@ -111,6 +112,8 @@ class BotProcesses:
         self.has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
         self._recover = RecoverMemo()  # the file parsed again only once it changed (issue 29)
+        self.ahead = RunAhead(paths, host)
+        """A restart's run written ahead alone, the registry after it (issue 29)."""
         self.log_policy = RotationPolicy()
         self._cgroup: Path | None = None
         """The bot's own cgroup v2, where the supervisor could make one."""

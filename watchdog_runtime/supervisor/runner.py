@@ -25,7 +25,7 @@ from ..spec import BotSpec, RestartPolicy
 from ..states import BotState, Event, ExitReason, Hold, StartReason
 from .botfacts import BotFacts, Kept
 from .botjournal import Journal
-from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
+from .botprocess import ASKED_FOR, BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
 from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
 from .diagnosis import diagnose
@@ -318,14 +318,14 @@ class BotRunner:
         launch = self.facts.launch(run_id, reason)
         self.facts.pending = pending = self.processes.new_run(run_id)
         try:
-            self.host.persist_now()
+            self.processes.ahead.before_spawn(pending, short_way=reason not in ASKED_FOR)
         except RegistryWriteError as exc:  # said to the user
             self.facts.pending = None
             raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         self._live = live = self.processes.spawn(pending, reason, launch)
         self.facts.saved_run = self.facts.pending = None
         try:
-            self.host.persist_now()
+            self.processes.ahead.after_spawn()
         except RegistryWriteError:  # the run id written ahead still finds this process
             log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
                         "run id", self.spec.name)

@@ -1,0 +1,106 @@
+"""A bot's spawn written ahead alone (issue 29): the run id of the process about to be forked,
+in a small file of the bot's own (``run/ahead.json``), atomically and durably, before the fork.
+
+The registry used to be rewritten whole and fsynced (with its last good copy) before every
+spawn, and again for the pid after it: with fifty bots, every crash of one paid for the
+records of all. What a supervisor killed -9 between the fork and the pid's write needs is
+only the run id the new process carries (``adoption.choose_own``): that is what is written
+here, before the fork, as the registry's ``pending_run`` was. The registry follows at the end
+of the event loop's turn (``RegistryWriter.soon``). The registry is still written at once
+(``persist_now``) for a bot's first spawn by this supervisor and for every start a person asked
+for, so the bot itself, its spec and that it should run are on disk before any process of it
+exists; only the restarts of a bot already on disk take the short way.
+
+On load (:func:`merge`) a record whose run and pending run both differ from the bot's file
+takes the file's run as its pending run: the file names the latest spawn, always. A file
+naming the registry's own run adds nothing, so a helper of that run that outlived it is still
+a stray, stopped, never adopted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Protocol
+
+from ..common.durable import atomic_write_json, read_regular
+from ..common.home import BotPaths, Home
+from ..registry import Registry, RunRecord
+
+log = logging.getLogger(__name__)
+
+MAX_BYTES = 64 * 1024
+"""A write-ahead record is a few hundred bytes; more is not one."""
+
+
+def path_of(paths: BotPaths) -> Path:
+    """Where bot ``paths``' write-ahead record is kept."""
+    return paths.run / "ahead.json"
+
+
+def read(path: Path) -> RunRecord | None:
+    """The run written ahead at ``path``, or None (none, or not readable: the registry alone)."""
+    try:
+        return RunRecord.from_json(json.loads(read_regular(path, MAX_BYTES)))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def merge(found: Registry, home: Home) -> Registry:
+    """``found`` with each bot's write-ahead record as its pending run, where the record names
+    a run the registry does not know (a supervisor killed before the registry caught up)."""
+    bots = dict(found.bots)
+    for name, record in found.bots.items():
+        ahead = read(path_of(BotPaths(home.bot_dir(name))))
+        known = {r.run_id for r in (record.run, record.pending_run) if r is not None}
+        if ahead is not None and ahead.run_id not in known:
+            bots[name] = replace(record, pending_run=ahead)
+    return replace(found, bots=bots)
+
+
+class Writes(Protocol):
+    """The registry's writes (the supervisor's)."""
+
+    def persist(self) -> None: ...
+    def persist_now(self) -> None: ...
+
+
+class RunAhead:
+    """One bot's write-ahead step before each spawn."""
+
+    def __init__(self, paths: BotPaths, registry: Writes) -> None:
+        self.path = path_of(paths)
+        self._registry = registry
+        self.on_disk = False
+        """The registry holds this bot as this supervisor runs it (written at once at a spawn)."""
+        self._short = False
+
+    def before_spawn(self, pending: RunRecord, *, short_way: bool) -> None:
+        """Make ``pending`` durable before its process exists: this file alone (the registry
+        soon) when ``short_way`` and the registry already holds the bot, else this file and
+        the registry at once. Raises ``RegistryWriteError`` when the registry cannot be
+        written: nothing may be spawned then."""
+        try:
+            atomic_write_json(self.path, pending.to_json())
+        except OSError as exc:
+            log.warning("cannot write %s (%s): the registry is written at once instead", self.path, exc)
+            with contextlib.suppress(OSError):  # a stale one would name an older run
+                self.path.unlink(missing_ok=True)
+            short_way = False
+        self._short = short_way and self.on_disk
+        if self._short:
+            self._registry.persist()
+            return
+        self._registry.persist_now()
+        self.on_disk = True
+
+    def after_spawn(self) -> None:
+        """The spawned process's pid to the registry: with the next write on the short way, at
+        once otherwise (raising ``RegistryWriteError``: the run id written ahead finds it)."""
+        if self._short:
+            self._registry.persist()
+        else:
+            self._registry.persist_now()
