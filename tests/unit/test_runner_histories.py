@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from watchdog_runtime import states
-from watchdog_runtime.bot import entry
+from watchdog_runtime.bot import codecache, entry
 from watchdog_runtime.common.home import Home
 from watchdog_runtime.config import Config
 from watchdog_runtime.installs import repair, venvs
@@ -350,6 +350,7 @@ def _install(mp: pytest.MonkeyPatch, world: World) -> None:
         (venvs, "ensure_venv", world.ensure_venv), (venvs, "install_in_place", lambda *a, **k: False),
         (botfile, "check_bot_file", world.check_bot_file),
         (entry, "defines_recover", lambda path: world.recover),
+        (codecache.RecoverMemo, "__call__", lambda memo, path: world.recover),  # no real file edit
         (reload, "check_and_install", world.check_and_install),
         (states, "transition", world.recorder(states.transition)),
     ):
