@@ -142,3 +142,20 @@ def test_a_restart_written_ahead_alone_is_adopted_after_a_supervisor_kill(wd: Wd
     bot_status = wd.wait_state("ahead", "running")
     assert bot_status["pid"] == pid and roots(wd.home, "ahead") == [pid]
     assert wd.events("adopt", "ahead") and len(starts(bots)) == 2
+
+
+def test_a_first_crash_after_a_healthy_run_restarts_at_once(wd: Wdbot, bots: Path) -> None:
+    """Issue 29: a crash after a run that lasted ``--min-uptime`` waited a jittered part of
+    ``--backoff-initial`` (here up to an hour); it now restarts at once, and a crash soon
+    after that one waits as the backoff says."""
+    bot = write_bot(bots, "steady.py", source("v1", recover=False))
+    wd("start", str(bot), "--min-uptime", "2", "--backoff-initial", "3600", "--backoff-max", "3600")
+    wait_until(lambda: starts(bots), "the first start")
+    wait_until(lambda: wd.bot("steady")["uptime_s"] >= 2.2, "a healthy run")
+    (bots / "crash").touch()
+    exit_ = wait_until(lambda: wd.events("exit", "steady"), "the crash")[0]
+    assert exit_["delay_s"] == 0.0
+    wait_until(lambda: len(starts(bots)) >= 2, "the restart")
+    (bots / "crash").touch()  # a crash soon after (up less than --min-uptime): the backoff again
+    wait_until(lambda: wd.bot("steady")["state"] == "backoff", "the backoff")
+    assert wd.events("exit", "steady")[1]["delay_s"] > 0
