@@ -83,19 +83,24 @@ class RunAhead:
         soon) when ``short_way`` and the registry already holds the bot, else this file and
         the registry at once. Raises ``RegistryWriteError`` when the registry cannot be
         written: nothing may be spawned then."""
-        try:
-            atomic_write_json(self.path, pending.to_json())
-        except OSError as exc:
-            log.warning("cannot write %s (%s): the registry is written at once instead", self.path, exc)
-            with contextlib.suppress(OSError):  # a stale one would name an older run
-                self.path.unlink(missing_ok=True)
-            short_way = False
-        self._short = short_way and self.on_disk
+        wrote = self._write(pending)
+        self._short = wrote and short_way and self.on_disk
         if self._short:
             self._registry.persist()
             return
-        self._registry.persist_now()
+        self._registry.persist_now()  # raises: nothing is spawned, the file still names the latest
         self.on_disk = True
+        if not wrote:  # a spawn this file does not name: an older run must not stay there
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+
+    def _write(self, pending: RunRecord) -> bool:
+        try:
+            atomic_write_json(self.path, pending.to_json())
+        except OSError as exc:  # a full disk: the registry is tried at once, as before issue 29
+            log.warning("cannot write %s (%s): the registry is written at once instead", self.path, exc)
+            return False
+        return True
 
     def after_spawn(self) -> None:
         """The spawned process's pid to the registry: with the next write on the short way, at
