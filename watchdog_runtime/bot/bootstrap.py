@@ -49,7 +49,7 @@ def _record(**fields: Any) -> None:
 
     fields["run_id"] = os.environ.get("WDBOT_RUN_ID")
     try:
-        exitrecord.write(path, fields)
+        exitrecord.write(path, fields, sync=False)  # read from the page cache (exitrecord)
     except OSError as exc:  # a full disk must not change how the bot exits
         print(f"wdbot: cannot write exit record: {exc}", file=sys.stderr)
 
