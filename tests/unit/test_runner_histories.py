@@ -185,6 +185,9 @@ class World:
     def persist_now(self) -> None:
         self.persist()
 
+    def hold_soon(self) -> Callable[[], None]:
+        return lambda: None  # every persist() here is at once
+
     def slept_recently(self) -> float | None:
         return None
 

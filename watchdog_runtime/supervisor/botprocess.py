@@ -35,7 +35,7 @@ from .botfile import BotFileError, check_bot_file
 from .graces import Signalled
 from .lifecycle import SetupFailure
 from .resources import Limits
-from .runahead import RunAhead
+from .runahead import ASKED_FOR, RunAhead
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .treestop import kill_leftovers, stop_processes, stop_tree
@@ -47,10 +47,6 @@ Marked = procs.Marked
 
 BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
-
-ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
-"""Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
-error at once (a crash restart leaves that to the bootstrap, as before)."""
 
 LEFTOVER_GRACE_S = 3.0
 """SIGTERM to SIGKILL for what a bot left behind once its own process is gone (its helpers,

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -37,8 +38,14 @@ from ..bot import exitrecord
 from ..common.durable import read_regular
 from ..common.home import BotPaths, Home
 from ..registry import Registry, RunRecord
+from ..states import StartReason
 
 log = logging.getLogger(__name__)
+
+ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
+"""Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
+error at once (a crash restart leaves that to the bootstrap, as before); and the registry is
+written at once before their spawn (never the short way)."""
 
 MAX_BYTES = 64 * 1024
 """A write-ahead record is a few hundred bytes; more is not one."""
@@ -74,6 +81,7 @@ class Writes(Protocol):
 
     def persist(self) -> None: ...
     def persist_now(self) -> None: ...
+    def hold_soon(self) -> Callable[[], None]: ...
 
 
 class RunAhead:
@@ -86,13 +94,24 @@ class RunAhead:
         """The registry holds this bot as this supervisor runs it (written at once at a spawn)."""
         self._short = False
 
-    def before_spawn(self, pending: RunRecord, *, short_way: bool) -> None:
+    async def quietly(self, preparing: Awaitable[None], reason: StartReason) -> None:
+        """Await ``preparing`` (the start's preparation, in a thread); for a restart on the short
+        way, the registry's writes asked for meanwhile wait for the one after the spawn, so the
+        preparation is not kept waiting for the loop (``RegistryWriter.hold``)."""
+        release = self._registry.hold_soon() if self._short_way(reason) else None
+        try:
+            await preparing
+        finally:
+            if release is not None:
+                release()
+
+    def before_spawn(self, pending: RunRecord, reason: StartReason) -> None:
         """Make ``pending`` durable before its process exists: this file alone (the registry
-        soon) when ``short_way`` and the registry already holds the bot, else this file and
-        the registry at once. Raises ``RegistryWriteError`` when the registry cannot be
-        written: nothing may be spawned then."""
+        soon) for a restart nobody asked for of a bot the registry already holds, else this
+        file and the registry at once. Raises ``RegistryWriteError`` when the registry cannot
+        be written: nothing may be spawned then."""
         wrote = self._write(pending)
-        self._short = wrote and short_way and self.on_disk
+        self._short = wrote and self._short_way(reason)
         if self._short:
             self._registry.persist()
             return
@@ -101,6 +120,9 @@ class RunAhead:
         if not wrote:  # a spawn this file does not name: an older run must not stay there
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)
+
+    def _short_way(self, reason: StartReason) -> bool:
+        return self.on_disk and reason not in ASKED_FOR
 
     def _write(self, pending: RunRecord) -> bool:
         try:  # atomic, not fsynced: a power cut leaves no process for it to name (module doc)

@@ -25,7 +25,7 @@ from ..spec import BotSpec, RestartPolicy
 from ..states import BotState, Event, ExitReason, Hold, StartReason
 from .botfacts import BotFacts, Kept
 from .botjournal import Journal
-from .botprocess import ASKED_FOR, BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
+from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
 from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
 from .diagnosis import diagnose
@@ -275,8 +275,8 @@ class BotRunner:
         while True:
             self.journal.begin(reason)
             try:
-                await asyncio.to_thread(self.processes.prepare, reason, self.facts.budget,
-                                        self.facts.keep_budget)
+                await self.processes.ahead.quietly(asyncio.to_thread(  # issue 29: no write on the way
+                    self.processes.prepare, reason, self.facts.budget, self.facts.keep_budget), reason)
                 if not self.tasks.stop.is_set():
                     self._spawn(reason)
             except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
@@ -318,7 +318,7 @@ class BotRunner:
         launch = self.facts.launch(run_id, reason)
         self.facts.pending = pending = self.processes.new_run(run_id)
         try:
-            self.processes.ahead.before_spawn(pending, short_way=reason not in ASKED_FOR)
+            self.processes.ahead.before_spawn(pending, reason)
         except RegistryWriteError as exc:  # said to the user
             self.facts.pending = None
             raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None

@@ -220,6 +220,10 @@ class Supervisor:
         """Write the registry now; raise :class:`RegistryWriteError` when it cannot be."""
         self.writer.now()
 
+    def hold_soon(self) -> Callable[[], None]:
+        """Hold back the writes :meth:`persist` asks for (``RegistryWriter.hold``, issue 29)."""
+        return self.writer.hold()
+
     def flush(self) -> None:
         """Write the registry now if a change is pending; raise :class:`RegistryWriteError`
         when the write fails (the change stays pending and is retried every second)."""
