@@ -67,6 +67,8 @@ class RegistryWriter:
         self._pending = False
         self._retry: asyncio.TimerHandle | None = None
         self._copy_failed = False
+        self._scheduled = False
+        """A write is scheduled for the end of this turn (:meth:`soon`)."""
         self._holds = 0
         self._held_since: float | None = None
         """When a write asked for with :meth:`soon` was first held back (None: none is)."""
@@ -83,14 +85,23 @@ class RegistryWriter:
         self._pending = True
 
     def soon(self) -> None:
-        """Write at the end of this turn of the event loop (at once when there is no loop)."""
-        if self._pending:
-            return
+        """Write at the end of this turn of the event loop (at once when there is no loop).
+        A change only marked (:meth:`mark`) schedules nothing: this one does (issue 29: a
+        restart written ahead alone relies on it for its pid)."""
         self._pending = True
+        if self._scheduled:
+            return
         try:
-            asyncio.get_running_loop().call_soon(self.flush_quietly)
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
         except RuntimeError:
             self.flush()  # no loop (tests, start-up): at once
+            return
+        self._scheduled = True
+
+    def _scheduled_flush(self) -> None:
+        self._scheduled = False
+        if not self._held_back():
+            self.flush_quietly()
 
     def now(self) -> None:
         """Write now; raise :class:`RegistryWriteError` when it cannot be."""
@@ -101,7 +112,7 @@ class RegistryWriter:
         """Hold back the writes :meth:`soon` asks for until the returned release is called (at
         most ``HOLD_MAX_S``): a crash restart written ahead alone (``runahead``) writes the
         registry once, after its spawn, not also while it prepares, on the way to its fork
-        (issue 29). :meth:`now` and :meth:`flush` never wait."""
+        (issue 29). :meth:`now`, :meth:`flush` and :meth:`flush_quietly` never wait."""
         self._holds += 1
         released = False
 
@@ -135,8 +146,6 @@ class RegistryWriter:
 
     def flush_quietly(self) -> None:
         """:meth:`flush` for callers nobody answers: a failure is already said and retried."""
-        if self._held_back():
-            return
         self._held_since = None
         try:
             self.flush()
