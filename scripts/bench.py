@@ -640,14 +640,13 @@ def report(r: dict[str, Any]) -> str:
 
 WHY = {
     "restart": (
-        "Crash to restart. Profiled with py-spy on the supervisor during a crash loop: about a "
-        "fifth of each cycle is the supervisor (the atomic, fsynced registry write that lets a new "
-        "supervisor adopt the bots, the spawn, reading the exit record and scanning for leftover "
-        "processes), the rest the bot's own start: the Python interpreter of the bot's venv (the "
-        "floor above) plus the bootstrap (about 8 ms: parsing the file for recover(), the log "
-        "rotation thread) and its exit record. PM2 spawns the interpreter directly and keeps no "
-        "durable record. wdbot buys adoption after its own crash, exit diagnosis and recovery with "
-        "those milliseconds; it is within about 2.5x of the bare interpreter start."),
+        "Crash to restart. Since issue 29 a cycle on a quiet machine is about 1.5x the bare "
+        "interpreter start: the bot's own interpreter start and teardown (PM2 pays them too), "
+        "and wdbot's extras: the run written ahead to the bot's own file before the fork (which "
+        "lets a new supervisor adopt the bot), the cgroup join (a write that waits for an RCU "
+        "grace period), the exit record and the bootstrap (its compiled plan cached by the file's "
+        "identity). docs/benchmarks.md (section 'Issue 29: crash to restart') has the breakdown; "
+        "on a busy machine the run-to-run spread of both tools is larger than the gap."),
     "rss": (
         "Supervisor RSS. A Python process with asyncio (imported without ssl, as the daemon does) "
         "and psutil alone is about 16.9 MiB here; wdbot's own modules and the standard library they "

@@ -101,7 +101,9 @@ def test_a_crash_loop_backs_off_exponentially_and_resets_after_min_uptime() -> N
     started = clock()
     clock.advance(SPEC.min_uptime_s + 1)  # stayed up: the backoff starts over
     d = decide_after_exit(SPEC, exit_of(ExitReason.CRASH), clock() - started, failures, lambda: 0.999)
-    assert round(d.delay_s or 0) == 1 and d.failures == 1
+    assert d.delay_s == 0.0 and d.failures == 1  # issue 29: at once, after a healthy run
+    d = decide_after_exit(SPEC, exit_of(ExitReason.CRASH), 0.1, d.failures, lambda: 0.999)
+    assert round(d.delay_s or 0) == 2 and d.failures == 2  # a crash soon after: the backoff again
 
 
 def test_backoff_is_capped_and_configurable() -> None:

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from watchdog_runtime import states
-from watchdog_runtime.bot import entry
+from watchdog_runtime.bot import codecache, entry
 from watchdog_runtime.common.home import Home
 from watchdog_runtime.config import Config
 from watchdog_runtime.installs import repair, venvs
@@ -184,6 +184,9 @@ class World:
 
     def persist_now(self) -> None:
         self.persist()
+
+    def hold_soon(self) -> Callable[[], None]:
+        return lambda: None  # every persist() here is at once
 
     def slept_recently(self) -> float | None:
         return None
@@ -350,6 +353,7 @@ def _install(mp: pytest.MonkeyPatch, world: World) -> None:
         (venvs, "ensure_venv", world.ensure_venv), (venvs, "install_in_place", lambda *a, **k: False),
         (botfile, "check_bot_file", world.check_bot_file),
         (entry, "defines_recover", lambda path: world.recover),
+        (codecache.RecoverMemo, "__call__", lambda memo, path: world.recover),  # no real file edit
         (reload, "check_and_install", world.check_and_install),
         (states, "transition", world.recorder(states.transition)),
     ):

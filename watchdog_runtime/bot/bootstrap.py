@@ -11,18 +11,22 @@ when the supervisor that started it is gone and cannot collect the exit status.
 
 from __future__ import annotations
 
-import ast
 import faulthandler
 import os
-import signal
 import sys
 import types
 
-from . import entry, shutdown
+from . import codecache, shutdown
 
 TYPE_CHECKING = False  # not typing's: its import is downtime at every restart
 if TYPE_CHECKING:
+    import ast
+    import signal
     from typing import Any, NoReturn
+
+    from .entry import Entry
+else:  # the same functions and numbers without signal's enums: ~5 ms of every start (issue 29)
+    import _signal as signal
 
 # Everything else is imported where it is used: this module runs before every bot's first
 # line, on every restart, and each import is a few milliseconds of downtime.
@@ -47,11 +51,11 @@ def _record(**fields: Any) -> None:
     path = os.environ.get("WDBOT_EXIT_RECORD")
     if not path:
         return
-    from ..common.durable import atomic_write_json
+    from . import exitrecord  # lean: the durable writer's imports cost a crash ~20 ms (issue 29)
 
     fields["run_id"] = os.environ.get("WDBOT_RUN_ID")
     try:
-        atomic_write_json(path, fields)
+        exitrecord.write(path, fields, sync=False)  # read from the page cache (exitrecord)
     except OSError as exc:  # a full disk must not change how the bot exits
         print(f"wdbot: cannot write exit record: {exc}", file=sys.stderr)
 
@@ -96,7 +100,7 @@ def run(path: str, args: list[str]) -> NoReturn:
     sys.argv = [path, *args]
     sys.path[0] = os.path.dirname(path)
     _set_up_process()
-    plan = entry.analyse(_parse(path))
+    plan = _plan(path)
     module = types.ModuleType("__main__")
     module.__file__ = path
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]  # as runpy does
@@ -131,9 +135,33 @@ def _set_up_process() -> None:
     _rotate_own_logs()
 
 
+def _plan(path: str) -> Entry | codecache.Compiled:
+    """How to enter the bot file: compiled from the cache (``codecache``, keyed by the file's
+    identity) when this version of the file ran before; else parsed, and cached for the next
+    start. A plan that does not compile is not cached: its error comes where it always did."""
+    cache = os.environ.get("WDBOT_CODE_CACHE")
+    found = codecache.load(cache, path) if cache else None
+    if found is not None:
+        return found
+    from . import entry
+
+    key = codecache.identity(path) if cache else None
+    plan = entry.analyse(_parse(path))
+    if cache is None or key is None or key != codecache.identity(path):  # edited while read
+        return plan
+    try:
+        compiled = codecache.compile_plan(plan, path)
+    except Exception:  # noqa: BLE001 - raised again, from the bot's run, where it always was
+        return plan
+    codecache.store(cache, key, compiled)
+    return compiled
+
+
 def _parse(path: str) -> ast.Module:
     """The bot file's syntax tree; a syntax error is recorded (phase ``compile``) and ends
     the process as Python would."""
+    import ast
+
     try:
         with open(path, "rb") as fh:
             return ast.parse(fh.read(), path)
@@ -145,7 +173,7 @@ def _parse(path: str) -> ast.Module:
         sys.exit(1)
 
 
-def _run_plan(plan: entry.Entry, path: str, module: types.ModuleType) -> None:
+def _run_plan(plan: Entry | codecache.Compiled, path: str, module: types.ModuleType) -> None:
     """The bot's code: its body, ``recover(ctx)``, its ``__main__`` guards, ``main()``; how
     it ended is recorded, with the phase it was in."""
     phase = types.SimpleNamespace(name="run")
@@ -221,8 +249,8 @@ def _rotate_own_logs() -> None:
         logrotate.start(files, logrotate.RotationPolicy.from_env(os.environ))
 
 
-def _execute(code: ast.Module, path: str, module: types.ModuleType) -> None:
-    exec(compile(code, path, "exec"), module.__dict__)
+def _execute(code: ast.Module | types.CodeType, path: str, module: types.ModuleType) -> None:
+    exec(code if isinstance(code, types.CodeType) else compile(code, path, "exec"), module.__dict__)
 
 
 def _recover(module: types.ModuleType) -> None:
@@ -265,7 +293,7 @@ def _join_cgroup() -> None:
     started by the bot's first line is contained. The supervisor also moves us right after
     the spawn; if neither can, the bot runs all the same (the marker walk still finds it)."""
     folder = os.environ.get("WDBOT_CGROUP")
-    if not folder:
+    if not folder or _in_cgroup(folder):
         return
     try:
         fd = os.open(folder + "/cgroup.procs", os.O_WRONLY)
@@ -275,6 +303,17 @@ def _join_cgroup() -> None:
             os.close(fd)
     except OSError:
         pass  # no such cgroup, or not ours to join: contained by the marker walk instead
+
+
+def _in_cgroup(folder: str) -> bool:
+    """Already in it: the supervisor moves the new process at once, and usually first. A move
+    waits for the kernel's RCU grace period (5-15 ms), which a second, needless one would add
+    to every restart (issue 29). Read, not written: reading ``cgroup.procs`` never waits."""
+    try:
+        with open(folder + "/cgroup.procs", "rb") as fh:
+            return str(os.getpid()).encode() in fh.read().split()
+    except OSError:
+        return False
 
 
 def main() -> NoReturn:

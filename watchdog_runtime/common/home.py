@@ -165,6 +165,11 @@ class BotPaths:
         return self.run / "exit.json"
 
     @property
+    def code_cache(self) -> Path:
+        """The bot file's compiled entry plan, kept by the bootstrap (``bot.codecache``)."""
+        return self.run / "entry.cache"
+
+    @property
     def sigterms(self) -> Path:
         """The processes of the bot that have had their SIGTERM (``supervisor.sentmarks``)."""
         return self.run / "sigterms"

@@ -21,6 +21,7 @@ files a rotation left behind are watched for growth and bounded (``logheld``).
 
 from __future__ import annotations
 
+import _thread
 import fcntl
 import os
 import stat
@@ -291,7 +292,9 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
         for retired in left.values():
             retired.close()
 
-    threading.Thread(target=watch, name="wdbot-logrotate", daemon=True).start()
+    # A bare thread, as a daemon one is at the exit: ``Thread.start()`` waits until the new
+    # thread has run, which a busy machine makes milliseconds of every start (issue 29).
+    _thread.start_new_thread(watch, ())
     return stop
 
 

@@ -52,6 +52,7 @@ def bot_environment(base: Mapping[str, str], spec: BotSpec, paths: BotPaths, hom
         "WDBOT_BOT_NAME": spec.name,
         "WDBOT_STATE_DIR": str(paths.state),
         "WDBOT_EXIT_RECORD": str(paths.exit_record),
+        "WDBOT_CODE_CACHE": str(paths.code_cache),
         "WDBOT_RUN_ID": launch.run_id,
         "WDBOT_START_REASON": launch.reason,
         "WDBOT_RESTARTS": str(launch.restarts),

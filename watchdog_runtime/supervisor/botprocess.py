@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ..bot.entry import defines_recover
+from ..bot.codecache import RecoverMemo
 from ..common.home import BotPaths
 from ..common.logrotate import RotationPolicy, rotate_file
 from ..config import ConfigError
@@ -35,6 +35,7 @@ from .botfile import BotFileError, check_bot_file
 from .graces import Signalled
 from .lifecycle import SetupFailure
 from .resources import Limits
+from .runahead import ASKED_FOR, RunAhead
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
 from .sparelayer import SpareLayer, placeholder_launch
@@ -48,10 +49,6 @@ Marked = procs.Marked
 
 BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
 """The bot's first code (``-c``, not ``-m``: runpy's import is downtime at every restart)."""
-
-ASKED_FOR = (StartReason.FIRST_START, StartReason.RESTART)
-"""Starts a person asked for: the file is compiled first, so 'wdbot start' reports a syntax
-error at once (a crash restart leaves that to the bootstrap, as before)."""
 
 LEFTOVER_GRACE_S = 3.0
 """SIGTERM to SIGKILL for what a bot left behind once its own process is gone (its helpers,
@@ -113,6 +110,9 @@ class BotProcesses(SpareLayer):
         self.repairs = AutoInstaller(host, paths)
         self.has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
+        self._recover = RecoverMemo()  # the file parsed again only once it changed (issue 29)
+        self.ahead = RunAhead(paths, host)
+        """A restart's run written ahead alone, the registry after it (issue 29)."""
         self.log_policy = RotationPolicy()
         self._cgroup: Path | None = None
         """The bot's own cgroup v2, where the supervisor could make one."""
@@ -163,7 +163,7 @@ class BotProcesses(SpareLayer):
             self.host.events.write("venv_built", spec.name, python=spec.python)
         if reason in ASKED_FOR:
             check_bot_file(Path(spec.path), spec.name, self.paths.python)
-        self.has_recover = defines_recover(spec.path)
+        self.has_recover = self._recover(spec.path)
         outcome = self.repairs.before_start(spec, budget)
         keep(outcome.budget)
         if outcome.refused is not None:

@@ -108,7 +108,7 @@ def decide_after_exit(
     """Apply the restart policy and the backoff to one exit.
 
     ``failures`` counts consecutive short-lived runs; a run that stayed up ``min_uptime_s``
-    resets it, so a bot that crashes once a day restarts after about a second every time.
+    resets it, so a bot that crashes once a day restarts at once every time.
     ``recovery_failures`` counts consecutive failed recoveries (a recovery that completes
     resets it); at ``spec.max_recovery_failures`` the bot is ``errored``. An exit diagnosed
     as rejected credentials waits the backoff's cap at once: hammering an exchange with a
@@ -147,7 +147,9 @@ def _decide(spec: BotSpec, exit: ExitInfo, uptime_s: float, failures: int,
         return Decision(Event.EXIT_DONE if clean else Event.EXIT_FATAL, None, failures,
                         recovery_failures)
     if uptime_s >= spec.min_uptime_s:
-        failures = 0
+        # The first crash after a healthy run restarts at once (issue 29): the backoff starts
+        # over from its second step, so a crash soon after still waits as a loop would.
+        return Decision(Event.EXIT_RESTART, 0.0, 1, recovery_failures)
     return Decision(Event.EXIT_RESTART, policy.delay_s(failures, uniform01), failures + 1,
                     recovery_failures)
 

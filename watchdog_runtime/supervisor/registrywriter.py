@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 1.0
 """How soon a failed write is tried again."""
+HOLD_MAX_S = 0.5
+"""The longest a held write waits (:meth:`RegistryWriter.hold`), whoever holds it."""
 
 
 class RegistryWriteError(RequestError):
@@ -65,6 +67,11 @@ class RegistryWriter:
         self._pending = False
         self._retry: asyncio.TimerHandle | None = None
         self._copy_failed = False
+        self._scheduled = False
+        """A write is scheduled for the end of this turn (:meth:`soon`)."""
+        self._holds = 0
+        self._held_since: float | None = None
+        """When a write asked for with :meth:`soon` was first held back (None: none is)."""
         self.error: str | None = None
         """Why the last write failed, until one succeeds (shown in the status)."""
 
@@ -78,22 +85,68 @@ class RegistryWriter:
         self._pending = True
 
     def soon(self) -> None:
-        """Write at the end of this turn of the event loop (at once when there is no loop)."""
-        if self._pending:
-            return
+        """Write at the end of this turn of the event loop (at once when there is no loop).
+        A change only marked (:meth:`mark`) schedules nothing: this one does (issue 29: a
+        restart written ahead alone relies on it for its pid)."""
         self._pending = True
+        if self._scheduled:
+            return
         try:
-            asyncio.get_running_loop().call_soon(self.flush_quietly)
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
         except RuntimeError:
             self.flush()  # no loop (tests, start-up): at once
+            return
+        self._scheduled = True
+
+    def _scheduled_flush(self) -> None:
+        self._scheduled = False
+        if not self._held_back():
+            self.flush_quietly()
 
     def now(self) -> None:
         """Write now; raise :class:`RegistryWriteError` when it cannot be."""
         self._pending = True
         self.flush()
 
+    def hold(self) -> Callable[[], None]:
+        """Hold back the writes :meth:`soon` asks for until the returned release is called (at
+        most ``HOLD_MAX_S``): a crash restart written ahead alone (``runahead``) writes the
+        registry once, after its spawn, not also while it prepares, on the way to its fork
+        (issue 29). :meth:`now`, :meth:`flush` and :meth:`flush_quietly` never wait."""
+        self._holds += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if released:
+                return
+            released = True
+            self._holds -= 1
+            if self._holds == 0 and self._held_since is not None:
+                self._held_since = None
+                self._later(0.0)
+        return release
+
+    def _later(self, delay_s: float) -> None:
+        try:
+            asyncio.get_running_loop().call_later(delay_s, self.flush_quietly)
+        except RuntimeError:
+            self.flush_quietly()  # no loop (tests, start-up): at once
+
+    def _held_back(self) -> bool:
+        """A held write waits (True), or its time is up; a wait is made of one timer."""
+        if not self._holds or not self._pending:
+            self._held_since = None
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._held_since is None:
+            self._held_since = now
+            self._later(HOLD_MAX_S)
+        return now - self._held_since < HOLD_MAX_S
+
     def flush_quietly(self) -> None:
         """:meth:`flush` for callers nobody answers: a failure is already said and retried."""
+        self._held_since = None
         try:
             self.flush()
         except RegistryWriteError:

@@ -273,8 +273,8 @@ class BotRunner:
         while True:
             self.journal.begin(reason)
             try:
-                await asyncio.to_thread(self.processes.prepare, reason, self.facts.budget,
-                                        self.facts.keep_budget)
+                await self.processes.ahead.quietly(asyncio.to_thread(  # issue 29: no write on the way
+                    self.processes.prepare, reason, self.facts.budget, self.facts.keep_budget), reason)
                 if not self.tasks.stop.is_set():
                     self._spawn(reason)
             except Exception as exc:  # noqa: BLE001 - any set-up failure is said, then retried or not
@@ -318,14 +318,14 @@ class BotRunner:
         launch = self.facts.launch(run_id, reason)
         self.facts.pending = pending = self.processes.new_run(run_id)
         try:
-            self.host.persist_now()
+            self.processes.ahead.before_spawn(pending, reason)
         except RegistryWriteError as exc:  # said to the user
             self.facts.pending = None
             raise RegistryUnwritable(f"{exc}; {self.spec.name} was not started") from None
         self._live = live = self.processes.spawn(pending, reason, launch)
         self.facts.saved_run = self.facts.pending = None
         try:
-            self.host.persist_now()
+            self.processes.ahead.after_spawn()
         except RegistryWriteError:  # the run id written ahead still finds this process
             log.warning("%s: its pid could not be recorded; the next supervisor finds it by its "
                         "run id", self.spec.name)

@@ -28,6 +28,10 @@ class ProcessHost(RepairHost, Protocol):
         """Write the registry at once; raise when it cannot be written."""
         ...
 
+    def hold_soon(self) -> Callable[[], None]:
+        """Hold back :meth:`persist`'s writes until the returned release (issue 29)."""
+        ...
+
 
 class RunnerHost(ProcessHost, Protocol):
     """What a runner needs from the supervisor."""

@@ -23,7 +23,7 @@ from ..redaction import Redactor, clean_record, clean_run_files
 from ..registry import BotRecord, Quarantined
 from ..secretstore import SecretError, SecretStore
 from ..states import BotState, Hold
-from . import alerts, cgroupplan, cgroups, procs
+from . import alerts, cgroupplan, cgroups, procs, runahead
 from .alerts import AlertPolicy
 from .botnotes import BotNotes
 from .cgroupplan import Containment
@@ -169,7 +169,7 @@ class Supervisor:
 
     def _with_newer_runs(self, found: registry.Registry) -> registry.Registry:
         good = registry.read(registry.last_good(self.home.registry))
-        return registry.with_newer_runs(found, good, procs.is_alive)
+        return runahead.merge(registry.with_newer_runs(found, good, procs.is_alive), self.home)
 
     def check_registry(self) -> None:
         """Read the registry file again if someone changed it: one that cannot be read puts
@@ -219,6 +219,10 @@ class Supervisor:
     def persist_now(self) -> None:
         """Write the registry now; raise :class:`RegistryWriteError` when it cannot be."""
         self.writer.now()
+
+    def hold_soon(self) -> Callable[[], None]:
+        """Hold back the writes :meth:`persist` asks for (``RegistryWriter.hold``, issue 29)."""
+        return self.writer.hold()
 
     def flush(self) -> None:
         """Write the registry now if a change is pending; raise :class:`RegistryWriteError`
