@@ -111,8 +111,7 @@ class BotProcesses(SpareLayer):
         self.has_recover = False
         """The bot file defines ``recover(ctx)`` (read while preparing, off the event loop)."""
         self._recover = RecoverMemo()  # the file parsed again only once it changed (issue 29)
-        self.ahead = RunAhead(paths, host)
-        """A restart's run written ahead alone, the registry after it (issue 29)."""
+        self.ahead = RunAhead(paths, host)  # a restart's run written ahead alone (issue 29)
         self.log_policy = RotationPolicy()
         self._cgroup: Path | None = None
         """The bot's own cgroup v2, where the supervisor could make one."""
@@ -122,8 +121,7 @@ class BotProcesses(SpareLayer):
         """Its cgroup's OOM-kill count at the spawn (memory controller only)."""
         self._scope: str | None = None
         """The systemd scope the live process is in, or is being moved to (issue 28)."""
-        self._pid: int | None = None
-        """The live process's pid, to look for its scope again (adopted mid-move)."""
+        self._pid: int | None = None  # the live process's, to look for its scope again (adopted mid-move)
         self.spares = WarmSpares(spec().name)
 
     @property
