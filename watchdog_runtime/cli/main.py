@@ -50,7 +50,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def lean_command(args: Sequence[str]) -> str | None:
     """``wdbot daemon ...``: the long-lived supervisor parses with its own command module alone,
     so the other command modules (and what they import) never take its memory (issue 29)."""
-    return "daemon" if args[:1] == ["daemon"] else None
+    if args[:1] != ["daemon"]:
+        return None
+    from ..supervisor.leanimports import import_lean
+
+    import_lean()  # before the parser: argparse's help formatter imports shutil
+    return "daemon"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
