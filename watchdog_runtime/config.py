@@ -57,11 +57,11 @@ from typing import Any
 
 from .common.durable import atomic_write_json
 from .common.logrotate import RotationPolicy
-from .common.tomlread import TomlError
-from .common.tomlread import loads as toml_loads
 from .modnames import TableError, pairs_to_entries
 from .spec import AutoInstall, SpecError, parse_size
 from .supervision import AlertSettings, WatchSettings
+from .tomlread import TomlError
+from .tomlread import loads as toml_loads
 
 
 class ConfigError(ValueError):

@@ -52,9 +52,11 @@ def lean_command(args: Sequence[str]) -> str | None:
     so the other command modules (and what they import) never take its memory (issue 29)."""
     if args[:1] != ["daemon"]:
         return None
-    from ..supervisor.leanimports import import_lean
+    from ..common.importwithout import import_without
 
-    import_lean()  # before the parser: argparse's help formatter imports shutil
+    # Before the parser (argparse's help formatter imports shutil): shutil imports bz2 and
+    # lzma (about 0.3 MiB) only for archive formats the supervisor never makes or unpacks.
+    import_without("shutil", ("bz2", "lzma"))
     return "daemon"
 
 

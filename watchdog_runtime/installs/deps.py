@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.digest import sha256
-from ..common.tomlread import TomlError
-from ..common.tomlread import loads as toml_loads
+from ..tomlread import TomlError
+from ..tomlread import loads as toml_loads
 
 # The reference regular expression of PEP 723.
 _BLOCK_RE = re.compile(
