@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Wdbot, free_port, wait_until, write_bot
-from watchdog_runtime.common.control import request
+from watchdog_runtime.common.control import RequestFailed, request
 from watchdog_runtime.common.home import Home
 
 IDLE = "import time\nprint('idle', flush=True)\ntime.sleep(600)\n"
@@ -99,3 +99,14 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         assert modules & LEAN_OUT == set()
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0
+
+
+def test_debug_heap_refuses_a_bad_count(wd: Wdbot, tmp_path: Path) -> None:
+    """``debug_heap`` (issue 29's soak looks inside the supervisor with it) answers a bad
+    ``top`` with one usage error, and the supervisor serves on."""
+    with wd.daemon(tmp_path / "daemon.log"):
+        for bad in (0, 501, "5", True, 2.5):
+            with pytest.raises(RequestFailed, match="top must be a whole number") as caught:
+                request(Home(wd.home), "debug_heap", top=bad, timeout_s=10)
+            assert caught.value.usage
+        assert request(Home(wd.home), "debug_heap", timeout_s=10)["objects"] > 0

@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from typing import Any
 
+from .request_error import RequestError
+
 
 async def debug_modules() -> dict[str, Any]:
     """The ``debug_modules`` operation: every module this supervisor has imported, so a test
@@ -21,7 +23,7 @@ async def debug_heap(top: int = 25) -> dict[str, Any]:
     ``top`` most numerous object types, so a soak run can tell which Python objects grow
     (issue 29); cheap enough to poll: no tracemalloc, one pass over the GC's objects."""
     if not isinstance(top, int) or isinstance(top, bool) or not 0 < top <= 500:
-        raise ValueError("top: a whole number from 1 to 500")
+        raise RequestError("debug_heap: top must be a whole number from 1 to 500", usage=True)
     counts = Counter(type(obj).__qualname__ for obj in gc.get_objects())
     return {"rss_bytes": _rss_bytes(), "blocks": sys.getallocatedblocks(), "objects": sum(counts.values()),
             "types": counts.most_common(top), "gc_counts": list(gc.get_count())}
