@@ -49,7 +49,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -61,11 +60,8 @@ from .common.logrotate import RotationPolicy
 from .modnames import TableError, pairs_to_entries
 from .spec import AutoInstall, SpecError, parse_size
 from .supervision import AlertSettings, WatchSettings
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found]
+from .tomlread import TomlError
+from .tomlread import loads as toml_loads
 
 
 class ConfigError(ValueError):
@@ -137,8 +133,8 @@ def read_toml(path: Path, error: type[ValueError]) -> tuple[str, dict[str, Any]]
     except UnicodeDecodeError as exc:
         raise error(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 TOML") from None
     try:
-        return text, tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return text, toml_loads(text)
+    except TomlError as exc:
         raise error(f"{path}: not valid TOML ({exc}); fix the file") from None
 
 

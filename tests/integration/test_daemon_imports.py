@@ -5,12 +5,13 @@ optional one is loaded once configured and needed."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import Wdbot, free_port, wait_until, write_bot
-from watchdog_runtime.common.control import request
+from watchdog_runtime.common.control import RequestFailed, request
 from watchdog_runtime.common.home import Home
 
 IDLE = "import time\nprint('idle', flush=True)\ntime.sleep(600)\n"
@@ -59,3 +60,53 @@ def test_metrics_load_prometheus_client_and_never_rich(wd: Wdbot, tmp_path: Path
         modules = loaded(wd)
         assert "prometheus_client" in modules
         assert modules & {"rich", "apprise", "watchfiles"} == set()
+
+
+# What an idle supervisor with bots never needs (issue 29's second round): the other commands'
+# modules (the CLI's parser loaded all of them), the web and chat packages they import, and
+# standard-library modules loaded only for a first need that an idle daemon never has.
+LEAN_OUT = {
+    "watchdog_runtime.cli.commands.lifecycle", "watchdog_runtime.cli.commands.status",
+    "watchdog_runtime.cli.commands.up", "watchdog_runtime.cli.commands.web",
+    "watchdog_runtime.cli.commands.telegram", "watchdog_runtime.cli.client",
+    "watchdog_runtime.web", "watchdog_runtime.chat",
+    "importlib.metadata", "email", "zipfile", "csv",  # installed distributions: a repair's
+    "uuid", "platform",  # run and mode ids: common/randomid.py
+    "tomllib",  # no config.toml, no '# /// script' block
+    "bz2", "lzma",  # shutil's archive formats
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ["launched", "foreground"])
+def test_an_idle_daemon_with_bots_loads_only_its_own_command(
+        wd: Wdbot, bots: Path, tmp_path: Path, entry: str) -> None:
+    """Regression (issue 29): ``wdbot daemon`` entered through the whole CLI parser, which
+    imported every command module (with the web's and the chat's packages), and the idle
+    supervisor held ``importlib.metadata`` (with ``email``, ``zipfile``), ``uuid`` (with
+    ``platform``), ``tomllib`` and shutil's ``bz2``/``lzma``: about 1.5 MiB it never used.
+    Both entries: launched by a command (``python -m watchdog_runtime daemon --ready-fd``) and
+    in the foreground (what a service manager runs)."""
+    with contextlib.ExitStack() as stack:
+        if entry == "foreground":
+            stack.enter_context(wd.daemon(tmp_path / "daemon.log"))
+        for name in ("first.py", "second.py"):
+            wd("start", str(write_bot(bots, name, IDLE)))
+        wd.wait_state("first", "running")
+        wd.wait_state("second", "running")
+        modules = loaded(wd)
+        assert "watchdog_runtime.cli.commands.daemon" in modules  # the check sees the daemon's modules
+        assert modules & LEAN_OUT == set()
+        heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
+        assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0
+
+
+def test_debug_heap_refuses_a_bad_count(wd: Wdbot, tmp_path: Path) -> None:
+    """``debug_heap`` (issue 29's soak looks inside the supervisor with it) answers a bad
+    ``top`` with one usage error, and the supervisor serves on."""
+    with wd.daemon(tmp_path / "daemon.log"):
+        for bad in (0, 501, "5", True, 2.5):
+            with pytest.raises(RequestFailed, match="top must be a whole number") as caught:
+                request(Home(wd.home), "debug_heap", top=bad, timeout_s=10)
+            assert caught.value.usage
+        assert request(Home(wd.home), "debug_heap", timeout_s=10)["objects"] > 0

@@ -48,3 +48,42 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_uuid4_hex_is_a_version_4_uuid() -> None:
+    """The run and mode ids made without ``uuid`` read back as uuid4's own (issue 29)."""
+    import uuid
+
+    from watchdog_runtime.common.randomid import uuid4_hex
+
+    ids = {uuid4_hex() for _ in range(200)}
+    assert len(ids) == 200
+    for text in ids:
+        parsed = uuid.UUID(hex=text)
+        assert parsed.hex == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_toml_on_first_use_parses_and_refuses_as_tomllib() -> None:
+    """``tomlread``: tomllib's document, its error as TomlError (a ValueError)."""
+    from watchdog_runtime.tomlread import TomlError, loads
+
+    assert loads('a = 1\n[b]\nc = "d"\n') == {"a": 1, "b": {"c": "d"}}
+    with pytest.raises(TomlError, match="line 1"):
+        loads("a = = 1")
+
+
+def test_shutil_without_compressors_still_lets_them_import() -> None:
+    code = """
+import sys
+from watchdog_runtime.common.importwithout import import_without
+assert import_without("shutil", ("bz2", "lzma"))
+assert "bz2" not in sys.modules and "lzma" not in sys.modules and "_bz2" not in sys.modules
+import shutil
+assert shutil.which("sh") and "zip" in dict(shutil.get_archive_formats())
+import bz2, lzma  # tarfile, zipfile, a later need: still there
+assert bz2.decompress(bz2.compress(b"x")) == b"x" and lzma.decompress(lzma.compress(b"y")) == b"y"
+assert not import_without("shutil", ("bz2",))  # already there: nothing to do
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

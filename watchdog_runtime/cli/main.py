@@ -11,6 +11,7 @@ mistake is one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -32,14 +33,31 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line: the top options, then each command module's subcommands."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line: the top options, then each command module's subcommands
+    (``only``: that one command module's, see :func:`lean_command`)."""
     parser = _Parser(prog="wdbot", description="Keeps trading bots alive and makes every restart safe.")
     parser.add_argument("--version", action="version", version=f"wdbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    register_all(sub)
+    if only is None:
+        register_all(sub)
+    else:
+        importlib.import_module(f"{__package__}.commands.{only}").register(sub)
     return parser
+
+
+def lean_command(args: Sequence[str]) -> str | None:
+    """``wdbot daemon ...``: the long-lived supervisor parses with its own command module alone,
+    so the other command modules (and what they import) never take its memory (issue 29)."""
+    if args[:1] != ["daemon"]:
+        return None
+    from ..common.importwithout import import_without
+
+    # Before the parser (argparse's help formatter imports shutil): shutil imports bz2 and
+    # lzma (about 0.3 MiB) only for archive formats the supervisor never makes or unpacks.
+    import_without("shutil", ("bz2", "lzma"))
+    return "daemon"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,11 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in args:
         cut = args.index("--")
         args, bot_args = args[:cut], args[cut + 1:]
-    refused = refused_argv(args)
+    lean = lean_command(args)
+    refused = None if lean else refused_argv(args)
     if refused is not None:
         print(refused, file=sys.stderr)
         return 2
-    ns = build_parser().parse_args(args)
+    ns = build_parser(lean).parse_args(args)
     if bot_args and not getattr(ns, "takes_bot_args", False):
         print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart, run)",
               file=sys.stderr)

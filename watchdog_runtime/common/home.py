@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +199,8 @@ def private_socket(path: Path) -> Iterator[None]:
 
 def short_socket_dir() -> Path:
     """A per-user folder (mode 0700) for sockets of homes whose path is too long."""
+    import tempfile  # here: it brings shutil, bz2, lzma, random into every process (issue 29)
+
     folder = Path(tempfile.gettempdir()) / f"wdbot-{os.getuid()}"
     if len(os.fsencode(folder)) > SOCKET_PATH_MAX - 24:
         folder = Path("/tmp") / f"wdbot-{os.getuid()}"

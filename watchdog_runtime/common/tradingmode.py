@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .durable import atomic_write_json, read_regular
+from .randomid import uuid4_hex
 
 DAMAGED_SEQ = 2**62
 """A damaged file's record (halted) wins over any other until a command rewrites it."""
@@ -87,7 +87,7 @@ class ModeRecord:
 
     @classmethod
     def new(cls, mode: Mode, reason: str | None, source: str, now_iso: str, seq: int) -> ModeRecord:
-        return cls(mode, reason, now_iso, source, uuid.uuid4().hex, seq)
+        return cls(mode, reason, now_iso, source, uuid4_hex(), seq)
 
 
 DEFAULT = ModeRecord(Mode.ACTIVE)

@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.digest import sha256
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib  # type: ignore[import-not-found]  # 3.10 only, a declared dependency
+from ..tomlread import TomlError
+from ..tomlread import loads as toml_loads
 
 # The reference regular expression of PEP 723.
 _BLOCK_RE = re.compile(
@@ -79,8 +75,8 @@ def script_metadata(source: str) -> dict[str, object] | None:
         for line in blocks[0].group("content").splitlines(keepends=True)
     )
     try:
-        data: dict[str, object] = tomllib.loads(content)
-    except tomllib.TOMLDecodeError as exc:
+        data: dict[str, object] = toml_loads(content)
+    except TomlError as exc:
         raise DependencyError(f"the '# /// script' block is not valid TOML: {exc}") from None
     return data
 

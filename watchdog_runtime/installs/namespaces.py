@@ -7,7 +7,6 @@ chosen for another import of the bot, and two distributions that write the same 
 
 from __future__ import annotations
 
-import importlib.metadata
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -73,5 +72,7 @@ def installed_dists(site: Path | None) -> list[str]:
     """The distributions installed in a venv's site-packages."""
     if site is None:
         return []
+    import importlib.metadata  # here: with email, zipfile, csv, about 1 MiB the idle daemon never needs
+
     return [d.metadata["Name"] for d in importlib.metadata.distributions(path=[str(site)])
             if d.metadata["Name"]]

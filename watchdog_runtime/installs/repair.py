@@ -262,7 +262,7 @@ class AutoInstaller:
 
         items = ([required] if required else []) + self.discover(spec, required)
         installs, refusal = choose_all(items, required, decide, wanted,
-                                       installed_dists(site_packages(self.paths.venv)),
+                                       installed_dists(site_packages(self.paths.venv)) if items else [],
                                        fatal=lambda missing: self._stops_the_start(spec, missing.name))
         if refusal is not None:
             self.host.events.write("auto_install_refused", spec.name, module=refusal.module,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..common.home import BotPaths
+from ..common.randomid import uuid4_hex
 from ..events import wall_iso
 from ..installs.repair import AutoInstaller
 from ..registry import BotRecord, RunRecord
@@ -314,7 +314,7 @@ class BotRunner:
         """Write ahead, then fork: the run (its id, carried in the bot's environment) is on
         disk before the process exists, and its pid right after; a failed first write spawns
         nothing."""
-        run_id = uuid.uuid4().hex
+        run_id = uuid4_hex()
         launch = self.facts.launch(run_id, reason)
         self.facts.pending = pending = self.processes.new_run(run_id)
         try:

@@ -95,12 +95,13 @@ def _operations(sup: Supervisor, up: UpFile | None,
     """The control protocol's operations, each flushing the registry before it replies,
     audited, and (``--tee-logs``) following the bots they start."""
     from .audit import audited
-    from .debugops import debug_modules
+    from .debugops import debug_heap, debug_modules
     from .tee import attach
 
     ops = {name: _flushing(sup, op, quiet=name in READ_ONLY_OPS) for name, op in sup.ops.table().items()}
     ops["ready"] = _readiness(sup, up)
     ops["debug_modules"] = debug_modules  # issue 29: what the running daemon has imported
+    ops["debug_heap"] = debug_heap  # issue 29: which objects a soak run's supervisor holds
     tee = attach(sup, ops, tee_out) if tee_out else None
     return audited(ops, sup.events), tee
 
@@ -221,7 +222,7 @@ def _readiness(sup: Supervisor, up: UpFile | None) -> Callable[[], Awaitable[dic
     return ready
 
 
-READ_ONLY_OPS = frozenset({"ping", "status", "ready", "debug_modules"})
+READ_ONLY_OPS = frozenset({"ping", "status", "ready", "debug_modules", "debug_heap"})
 """They change nothing: a registry write still pending (a full disk) does not fail them."""
 
 

@@ -45,10 +45,13 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
     import_asyncio_without_ssl()  # first: nothing has imported asyncio yet
     from ...supervisor.daemon import AlreadyRunning, run_daemon
     from ...supervisor.metrics import MetricsError
-    from .up import read_up_file
 
     check_metrics(ns.metrics)
-    up = read_up_file(ns.up) if ns.up is not None else None  # a bad file: exit 2 before anything runs
+    up = None
+    if ns.up is not None:  # imported only then: the up-file's reader brings the client's modules
+        from .up import read_up_file
+
+        up = read_up_file(ns.up)  # a bad file: exit 2 before anything runs
 
     under_init = os.getpid() == 1
 
