@@ -325,10 +325,17 @@ def _proc_reading(pid: int) -> tuple[int, int, int] | None:
         # Fields after the command name (which may hold spaces and parentheses): the 20th
         # field of the line, num_threads, is the 18th after it.
         threads = int(stat[stat.rindex(b")") + 2:].split()[17])
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        fds = fd_count(pid)
     except (OSError, ValueError, IndexError):
         return None
     return rss, fds, threads
+
+
+def fd_count(pid: int) -> int:
+    """How many descriptors ``pid`` has open: one ``stat`` where the kernel gives the count
+    as the size of ``/proc/PID/fd`` (Linux 6.2 on), else a listing of the folder."""
+    count = os.stat(f"/proc/{pid}/fd").st_size
+    return count if count > 0 else len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def oom_kills(cgroup: Path) -> int | None:
