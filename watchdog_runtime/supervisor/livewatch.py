@@ -42,6 +42,8 @@ class LiveWatch:
         """Clock time the live process was started or adopted (how young it is)."""
         self.moved = True
         """The last reading differed from the one before (or there was none): read it soon."""
+        self.first_reading_at: float | None = None
+        """When the live process was first read (a flat bot is read in step with it)."""
 
     def new_process(self) -> None:
         """Readings, limits, heartbeats and a pending limit restart belong to one process."""
@@ -55,6 +57,7 @@ class LiveWatch:
         self.log_writers = LogWriterWatch(self._logs)
         self.started_at = self._clock()
         self.moved = True
+        self.first_reading_at = None
 
     def beat(self) -> None:
         self.last_beat = self._clock()
@@ -74,6 +77,8 @@ class LiveWatch:
         if self.limits is None:
             self.limits = limits()
         before = self.readings.last
+        if before is None:
+            self.first_reading_at = sample.at
         self.moved = moved(_shape(before) if before else None, _shape(sample))
         verdict = self.readings.observe(sample, self.limits)
         for stray in self.log_writers.check(sample.pids, root=pid):

@@ -7,8 +7,8 @@ while ago (its first trend verdict comes at the same time as before), it runs un
 the user set, its trend rises or a leak is suspected, or its last readings moved. A bot
 past half of a limit is read every ``FAST_S``, as before. Only a bot whose readings are flat
 and far from every limit is read once per bucket of its leak trend (every 20 s by default),
-just after the bucket starts: each bucket still gets its floor, every trend verdict comes
-at the same bucket boundary as before, and the first reading that moves (or a trend that
+always at the same point of the bucket: each bucket still gets its floor, the first trend
+verdict comes no later than before, and the first reading that moves (or a trend that
 starts to rise) brings it back to the interval.
 """
 
@@ -23,8 +23,6 @@ YOUNG_READS = 5
 """A new process is read at the interval for this many intervals (its start moves most)."""
 MOVED_BYTES = 1024 * 1024
 """RSS moving by more than this (or 2 %) between two readings is movement, not noise."""
-_INTO_BUCKET_S = 1e-3
-"""A flat bot's reading lands this far into its bucket: never on the boundary's float edge."""
 
 
 class Pace(Enum):
@@ -67,17 +65,21 @@ def pace(outlook: Outlook, young_s: float) -> Pace:
     return Pace.MOVED if outlook.moved else Pace.FLAT
 
 
-def next_reading(reason: Pace, now: float, next_tick: float, bucket_s: float) -> float:
+def next_reading(reason: Pace, now: float, next_tick: float, bucket_s: float, phase: float) -> float:
     """When a bot read at ``now`` for ``reason`` is read next: ``FAST_S`` on near a limit,
-    the next bucket's start when flat (never before the next tick), the next tick otherwise.
+    the next tick at the interval, and when flat, once per bucket at ``phase`` into it (the
+    time of the bot's first reading, modulo the bucket): its trend's points then lie whole
+    buckets apart from the first, so the span a verdict needs is reached no later than
+    when it is read at every tick.
 
-    >>> next_reading(Pace.FLAT, 41.0, 43.0, 20.0), next_reading(Pace.YOUNG, 41.0, 43.0, 20.0)
-    (60.001, 43.0)
+    >>> next_reading(Pace.FLAT, 41.0, 43.0, 20.0, 1.0), next_reading(Pace.YOUNG, 41.0, 43.0, 20.0, 1.0)
+    (61.0, 43.0)
     """
     if reason is Pace.NEAR_LIMIT:
         return min(now + FAST_S, next_tick)
     if reason is Pace.FLAT:
-        return max(next_tick, (now // bucket_s + 1) * bucket_s + _INTO_BUCKET_S)
+        wait = (phase - now) % bucket_s
+        return now + (wait if wait > 1e-6 else bucket_s)  # read at the phase: the next bucket's
     return next_tick
 
 

@@ -80,9 +80,11 @@ class Sampler:
             runner = self.sup.runners.get(name)
             if runner is None:
                 continue
-            reason = pace(runner.watch.outlook(), young_s(settings.interval_s))
+            watch = runner.watch
+            reason = pace(watch.outlook(), young_s(settings.interval_s))
             self.paces[name] = reason
-            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s))
+            phase = now if watch.first_reading_at is None else watch.first_reading_at
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
 
 
 async def sample_forever(sup: Supervisor) -> None:
