@@ -307,6 +307,25 @@ def sample(cgroup: Path, now: float) -> TreeSample | None:
     return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
+def glance(cgroup: Path, last: TreeSample, now: float) -> TreeSample | None:
+    """A cheap reading of a bot whose tree has not changed since ``last``: the cgroup's
+    ``memory.current``, ``cpu.stat`` and ``pids.current`` (its tasks: the members' threads)
+    and one ``stat`` per member for its open files. None when the tasks are not those of
+    ``last`` or a file is missing (no memory or pids controller): read it whole then."""
+    current = _read(f"{cgroup}/memory.current").strip()
+    tasks = _read(f"{cgroup}/pids.current").strip()
+    if not current.isdigit() or not tasks.isdigit() or int(tasks) != last.threads or not last.pids:
+        return None
+    fds = 0
+    for pid in last.pids:
+        try:
+            fds += fd_count(pid)
+        except OSError:
+            return None  # a member is gone: the tree changed
+    cpu_s = _stat_value(_read(f"{cgroup}/cpu.stat"), "usage_usec") / 1e6
+    return TreeSample(now, int(current), fds, last.threads, cpu_s, last.procs, last.pids)
+
+
 def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
     """``sample`` for each bot's cgroup, in the shape of ``procs.sample_trees``: bots whose
     cgroup is empty get no sample."""

@@ -6,6 +6,7 @@ starts over."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from .logwriters import LogWriterWatch
 from .pacing import Outlook, moved
 from .resources import FDS, MEMORY, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .runfiles import StderrRepeats
+
+
+_STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def process_starts() -> asyncio.Event:
+    """Set each time a live process starts to be watched on the running loop: the sampler,
+    which sleeps until its next planned reading, wakes and reads the new process at once."""
+    loop = asyncio.get_running_loop()
+    event = _STARTS.get(loop)
+    if event is None:
+        event = _STARTS[loop] = asyncio.Event()
+    return event
 
 
 class LiveWatch:
@@ -58,6 +72,7 @@ class LiveWatch:
         self.started_at = self._clock()
         self.moved = True
         self.first_reading_at = None
+        process_starts().set()
 
     def beat(self) -> None:
         self.last_beat = self._clock()
