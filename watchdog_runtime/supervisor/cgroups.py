@@ -287,14 +287,15 @@ def remove(cgroup: Path) -> bool:
     return True
 
 
-def sample(cgroup: Path, now: float) -> TreeSample | None:
+def sample(cgroup: Path, now: float, members: list[int] | None = None) -> TreeSample | None:
     """One reading of the bot's whole tree, the same shape ``procs.sample_trees`` gives:
     memory from ``memory.current`` when the memory controller is on (RSS summed over the
     members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
-    descriptors and threads summed over the members. None when the cgroup is empty."""
+    descriptors and threads summed over the members (``members``, else every process of the
+    cgroup and those below). None when the cgroup is empty."""
     rss = fds = threads = 0
     read: list[int] = []
-    for pid in pids(cgroup):
+    for pid in pids(cgroup) if members is None else members:
         reading = _proc_reading(pid)
         if reading is not None:
             rss, fds, threads = rss + reading[0], fds + reading[1], threads + reading[2]
@@ -308,22 +309,14 @@ def sample(cgroup: Path, now: float) -> TreeSample | None:
 
 
 def glance(cgroup: Path, last: TreeSample, now: float) -> TreeSample | None:
-    """A cheap reading of a bot whose tree has not changed since ``last``: the cgroup's
-    ``memory.current``, ``cpu.stat`` and ``pids.current`` (its tasks: the members' threads)
-    and one ``stat`` per member for its open files. None when the tasks are not those of
-    ``last`` or a file is missing (no memory or pids controller): read it whole then."""
-    current = _read(f"{cgroup}/memory.current").strip()
-    tasks = _read(f"{cgroup}/pids.current").strip()
-    if not current.isdigit() or not tasks.isdigit() or int(tasks) != last.threads or not last.pids:
+    """``sample`` of a bot whose processes are those of ``last``, without looking into the
+    cgroups below its own (a bot seldom makes any). None when its own process list is not
+    ``last``'s: read the tree whole then."""
+    members = _procs(cgroup)
+    if not members or sorted(members) != sorted(last.pids):
         return None
-    fds = 0
-    for pid in last.pids:
-        try:
-            fds += fd_count(pid)
-        except OSError:
-            return None  # a member is gone: the tree changed
-    cpu_s = _stat_value(_read(f"{cgroup}/cpu.stat"), "usage_usec") / 1e6
-    return TreeSample(now, int(current), fds, last.threads, cpu_s, last.procs, last.pids)
+    reading = sample(cgroup, now, members)
+    return reading if reading is not None and reading.procs == len(members) else None
 
 
 def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
@@ -334,16 +327,16 @@ def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
 
 
 def _proc_reading(pid: int) -> tuple[int, int, int] | None:
-    """(RSS bytes, open descriptors, threads) of one process from /proc; None when it is
-    gone or hidden (the same boundary as ``procs``)."""
+    """(RSS bytes, open descriptors, threads) of one process from /proc: its ``stat`` file
+    and a ``stat`` call on its descriptors; None when it is gone or hidden (the same boundary
+    as ``procs``)."""
     try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            rss = int(fh.read().split()[1]) * _PAGE
         with open(f"/proc/{pid}/stat", "rb") as fh:
             stat = fh.read()
         # Fields after the command name (which may hold spaces and parentheses): the 20th
-        # field of the line, num_threads, is the 18th after it.
-        threads = int(stat[stat.rindex(b")") + 2:].split()[17])
+        # field of the line, num_threads, is the 18th after it; rss (pages), the 24th, the 22nd.
+        fields = stat[stat.rindex(b")") + 2:].split()
+        threads, rss = int(fields[17]), int(fields[21]) * _PAGE
         fds = fd_count(pid)
     except (OSError, ValueError, IndexError):
         return None

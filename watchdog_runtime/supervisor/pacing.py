@@ -68,9 +68,9 @@ def pace(outlook: Outlook, young_s: float) -> Pace:
 def next_reading(reason: Pace, now: float, next_tick: float, bucket_s: float, phase: float) -> float:
     """When a bot read at ``now`` for ``reason`` is read next: ``FAST_S`` on near a limit,
     the next tick at the interval, and when flat, once per bucket at ``phase`` into it (the
-    time of the bot's first reading, modulo the bucket): its trend's points then lie whole
-    buckets apart from the first, so the span a verdict needs is reached no later than
-    when it is read at every tick.
+    time of the bot's first reading, modulo the bucket, or the tick just after it): its
+    trend's points then lie whole buckets apart from the first, so the span a verdict needs
+    is reached no later than when it is read at every tick (one tick later, at most).
 
     >>> next_reading(Pace.FLAT, 41.0, 43.0, 20.0, 1.0), next_reading(Pace.YOUNG, 41.0, 43.0, 20.0, 1.0)
     (61.0, 43.0)

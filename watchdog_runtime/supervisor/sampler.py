@@ -4,8 +4,8 @@ to its runner (which may restart the bot past a limit), each bot at its own pace
 half of a limit, once per trend bucket while flat and far from every limit.
 
 The loop sleeps until the next planned reading; a process that starts wakes it
-(``livewatch.process_starts``), and it is read at once. One wake reads every bot due, in one
-worker thread. A flat bot in a cgroup is read from three cgroup files and one ``stat`` per
+(``livewatch.process_starts``), and it is read at once. One wake reads every bot due: in a
+worker thread when one of them needs a walk of the process table, else on the loop. A flat bot in a cgroup is read from three cgroup files and one ``stat`` per
 member (``cgroups.glance``), its whole tree every ``FULL_EVERY`` readings or when it changed.
 """
 
@@ -118,8 +118,14 @@ class Sampler:
             watch = runner.watch
             reason = pace(watch.outlook(), young_s(step))
             self.paces[name] = reason
-            phase = now if watch.first_reading_at is None else watch.first_reading_at
-            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
+            first = now if watch.first_reading_at is None else watch.first_reading_at
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, self._on_grid(first, step)))
+
+
+    def _on_grid(self, at: float, step: float) -> float:
+        """The first tick of the grid at or after ``at``: flat bots whose first readings were
+        a few moments apart are read together (their verdicts at most one interval later)."""
+        return self._grid0 + math.ceil((at - self._grid0) / step - 1e-9) * step
 
 
 async def sample_forever(sup: Supervisor) -> None:
@@ -130,6 +136,10 @@ async def sample_forever(sup: Supervisor) -> None:
 async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
                          glances: Mapping[str, TreeSample]) -> dict[str, TreeSample]:
     try:
+        if all(sup.runners[n].joined_cgroup is not None for n in live):
+            # A few small files of /proc and the cgroup per bot: cheaper read here than a
+            # hand-over to a worker thread and back. A walk of the process table goes there.
+            return sample(sup, live, glances)
         return await asyncio.to_thread(sample, sup, live, glances)
     except Exception:  # noqa: BLE001 - a failed reading must not end the watch
         log.exception("sampling the bots failed")
