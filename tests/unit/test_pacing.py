@@ -54,6 +54,7 @@ def test_only_a_flat_bot_far_from_every_limit_waits_for_the_next_bucket() -> Non
     for _ in range(10):
         readings.append(next_reading(Pace.FLAT, readings[-1], readings[-1] + 2, BUCKET_S, readings[0]))
     assert [int(t // BUCKET_S) for t in readings] == list(range(11)), "one reading in every bucket"
+    assert next_reading(Pace.FLAT, 41.0, 41.2, 0.1, phase) == 41.2, "buckets under a tick: every tick"
 
 
 def test_movement_is_beyond_noise_and_any_change_of_files_or_processes() -> None:

@@ -18,7 +18,6 @@ from .pacing import Outlook, moved
 from .resources import FDS, MEMORY, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .runfiles import StderrRepeats
 
-
 _STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
 
 

@@ -77,7 +77,7 @@ def next_reading(reason: Pace, now: float, next_tick: float, bucket_s: float, ph
     """
     if reason is Pace.NEAR_LIMIT:
         return min(now + FAST_S, next_tick)
-    if reason is Pace.FLAT:
+    if reason is Pace.FLAT and bucket_s > next_tick - now:
         wait = (phase - now) % bucket_s
         return now + (wait if wait > 1e-6 else bucket_s)  # read at the phase: the next bucket's
     return next_tick

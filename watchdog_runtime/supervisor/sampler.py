@@ -5,8 +5,9 @@ half of a limit, once per trend bucket while flat and far from every limit.
 
 The loop sleeps until the next planned reading; a process that starts wakes it
 (``livewatch.process_starts``), and it is read at once. One wake reads every bot due: in a
-worker thread when one of them needs a walk of the process table, else on the loop. A flat bot in a cgroup is read from three cgroup files and one ``stat`` per
-member (``cgroups.glance``), its whole tree every ``FULL_EVERY`` readings or when it changed.
+worker thread when one of them needs a walk of the process table, else on the loop. A flat
+bot in a cgroup is read without a look into the cgroups below its own (``cgroups.glance``),
+its whole tree every ``FULL_EVERY`` readings or when its processes changed.
 """
 
 from __future__ import annotations
@@ -114,12 +115,13 @@ class Sampler:
         for name in read:
             runner = self.sup.runners.get(name)
             if runner is None:
+                self.schedule.forget(name)  # removed meanwhile: never due for good
                 continue
             watch = runner.watch
             reason = pace(watch.outlook(), young_s(step))
             self.paces[name] = reason
-            first = now if watch.first_reading_at is None else watch.first_reading_at
-            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, self._on_grid(first, step)))
+            phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
 
 
     def _on_grid(self, at: float, step: float) -> float:
@@ -136,7 +138,7 @@ async def sample_forever(sup: Supervisor) -> None:
 async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
                          glances: Mapping[str, TreeSample]) -> dict[str, TreeSample]:
     try:
-        if all(sup.runners[n].joined_cgroup is not None for n in live):
+        if _small(sup, live):
             # A few small files of /proc and the cgroup per bot: cheaper read here than a
             # hand-over to a worker thread and back. A walk of the process table goes there.
             return sample(sup, live, glances)
@@ -144,6 +146,23 @@ async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity]
     except Exception:  # noqa: BLE001 - a failed reading must not end the watch
         log.exception("sampling the bots failed")
         return {}
+
+
+INLINE_PROCS = 64
+"""At most this many processes (by their last readings) are read on the loop; more (a bot
+that forks a crowd) go to the worker thread, so the loop is never held for long."""
+
+
+def _small(sup: Supervisor, live: Mapping[str, procs.ProcessIdentity]) -> bool:
+    """Every bot in a cgroup and already read, their processes few: read them on the loop."""
+    total = 0
+    for name in live:
+        runner = sup.runners[name]
+        last = runner.watch.readings.last
+        if runner.joined_cgroup is None or last is None:
+            return False
+        total += last.procs
+    return total <= INLINE_PROCS
 
 
 def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
