@@ -19,6 +19,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from ..records import boot_id
 from . import cgroups, procs
 from .livewatch import process_starts
 from .pacing import Pace, Schedule, next_reading, pace, young_s
@@ -175,7 +176,7 @@ def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
     now = sup.clock()
     samples = procs.sample_trees(walked, now) if walked else {}
     for name, cgroup in contained.items():
-        if not procs.is_alive(live[name]):
+        if not _alive(live[name]):
             continue
         last = (glances or {}).get(name)
         reading = cgroups.glance(cgroup, last, now) if last is not None else None
@@ -183,3 +184,11 @@ def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
         if reading is not None:
             samples[name] = reading
     return samples
+
+
+def _alive(ident: procs.ProcessIdentity) -> bool:
+    """``procs.is_alive``, in one raw read of the root's stat file where its identity is
+    its start ticks in this boot (Linux)."""
+    if ident.start_ticks is not None and ident.boot_id in (None, boot_id()):
+        return cgroups.started_at(ident.pid, ident.start_ticks)
+    return procs.is_alive(ident)
