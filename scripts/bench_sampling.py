@@ -1,8 +1,11 @@
-"""What the resource watch costs: the supervisor's CPU time and RSS while it samples 50 idle
-bots for 60 s (every 2 s, the default), beside the same supervisor with sampling made
-rare (a one-hour interval), and the cost of one sample per bot.
+"""What the resource watch costs: the supervisor's CPU time and RSS while it watches 50 idle
+bots for 60 s (the default settings), beside the same supervisor with sampling made rare
+(a one-hour interval), and the cost of one sample per bot; then what it still catches
+(issue 29): the peak RSS of a bot leaking 50 MB/s under --max-memory 300M, and how long
+after its start a slow leak (120 MB/h, from the start, and after a flat minute) is
+suspected (the ``leak_suspected`` event).
 
-    python scripts/bench_sampling.py [--bots 50] [--seconds 60] [--no-baseline]
+    python scripts/bench_sampling.py [--bots 50] [--seconds 60] [--no-baseline] [--no-leaks]
 """
 
 from __future__ import annotations
@@ -22,6 +25,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 IDLE_BOT = "import time\nwhile True:\n    time.sleep(3600)\n"
+FAST_LEAK = """import time
+hoard = []
+while len(hoard) < 400:                    # 50 MB/s, capped at 2 GB (bench.py's leaker)
+    hoard.append(bytearray(5 * 1024 * 1024))
+    hoard[-1][::4096] = b"x" * len(hoard[-1][::4096])   # touch every page: real RSS
+    time.sleep(0.1)
+time.sleep(100000)
+"""
+SLOW_LEAK = """import time
+time.sleep({flat})
+hoard = []
+while True:                                # 120 MB/h: 34 kB a second, every page touched
+    hoard.append(bytearray(34 * 1024))
+    hoard[-1][::4096] = b"x" * len(hoard[-1][::4096])
+    time.sleep(1.0)
+"""
 
 
 def run_home(tmp: Path, label: str, bots: int, seconds: float, interval: float) -> dict[str, float]:
@@ -72,11 +91,85 @@ def sample_cost(pids: dict[str, int], repeats: int = 20) -> float:
     return (time.perf_counter() - started) / repeats / max(1, len(idents))
 
 
+def _home(tmp: Path, label: str) -> tuple[Path, dict[str, str]]:
+    home = tmp / label
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WDBOT_")}
+    env["WDBOT_HOME"] = str(home)
+    return home, env
+
+
+def _wdbot(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "watchdog_runtime", *args], env=env, check=True,
+                   capture_output=True)
+
+
+def leak_limit(tmp: Path, rounds: int = 2) -> list[int]:
+    """Peak RSS of a bot leaking 50 MB/s under --max-memory 300M, before its restart."""
+    peaks = []
+    for i in range(rounds):
+        home, env = _home(tmp, f"limit{i}")
+        bot = home / "leaker.py"
+        bot.write_text(FAST_LEAK)
+        try:
+            _wdbot(env, "start", str(bot), "--max-memory", "300M")
+            doc = json.loads(subprocess.run([sys.executable, "-m", "watchdog_runtime", "status", "--json"],
+                                            env=env, check=True, capture_output=True, text=True).stdout)
+            proc, peak, deadline = psutil.Process(doc["bots"][0]["pid"]), 0, time.monotonic() + 90
+            while time.monotonic() < deadline:
+                try:
+                    if proc.status() == psutil.STATUS_ZOMBIE:
+                        break
+                    peak = max(peak, proc.memory_info().rss)
+                except psutil.Error:
+                    break  # stopped: the limit restart
+                time.sleep(0.02)
+            peaks.append(peak)
+        finally:
+            subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env,
+                           capture_output=True, check=False)
+    return peaks
+
+
+def leak_trend(tmp: Path, timeout_s: float = 600.0) -> dict[str, float | None]:
+    """Seconds from each slow leaker's start to its ``leak_suspected`` event."""
+    home, env = _home(tmp, "trend")
+    bots = {"early": 0, "late": 60}
+    started: dict[str, float] = {}
+    try:
+        for name, flat in bots.items():
+            path = home / f"{name}.py"
+            path.write_text(SLOW_LEAK.format(flat=flat))
+            started[name] = time.time()
+            _wdbot(env, "start", str(path))
+        found: dict[str, float | None] = {n: None for n in bots}
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and None in found.values():
+            events = home / "events.jsonl"
+            for line in events.read_text().splitlines() if events.exists() else []:
+                event = json.loads(line)
+                name = event.get("bot")
+                if event.get("kind") == "leak_suspected" and name in found and found[name] is None:
+                    found[name] = _at(event) - started[name]
+            time.sleep(1.0)
+        return found
+    finally:
+        subprocess.run([sys.executable, "-m", "watchdog_runtime", "shutdown"], env=env,
+                       capture_output=True, check=False)
+
+
+def _at(event: dict[str, object]) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00")).timestamp()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bots", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--no-leaks", action="store_true", help="skip the leak rows (about 6 minutes)")
     ns = parser.parse_args()
     mib = 1024 * 1024
     with tempfile.TemporaryDirectory(prefix="wdbench-") as tmp_s:
@@ -96,6 +189,16 @@ def main() -> int:
     per_bot = rows[0][1]["per_bot_s"]
     print(f"{'one sample of one bot':24}: {per_bot * 1e6:.0f} us (a pass over {ns.bots} bots: "
           f"{per_bot * ns.bots * 1e3:.1f} ms, in a worker thread)")
+    if not ns.no_leaks:
+        with tempfile.TemporaryDirectory(prefix="wdbench-") as tmp_s:
+            peaks = leak_limit(Path(tmp_s))
+            shown = ", ".join(f"{p / mib:.0f} MiB" for p in peaks)
+            print(f"{'leak 50 MB/s, limit 300M':24}: peak RSS {shown}")
+            found = leak_trend(Path(tmp_s))
+        for name, after in found.items():
+            what = "leak 120 MB/h from start" if name == "early" else "leak 120 MB/h after 60 s"
+            shown = "not suspected" if after is None else f"suspected {after:.0f} s after the start"
+            print(f"{what:24}: {shown}")
     return 0
 
 

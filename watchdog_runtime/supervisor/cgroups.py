@@ -287,14 +287,15 @@ def remove(cgroup: Path) -> bool:
     return True
 
 
-def sample(cgroup: Path, now: float) -> TreeSample | None:
+def sample(cgroup: Path, now: float, members: list[int] | None = None) -> TreeSample | None:
     """One reading of the bot's whole tree, the same shape ``procs.sample_trees`` gives:
     memory from ``memory.current`` when the memory controller is on (RSS summed over the
     members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
-    descriptors and threads summed over the members. None when the cgroup is empty."""
+    descriptors and threads summed over the members (``members``, else every process of the
+    cgroup and those below). None when the cgroup is empty."""
     rss = fds = threads = 0
     read: list[int] = []
-    for pid in pids(cgroup):
+    for pid in pids(cgroup) if members is None else members:
         reading = _proc_reading(pid)
         if reading is not None:
             rss, fds, threads = rss + reading[0], fds + reading[1], threads + reading[2]
@@ -307,6 +308,17 @@ def sample(cgroup: Path, now: float) -> TreeSample | None:
     return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
+def glance(cgroup: Path, last: TreeSample, now: float) -> TreeSample | None:
+    """``sample`` of a bot whose processes are those of ``last``, without looking into the
+    cgroups below its own (a bot seldom makes any). None when its own process list is not
+    ``last``'s: read the tree whole then."""
+    members = _procs(cgroup)
+    if not members or sorted(members) != sorted(last.pids):
+        return None
+    reading = sample(cgroup, now, members)
+    return reading if reading is not None and reading.procs == len(members) else None
+
+
 def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
     """``sample`` for each bot's cgroup, in the shape of ``procs.sample_trees``: bots whose
     cgroup is empty get no sample."""
@@ -315,20 +327,41 @@ def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
 
 
 def _proc_reading(pid: int) -> tuple[int, int, int] | None:
-    """(RSS bytes, open descriptors, threads) of one process from /proc; None when it is
-    gone or hidden (the same boundary as ``procs``)."""
+    """(RSS bytes, open descriptors, threads) of one process from /proc: its ``stat`` file
+    and a ``stat`` call on its descriptors; None when it is gone or hidden (the same boundary
+    as ``procs``)."""
     try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            rss = int(fh.read().split()[1]) * _PAGE
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-        # Fields after the command name (which may hold spaces and parentheses): the 20th
-        # field of the line, num_threads, is the 18th after it.
-        threads = int(stat[stat.rindex(b")") + 2:].split()[17])
-        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        fields = _stat_fields(pid)
+        threads, rss = int(fields[17]), int(fields[21]) * _PAGE
+        fds = fd_count(pid)
     except (OSError, ValueError, IndexError):
         return None
     return rss, fds, threads
+
+
+def _stat_fields(pid: int) -> list[bytes]:
+    """The fields of ``/proc/PID/stat`` after the command name (which may hold spaces and
+    parentheses): the line's 3rd field (the state) is the 1st here, its 20th (num_threads)
+    the 18th, its 22nd (start ticks) the 20th, its 24th (rss, in pages) the 22nd."""
+    stat = _read_bytes(f"/proc/{pid}/stat")
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def started_at(pid: int, start_ticks: int) -> bool:
+    """The process on ``pid`` is the one started at ``start_ticks`` (ticks since boot) and is
+    not a zombie: ``identity.matches`` in one raw read, for the watch's readings."""
+    try:
+        fields = _stat_fields(pid)
+        return int(fields[19]) == start_ticks and fields[0] not in (b"Z", b"X")
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def fd_count(pid: int) -> int:
+    """How many descriptors ``pid`` has open: one ``stat`` where the kernel gives the count
+    as the size of ``/proc/PID/fd`` (Linux 6.2 on), else a listing of the folder."""
+    count = os.stat(f"/proc/{pid}/fd").st_size
+    return count if count > 0 else len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def oom_kills(cgroup: Path) -> int | None:
@@ -350,16 +383,19 @@ def _read(path: Path | str) -> str:
     """A cgroup file's text; empty when it (or its cgroup) does not exist. Raw reads: this
     runs for every bot at every sample, where a text-mode ``open`` costs twice as much."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        return _read_bytes(path).decode()
     except OSError:  # gone (ENOENT, ENODEV after a removal) or not ours
         return ""
+
+
+def _read_bytes(path: Path | str) -> bytes:
+    """A small file's bytes, read raw (no buffered file object: a third of the calls)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
-        return b"".join(chunks).decode()
-    except OSError:
-        return ""
+        return b"".join(chunks)
     finally:
         os.close(fd)
 

@@ -1,5 +1,5 @@
 """The supervisor's periodic work, each loop a task the daemon owns and cancels: the resource
-sampler, the uptime pings, the sleep watch and the registry watch.
+sampler (``sampler``), the uptime pings, the sleep watch and the registry watch.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from ..common.units import duration
 from ..config import ConfigError
 from ..events import EventLog, wall_iso
-from . import cgroups, procs
-from .resources import TreeSample
+from .pacing import FAST_S
+from .sampler import sample_forever as sample_forever  # noqa: PLC0414 - serving starts it from here
 from .sleepwatch import SleepDetector
 
 if TYPE_CHECKING:
@@ -20,58 +20,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FAST_SAMPLE_S = 0.1
-"""How often a bot past half of its memory or open-files limit is read."""
+FAST_SAMPLE_S = FAST_S
+"""How often a bot past half of its memory or open-files limit is read (``pacing``)."""
 
 RECENT_SLEEP_S = 120.0
 """An exit this soon after the machine woke is put down to the sleep."""
-
-
-# ---------------------------------------------------------------- the sampler
-async def sample_forever(sup: Supervisor) -> None:
-    """Every ``interval``: one reading of every running bot's process tree, handed to its
-    runner (which may restart it past a limit). A bot past half of a limit is read every
-    ``FAST_SAMPLE_S`` as well, so a fast leak is caught near its limit, not a few hundred
-    megabytes past it. Runs until cancelled."""
-    next_full = sup.clock()
-    while True:
-        settings = sup.watch_settings()
-        full = sup.clock() >= next_full
-        if full:
-            next_full = sup.clock() + settings.interval_s
-        live = {n: ident for n, r in sup.runners.items()
-                if (ident := r.live_ident) and (full or r.near_limit())}
-        if live:
-            for name, sample in (await _sample_safely(sup, live)).items():
-                runner = sup.runners.get(name)
-                if runner is not None:
-                    runner.observe(live[name], sample, settings)
-        if full and sup.metrics is not None:
-            sup.metrics.snapshot = sup.redact(await sup.ops.op_status())
-        near = any(r.live_ident and r.near_limit() for r in sup.runners.values())
-        wait = FAST_SAMPLE_S if near else next_full - sup.clock()
-        await asyncio.sleep(max(0.0, min(wait, next_full - sup.clock())))
-
-
-async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
-    try:
-        return await asyncio.to_thread(sample, sup, live)
-    except Exception:  # noqa: BLE001 - a failed reading must not end the watch
-        log.exception("sampling the bots failed")
-        return {}
-
-
-def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
-    """One reading of each bot: from its cgroup when it has joined one (its own files, no walk
-    of the process table), else from the walk; a recycled pid is never read."""
-    contained = {n: cg for n in live if (cg := sup.runners[n].joined_cgroup) is not None}
-    walked = {n: ident for n, ident in live.items() if n not in contained}
-    now = sup.clock()
-    samples = procs.sample_trees(walked, now) if walked else {}
-    if contained:
-        alive = {n: cg for n, cg in contained.items() if procs.is_alive(live[n])}
-        samples.update(cgroups.sample_all(alive, now))
-    return samples
 
 
 # ------------------------------------------------------------- uptime pings

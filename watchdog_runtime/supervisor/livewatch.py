@@ -6,6 +6,7 @@ starts over."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,21 @@ from ..events import EventLog
 from ..states import ExitReason
 from .diagnosis import Failure, diagnose
 from .logwriters import LogWriterWatch
-from .resources import Breach, Limits, ResourceWatch, TreeSample, WatchSettings
+from .pacing import Outlook, moved
+from .resources import FDS, MEMORY, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
 from .runfiles import StderrRepeats
+
+_STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def process_starts() -> asyncio.Event:
+    """Set each time a live process starts to be watched on the running loop: the sampler,
+    which sleeps until its next planned reading, wakes and reads the new process at once."""
+    loop = asyncio.get_running_loop()
+    event = _STARTS.get(loop)
+    if event is None:
+        event = _STARTS[loop] = asyncio.Event()
+    return event
 
 
 class LiveWatch:
@@ -37,6 +51,12 @@ class LiveWatch:
         self.repeats = StderrRepeats(stderr_log)
         """The live process's repeated errors on stderr (a degraded bot)."""
         self.log_writers = LogWriterWatch(logs)
+        self.started_at = clock()
+        """Clock time the live process was started or adopted (how young it is)."""
+        self.moved = True
+        """The last reading differed from the one before (or there was none): read it soon."""
+        self.first_reading_at: float | None = None
+        """When the live process was first read (a flat bot is read in step with it)."""
 
     def new_process(self) -> None:
         """Readings, limits, heartbeats and a pending limit restart belong to one process."""
@@ -48,6 +68,10 @@ class LiveWatch:
         self.recovery_started = self._clock()
         self.repeats.restart()  # only this process's own repeats count
         self.log_writers = LogWriterWatch(self._logs)
+        self.started_at = self._clock()
+        self.moved = True
+        self.first_reading_at = None
+        process_starts().set()
 
     def beat(self) -> None:
         self.last_beat = self._clock()
@@ -66,6 +90,10 @@ class LiveWatch:
             self.readings.reset(settings)
         if self.limits is None:
             self.limits = limits()
+        before = self.readings.last
+        if before is None:
+            self.first_reading_at = sample.at
+        self.moved = moved(_shape(before) if before else None, _shape(sample))
         verdict = self.readings.observe(sample, self.limits)
         for stray in self.log_writers.check(sample.pids, root=pid):
             self._events.write("stray_log_writer", self.name, **stray.to_json())
@@ -76,6 +104,18 @@ class LiveWatch:
         if verdict.breach is not None:
             self.restart_for(verdict.breach)
         self._check_repeats()
+
+    def outlook(self) -> Outlook:
+        """What the readings say about how soon this process should be read again."""
+        limits, trends = self.limits, self.readings.trends
+        user_fds = limits is not None and limits.max_fds is not None \
+            and limits.max_fds != Limits.default_max_fds(limits.fd_rlimit)
+        limit_set = limits is not None and (limits.max_memory_bytes is not None or user_fds)
+        rising = bool(self.readings.leaks) or any(
+            (slope := trends[r].slope_per_hour()) is not None
+            and slope * 2 >= trends[r].params.threshold_per_hour for r in (MEMORY, FDS))
+        return Outlook(age_s=self._clock() - self.started_at, near_limit=self.near_limit(),
+                       limit_set=limit_set, rising=rising, moved=self.moved or self.repeats.grew)
 
     def _check_repeats(self) -> None:
         """Flag (and alert) a running bot that repeats one error on stderr; clear the flag
@@ -115,3 +155,7 @@ class LiveWatch:
         what = "heartbeat" if self.beats_seen else "heartbeat since the start"
         self.restart_for(Breach(ExitReason.HANG, f"no {what} for {silent_s:.1f} s "
                                                  f"(--heartbeat-timeout {timeout_s:g})"))
+
+
+def _shape(sample: TreeSample) -> tuple[int, int, int]:
+    return sample.rss_bytes, sample.num_fds, sample.procs

@@ -72,6 +72,8 @@ class LogWriterWatch:
         """Look again if due; return the strays not seen at the last look (to report).
         ``root``, the bot itself, is left out: its own rotation moves it in the same step."""
         members = frozenset(pids) - {root}
+        if not members and not self.found:
+            return ()  # the bot alone: nobody to look at (its own rotation moves it along)
         seen = (self._inodes(), members)
         if seen == self._seen and not self.found:
             return ()

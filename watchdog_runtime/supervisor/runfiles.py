@@ -62,6 +62,8 @@ class StderrRepeats:
         self.path = path
         self.watch = watch or RepeatWatch()
         self.degraded: Degraded | None = None
+        self.grew = False
+        """The last check found new output (the bot is not quiet: read it at the interval)."""
         self._offset, self._inode = 0, 0
 
     def restart(self) -> None:
@@ -80,6 +82,15 @@ class StderrRepeats:
         return None if before == after else after
 
     def _read_new(self) -> str:
+        # One stat for a quiet bot (the same file, the same size), not an open and a read.
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            self.grew = False
+            return ""
+        self.grew = st.st_ino != self._inode or st.st_size != self._offset
+        if not self.grew:
+            return ""
         try:
             with os.fdopen(open_regular(self.path), "rb") as fh:
                 st = os.fstat(fh.fileno())

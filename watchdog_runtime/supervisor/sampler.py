@@ -1,0 +1,194 @@
+"""The resource sampler: the loop that reads the running bots' trees and hands each reading
+to its runner (which may restart the bot past a limit), each bot at its own pace
+(``pacing``): on a grid of the interval while it could change soon, every ``FAST_S`` past
+half of a limit, once per trend bucket while flat and far from every limit.
+
+The loop sleeps until the next planned reading; a process that starts wakes it
+(``livewatch.process_starts``), and it is read at once. One wake reads every bot due: in a
+worker thread when one of them needs a walk of the process table, else on the loop. A flat
+bot in a cgroup is read without a look into the cgroups below its own (``cgroups.glance``),
+its whole tree every ``FULL_EVERY`` readings or when its processes changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ..records import boot_id
+from . import cgroups, procs
+from .livewatch import process_starts
+from .pacing import Pace, Schedule, next_reading, pace, young_s
+from .resources import TreeSample, WatchSettings, trend_params
+
+if TYPE_CHECKING:
+    from .supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+FULL_EVERY = 6
+"""A flat bot's whole tree is read at every sixth reading (two minutes by default), the
+others glance at its cgroup's files."""
+
+
+class Sampler:
+    """The pacing of every bot's readings, and the loop that takes them."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+        self.schedule = Schedule()
+        self.paces: dict[str, Pace] = {}
+        """Each bot's pace at its last reading."""
+        self._idents: dict[str, procs.ProcessIdentity] = {}
+        self._glanced: dict[str, int] = {}
+        self._grid0 = sup.clock()
+        self._settings = sup.watch_settings()
+        self._next_snapshot = self._grid0
+
+    async def run(self) -> None:
+        """Read until cancelled."""
+        sup, starts = self.sup, process_starts()
+        while True:
+            starts.clear()  # a start from here on wakes the sleep below
+            now = sup.clock()
+            live = self._live(now)
+            due = {n: live[n] for n in self.schedule.due(now)}
+            if due:
+                await self._read(due)
+            if sup.metrics is not None and now >= self._next_snapshot:
+                self._next_snapshot = now + self._settings.interval_s
+                sup.metrics.snapshot = sup.redact(await sup.ops.op_status())
+            wake = self.schedule.next_at()
+            if sup.metrics is not None:
+                wake = min(wake if wake is not None else math.inf, self._next_snapshot)
+            timeout = None if wake is None or wake == math.inf else max(0.0, wake - sup.clock())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(starts.wait(), timeout)
+
+    def _live(self, now: float) -> dict[str, procs.ProcessIdentity]:
+        """The bots with a live process to read; a new process is due at once, a gone one
+        forgotten."""
+        live = {n: ident for n, r in self.sup.runners.items() if (ident := r.live_ident)}
+        for name in [n for n in self._idents if n not in live]:
+            del self._idents[name]
+            self.schedule.forget(name)
+            self.paces.pop(name, None)
+            self._glanced.pop(name, None)
+        for name, ident in live.items():
+            if self._idents.get(name) != ident:
+                self._idents[name] = ident
+                self.schedule.plan(name, now)
+                self.paces.pop(name, None)
+        return live
+
+    async def _read(self, due: dict[str, procs.ProcessIdentity]) -> None:
+        sup = self.sup
+        self._settings = settings = sup.watch_settings()  # an edit of config.toml counts from here
+        for name, sample in (await _sample_safely(sup, due, self._glances(due))).items():
+            runner = sup.runners.get(name)
+            if runner is not None:
+                runner.observe(due[name], sample, settings)
+        self._replan(due, sup.clock(), settings)
+
+    def _glances(self, due: Mapping[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
+        """The last readings of the due bots that were flat, to glance from (not every time)."""
+        out: dict[str, TreeSample] = {}
+        for name in due:
+            runner = self.sup.runners.get(name)
+            last = runner.watch.readings.last if runner is not None else None
+            count = self._glanced.get(name, 0)
+            if last is not None and self.paces.get(name) is Pace.FLAT and count < FULL_EVERY - 1:
+                out[name] = last
+                self._glanced[name] = count + 1
+            else:
+                self._glanced[name] = 0
+        return out
+
+    def _replan(self, read: dict[str, procs.ProcessIdentity], now: float, settings: WatchSettings) -> None:
+        """Plan each bot just read by what its readings say now."""
+        bucket_s = trend_params(settings, "memory").bucket_s
+        step = settings.interval_s
+        next_tick = self._grid0 + (math.floor((now - self._grid0) / step) + 1) * step
+        for name in read:
+            runner = self.sup.runners.get(name)
+            if runner is None:
+                self.schedule.forget(name)  # removed meanwhile: never due for good
+                continue
+            watch = runner.watch
+            reason = pace(watch.outlook(), young_s(step))
+            self.paces[name] = reason
+            phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
+
+
+    def _on_grid(self, at: float, step: float) -> float:
+        """The first tick of the grid at or after ``at``: flat bots whose first readings were
+        a few moments apart are read together (their verdicts at most one interval later)."""
+        return self._grid0 + math.ceil((at - self._grid0) / step - 1e-9) * step
+
+
+async def sample_forever(sup: Supervisor) -> None:
+    """The sampler of ``sup``, run until cancelled."""
+    await Sampler(sup).run()
+
+
+async def _sample_safely(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
+                         glances: Mapping[str, TreeSample]) -> dict[str, TreeSample]:
+    try:
+        if _small(sup, live):
+            # A few small files of /proc and the cgroup per bot: cheaper read here than a
+            # hand-over to a worker thread and back. A walk of the process table goes there.
+            return sample(sup, live, glances)
+        return await asyncio.to_thread(sample, sup, live, glances)
+    except Exception:  # noqa: BLE001 - a failed reading must not end the watch
+        log.exception("sampling the bots failed")
+        return {}
+
+
+INLINE_PROCS = 64
+"""At most this many processes (by their last readings) are read on the loop; more (a bot
+that forks a crowd) go to the worker thread, so the loop is never held for long."""
+
+
+def _small(sup: Supervisor, live: Mapping[str, procs.ProcessIdentity]) -> bool:
+    """Every bot in a cgroup and already read, their processes few: read them on the loop."""
+    total = 0
+    for name in live:
+        runner = sup.runners[name]
+        last = runner.watch.readings.last
+        if runner.joined_cgroup is None or last is None:
+            return False
+        total += last.procs
+    return total <= INLINE_PROCS
+
+
+def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
+           glances: Mapping[str, TreeSample] | None = None) -> dict[str, TreeSample]:
+    """One reading of each bot: from its cgroup when it has joined one (its own files, no walk
+    of the process table; a glance at them for a bot in ``glances``), else from the walk; a
+    recycled pid is never read."""
+    contained = {n: cg for n in live if (cg := sup.runners[n].joined_cgroup) is not None}
+    walked = {n: ident for n, ident in live.items() if n not in contained}
+    now = sup.clock()
+    samples = procs.sample_trees(walked, now) if walked else {}
+    for name, cgroup in contained.items():
+        if not _alive(live[name]):
+            continue
+        last = (glances or {}).get(name)
+        reading = cgroups.glance(cgroup, last, now) if last is not None else None
+        reading = reading or cgroups.sample(cgroup, now)
+        if reading is not None:
+            samples[name] = reading
+    return samples
+
+
+def _alive(ident: procs.ProcessIdentity) -> bool:
+    """``procs.is_alive``, in one raw read of the root's stat file where its identity is
+    its start ticks in this boot (Linux)."""
+    if ident.start_ticks is not None and ident.boot_id in (None, boot_id()):
+        return cgroups.started_at(ident.pid, ident.start_ticks)
+    return procs.is_alive(ident)
