@@ -1,0 +1,64 @@
+"""Red team on issue 29 (warm spare, run written ahead), through the real wdbot: what a hostile
+world can do to a bot's ``run/ahead.json`` or its waiting spare, and what must still hold."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.helpers import Wdbot, wait_until, write_bot
+from tests.integration.test_trust import kill_supervisor
+
+SLEEPER = """
+import time
+while True:
+    time.sleep(1)
+"""
+
+
+def _identity(pid: int) -> dict[str, object]:
+    """What a run record names a process by (pid, create time, start ticks, boot id)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    return {"pid": pid, "create_time": psutil.Process(pid).create_time(), "start_ticks": ticks,
+            "boot_id": boot}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.slow
+def test_a_foreign_ahead_json_naming_an_unrelated_process_is_never_adopted(wd: Wdbot, bots: Path) -> None:
+    """Red team rt29, bug: ``choose_own`` adopted the pid of a write-ahead record (meant for a
+    warm spare's run) whenever that process was alive, without asking whether it was the
+    bot's: an ahead.json naming any other process (copied from another bot, or garbage with a
+    live pid) made the supervisor adopt it as the bot (the bot itself lost, and a ``wdbot
+    stop`` then killed that unrelated process)."""
+    wd("start", str(write_bot(bots, "victim.py", SLEEPER)))
+    bot = wd.wait_state("victim", "running")["pid"]
+    kill_supervisor(wd)
+    os.kill(bot, signal.SIGKILL)
+    wait_until(lambda: _gone(bot), "the bot's death")
+    other = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        record = {**_identity(other.pid), "run_id": uuid.uuid4().hex, "started_at": ""}
+        (wd.home / "bots" / "victim" / "run" / "ahead.json").write_text(json.dumps(record))
+        status = wd.wait_state("victim", "running")
+        assert status["pid"] != other.pid
+        wd("stop", "victim")
+        assert other.poll() is None  # the unrelated process was never signalled
+    finally:
+        other.kill()
+        other.wait()
