@@ -3,6 +3,7 @@ world can do to a bot's ``run/ahead.json`` or its waiting spare, and what must s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -87,3 +88,47 @@ def test_a_garbage_ahead_json_never_crashes_the_supervisor(wd: Wdbot, bots: Path
     (wd.home / "bots" / "victim" / "run" / "ahead.json").write_text(json.dumps(record))
     status = wd.wait_state("victim", "running")
     assert status["pid"] not in (bot, 1)
+
+
+HELPERLIB = """
+import os, subprocess
+child = subprocess.Popen(["sleep", "300"])
+with open(os.environ["RT29_LOG"], "a") as fh:
+    fh.write(f"{os.getpid()} {child.pid}\\n")
+"""
+
+HELPED = """
+import time
+import rt29helperlib
+while True:
+    time.sleep(1)
+"""
+
+
+@pytest.mark.slow
+def test_a_helper_started_by_a_preloaded_import_dies_with_the_spare(wd: Wdbot, bots: Path,
+                                                                      tmp_path: Path) -> None:
+    """Red team rt29, bug: a spare whose preload started a process (a library that starts a
+    helper as it is imported) left that helper behind for ever when its supervisor was killed
+    -9: the spare read its end of file and ``_exit``-ed alone, and the helper carries no marker
+    (only the spare's placeholders), so no sweep ever finds it."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "rt29helperlib.py").write_text(HELPERLIB)
+    log = tmp_path / "helpers.log"
+    wd("start", str(write_bot(bots, "helped.py", HELPED)), "--warm-spare", "--no-auto-install",
+       "--env", f"PYTHONPATH={lib}", "--env", f"RT29_LOG={log}")
+    spare = wait_until(lambda: (wd.bot("helped").get("warm_spare") or {}).get("pid"), "a warm spare")
+
+    def spare_helper() -> int | None:
+        lines = log.read_text().split("\n") if log.exists() else []
+        return next((int(c) for p, _, c in (x.partition(" ") for x in lines) if p == str(spare)), None)
+
+    helper = wait_until(spare_helper, "the spare's preload to start its helper")
+    kill_supervisor(wd)
+    wait_until(lambda: _gone(spare), "the spare to read its end of file and exit")
+    try:
+        wait_until(lambda: _gone(helper), "the spare's helper to go with it", timeout_s=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(helper, signal.SIGKILL)
