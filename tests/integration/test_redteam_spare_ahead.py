@@ -132,3 +132,34 @@ def test_a_helper_started_by_a_preloaded_import_dies_with_the_spare(wd: Wdbot, b
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(helper, signal.SIGKILL)
+
+
+SHADOWED = """
+import os, time
+import colorsys
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "colorsys.log"), "a") as fh:
+    fh.write(f"{os.getpid()} {colorsys.__file__}\\n")
+if os.path.exists(os.path.join(HERE, "crash")):
+    os.unlink(os.path.join(HERE, "crash"))
+while not os.path.exists(os.path.join(HERE, "crash")):
+    time.sleep(0.01)
+raise SystemExit(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_module_saved_beside_the_bot_while_its_spare_waits_is_the_one_imported(
+        wd: Wdbot, bots: Path) -> None:
+    """Red team rt29, bug: the spare preloads the bot's top-level imports that are not of its
+    folder; a module of that name saved in the bot's folder while the spare waited (the bot's
+    own ``colorsys.py``) was never imported after the release: the preloaded library stood in
+    for it, where a fresh spawn imports the bot's own file."""
+    wd("start", str(write_bot(bots, "shadow.py", SHADOWED)), "--warm-spare", "--backoff-initial", "0")
+    log = bots / "colorsys.log"
+    wait_until(lambda: log.exists() and log.read_text().count("\n") == 1, "the first start")
+    wait_until(lambda: (wd.bot("shadow").get("warm_spare") or {}).get("ready"), "a ready warm spare")
+    write_bot(bots, "colorsys.py", "WHO = 'the bot'\n")
+    (bots / "crash").touch()
+    wait_until(lambda: log.read_text().count("\n") == 2, "the restart")
+    assert log.read_text().splitlines()[1].split(" ", 1)[1] == str(bots / "colorsys.py")
