@@ -14,10 +14,19 @@ from ..spec import BotSpec
 from ..states import StartReason
 from . import logmarks, procs, scopes
 from .botenv import Launch
-from .runnerhost import ProcessHost
 from .identity import ProcessIdentity
-from .warmspare import (PLACEHOLDER, RUN_ID_LENGTH, Spare, SpareKey, WarmSpares, key_for, leaf_for, move_in,
-                        waiting_spare)
+from .runnerhost import ProcessHost
+from .warmspare import (
+    PLACEHOLDER,
+    RUN_ID_LENGTH,
+    Spare,
+    SpareKey,
+    WarmSpares,
+    key_for,
+    leaf_for,
+    move_in,
+    waiting_spare,
+)
 
 if TYPE_CHECKING:
     from .botprocess import LiveProcess
