@@ -163,3 +163,30 @@ def test_a_module_saved_beside_the_bot_while_its_spare_waits_is_the_one_imported
     (bots / "crash").touch()
     wait_until(lambda: log.read_text().count("\n") == 2, "the restart")
     assert log.read_text().splitlines()[1].split(" ", 1)[1] == str(bots / "colorsys.py")
+
+
+STARTER = """
+import os, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(HERE, "starts.log"), "a") as fh:
+    fh.write(f"{os.getpid()}\\n")
+while not os.path.exists(os.path.join(HERE, "crash")):
+    time.sleep(0.01)
+os.unlink(os.path.join(HERE, "crash"))
+raise SystemExit(3)
+"""
+
+
+@pytest.mark.slow
+def test_an_entry_cache_that_is_a_fifo_never_keeps_the_bot_from_starting(wd: Wdbot, bots: Path) -> None:
+    """Red team rt29, bug: the bootstrap opened ``run/entry.cache`` as it found it: a FIFO
+    there blocked the open for ever (the restarted bot hung before its first line, shown
+    running)."""
+    wd("start", str(write_bot(bots, "cached.py", STARTER)), "--backoff-initial", "0")
+    log = bots / "starts.log"
+    wait_until(lambda: log.exists() and log.read_text().count("\n") == 1, "the first start")
+    cache = wd.home / "bots" / "cached" / "run" / "entry.cache"
+    cache.unlink(missing_ok=True)
+    os.mkfifo(cache)
+    (bots / "crash").touch()
+    wait_until(lambda: log.read_text().count("\n") == 2, "the restart's first line", timeout_s=15)
