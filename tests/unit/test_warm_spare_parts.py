@@ -9,6 +9,7 @@ from watchdog_runtime.bot import spare as protocol
 from watchdog_runtime.registry import RunRecord
 from watchdog_runtime.supervisor.adoption import choose_own
 from watchdog_runtime.supervisor.identity import ProcessIdentity
+from watchdog_runtime.supervisor.procs import Marked
 from watchdog_runtime.supervisor.warmspare import key_for, preload_names, spare_env
 
 
@@ -45,8 +46,13 @@ def test_a_spare_is_for_its_own_start_only(tmp_path: Path) -> None:
 
 def test_a_released_spare_is_adopted_by_its_pid_written_ahead() -> None:
     """The spare's pid is in the write-ahead record before it runs the bot: a supervisor that
-    died before recording the run adopts it by identity, whatever its environment says."""
+    died before recording the run adopts it by identity, when the process is the bot's (it
+    carries the run's id, or it is the bot's spare not yet released); never any other process
+    a foreign record names (red team rt29)."""
     ident = ProcessIdentity(42, 1.0, 500, "b")
     pending = RunRecord(42, 1.0, "r2", "t", start_ticks=500, boot_id="b")
-    assert choose_own(None, pending, [], lambda i: i == ident) == (ident, pending)
-    assert choose_own(None, pending, [], lambda i: False) is None  # it read its end of file
+    marked = [Marked(ident, "r2", True)]
+    assert choose_own(None, pending, marked, lambda i: i == ident) == (ident, pending)
+    assert choose_own(None, pending, [], lambda i: i == ident, lambda i: True) == (ident, pending)
+    assert choose_own(None, pending, [], lambda i: i == ident) is None  # not the bot's process
+    assert choose_own(None, pending, [], lambda i: False, lambda i: True) is None  # it read its end of file

@@ -72,7 +72,12 @@ def load(cache: str, path: str) -> Compiled | None:
     if key is None:
         return None
     try:
-        with open(cache, "rb") as fh:
+        # A regular file only: a FIFO put there blocked the open for ever, a symlink was
+        # followed anywhere (red team rt29).
+        fd = os.open(cache, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with open(fd, "rb") as fh:
+            if os.fstat(fd).st_mode & 0o170000 != 0o100000:
+                return None
             data = fh.read(MAX_BYTES + 1)
         head, _, payload = data.partition(b"\n")
         if head != key or len(data) > MAX_BYTES:

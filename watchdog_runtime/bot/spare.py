@@ -46,13 +46,14 @@ def main() -> NoReturn:
     _join(os.environ.get(LEAF_ENV))
     fd = int(os.environ[FD_ENV])
     waiter = _Waiter(fd)
-    _warm(os.environ.get(PRELOAD_ENV, ""))
+    preloaded = _warm(os.environ.get(PRELOAD_ENV, ""))
     try:
         os.write(fd, READY)
     except OSError:
-        os._exit(0)  # the supervisor is gone
+        _die()  # the supervisor is gone
     order = waiter.wait()
     _become(order, slots, fd)
+    _unshadow(preloaded)
     from . import bootstrap
 
     bootstrap.run(sys.argv[1], sys.argv[2:])
@@ -75,15 +76,15 @@ class _Waiter:
         head = _read_exactly(self.fd, HEADER)
         body = _read_exactly(self.fd, int(head, 16)) if head and _hex(head) else b""
         if not body:
-            os._exit(0)  # an end of file: the supervisor died or dropped this spare
+            _die()  # an end of file: the supervisor died or dropped this spare
         import json
 
         try:
             order = json.loads(body)
         except ValueError:
-            os._exit(0)
+            _die()
         if not isinstance(order, dict) or not isinstance(order.get("env"), dict):
-            os._exit(0)
+            _die()
         self.order = order
         self.done.set()
 
@@ -91,6 +92,19 @@ class _Waiter:
         self.done.wait()
         self.thread.join()
         return self.order
+
+
+def _die() -> NoReturn:
+    """End the spare and what its preload started (a library's helper, in its process group:
+    it carries only the placeholders, so no sweep would ever find it; red team rt29)."""
+    import signal
+
+    if os.getpgrp() == os.getpid():  # its own group (``start_new_session``), nobody else's
+        try:
+            os.killpg(0, signal.SIGKILL)
+        except OSError:
+            pass
+    os._exit(0)
 
 
 def _hex(data: bytes) -> bool:
@@ -113,7 +127,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return out
 
 
-def _warm(preload: str) -> None:
+def _warm(preload: str) -> list[str]:
     """What a start loads before the bot's first line: the bootstrap and what it imports on
     the way, then the bot's third-party modules (never one of the bot's own folder)."""
     import ast  # noqa: F401 - the bootstrap parses the bot file
@@ -126,7 +140,7 @@ def _warm(preload: str) -> None:
 
     names = [n for n in preload.split(",") if n and not _local(n.split(".")[0])]
     if not names:
-        return
+        return names
     import importlib
 
     cwd_entry = sys.path.pop(0) if sys.path and sys.path[0] == "" else None  # not the bot's folder
@@ -139,6 +153,17 @@ def _warm(preload: str) -> None:
     finally:
         if cwd_entry is not None:
             sys.path.insert(0, cwd_entry)
+    return names
+
+
+def _unshadow(preloaded: list[str]) -> None:
+    """A preloaded module whose name is now one of the bot's folder (saved there while the
+    spare waited) is forgotten, so the bot imports its own file as a fresh spawn would (the
+    preloaded one stood in for it; red team rt29)."""
+    tops = {n.split(".")[0] for n in preloaded}
+    for top in [t for t in tops if _local(t)]:
+        for name in [m for m in sys.modules if m == top or m.startswith(top + ".")]:
+            del sys.modules[name]
 
 
 def _local(top: str) -> bool:

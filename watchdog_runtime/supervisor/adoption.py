@@ -18,11 +18,16 @@ from .procs import Marked
 
 
 def choose_own(run: RunRecord | None, pending: RunRecord | None, found: list[Marked],
-               alive: Callable[[ProcessIdentity], bool]) -> tuple[ProcessIdentity, RunRecord] | None:
+               alive: Callable[[ProcessIdentity], bool],
+               spare: Callable[[ProcessIdentity], bool] = lambda ident: False,
+               ) -> tuple[ProcessIdentity, RunRecord] | None:
     """The bot's own live process and its run record, or None.
 
     The recorded run by its identity; a record without start ticks (an older wdbot) also by
-    pid plus run id. A run written ahead but never given its pid by its run id: the oldest
+    pid plus run id. A run written ahead with a pid (a warm spare's) by that pid, only when the
+    process is the bot's: it carries the run's id, or it is the bot's spare still waiting
+    (``spare``; a foreign or garbage record names anything else). A run written ahead but never
+    given its pid by its run id: the oldest
     process of that run that leads its own session, since the bot's process is spawned so
     and is older than anything it starts.
 
@@ -42,13 +47,18 @@ def choose_own(run: RunRecord | None, pending: RunRecord | None, found: list[Mar
                 return m.ident, with_ident(run, m.ident)
     if pending is None:
         return None
-    if pending.pid and alive(pending.ident):
+    if pending.pid and alive(pending.ident) and (_carries(found, pending) or spare(pending.ident)):
         return pending.ident, pending  # a warm spare's run: its pid was written ahead (issue 29)
     roots = [m for m in found if m.run_id == pending.run_id and m.leader]
     if not roots:
         return None
     oldest = min(roots, key=lambda m: (m.ident.start_ticks or 0, m.ident.create_time, m.ident.pid))
     return oldest.ident, with_ident(pending, oldest.ident)
+
+
+def _carries(found: list[Marked], run: RunRecord) -> bool:
+    """A process with the bot's marker and ``run``'s id is on ``run``'s pid."""
+    return any(m.ident.pid == run.pid and m.run_id == run.run_id for m in found)
 
 
 def others(found: list[Marked], own: RunRecord | None) -> list[Marked]:

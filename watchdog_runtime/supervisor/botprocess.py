@@ -332,7 +332,7 @@ class BotProcesses(SpareLayer):
                ) -> tuple[tuple[procs.ProcessIdentity, RunRecord] | None, list[procs.Marked]]:
         """Of the processes carrying the bot's marker: the one to adopt (the recorded run, by
         identity or by its write-ahead run id) and the others (strays)."""
-        adopted = choose_own(saved, pending, found, procs.is_alive)
+        adopted = choose_own(saved, pending, found, procs.is_alive, self.is_waiting_spare)
         return adopted, others(found, adopted[1] if adopted else None)
 
     def needs_sweep(self, strays: list[procs.Marked]) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -56,12 +57,25 @@ def path_of(paths: BotPaths) -> Path:
     return paths.run / "ahead.json"
 
 
+PID_LIMIT = 1 << 22
+"""Above Linux's largest ``pid_max``: no process has such a pid."""
+
+
 def read(path: Path) -> RunRecord | None:
-    """The run written ahead at ``path``, or None (none, or not readable: the registry alone)."""
+    """The run written ahead at ``path``, or None (none, or not readable, or naming no possible
+    process: the registry alone)."""
     try:
-        return RunRecord.from_json(json.loads(read_regular(path, MAX_BYTES)))
-    except (OSError, ValueError, KeyError, TypeError):
+        record = RunRecord.from_json(json.loads(read_regular(path, MAX_BYTES)))
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):
         return None
+    return record if _possible(record) else None
+
+
+def _possible(record: RunRecord) -> bool:
+    """A garbage record (a negative or huge pid, a time that is no number) made the sweep's
+    process look-ups raise and the supervisor die at its start (red team rt29)."""
+    return (0 <= record.pid < PID_LIMIT and math.isfinite(record.create_time)
+            and (record.start_ticks is None or record.start_ticks >= 0) and bool(record.run_id))
 
 
 def merge(found: Registry, home: Home) -> Registry:

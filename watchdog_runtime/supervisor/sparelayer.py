@@ -14,8 +14,19 @@ from ..spec import BotSpec
 from ..states import StartReason
 from . import logmarks, procs, scopes
 from .botenv import Launch
+from .identity import ProcessIdentity
 from .runnerhost import ProcessHost
-from .warmspare import PLACEHOLDER, RUN_ID_LENGTH, Spare, SpareKey, WarmSpares, key_for, leaf_for, move_in
+from .warmspare import (
+    PLACEHOLDER,
+    RUN_ID_LENGTH,
+    Spare,
+    SpareKey,
+    WarmSpares,
+    key_for,
+    leaf_for,
+    move_in,
+    waiting_spare,
+)
 
 if TYPE_CHECKING:
     from .botprocess import LiveProcess
@@ -56,6 +67,11 @@ class SpareLayer:
         from .botprocess import LiveProcess
 
         return LiveProcess(spare.ident, spare.popen, pending, self.host.clock())
+
+    def is_waiting_spare(self, ident: ProcessIdentity) -> bool:
+        """``ident`` is a spare of this bot's file not yet released (a write-ahead record's pid
+        is adopted only then, or when it carries the run's id: ``adoption.choose_own``)."""
+        return waiting_spare(ident.pid, self.spec.path)
 
     def go(self, live: LiveProcess, next_spare: bool) -> None:
         """The live process runs (spawned, released or adopted): the next warm spare starts

@@ -270,6 +270,18 @@ def _end(spare: Spare) -> None:
         spare.popen.wait(timeout=SEND_TIMEOUT_S)
 
 
+def waiting_spare(pid: int, bot_file: str) -> bool:
+    """``pid`` is a spare of ``bot_file`` not yet released (its run id still the placeholder),
+    by its command line and environment: a write-ahead record's pid is adopted only so."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    waiting = f"WDBOT_RUN_ID={PLACEHOLDER * RUN_ID_LENGTH}".encode()
+    return argv[1:4] == [b"-c", SPARE.encode(), bot_file.encode()] and waiting in environ
+
+
 def move_in(bot_cgroup: Path, pid: int) -> bool:
     """Put the released spare ``pid`` into the bot's cgroup; True when it is inside."""
     try:
