@@ -147,6 +147,7 @@ def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally,
         tally.clock_steps += 1
     elif action is Action.DISK_FULL and lab.disk is not None:
         written = lab.disk.fill()
+        checker.disk_full = True
         tally.disk_full_periods += 1
         unreadable.hold()
         free = os.statvfs(lab.disk.mountpoint)
@@ -154,6 +155,7 @@ def apply(lab: Lab, action: Action, value: int, checker: Checker, tally: Tally,
                          f"ballast, {free.f_bavail * free.f_frsize} bytes left")
     elif action is Action.DISK_FREE and lab.disk is not None:
         lab.disk.free()
+        checker.disk_full = False
         checker.excuse(time.monotonic())
         unreadable.excuse(time.monotonic())
     elif action is Action.STOP:
@@ -241,6 +243,7 @@ def run(args: argparse.Namespace) -> chaos_report.Figures:
                 print(f"chaos: {index + 1}/{len(steps)} steps, {tally.kills} kills "
                       f"({tally.window_kills} in the spawn window)", file=sys.stderr, flush=True)
         tally.clock_steps += int(lab.undo_faults())
+        checker.disk_full = False
         if lab.restore_registry():
             end_unreadable(checker, unreadable)
         checker.excuse(time.monotonic())

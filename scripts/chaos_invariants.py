@@ -186,6 +186,12 @@ class Checker:
     """While set (the registry cannot be read: the supervisor starts, stops and cleans up
     nothing, on purpose) no bot counts as lost and no orphan's grace runs; both count again
     from the restore (:class:`UnreadableEpisodes` judges what the episode did)."""
+    disk_full: bool = False
+    """While set (the home's disk is full: no run can be written ahead, so no bot can start)
+    no bot counts as lost; orphans and copies are judged as ever. Being down counts again
+    from the disk's freeing (:meth:`excuse`). Without it, a full-disk period longer than a
+    bot's allowance (spawn-window steps each wait up to 10 s for a spawn that cannot come)
+    was judged while it lasted, against :meth:`excuse`'s own rule."""
 
     def step(self, index: int, at: float) -> None:
         """The run's step ``index`` began at ``at``: findings name the step they began in,
@@ -263,7 +269,8 @@ class Checker:
             since = self._down_since.setdefault(name, snap.at)
             plan = self.plans.get(name)
             limit = (plan.max_down_s if plan else 0.0) + self.grace_s
-            if snap.at - since >= limit and name not in self._lost_open and not self.paused:
+            judged = not (self.paused or self.disk_full)
+            if snap.at - since >= limit and name not in self._lost_open and judged:
                 self._lost_open.add(name)
                 self.lost.append(f"{name}: no process for {snap.at - since:.0f} s although it "
                                  f"should run{self._began(since)}")

@@ -161,6 +161,23 @@ def test_a_full_disk_excuses_being_down_until_it_is_freed() -> None:
     assert len(checker.lost) == 1
 
 
+def test_a_full_disk_longer_than_the_allowance_judges_no_bot_lost_while_it_lasts() -> None:
+    """A disk full for 22 s (spawn-window steps waiting for a spawn that cannot come) judged
+    the crash loopers lost while it lasted, though no bot can start on a full disk: 'lost'
+    in seed 13 once the preparation stopped starting a Python of its own (issue 26)."""
+    checker = Checker(PLANS, grace_s=10.0)
+    checker.disk_full = True
+    checker.observe(snap(0, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    checker.observe(snap(22, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    assert checker.lost == []
+    checker.disk_full = False
+    checker.excuse(until=22.0)
+    checker.observe(snap(31, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    assert checker.lost == []
+    checker.observe(snap(32, [], {"h": 1, "c": None}, wanted=frozenset({"h"})))
+    assert len(checker.lost) == 1, "down 10 s after the disk was freed: lost"
+
+
 def test_the_fault_schedule_comes_from_the_seed_alone() -> None:
     steps = chaos.plan(13, 100)
     assert steps == chaos.plan(13, 100) and steps != chaos.plan(14, 100)
