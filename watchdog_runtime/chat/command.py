@@ -35,15 +35,20 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                         help="store a new one-time-code secret, print it for your authenticator, exit")
 
 
+def missing_extra() -> bool:
+    """The ``telegram`` extra (python-telegram-bot) is not installed (``EXTRA_HINT`` says so)."""
+    import importlib.util
+
+    return importlib.util.find_spec("telegram") is None
+
+
 def run(ns: argparse.Namespace, home: Home) -> int:
     """Run until stopped; ChatUsageError for what the user must fix first."""
     if ns.new_totp:
         return _new_totp(home)
     settings = load_settings(home, tuple(ns.allow))
-    try:
-        import telegram  # noqa: F401 - only to say clearly that the extra is missing
-    except ImportError:
-        raise ChatUsageError(EXTRA_HINT) from None
+    if missing_extra():
+        raise ChatUsageError(EXTRA_HINT)
     lock = _only_one(home)  # held (open) until the process exits
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("httpx", "httpcore", "telegram"):
@@ -110,4 +115,4 @@ def _new_totp(home: Home) -> int:
     return 0
 
 
-__all__ = ["EXTRA_HINT", "SECRET_SCOPE", "TOKEN_NAME", "add_options", "run"]
+__all__ = ["EXTRA_HINT", "SECRET_SCOPE", "TOKEN_NAME", "add_options", "missing_extra", "run"]

@@ -189,8 +189,8 @@ class BotProcesses(SpareLayer):
         warm spare taken for it (on disk before the spare runs any of the bot's code)."""
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
         run = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
-        env = self._environment(placeholder_launch())
-        spare = self.spares.take(self._spare_key(env) if self._spare_allowed() else None)
+        key = self._spare_key(self._environment(placeholder_launch())) if self._spare_allowed() else None
+        spare = self.spares.take(key)
         return with_ident(run, spare.ident) if spare is not None else run
 
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:

@@ -80,16 +80,12 @@ def _ping_quietly(home: Home) -> dict[str, Any] | None:
 
 def _missing_extra(ns: argparse.Namespace) -> str | None:
     """What to install first for the extra units asked (``--web``, ``--telegram``), or None."""
-    import importlib.util
-
-    from ...chat.command import EXTRA_HINT
+    from ...chat import command as chat
     from ...web.command import missing_extra
 
     if ns.web and (advice := missing_extra()):
         return advice
-    if ns.telegram and importlib.util.find_spec("telegram") is None:
-        return EXTRA_HINT
-    return None
+    return chat.EXTRA_HINT if ns.telegram and chat.missing_extra() else None
 
 
 def _web_unit_spec(spec: Any, listen: str) -> Any:
