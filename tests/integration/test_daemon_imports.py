@@ -90,6 +90,7 @@ DEFERRED_OUT = {
     "watchdog_runtime.bot.bootstrap", "watchdog_runtime.bot.shutdown", "faulthandler",  # the bot's own
     "uv", "sysconfig",  # the uv binary, looked up in a child
     "asyncio.sslproto", "asyncio.staggered",  # TLS and TCP races: made lazily, never used
+    "zlib",  # shutil's zip and gzip formats
 }
 
 

@@ -5,7 +5,7 @@ supervisor never opens: its sockets are Unix sockets and the metrics server is p
 thread. Importing asyncio while ``ssl`` is marked missing takes asyncio's own "Python built
 without ssl" branch; the mark is lifted at once, so a later ``import ssl`` (apprise sending an
 alert) still works, only asyncio's TLS stays off in this process. (``wdbot daemon`` imports
-``shutil`` without ``bz2``/``lzma`` the same way before its parser: ``cli.main.lean_command``.)
+``shutil`` without ``bz2``/``lzma``/``zlib`` the same way before its parser: ``cli.main.lean_command``.)
 """
 
 from __future__ import annotations
