@@ -76,7 +76,8 @@ def _find_uv_bin() -> str:
                       f"the uv package found no uv binary: {lines[-1] if lines else exc}") from None
     except (OSError, subprocess.SubprocessError) as exc:
         raise UvError(("--version",), None, f"cannot look for the uv binary: {exc}") from None
-    path = found.stdout.strip()
+    lines = found.stdout.strip().splitlines()
+    path = lines[-1] if lines else ""  # its last line: a sitecustomize may print before it
     try:
         subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:
