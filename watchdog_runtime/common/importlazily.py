@@ -30,9 +30,10 @@ class _LazyFinder:
         if name not in self.names:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path, target)
-        if spec is None or spec.loader is None:
-            return spec  # not found, or nothing to defer: the import goes on as it would
-        spec.loader = importlib.util.LazyLoader(spec.loader)
+        loader = spec.loader if spec is not None else None
+        if spec is None or loader is None or not hasattr(loader, "exec_module"):
+            return spec  # not found, or a loader LazyLoader cannot wrap: imported as it would be
+        spec.loader = importlib.util.LazyLoader(loader)
         return spec
 
 
