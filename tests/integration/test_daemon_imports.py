@@ -23,6 +23,11 @@ def loaded(wd: Wdbot) -> set[str]:
     return set(request(Home(wd.home), "debug_modules", timeout_s=10)["modules"])
 
 
+def deferred(wd: Wdbot) -> set[str]:
+    """The modules made lazily that the supervisor has not used yet (``debug_modules``)."""
+    return set(request(Home(wd.home), "debug_modules", timeout_s=10).get("deferred", ()))
+
+
 def mapped_openssl(pid: int) -> list[str]:
     """OpenSSL's libraries and extension modules in the process's memory map."""
     text = Path(f"/proc/{pid}/maps").read_text()
@@ -76,6 +81,18 @@ LEAN_OUT = {
     "bz2", "lzma",  # shutil's archive formats
 }
 
+# Issue 29's third round: what only an exit, an install or a look-up needs, imported there.
+DEFERRED_OUT = {
+    "watchdog_runtime.supervisor.diagnosis",  # explains an exit
+    "watchdog_runtime.installs.constraints", "watchdog_runtime.installs.newest",  # an install round
+    "watchdog_runtime.installs.upfront",  # a refused name
+    "importlib.resources",  # the shipped module table: something is missing
+    "watchdog_runtime.bot.bootstrap", "watchdog_runtime.bot.shutdown", "faulthandler",  # the bot's own
+    "uv", "sysconfig",  # the uv binary, looked up in a child
+    "asyncio.sslproto", "asyncio.staggered",  # TLS and TCP races: made lazily, never used
+    "zlib",  # shutil's zip and gzip formats
+}
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", ["launched", "foreground"])
@@ -84,7 +101,10 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
     """Regression (issue 29): ``wdbot daemon`` entered through the whole CLI parser, which
     imported every command module (with the web's and the chat's packages), and the idle
     supervisor held ``importlib.metadata`` (with ``email``, ``zipfile``), ``uuid`` (with
-    ``platform``), ``tomllib`` and shutil's ``bz2``/``lzma``: about 1.5 MiB it never used.
+    ``platform``), ``tomllib`` and shutil's ``bz2``/``lzma``: about 1.5 MiB it never used; then
+    (``DEFERRED_OUT``) the exit diagnosis's tables, the install-only modules, the bot's
+    bootstrap (for one constant), the ``uv`` package with ``sysconfig`` (to find a binary)
+    and asyncio's TLS and TCP-race modules.
     Both entries: launched by a command (``python -m watchdog_runtime daemon --ready-fd``) and
     in the foreground (what a service manager runs)."""
     with contextlib.ExitStack() as stack:
@@ -97,6 +117,8 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         modules = loaded(wd)
         assert "watchdog_runtime.cli.commands.daemon" in modules  # the check sees the daemon's modules
         assert modules & LEAN_OUT == set()
+        assert modules & DEFERRED_OUT == set()
+        assert {"asyncio.sslproto", "asyncio.staggered"} <= deferred(wd)  # created, not run
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0
 

@@ -87,3 +87,38 @@ print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_asyncio_with_lazy_tls_modules_loads_them_on_first_use() -> None:
+    """``leanimports`` (issue 29): asyncio imported with ``sslproto`` and ``staggered`` made
+    lazily; they are empty until used, and then work: a TCP connection race (staggered) runs,
+    a refused TLS request still says why, dataclasses and asyncio's debug mode are unharmed."""
+    code = """
+import sys
+from watchdog_runtime.supervisor.leanimports import import_asyncio_without_ssl
+assert import_asyncio_without_ssl()
+from watchdog_runtime.supervisor.debugops import _deferred
+assert "ssl" not in sys.modules
+assert _deferred(sys.modules["asyncio.sslproto"]) and _deferred(sys.modules["asyncio.staggered"])
+import asyncio, dataclasses
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: int
+
+async def main():
+    try:
+        await asyncio.open_connection("localhost", 9, happy_eyeballs_delay=0.05)
+    except OSError:
+        pass
+    await asyncio.sleep(0)
+
+asyncio.run(main(), debug=True)
+assert not _deferred(sys.modules["asyncio.staggered"])  # used: loaded
+assert sys.modules["asyncio.staggered"].staggered_race and Point(1).x == 1
+assert sys.modules["asyncio.sslproto"].SSLProtocol  # on first use
+assert not import_asyncio_without_ssl()  # asyncio is there: nothing to do
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -40,12 +40,6 @@ THREADS_POLL_S = 0.2
 PHASE_SEND_WAIT_S = 1.0
 """How long a phase message may wait for room at a busy supervisor (it is sent once)."""
 
-BYTECODE_LATER_ENV = "WDBOT_BYTECODE_LATER"
-"""Set by the supervisor on a start right after an install: the bot's imports write no
-``.pyc`` files (issue 26). Writing one per module imported cost ccxt and pandas about 0.5 s
-of CPU before the bot's first useful line; the supervisor compiles the venv at low priority
-once the bot is up, so that a restart imports from bytecode all the same."""
-
 
 def _record(**fields: Any) -> None:
     path = os.environ.get("WDBOT_EXIT_RECORD")
@@ -117,7 +111,8 @@ def run(path: str, args: list[str]) -> NoReturn:
 
 def _set_up_process() -> None:
     """What the bot's process has before anything of the bot's runs."""
-    if os.environ.pop(BYTECODE_LATER_ENV, None) == "1":  # popped: the bot's own children write theirs
+    # Popped: the bot's own children write their bytecode.
+    if os.environ.pop(codecache.BYTECODE_LATER_ENV, None) == "1":
         sys.dont_write_bytecode = True
     # A stop unwinds every bot, SDK or not, so its finally, with, atexit and wd.on_shutdown
     # clean-up runs (a handler of the bot's own replaces it).

@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 
     from .entry import Entry
 
+BYTECODE_LATER_ENV = "WDBOT_BYTECODE_LATER"
+"""Set by the supervisor on a start right after an install: the bot's imports write no
+``.pyc`` files (issue 26). Writing one per module imported cost ccxt and pandas about 0.5 s
+of CPU before the bot's first useful line; the supervisor compiles the venv at low priority
+once the bot is up, so that a restart imports from bytecode all the same. Here, not in
+``bootstrap``: the supervisor needs the name, not the bootstrap and its imports (issue 29)."""
+
 FORMAT = b"wdbot-entry-1"
 MAX_BYTES = 64 * 2**20
 """A cache larger than this is not one (the bot's file itself is compiled at most once)."""

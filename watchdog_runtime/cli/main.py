@@ -54,9 +54,9 @@ def lean_command(args: Sequence[str]) -> str | None:
         return None
     from ..common.importwithout import import_without
 
-    # Before the parser (argparse's help formatter imports shutil): shutil imports bz2 and
-    # lzma (about 0.3 MiB) only for archive formats the supervisor never makes or unpacks.
-    import_without("shutil", ("bz2", "lzma"))
+    # Before the parser (argparse's help formatter imports shutil): shutil imports bz2, lzma
+    # and zlib (about 0.5 MiB) only for archive formats the supervisor never makes or unpacks.
+    import_without("shutil", ("bz2", "lzma", "zlib"))
     return "daemon"
 
 

@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
 # The names and the operator's pairs are validated by config too, so they live below the rooms.
 from ..modnames import Entry as Entry
@@ -69,6 +68,8 @@ def parse_generated(text: str) -> tuple[tuple[Entry, ...], frozenset[tuple[str, 
 
 @lru_cache(maxsize=1)
 def _generated() -> tuple[tuple[Entry, ...], frozenset[tuple[str, str]]]:
+    from importlib import resources  # five modules the supervisor needs only for an install (issue 29)
+
     data = resources.files("watchdog_runtime.installs").joinpath("data/provides.txt")
     return parse_generated(data.read_text("utf-8")) if data.is_file() else ((), frozenset())
 
@@ -83,6 +84,8 @@ def conflicting(one: str, other: str) -> bool:
 def shipped_table() -> tuple[Entry, ...]:
     """The table shipped with wdbot: the curated lines, then the generated map's (read from
     real wheels) for the modules the curated lines do not name."""
+    from importlib import resources
+
     text = resources.files("watchdog_runtime.installs").joinpath("data/modules.txt").read_text("utf-8")
     curated = parse_table(text)
     keys = {e.module for e in curated}

@@ -21,6 +21,7 @@ from ..common.durable import atomic_write_bytes
 from ..common.home import BotPaths
 from ..config import Config, ConfigError
 from ..events import EventLog, wall_iso
+from ..modnames import normalize_dist, pairs_to_entries
 from ..spec import AutoInstall, BotSpec
 from .autoinstall import (
     Budget,
@@ -33,15 +34,10 @@ from .autoinstall import (
     plan,
     requirement_name,
 )
-from .causes import failed_line, uv_decisive_line
-from .constraints import constraint_lines, constraint_options
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .missing import MissingModule
-from .modmap import normalize_dist, pairs_to_entries, shipped_table
 from .namespaces import choose_all, installed_dists
-from .newest import newest_releases, settle
-from .upfront import stops_the_start
 from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
 from .venvs import MARKER, installing, mark_current, site_packages
@@ -131,6 +127,8 @@ class AutoInstaller:
             declared = declared_dependencies(Path(spec.path), spec.requirements).listed()
         except DependencyError:
             declared = ()
+        from .constraints import constraint_lines  # only for a round that installs (issue 29)
+
         return constraint_lines((*declared, *(i.requirement for i in self.recorded)), installing)
 
     def basis(self, spec: BotSpec) -> str:
@@ -219,6 +217,8 @@ class AutoInstaller:
                 self.host.events.write("auto_install", name, **item.to_json(),
                                        source=source.get(item.module), round=budget.rounds,
                                        seconds=seconds)
+        from .causes import uv_decisive_line  # only once a round ran (issue 29)
+
         for choice, error in failures.items():
             self._failed.add(normalize_dist(choice.dist))
             self.host.events.write("auto_install_failed", name, module=choice.module,
@@ -234,6 +234,8 @@ class AutoInstaller:
         moves forward."""
         source = config.allow_sdist is True or (config.allow_sdist is None and choice.source != "any")
         tried = "wheels, then a source build" if source else "wheels only"
+        from .causes import failed_line
+
         return failed_line(spec.name, spec.path, choice.requirement, tried, error)
 
     def _plan(self, spec: BotSpec, required: MissingModule | None, budget: Budget,
@@ -251,6 +253,8 @@ class AutoInstaller:
         policy = spec.auto_install or config.auto_install
 
         def decide(missing: MissingModule, preferred: tuple[str, ...]) -> Install | Refuse:
+            from .modmap import shipped_table  # read only when something is missing (issue 29)
+
             facts = facts_for(missing.name, self.paths.python, self.paths.venv,
                               Path(spec.path).parent)
             return plan(missing, bot=spec.name, policy=policy, facts=facts,
@@ -276,6 +280,8 @@ class AutoInstaller:
             source = Path(spec.path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return False
+        from .upfront import stops_the_start  # only for a refused name (issue 29)
+
         return stops_the_start(module, self._certain, source)
 
     def discover(self, spec: BotSpec, required: MissingModule | None = None) -> list[MissingModule]:
@@ -333,6 +339,8 @@ def install_all(venv: Path, choices: Sequence[Install], config: Config, keep: Se
     wheels only) allowing a source build: one bad name does not sink the others, and only
     what needed a build is said to be built. ``keep``: the versions no install may change
     (``constraints``). Returns what was installed and uv's full error for each failure."""
+    from .constraints import constraint_options  # as every install step: imported when run (issue 29)
+
     with constraint_options(keep) as pins:
         return _install_all(venv, choices, config, pins)
 
@@ -365,6 +373,9 @@ def settle_round(venv: Path, choices: Sequence[Install], done: list[Installed], 
     if not done or not bare:
         return done
     by_dist = {normalize_dist(c.dist): c for c in choices}
+    from .constraints import constraint_options
+    from .newest import newest_releases, settle
+
     newest = newest_releases(venv / "bin" / "python", bare, config.index.uv_args(),
                              config.install_timeout_s)
 

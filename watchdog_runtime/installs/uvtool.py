@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -50,18 +51,33 @@ _bin_lock = threading.Lock()
 def uv_bin() -> str:
     """The uv binary of the installed ``uv`` package, checked to run once per process.
 
-    Locked: venvs are prepared in worker threads, and ``find_uv_bin`` reads ``sysconfig``,
-    whose lazy initialisation is not thread-safe (it returned None under a race).
+    Locked: venvs are prepared in worker threads, and the binary is looked up once.
     """
     with _bin_lock:
         return _find_uv_bin()
 
 
+_LOCATE = ("import sys\nif sys.path[:1] == ['']:\n    del sys.path[0]  # not a uv.py of the folder it is in\n"
+           "import uv\nprint(uv.find_uv_bin())")
+"""The look-up, in a child of this interpreter: the ``uv`` package reads ``sysconfig`` (and
+its data module) to find its binary, about 0.2 MiB the supervisor would hold for life for
+one look-up (issue 29); in a child, neither is imported here (nor ``sysconfig``'s lazy set-up
+raced by worker threads, which returned None)."""
+
+
 @functools.lru_cache(maxsize=1)
 def _find_uv_bin() -> str:
-    import uv  # the package only locates its binary; import it when uv is first needed
-
-    path = uv.find_uv_bin()
+    try:
+        found = subprocess.run([sys.executable, "-c", _LOCATE], check=True, capture_output=True,
+                               text=True, timeout=30)
+    except subprocess.CalledProcessError as exc:
+        lines = exc.stderr.strip().splitlines()
+        raise UvError(("--version",), exc.returncode,
+                      f"the uv package found no uv binary: {lines[-1] if lines else exc}") from None
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UvError(("--version",), None, f"cannot look for the uv binary: {exc}") from None
+    lines = found.stdout.strip().splitlines()
+    path = lines[-1] if lines else ""  # its last line: a sitecustomize may print before it
     try:
         subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError) as exc:

@@ -11,7 +11,7 @@ import logging
 import subprocess
 from pathlib import Path
 
-from ..bot.bootstrap import BYTECODE_LATER_ENV
+from ..bot.codecache import BYTECODE_LATER_ENV
 from ..installs.bytecode import compile_argv, pending
 from ..states import StartReason
 

@@ -14,8 +14,17 @@ from .request_error import RequestError
 async def debug_modules() -> dict[str, Any]:
     """The ``debug_modules`` operation: every module this supervisor has imported, so a test
     can check it loads apprise, prometheus_client, watchfiles only once configured and rich
-    never (issue 29)."""
-    return {"modules": sorted(name for name, module in sys.modules.items() if module is not None)}
+    never (issue 29); ``deferred``: those made lazily and not used yet (``common.importlazily``),
+    not counted as loaded."""
+    present = [(name, module) for name, module in sys.modules.items() if module is not None]
+    return {"modules": sorted(name for name, module in present if not _deferred(module)),
+            "deferred": sorted(name for name, module in present if _deferred(module))}
+
+
+def _deferred(module: object) -> bool:
+    """A module ``LazyLoader`` made that nothing has used yet. ``type()``, not ``isinstance``:
+    the latter reads ``__class__``, which would load it."""
+    return type(module).__name__ == "_LazyModule"
 
 
 async def debug_heap(top: int = 25) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from typing import Any
 
 from ..common.home import BotPaths
 from ..events import wall_iso
+from ..records import Diagnosis
 from ..registry import RunRecord
 from ..spec import BotSpec
-from .diagnosis import Diagnosis, diagnose, failure_of
 from .lifecycle import ExitInfo, classify_exit
 from .livewatch import LiveWatch
 from .nativecrash import NATIVE_SIGNALS, crashed_module
@@ -54,6 +54,8 @@ def _diagnose(spec: BotSpec, paths: BotPaths, info: ExitInfo, record: dict[str, 
     if info.signal in NATIVE_SIGNALS:  # faulthandler's dump names the crashing package
         native = crashed_module(stderr_tail(paths.stderr_log, run))
     last, limits = watch.readings.last, watch.limits
+    from .diagnosis import diagnose, failure_of  # its tables only once an exit is explained (issue 29)
+
     return diagnose(info.reason, info.code, info.signal, failure_of(record, exc_line, tail),
                     last.rss_bytes if last else None, limits.machine_memory_bytes if limits else None,
                     slept_s=context.slept_s, native_module=native, bot=spec.name,

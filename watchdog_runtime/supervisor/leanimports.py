@@ -5,15 +5,22 @@ supervisor never opens: its sockets are Unix sockets and the metrics server is p
 thread. Importing asyncio while ``ssl`` is marked missing takes asyncio's own "Python built
 without ssl" branch; the mark is lifted at once, so a later ``import ssl`` (apprise sending an
 alert) still works, only asyncio's TLS stays off in this process. (``wdbot daemon`` imports
-``shutil`` without ``bz2``/``lzma`` the same way before its parser: ``cli.main.lean_command``.)
+``shutil`` without ``bz2``/``lzma``/``zlib`` the same way before its parser: ``cli.main.lean_command``.)
 """
 
 from __future__ import annotations
 
+from ..common.importlazily import lazily
 from ..common.importwithout import import_without
+
+DEFERRED = ("asyncio.sslproto", "asyncio.staggered")
+"""asyncio's modules loaded on first use only (``common.importlazily``): TLS and TCP connection
+races, which the supervisor never uses (its sockets are Unix sockets; the metrics server is a
+thread of its own). Each is used, if ever, from the event loop's thread."""
 
 
 def import_asyncio_without_ssl() -> bool:
     """Import asyncio without ssl, in a process that has imported neither; True when done so.
     Called first thing by ``wdbot daemon``, before anything imports asyncio."""
-    return import_without("asyncio", ("ssl",))
+    with lazily(DEFERRED):
+        return import_without("asyncio", ("ssl",))

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from ..events import EventLog
 from ..states import ExitReason
-from .diagnosis import Failure, diagnose
 from .logwriters import LogWriterWatch
 from .pacing import Outlook, moved
 from .resources import FDS, MEMORY, Breach, Limits, ResourceWatch, TreeSample, WatchSettings
@@ -132,6 +131,8 @@ class LiveWatch:
         d = self.repeats.degraded
         if d is None:
             return None
+        from .diagnosis import Failure, diagnose  # its tables only once needed (issue 29)
+
         found = diagnose(ExitReason.CRASH, None, None, Failure.from_line(d.exc_line), bot=self.name)
         return found.to_json() if found else None
 

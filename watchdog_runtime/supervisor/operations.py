@@ -22,7 +22,6 @@ from ..spec import BotSpec, SpecError
 from ..states import ExitReason, Hold, StartReason
 from . import procs
 from .botfile import BotFileError
-from .diagnosis import after_allow
 from .registrywriter import RegistryWriteError
 from .request_error import RequestError
 from .runner import BotRunner, StartFailed
@@ -241,6 +240,8 @@ class Operations:
             pairs = self.sup.allowed_pairs()
         except ConfigError:
             return bot
+        from .diagnosis import after_allow  # its tables only for a hint to refresh (issue 29)
+
         hint = after_allow(diagnosis["hint"], bot["name"], pairs)
         if hint != diagnosis["hint"]:
             last = bot["last_exit"]

@@ -28,7 +28,6 @@ from .botjournal import Journal
 from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
 from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
-from .diagnosis import diagnose
 from .exitread import Context, read_exit
 from .identity import ProcessIdentity
 from .lifecycle import ExitInfo, decide_after_exit, decide_after_setup_failure, start_reason_after
@@ -419,6 +418,7 @@ class BotRunner:
         if breach.reason is ExitReason.HANG:
             await self.processes.dump_stacks(live)
         code, sig = await self.processes.stop_tree(live, exit_task)
+        from .diagnosis import diagnose  # its tables only once an exit is explained (issue 29)
         return ExitInfo(code, sig, breach.reason, breach.detail, wall_iso(),
                         diagnose(breach.reason, code, sig, None, bot=self.spec.name))
 
