@@ -21,6 +21,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from .cgroupplan import (
     SUPERVISOR_LEAF,
@@ -312,7 +313,8 @@ def sample(cgroup: Path, now: float, members: list[int] | None = None,
     return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
-def glance(cgroup: Path, last: TreeSample, now: float, root: tuple[int, int] | None = None) -> TreeSample | None:
+def glance(cgroup: Path, last: TreeSample, now: float,
+           root: tuple[int, int] | None = None) -> TreeSample | None:
     """``sample`` of a bot whose processes are those of ``last``, without looking into the
     cgroups below its own (a bot seldom makes any). None when its own process list is not
     ``last``'s, or ``root`` is not the process it was: read the tree whole then (or not)."""
@@ -330,7 +332,7 @@ def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
     return {name: reading for name, reading in found.items() if reading is not None}
 
 
-def _proc_reading(pid: int, start_ticks: int | None = None) -> tuple[int, int, int] | None | bool:
+def _proc_reading(pid: int, start_ticks: int | None = None) -> tuple[int, int, int] | Literal[False] | None:
     """(RSS bytes, open descriptors, threads) of one process from /proc: its ``stat`` file
     and a ``stat`` call on its descriptors; None when it is gone or hidden (the same boundary
     as ``procs``); False when ``start_ticks`` is given and the process on ``pid`` is not the
