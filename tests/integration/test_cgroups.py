@@ -151,6 +151,12 @@ def test_sampling_sums_the_tree(containment: Containment, bots: Path, start_bot:
     gone = containment.bot("gone")
     assert set(cgroups.sample_all({"tree": cg, "gone": gone}, 5.0)) == {"tree"}
     assert cgroups.oom_kills(cg) == (0 if containment.memory else None)
+    # A glance (issue 29) checks the root's identity in the read it makes anyway: another
+    # process on the root's pid (other start ticks) is never read as the bot.
+    assert ident.start_ticks is not None
+    glanced = cgroups.glance(cg, got, 5.5, (popen.pid, ident.start_ticks))
+    assert glanced is not None and glanced.pids == got.pids and glanced.at == 5.5
+    assert cgroups.glance(cg, got, 5.5, (popen.pid, ident.start_ticks + 1)) is None
     cgroups.kill(cg)
     assert cgroups.wait_empty(cg, 10)
     assert popen.wait(10) == -signal.SIGKILL and cgroups.sample(cg, 6.0) is None

@@ -78,3 +78,20 @@ def test_a_flat_bot_that_starts_leaking_is_read_again_and_its_leak_suspected(
     wait_until(lambda: scaled.events("leak_suspected", "late"), "the leak to be suspected")
     [event] = scaled.events("leak_suspected", "late")
     assert event["resource"] == "memory" and "RSS rising" in event["detail"]
+
+
+@pytest.mark.slow
+def test_a_bot_flat_for_long_is_read_every_few_buckets(scaled: Wdbot, bots: Path) -> None:
+    """Issue 29: an idle fleet still cost the supervisor one reading per bot per bucket for
+    as long as it ran (150 readings a minute for 50 bots). A bot flat for six readings in a
+    row is now read every third bucket: over 6 s of 1 s buckets, 3 readings at most, not 6."""
+    scaled("start", str(write_bot(bots, "idle.py", IDLE)))
+    # 5 young readings (1 s), then 6 flat ones a bucket apart, then a stretched one or two.
+    wait_until(lambda: readings(scaled, "idle") >= 13, "six flat readings past the young ones", 60)
+    before, started = readings(scaled, "idle"), time.monotonic()
+    # The span measured, not a wait for a condition: how many readings fall in 6 s.
+    time.sleep(6.0)
+    count = readings(scaled, "idle") - before
+    spent = time.monotonic() - started
+    assert count <= spent / 3.0 + 1, f"{count} readings in {spent:.1f} s: read at every bucket"
+    assert count >= 1, "a bot flat for long is still read"

@@ -78,3 +78,19 @@ def test_an_exit_right_after_a_sleep_is_put_down_to_the_sleep() -> None:
     assert after is not None and after.pattern is Pattern.SYSTEM and "slept" in after.hint
     payload = diagnose(ExitReason.CRASH, 1, None, Failure(("KeyError",), "'bids'"), slept_s=3600)
     assert payload is not None and payload.pattern is Pattern.PAYLOAD  # not the sleep's doing
+
+
+def test_an_exit_just_after_a_wake_is_put_down_to_the_sleep_before_the_watch_looks(
+        tmp_path: Path) -> None:
+    """Issue 29: the sleep watch looks every 30 s now (it woke an idle supervisor every 5 s),
+    so an exit in the seconds after a wake would find no sleep known yet. The diagnosis asks
+    the clocks itself: the sleep is known, and said once, when the exit asks."""
+    clocks = Clocks()
+    sup = Supervisor(Home(tmp_path), clock=lambda: clocks.awake,
+                     sleep_clocks=(lambda: clocks.through, lambda: clocks.awake))
+    clocks.suspend(2 * 3600)
+    clocks.run(1)  # the exit comes a second after the wake, before any look of the watch
+    assert sup.slept_recently() == 7200.0
+    sup.check_sleep()  # the watch's look after it: nothing more to say
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert kinds.count("sleep") == 1

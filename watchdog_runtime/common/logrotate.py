@@ -270,8 +270,12 @@ def _size(path: Where) -> int:
         return 0
 
 
-def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy) -> threading.Event:
-    """Watch ``(path, fds)`` pairs in a daemon thread; set the returned event to stop it."""
+def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy,
+          quiet_s: float | None = None) -> threading.Event:
+    """Watch ``(path, fds)`` pairs in a daemon thread; set the returned event to stop it.
+    With ``quiet_s`` (the supervisor's own log), the checks of files that did not grow at all
+    space out, doubling up to ``quiet_s``; a file that grew brings back ``interval_s`` (so a
+    burst after a long quiet may pass ``max_bytes`` by what ``quiet_s`` lets through)."""
     stop = threading.Event()
 
     def watch() -> None:
@@ -279,7 +283,7 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
         left = {path: Retired(policy.max_bytes) for path, _ in files}
         interval = policy.interval_s
         while not stop.wait(interval):
-            busy = False
+            busy = grew = False
             for path, fds in files:
                 try:
                     rotated = rotate_if_due(path, fds, policy, left[path], others=True)
@@ -287,8 +291,9 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
                     rotated = False  # a full disk or a vanished folder: the writer goes on
                 size = _size(path)
                 busy = left[path].tend() or busy or rotated or size - sizes[path] > policy.max_bytes / 10
+                grew = grew or size != sizes[path]
                 sizes[path] = size
-            interval = policy.busy_interval_s if busy else policy.interval_s
+            interval = _next_interval(interval, policy, busy, grew, quiet_s)
         for retired in left.values():
             retired.close()
 
@@ -296,6 +301,25 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
     # thread has run, which a busy machine makes milliseconds of every start (issue 29).
     _thread.start_new_thread(watch, ())
     return stop
+
+
+def _next_interval(interval: float, policy: RotationPolicy, busy: bool, grew: bool,
+                   quiet_s: float | None) -> float:
+    """The wait before the next check.
+
+    >>> p = RotationPolicy(interval_s=1.0, busy_interval_s=0.1)
+    >>> _next_interval(1.0, p, False, False, 8.0), _next_interval(8.0, p, False, False, 8.0)
+    (2.0, 8.0)
+    >>> _next_interval(8.0, p, False, True, 8.0), _next_interval(8.0, p, True, True, 8.0)
+    (1.0, 0.1)
+    >>> _next_interval(1.0, p, False, False, None)
+    1.0
+    """
+    if busy:
+        return policy.busy_interval_s
+    if grew or quiet_s is None:
+        return policy.interval_s
+    return min(max(interval, policy.interval_s) * 2, max(quiet_s, policy.interval_s))
 
 
 def empty_all(path: Where) -> int:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Literal
 
 from .cgroupplan import (
     SUPERVISOR_LEAF,
@@ -287,16 +288,20 @@ def remove(cgroup: Path) -> bool:
     return True
 
 
-def sample(cgroup: Path, now: float, members: list[int] | None = None) -> TreeSample | None:
+def sample(cgroup: Path, now: float, members: list[int] | None = None,
+           root: tuple[int, int] | None = None) -> TreeSample | None:
     """One reading of the bot's whole tree, the same shape ``procs.sample_trees`` gives:
     memory from ``memory.current`` when the memory controller is on (RSS summed over the
     members otherwise), CPU from ``cpu.stat`` (every member's, the dead ones' included),
     descriptors and threads summed over the members (``members``, else every process of the
-    cgroup and those below). None when the cgroup is empty."""
+    cgroup and those below). None when the cgroup is empty, or when ``root`` (pid, start
+    ticks) is among the members read but is no longer that process (``started_at``)."""
     rss = fds = threads = 0
     read: list[int] = []
     for pid in pids(cgroup) if members is None else members:
-        reading = _proc_reading(pid)
+        reading = _proc_reading(pid, root[1] if root is not None and root[0] == pid else None)
+        if reading is False:
+            return None
         if reading is not None:
             rss, fds, threads = rss + reading[0], fds + reading[1], threads + reading[2]
             read.append(pid)
@@ -308,14 +313,15 @@ def sample(cgroup: Path, now: float, members: list[int] | None = None) -> TreeSa
     return TreeSample(now, memory, fds, threads, cpu_s, len(read), tuple(read))
 
 
-def glance(cgroup: Path, last: TreeSample, now: float) -> TreeSample | None:
+def glance(cgroup: Path, last: TreeSample, now: float,
+           root: tuple[int, int] | None = None) -> TreeSample | None:
     """``sample`` of a bot whose processes are those of ``last``, without looking into the
     cgroups below its own (a bot seldom makes any). None when its own process list is not
-    ``last``'s: read the tree whole then."""
+    ``last``'s, or ``root`` is not the process it was: read the tree whole then (or not)."""
     members = _procs(cgroup)
     if not members or sorted(members) != sorted(last.pids):
         return None
-    reading = sample(cgroup, now, members)
+    reading = sample(cgroup, now, members, root)
     return reading if reading is not None and reading.procs == len(members) else None
 
 
@@ -326,12 +332,15 @@ def sample_all(bots: Mapping[str, Path], now: float) -> dict[str, TreeSample]:
     return {name: reading for name, reading in found.items() if reading is not None}
 
 
-def _proc_reading(pid: int) -> tuple[int, int, int] | None:
+def _proc_reading(pid: int, start_ticks: int | None = None) -> tuple[int, int, int] | Literal[False] | None:
     """(RSS bytes, open descriptors, threads) of one process from /proc: its ``stat`` file
     and a ``stat`` call on its descriptors; None when it is gone or hidden (the same boundary
-    as ``procs``)."""
+    as ``procs``); False when ``start_ticks`` is given and the process on ``pid`` is not the
+    one started then, or a zombie (``started_at``, in the same read)."""
     try:
         fields = _stat_fields(pid)
+        if start_ticks is not None and (int(fields[19]) != start_ticks or fields[0] in (b"Z", b"X")):
+            return False
         threads, rss = int(fields[17]), int(fields[21]) * _PAGE
         fds = fd_count(pid)
     except (OSError, ValueError, IndexError):

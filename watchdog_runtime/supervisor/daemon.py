@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 2.0
 """``--tee-logs``: how long the daemon's exit waits for its last lines to be read."""
+OWN_LOG_QUIET_S = 8.0
+"""The longest wait between two checks of the supervisor's own log while it does not grow
+(``logrotate.start``): its writer is this process, which writes little when all is well."""
 
 
 class AlreadyRunning(Exception):
@@ -113,7 +116,7 @@ def _rotate_own_log(home: Home) -> None:
         policy = load_config(home.config).logs
     except ConfigError:
         policy = RotationPolicy()
-    start([(home.supervisor_log, (1, 2))], policy)
+    start([(home.supervisor_log, (1, 2))], policy, quiet_s=OWN_LOG_QUIET_S)
 
 
 def _acquire(home: Home) -> IO[str] | None:

@@ -83,8 +83,10 @@ class SleepWatch:
         return None
 
 
-async def watch_sleep(sup: Supervisor, interval_s: float = 5.0) -> None:
-    """:meth:`SleepWatch.check` every ``interval_s`` until cancelled."""
+async def watch_sleep(sup: Supervisor, interval_s: float = 30.0) -> None:
+    """:meth:`SleepWatch.check` every ``interval_s`` until cancelled. Seldom is enough: the
+    clocks' difference adds up whenever it is read, and an exit asks at once
+    (``Supervisor.slept_recently``); the watch only says a sleep no exit followed."""
     while True:
         await asyncio.sleep(interval_s)
         sup.check_sleep()
@@ -100,11 +102,20 @@ async def sweep_scratch() -> None:
         log.info("removed %s, left by a process that no longer runs", path)
 
 
-async def watch_registry(sup: Supervisor, interval_s: float = 1.0) -> None:
-    """``check_registry`` every ``interval_s`` until cancelled: a broken file is said at once
-    (an alert), a fixed one taken up without waiting for a command."""
+REGISTRY_LOOK_S = 5.0
+"""How often the registry file is looked at while it reads well: a command looks before it
+acts, so only a file broken or fixed by hand between commands waits for this look."""
+REGISTRY_BROKEN_LOOK_S = 1.0
+"""How often while it cannot be read: the fix is taken up (and the bots supervised) soon."""
+
+
+async def watch_registry(sup: Supervisor) -> None:
+    """``check_registry`` until cancelled: a broken file is said (an alert) within
+    ``REGISTRY_LOOK_S``, a fixed one taken up within ``REGISTRY_BROKEN_LOOK_S``, without
+    waiting for a command. Seldom while all is well (issue 29: each wake of an idle supervisor
+    costs CPU); a failed write has its own retry (``registrywriter.RETRY_S``)."""
     while True:
-        await asyncio.sleep(interval_s)
+        await asyncio.sleep(REGISTRY_LOOK_S if sup.unreadable is None else REGISTRY_BROKEN_LOOK_S)
         try:
             sup.check_registry()
         except Exception:  # noqa: BLE001 - the watch must outlive a surprise

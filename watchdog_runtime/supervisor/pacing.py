@@ -9,7 +9,10 @@ past half of a limit is read every ``FAST_S``, as before. Only a bot whose readi
 and far from every limit is read once per bucket of its leak trend (every 20 s by default),
 always at the same point of the bucket: each bucket still gets its floor, the first trend
 verdict comes no later than before, and the first reading that moves (or a trend that
-starts to rise) brings it back to the interval.
+starts to rise) brings it back to the interval. A bot flat for a while longer is read
+every few buckets (``flat_every``), still at that point: a window of a leak trend is
+twenty minutes or so, a leak that starts after a long flat run is seen moving at most two
+minutes late, and an idle fleet costs the supervisor almost nothing between its readings.
 """
 
 from __future__ import annotations
@@ -23,6 +26,24 @@ YOUNG_READS = 5
 """A new process is read at the interval for this many intervals (its start moves most)."""
 MOVED_BYTES = 1024 * 1024
 """RSS moving by more than this (or 2 %) between two readings is movement, not noise."""
+
+
+FLAT_STRETCH = ((6, 3), (12, 6))
+"""(flat readings in a row, read every this many buckets): after six (two minutes at the
+default bucket), every third bucket; after twelve more buckets' worth, every sixth."""
+
+
+def flat_every(streak: int) -> int:
+    """How many trend buckets apart a bot read flat ``streak`` times in a row is read.
+
+    >>> [flat_every(n) for n in (0, 5, 6, 11, 12, 100)]
+    [1, 1, 3, 3, 6, 6]
+    """
+    every = 1
+    for after, buckets in FLAT_STRETCH:
+        if streak >= after:
+            every = buckets
+    return every
 
 
 class Pace(Enum):

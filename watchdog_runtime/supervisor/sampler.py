@@ -1,13 +1,15 @@
 """The resource sampler: the loop that reads the running bots' trees and hands each reading
 to its runner (which may restart the bot past a limit), each bot at its own pace
 (``pacing``): on a grid of the interval while it could change soon, every ``FAST_S`` past
-half of a limit, once per trend bucket while flat and far from every limit.
+half of a limit, once per trend bucket (or every few, ``pacing.flat_every``) while flat and
+far from every limit.
 
 The loop sleeps until the next planned reading; a process that starts wakes it
 (``livewatch.process_starts``), and it is read at once. One wake reads every bot due: in a
-worker thread when one of them needs a walk of the process table, else on the loop. A flat
-bot in a cgroup is read without a look into the cgroups below its own (``cgroups.glance``),
-its whole tree every ``FULL_EVERY`` readings or when its processes changed.
+worker thread when one of them needs a walk of the process table, else on the loop. A bot
+in a cgroup read before is read without a look into the cgroups below its own
+(``cgroups.glance``), its whole tree every ``FULL_EVERY`` readings or when its processes
+changed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING
 from ..records import boot_id
 from . import cgroups, procs
 from .livewatch import process_starts
-from .pacing import Pace, Schedule, next_reading, pace, young_s
+from .pacing import Pace, Schedule, flat_every, next_reading, pace, young_s
 from .resources import TreeSample, WatchSettings, trend_params
 
 if TYPE_CHECKING:
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FULL_EVERY = 6
-"""A flat bot's whole tree is read at every sixth reading (two minutes by default), the
-others glance at its cgroup's files."""
+"""A bot's whole tree is read at every sixth reading, the others glance at its cgroup's
+files (issue 29: a glance is a third cheaper, and a bot seldom makes cgroups of its own)."""
 
 
 class Sampler:
@@ -45,6 +47,8 @@ class Sampler:
         """Each bot's pace at its last reading."""
         self._idents: dict[str, procs.ProcessIdentity] = {}
         self._glanced: dict[str, int] = {}
+        self._flat: dict[str, int] = {}
+        """How many readings in a row each bot was flat (``pacing.flat_every``)."""
         self._grid0 = sup.clock()
         self._settings = sup.watch_settings()
         self._next_snapshot = self._grid0
@@ -78,11 +82,13 @@ class Sampler:
             self.schedule.forget(name)
             self.paces.pop(name, None)
             self._glanced.pop(name, None)
+            self._flat.pop(name, None)
         for name, ident in live.items():
             if self._idents.get(name) != ident:
                 self._idents[name] = ident
                 self.schedule.plan(name, now)
                 self.paces.pop(name, None)
+                self._flat.pop(name, None)
         return live
 
     async def _read(self, due: dict[str, procs.ProcessIdentity]) -> None:
@@ -95,13 +101,13 @@ class Sampler:
         self._replan(due, sup.clock(), settings)
 
     def _glances(self, due: Mapping[str, procs.ProcessIdentity]) -> dict[str, TreeSample]:
-        """The last readings of the due bots that were flat, to glance from (not every time)."""
+        """The last readings of the due bots read before, to glance from (not every time)."""
         out: dict[str, TreeSample] = {}
         for name in due:
             runner = self.sup.runners.get(name)
             last = runner.watch.readings.last if runner is not None else None
             count = self._glanced.get(name, 0)
-            if last is not None and self.paces.get(name) is Pace.FLAT and count < FULL_EVERY - 1:
+            if last is not None and name in self.paces and count < FULL_EVERY - 1:
                 out[name] = last
                 self._glanced[name] = count + 1
             else:
@@ -121,8 +127,10 @@ class Sampler:
             watch = runner.watch
             reason = pace(watch.outlook(), young_s(step))
             self.paces[name] = reason
+            streak = self._flat[name] = self._flat.get(name, 0) + 1 if reason is Pace.FLAT else 0
             phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
-            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
+            every = flat_every(streak)
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s * every, phase))
 
 
     def _on_grid(self, at: float, step: float) -> float:
@@ -176,19 +184,26 @@ def sample(sup: Supervisor, live: dict[str, procs.ProcessIdentity],
     now = sup.clock()
     samples = procs.sample_trees(walked, now) if walked else {}
     for name, cgroup in contained.items():
-        if not _alive(live[name]):
-            continue
-        last = (glances or {}).get(name)
-        reading = cgroups.glance(cgroup, last, now) if last is not None else None
-        reading = reading or cgroups.sample(cgroup, now)
+        last, root = (glances or {}).get(name), _root(live[name])
+        # A glance checks the root's identity in the read it makes anyway; a full reading
+        # (or a glance that found a change) checks it first.
+        reading = cgroups.glance(cgroup, last, now, root) if last is not None and root else None
+        if reading is None and _alive(live[name]):
+            reading = cgroups.sample(cgroup, now)
         if reading is not None:
             samples[name] = reading
     return samples
 
 
+def _root(ident: procs.ProcessIdentity) -> tuple[int, int] | None:
+    """(pid, start ticks) of a root whose identity is its start ticks in this boot (Linux)."""
+    if ident.start_ticks is not None and ident.boot_id in (None, boot_id()):
+        return ident.pid, ident.start_ticks
+    return None
+
+
 def _alive(ident: procs.ProcessIdentity) -> bool:
     """``procs.is_alive``, in one raw read of the root's stat file where its identity is
     its start ticks in this boot (Linux)."""
-    if ident.start_ticks is not None and ident.boot_id in (None, boot_id()):
-        return cgroups.started_at(ident.pid, ident.start_ticks)
-    return procs.is_alive(ident)
+    root = _root(ident)
+    return cgroups.started_at(*root) if root else procs.is_alive(ident)

@@ -312,7 +312,10 @@ class Supervisor:
         self.sleep_watch.check()
 
     def slept_recently(self, within_s: float = RECENT_SLEEP_S) -> float | None:
-        """Seconds the machine slept, if it woke less than ``within_s`` ago."""
+        """Seconds the machine slept, if it woke less than ``within_s`` ago: the clocks are
+        compared here too, so an exit just after a wake is put down to it before the watch's
+        next look (which comes seldom: ``housekeeping.watch_sleep``)."""
+        self.sleep_watch.check()
         return self.sleep_watch.recent(self.clock(), within_s)
 
     def allowed_pairs(self) -> dict[str, str]:
