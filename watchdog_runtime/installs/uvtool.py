@@ -67,6 +67,20 @@ raced by worker threads, which returned None)."""
 
 @functools.lru_cache(maxsize=1)
 def _find_uv_bin() -> str:
+    # The package's first place to look (``sysconfig``'s scripts folder of this Python: its
+    # venv's ``bin``), taken here without a child: the common case costs no extra process.
+    scripts = os.path.join(sys.prefix, "Scripts" if os.name == "nt" else "bin")
+    beside = os.path.join(scripts, "uv.exe" if os.name == "nt" else "uv")
+    path = beside if os.access(beside, os.X_OK) else _locate_uv_bin()
+    try:
+        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise UvError(("--version",), None, f"the uv binary at {path} does not run: {exc}") from exc
+    return str(path)
+
+
+def _locate_uv_bin() -> str:
+    """``uv.find_uv_bin()``, asked of a child of this interpreter (``_LOCATE``)."""
     try:
         found = subprocess.run([sys.executable, "-c", _LOCATE], check=True, capture_output=True,
                                text=True, timeout=30)
@@ -77,12 +91,7 @@ def _find_uv_bin() -> str:
     except (OSError, subprocess.SubprocessError) as exc:
         raise UvError(("--version",), None, f"cannot look for the uv binary: {exc}") from None
     lines = found.stdout.strip().splitlines()
-    path = lines[-1] if lines else ""  # its last line: a sitecustomize may print before it
-    try:
-        subprocess.run([path, "--version"], check=True, capture_output=True, timeout=30)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise UvError(("--version",), None, f"the uv binary at {path} does not run: {exc}") from exc
-    return str(path)
+    return lines[-1] if lines else ""  # its last line: a sitecustomize may print before it
 
 
 def uv_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
