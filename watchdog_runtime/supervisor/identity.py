@@ -60,23 +60,31 @@ def identify(pid: int) -> ProcessIdentity | None:
 
 def matches(ident: ProcessIdentity, pid: int | None = None) -> bool:
     """True when the process now on ``ident.pid`` is the one ``ident`` names and is not a zombie."""
-    if ident.start_ticks is not None and LINUX:
-        if ident.boot_id is not None and ident.boot_id != boot_id():
-            return False
+    state = state_of(ident)
+    return state is not None and state not in ("Z", "X")
+
+
+def state_of(ident: ProcessIdentity) -> str | None:
+    """The state letter of the process now on ``ident.pid`` (``Z``: a zombie) when it is the
+    one ``ident`` names; None when it is gone or the pid holds another process."""
+    if LINUX:
         stat = proctable.read_stat(ident.pid) if ident.pid > 0 else None
-        return stat is not None and stat.start_ticks == ident.start_ticks and not stat.gone
-    if LINUX:  # a record from before the ticks were kept: its wall clock start, as psutil read it
-        stat = proctable.read_stat(ident.pid) if ident.pid > 0 else None
-        return (stat is not None and not stat.gone and abs(
-            proctable.create_time(stat.start_ticks) - ident.create_time) < CREATE_TIME_SLACK_S)
+        if stat is None:
+            return None
+        if ident.start_ticks is not None:
+            same = stat.start_ticks == ident.start_ticks and ident.boot_id in (None, boot_id())
+        else:  # a record from before the ticks were kept: its wall clock start, as psutil read it
+            same = abs(proctable.create_time(stat.start_ticks) - ident.create_time) < CREATE_TIME_SLACK_S
+        return stat.state if same else None
     import psutil
 
     try:
         proc = psutil.Process(ident.pid)
-        same = abs(proc.create_time() - ident.create_time) < CREATE_TIME_SLACK_S
-        return same and proc.status() != psutil.STATUS_ZOMBIE
+        if abs(proc.create_time() - ident.create_time) >= CREATE_TIME_SLACK_S:
+            return None
+        return "Z" if proc.status() == psutil.STATUS_ZOMBIE else "R"
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
+        return None
 
 
 def age_s(ident: ProcessIdentity) -> float:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import procportable, proctable
-from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, boot_id, identify, matches
+from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, boot_id, identify, matches, state_of
 from .resources import TreeSample
 
 __all__ = ["MARKER_ENV", "ProcessIdentity", "identify", "is_alive"]
@@ -374,11 +374,12 @@ def disposition(pid: int, sig: signal.Signals = signal.SIGTERM) -> Disposition |
 
 
 def signal_each(procs: Iterable[ProcessIdentity], sig: signal.Signals) -> list[int]:
-    """Signal each process that is still the one its identity names (never a recycled pid,
-    nor a zombie: it is dead already); return the pids signalled."""
+    """Signal each process that is still the one its identity names (never a recycled pid;
+    a zombie is signalled, harmlessly, as psutil did: a SIGKILL the group had first still
+    counts); return the pids signalled."""
     sent = []
     for ident in procs:
-        if is_alive(ident):
+        if state_of(ident) is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(ident.pid, sig)
                 sent.append(ident.pid)
