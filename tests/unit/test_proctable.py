@@ -119,3 +119,25 @@ def test_a_stat_line_is_parsed_after_the_last_parenthesis() -> None:
     stat = proctable.parse_stat(42, b"42 (odd) (name) " + fields.encode())
     assert stat == proctable.Stat(42, "S", 1, 77, 4242, 3, 11)
     assert proctable.parse_stat(42, b"") is None and proctable.parse_stat(42, b"42 (cut) S 1") is None
+
+
+def test_the_psutil_fallback_gives_the_same(busy: tuple[subprocess.Popen[bytes], int, str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where there is no ``/proc`` (macOS) psutil reads the table: the same walks, the same
+    answers (run here with the Linux readers switched off)."""
+    proc, child, marker = busy
+    linux = identity.identify(proc.pid)
+    monkeypatch.setattr(identity, "LINUX", False)
+    monkeypatch.setattr(procs, "LINUX", False)
+    ident = identity.identify(proc.pid)
+    assert ident is not None and ident.start_ticks is None and linux is not None
+    assert ident.create_time == linux.create_time and procs.is_alive(ident)
+    assert {i.pid for i in procs.members(ident, marker, since=ident)} == {proc.pid, child}
+    assert {i.pid for i in procs.group_members(proc.pid)} == {proc.pid, child}
+    assert {m.ident.pid for m in procs.marked_processes(marker)[marker]} == {proc.pid, child}
+    [sample] = procs.sample_trees({"b": ident}, 1.0).values()
+    assert set(sample.pids) == {proc.pid, child} and sample.threads == 3
+    assert procs.lineage(child)[:2] == [child, proc.pid]
+    assert procs.machine_memory() == psutil.virtual_memory().total
+    stale = identity.ProcessIdentity(proc.pid, ident.create_time - 5)
+    assert procs.signal_each([stale], signal.SIGKILL) == [] and procs.is_alive(ident)

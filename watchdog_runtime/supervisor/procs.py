@@ -23,7 +23,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
-from . import procportable, proctable
+from . import proctable
 from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, boot_id, identify, matches, state_of
 from .resources import TreeSample
 
@@ -137,13 +137,19 @@ class Row(Protocol):
 
 def _table() -> Mapping[int, Row]:
     """Every process now, by pid."""
-    return proctable.scan() if LINUX else procportable.table()
+    if LINUX:
+        return proctable.scan()
+    from . import procportable  # psutil's readers, loaded only where there is no /proc
+
+    return procportable.table()
 
 
 def _environ(pid: int, needle: str) -> dict[str, str] | None:
     """``pid``'s environment when it holds ``needle`` (else, or when gone or hidden: None)."""
     if LINUX:
         return proctable.environ(pid, needle.encode())
+    from . import procportable
+
     env = procportable.environ(pid)
     return env if env is not None and needle.partition("=")[0] in env else None
 
@@ -215,6 +221,8 @@ def _younger_than(since: ProcessIdentity | None) -> Callable[[Row], bool]:
     oldest = since.create_time - CREATE_TIME_SLACK_S
 
     def by_time(row: Row) -> bool:
+        from . import procportable
+
         created = procportable.create_time(row.pid)
         return created is not None and created >= oldest
     return by_time
@@ -276,13 +284,19 @@ def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, 
         cpu = 0.0
         read: list[int] = []
         for row in [top, *_descendants(table, root.pid)]:
-            got = proctable.reading(row) if isinstance(row, proctable.Stat) else procportable.reading(row.pid)
+            got = proctable.reading(row) if isinstance(row, proctable.Stat) else _portable_reading(row.pid)
             if got is not None:
                 rss, fds, threads, cpu = rss + got[0], fds + got[1], threads + got[2], cpu + got[3]
                 read.append(row.pid)
         if read:
             out[name] = TreeSample(now, rss, fds, threads, cpu, len(read), tuple(read))
     return out
+
+
+def _portable_reading(pid: int) -> tuple[int, int, int, float] | None:
+    from . import procportable
+
+    return procportable.reading(pid)
 
 
 def fd_soft_limit(ident: ProcessIdentity) -> int | None:
@@ -299,7 +313,11 @@ def fd_soft_limit(ident: ProcessIdentity) -> int | None:
 
 
 def machine_memory() -> int:
-    return proctable.machine_memory() if LINUX else procportable.machine_memory()
+    if LINUX:
+        return proctable.machine_memory()
+    from . import procportable
+
+    return procportable.machine_memory()
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -312,6 +330,8 @@ def lineage(pid: int) -> list[int]:
     """``pid`` and its ancestors, nearest first (empty when it is gone); a parent younger than
     its child (its pid reused) ends the line, as psutil's ``parents`` does."""
     if not LINUX:
+        from . import procportable
+
         return procportable.lineage(pid)
     stat = proctable.read_stat(pid) if pid > 0 else None
     line: list[int] = []
