@@ -17,12 +17,8 @@ delay that was asked for.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from functools import lru_cache
-
-import psutil
 
 # The values live in ``records`` (the registry keeps them); named here too, as ever.
 from ..records import Deadline as Deadline
@@ -30,6 +26,8 @@ from ..records import ProcessIdentity as ProcessIdentity
 from ..records import boot_clock as boot_clock
 from ..records import boot_id as boot_id
 from ..records import to_json as to_json
+from . import proctable
+from .proctable import clock_ticks as clock_ticks
 
 CREATE_TIME_SLACK_S = 0.01
 """psutil's ``create_time`` is rounded to clock ticks: two reads may differ by this much."""
@@ -37,54 +35,56 @@ CREATE_TIME_SLACK_S = 0.01
 LINUX = sys.platform.startswith("linux")
 
 
-@lru_cache(maxsize=1)
-def clock_ticks() -> int:
-    return int(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100
-
-
 def stat_fields(pid: int) -> tuple[str, int, int] | None:
     """(state letter, start ticks since boot, process group) from ``/proc/PID/stat``, or None
     when the process is gone (or this is not Linux)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            raw = fh.read()
-    except OSError:
-        return None
-    # The command name may hold spaces and parentheses: the fields start after the last ')'.
-    rest = raw[raw.rfind(b")") + 2:].split()
-    try:
-        return rest[0].decode(), int(rest[19]), int(rest[2])
-    except (IndexError, ValueError):
-        return None
+    stat = proctable.read_stat(pid)
+    return None if stat is None else (stat.state, stat.start_ticks, stat.pgrp)
 
 
 def identify(pid: int) -> ProcessIdentity | None:
-    """The identity of a live pid, or None."""
+    """The identity of a live pid (a zombie's too), or None. Linux reads ``/proc`` (the
+    running supervisor never loads psutil: issue 29); elsewhere psutil does."""
+    if LINUX:
+        stat = proctable.read_stat(pid) if pid > 0 else None
+        if stat is None:
+            return None
+        return ProcessIdentity(pid, proctable.create_time(stat.start_ticks), stat.start_ticks, boot_id())
+    import psutil
+
     try:
-        created = psutil.Process(pid).create_time()
+        return ProcessIdentity(pid, psutil.Process(pid).create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
-    if LINUX:
-        fields = stat_fields(pid)
-        if fields is None:
-            return None
-        return ProcessIdentity(pid, created, fields[1], boot_id())
-    return ProcessIdentity(pid, created)
 
 
 def matches(ident: ProcessIdentity, pid: int | None = None) -> bool:
     """True when the process now on ``ident.pid`` is the one ``ident`` names and is not a zombie."""
-    if ident.start_ticks is not None and LINUX:
-        if ident.boot_id is not None and ident.boot_id != boot_id():
-            return False
-        fields = stat_fields(ident.pid)
-        return fields is not None and fields[1] == ident.start_ticks and fields[0] not in "ZX"
+    state = state_of(ident)
+    return state is not None and state not in ("Z", "X")
+
+
+def state_of(ident: ProcessIdentity) -> str | None:
+    """The state letter of the process now on ``ident.pid`` (``Z``: a zombie) when it is the
+    one ``ident`` names; None when it is gone or the pid holds another process."""
+    if LINUX:
+        stat = proctable.read_stat(ident.pid) if ident.pid > 0 else None
+        if stat is None:
+            return None
+        if ident.start_ticks is not None:
+            same = stat.start_ticks == ident.start_ticks and ident.boot_id in (None, boot_id())
+        else:  # a record from before the ticks were kept: its wall clock start, as psutil read it
+            same = abs(proctable.create_time(stat.start_ticks) - ident.create_time) < CREATE_TIME_SLACK_S
+        return stat.state if same else None
+    import psutil
+
     try:
         proc = psutil.Process(ident.pid)
-        same = abs(proc.create_time() - ident.create_time) < CREATE_TIME_SLACK_S
-        return same and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+        if abs(proc.create_time() - ident.create_time) >= CREATE_TIME_SLACK_S:
+            return None
+        return "Z" if proc.status() == psutil.STATUS_ZOMBIE else "R"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
 
 
 def age_s(ident: ProcessIdentity) -> float:

@@ -53,7 +53,7 @@ class Latecomers:
     """The members that join a stop under way, and whom the stop signalled or spared."""
 
     find: Callable[[], dict[int, Any]]
-    """The members now, by pid (cgroup pids, or psutil handles from the walk)."""
+    """The members now, by pid (cgroup pids, or process identities from the walk)."""
     send: Callable[[list[Any]], list[int]]
     """SIGTERM to these members; the pids signalled."""
     term: Callable[[list[int]], frozenset[int]]

@@ -1,8 +1,11 @@
 """Bot processes: spawning, identity (``identity``: pid + start ticks), waiting for exit as an
 event, and stopping a whole tree, escaped members included.
 
-psutil's ``NoSuchProcess``/``AccessDenied`` are caught here and nowhere else in the
-lifecycle code: a process that vanished is simply gone.
+A process is handled by its identity (``ProcessIdentity``): a signal goes to a pid only while
+the process on it is still the one that identity names, never to a recycled pid. On Linux the
+process table is read from ``/proc`` (``proctable``): the running supervisor never loads
+psutil (issue 29); elsewhere psutil reads it (``procportable``). A process that vanished or
+hides mid-read is simply gone, never an error.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Protocol
 
-import psutil
-
-from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, identify, matches, stat_fields
+from . import proctable
+from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, boot_id, identify, matches, state_of
 from .resources import TreeSample
 
 __all__ = ["MARKER_ENV", "ProcessIdentity", "identify", "is_alive"]
@@ -121,8 +124,72 @@ async def _poll_gone(ident: ProcessIdentity, interval_s: float = 0.5) -> None:
         await asyncio.sleep(interval_s)
 
 
+class Row(Protocol):
+    """A process table entry: ``proctable.Stat`` on Linux, ``procportable.Row`` elsewhere."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def ppid(self) -> int: ...
+    @property
+    def pgrp(self) -> int: ...
+
+
+def _table() -> Mapping[int, Row]:
+    """Every process now, by pid."""
+    if LINUX:
+        return proctable.scan()
+    from . import procportable  # psutil's readers, loaded only where there is no /proc
+
+    return procportable.table()
+
+
+def _environ(pid: int, needle: str) -> dict[str, str] | None:
+    """``pid``'s environment when it holds ``needle`` (else, or when gone or hidden: None)."""
+    if LINUX:
+        return proctable.environ(pid, needle.encode())
+    from . import procportable
+
+    env = procportable.environ(pid)
+    return env if env is not None and needle.partition("=")[0] in env else None
+
+
+def _identities(rows: Iterable[Row]) -> dict[int, ProcessIdentity]:
+    """The identities of the processes ``rows`` were read from (one ``btime`` read for all)."""
+    rows = list(rows)
+    if LINUX and rows:
+        boot, ours = proctable.boot_time(), boot_id()
+        return {r.pid: ProcessIdentity(r.pid, proctable.create_time(r.start_ticks, boot), r.start_ticks, ours)
+                for r in rows if isinstance(r, proctable.Stat)}
+    found = ((r.pid, identify(r.pid)) for r in rows)
+    return {pid: ident for pid, ident in found if ident is not None}
+
+
+def _descendants(table: Mapping[int, Row], root: int) -> list[Row]:
+    """Every descendant of ``root`` in ``table`` (a child younger than its parent, as psutil's
+    ``children`` takes it: a pid reused meanwhile is not a child)."""
+    children: dict[int, list[Row]] = {}
+    for row in table.values():
+        children.setdefault(row.ppid, []).append(row)
+    out: list[Row] = []
+    stack, seen = [root], {root}
+    while stack:
+        parent = table.get(stack.pop())
+        for child in children.get(parent.pid if parent is not None else -1, ()):
+            if child.pid not in seen and not _older(child, parent):
+                seen.add(child.pid)
+                out.append(child)
+                stack.append(child.pid)
+    return out
+
+
+def _older(child: Row, parent: Row | None) -> bool:
+    return (isinstance(child, proctable.Stat) and isinstance(parent, proctable.Stat)
+            and child.start_ticks < parent.start_ticks)
+
+
 def members(root: ProcessIdentity | None, marker: str,
-            since: ProcessIdentity | None = None) -> list[psutil.Process]:
+            since: ProcessIdentity | None = None) -> list[ProcessIdentity]:
     """Every live process of a bot: the root, its descendants, and any process carrying the
     bot's marker in its environment (escaped with ``setsid`` and orphaned).
 
@@ -130,40 +197,34 @@ def members(root: ProcessIdentity | None, marker: str,
     have their environment read (a start read is five times cheaper, and this runs after
     every exit, on the way to the restart). Ages compare start ticks since boot on Linux, so
     a step of the wall clock changes nothing."""
-    found: dict[int, psutil.Process] = {}
-    if root is not None and is_alive(root):
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            proc = psutil.Process(root.pid)
-            found[proc.pid] = proc
-            found.update((c.pid, c) for c in proc.children(recursive=True))
-    me = os.getpid()
-    younger = _younger_than(since)
-    for proc in psutil.process_iter():
-        if proc.pid == me or proc.pid in found or not younger(proc):
+    table = _table()
+    rows: dict[int, Row] = {}
+    if root is not None and is_alive(root) and root.pid in table:
+        rows[root.pid] = table[root.pid]
+        rows.update((r.pid, r) for r in _descendants(table, root.pid))
+    me, younger, needle = os.getpid(), _younger_than(since), f"{MARKER_ENV}={marker}"
+    for pid, row in table.items():
+        if pid == me or pid in rows or not younger(row):
             continue
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            if proc.environ().get(MARKER_ENV) == marker:
-                found[proc.pid] = proc
-    return list(found.values())
+        env = _environ(pid, needle)
+        if env is not None and env.get(MARKER_ENV) == marker:
+            rows[pid] = row
+    return list(_identities(rows.values()).values())
 
 
-def _younger_than(since: ProcessIdentity | None) -> Callable[[psutil.Process], bool]:
+def _younger_than(since: ProcessIdentity | None) -> Callable[[Row], bool]:
     if since is None:
-        return lambda proc: True
+        return lambda row: True
     if since.start_ticks is not None and LINUX:
         ticks = since.start_ticks
-
-        def by_ticks(proc: psutil.Process) -> bool:
-            fields = stat_fields(proc.pid)
-            return fields is not None and fields[1] >= ticks
-        return by_ticks
+        return lambda row: isinstance(row, proctable.Stat) and row.start_ticks >= ticks
     oldest = since.create_time - CREATE_TIME_SLACK_S
 
-    def by_time(proc: psutil.Process) -> bool:
-        try:
-            return proc.create_time() >= oldest
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return False
+    def by_time(row: Row) -> bool:
+        from . import procportable
+
+        created = procportable.create_time(row.pid)
+        return created is not None and created >= oldest
     return by_time
 
 
@@ -182,92 +243,81 @@ def marked_processes(prefix: str) -> dict[str, list[Marked]]:
     by marker: the sweep a supervisor makes when it starts, so no copy of a bot escapes it."""
     out: dict[str, list[Marked]] = {}
     me = os.getpid()
-    for proc in psutil.process_iter():
-        if proc.pid == me:
+    for pid, row in _table().items():
+        env = _environ(pid, f"{MARKER_ENV}={prefix}") if pid != me else None
+        marker = env.get(MARKER_ENV) if env is not None else None
+        if env is None or marker is None or not marker.startswith(prefix):
             continue
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            env = proc.environ()
-            marker = env.get(MARKER_ENV)
-            if marker is None or not marker.startswith(prefix):
-                continue
-            ident = identify(proc.pid)
-            if ident is None or not is_alive(ident):
-                continue
-            leader = os.getpgid(proc.pid) == proc.pid
-            out.setdefault(marker, []).append(Marked(ident, env.get("WDBOT_RUN_ID"), leader))
+        ident = identify(pid)
+        if ident is None or not is_alive(ident):
+            continue
+        # The group as the table read it: the stat read just now says the same process.
+        leader = row.pgrp == pid
+        out.setdefault(marker, []).append(Marked(ident, env.get("WDBOT_RUN_ID"), leader))
     return out
 
 
-def as_processes(found: Iterable[Marked]) -> list[psutil.Process]:
-    """psutil handles of swept processes that are still the same processes."""
+def as_processes(found: Iterable[Marked]) -> list[ProcessIdentity]:
+    """Handles (identities) of swept processes that are still the same processes."""
     return handles(m.ident for m in found)
 
 
-def handles(idents: Iterable[ProcessIdentity]) -> list[psutil.Process]:
-    """psutil handles of the processes that are still the ones ``idents`` name."""
-    out = []
-    for ident in idents:
-        if is_alive(ident):
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                out.append(psutil.Process(ident.pid))
-    return out
+def handles(idents: Iterable[ProcessIdentity]) -> list[ProcessIdentity]:
+    """The ``idents`` whose processes still run (the handles the stop functions take)."""
+    return [ident for ident in idents if is_alive(ident)]
 
 
 def sample_trees(roots: Mapping[str, ProcessIdentity], now: float) -> dict[str, TreeSample]:
     """One reading of each bot's process tree (the root and all its descendants), summed.
 
-    One pass over the process table builds the parent map for every bot at once; a member
-    that vanishes or hides mid-read is simply left out. Bots not alive get no sample.
+    One pass over the process table (one ``stat`` read a process on Linux, which holds the
+    RSS, threads and CPU too) serves every bot at once; a member that vanishes or hides
+    mid-read is simply left out. Bots not alive get no sample.
     """
-    children: dict[int, list[psutil.Process]] = {}
-    for proc in psutil.process_iter(["ppid"]):
-        children.setdefault(proc.info["ppid"], []).append(proc)
+    table = _table()
     out: dict[str, TreeSample] = {}
     for name, root in roots.items():
-        try:
-            top = psutil.Process(root.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-        if not matches(root):
-            continue  # a recycled pid (or a zombie) is not the bot
-        tree, stack = [top], [root.pid]
-        while stack:
-            for child in children.get(stack.pop(), ()):
-                tree.append(child)
-                stack.append(child.pid)
+        top = table.get(root.pid)
+        if top is None or not matches(root):
+            continue  # gone, a recycled pid, or a zombie: not the bot
         rss = fds = threads = 0
         cpu = 0.0
         read: list[int] = []
-        for proc in tree:
-            try:
-                with proc.oneshot():
-                    rss += proc.memory_info().rss
-                    fds += proc.num_fds()
-                    threads += proc.num_threads()
-                    times = proc.cpu_times()
-                    cpu += times.user + times.system
-                read.append(proc.pid)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+        for row in [top, *_descendants(table, root.pid)]:
+            got = proctable.reading(row) if isinstance(row, proctable.Stat) else _portable_reading(row.pid)
+            if got is not None:
+                rss, fds, threads, cpu = rss + got[0], fds + got[1], threads + got[2], cpu + got[3]
+                read.append(row.pid)
         if read:
             out[name] = TreeSample(now, rss, fds, threads, cpu, len(read), tuple(read))
     return out
 
 
+def _portable_reading(pid: int) -> tuple[int, int, int, float] | None:
+    from . import procportable
+
+    return procportable.reading(pid)
+
+
 def fd_soft_limit(ident: ProcessIdentity) -> int | None:
     """The process's soft RLIMIT_NOFILE (Linux reads it per process; elsewhere a bot
     inherits the supervisor's own)."""
-    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, AttributeError, OSError):
-        soft, _ = psutil.Process(ident.pid).rlimit(psutil.RLIMIT_NOFILE)
-        return int(soft) if soft > 0 else None
     import resource
 
+    if LINUX:
+        with contextlib.suppress(OSError, ValueError):
+            soft = resource.prlimit(ident.pid, resource.RLIMIT_NOFILE)[0]
+            return int(soft) if soft > 0 else None
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return int(soft) if soft > 0 and soft != resource.RLIM_INFINITY else None
 
 
 def machine_memory() -> int:
-    return int(psutil.virtual_memory().total)
+    if LINUX:
+        return proctable.machine_memory()
+    from . import procportable
+
+    return procportable.machine_memory()
 
 
 def signal_group(pgid: int, sig: signal.Signals) -> None:
@@ -277,12 +327,19 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def lineage(pid: int) -> list[int]:
-    """``pid`` and its ancestors, nearest first (empty when it is gone)."""
-    try:
-        proc = psutil.Process(pid)
-        return [proc.pid, *(p.pid for p in proc.parents())]
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return []
+    """``pid`` and its ancestors, nearest first (empty when it is gone); a parent younger than
+    its child (its pid reused) ends the line, as psutil's ``parents`` does."""
+    if not LINUX:
+        from . import procportable
+
+        return procportable.lineage(pid)
+    stat = proctable.read_stat(pid) if pid > 0 else None
+    line: list[int] = []
+    while stat is not None and stat.pid not in line:
+        line.append(stat.pid)
+        parent = proctable.read_stat(stat.ppid) if stat.ppid > 0 else None
+        stat = parent if parent is not None and parent.start_ticks <= stat.start_ticks else None
+    return line
 
 
 def signal_pid(ident: ProcessIdentity, sig: signal.Signals) -> None:
@@ -303,16 +360,10 @@ def group_exists(pgid: int) -> bool:
     return True
 
 
-def group_members(pgid: int) -> list[psutil.Process]:
+def group_members(pgid: int) -> list[ProcessIdentity]:
     """The processes in process group ``pgid`` now (a walk of the process table: a stop
     signals a group's members one by one)."""
-    found = []
-    for pid in psutil.pids():
-        with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess,
-                                 psutil.AccessDenied):
-            if os.getpgid(pid) == pgid:
-                found.append(psutil.Process(pid))
-    return found
+    return list(_identities(row for row in _table().values() if row.pgrp == pgid).values())
 
 
 class Disposition(Enum):
@@ -342,19 +393,21 @@ def disposition(pid: int, sig: signal.Signals = signal.SIGTERM) -> Disposition |
         return None
 
 
-def signal_each(procs: Iterable[psutil.Process], sig: signal.Signals) -> list[int]:
-    """Signal each process that is still the one its handle names (psutil checks the pid
-    was not reused); return the pids signalled."""
+def signal_each(procs: Iterable[ProcessIdentity], sig: signal.Signals) -> list[int]:
+    """Signal each process that is still the one its identity names (never a recycled pid;
+    a zombie is signalled, harmlessly, as psutil did: a SIGKILL the group had first still
+    counts); return the pids signalled."""
     sent = []
-    for proc in procs:
-        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            proc.send_signal(sig)
-            sent.append(proc.pid)
+    for ident in procs:
+        if state_of(ident) is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(ident.pid, sig)
+                sent.append(ident.pid)
     return sent
 
 
-async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,
-                          interval_s: float = 0.05) -> list[psutil.Process]:
+async def wait_procs_gone(procs: Sequence[ProcessIdentity], timeout_s: float,
+                          interval_s: float = 0.05) -> list[ProcessIdentity]:
     """Wait up to ``timeout_s`` for ``procs`` to end; return those still alive.
 
     These are a bot's leftover members, not our children, so no exit event exists for them;
@@ -369,9 +422,6 @@ async def wait_procs_gone(procs: Sequence[psutil.Process], timeout_s: float,
     return alive
 
 
-def running(proc: psutil.Process) -> bool:
-    """True while ``proc`` runs (a zombie counts as gone)."""
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
+def running(proc: ProcessIdentity) -> bool:
+    """True while ``proc`` runs (a zombie counts as gone, a recycled pid too)."""
+    return is_alive(proc)
