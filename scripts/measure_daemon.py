@@ -30,6 +30,8 @@ def measure(bots: int, seconds: float, settle_s: float, config: str, modules: bo
     from watchdog_runtime.common.control import request
     from watchdog_runtime.common.home import Home
 
+    bench.SCRATCH.mkdir(exist_ok=True)
+    bench.warm_bytecode()  # as make bench: the supervisor a machine runs once one has run
     tool = bench.Wdbot(Path(tempfile.mkdtemp(prefix="measure-daemon-")))
     paths = {f"idle{i}": bench.write_bot(tool.bots, f"idle{i}", bench.IDLE) for i in range(bots)}
     try:
@@ -49,14 +51,16 @@ def measure(bots: int, seconds: float, settle_s: float, config: str, modules: bo
               f"(threads {proc.num_threads()})")
         heap = request(Home(tool.home), "debug_heap", top=8)
         print(f"heap blocks {heap['blocks']}, objects {heap['objects']}, most numerous {heap['types']}")
-        loaded = request(Home(tool.home), "debug_modules")["modules"]
-        print(f"{len(loaded)} modules loaded" + (": " + " ".join(loaded) if modules else ""))
+        found = request(Home(tool.home), "debug_modules")
+        loaded = found["modules"]
+        lean = "lean bytecode" if found.get("optimize") == 2 else "plain bytecode"
+        print(f"{len(loaded)} modules loaded, {lean}" + (": " + " ".join(loaded) if modules else ""))
     finally:
         tool.shutdown()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--bots", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=0.0, help="a CPU window this long")
     parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait before it")

@@ -15,10 +15,12 @@ async def debug_modules() -> dict[str, Any]:
     """The ``debug_modules`` operation: every module this supervisor has imported, so a test
     can check it loads apprise, prometheus_client, watchfiles only once configured and rich
     never (issue 29); ``deferred``: those made lazily and not used yet (``common.importlazily``),
-    not counted as loaded."""
+    not counted as loaded; ``optimize`` and ``pycache_prefix``: whether it runs lean
+    (``common.leanbytecode``)."""
     present = [(name, module) for name, module in sys.modules.items() if module is not None]
     return {"modules": sorted(name for name, module in present if not _deferred(module)),
-            "deferred": sorted(name for name, module in present if _deferred(module))}
+            "deferred": sorted(name for name, module in present if _deferred(module)),
+            "optimize": sys.flags.optimize, "pycache_prefix": sys.pycache_prefix}
 
 
 def _deferred(module: object) -> bool:
