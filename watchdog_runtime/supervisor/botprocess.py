@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..bot.codecache import RecoverMemo
 from ..common.home import BotPaths
@@ -90,7 +90,7 @@ class ProcessLayer(Protocol):
     async def settle(self, live: LiveProcess | None) -> None: ...
     def adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> LiveProcess: ...
     async def wait_exit(self, live: LiveProcess) -> int | None: ...
-    async def compile_later(self) -> None: ...
+    def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]: ...
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]: ...
     async def kill_leftovers(self, live: LiveProcess | None) -> None: ...
@@ -273,20 +273,19 @@ class BotProcesses(SpareLayer):
                       machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
 
     # ------------------------------------------------------------------ exit, stop
-    async def wait_exit(self, live: LiveProcess) -> int | None:
-        """The live process's exit, as an event (its return code when it is our child)."""
-        return await procs.wait_exit(live.ident, live.popen)
+    def wait_exit(self, live: LiveProcess) -> Coroutine[Any, Any, int | None]:
+        """The live process's exit, as an event (its return code when it is our child); the
+        coroutine itself, not one awaiting it: a frame less for each running bot (issue 29)."""
+        return procs.wait_exit(live.ident, live.popen)
 
-    async def compile_later(self) -> None:
-        """Once the run has been up a while, its venv's bytecode compiled in a low-priority
-        child, and a venv built from uv's cache checked against the index (issue 26: the
-        first start waits for neither); cancelled with the run."""
-        up_s = self.spec.min_uptime_s
-        await asyncio.gather(
-            bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(up_s)),
-            freshjob.check_when_up(self.paths.venv, freshjob.wait_s(up_s), self.spec.name,
-                                   lambda: self.repairs.declared(self.spec), self.index_args,
-                                   self.host.events))
+    def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]:
+        """Later in the run (issue 26): its venv's bytecode compiled, a venv from uv's cache checked
+        against the index; each (delay, job) started when due, with no task waiting (issue 29)."""
+        up_s, venv = self.spec.min_uptime_s, self.paths.venv
+        return [(bytecodejob.settle_s(up_s), lambda: bytecodejob.compile_when_up(venv, 0.0)),
+                (freshjob.wait_s(up_s), lambda: freshjob.check_when_up(
+                    venv, 0.0, self.spec.name, lambda: self.repairs.declared(self.spec), self.index_args,
+                    self.host.events))]
 
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:
