@@ -80,18 +80,17 @@ class Trend:
     """Per-bucket minima of one resource over a sliding window; bounded memory.
 
     The slope and the leak verdict are computed once per completed bucket and kept, so
-    reading them (every status request) costs nothing. The completed minima are kept as two
-    flat ``array('d')`` (16 bytes a bucket, against ~100 for a tuple of two floats in a
-    deque), allocated at the first completed bucket: every running bot has two trends, so
-    they are a good part of what a bot costs the supervisor (issue 29).
+    reading them (every status request) costs nothing. The completed minima are kept in one
+    flat ``array('d')`` of (time, value) pairs (16 bytes a bucket, against ~100 for a tuple of
+    two floats in a deque), allocated at the first completed bucket: every running bot has two
+    trends, so they were a good part of what a bot costs the supervisor (issue 29).
     """
 
-    __slots__ = ("params", "_times", "_values", "_open", "_open_index", "_slope", "_leak")
+    __slots__ = ("params", "_pairs", "_open", "_open_index", "_slope", "_leak")
 
     def __init__(self, params: TrendParams) -> None:
         self.params = params
-        self._times: array[float] | None = None
-        self._values: array[float] | None = None
+        self._pairs: array[float] | None = None
         self._open: Point | None = None
         self._open_index = -1
         self._slope: float | None = None
@@ -113,23 +112,23 @@ class Trend:
 
     def _close(self, t: float, value: float) -> None:
         """Keep a completed bucket's minimum; the oldest goes past ``buckets`` of them."""
-        if self._times is None or self._values is None:
-            self._times, self._values = array("d"), array("d")
-        self._times.append(t)
-        self._values.append(value)
-        if len(self._times) > self.params.buckets:
-            del self._times[0], self._values[0]
+        if self._pairs is None:
+            self._pairs = array("d")
+        self._pairs.extend((t, value))
+        if len(self._pairs) > 2 * self.params.buckets:
+            del self._pairs[:2]
 
     def stored(self) -> int:
         """How many completed buckets are kept (never more than ``params.buckets``)."""
-        return len(self._times) if self._times is not None else 0
+        return len(self._pairs) // 2 if self._pairs is not None else 0
 
     def points(self) -> list[Point]:
         """The completed buckets' minima inside the window."""
-        if not self._times or self._values is None:
+        pairs = self._pairs
+        if not pairs:
             return []
-        since = self._times[-1] - self.params.window_s
-        return [(t, v) for t, v in zip(self._times, self._values, strict=True) if t >= since]
+        since = pairs[-2] - self.params.window_s
+        return [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i] >= since]
 
     def slope_per_hour(self) -> float | None:
         """Theil-Sen slope of the bucket minima, per hour; None until there is enough data."""
