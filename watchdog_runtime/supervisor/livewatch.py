@@ -34,6 +34,10 @@ def process_starts() -> asyncio.Event:
 class LiveWatch:
     """One bot's watch; ``name`` names it in the events it writes."""
 
+    __slots__ = ("name", "_logs", "_events", "_clock", "readings", "limits", "breach", "last_beat",
+                 "beats_seen", "recovery_started", "repeats", "log_writers", "started_at", "moved",
+                 "first_reading_at", "_hang_timer")  # one per running bot (issue 29)
+
     def __init__(self, name: str, stderr_log: Path, logs: Path, events: EventLog,
                  clock: Callable[[], float]) -> None:
         self.name = name

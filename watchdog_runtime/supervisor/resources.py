@@ -35,7 +35,21 @@ class TreeSample:
 
 
 def trend_params(settings: WatchSettings, resource: str) -> TrendParams:
-    """What a leak of ``resource`` (``MEMORY`` or ``FDS``) is, by ``settings``."""
+    """What a leak of ``resource`` (``MEMORY`` or ``FDS``) is, by ``settings``; one shared
+    object for equal settings (every bot's two trends, at each start: issue 29)."""
+    key = (settings, resource)
+    params = _PARAMS.get(key)
+    if params is None:
+        if len(_PARAMS) >= 16:  # settings changed many times (config reloads): start over
+            _PARAMS.clear()
+        params = _PARAMS[key] = _trend_params(settings, resource)
+    return params
+
+
+_PARAMS: dict[tuple[WatchSettings, str], TrendParams] = {}
+
+
+def _trend_params(settings: WatchSettings, resource: str) -> TrendParams:
     threshold = settings.memory_leak_per_hour if resource == MEMORY else settings.fds_leak_per_hour
     return TrendParams(window_s=settings.window_s, min_span_s=settings.min_span_s,
                        threshold_per_hour=threshold)
