@@ -28,7 +28,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
-from . import bytecodejob, cgroups, freshjob, identity, logmarks, procs, runfiles, scopes
+from . import bytecodejob, cgroups, exitwatch, freshjob, identity, logmarks, procs, runfiles, scopes
 from .adoption import choose_own, others, with_ident
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -89,7 +89,7 @@ class ProcessLayer(Protocol):
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess: ...
     async def settle(self, live: LiveProcess | None) -> None: ...
     def adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> LiveProcess: ...
-    async def wait_exit(self, live: LiveProcess) -> int | None: ...
+    def wait_exit(self, live: LiveProcess) -> asyncio.Future[int | None]: ...
     def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]: ...
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]: ...
@@ -273,10 +273,10 @@ class BotProcesses(SpareLayer):
                       machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
 
     # ------------------------------------------------------------------ exit, stop
-    def wait_exit(self, live: LiveProcess) -> Coroutine[Any, Any, int | None]:
-        """The live process's exit, as an event (its return code when it is our child); the
-        coroutine itself, not one awaiting it: a frame less for each running bot (issue 29)."""
-        return procs.wait_exit(live.ident, live.popen)
+    def wait_exit(self, live: LiveProcess) -> asyncio.Future[int | None]:
+        """The live process's exit, as an event (its return code when it is our child): a
+        future on its pidfd, no task waiting for it (issue 29: ``exitwatch``)."""
+        return exitwatch.exit_future(live.ident, live.popen)
 
     def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]:
         """Later in the run (issue 26): its venv's bytecode compiled, a venv from uv's cache checked

@@ -347,7 +347,7 @@ class BotRunner:
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
         stop_task = self.tasks.stop.future()  # a future, no task (issue 29: a bot's cost)
         self.watch.watch_heartbeat(self.spec.heartbeat_timeout_s)  # a timer, no task (issue 29)
-        self.tasks.start_jobs(self.processes.later_jobs())  # issue 26; timers, then tasks
+        self.tasks.start_jobs(self.processes.later_jobs)  # issue 26; a timer, then tasks
         try:
             await first_done(exit_task, stop_task, breach)  # no asyncio.wait: its sets, its frame
             if not exit_task.done() and stop_task.done():

@@ -16,6 +16,9 @@ from .flag import Flag
 
 log = logging.getLogger(__name__)
 
+Jobs = Callable[[], list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]]
+"""The run's side jobs: (seconds into the run, what to start then)."""
+
 
 class RunTasks:
     """One runner's tasks; ``name`` names the bot in task names and logs."""
@@ -50,16 +53,32 @@ class RunTasks:
         self._sweeps.add(task)
         task.add_done_callback(self._swept)
 
-    def start_jobs(self, jobs: list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]) -> None:
-        """The live process's side jobs (``later_jobs``): each a timer until it is due, then a
-        task held only while it runs (issue 29: no task and frame waiting for each bot)."""
-        loop = asyncio.get_running_loop()
-        self._jobs = [loop.call_later(delay_s, self._start_job, make) for delay_s, make in jobs]
+    def start_jobs(self, jobs: Jobs) -> None:
+        """The live process's side jobs (``later_jobs``), each a task once due, held only while
+        it runs; until then one timer, and ``jobs`` asked again when it fires (issue 29: no
+        task, frame or closure waiting for each bot)."""
+        self._jobs = []
+        self._arm(jobs, asyncio.get_running_loop().time(), -1.0)
 
-    def _start_job(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        job = asyncio.get_running_loop().create_task(make(), name=f"job:{self.name}")
-        self._jobs = [*(self._jobs or ()), job]
-        job.add_done_callback(self._job_done)
+    def _arm(self, jobs: Jobs, started: float, done_s: float) -> None:
+        """The timer for the next job due after ``done_s`` seconds of the run, if any."""
+        later = [delay_s for delay_s, _ in jobs() if delay_s > done_s]
+        if later and self._jobs is not None:
+            loop = asyncio.get_running_loop()
+            wait_s = max(0.0, started + min(later) - loop.time())
+            self._jobs.append(loop.call_later(wait_s, self._due, jobs, started, done_s))
+
+    def _due(self, jobs: Jobs, started: float, done_s: float) -> None:
+        if self._jobs is None:
+            return
+        self._jobs = [job for job in self._jobs if isinstance(job, asyncio.Task)]  # this timer fired
+        now_s = min((delay_s for delay_s, _ in jobs() if delay_s > done_s), default=done_s)
+        for delay_s, make in jobs():
+            if done_s < delay_s <= now_s:
+                job = asyncio.get_running_loop().create_task(make(), name=f"job:{self.name}")
+                self._jobs.append(job)
+                job.add_done_callback(self._job_done)
+        self._arm(jobs, started, now_s)
 
     def _job_done(self, job: asyncio.Task[None]) -> None:
         if self._jobs is not None and job in self._jobs:
