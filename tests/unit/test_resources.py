@@ -96,3 +96,39 @@ def test_a_limit_restart_never_escalates_the_backoff(reason: ExitReason) -> None
     assert early.delay_s == BackoffPolicy(1.0, 300.0).delay_s(2, lambda: 1.0), "waits, counts nothing"
     never = BotSpec(name="b", path="/b.py", restart=RestartPolicy.NEVER)
     assert decide_after_exit(never, info, 3600, 0, lambda: 1.0).event is Event.EXIT_FATAL
+
+
+def held_bytes(make: object) -> int:
+    """What building ``make()`` leaves allocated (tracemalloc), the result kept alive."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        kept = make()  # type: ignore[operator]
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del kept
+    return held
+
+
+def test_a_bots_readings_stay_small_over_a_long_run() -> None:
+    """Regression (issue 29, what a bot costs the supervisor): two hours of readings every
+    2 s (fake clock, a noisy RSS) left each bot's watch holding ~18 KiB: two trends of 60
+    ``(time, value)`` tuples in deques and a deque of 30 readings for the sparkline. The
+    minima and readings are flat arrays now: about 4 KiB whatever the run's length, and the
+    verdicts the same (the status still says the trend, the sparkline its 30 readings)."""
+    def two_hours() -> ResourceWatch:
+        watch = ResourceWatch()
+        for i in range(2 * 1800):
+            watch.observe(sample(i * 2.0, rss=100 * MB + (i * 7919 % 1000) * 4096, fds=10 + i % 3), LIMITS)
+        return watch
+
+    assert held_bytes(two_hours) <= 6 * 1024  # ~4 KiB on this code
+    status = two_hours().status()
+    assert len(status["rss_history"]) == 30 and status["rss_trend_bytes_per_hour"] is not None
+    assert status["leak"] is None, "noise around a flat floor is no leak"

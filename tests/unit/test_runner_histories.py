@@ -41,7 +41,7 @@ from watchdog_runtime.installs import repair, venvs
 from watchdog_runtime.registry import BotRecord, RunRecord
 from watchdog_runtime.spec import BotSpec, RestartPolicy
 from watchdog_runtime.states import TRANSITIONS, BotState, Event, ExitReason, StartReason
-from watchdog_runtime.supervisor import botfile, identity, procs, reload, treestop
+from watchdog_runtime.supervisor import botfile, exitwatch, identity, procs, reload, treestop
 from watchdog_runtime.supervisor.graces import Signalled
 from watchdog_runtime.supervisor.lifecycle import ExitInfo
 from watchdog_runtime.supervisor.resources import TreeSample
@@ -344,6 +344,7 @@ def _patch_everywhere(mp: pytest.MonkeyPatch, owner: Any, name: str, fake: Any) 
 def _install(mp: pytest.MonkeyPatch, world: World) -> None:
     for owner, name, fake in (
         (procs, "spawn", world.spawn), (procs, "wait_exit", world.wait_exit),
+        (exitwatch, "exit_future", lambda ident, popen: asyncio.ensure_future(world.wait_exit(ident, popen))),
         (procs, "is_alive", world.is_alive), (identity, "identify", world.identify),
         (identity, "age_s", lambda ident: 30.0), (procs, "signal_pid", world.signal_pid),
         (procs, "fd_soft_limit", lambda ident: 1024), (procs, "machine_memory", lambda: 8 << 30),

@@ -100,7 +100,7 @@ def test_no_verdict_and_no_trend_before_enough_samples() -> None:
 
 def test_memory_is_bounded() -> None:
     trend, _ = run(lambda t: 100 * MB + math.sin(t) * MB, 300)
-    assert len(trend._done) <= TrendParams().buckets
+    assert trend.stored() <= TrendParams().buckets
 
 
 def test_theil_sen_and_suffix_minima() -> None:

@@ -55,11 +55,15 @@ def _locked(home: Home) -> Iterator[None]:
 
 def _launch(home: Home) -> None:
     read_end, write_end = os.pipe()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WDBOT_")}
+    from ..common import leanbytecode
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("WDBOT_") or k in leanbytecode.SUPERVISOR_ENV}
     env["WDBOT_HOME"] = str(home.root)
+    args = ["daemon", "--ready-fd", str(write_end)]
     with open(open_private(home.supervisor_log), "ab") as log_fh:
         subprocess.Popen(
-            [sys.executable, "-m", "watchdog_runtime", "daemon", "--ready-fd", str(write_end)],
+            leanbytecode.lean_argv(home.root, args) or [sys.executable, "-m", "watchdog_runtime", *args],
             stdin=subprocess.DEVNULL, stdout=log_fh, stderr=log_fh, env=env,
             pass_fds=(write_end,), start_new_session=True, close_fds=True,
         )

@@ -68,6 +68,21 @@ def parse_args(args: list[str], lean: str | None) -> Any:
     return build_parser(lean).parse_args(args)
 
 
+def _run_lean(args: Sequence[str]) -> None:
+    """A supervisor started plainly (a service manager, a container, a person) runs on as a
+    lean one once its bytecode cache is filled (``leanbytecode``): the same process, re-executed."""
+    from ..common import leanbytecode
+
+    try:
+        argv = leanbytecode.lean_argv(Home.from_env().root, list(args))
+    except HomeError:
+        return  # said by the command itself
+    if argv is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(argv[0], argv)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``wdbot`` command; returns the exit status."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -75,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--" in args:
         cut = args.index("--")
         args, bot_args = args[:cut], args[cut + 1:]
+    if argv is None and args[:1] == ["daemon"]:
+        _run_lean(args)  # the process's own command line only: never a caller's
     lean = lean_command(args)
     refused = None if lean else refused_argv(args)
     if refused is not None:

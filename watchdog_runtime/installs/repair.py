@@ -87,10 +87,10 @@ class AutoInstaller:
         self.host = host
         self.paths = paths
         self.recorded: list[Installed] = read_record(paths.auto_requirements)
-        self._failed: set[str] = set()
+        self._failed: tuple[str, ...] = ()  # a tuple: each bot has one, an empty set is 216 bytes
         """Distributions whose install failed for a discovered import: not retried until the
         supervisor restarts (the crash path still tries one the bot really needs)."""
-        self._certain: set[str] = set()
+        self._certain: tuple[str, ...] = ()
         """Modules the entry file imports at its top level (from the last scan)."""
         self._scanned: tuple[tuple[str, ...], str] | None = None
         """The bot's files at the last discovery that found nothing to do, and their
@@ -220,7 +220,7 @@ class AutoInstaller:
         from .causes import uv_decisive_line  # only once a round ran (issue 29)
 
         for choice, error in failures.items():
-            self._failed.add(normalize_dist(choice.dist))
+            self._failed = (*self._failed, normalize_dist(choice.dist))
             self.host.events.write("auto_install_failed", name, module=choice.module,
                                    requirement=choice.requirement, error=uv_decisive_line(error),
                                    detail=error)
@@ -288,7 +288,7 @@ class AutoInstaller:
         """The imports of the bot's files that its venv cannot satisfy (``discovery``)."""
         scan = scan_bot(Path(spec.path))
         self._scanned = (scan.files, "")
-        self._certain = {i.module for i in scan.imports if i.certain and i.filename == spec.path}
+        self._certain = tuple({i.module for i in scan.imports if i.certain and i.filename == spec.path})
         first: dict[str, FoundImport] = {}
         for item in scan.imports:
             first.setdefault(item.module, item)

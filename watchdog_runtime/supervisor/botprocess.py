@@ -11,10 +11,10 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..bot.codecache import RecoverMemo
 from ..common.home import BotPaths
@@ -28,7 +28,7 @@ from ..installs.venvs import VenvError, ensure_venv, install_in_place
 from ..registry import RunRecord
 from ..spec import BotSpec
 from ..states import StartReason
-from . import bytecodejob, cgroups, freshjob, identity, logmarks, procs, runfiles, scopes
+from . import bytecodejob, cgroups, exitwatch, freshjob, identity, logmarks, procs, runfiles, scopes
 from .adoption import choose_own, others, with_ident
 from .botenv import Launch, bot_environment
 from .botfile import BotFileError, check_bot_file
@@ -89,8 +89,8 @@ class ProcessLayer(Protocol):
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess: ...
     async def settle(self, live: LiveProcess | None) -> None: ...
     def adopt(self, ident: procs.ProcessIdentity, run: RunRecord) -> LiveProcess: ...
-    async def wait_exit(self, live: LiveProcess) -> int | None: ...
-    async def compile_later(self) -> None: ...
+    def wait_exit(self, live: LiveProcess) -> asyncio.Future[int | None]: ...
+    def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]: ...
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]: ...
     async def kill_leftovers(self, live: LiveProcess | None) -> None: ...
@@ -273,20 +273,19 @@ class BotProcesses(SpareLayer):
                       machine_memory_bytes=procs.machine_memory(), fd_rlimit=fd_rlimit)
 
     # ------------------------------------------------------------------ exit, stop
-    async def wait_exit(self, live: LiveProcess) -> int | None:
-        """The live process's exit, as an event (its return code when it is our child)."""
-        return await procs.wait_exit(live.ident, live.popen)
+    def wait_exit(self, live: LiveProcess) -> asyncio.Future[int | None]:
+        """The live process's exit, as an event (its return code when it is our child): a
+        future on its pidfd, no task waiting for it (issue 29: ``exitwatch``)."""
+        return exitwatch.exit_future(live.ident, live.popen)
 
-    async def compile_later(self) -> None:
-        """Once the run has been up a while, its venv's bytecode compiled in a low-priority
-        child, and a venv built from uv's cache checked against the index (issue 26: the
-        first start waits for neither); cancelled with the run."""
-        up_s = self.spec.min_uptime_s
-        await asyncio.gather(
-            bytecodejob.compile_when_up(self.paths.venv, bytecodejob.settle_s(up_s)),
-            freshjob.check_when_up(self.paths.venv, freshjob.wait_s(up_s), self.spec.name,
-                                   lambda: self.repairs.declared(self.spec), self.index_args,
-                                   self.host.events))
+    def later_jobs(self) -> list[tuple[float, Callable[[], Coroutine[Any, Any, None]]]]:
+        """Later in the run (issue 26): its venv's bytecode compiled, a venv from uv's cache checked
+        against the index; each (delay, job) started when due, with no task waiting (issue 29)."""
+        up_s, venv = self.spec.min_uptime_s, self.paths.venv
+        return [(bytecodejob.settle_s(up_s), lambda: bytecodejob.compile_when_up(venv, 0.0)),
+                (freshjob.wait_s(up_s), lambda: freshjob.check_when_up(
+                    venv, 0.0, self.spec.name, lambda: self.repairs.declared(self.spec), self.index_args,
+                    self.host.events))]
 
     async def stop_tree(self, live: LiveProcess,
                         exit_task: asyncio.Future[int | None]) -> tuple[int | None, int | None]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
 from ..common.home import Home
+from ..common.leanbytecode import SUPERVISOR_ENV
 from ..common.manager import HANDOVER_EXIT
 from ..common.privacy import open_private, private_umask, tighten
 from ..common.protocol import BUSY
@@ -64,8 +65,10 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     if tightened:
         log.warning("%s", tightened)
     _rotate_own_log(home)
-    # Bots inherit none of our variables that describe another bot.
-    for key in [k for k in os.environ if k.startswith("WDBOT_") and k != "WDBOT_HOME"]:
+    # Bots inherit none of our variables that describe another bot (botenv drops the rest:
+    # the home, and the supervisor's own settings of its bytecode, ``leanbytecode``).
+    keep = {"WDBOT_HOME", *SUPERVISOR_ENV}
+    for key in [k for k in os.environ if k.startswith("WDBOT_") and k not in keep]:
         del os.environ[key]
     outputs = None
     if tee_logs:

@@ -83,6 +83,9 @@ def signature(line: str) -> tuple[str, str, str] | None:
 class RepeatWatch:
     """Counts each error signature over a sliding window."""
 
+    # one per running bot (issue 29)
+    __slots__ = ("window_s", "min_repeats", "_seen", "_last_line", "_partial", "_in_traceback")
+
     def __init__(self, window_s: float = 60.0, min_repeats: int = 5) -> None:
         self.window_s = window_s
         self.min_repeats = min_repeats

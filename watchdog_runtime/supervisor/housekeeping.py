@@ -5,6 +5,7 @@ sampler (``sampler``), the uptime pings, the sleep watch and the registry watch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,37 @@ async def watch_sleep(sup: Supervisor, interval_s: float = 30.0) -> None:
     while True:
         await asyncio.sleep(interval_s)
         sup.check_sleep()
+
+
+# ------------------------------------------------------------ lean bytecode
+async def fill_bytecode_cache(sup: Supervisor) -> None:
+    """Once, after ``leanbytecode.fill_after_s``: fill this interpreter's cache of the
+    supervisor's lean bytecode when it is missing, so the next supervisor runs lean."""
+    from ..common import leanbytecode
+
+    if not leanbytecode.needs_fill(sup.home.root):
+        return
+    await asyncio.sleep(leanbytecode.fill_after_s())
+    if not leanbytecode.needs_fill(sup.home.root):
+        return  # another supervisor (of a home sharing the cache) did it meanwhile
+    argv = leanbytecode.fill_argv(sup.home.root)
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
+                                                stdout=asyncio.subprocess.DEVNULL,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await proc.communicate()
+    finally:
+        if proc.returncode is None:  # cancelled (the supervisor is stopping): no orphan
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(proc.wait())
+    if proc.returncode:
+        log.warning("filling the lean bytecode cache exited %s: %s", proc.returncode,
+                    err.decode(errors="replace").strip()[-300:])
+    else:
+        log.info("lean bytecode cached in %s: the next supervisor runs lean",
+                 leanbytecode.cache_dir(sup.home.root))
 
 
 # ------------------------------------------------------------ registry watch

@@ -33,6 +33,10 @@ def process_starts() -> asyncio.Event:
 class LiveWatch:
     """One bot's watch; ``name`` names it in the events it writes."""
 
+    __slots__ = ("name", "_logs", "_events", "_clock", "readings", "limits", "breach", "last_beat",
+                 "beats_seen", "recovery_started", "repeats", "log_writers", "started_at", "moved",
+                 "first_reading_at", "_hang_timer")  # one per running bot (issue 29)
+
     def __init__(self, name: str, stderr_log: Path, logs: Path, events: EventLog,
                  clock: Callable[[], float]) -> None:
         self.name = name
@@ -56,6 +60,7 @@ class LiveWatch:
         """The last reading differed from the one before (or there was none): read it soon."""
         self.first_reading_at: float | None = None
         """When the live process was first read (a flat bot is read in step with it)."""
+        self._hang_timer: asyncio.TimerHandle | None = None
 
     def new_process(self) -> None:
         """Readings, limits, heartbeats and a pending limit restart belong to one process."""
@@ -144,15 +149,26 @@ class LiveWatch:
         memory = limits.max_memory_bytes is not None and last.rss_bytes * 2 >= limits.max_memory_bytes
         return memory or (limits.max_fds is not None and last.num_fds * 2 >= limits.max_fds)
 
-    async def hang(self, timeout_s: float | None) -> None:
-        """Restart the process when its heartbeat is older than ``timeout_s``."""
-        if timeout_s is None:
+    def watch_heartbeat(self, timeout_s: float | None) -> None:
+        """Restart the process when its heartbeat is older than ``timeout_s``: a timer on the
+        loop, moved to the new deadline when a beat came meanwhile; no task (issue 29: a
+        task and its frame for each bot was most of what a bot costs the supervisor).
+        :meth:`stop_heartbeat_watch` ends it."""
+        self.stop_heartbeat_watch()
+        if timeout_s is not None:
+            self._hang_check(asyncio.get_running_loop(), timeout_s)
+
+    def stop_heartbeat_watch(self) -> None:
+        if self._hang_timer is not None:
+            self._hang_timer.cancel()
+            self._hang_timer = None
+
+    def _hang_check(self, loop: asyncio.AbstractEventLoop, timeout_s: float) -> None:
+        self._hang_timer = None
+        silent_s = self._clock() - self.last_beat
+        if silent_s < timeout_s:  # until the deadline; a beat moves it
+            self._hang_timer = loop.call_later(timeout_s - silent_s, self._hang_check, loop, timeout_s)
             return
-        while True:
-            silent_s = self._clock() - self.last_beat
-            if silent_s >= timeout_s:
-                break
-            await asyncio.sleep(timeout_s - silent_s)  # until the deadline; a beat moves it
         what = "heartbeat" if self.beats_seen else "heartbeat since the start"
         self.restart_for(Breach(ExitReason.HANG, f"no {what} for {silent_s:.1f} s "
                                                  f"(--heartbeat-timeout {timeout_s:g})"))

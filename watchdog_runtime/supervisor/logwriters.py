@@ -63,6 +63,8 @@ def stray_writers(pids: Iterable[int], logs: Path) -> tuple[StrayWriter, ...]:
 class LogWriterWatch:
     """One bot process's stray log writers, looked for when something changed."""
 
+    __slots__ = ("logs", "found", "_seen")  # one per running bot (issue 29)
+
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.found: tuple[StrayWriter, ...] = ()

@@ -5,7 +5,7 @@ monotonic time, so tests drive it with a fake clock.
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ MEMORY = "memory"
 FDS = "fds"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TreeSample:
     """One reading of a bot's whole process tree (the bot and all its descendants)."""
 
@@ -35,13 +35,27 @@ class TreeSample:
 
 
 def trend_params(settings: WatchSettings, resource: str) -> TrendParams:
-    """What a leak of ``resource`` (``MEMORY`` or ``FDS``) is, by ``settings``."""
+    """What a leak of ``resource`` (``MEMORY`` or ``FDS``) is, by ``settings``; one shared
+    object for equal settings (every bot's two trends, at each start: issue 29)."""
+    key = (settings, resource)
+    params = _PARAMS.get(key)
+    if params is None:
+        if len(_PARAMS) >= 16:  # settings changed many times (config reloads): start over
+            _PARAMS.clear()
+        params = _PARAMS[key] = _trend_params(settings, resource)
+    return params
+
+
+_PARAMS: dict[tuple[WatchSettings, str], TrendParams] = {}
+
+
+def _trend_params(settings: WatchSettings, resource: str) -> TrendParams:
     threshold = settings.memory_leak_per_hour if resource == MEMORY else settings.fds_leak_per_hour
     return TrendParams(window_s=settings.window_s, min_span_s=settings.min_span_s,
                        threshold_per_hour=threshold)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Limits:
     """A bot's limits and, for projections, the ceilings it runs under."""
 
@@ -57,7 +71,7 @@ class Limits:
         return int(fd_rlimit * 0.9) if fd_rlimit else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Breach:
     """A limit crossed for enough samples in a row: restart the bot with ``reason``."""
 
@@ -65,7 +79,7 @@ class Breach:
     detail: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Leak:
     """A suspected leak: which resource, how fast, and when it reaches its ceiling."""
 
@@ -94,16 +108,20 @@ HISTORY = 30
 
 
 class ResourceWatch:
-    """One bot's readings. Memory is bounded: the last sample and two fixed-size trends."""
+    """One bot's readings. Memory is bounded, and small for an idle bot (issue 29: what a
+    bot costs the supervisor): the last sample, two fixed-size trends, and the sparkline's
+    last ``HISTORY`` readings in one flat array."""
+
+    __slots__ = ("settings", "trends", "last", "_history", "cpu_percent", "leaks", "_over")
 
     def __init__(self, settings: WatchSettings | None = None) -> None:
         self.settings = settings or WatchSettings()
         self.trends: dict[str, Trend] = {}
         self.last: TreeSample | None = None
-        self.history: deque[int] = deque(maxlen=HISTORY)
+        self._history: array[int] | None = None
         self.cpu_percent: float | None = None
         self.leaks: dict[str, Leak] = {}
-        self._over = {MEMORY: 0, FDS: 0}
+        self._over = [0, 0]  # samples in a row over the memory, the open-files limit
         self.reset()
 
     def reset(self, settings: WatchSettings | None = None) -> None:
@@ -111,15 +129,27 @@ class ResourceWatch:
         self.settings = settings or self.settings
         self.trends = {r: Trend(trend_params(self.settings, r)) for r in (MEMORY, FDS)}
         self.last = None
-        self.history = deque(maxlen=HISTORY)
+        self._history = None
         self.cpu_percent = None
         self.leaks = {}
-        self._over = {MEMORY: 0, FDS: 0}
+        self._over = [0, 0]
+
+    @property
+    def history(self) -> list[int]:
+        """The last ``HISTORY`` RSS readings, oldest first (the dashboard's sparkline)."""
+        return list(self._history) if self._history is not None else []
+
+    def _remember(self, rss_bytes: int) -> None:
+        if self._history is None:
+            self._history = array("q")
+        self._history.append(rss_bytes)
+        if len(self._history) > HISTORY:
+            del self._history[0]
 
     def observe(self, sample: TreeSample, limits: Limits) -> Verdict:
         """Take one sample; say whether a limit was crossed or a leak began or ended."""
         prev, self.last = self.last, sample
-        self.history.append(sample.rss_bytes)
+        self._remember(sample.rss_bytes)
         if prev is not None and sample.at > prev.at:
             # CPU time of members that died meanwhile is gone from the sum: never negative.
             self.cpu_percent = max(0.0, (sample.cpu_seconds - prev.cpu_seconds)
@@ -147,10 +177,11 @@ class ResourceWatch:
             (FDS, limits.max_fds, sample.num_fds, ExitReason.FD_LIMIT, str),
         )
         for resource, limit, value, reason, fmt in checks:
+            i = 0 if resource == MEMORY else 1
             over = limit is not None and value > limit
-            self._over[resource] = self._over[resource] + 1 if over else 0
-            if over and self._over[resource] >= self.settings.consecutive:
-                self._over = {MEMORY: 0, FDS: 0}
+            self._over[i] = self._over[i] + 1 if over else 0
+            if over and self._over[i] >= self.settings.consecutive:
+                self._over = [0, 0]
                 what = "RSS" if resource == MEMORY else "open files"
                 return Breach(reason, f"{what} {fmt(value)} over the limit of {fmt(limit)} "
                                       f"for {self.settings.consecutive} samples in a row")
@@ -164,7 +195,7 @@ class ResourceWatch:
         leak = self.leaks.get(MEMORY) or self.leaks.get(FDS)
         return {
             "rss_bytes": last.rss_bytes if last else None,
-            "rss_history": list(self.history),
+            "rss_history": self.history,
             "num_fds": last.num_fds if last else None,
             "cpu_percent": None if self.cpu_percent is None else round(self.cpu_percent, 1),
             "threads": last.threads if last else None,

@@ -58,6 +58,8 @@ class StderrRepeats:
     """Reads what the live process appended to its stderr log since the last check and feeds
     it to a ``degraded.RepeatWatch``; ``degraded`` is the current verdict."""
 
+    __slots__ = ("path", "watch", "degraded", "grew", "_offset", "_inode")  # one per running bot (issue 29)
+
     def __init__(self, path: Path, watch: RepeatWatch | None = None) -> None:
         self.path = path
         self.watch = watch or RepeatWatch()

@@ -29,6 +29,7 @@ from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable
 from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
 from .exitread import Context, read_exit
+from .flag import first_done
 from .identity import ProcessIdentity
 from .lifecycle import ExitInfo, decide_after_exit, decide_after_setup_failure, start_reason_after
 from .livewatch import LiveWatch
@@ -343,12 +344,11 @@ class BotRunner:
         assert live is not None and breach is not None
         self.processes.go(live, next_spare=not self.tasks.stop.is_set())  # its pid is on disk by now
         exit_task = asyncio.ensure_future(self.processes.wait_exit(live))
-        stop_task = asyncio.ensure_future(self.tasks.stop.wait())
-        hang_task = asyncio.ensure_future(self.watch.hang(self.spec.heartbeat_timeout_s))
-        compile_task = asyncio.ensure_future(self.processes.compile_later())  # issue 26
+        stop_task = self.tasks.stop.future()  # a future, no task (issue 29: a bot's cost)
+        self.watch.watch_heartbeat(self.spec.heartbeat_timeout_s)  # a timer, no task (issue 29)
+        self.tasks.start_jobs(self.processes.later_jobs)  # issue 26; a timer, then tasks
         try:
-            waiters: set[asyncio.Future[Any]] = {exit_task, stop_task, breach}
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            await first_done(exit_task, stop_task, breach)  # no asyncio.wait: its sets, its frame
             if not exit_task.done() and stop_task.done():
                 await self._terminate(live, exit_task)
                 return None
@@ -362,9 +362,8 @@ class BotRunner:
             return info, self.host.clock() - live.started_mono, missing
         finally:
             stop_task.cancel()
-            hang_task.cancel()
-            compile_task.cancel()
-            await asyncio.gather(compile_task, return_exceptions=True)  # its child killed, reaped
+            self.watch.stop_heartbeat_watch()
+            await self.tasks.end_jobs()  # their children killed, reaped
             if not exit_task.done():
                 exit_task.cancel()
 

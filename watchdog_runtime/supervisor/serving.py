@@ -170,6 +170,7 @@ def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> 
     tasks.start("on-halt", sup.modes.enforce_forever())  # issue 27: --on-halt stop
     tasks.start("registry-watch", housekeeping.watch_registry(sup))
     tasks.start("scratch-sweep", housekeeping.sweep_scratch())
+    tasks.start("lean-bytecode", housekeeping.fill_bytecode_cache(sup))
     if metrics:
         from .metrics import Collector
         from .metrics import serve as serve_metrics

@@ -17,7 +17,7 @@ spike. So:
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,7 +61,7 @@ def suffix_minima(points: Sequence[Point]) -> list[Point]:
     return out[::-1]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TrendParams:
     """How a trend is measured; ``threshold_per_hour`` is the smallest rise called a leak."""
 
@@ -80,12 +80,17 @@ class Trend:
     """Per-bucket minima of one resource over a sliding window; bounded memory.
 
     The slope and the leak verdict are computed once per completed bucket and kept, so
-    reading them (every status request) costs nothing.
+    reading them (every status request) costs nothing. The completed minima are kept in one
+    flat ``array('d')`` of (time, value) pairs (16 bytes a bucket, against ~100 for a tuple of
+    two floats in a deque), allocated at the first completed bucket: every running bot has two
+    trends, so they were a good part of what a bot costs the supervisor (issue 29).
     """
+
+    __slots__ = ("params", "_pairs", "_open", "_open_index", "_slope", "_leak")
 
     def __init__(self, params: TrendParams) -> None:
         self.params = params
-        self._done: deque[Point] = deque(maxlen=params.buckets)
+        self._pairs: array[float] | None = None
         self._open: Point | None = None
         self._open_index = -1
         self._slope: float | None = None
@@ -96,7 +101,7 @@ class Trend:
         index = int(t // self.params.bucket_s)
         closed = False
         if self._open is not None and index != self._open_index:
-            self._done.append(self._open)
+            self._close(*self._open)
             self._open = None
             closed = True
             self._refresh()
@@ -105,12 +110,25 @@ class Trend:
         self._open_index = index
         return closed
 
+    def _close(self, t: float, value: float) -> None:
+        """Keep a completed bucket's minimum; the oldest goes past ``buckets`` of them."""
+        if self._pairs is None:
+            self._pairs = array("d")
+        self._pairs.extend((t, value))
+        if len(self._pairs) > 2 * self.params.buckets:
+            del self._pairs[:2]
+
+    def stored(self) -> int:
+        """How many completed buckets are kept (never more than ``params.buckets``)."""
+        return len(self._pairs) // 2 if self._pairs is not None else 0
+
     def points(self) -> list[Point]:
         """The completed buckets' minima inside the window."""
-        if not self._done:
+        pairs = self._pairs
+        if not pairs:
             return []
-        newest = self._done[-1][0]
-        return [p for p in self._done if p[0] >= newest - self.params.window_s]
+        since = pairs[-2] - self.params.window_s
+        return [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2) if pairs[i] >= since]
 
     def slope_per_hour(self) -> float | None:
         """Theil-Sen slope of the bucket minima, per hour; None until there is enough data."""

@@ -1,0 +1,85 @@
+"""The supervisor's lean bytecode (issue 29, ``common.leanbytecode``): a first supervisor fills
+its cache after a while; the next one, launched by a command or started plainly as a service
+manager does, runs with ``-OO -X no_debug_ranges`` from that cache (about 1 MiB less RSS),
+while its bots keep their own bytecode, flags and environment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Wdbot, wait_until, write_bot
+from watchdog_runtime.common.control import request
+from watchdog_runtime.common.home import Home
+from watchdog_runtime.common.leanbytecode import FILL_AFTER_ENV, OFF_ENV, READY
+
+FLAGS_BOT = """
+import json, os, sys, time
+theirs = [k for k in os.environ if "PYCACHE" in k or k.startswith("WDBOT_") and "BYTECODE" in k]
+print(json.dumps({"optimize": sys.flags.optimize, "prefix": sys.pycache_prefix, "env": sorted(theirs)}),
+      flush=True)
+time.sleep(600)
+"""
+
+
+def supervisor_flags(wd: Wdbot) -> tuple[int, str | None]:
+    found = request(Home(wd.home), "debug_modules", timeout_s=10)
+    return found["optimize"], found["pycache_prefix"]
+
+
+def cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+def filled(wd: Wdbot) -> Path:
+    """Start a bot under a first supervisor and wait until it filled the cache."""
+    wd.env[FILL_AFTER_ENV] = "0"
+    wd("start", str(write_bot(wd.home.parent / "bots", "flags.py", FLAGS_BOT)))
+    ready = wait_until(lambda: next(iter((wd.home / "cache" / "bytecode").glob(f"*/{READY}")), None),
+                       "the first supervisor to fill its lean bytecode cache", 120)
+    assert supervisor_flags(wd) == (0, None)  # the first one runs plain
+    return ready.parent
+
+
+@pytest.mark.slow
+def test_the_next_supervisor_runs_lean_and_its_bots_do_not(wd: Wdbot) -> None:
+    cache = filled(wd)
+    assert list(cache.rglob("*.opt-2.pyc")), "no -OO bytecode in the cache"
+    wd("shutdown")
+    wd("start", "flags")
+    assert supervisor_flags(wd) == (2, str(cache))
+    pid = wd.supervisor_pid()
+    assert pid is not None and "-OO" in cmdline(pid) and "no_debug_ranges" in cmdline(pid)
+    # The bot: its own flags, no cache prefix, none of the supervisor's settings.
+    line = wait_until(lambda: [ln for ln in wd.stdout("flags").splitlines() if ln.startswith("{")],
+                      "the bot's line")[-1]
+    assert json.loads(line) == {"optimize": 0, "prefix": None, "env": []}
+    # A crash and its restart under the lean supervisor: all still works.
+    wd("restart", "flags")
+    wd.wait_state("flags", "running")
+
+
+@pytest.mark.slow
+def test_a_plainly_started_supervisor_re_executes_itself_lean_on_the_same_pid(
+        wd: Wdbot, tmp_path: Path) -> None:
+    """What a service manager or a container runs: ``python -m watchdog_runtime daemon``; the
+    same process goes on lean (systemd's main pid, a container's PID 1 stay the same)."""
+    filled(wd)
+    wd("shutdown")
+    with wd.daemon(tmp_path / "daemon.log") as proc:
+        assert supervisor_flags(wd)[0] == 2
+        assert wd.supervisor_pid() == proc.pid and "-OO" in cmdline(proc.pid)
+
+
+@pytest.mark.slow
+def test_turned_off_the_supervisor_stays_plain_and_fills_nothing(wd: Wdbot) -> None:
+    wd.env[OFF_ENV] = "0"
+    wd.env[FILL_AFTER_ENV] = "0"
+    wd("start", str(write_bot(wd.home.parent / "bots", "flags.py", FLAGS_BOT)))
+    wait_until(lambda: wd.stdout("flags"), "the bot's line")
+    wd("shutdown")
+    wd("start", "flags")
+    assert supervisor_flags(wd) == (0, None)
+    assert not (wd.home / "cache").exists()

@@ -1,0 +1,120 @@
+"""The supervisor's own code loaded lean (issue 29): ``-OO`` drops the docstrings and asserts
+of every module it imports, ``-X no_debug_ranges`` the column tables of their code, about
+1 MiB of a long-lived process's RSS. The bots it starts are never run so.
+
+Python names the bytecode of ``-OO`` apart (``*.opt-2.pyc``), and a process that finds none
+compiles every module from source at each start: slower, and heavier, not lighter. So the
+supervisor runs lean only once a cache of its own holds that bytecode: the first supervisor,
+once it has been up a while, fills the cache in a low-priority child (``fill_argv``), and
+from the next one on ``wdbot daemon`` starts as ``python -OO -X no_debug_ranges`` with
+``sys.pycache_prefix`` on the cache (``lean_argv``; a ``wdbot daemon`` started plainly, by a
+service manager or a container, re-executes itself so: the same pid). The prefix is set by
+the first line of the process, not by ``PYTHONPYCACHEPREFIX``: the bots' environment stays
+theirs, and so does their bytecode.
+
+The cache is ``cache/bytecode`` in the home (``WDBOT_BYTECODE_CACHE`` moves it, for homes
+that share one), one folder per interpreter; ``WDBOT_LEAN_BYTECODE=0`` keeps
+the supervisor plain. A module changed since it was compiled is compiled again on import, as
+ever, into the same cache.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from .digest import sha256_hex
+
+OFF_ENV = "WDBOT_LEAN_BYTECODE"
+"""``0``: the supervisor runs plain, its cache neither used nor filled."""
+CACHE_ENV = "WDBOT_BYTECODE_CACHE"
+"""Where the caches are, instead of ``cache/bytecode`` in the home."""
+FILL_AFTER_ENV = "WDBOT_BYTECODE_FILL_AFTER_S"
+"""How long a supervisor runs before it fills a missing cache (``FILL_AFTER_S``; tests)."""
+FILL_AFTER_S = 120.0
+"""A supervisor fills the cache once it has been up this long: its bots' starts come first."""
+SUPERVISOR_ENV = frozenset({OFF_ENV, CACHE_ENV, FILL_AFTER_ENV})
+"""What a launched supervisor keeps of the launching command's ``WDBOT_`` environment."""
+READY = "READY"
+"""In a cache folder: every module the supervisor had loaded was compiled there."""
+FLAGS = ("-OO", "-X", "no_debug_ranges")
+
+_BOOT = ("import sys; sys.pycache_prefix = sys.argv.pop(1); "
+         "from watchdog_runtime.cli.main import main; sys.exit(main())")
+"""The lean process's first line: its bytecode from the cache, then the ``wdbot`` command."""
+
+_FILL = """
+import os, py_compile, sys
+parent = os.getppid()
+os.nice(19)
+if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        pass
+prefix = sys.pycache_prefix = sys.argv[1]
+for path in sys.argv[2:]:
+    if os.getppid() != parent:
+        sys.exit(3)  # the supervisor is gone (killed): no orphan compiles on, no READY
+    try:
+        py_compile.compile(path, doraise=True)
+    except (OSError, py_compile.PyCompileError):
+        continue  # gone, or not Python 3: imported from source, as ever
+os.makedirs(prefix, exist_ok=True)
+temp = os.path.join(prefix, f".READY.{os.getpid()}")
+with open(temp, "w") as fh:
+    fh.write(sys.version + "\\n")
+os.replace(temp, os.path.join(prefix, "READY"))
+"""
+"""Compiles each file given (``-OO``, no column tables: the interpreter's own flags) into the
+cache, at the lowest priority, then marks the cache ready; stops if its supervisor dies."""
+
+
+def enabled() -> bool:
+    """Lean bytecode is not turned off (``WDBOT_LEAN_BYTECODE=0``)."""
+    return os.environ.get(OFF_ENV, "1").strip() != "0"
+
+
+def cache_dir(home_root: Path) -> Path:
+    """This interpreter's cache folder (its ``READY`` is this interpreter's: the ``.pyc`` files
+    carry their sources' times and sizes, so an upgraded wdbot's changes are compiled again)."""
+    base = os.environ.get(CACHE_ENV)
+    root = Path(base) if base else home_root / "cache" / "bytecode"
+    key = sha256_hex(f"{sys.version}\0{sys.executable}".encode())[:16]
+    return root / key
+
+
+def lean_argv(home_root: Path, args: list[str]) -> list[str] | None:
+    """The command line that runs ``wdbot ARGS`` lean, or None: turned off, already lean,
+    or the cache not filled yet."""
+    if not enabled() or sys.flags.optimize >= 2:
+        return None
+    cache = cache_dir(home_root)
+    if not (cache / READY).is_file():
+        return None
+    return [sys.executable, *FLAGS, "-c", _BOOT, str(cache), *args]
+
+
+def needs_fill(home_root: Path) -> bool:
+    """This supervisor should fill the cache: turned on, and not ready yet."""
+    return enabled() and not (cache_dir(home_root) / READY).is_file()
+
+
+def fill_argv(home_root: Path) -> list[str]:
+    """The low-priority child that compiles every module this process has loaded, and every
+    module of wdbot (those it loads later), into the cache."""
+    cache = cache_dir(home_root)
+    files = {path for module in list(sys.modules.values())
+             if isinstance(path := getattr(module, "__file__", None), str) and path.endswith(".py")}
+    package = Path(__file__).resolve().parent.parent
+    files.update(str(path) for path in package.rglob("*.py"))
+    return [sys.executable, *FLAGS, "-I", "-c", _FILL, str(cache), *sorted(files)]
+
+
+def fill_after_s() -> float:
+    """``FILL_AFTER_S``, or ``WDBOT_BYTECODE_FILL_AFTER_S`` when set to a number."""
+    try:
+        return max(0.0, float(os.environ.get(FILL_AFTER_ENV, FILL_AFTER_S)))
+    except ValueError:
+        return FILL_AFTER_S
