@@ -27,13 +27,12 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .common.durable import atomic_write_json, fsync_dir
+from .common.durable import atomic_write_json, fsync_dir, make_temp
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet
@@ -194,7 +193,7 @@ def _create_key(key_file: Path, key: bytes) -> bytes:
     """Write ``key`` to ``key_file`` complete or not at all, and never over an existing key:
     a private temporary file (``O_EXCL``), fsynced, then hard-linked to its name (``link``
     fails if the name exists, like ``O_EXCL``). Returns the key that is now in place."""
-    fd, tmp = tempfile.mkstemp(prefix=".key.", dir=key_file.parent)
+    fd, tmp = make_temp(key_file.parent, key_file.name)  # not tempfile's: the supervisor runs without it
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(key)

@@ -7,7 +7,6 @@ written once. Parsers raise :class:`SpecError` with a message fit for the user.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import re
@@ -16,7 +15,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:  # annotations only: the supervisor imports this module, never argparse (issue 29)
+    import argparse
 
 
 class RestartPolicy(Enum):

@@ -93,6 +93,18 @@ DEFERRED_OUT = {
     "zlib",  # shutil's zip and gzip formats
 }
 
+# Issue 29's fourth round: standard-library modules the daemon kept for life for one use each.
+STDLIB_OUT = {
+    "argparse", "gettext",  # one command line read at start (cli/daemonargs.py reads it)
+    "tempfile",  # a temporary name per durable write, the temporary folder's name
+    "random",  # tempfile's names, and the backoff's jitter after a crash (common/randomid.py)
+}
+
+# Crashes on its first run, then idles: the supervisor has decided one restart.
+CRASH_ONCE = ("import pathlib, time\nmark = pathlib.Path(__file__).with_suffix('.ran')\n"
+              "if not mark.exists():\n    mark.write_text('ran')\n    raise SystemExit(3)\n"
+              "print('idle', flush=True)\ntime.sleep(600)\n")
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", ["launched", "foreground"])
@@ -104,12 +116,14 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
     ``platform``), ``tomllib`` and shutil's ``bz2``/``lzma``: about 1.5 MiB it never used; then
     (``DEFERRED_OUT``) the exit diagnosis's tables, the install-only modules, the bot's
     bootstrap (for one constant), the ``uv`` package with ``sysconfig`` (to find a binary)
-    and asyncio's TLS and TCP-race modules.
+    and asyncio's TLS and TCP-race modules; then (``STDLIB_OUT``) argparse with gettext for the
+    command line, tempfile for its temporary names and random for the backoff's jitter, still
+    out after a bot crashed and was restarted.
     Both entries: launched by a command (``python -m watchdog_runtime daemon --ready-fd``) and
     in the foreground (what a service manager runs)."""
     with contextlib.ExitStack() as stack:
         if entry == "foreground":
-            stack.enter_context(wd.daemon(tmp_path / "daemon.log"))
+            stack.enter_context(wd.daemon(tmp_path / "daemon.log", "--tee-logs"))
         for name in ("first.py", "second.py"):
             wd("start", str(write_bot(bots, name, IDLE)))
         wd.wait_state("first", "running")
@@ -119,6 +133,13 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         assert modules & LEAN_OUT == set()
         assert modules & DEFERRED_OUT == set()
         assert {"asyncio.sslproto", "asyncio.staggered"} <= deferred(wd)  # created, not run
+        # A crash and its restart (which explain the exit with the diagnosis, by design).
+        wd("start", str(write_bot(bots, "shaky.py", CRASH_ONCE)))
+        wait_until(lambda: wd.bot("shaky")["restarts"] == 1 and "idle" in wd.stdout("shaky"),
+                   "the shaky bot restarted once and idle")
+        modules = loaded(wd)
+        assert modules & STDLIB_OUT == set()
+        assert modules & LEAN_OUT == set()
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0
 

@@ -132,3 +132,80 @@ def test_the_sigterms_sent_are_noted_on_a_full_disk(tmp_path: Path) -> None:
     done = on_a_small_tmpfs(tmp_path, SIGTERMS_ON_A_FULL_DISK)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["marked 10 11", "pruned 11"]
+
+
+RACER = """
+import sys
+from watchdog_runtime.common.durable import atomic_write_json
+path, who = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+sys.stdin.readline()  # the go: both writers start together
+for n in range(300):
+    atomic_write_json(path, {"who": who, "n": n, "pad": "x" * 3000})
+print("done", flush=True)
+"""
+
+
+def test_two_writers_racing_into_one_folder_each_write_whole(tmp_path: Path) -> None:
+    """Issue 29: durable's temporary files are named without ``tempfile`` (``make_temp``);
+    two processes writing the same file at once each get a temporary file of their own, so
+    neither fails nor tears the other's version, and none is left behind."""
+    target = tmp_path / "registry.json"
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(target), who], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for who in "ab"]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            wait_for_line(proc.stdout, "ready")
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        for proc in procs:
+            _, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    doc = json.loads(target.read_text())
+    assert doc["who"] in "ab" and doc["n"] == 299 and len(doc["pad"]) == 3000
+    assert [p.name for p in tmp_path.iterdir()] == ["registry.json"]
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+from watchdog_runtime.common.durable import make_temp
+fd, path = make_temp(sys.argv[1], "registry.json")
+os.write(fd, b"half a registr")
+print(path, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_writer_s_leftover_temp_is_never_opened_again(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Issue 29: a writer killed mid-write leaves its temporary file; a later write whose
+    random draw names that same file takes another name (``O_EXCL``, as ``mkstemp``), so the
+    leftover is neither clobbered nor renamed over the target."""
+    import os
+
+    from watchdog_runtime.common.durable import atomic_write_bytes
+
+    with subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)], stdout=subprocess.PIPE,
+                          text=True) as proc:
+        assert proc.stdout is not None
+        leftover = Path(wait_for_line(proc.stdout, "registry.json").strip())
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert leftover.name.startswith(".registry.json.") and leftover.name.endswith(".tmp")
+    assert leftover.stat().st_mode & 0o777 == 0o600
+    taken = bytes.fromhex(leftover.name.split(".")[-2])
+    draws = iter([taken, taken, b"\x00\x01\x02\x03"])  # the leftover's name, twice, then a free one
+    real = os.urandom
+    monkeypatch.setattr(os, "urandom", lambda n: next(draws) if n == 4 else real(n))
+    atomic_write_bytes(tmp_path / "registry.json", b'{"bots": []}\n')
+    assert (tmp_path / "registry.json").read_bytes() == b'{"bots": []}\n'
+    assert leftover.read_bytes() == b"half a registr"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["registry.json", leftover.name])
+    assert next(draws, None) is None, "the free name was drawn after the taken one was refused"

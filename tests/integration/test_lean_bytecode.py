@@ -40,6 +40,10 @@ def filled(wd: Wdbot) -> Path:
     ready = wait_until(lambda: next(iter((wd.home / "cache" / "bytecode").glob(f"*/{READY}")), None),
                        "the first supervisor to fill its lean bytecode cache", 120)
     assert supervisor_flags(wd) == (0, None)  # the first one runs plain
+    # Filling it loaded nothing into the supervisor: a walk of its modules once read every
+    # lazily made one's __file__, which loaded asyncio's TLS module, ssl and libcrypto (4 MiB).
+    found = request(Home(wd.home), "debug_modules", timeout_s=10)
+    assert "ssl" not in found["modules"] and "asyncio.sslproto" in found["deferred"]
     return ready.parent
 
 

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from ..common.durable import fsync_dir
+from ..common.durable import fsync_dir, make_temp
 from . import crashpoints
 
 DEFAULT_NAME = "state.json"
@@ -113,7 +112,7 @@ class State(MutableMapping[str, Any]):
         """
         data = json.dumps(self._data, indent=1, sort_keys=True, allow_nan=False).encode() + b"\n"
         folder = self.path.parent
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = make_temp(folder, self.path.name)  # not tempfile's: it imports random, shutil
         try:
             with os.fdopen(fd, "wb") as fh:
                 half = len(data) // 2

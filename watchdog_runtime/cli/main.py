@@ -10,41 +10,38 @@ mistake is one line on stderr, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..common.control import RequestFailed
 from ..common.home import Home, HomeError
-from .commands import refused_argv, register_all
+from .commands import refused_argv
 from .errors import Failure, UsageError
+
+if TYPE_CHECKING:
+    import argparse
 
 __all__ = ["Failure", "UsageError", "build_parser", "main"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        # One line, naming the fix, instead of argparse's usage dump.
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line: the top options, then each command module's subcommands
-    (``only``: that one command module's, see :func:`lean_command`)."""
-    parser = _Parser(prog="wdbot", description="Keeps trading bots alive and makes every restart safe.")
-    parser.add_argument("--version", action="version", version=f"wdbot {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
-    if only is None:
-        register_all(sub)
-    else:
-        importlib.import_module(f"{__package__}.commands.{only}").register(sub)
-    return parser
+    """The whole command line's parser (``cli/parser.py``: imported only when a command line
+    needs it, so a well-formed ``wdbot daemon`` never loads argparse, issue 29)."""
+    from .parser import build_parser as build
+
+    return build(only)
+
+
+def __getattr__(name: str) -> Any:
+    # ``_Parser`` moved to cli/parser.py with build_parser; imported from here by tests.
+    if name == "_Parser":
+        from .parser import _Parser
+
+        return _Parser
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def lean_command(args: Sequence[str]) -> str | None:
@@ -58,6 +55,17 @@ def lean_command(args: Sequence[str]) -> str | None:
     # and zlib (about 0.5 MiB) only for archive formats the supervisor never makes or unpacks.
     import_without("shutil", ("bz2", "lzma", "zlib"))
     return "daemon"
+
+
+def parse_args(args: list[str], lean: str | None) -> Any:
+    """The parsed command line; a well-formed ``wdbot daemon`` one without argparse."""
+    if lean == "daemon":
+        from .daemonargs import parse_daemon_args
+
+        quick = parse_daemon_args(args[1:])
+        if quick is not None:
+            return quick
+    return build_parser(lean).parse_args(args)
 
 
 def _run_lean(args: Sequence[str]) -> None:
@@ -89,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if refused is not None:
         print(refused, file=sys.stderr)
         return 2
-    ns = build_parser(lean).parse_args(args)
+    ns = parse_args(args, lean)
     if bot_args and not getattr(ns, "takes_bot_args", False):
         print(f"wdbot {ns.command}: error: '--' arguments are only for 'wdbot start' (or restart, run)",
               file=sys.stderr)

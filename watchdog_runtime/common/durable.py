@@ -4,6 +4,10 @@ A kill at any instant leaves either the previous or the new content, never a tor
 the data goes to a temporary file in the same folder, is flushed and fsynced, replaces the
 target with ``os.replace`` (atomic on POSIX), and the folder itself is fsynced so the rename
 survives a power cut.
+
+The temporary file is made here, not with ``tempfile.mkstemp``: importing ``tempfile`` brings
+``random`` (and with them ``shutil``) into every process that writes a file, the supervisor
+included, for one random name (issue 29).
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
     """
     target = Path(path)
     folder = target.parent
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = make_temp(folder, target.name)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -43,6 +46,35 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int =
             pass  # already renamed or never created: nothing to clean
         raise
     fsync_dir(folder)
+
+
+# mkstemp's flags: created here or not at all, never through a symlink, closed across exec.
+_TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_TEMP_TRIES = 100  # mkstemp's TMP_MAX is 10000; a clash of 32 random bits even twice is news
+
+
+def make_temp(folder: str | os.PathLike[str], name: str) -> tuple[int, str]:
+    """A new empty file ``.NAME.XXXXXXXX.tmp`` in ``folder`` (8 random hex digits), created
+    exclusively with mode 0o600 (as ``tempfile.mkstemp``): its descriptor (open for reading
+    and writing) and its path. A name already taken (another writer's, or a killed writer's
+    leftover) is never opened: another name is drawn.
+
+    >>> import tempfile, pathlib, re, stat
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> fd, path = make_temp(folder, "state.json")
+    >>> os.close(fd)
+    >>> bool(re.fullmatch(r"\\.state\\.json\\.[0-9a-f]{8}\\.tmp", pathlib.Path(path).name))
+    True
+    >>> oct(stat.S_IMODE(os.stat(path).st_mode) & 0o077)
+    '0o0'
+    """
+    for _ in range(_TEMP_TRIES):
+        path = os.path.join(folder, f".{name}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(path, _TEMP_FLAGS, 0o600), path
+        except FileExistsError:
+            continue  # taken: draw another name, as mkstemp does
+    raise FileExistsError(f"{folder}: no free temporary name for {name} after {_TEMP_TRIES} tries")
 
 
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, mode: int = 0o600) -> None:

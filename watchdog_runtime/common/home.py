@@ -199,9 +199,9 @@ def private_socket(path: Path) -> Iterator[None]:
 
 def short_socket_dir() -> Path:
     """A per-user folder (mode 0700) for sockets of homes whose path is too long."""
-    import tempfile  # here: it brings shutil, bz2, lzma, random into every process (issue 29)
+    from .tempdir import temp_dir  # not tempfile: it brings shutil, random into every process (issue 29)
 
-    folder = Path(tempfile.gettempdir()) / f"wdbot-{os.getuid()}"
+    folder = temp_dir() / f"wdbot-{os.getuid()}"
     if len(os.fsencode(folder)) > SOCKET_PATH_MAX - 24:
         folder = Path("/tmp") / f"wdbot-{os.getuid()}"
     folder.mkdir(mode=0o700, exist_ok=True)

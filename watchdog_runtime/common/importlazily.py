@@ -46,3 +46,10 @@ def lazily(names: Sequence[str]) -> Iterator[None]:
         yield
     finally:
         sys.meta_path.remove(finder)
+
+
+def deferred(module: object) -> bool:
+    """A module ``LazyLoader`` made that nothing has used yet: any attribute read (even
+    ``__file__``, even through ``isinstance``, which reads ``__class__``) would load it, so
+    code that walks ``sys.modules`` asks this first. ``type()`` does not load it."""
+    return type(module).__name__ == "_LazyModule"

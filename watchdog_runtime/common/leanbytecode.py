@@ -25,6 +25,7 @@ import sys
 from pathlib import Path
 
 from .digest import sha256_hex
+from .importlazily import deferred
 
 OFF_ENV = "WDBOT_LEAN_BYTECODE"
 """``0``: the supervisor runs plain, its cache neither used nor filled."""
@@ -105,8 +106,8 @@ def fill_argv(home_root: Path) -> list[str]:
     """The low-priority child that compiles every module this process has loaded, and every
     module of wdbot (those it loads later), into the cache."""
     cache = cache_dir(home_root)
-    files = {path for module in list(sys.modules.values())
-             if isinstance(path := getattr(module, "__file__", None), str) and path.endswith(".py")}
+    files = {path for module in list(sys.modules.values()) if not deferred(module)  # else loaded now
+             and isinstance(path := getattr(module, "__file__", None), str) and path.endswith(".py")}
     package = Path(__file__).resolve().parent.parent
     files.update(str(path) for path in package.rglob("*.py"))
     return [sys.executable, *FLAGS, "-I", "-c", _FILL, str(cache), *sorted(files)]

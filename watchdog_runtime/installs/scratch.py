@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..common.tempdir import temp_dir
+
 PREFIX = "wdbot-scratch-"
 
 
@@ -22,16 +24,15 @@ def scratch(kind: str) -> Iterator[Path]:
     """A new empty folder for ``kind`` of work, removed when the block ends."""
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-{kind}-") as folder:
+    # In temp_dir(), where the sweep looks, which reads it without tempfile (issue 29).
+    with tempfile.TemporaryDirectory(prefix=f"{PREFIX}{os.getpid()}-{kind}-", dir=temp_dir()) as folder:
         yield Path(folder)
 
 
 def sweep(where: Path | None = None) -> list[Path]:
     """Remove the scratch folders in ``where`` (the temporary directory) left by processes of
     this account that no longer run; returns those removed."""
-    import tempfile
-
-    root = where or Path(tempfile.gettempdir())
+    root = where or temp_dir()
     removed: list[Path] = []
     try:
         entries = list(os.scandir(root))

@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -181,6 +180,8 @@ def _current(venv: Path, newer_ok: bool = False) -> dict[str, object] | None:
 @contextlib.contextmanager
 def requirement_files(declared: Declared) -> Iterator[list[str]]:
     """The files that list ``declared`` for uv, for the block's duration."""
+    import tempfile  # here: it brings random into the supervisor, which seldom installs (issue 29)
+
     files = list(declared.requirement_files)
     with tempfile.TemporaryDirectory() as tmp:
         if declared.requirements:

@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from typing import Any
 
+from ..common.importlazily import deferred
 from .request_error import RequestError
 
 
@@ -18,15 +19,9 @@ async def debug_modules() -> dict[str, Any]:
     not counted as loaded; ``optimize`` and ``pycache_prefix``: whether it runs lean
     (``common.leanbytecode``)."""
     present = [(name, module) for name, module in sys.modules.items() if module is not None]
-    return {"modules": sorted(name for name, module in present if not _deferred(module)),
-            "deferred": sorted(name for name, module in present if _deferred(module)),
+    return {"modules": sorted(name for name, module in present if not deferred(module)),
+            "deferred": sorted(name for name, module in present if deferred(module)),
             "optimize": sys.flags.optimize, "pycache_prefix": sys.pycache_prefix}
-
-
-def _deferred(module: object) -> bool:
-    """A module ``LazyLoader`` made that nothing has used yet. ``type()``, not ``isinstance``:
-    the latter reads ``__class__``, which would load it."""
-    return type(module).__name__ == "_LazyModule"
 
 
 async def debug_heap(top: int = 25, collect: bool = False) -> dict[str, Any]:

@@ -105,11 +105,11 @@ async def fill_bytecode_cache(sup: Supervisor) -> None:
     if not leanbytecode.needs_fill(sup.home.root):
         return  # another supervisor (of a home sharing the cache) did it meanwhile
     argv = leanbytecode.fill_argv(sup.home.root)
+    # Its errors go to this supervisor's own log (its stderr): no pipe for the loop to read.
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL,
-                                                stderr=asyncio.subprocess.PIPE)
+                                                stdout=asyncio.subprocess.DEVNULL)
     try:
-        _, err = await proc.communicate()
+        await proc.wait()
     finally:
         if proc.returncode is None:  # cancelled (the supervisor is stopping): no orphan
             with contextlib.suppress(ProcessLookupError):
@@ -117,8 +117,7 @@ async def fill_bytecode_cache(sup: Supervisor) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(proc.wait())
     if proc.returncode:
-        log.warning("filling the lean bytecode cache exited %s: %s", proc.returncode,
-                    err.decode(errors="replace").strip()[-300:])
+        log.warning("filling the lean bytecode cache exited %s", proc.returncode)
     else:
         log.info("lean bytecode cached in %s: the next supervisor runs lean",
                  leanbytecode.cache_dir(sup.home.root))

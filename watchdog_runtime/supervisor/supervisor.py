@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from .. import registry
 from ..common.home import Home
 from ..common.manager import Manager
+from ..common.randomid import uniform01 as urandom01
 from ..config import Config, ConfigError, load_config, operator_pairs
 from ..events import EventLog, read_events
 from ..redaction import Redactor, clean_record, clean_run_files
@@ -47,7 +47,7 @@ class Supervisor:
     a check and the change it guards."""
 
     def __init__(self, home: Home, clock: Callable[[], float] = time.monotonic,
-                 uniform01: Callable[[], float] = random.random,
+                 uniform01: Callable[[], float] = urandom01,
                  sleep_clocks: tuple[Clock, Clock] | None = system_clocks()) -> None:
         self.home = home
         self.events = EventLog(home.events)

@@ -17,13 +17,13 @@ asyncio, rich, psutil and the supervisor only inside the handlers), and add ``"N
 
 from __future__ import annotations
 
-import argparse
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # argparse only for the annotation: ``wdbot daemon`` runs without it (issue 29)
+    import argparse
     from typing import Any, TypeAlias
 
     # argparse's subparsers (their parser class is main's, which prints one-line errors).

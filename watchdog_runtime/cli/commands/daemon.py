@@ -3,7 +3,6 @@ metrics and probes, an up-file to apply once serving, and its bots' lines teed o
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -11,12 +10,17 @@ from typing import TYPE_CHECKING
 from ...common.home import Home
 from ..errors import UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # argparse only when the real parser is built (cli/daemonargs.py, issue 29)
+    import argparse
+
     from . import Subcommands
 
 
 def register(sub: Subcommands) -> None:
-    """Add ``daemon`` to the subcommands ``sub``."""
+    """Add ``daemon`` to the subcommands ``sub`` (``cli/daemonargs.py`` reads the same options
+    without argparse: keep the two alike)."""
+    import argparse
+
     p = sub.add_parser("daemon", help="run the supervisor in the foreground")
     p.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--metrics", metavar="HOST:PORT",
