@@ -51,9 +51,14 @@ def filled(wd: Wdbot) -> Path:
 def test_the_next_supervisor_runs_lean_and_its_bots_do_not(wd: Wdbot) -> None:
     cache = filled(wd)
     assert list(cache.rglob("*.opt-2.pyc")), "no -OO bytecode in the cache"
+    # A module missing from the cache (new since the fill) is written there by the lean one,
+    # though its environment says PYTHONDONTWRITEBYTECODE=1 (the tests' does).
+    [missing] = cache.rglob("watchdog_runtime/supervisor/pacing.*.opt-2.pyc")
+    missing.unlink()
     wd("shutdown")
     wd("start", "flags")
     assert supervisor_flags(wd) == (2, str(cache))
+    assert wd.env.get("PYTHONDONTWRITEBYTECODE") == "1" and missing.exists()
     pid = wd.supervisor_pid()
     assert pid is not None and "-OO" in cmdline(pid) and "no_debug_ranges" in cmdline(pid)
     # The bot: its own flags, no cache prefix, none of the supervisor's settings.

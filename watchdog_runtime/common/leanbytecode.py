@@ -41,9 +41,11 @@ READY = "READY"
 """In a cache folder: every module the supervisor had loaded was compiled there."""
 FLAGS = ("-OO", "-X", "no_debug_ranges")
 
-_BOOT = ("import sys; sys.pycache_prefix = sys.argv.pop(1); "
+_BOOT = ("import sys; sys.pycache_prefix = sys.argv.pop(1); sys.dont_write_bytecode = False; "
          "from watchdog_runtime.cli.main import main; sys.exit(main())")
-"""The lean process's first line: its bytecode from the cache, then the ``wdbot`` command."""
+"""The lean process's first line: its bytecode from the cache (and into it, whatever
+``PYTHONDONTWRITEBYTECODE`` says: the cache is wdbot's, and a module missing there, new since
+the fill, would be compiled again at every start), then the ``wdbot`` command."""
 
 _FILL = """
 import os, py_compile, sys
