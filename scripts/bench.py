@@ -686,17 +686,19 @@ WHY = {
         "identity). docs/benchmarks.md (section 'Issue 29: crash to restart') has the breakdown; "
         "on a busy machine the run-to-run spread of both tools is larger than the gap."),
     "rss": (
-        "Supervisor RSS. A Python process with asyncio (imported without ssl, as the daemon does) "
-        "and psutil alone is about 16.9 MiB here; wdbot's own modules and the standard library they "
-        "use add about 8 MiB, most of it code objects (scripts/daemon_memory.py lists each module's "
-        "share). supervisord is a smaller Python process that keeps no resource history."),
+        "Supervisor RSS. Python with asyncio (imported without ssl, as the daemon does) is about "
+        "15 MiB here before any of wdbot's code; the lean supervisor (docstrings and asserts "
+        "dropped, its own bytecode cache, no psutil, imports on first need) adds its ~130 modules "
+        "(about 3.8 MiB of code objects) and about 24 KiB a bot (scripts/measure_daemon.py, "
+        "scripts/daemon_memory.py). supervisord is a smaller Python process with no asyncio that "
+        "keeps no resource history."),
     "cpu": (
-        "Supervisor CPU. wdbot reads every bot's whole process tree every 2 s (RSS, open files, "
-        "threads, CPU: scripts/bench_sampling.py puts one bot's reading at about 0.4 ms) to see "
-        "leaks coming and enforce limits; supervisord does no resource monitoring and PM2 samples "
-        "only when asked (pm2 monit). With [resources] interval = 3600 wdbot's figure drops to "
-        "about zero (bench_sampling.py: 0.00 s); the default keeps the watch that the leak row "
-        "shows paying off."),
+        "Supervisor CPU. wdbot reads its bots' trees to see leaks coming and enforce limits: "
+        "often while a bot is young, moving, rising or under a limit, every 20 s to 2 min once "
+        "flat and far from every limit (docs/benchmarks.md, 'Issue 29: the supervisor's idle "
+        "CPU'); supervisord does no resource monitoring and PM2 samples only when asked (pm2 "
+        "monit). The settled minute is the row's figure; the first minute after the bots start "
+        "(in brackets) holds their young readings."),
 }
 
 
