@@ -26,6 +26,7 @@ from pathlib import Path
 
 from .digest import sha256_hex
 from .importlazily import deferred
+from .lowpriority import LOWEST_PRIORITY
 
 OFF_ENV = "WDBOT_LEAN_BYTECODE"
 """``0``: the supervisor runs plain, its cache neither used nor filled."""
@@ -47,15 +48,9 @@ _BOOT = ("import sys; sys.pycache_prefix = sys.argv.pop(1); sys.dont_write_bytec
 ``PYTHONDONTWRITEBYTECODE`` says: the cache is wdbot's, and a module missing there, new since
 the fill, would be compiled again at every start), then the ``wdbot`` command."""
 
-_FILL = """
+_FILL = LOWEST_PRIORITY + """
 import os, py_compile, sys
 parent = os.getppid()
-os.nice(19)
-if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError:
-        pass
 prefix = sys.pycache_prefix = sys.argv[1]
 for path in sys.argv[2:]:
     if os.getppid() != parent:

@@ -16,20 +16,16 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from ..common.lowpriority import LOWEST_PRIORITY
+
 PENDING = ".wdbot-bytecode-pending"
 """In the venv: its packages were installed without compiling their bytecode."""
 
 # Runs in the venv's own Python (the .pyc files must carry its magic number), at the lowest
 # priority this machine offers, then removes the marker it was handed.
-_COMPILE = """
+_COMPILE = LOWEST_PRIORITY + """
 import compileall, os, sys, sysconfig, time
 started = time.time()
-os.nice(19)
-if hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_IDLE"):
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except OSError:
-        pass
 ok = True
 for key in ("purelib", "platlib"):
     ok = compileall.compile_dir(sysconfig.get_paths()[key], quiet=2, workers=1) and ok
