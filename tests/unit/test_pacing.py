@@ -16,6 +16,7 @@ from watchdog_runtime.supervisor.pacing import (
     Outlook,
     Pace,
     Schedule,
+    flat_every,
     moved,
     next_reading,
     pace,
@@ -191,3 +192,25 @@ def test_a_rising_trend_keeps_the_interval(tmp_path: Path) -> None:
     outlook = watch.outlook()
     assert outlook.rising and not outlook.moved
     assert pace(outlook, YOUNG_S) is Pace.RISING
+
+
+def test_only_a_settled_trend_lets_a_flat_bot_be_read_every_few_buckets(tmp_path: Path) -> None:
+    """Issue 29 (fourth round): a bot flat for six readings was read every third bucket,
+    which put the first verdict on a slow leak (120 MB/h from the start: flat to the eye of
+    two readings, before its trend has a slope) 40 s later than reading once per bucket. The
+    stretch now waits for settled trends: a slope under a quarter of the threshold."""
+    assert [flat_every(n) for n in (0, 5, 6, 12)] == [1, 1, 3, 6]
+    clock = Clock()
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "slow").mkdir()
+    flat, slow = live_watch(tmp_path / "flat", clock), live_watch(tmp_path / "slow", clock)
+    rss = 50 * MIB
+    for step in range(12):  # four minutes, a reading per bucket
+        clock.now += BUCKET_S
+        rss += MIB // 3  # 60 MB/h: twice the threshold, a third of the noise of one reading
+        flat.observe(4242, reading(clock, 50 * MIB), SETTINGS, limits())
+        slow.observe(4243, reading(clock, rss), SETTINGS, limits())
+        if step < 5:  # no slope yet (the first verdict's span): settled is never guessed
+            assert not flat.outlook().settled and not slow.outlook().settled
+    assert flat.outlook().settled and pace(flat.outlook(), YOUNG_S) is Pace.FLAT
+    assert not slow.outlook().settled and not slow.outlook().moved

@@ -115,11 +115,12 @@ class LiveWatch:
         user_fds = limits is not None and limits.max_fds is not None \
             and limits.max_fds != Limits.default_max_fds(limits.fd_rlimit)
         limit_set = limits is not None and (limits.max_memory_bytes is not None or user_fds)
-        rising = bool(self.readings.leaks) or any(
-            (slope := trends[r].slope_per_hour()) is not None
-            and slope * 2 >= trends[r].params.threshold_per_hour for r in (MEMORY, FDS))
+        slopes = [(trends[r].slope_per_hour(), trends[r].params.threshold_per_hour) for r in (MEMORY, FDS)]
+        rising = bool(self.readings.leaks) or any(s is not None and s * 2 >= t for s, t in slopes)
+        settled = all(s is not None and abs(s) * 4 < t for s, t in slopes)
         return Outlook(age_s=self._clock() - self.started_at, near_limit=self.near_limit(),
-                       limit_set=limit_set, rising=rising, moved=self.moved or self.repeats.grew)
+                       limit_set=limit_set, rising=rising, moved=self.moved or self.repeats.grew,
+                       settled=settled)
 
     def _check_repeats(self) -> None:
         """Flag (and alert) a running bot that repeats one error on stderr; clear the flag

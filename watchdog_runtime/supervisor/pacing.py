@@ -9,10 +9,11 @@ past half of a limit is read every ``FAST_S``, as before. Only a bot whose readi
 and far from every limit is read once per bucket of its leak trend (every 20 s by default),
 always at the same point of the bucket: each bucket still gets its floor, the first trend
 verdict comes no later than before, and the first reading that moves (or a trend that
-starts to rise) brings it back to the interval. A bot flat for a while longer is read
-every few buckets (``flat_every``), still at that point: a window of a leak trend is
-twenty minutes or so, a leak that starts after a long flat run is seen moving at most two
-minutes late, and an idle fleet costs the supervisor almost nothing between its readings.
+starts to rise) brings it back to the interval. A bot flat for a while longer, its trends
+settled near zero, is read every few buckets (``flat_every``), still at that point: a
+window of a leak trend is twenty minutes or so, a leak that starts after a long flat run is
+seen moving at most two minutes late, and an idle fleet costs the supervisor almost nothing
+between its readings.
 """
 
 from __future__ import annotations
@@ -71,6 +72,10 @@ class Outlook:
     """A trend rises (at least half the leak threshold) or a leak is suspected."""
     moved: bool
     """The last two readings differ (RSS beyond noise, open files, processes)."""
+    settled: bool = False
+    """Every trend has its slope, each under a quarter of its leak threshold: flat for sure,
+    so a long flat run may be read every few buckets (``flat_every``); a slow leak, flat to
+    the eye of two readings, never is (its first verdict comes as early as before)."""
 
 
 def pace(outlook: Outlook, young_s: float) -> Pace:

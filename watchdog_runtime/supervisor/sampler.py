@@ -125,11 +125,12 @@ class Sampler:
                 self.schedule.forget(name)  # removed meanwhile: never due for good
                 continue
             watch = runner.watch
-            reason = pace(watch.outlook(), young_s(step))
+            outlook = watch.outlook()
+            reason = pace(outlook, young_s(step))
             self.paces[name] = reason
             streak = self._flat[name] = self._flat.get(name, 0) + 1 if reason is Pace.FLAT else 0
             phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
-            every = flat_every(streak)
+            every = flat_every(streak) if outlook.settled else 1
             self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s * every, phase))
 
 
