@@ -86,17 +86,21 @@ def cache_dir(home_root: Path) -> Path:
 def lean_argv(home_root: Path, args: list[str]) -> list[str] | None:
     """The command line that runs ``wdbot ARGS`` lean, or None: turned off, already lean,
     or the cache not filled yet."""
-    if not enabled() or sys.flags.optimize >= 2:
-        return None
-    cache = cache_dir(home_root)
-    if not (cache / READY).is_file():
+    cache = _ready(home_root)
+    if cache is None or sys.flags.optimize >= 2:
         return None
     return [sys.executable, *FLAGS, "-c", _BOOT, str(cache), *args]
 
 
 def needs_fill(home_root: Path) -> bool:
     """This supervisor should fill the cache: turned on, and not ready yet."""
-    return enabled() and not (cache_dir(home_root) / READY).is_file()
+    return enabled() and _ready(home_root) is None
+
+
+def _ready(home_root: Path) -> Path | None:
+    """The cache folder when lean bytecode is on and the folder is filled."""
+    cache = cache_dir(home_root)
+    return cache if enabled() and (cache / READY).is_file() else None
 
 
 def fill_argv(home_root: Path) -> list[str]:

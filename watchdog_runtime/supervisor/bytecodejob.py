@@ -10,6 +10,7 @@ import contextlib
 import logging
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from ..bot.codecache import BYTECODE_LATER_ENV
 from ..installs.bytecode import compile_argv, pending
@@ -46,15 +47,20 @@ async def compile_when_up(venv: Path, wait_s: float) -> None:
     await asyncio.sleep(wait_s)
     if not pending(venv):
         return
-    proc = await asyncio.create_subprocess_exec(
-        *compile_argv(venv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, start_new_session=True)
+    code = await run_to_end(compile_argv(venv), stderr=subprocess.DEVNULL, start_new_session=True)
+    if code:
+        log.warning("compiling the bytecode of %s exited %s", venv, code)
+
+
+async def run_to_end(argv: list[str], **options: Any) -> int:
+    """A background child (a compile), its output nowhere unless ``options`` say; cancelled,
+    it is killed and reaped first: no orphan goes on (the run ended, the supervisor stops)."""
+    proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL,
+                                                stdout=subprocess.DEVNULL, **options)
     try:
-        code = await proc.wait()
-        if code:
-            log.warning("compiling the bytecode of %s exited %s", venv, code)
+        return await proc.wait()
     finally:
-        if proc.returncode is None:  # the run ended first: no orphan, the marker stays
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             with contextlib.suppress(asyncio.CancelledError):

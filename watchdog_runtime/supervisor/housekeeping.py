@@ -5,7 +5,6 @@ sampler (``sampler``), the uptime pings, the sleep watch and the registry watch.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -104,20 +103,12 @@ async def fill_bytecode_cache(sup: Supervisor) -> None:
     await asyncio.sleep(leanbytecode.fill_after_s())
     if not leanbytecode.needs_fill(sup.home.root):
         return  # another supervisor (of a home sharing the cache) did it meanwhile
-    argv = leanbytecode.fill_argv(sup.home.root)
+    from .bytecodejob import run_to_end
+
     # Its errors go to this supervisor's own log (its stderr): no pipe for the loop to read.
-    proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.DEVNULL)
-    try:
-        await proc.wait()
-    finally:
-        if proc.returncode is None:  # cancelled (the supervisor is stopping): no orphan
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(proc.wait())
-    if proc.returncode:
-        log.warning("filling the lean bytecode cache exited %s", proc.returncode)
+    code = await run_to_end(leanbytecode.fill_argv(sup.home.root))
+    if code:
+        log.warning("filling the lean bytecode cache exited %s", code)
     else:
         log.info("lean bytecode cached in %s: the next supervisor runs lean",
                  leanbytecode.cache_dir(sup.home.root))
