@@ -92,3 +92,20 @@ def test_turned_off_the_supervisor_stays_plain_and_fills_nothing(wd: Wdbot) -> N
     wd("start", "flags")
     assert supervisor_flags(wd) == (0, None)
     assert not (wd.home / "cache").exists()
+
+
+@pytest.mark.slow
+def test_a_damaged_cache_starts_the_supervisor_plain_and_is_filled_again(wd: Wdbot) -> None:
+    """A .pyc cut short in the cache (a full disk, a crash mid-write): Python does not fall back
+    to the source for it, so the lean supervisor died at its imports and 'wdbot start' failed.
+    It now starts plain, the cache loses READY, and the plain one's fill writes it again."""
+    cache = filled(wd)
+    wd("shutdown")
+    [damaged] = cache.rglob("watchdog_runtime/supervisor/runner.*.opt-2.pyc")
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    wd("start", "flags")
+    wd.wait_state("flags", "running")
+    assert supervisor_flags(wd) == (0, None)
+    assert "lean bytecode cache" in (wd.home / "supervisor.log").read_text()
+    wait_until(lambda: (cache / READY).exists() and damaged.stat().st_size > 40,
+               "the cache filled again", 120)

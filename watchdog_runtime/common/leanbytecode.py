@@ -42,11 +42,35 @@ READY = "READY"
 """In a cache folder: every module the supervisor had loaded was compiled there."""
 FLAGS = ("-OO", "-X", "no_debug_ranges")
 
-_BOOT = ("import sys; sys.pycache_prefix = sys.argv.pop(1); sys.dont_write_bytecode = False; "
-         "from watchdog_runtime.cli.main import main; sys.exit(main())")
-"""The lean process's first line: its bytecode from the cache (and into it, whatever
+_BOOT = """
+import os, sys
+cache = sys.pycache_prefix = sys.argv.pop(1)
+sys.dont_write_bytecode = False
+try:
+    from watchdog_runtime.cli.main import main
+    code = main()
+except (EOFError, ValueError, TypeError) as exc:
+    last = exc.__traceback__
+    while last.tb_next is not None:
+        last = last.tb_next
+    if last.tb_frame.f_code.co_name != "_compile_bytecode":
+        raise  # not a .pyc of the cache that cannot be loaded
+    print(f"wdbot: the lean bytecode cache {cache} is damaged ({exc!r}): going on plain",
+          file=sys.stderr, flush=True)
+    try:
+        os.unlink(os.path.join(cache, "READY"))
+    except OSError:
+        pass
+    os.execv(sys.executable, [sys.executable, "-m", "watchdog_runtime", *sys.argv[1:]])
+sys.exit(code)
+"""
+"""The lean process's first lines: its bytecode from the cache (and into it, whatever
 ``PYTHONDONTWRITEBYTECODE`` says: the cache is wdbot's, and a module missing there, new since
-the fill, would be compiled again at every start), then the ``wdbot`` command."""
+the fill, would be compiled again at every start), then the ``wdbot`` command. A ``.pyc`` of
+the cache that cannot be loaded (cut short: Python does not fall back to the source for it),
+whenever it is first imported, makes the cache no longer ``READY`` and the same process go on
+plain (re-executed: its bots are adopted as by any new supervisor); its fill writes the cache
+again."""
 
 _FILL = LOWEST_PRIORITY + """
 import os, py_compile, sys
