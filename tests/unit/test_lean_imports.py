@@ -97,7 +97,7 @@ def test_asyncio_with_lazy_tls_modules_loads_them_on_first_use() -> None:
 import sys
 from watchdog_runtime.supervisor.leanimports import import_asyncio_without_ssl
 assert import_asyncio_without_ssl()
-from watchdog_runtime.supervisor.debugops import _deferred
+from watchdog_runtime.common.importlazily import deferred as _deferred
 assert "ssl" not in sys.modules
 assert _deferred(sys.modules["asyncio.sslproto"]) and _deferred(sys.modules["asyncio.staggered"])
 import asyncio, dataclasses

@@ -12,7 +12,7 @@ verdict comes no later than before, and the first reading that moves (or a trend
 starts to rise) brings it back to the interval. A bot flat for a while longer, its trends
 settled near zero, is read every few buckets (``flat_every``), still at that point: a
 window of a leak trend is twenty minutes or so, a leak that starts after a long flat run is
-seen moving at most two minutes late, and an idle fleet costs the supervisor almost nothing
+seen moving at most a minute late, and an idle fleet costs the supervisor almost nothing
 between its readings.
 """
 
@@ -29,16 +29,18 @@ MOVED_BYTES = 1024 * 1024
 """RSS moving by more than this (or 2 %) between two readings is movement, not noise."""
 
 
-FLAT_STRETCH = ((6, 3), (12, 6))
+FLAT_STRETCH = ((6, 3),)
 """(flat readings in a row, read every this many buckets): after six (two minutes at the
-default bucket), every third bucket; after twelve more buckets' worth, every sixth."""
+default bucket), every third bucket. Not further: a leak that runs for a few buckets and
+stops must still be read while it runs (every sixth bucket let one of six buckets go unseen,
+and its ramp read as a step)."""
 
 
 def flat_every(streak: int) -> int:
     """How many trend buckets apart a bot read flat ``streak`` times in a row is read.
 
     >>> [flat_every(n) for n in (0, 5, 6, 11, 12, 100)]
-    [1, 1, 3, 3, 6, 6]
+    [1, 1, 3, 3, 3, 3]
     """
     every = 1
     for after, buckets in FLAT_STRETCH:
