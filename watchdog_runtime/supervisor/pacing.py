@@ -10,10 +10,12 @@ and far from every limit is read once per bucket of its leak trend (every 20 s b
 always at the same point of the bucket: each bucket still gets its floor, the first trend
 verdict comes no later than before, and the first reading that moves (or a trend that
 starts to rise) brings it back to the interval. A bot flat for a while longer, its trends
-settled near zero, is read every few buckets (``flat_every``), still at that point: a
-window of a leak trend is twenty minutes or so, a leak that starts after a long flat run is
-seen moving at most a minute late, and an idle fleet costs the supervisor almost nothing
-between its readings.
+settled near zero, is read every few buckets (``flat_every``), still at that point, and
+*peeked at* in the buckets between: its memory alone, from one small file (the cgroup's
+``memory.current``, else each process's ``statm``), and memory that moved beyond noise has it
+read at once. A leak that starts in a long flat run is then seen moving as early as when
+every bucket was read (a burst of a few buckets keeps its ramp, not a step), and an idle
+fleet costs the supervisor almost nothing between readings.
 """
 
 from __future__ import annotations
@@ -31,9 +33,8 @@ MOVED_BYTES = 1024 * 1024
 
 FLAT_STRETCH = ((6, 3),)
 """(flat readings in a row, read every this many buckets): after six (two minutes at the
-default bucket), every third bucket. Not further: a leak that runs for a few buckets and
-stops must still be read while it runs (every sixth bucket let one of six buckets go unseen,
-and its ramp read as a step)."""
+default bucket), every third bucket, peeked at in between (``Sampler``). Not further: the
+open-file count is not peeked at, and a reading every minute bounds how late it is seen."""
 
 
 def flat_every(streak: int) -> int:
@@ -128,8 +129,16 @@ def moved(before: tuple[int, int, int] | None, after: tuple[int, int, int]) -> b
         return True
     rss0, fds0, procs0 = before
     rss1, fds1, procs1 = after
-    noise = max(MOVED_BYTES, rss0 // 50)
-    return abs(rss1 - rss0) > noise or fds1 != fds0 or procs1 != procs0
+    return memory_moved(rss0, rss1) or fds1 != fds0 or procs1 != procs0
+
+
+def memory_moved(before: int, after: int) -> bool:
+    """Memory moved beyond noise (``MOVED_BYTES`` or 2 %) between two looks.
+
+    >>> memory_moved(100 << 20, (100 << 20) + 4096), memory_moved(100 << 20, 103 << 20)
+    (False, True)
+    """
+    return abs(after - before) > max(MOVED_BYTES, before // 50)
 
 
 class Schedule:
@@ -148,6 +157,10 @@ class Schedule:
         """Read ``name`` at ``at`` unless it is already due before."""
         if self._due.get(name, float("inf")) > at:
             self._due[name] = at
+
+    def when(self, name: str) -> float | None:
+        """When ``name`` is planned to be read, or None."""
+        return self._due.get(name)
 
     def forget(self, name: str) -> None:
         self._due.pop(name, None)

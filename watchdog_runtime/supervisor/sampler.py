@@ -2,7 +2,7 @@
 to its runner (which may restart the bot past a limit), each bot at its own pace
 (``pacing``): on a grid of the interval while it could change soon, every ``FAST_S`` past
 half of a limit, once per trend bucket (or every few, ``pacing.flat_every``) while flat and
-far from every limit.
+far from every limit, peeked at (``cgroups.memory_now``) in the buckets between.
 
 The loop sleeps until the next planned reading; a process that starts wakes it
 (``livewatch.process_starts``), and it is read at once. One wake reads every bot due: in a
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from ..records import boot_id
 from . import cgroups, procs
 from .livewatch import process_starts
-from .pacing import Pace, Schedule, flat_every, next_reading, pace, young_s
+from .pacing import Pace, Schedule, flat_every, memory_moved, next_reading, pace, young_s
 from .resources import TreeSample, WatchSettings, trend_params
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ class Sampler:
         self._glanced: dict[str, int] = {}
         self._flat: dict[str, int] = {}
         """How many readings in a row each bot was flat (``pacing.flat_every``)."""
+        self._peeks: dict[str, tuple[int, float]] = {}
+        """Bots read every few buckets: (peeks left before the next reading, bucket)."""
         self._grid0 = sup.clock()
         self._settings = sup.watch_settings()
         self._next_snapshot = self._grid0
@@ -60,7 +62,7 @@ class Sampler:
             starts.clear()  # a start from here on wakes the sleep below
             now = sup.clock()
             live = self._live(now)
-            due = {n: live[n] for n in self.schedule.due(now)}
+            due = self._peeked({n: live[n] for n in self.schedule.due(now)}, now)
             if due:
                 await self._read(due)
             if sup.metrics is not None and now >= self._next_snapshot:
@@ -83,12 +85,14 @@ class Sampler:
             self.paces.pop(name, None)
             self._glanced.pop(name, None)
             self._flat.pop(name, None)
+            self._peeks.pop(name, None)
         for name, ident in live.items():
             if self._idents.get(name) != ident:
                 self._idents[name] = ident
                 self.schedule.plan(name, now)
                 self.paces.pop(name, None)
                 self._flat.pop(name, None)
+                self._peeks.pop(name, None)
         return live
 
     async def _read(self, due: dict[str, procs.ProcessIdentity]) -> None:
@@ -131,8 +135,29 @@ class Sampler:
             streak = self._flat[name] = self._flat.get(name, 0) + 1 if reason is Pace.FLAT else 0
             phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
             every = flat_every(streak) if outlook.settled else 1
-            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s * every, phase))
+            if every > 1:
+                self._peeks[name] = (every - 1, bucket_s)
+            else:
+                self._peeks.pop(name, None)
+            self.schedule.plan(name, next_reading(reason, now, next_tick, bucket_s, phase))
 
+    def _peeked(self, due: dict[str, procs.ProcessIdentity], now: float) -> dict[str, procs.ProcessIdentity]:
+        """The due bots still to read once those in a stretch of flat buckets were peeked at:
+        one whose memory did not move is planned a bucket on (at the same point of it), one
+        whose memory moved (or that cannot be peeked at) is read now."""
+        for name in [n for n in due if n in self._peeks]:
+            left, bucket_s = self._peeks.pop(name)
+            runner = self.sup.runners.get(name)
+            if runner is None or left <= 0 or (last := runner.watch.readings.last) is None:
+                continue  # read now: its pace is planned afresh from the reading
+            current = cgroups.memory_now(runner.joined_cgroup, last.pids)
+            if current is None or memory_moved(last.rss_bytes, current):
+                continue
+            at = self.schedule.when(name)
+            self._peeks[name] = (left - 1, bucket_s)
+            self.schedule.plan(name, next_reading(Pace.FLAT, now, now, bucket_s, now if at is None else at))
+            del due[name]
+        return due
 
     def _on_grid(self, at: float, step: float) -> float:
         """The first tick of the grid at or after ``at``: flat bots whose first readings were
