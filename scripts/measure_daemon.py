@@ -6,7 +6,7 @@ waits until each printed its line (then ``--settle`` seconds more), and prints t
 objects, the most numerous types), optionally its CPU seconds over ``--seconds``, and with
 ``--modules`` every module it has loaded; then shuts it down. About 15 s plus the waits.
 
-    python scripts/measure_daemon.py [--bots 50] [--seconds 60 --settle 150] [--modules]
+    python scripts/measure_daemon.py [--bots 50] [--seconds 60 --settle 150] [--modules] [--smaps]
         [--config '[resources]\ninterval = 3600']
 """
 
@@ -25,7 +25,23 @@ import bench  # noqa: E402 (after the path)
 IDLE_LINE = "idle"
 
 
-def measure(bots: int, seconds: float, settle_s: float, config: str, modules: bool) -> None:
+def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
+    """The process's resident KiB by what is mapped (a file's name, ``[heap]``, ``[anon]``),
+    largest first: which part of the RSS is code, the C heap or Python's arenas."""
+    sizes: dict[str, int] = {}
+    name = ""
+    with open(f"/proc/{pid}/smaps") as fh:
+        for line in fh:
+            head = line.split()
+            if "-" in head[0] and not line.startswith(("Rss", "Pss")) and ":" not in head[0]:
+                name = Path(head[5]).name if len(head) > 5 else "[anon]"
+            elif head[0] == "Rss:":
+                sizes[name] = sizes.get(name, 0) + int(head[1])
+    return sorted(sizes.items(), key=lambda item: -item[1])
+
+
+def measure(bots: int, seconds: float, settle_s: float, config: str, modules: bool,
+            smaps: bool = False) -> None:
     """Start the fleet, print the figures, shut the supervisor down (whatever happens)."""
     from watchdog_runtime.common.control import request
     from watchdog_runtime.common.home import Home
@@ -55,6 +71,8 @@ def measure(bots: int, seconds: float, settle_s: float, config: str, modules: bo
         loaded = found["modules"]
         lean = "lean bytecode" if found.get("optimize") == 2 else "plain bytecode"
         print(f"{len(loaded)} modules loaded, {lean}" + (": " + " ".join(loaded) if modules else ""))
+        if smaps:
+            print("resident KiB by mapping:", ", ".join(f"{k} {v}" for k, v in resident_by_mapping(proc.pid)))
     finally:
         tool.shutdown()
 
@@ -66,8 +84,9 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait before it")
     parser.add_argument("--config", default="", help="the home's config.toml (\\n for newlines)")
     parser.add_argument("--modules", action="store_true", help="list the modules loaded")
+    parser.add_argument("--smaps", action="store_true", help="the resident KiB by mapping")
     args = parser.parse_args()
-    measure(args.bots, args.seconds, args.settle, args.config, args.modules)
+    measure(args.bots, args.seconds, args.settle, args.config, args.modules, args.smaps)
     return 0
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .common.durable import atomic_write_json
+from .common.durable import atomic_write_json, read_bounded
 from .common.home import BOT_NAME_RE
 from .records import Deadline, ExitInfo, ProcessIdentity, Signalled
 from .spec import BotSpec
@@ -350,7 +350,7 @@ def _read_bounded(path: Path) -> bytes:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
         os.set_blocking(fd, True)
-        return fh.read(MAX_BYTES + 1)
+        return read_bounded(fh, MAX_BYTES + 1)
 
 
 def _unreadable(path: Path, error: str, line: int | None = None) -> Unreadable:

@@ -12,12 +12,14 @@ import pytest
 
 from tests.helpers import Wdbot, wait_until, write_bot
 from watchdog_runtime.common.control import request
+from watchdog_runtime.common.heappin import THRESHOLD_BYTES, THRESHOLD_ENV
 from watchdog_runtime.common.home import Home
 from watchdog_runtime.common.leanbytecode import FILL_AFTER_ENV, OFF_ENV, READY
 
 FLAGS_BOT = """
 import json, os, sys, time
-theirs = [k for k in os.environ if "PYCACHE" in k or k.startswith("WDBOT_") and "BYTECODE" in k]
+theirs = [k for k in os.environ if "PYCACHE" in k or "MALLOC" in k
+          or k.startswith("WDBOT_") and ("BYTECODE" in k or "HEAP" in k)]
 print(json.dumps({"optimize": sys.flags.optimize, "prefix": sys.pycache_prefix, "env": sorted(theirs)}),
       flush=True)
 time.sleep(600)
@@ -27,6 +29,12 @@ time.sleep(600)
 def supervisor_flags(wd: Wdbot) -> tuple[int, str | None]:
     found = request(Home(wd.home), "debug_modules", timeout_s=10)
     return found["optimize"], found["pycache_prefix"]
+
+
+def environ(pid: int) -> dict[str, str]:
+    """The environment ``pid`` was started (or last executed) with."""
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
 
 
 def cmdline(pid: int) -> list[str]:
@@ -80,6 +88,8 @@ def test_a_plainly_started_supervisor_re_executes_itself_lean_on_the_same_pid(
     with wd.daemon(tmp_path / "daemon.log") as proc:
         assert supervisor_flags(wd)[0] == 2
         assert wd.supervisor_pid() == proc.pid and "-OO" in cmdline(proc.pid)
+        # Re-executed with its large allocations out of the heap (``common.heappin``).
+        assert environ(proc.pid).get(THRESHOLD_ENV) == str(THRESHOLD_BYTES)
 
 
 @pytest.mark.slow

@@ -55,11 +55,12 @@ def _locked(home: Home) -> Iterator[None]:
 
 def _launch(home: Home) -> None:
     read_end, write_end = os.pipe()
-    from ..common import leanbytecode
+    from ..common import heappin, leanbytecode
 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("WDBOT_") or k in leanbytecode.SUPERVISOR_ENV}
     env["WDBOT_HOME"] = str(home.root)
+    env = heappin.supervisor_env(env)  # its large blocks out of the heap (``common.heappin``)
     args = ["daemon", "--ready-fd", str(write_end)]
     with open(open_private(home.supervisor_log), "ab") as log_fh:
         subprocess.Popen(

@@ -70,8 +70,9 @@ def parse_args(args: list[str], lean: str | None) -> Any:
 
 def _run_lean(args: Sequence[str]) -> None:
     """A supervisor started plainly (a service manager, a container, a person) runs on as a
-    lean one once its bytecode cache is filled (``leanbytecode``): the same process, re-executed."""
-    from ..common import leanbytecode
+    lean one once its bytecode cache is filled (``leanbytecode``): the same process, re-executed,
+    its large allocations out of the heap from then on (``common.heappin``)."""
+    from ..common import heappin, leanbytecode
 
     try:
         argv = leanbytecode.lean_argv(Home.from_env().root, list(args))
@@ -80,7 +81,7 @@ def _run_lean(args: Sequence[str]) -> None:
     if argv is not None:
         sys.stdout.flush()
         sys.stderr.flush()
-        os.execv(argv[0], argv)
+        os.execve(argv[0], argv, heappin.supervisor_env(os.environ))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o600) -> None:
@@ -117,4 +117,19 @@ def read_regular(path: str | os.PathLike[str], max_bytes: int) -> bytes:
     """The first ``max_bytes`` of the regular file ``path`` (:func:`open_regular`)."""
     fd = open_regular(path)
     with os.fdopen(fd, "rb") as fh:
-        return fh.read(max_bytes)
+        return read_bounded(fh, max_bytes)
+
+
+GROWTH_BYTES = 64 * 1024
+
+
+def read_bounded(fh: IO[bytes], max_bytes: int) -> bytes:
+    """The rest of the open regular file ``fh``, at most ``max_bytes``, taking the memory of
+    what is there rather than of the bound (``fh.read(n)`` takes ``n`` bytes first: a 1 MiB
+    bound read at each bot's exit, issue 29's soak); a file still growing is read on, up to
+    the bound."""
+    room = max(0, os.fstat(fh.fileno()).st_size - fh.tell()) + GROWTH_BYTES
+    data = fh.read(min(max_bytes, room))
+    if len(data) == room < max_bytes:
+        data += fh.read(max_bytes - room)
+    return data

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING
 
+from ..common.heappin import forget_pin
 from ..common.home import Home
 from ..common.leanbytecode import SUPERVISOR_ENV
 from ..common.manager import HANDOVER_EXIT
@@ -67,6 +68,7 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
     _rotate_own_log(home)
     # Bots inherit none of our variables that describe another bot (botenv drops the rest:
     # the home, and the supervisor's own settings of its bytecode, ``leanbytecode``).
+    forget_pin()  # first: its mark is one of our variables, dropped just below
     keep = {"WDBOT_HOME", *SUPERVISOR_ENV}
     for key in [k for k in os.environ if k.startswith("WDBOT_") and k not in keep]:
         del os.environ[key]

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..common.durable import read_bounded
 from .logfollow import Position
 
 FILE_NAME = "tee-places.json"
@@ -44,7 +45,7 @@ def load(path: Path, now: Callable[[], float] = time.time) -> Places:
         with open(path, "rb") as fh:
             if abs(now() - os.fstat(fh.fileno()).st_mtime) > FRESH_S:
                 return {}
-            doc = json.loads(fh.read(MAX_BYTES + 1)[:MAX_BYTES])
+            doc = json.loads(read_bounded(fh, MAX_BYTES + 1)[:MAX_BYTES])
         bots = doc["bots"]
         return {str(name): (_position(pair[0]), _position(pair[1])) for name, pair in bots.items()}
     except (OSError, ValueError, TypeError, KeyError, IndexError, AttributeError):
