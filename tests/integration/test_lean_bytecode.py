@@ -67,6 +67,10 @@ def test_the_next_supervisor_runs_lean_and_its_bots_do_not(wd: Wdbot) -> None:
     wd("start", "flags")
     assert supervisor_flags(wd) == (2, str(cache))
     assert wd.env.get("PYTHONDONTWRITEBYTECODE") == "1" and missing.exists()
+    # No site (an editable install's finder imports pathlib with urllib.parse and ipaddress),
+    # and pathlib without urllib.parse: about 0.4 MiB.
+    modules = set(request(Home(wd.home), "debug_modules", timeout_s=10)["modules"])
+    assert not {"site", "urllib.parse", "ipaddress"} & modules, modules
     pid = wd.supervisor_pid()
     assert pid is not None and "-OO" in cmdline(pid) and "no_debug_ranges" in cmdline(pid)
     # The bot: its own flags, no cache prefix, none of the supervisor's settings.

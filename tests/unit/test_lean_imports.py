@@ -7,6 +7,7 @@ import hashlib
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -121,4 +122,28 @@ assert not import_asyncio_without_ssl()  # asyncio is there: nothing to do
 print("ok")
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_pathlib_without_urllib_parse_still_makes_uris_and_lets_it_import() -> None:
+    """Run with ``-S`` as the lean supervisor is (a ``site`` hook of an editable install
+    imports pathlib first): pathlib comes without ``urllib.parse`` and ``ipaddress``; its
+    one use of them (``as_uri``) still works, and so does a later ``import urllib.parse``."""
+    code = """
+import sys
+sys.path.append(sys.argv[1])
+from watchdog_runtime.supervisor.leanimports import import_pathlib_without_urllib
+assert import_pathlib_without_urllib()
+import pathlib
+assert "urllib.parse" not in sys.modules and "ipaddress" not in sys.modules
+assert pathlib.Path("/tmp/a b%").as_uri() == "file:///tmp/a%20b%25"
+import urllib, urllib.parse
+assert urllib.parse is sys.modules["urllib.parse"] and urllib.parse.urlparse("http://x/y").path == "/y"
+assert urllib.parse.quote_from_bytes.__module__ == "urllib.parse"  # the real one, not ours
+assert not import_pathlib_without_urllib()  # pathlib already there: nothing to do
+print("ok")
+"""
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-S", "-c", code, root], capture_output=True, text=True,
+                          timeout=60)
     assert done.stdout.strip() == "ok", done.stderr

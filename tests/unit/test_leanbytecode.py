@@ -32,8 +32,12 @@ def test_lean_only_once_the_cache_is_ready_and_never_when_turned_off(
     cache.mkdir(parents=True)
     (cache / READY).write_text("")
     argv = leanbytecode.lean_argv(tmp_path, ["daemon", "--ready-fd", "5"])
-    assert argv is not None and argv[:4] == [sys.executable, "-OO", "-X", "no_debug_ranges"]
-    assert argv[-4:] == [str(cache), "daemon", "--ready-fd", "5"]
+    assert argv is not None and argv[:5] == [sys.executable, "-OO", "-X", "no_debug_ranges", "-S"]
+    assert argv[-5] == str(cache) and argv[-3:] == ["daemon", "--ready-fd", "5"]
+    # No site (-S): the launcher's search path instead, the package's folder first.
+    package_parent = str(Path(leanbytecode.__file__).resolve().parents[2])
+    assert argv[-4].split(os.pathsep)[0] == package_parent
+    assert set(sys.path[1:]) - {""} <= set(argv[-4].split(os.pathsep))
     assert not leanbytecode.needs_fill(tmp_path)
     monkeypatch.setenv(OFF_ENV, "0")
     assert leanbytecode.lean_argv(tmp_path, ["daemon"]) is None

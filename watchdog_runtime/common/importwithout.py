@@ -10,6 +10,8 @@ are lifted at once, so a later ``import ssl`` (apprise sending an alert) still w
 from __future__ import annotations
 
 import sys
+import types
+from typing import Any
 
 
 def import_without(module: str, missing: tuple[str, ...]) -> bool:
@@ -26,3 +28,33 @@ def import_without(module: str, missing: tuple[str, ...]) -> bool:
             if name in sys.modules and sys.modules[name] is None:
                 del sys.modules[name]
     return True
+
+
+def import_deferring(module: str, source: str, names: tuple[str, ...]) -> bool:
+    """Import ``module`` while ``source`` is a stand-in whose ``names`` are functions that
+    import the real ``source`` on their first call, and call through it; True when done so,
+    False (nothing done) when either is imported already. For a module that imports a heavy
+    one for a rarely called function only: pathlib imports ``urllib.parse`` (and with it
+    ``ipaddress``, about 0.4 MiB) for ``Path.as_uri``. The stand-in leaves ``sys.modules``
+    at once: a later ``import source`` loads the real one."""
+    if module in sys.modules or source in sys.modules:
+        return False
+    stand_in = types.ModuleType(source)
+    for name in names:
+        setattr(stand_in, name, _calling_through(source, name))
+    sys.modules[source] = stand_in
+    try:
+        __import__(module)
+    finally:
+        if sys.modules.get(source) is stand_in:
+            del sys.modules[source]
+    return True
+
+
+def _calling_through(source: str, name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        __import__(source)
+        return getattr(sys.modules[source], name)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = name
+    return call

@@ -41,12 +41,21 @@ SUPERVISOR_ENV = frozenset({OFF_ENV, CACHE_ENV, FILL_AFTER_ENV})
 READY = "READY"
 """In a cache folder: every module the supervisor had loaded was compiled there."""
 FLAGS = ("-OO", "-X", "no_debug_ranges")
+LEAN_FLAGS = (*FLAGS, "-S")
+"""The supervisor's own: no ``site`` either (its ``.pth`` hooks: an editable install's finder
+imports pathlib, and with it ``urllib.parse``, before anything of ours runs), the launching
+command's module search path given instead (``search_path``)."""
 
 _BOOT = """
 import os, sys
 cache = sys.pycache_prefix = sys.argv.pop(1)
+for entry in sys.argv.pop(1).split(os.pathsep):
+    if entry not in sys.path:
+        sys.path.append(entry)
 sys.dont_write_bytecode = False
 try:
+    from watchdog_runtime.supervisor.leanimports import import_pathlib_without_urllib
+    import_pathlib_without_urllib()
     from watchdog_runtime.cli.main import main
     code = main()
 except (EOFError, ValueError, TypeError) as exc:
@@ -64,7 +73,8 @@ except (EOFError, ValueError, TypeError) as exc:
     os.execv(sys.executable, [sys.executable, "-m", "watchdog_runtime", *sys.argv[1:]])
 sys.exit(code)
 """
-"""The lean process's first lines: its bytecode from the cache (and into it, whatever
+"""The lean process's first lines: the launching command's module search path (``-S`` left
+the standard library's only), its bytecode from the cache (and into it, whatever
 ``PYTHONDONTWRITEBYTECODE`` says: the cache is wdbot's, and a module missing there, new since
 the fill, would be compiled again at every start), then the ``wdbot`` command. A ``.pyc`` of
 the cache that cannot be loaded (cut short: Python does not fall back to the source for it),
@@ -113,7 +123,16 @@ def lean_argv(home_root: Path, args: list[str]) -> list[str] | None:
     cache = _ready(home_root)
     if cache is None or sys.flags.optimize >= 2:
         return None
-    return [sys.executable, *FLAGS, "-c", _BOOT, str(cache), *args]
+    return [sys.executable, *LEAN_FLAGS, "-c", _BOOT, str(cache), os.pathsep.join(search_path()), *args]
+
+
+def search_path() -> list[str]:
+    """Where this process finds modules, for a lean supervisor that runs no ``site``: the
+    folder holding ``watchdog_runtime`` (an editable install finds it by a ``site`` hook), then
+    ``sys.path`` but its first entry (the launching script's folder)."""
+    entries = [str(Path(__file__).resolve().parent.parent.parent), *sys.path[1:]]
+    return [entry for i, entry in enumerate(entries)
+            if entry and os.pathsep not in entry and entry not in entries[:i]]
 
 
 def needs_fill(home_root: Path) -> bool:
