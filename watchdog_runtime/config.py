@@ -51,11 +51,12 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from .common.durable import atomic_write_json
+from .common.leandataclass import dataclass
 from .common.logrotate import RotationPolicy
 from .modnames import TableError, pairs_to_entries
 from .spec import AutoInstall, SpecError, parse_size

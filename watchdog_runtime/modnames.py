@@ -8,7 +8,8 @@ from __future__ import annotations
 import keyword
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from .common.leandataclass import dataclass
 
 _IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # PEP 508 (and the core metadata spec): a distribution name.

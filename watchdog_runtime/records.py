@@ -17,11 +17,12 @@ import signal
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum
 from functools import lru_cache
 from typing import Any
 
+from .common.leandataclass import dataclass
 from .states import ExitReason
 
 LINUX = sys.platform.startswith("linux")

@@ -22,11 +22,12 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from .common.home import BotPaths, Home
+from .common.leandataclass import dataclass
 from .common.logfiles import CUT_MARK
 from .secretstore import SecretStore
 

@@ -17,12 +17,13 @@ import json
 import os
 import stat
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from .common.durable import atomic_write_json, read_bounded
 from .common.home import BOT_NAME_RE
+from .common.leandataclass import dataclass
 from .records import Deadline, ExitInfo, ProcessIdentity, Signalled
 from .spec import BotSpec
 from .states import BotState, Hold

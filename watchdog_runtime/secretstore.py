@@ -28,11 +28,12 @@ import json
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .common.durable import atomic_write_json, fsync_dir, make_temp
+from .common.leandataclass import dataclass
 
 if TYPE_CHECKING:
     from cryptography.fernet import Fernet

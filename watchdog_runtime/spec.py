@@ -12,10 +12,12 @@ import math
 import re
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .common.leandataclass import dataclass
 
 if TYPE_CHECKING:  # annotations only: the supervisor imports this module, never argparse (issue 29)
     import argparse

@@ -5,7 +5,7 @@ home's ``config.toml``): plain values, read by ``config`` and acted on by the su
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .common.leandataclass import dataclass
 
 
 @dataclass(frozen=True)

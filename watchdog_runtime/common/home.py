@@ -9,10 +9,10 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from .digest import sha256_hex
+from .leandataclass import dataclass
 
 # sun_path is 108 bytes on Linux and 104 on macOS, terminating NUL included.
 SOCKET_PATH_MAX = 100

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import Enum
+
+from .leandataclass import dataclass
 
 HANDOVER_EXIT = 75
 """The daemon's exit status after ``wdbot shutdown --keep-bots`` (EX_TEMPFAIL): "start the

@@ -21,12 +21,12 @@ import json
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from .durable import atomic_write_json, read_regular
+from .leandataclass import dataclass
 from .randomid import uuid4_hex
 
 DAMAGED_SEQ = 2**62

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
+from ..common.leandataclass import dataclass
 from ..spec import AutoInstall
 from .causes import needs_windows
 from .missing import MissingModule

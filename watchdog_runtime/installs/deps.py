@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..common.digest import sha256
+from ..common.leandataclass import dataclass
 from ..tomlread import TomlError
 from ..tomlread import loads as toml_loads
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.leandataclass import dataclass
 from .modmap import ImportStmt, is_import_name
 
 MAX_FILES = 200

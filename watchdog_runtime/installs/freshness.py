@@ -18,8 +18,9 @@ import contextlib
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+
+from ..common.leandataclass import dataclass
 
 FROM_CACHE = ".wdbot-from-cache"
 """In the venv: its packages were resolved from uv's cache alone; the index not asked yet."""

@@ -3,7 +3,7 @@ supervisor's ``tracebacks``, acted on by ``autoinstall`` and ``repair``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..common.leandataclass import dataclass
 
 
 @dataclass(frozen=True)

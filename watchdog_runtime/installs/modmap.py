@@ -8,8 +8,9 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
+
+from ..common.leandataclass import dataclass
 
 # The names and the operator's pairs are validated by config too, so they live below the rooms.
 from ..modnames import Entry as Entry

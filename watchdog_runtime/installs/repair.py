@@ -12,13 +12,13 @@ import logging
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ..common.digest import sha256_hex
 from ..common.durable import atomic_write_bytes
 from ..common.home import BotPaths
+from ..common.leandataclass import dataclass
 from ..config import Config, ConfigError
 from ..events import EventLog, wall_iso
 from ..modnames import normalize_dist, pairs_to_entries

@@ -16,9 +16,9 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.leandataclass import dataclass
 from .bytecode import mark_pending
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,10 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..common.leandataclass import dataclass
 from ..common.units import duration
 from ..supervision import AlertSettings as AlertSettings  # config reads it, so it lives below
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ..bot.recovery import encode_context
 from ..common.home import BotPaths, Home
+from ..common.leandataclass import dataclass
 from ..common.logrotate import RotationPolicy
 from ..spec import BotSpec
 from .procs import MARKER_ENV

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.leandataclass import dataclass
 from ..installs.samepython import same_as_ours
 
 # Runs in the bot's Python: compile only (no code of the bot runs), the error as JSON.

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..bot.notes import LEVELS, MAX_FIGURES, MAX_TEXT, NAME_RE, is_number
+from ..common.leandataclass import dataclass
 
 DEDUPE_S = 600.0
 BURST = 5

@@ -12,12 +12,12 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..bot.codecache import RecoverMemo
 from ..common.home import BotPaths
+from ..common.leandataclass import dataclass
 from ..common.logrotate import RotationPolicy, rotate_file
 from ..config import ConfigError
 from ..events import wall_iso

@@ -3,10 +3,10 @@ runner knows at one instant: no clock read, no file, no process."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from ..common.home import BotPaths
+from ..common.leandataclass import dataclass
 from ..spec import BotSpec
 from .botfacts import BotFacts
 from .livewatch import LiveWatch

@@ -14,8 +14,9 @@ interface file (``memory.max``) or the supervisor's leaf.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from pathlib import Path
+
+from ..common.leandataclass import dataclass
 
 SUPERVISOR_LEAF = "supervisor"
 BOT_PREFIX = "bot-"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass
+
+from ..common.leandataclass import dataclass
 
 # An error line: ``ValueError: x``, ``ccxt.base.errors.NetworkError: x``, or a logged one
 # (``... ERROR ... something failed``); the text after the type is the message.

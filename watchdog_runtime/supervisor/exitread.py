@@ -4,11 +4,12 @@ it into an ``ExitInfo``, ``diagnosis`` into a pattern and its fix)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..common.home import BotPaths
+from ..common.leandataclass import dataclass
 from ..events import wall_iso
 from ..records import Diagnosis
 from ..registry import RunRecord

@@ -40,8 +40,8 @@ Pure: identities and deadlines come in, the liveness check is passed in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
+from ..common.leandataclass import dataclass
 from ..records import Deadline, ProcessIdentity
 from ..records import Signalled as Signalled  # kept in the registry, so it lives in records
 

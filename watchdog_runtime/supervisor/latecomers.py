@@ -26,9 +26,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from ..common.leandataclass import dataclass
 from .procs import Disposition
 
 log = logging.getLogger(__name__)

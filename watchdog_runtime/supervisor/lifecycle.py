@@ -7,10 +7,10 @@ bootstrap's exit record, how long the bot stayed up) and gets back a :class:`Dec
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..common.leandataclass import dataclass
 from ..records import Diagnosis, Pattern
 from ..records import ExitInfo as ExitInfo  # kept in the registry, so it lives in records
 from ..spec import BotSpec, RestartPolicy

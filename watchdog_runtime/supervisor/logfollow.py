@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from ..common.leandataclass import dataclass
 
 MAX_LINE_BYTES = 16 * 1024
 CUT_MARK = b" [... line cut by wdbot]"

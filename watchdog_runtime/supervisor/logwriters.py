@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..common.leandataclass import dataclass
 
 CURRENT = ("stdout.log", "stderr.log")
 _DELETED = " (deleted)"

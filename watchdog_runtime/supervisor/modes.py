@@ -15,10 +15,10 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..common.leandataclass import dataclass
 from ..common.tradingmode import (
     DAMAGED_SEQ,
     REASON_MAX,

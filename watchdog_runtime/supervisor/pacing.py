@@ -20,8 +20,9 @@ fleet costs the supervisor almost nothing between readings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+
+from ..common.leandataclass import dataclass
 
 FAST_S = 0.1
 """How often a bot past half of its memory or open-files limit is read."""

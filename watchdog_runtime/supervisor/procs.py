@@ -18,11 +18,11 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
 
+from ..common.leandataclass import dataclass
 from . import proctable
 from .identity import CREATE_TIME_SLACK_S, LINUX, ProcessIdentity, boot_id, identify, matches, state_of
 from .resources import TreeSample

@@ -12,9 +12,9 @@ resident pages of ``statm``; CPU user plus system ticks).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 
+from ..common.leandataclass import dataclass
 from .cgroups import _read_bytes, fd_count
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -12,9 +12,9 @@ is the supervisor answering (``/livez``), whatever one bot does.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from ..common.leandataclass import dataclass
 from ..states import BotState
 
 

@@ -7,10 +7,10 @@ never overwritten while it cannot be read (``registry.Unreadable``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .. import registry
+from ..common.leandataclass import dataclass
 
 Signature = tuple[int, int, int, int]
 

@@ -9,8 +9,8 @@ Pure: the record before and after the install in, the status entry out.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+from ..common.leandataclass import dataclass
 from ..events import wall_iso
 from ..installs.autoinstall import Installed
 

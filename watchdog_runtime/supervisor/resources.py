@@ -6,9 +6,9 @@ monotonic time, so tests drive it with a fake clock.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
 from typing import Any
 
+from ..common.leandataclass import dataclass
 from ..common.units import duration, size
 from ..states import ExitReason
 from ..supervision import WatchSettings as WatchSettings  # config reads it, so it lives below

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.leandataclass import dataclass
 from ..spec import BotSpec
 from . import graces, sentmarks
 from .identity import Deadline, ProcessIdentity

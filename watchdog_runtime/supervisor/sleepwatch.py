@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from ..common.leandataclass import dataclass
 
 Clock = Callable[[], float]
 THRESHOLD_S = 30.0

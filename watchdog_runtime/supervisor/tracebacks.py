@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from ..common.leandataclass import dataclass
 
 # What auto-install repairs; it lives in installs, which never imports the supervisor.
 from ..installs.missing import MissingModule as MissingModule

@@ -23,10 +23,10 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..common.leandataclass import dataclass
 from . import cgroups, procs
 from .identity import stat_fields
 from .latecomers import Latecomers

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+from ..common.leandataclass import dataclass
 
 Point = tuple[float, float]
 """(time in seconds, value)."""

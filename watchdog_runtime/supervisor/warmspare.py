@@ -25,10 +25,10 @@ import signal
 import socket
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..bot import spare as protocol
+from ..common.leandataclass import dataclass
 from ..installs.discovery import imports_in_source
 from . import cgroups
 from .identity import ProcessIdentity, identify
