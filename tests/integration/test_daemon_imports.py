@@ -100,6 +100,12 @@ STDLIB_OUT = {
     "random",  # tempfile's names, and the backoff's jitter after a crash (common/randomid.py)
 }
 
+# Issue 29's fifth round: what only an option needs (--metrics, --up, --watch, --tee-logs).
+FEATURES_OUT = {"watchdog_runtime.supervisor.metrics", "watchdog_runtime.supervisor.upstart",
+                "watchdog_runtime.supervisor.reload"}
+TEE = {"watchdog_runtime.supervisor.tee", "watchdog_runtime.supervisor.outbox",
+       "watchdog_runtime.supervisor.teeplaces"}
+
 # Crashes on its first run, then idles: the supervisor has decided one restart.
 CRASH_ONCE = ("import pathlib, time\nmark = pathlib.Path(__file__).with_suffix('.ran')\n"
               "if not mark.exists():\n    mark.write_text('ran')\n    raise SystemExit(3)\n"
@@ -140,6 +146,8 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         modules = loaded(wd)
         assert modules & STDLIB_OUT == set()
         assert modules & LEAN_OUT == set()
+        assert modules & FEATURES_OUT == set()
+        assert modules & TEE == (TEE if entry == "foreground" else set())  # foreground: --tee-logs
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0
 

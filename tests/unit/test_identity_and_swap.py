@@ -14,8 +14,9 @@ import pytest
 from watchdog_runtime.installs import venvs
 from watchdog_runtime.installs.venvs import VenvError
 from watchdog_runtime.supervisor import identity
+from watchdog_runtime.supervisor.botprocess import _needs_a_person
 from watchdog_runtime.supervisor.identity import Deadline, ProcessIdentity
-from watchdog_runtime.supervisor.runner import RegistryUnwritable, _needs_a_person
+from watchdog_runtime.supervisor.runner import RegistryUnwritable
 
 LINUX = sys.platform.startswith("linux")
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from ..spec import BotSpec
+    from .upstart import UpFile
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,23 @@ def run_daemon(home: Home, ready_fd: int | None = None, metrics: str | None = No
         outputs = open_outputs()
     try:
         from .serving import serve
-        from .upstart import UpFile
 
         handover = asyncio.run(serve(home, ready_fd, metrics, boot=boot, under_init=under_init,
-                                      up=UpFile(*up) if up else None,
-                                      tee_out=outputs[0] if outputs else None))
+                                      up=_up_file(up), tee_out=outputs[0] if outputs else None))
     finally:
         lock.close()
         for outbox in set(outputs or ()):
             outbox.flush(FLUSH_S)  # the last lines, as long as someone reads them
     return HANDOVER_EXIT if handover else 0
+
+
+def _up_file(up: tuple[Path, Sequence[BotSpec]] | None) -> UpFile | None:
+    """``--up``'s file, its module imported only then (issue 29)."""
+    if not up:
+        return None
+    from .upstart import UpFile
+
+    return UpFile(*up)
 
 
 def _hold_std_fds() -> None:

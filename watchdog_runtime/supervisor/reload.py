@@ -100,6 +100,15 @@ def check_and_install(bot: Path, changed: Iterable[Path], install: Callable[[], 
     return None
 
 
+async def check_edit(bot: str, changed: list[Path],
+                       install: Callable[[], bool]) -> tuple[list[str], str | None]:
+    """The changed files as the bot's events name them (relative to its folder), and what
+    :func:`check_and_install` (in a thread) found wrong, or None."""
+    folder = Path(bot).parent
+    names = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in changed]
+    return names, await asyncio.to_thread(check_and_install, Path(bot), changed, install)
+
+
 class SourceWatcher:
     """One bot's ``--watch`` task: at most one at a time, stopped on request, and never able
     to take the bot down with it."""

@@ -26,7 +26,6 @@ from ..states import BotState, Event, ExitReason, Hold, StartReason
 from .botfacts import BotFacts, Kept
 from .botjournal import Journal
 from .botprocess import BOOTSTRAP, BotProcesses, LiveProcess, RegistryUnwritable, setup_failure
-from .botprocess import _needs_a_person as _needs_a_person  # noqa: PLC0414 - kept for its tests
 from .botstatus import Seen, status_document
 from .exitread import Context, read_exit
 from .flag import first_done
@@ -34,7 +33,6 @@ from .identity import ProcessIdentity
 from .lifecycle import ExitInfo, decide_after_exit, decide_after_setup_failure, start_reason_after
 from .livewatch import LiveWatch
 from .registrywriter import RegistryWriteError
-from .reload import SourceWatcher, check_and_install
 from .resources import Breach, TreeSample, WatchSettings
 from .runnerhost import RunnerHost
 from .runtasks import RunTasks
@@ -42,6 +40,7 @@ from .tracebacks import MissingModule
 
 if TYPE_CHECKING:
     from .botprocess import Marked
+    from .reload import SourceWatcher
 
 __all__ = ["BOOTSTRAP", "BotRunner", "RegistryUnwritable", "RunnerHost", "StartFailed"]
 
@@ -83,7 +82,7 @@ class BotRunner:
         self.watch = LiveWatch(record.spec.name, self.paths.stderr_log, self.paths.logs, host.events,
                                host.clock)
         self.journal = Journal(record.spec.name, self.facts, host, self.processes.mark)
-        self.watcher = SourceWatcher(record.spec.name)
+        self.watcher: SourceWatcher | None = None  # --watch's, made on first need (issue 29)
         self.retired = False  # being removed: no start (a racing restart: a process no registry knows)
         self.reload_error: str | None = None
         self.tasks = RunTasks(record.spec.name)
@@ -182,7 +181,8 @@ class BotRunner:
         ``keep_held``: a shutdown's stop, which leaves the hold :meth:`hold` set."""
         self.should_run = False
         self.held = self.held and keep_held
-        await self.watcher.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
         if self.active:
             await self.tasks.stop_and_wait()
         elif self.state in (BotState.EXITED, BotState.ERRORED):
@@ -195,7 +195,8 @@ class BotRunner:
 
     async def detach(self) -> None:
         """Let go of the bot without touching its process (``shutdown --keep-bots``)."""
-        await self.watcher.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
         await self.tasks.cancel()
 
     def record(self) -> BotRecord:
@@ -424,15 +425,15 @@ class BotRunner:
     # -------------------------------------------------------------- --watch
     def _ensure_watching(self) -> None:
         if self.spec.watch:
+            from .reload import SourceWatcher  # --watch's module only then (issue 29)
+            self.watcher = self.watcher or SourceWatcher(self.spec.name)
             self.watcher.start(Path(self.spec.path).parent, [self.host.home.root], self._reload)
 
     async def _reload(self, changed: list[Path]) -> None:
         """Files changed: check the new code and its dependencies, then restart the bot
         (reason ``reload``); a broken edit leaves the running bot alone and says why."""
-        folder = Path(self.spec.path).parent
-        names = [str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in changed]
-        self.reload_error = await asyncio.to_thread(check_and_install, Path(self.spec.path), changed,
-                                                    self.processes.install_declared)
+        from .reload import check_edit  # --watch's module only then (issue 29)
+        names, self.reload_error = await check_edit(self.spec.path, changed, self.processes.install_declared)
         if self.reload_error:
             self.host.events.write("reload_failed", self.spec.name, files=names, error=self.reload_error)
             return

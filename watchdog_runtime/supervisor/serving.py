@@ -102,13 +102,16 @@ def _operations(sup: Supervisor, up: UpFile | None,
     audited, and (``--tee-logs``) following the bots they start."""
     from .audit import audited
     from .debugops import debug_heap, debug_modules
-    from .tee import attach
 
     ops = {name: _flushing(sup, op, quiet=name in READ_ONLY_OPS) for name, op in sup.ops.table().items()}
     ops["ready"] = _readiness(sup, up)
     ops["debug_modules"] = debug_modules  # issue 29: what the running daemon has imported
     ops["debug_heap"] = debug_heap  # issue 29: which objects a soak run's supervisor holds
-    tee = attach(sup, ops, tee_out) if tee_out else None
+    tee = None
+    if tee_out:  # the tee's modules only with --tee-logs (issue 29)
+        from .tee import attach
+
+        tee = attach(sup, ops, tee_out)
     return audited(ops, sup.events), tee
 
 
@@ -183,12 +186,12 @@ def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> 
 def _start_followers(sup: Supervisor, tasks: _Tasks, up: UpFile | None, ops: dict[str, Handler],
                      tee: Tee | None) -> None:
     """Once serving: systemd's watchdog pings, the up-file, and the tee of the bots' lines."""
-    from .tee import keep_following
-
     tasks.start("systemd-watchdog", _systemd_watchdog())
     if up is not None:
         tasks.start("up", _apply_up(sup, up, ops["start"]))
     if tee is not None:
+        from .tee import keep_following
+
         tasks.start("tee", keep_following(sup, tee))
 
 

@@ -48,9 +48,13 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
 
     import_asyncio_without_ssl()  # first: nothing has imported asyncio yet
     from ...supervisor.daemon import AlreadyRunning, run_daemon
-    from ...supervisor.metrics import MetricsError
 
     check_metrics(ns.metrics)
+    refused: tuple[type[Exception], ...] = ()
+    if ns.metrics:  # the metrics module only when they are served (issue 29)
+        from ...supervisor.metrics import MetricsError
+
+        refused = (MetricsError,)
     up = None
     if ns.up is not None:  # imported only then: the up-file's reader brings the client's modules
         from .up import read_up_file
@@ -68,7 +72,7 @@ def cmd_daemon(ns: argparse.Namespace, home: Home) -> int:
         except AlreadyRunning as exc:
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
-        except MetricsError as exc:  # the port is taken, say
+        except refused as exc:  # the metrics' port is taken, say
             print(f"wdbot daemon: error: {exc}", file=sys.stderr)
             return 1
 
