@@ -65,7 +65,7 @@ def _launch(home: Home) -> None:
     with open(open_private(home.supervisor_log), "ab") as log_fh:
         subprocess.Popen(
             leanbytecode.lean_argv(home.root, args) or [sys.executable, "-m", "watchdog_runtime", *args],
-            stdin=subprocess.DEVNULL, stdout=log_fh, stderr=log_fh, env=env,
+            stdin=subprocess.DEVNULL, stdout=log_fh, stderr=log_fh, env=env, cwd="/",
             pass_fds=(write_end,), start_new_session=True, close_fds=True,
         )
     os.close(write_end)

@@ -49,6 +49,8 @@ command's module search path given instead (``search_path``)."""
 _BOOT = """
 import os, sys
 cache = sys.pycache_prefix = sys.argv.pop(1)
+if sys.path[:1] == [""]:
+    del sys.path[0]  # the folder it was started in: its signal.py or queue.py is not ours
 for entry in sys.argv.pop(1).split(os.pathsep):
     if entry not in sys.path:
         sys.path.append(entry)
@@ -129,10 +131,11 @@ def lean_argv(home_root: Path, args: list[str]) -> list[str] | None:
 def search_path() -> list[str]:
     """Where this process finds modules, for a lean supervisor that runs no ``site``: the
     folder holding ``watchdog_runtime`` (an editable install finds it by a ``site`` hook), then
-    ``sys.path`` but its first entry (the launching script's folder)."""
-    entries = [str(Path(__file__).resolve().parent.parent.parent), *sys.path[1:]]
-    return [entry for i, entry in enumerate(entries)
-            if entry and os.pathsep not in entry and entry not in entries[:i]]
+    ``sys.path`` without the folder it was started in (``''``, the working directory: a bot's
+    folder, whose ``signal.py`` would stand in for the standard library's)."""
+    ours, here = str(Path(__file__).resolve().parent.parent.parent), os.getcwd()
+    entries = [ours, *(entry for entry in sys.path if entry and entry != here)]
+    return [entry for i, entry in enumerate(entries) if os.pathsep not in entry and entry not in entries[:i]]
 
 
 def needs_fill(home_root: Path) -> bool:
