@@ -114,7 +114,7 @@ def cache_dir(home_root: Path) -> Path:
     """This interpreter's cache folder (its ``READY`` is this interpreter's: the ``.pyc`` files
     carry their sources' times and sizes, so an upgraded wdbot's changes are compiled again)."""
     base = os.environ.get(CACHE_ENV)
-    root = Path(base) if base else home_root / "cache" / "bytecode"
+    root = Path(base).expanduser().resolve() if base else home_root / "cache" / "bytecode"
     key = sha256_hex(f"{sys.version}\0{sys.executable}".encode())[:16]
     return root / key
 
