@@ -33,11 +33,14 @@ def test_lean_only_once_the_cache_is_ready_and_never_when_turned_off(
     (cache / READY).write_text("")
     argv = leanbytecode.lean_argv(tmp_path, ["daemon", "--ready-fd", "5"])
     assert argv is not None and argv[:5] == [sys.executable, "-OO", "-X", "no_debug_ranges", "-S"]
-    assert argv[-5] == str(cache) and argv[-3:] == ["daemon", "--ready-fd", "5"]
+    at = argv.index(str(cache))
+    count = int(argv[at + 1])
+    path = argv[at + 2:at + 2 + count]
+    assert argv[at + 2 + count:] == ["daemon", "--ready-fd", "5"]
     # No site (-S): the launcher's search path instead, the package's folder first.
     package_parent = str(Path(leanbytecode.__file__).resolve().parents[2])
-    assert argv[-4].split(os.pathsep)[0] == package_parent
-    assert set(sys.path) - {"", os.getcwd()} <= set(argv[-4].split(os.pathsep))
+    assert path[0] == package_parent
+    assert set(sys.path) - {"", os.getcwd()} <= set(path)
     assert not leanbytecode.needs_fill(tmp_path)
     monkeypatch.setenv(OFF_ENV, "0")
     assert leanbytecode.lean_argv(tmp_path, ["daemon"]) is None
@@ -93,3 +96,25 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def test_a_search_path_entry_holding_the_path_separator_reaches_the_lean_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A checkout (or site-packages) at ``/srv/bots:v2``: ``-S`` leaves no ``site`` to find
+    it, so the entry must arrive whole, not split or dropped (the lean supervisor could not
+    import wdbot at all: every start failed once the cache was filled; red team rt37)."""
+    odd = tmp_path / f"a{os.pathsep}b"
+    (odd / "oddmod").mkdir(parents=True)
+    (odd / "oddmod" / "__init__.py").write_text("WHERE = 'odd'\n")
+    monkeypatch.syspath_prepend(str(odd))
+    cache = leanbytecode.cache_dir(tmp_path)
+    cache.mkdir(parents=True)
+    (cache / READY).write_text("")
+    argv = leanbytecode.lean_argv(tmp_path, ["--version"])
+    assert argv is not None and str(odd) in argv
+    boot = argv.index("-c") + 1
+    argv[boot] = argv[boot].replace("from watchdog_runtime.cli.main import main",
+                                    "import oddmod; print(oddmod.WHERE, sys.argv[1:]); main = lambda: 0")
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "odd ['--version']"

@@ -51,38 +51,50 @@ import os, sys
 cache = sys.pycache_prefix = sys.argv.pop(1)
 if sys.path[:1] == [""]:
     del sys.path[0]  # the folder it was started in: its signal.py or queue.py is not ours
-for entry in sys.argv.pop(1).split(os.pathsep):
+count = int(sys.argv.pop(1))
+for entry in sys.argv[1:1 + count]:
     if entry not in sys.path:
         sys.path.append(entry)
+del sys.argv[1:1 + count]
 sys.dont_write_bytecode = False
-try:
-    from watchdog_runtime.supervisor.leanimports import import_pathlib_without_urllib
-    import_pathlib_without_urllib()
-    from watchdog_runtime.cli.main import main
-    code = main()
-except (EOFError, ValueError, TypeError) as exc:
-    last = exc.__traceback__
-    while last.tb_next is not None:
-        last = last.tb_next
-    if last.tb_frame.f_code.co_name != "_compile_bytecode":
-        raise  # not a .pyc of the cache that cannot be loaded
-    print(f"wdbot: the lean bytecode cache {cache} is damaged ({exc!r}): going on plain",
-          file=sys.stderr, flush=True)
-    try:
-        os.unlink(os.path.join(cache, "READY"))
-    except OSError:
-        pass
-    os.execv(sys.executable, [sys.executable, "-m", "watchdog_runtime", *sys.argv[1:]])
-sys.exit(code)
+import importlib._bootstrap_external as external
+
+
+def repairing(get_code=external.SourceLoader.get_code):
+    def get_code_repaired(self, fullname):
+        try:
+            return get_code(self, fullname)
+        except (EOFError, ValueError, TypeError) as exc:
+            last = exc.__traceback__
+            while last.tb_next is not None:
+                last = last.tb_next
+            if last.tb_frame.f_code.co_name != "_compile_bytecode":
+                raise  # not a .pyc of the cache that cannot be loaded
+            source = self.get_filename(fullname)
+            print(f"wdbot: {external.cache_from_source(source)} of the lean bytecode cache is "
+                  f"damaged ({exc!r}): compiled again", file=sys.stderr, flush=True)
+            try:
+                os.unlink(external.cache_from_source(source))
+                return get_code(self, fullname)  # from the source, and written again
+            except OSError:
+                return self.source_to_code(self.get_data(source), source)
+    return get_code_repaired
+
+
+external.SourceLoader.get_code = repairing()
+from watchdog_runtime.supervisor.leanimports import import_pathlib_without_urllib
+import_pathlib_without_urllib()
+from watchdog_runtime.cli.main import main
+sys.exit(main())
 """
 """The lean process's first lines: the launching command's module search path (``-S`` left
 the standard library's only), its bytecode from the cache (and into it, whatever
 ``PYTHONDONTWRITEBYTECODE`` says: the cache is wdbot's, and a module missing there, new since
 the fill, would be compiled again at every start), then the ``wdbot`` command. A ``.pyc`` of
 the cache that cannot be loaded (cut short: Python does not fall back to the source for it),
-whenever it is first imported, makes the cache no longer ``READY`` and the same process go on
-plain (re-executed: its bots are adopted as by any new supervisor); its fill writes the cache
-again."""
+whenever it is imported (at the start, or at a first need long after: ``--watch``'s module),
+is said in the supervisor's log, removed and compiled again from its source (into the cache;
+from the source alone where the cache cannot be written)."""
 
 _FILL = LOWEST_PRIORITY + """
 import os, py_compile, sys
@@ -125,7 +137,8 @@ def lean_argv(home_root: Path, args: list[str]) -> list[str] | None:
     cache = _ready(home_root)
     if cache is None or sys.flags.optimize >= 2:
         return None
-    return [sys.executable, *LEAN_FLAGS, "-c", _BOOT, str(cache), os.pathsep.join(search_path()), *args]
+    path = search_path()  # one argument each: an entry may hold os.pathsep (a checkout's "a:b")
+    return [sys.executable, *LEAN_FLAGS, "-c", _BOOT, str(cache), str(len(path)), *path, *args]
 
 
 def search_path() -> list[str]:
@@ -135,7 +148,7 @@ def search_path() -> list[str]:
     folder, whose ``signal.py`` would stand in for the standard library's)."""
     ours, here = str(Path(__file__).resolve().parent.parent.parent), os.getcwd()
     entries = [ours, *(entry for entry in sys.path if entry and entry != here)]
-    return [entry for i, entry in enumerate(entries) if os.pathsep not in entry and entry not in entries[:i]]
+    return [entry for i, entry in enumerate(entries) if entry not in entries[:i]]
 
 
 def needs_fill(home_root: Path) -> bool:
