@@ -86,6 +86,7 @@ DEFERRED_OUT = {
     "watchdog_runtime.supervisor.diagnosis",  # explains an exit
     "watchdog_runtime.installs.constraints", "watchdog_runtime.installs.newest",  # an install round
     "watchdog_runtime.installs.upfront",  # a refused name
+    "watchdog_runtime.installs.causes", "watchdog_runtime.installs.namespaces",  # something missing
     "importlib.resources",  # the shipped module table: something is missing
     "watchdog_runtime.bot.bootstrap", "watchdog_runtime.bot.shutdown", "faulthandler",  # the bot's own
     "uv", "sysconfig",  # the uv binary, looked up in a child
