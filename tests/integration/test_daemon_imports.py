@@ -86,6 +86,7 @@ DEFERRED_OUT = {
     "watchdog_runtime.supervisor.diagnosis",  # explains an exit
     "watchdog_runtime.installs.constraints", "watchdog_runtime.installs.newest",  # an install round
     "watchdog_runtime.installs.upfront",  # a refused name
+    "watchdog_runtime.installs.causes", "watchdog_runtime.installs.namespaces",  # something missing
     "importlib.resources",  # the shipped module table: something is missing
     "watchdog_runtime.bot.bootstrap", "watchdog_runtime.bot.shutdown", "faulthandler",  # the bot's own
     "uv", "sysconfig",  # the uv binary, looked up in a child
@@ -103,6 +104,13 @@ STDLIB_OUT = {
 # Issue 29's fifth round: what only an option needs (--metrics, --up, --watch, --tee-logs).
 FEATURES_OUT = {"watchdog_runtime.supervisor.metrics", "watchdog_runtime.supervisor.upstart",
                 "watchdog_runtime.supervisor.reload"}
+# Issue 29's sixth round: what only one bot's option or its own process needs: the warm spare's
+# machinery (--warm-spare) and the bot's recovery side (the supervisor writes its context alone).
+SPARE_AND_RECOVERY_OUT = {
+    "watchdog_runtime.supervisor.warmspare", "watchdog_runtime.bot.spare",  # spareident suffices
+    "watchdog_runtime.bot.recovery", "watchdog_runtime.bot.store",  # bot.startcontext suffices
+    "watchdog_runtime.bot.crashpoints",
+}
 TEE = {"watchdog_runtime.supervisor.tee", "watchdog_runtime.supervisor.outbox",
        "watchdog_runtime.supervisor.teeplaces"}
 
@@ -124,7 +132,8 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
     bootstrap (for one constant), the ``uv`` package with ``sysconfig`` (to find a binary)
     and asyncio's TLS and TCP-race modules; then (``STDLIB_OUT``) argparse with gettext for the
     command line, tempfile for its temporary names and random for the backoff's jitter, still
-    out after a bot crashed and was restarted.
+    out after a bot crashed and was restarted; then (``SPARE_AND_RECOVERY_OUT``) the warm
+    spare's machinery and the bot's recovery side, for bots without ``--warm-spare``.
     Both entries: launched by a command (``python -m watchdog_runtime daemon --ready-fd``) and
     in the foreground (what a service manager runs)."""
     with contextlib.ExitStack() as stack:
@@ -147,6 +156,7 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         assert modules & STDLIB_OUT == set()
         assert modules & LEAN_OUT == set()
         assert modules & FEATURES_OUT == set()
+        assert modules & SPARE_AND_RECOVERY_OUT == set()
         assert modules & TEE == (TEE if entry == "foreground" else set())  # foreground: --tee-logs
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0

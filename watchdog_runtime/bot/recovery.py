@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from .entry import Entry, analyse, defines_recover
+from .startcontext import CONTEXT_ENV, encode_context
 from .store import State
 
 __all__ = ["Context", "Entry", "LastExit", "analyse", "defines_recover", "encode_context"]
-
-CONTEXT_ENV = "WDBOT_CONTEXT"
 
 
 @dataclass(frozen=True)
@@ -98,14 +97,3 @@ class Context:
             state_dir=Path(env.get("WDBOT_STATE_DIR") or Path.cwd() / ".wdbot-state"),
             state=state,
         )
-
-
-def encode_context(reason: str, restarts: int, last_exit: Mapping[str, Any] | None,
-                   downtime_s: float | None) -> str:
-    """The supervisor's side of :meth:`Context.from_env`."""
-    last = ({k: last_exit.get(k) for k in ("code", "signal", "reason", "error")}
-            if last_exit else None)
-    return json.dumps({"reason": reason, "restarts": restarts, "last_exit": last,
-                       "downtime_s": None if downtime_s is None else round(downtime_s, 3)})
-
-

@@ -18,7 +18,6 @@ from collections.abc import Iterable, Sequence
 
 from ..common.leandataclass import dataclass
 from ..spec import AutoInstall
-from .causes import needs_windows
 from .missing import MissingModule
 from .modmap import (
     Entry,
@@ -160,6 +159,8 @@ def plan(
                       f"{', '.join(installed_before) or 'nothing'}): declare the bot's "
                       f"dependencies, then 'wdbot restart {bot}'")
     choice = _choose(name, bot, policy, stmts, table, allowed, declared, preferred)
+    from .causes import needs_windows  # a decision for a missing module only (issue 29)
+
     if isinstance(choice, Install) and (windows := needs_windows(top, choice.dist)) is not None:
         return refuse(windows)
     return choice
@@ -168,6 +169,8 @@ def plan(
 def _not_a_package(top: str, facts: Facts) -> str | None:
     """Why ``top`` is nothing PyPI provides for this bot: Windows-only, the standard library,
     a file of the bot's own."""
+    from .causes import needs_windows  # only with something missing: its tables (issue 29)
+
     if (windows := needs_windows(top)) is not None:
         # Before the standard library: sys.stdlib_module_names lists winsound on Linux too.
         return windows

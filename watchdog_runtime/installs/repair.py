@@ -37,7 +37,6 @@ from .autoinstall import (
 from .deps import Declared, DependencyError, declared_dependencies
 from .discovery import FoundImport, fingerprint, scan_bot
 from .missing import MissingModule
-from .namespaces import choose_all, installed_dists
 from .uvtool import UvError, pip_install
 from .venvprobe import ProbeError, missing_modules
 from .venvs import MARKER, installing, mark_current, site_packages
@@ -265,8 +264,12 @@ class AutoInstaller:
             return choice.source != "any" and normalize_dist(choice.dist) not in self._failed
 
         items = ([required] if required else []) + self.discover(spec, required)
+        if not items:
+            return _Planned((), None)  # nothing missing: the usual start (issue 29)
+        from .namespaces import choose_all, installed_dists
+
         installs, refusal = choose_all(items, required, decide, wanted,
-                                       installed_dists(site_packages(self.paths.venv)) if items else [],
+                                       installed_dists(site_packages(self.paths.venv)),
                                        fatal=lambda missing: self._stops_the_start(spec, missing.name))
         if refusal is not None:
             self.host.events.write("auto_install_refused", spec.name, module=refusal.module,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..bot.recovery import encode_context
+from ..bot.startcontext import encode_context
 from ..common.home import BotPaths, Home
 from ..common.leandataclass import dataclass
 from ..common.logrotate import RotationPolicy

@@ -38,9 +38,9 @@ from .resources import Limits
 from .runahead import ASKED_FOR, RunAhead
 from .runnerhost import ProcessHost
 from .sigterms import ShorterGrace, Sigterms
-from .sparelayer import SpareLayer, placeholder_launch
+from .spareident import remove_leaf
+from .sparelayer import SpareLayer
 from .treestop import kill_leftovers, stop_processes, stop_tree
-from .warmspare import WarmSpares, remove_leaf
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,6 @@ class BotProcesses(SpareLayer):
         self._scope: str | None = None
         """The systemd scope the live process is in, or is being moved to (issue 28)."""
         self._pid: int | None = None  # the live process's, to look for its scope again (adopted mid-move)
-        self.spares = WarmSpares(spec().name)
 
     @property
     def spec(self) -> BotSpec:
@@ -189,8 +188,7 @@ class BotProcesses(SpareLayer):
         warm spare taken for it (on disk before the spare runs any of the bot's code)."""
         stderr_offset, stderr_inode = runfiles.stderr_position(self.paths.stderr_log)
         run = RunRecord(0, 0.0, run_id, wall_iso(), stderr_offset, stderr_inode)
-        key = self._spare_key(self._environment(placeholder_launch())) if self._spare_allowed() else None
-        spare = self.spares.take(key)
+        spare = self.take_spare()
         return with_ident(run, spare.ident) if spare is not None else run
 
     def spawn(self, pending: RunRecord, reason: StartReason, launch: Launch) -> LiveProcess:
@@ -202,7 +200,7 @@ class BotProcesses(SpareLayer):
         argv = [*scoped, str(self.paths.python), "-c", BOOTSTRAP, spec.path, *spec.args]
         env = self._environment(launch)
         env.update(bytecodejob.bot_env(self.paths.venv, reason))
-        spare = self.spares.taken_for(pending.ident if pending.pid else None)
+        spare = self.spare_taken_for(pending.ident if pending.pid else None)
         if spare is not None:
             self._scope = None  # no spare where the limit is a scope (warmspare): never here
             return self._from_spare(spare, pending, reason, env)

@@ -211,7 +211,7 @@ class BotRunner:
             now=self.host.clock(), pid=live.ident.pid if live else None,
             started=live.started_mono if live else None, containment=self.processes.containment(),
             auto_installed=[i.to_json() for i in self.repairs.recorded], reload_error=self.reload_error),
-        ) | self.processes.spares.status()  # a warm spare is no copy: its own key
+        ) | self.processes.spare_status()  # a warm spare is no copy: its own key
 
     def near_limit(self) -> bool:
         """The last reading is past half of a limit: read this bot more often."""
@@ -252,7 +252,7 @@ class BotRunner:
                 if exited is None or not await self._after_exit(*exited):
                     return
         finally:
-            self.processes.spares.drop()  # no warm spare outlives the lifecycle
+            self.processes.drop_spares()  # no warm spare outlives the lifecycle
             self.tasks.spawned(StartFailed(self._failure_text()))
 
     async def _first_start(self, reason: StartReason, strays: list[Marked], wait_s: float | None) -> bool:

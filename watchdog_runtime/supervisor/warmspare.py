@@ -32,19 +32,13 @@ from ..common.leandataclass import dataclass
 from ..installs.discovery import imports_in_source
 from . import cgroups
 from .identity import ProcessIdentity, identify
+from .spareident import LEAF_PREFIX, PLACEHOLDER, RUN_ID_LENGTH, SPARE
 
 log = logging.getLogger(__name__)
 
-SPARE = "import watchdog_runtime.bot.spare as s; s.main()"
-"""The spare's first code (``-c``, as the bootstrap's)."""
-PLACEHOLDER = "~"
-"""Fills the marker and run id of a waiting spare (``bot.spare``): matches no bot."""
-RUN_ID_LENGTH = 32
-"""A run id is ``uuid4().hex``."""
 STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 STARTUP_NAMES = ("LANGUAGE", "TZ")
 """Variables the interpreter reads as it starts: a spare started under others is not used."""
-LEAF_PREFIX = "spare-"
 SEND_TIMEOUT_S = 1.0
 
 
@@ -139,11 +133,6 @@ def leaf_for(bot_cgroup: Path | None, name: str) -> Path | None:
     except OSError:
         return None
     return leaf
-
-
-def remove_leaf(bot_cgroup: Path, name: str) -> None:
-    """The bot is forgotten: its spare's (empty) leaf goes too."""
-    cgroups.remove(bot_cgroup.with_name(f"{LEAF_PREFIX}{name}"))
 
 
 class WarmSpares:
@@ -268,18 +257,6 @@ def _end(spare: Spare) -> None:
             os.killpg(spare.popen.pid, signal.SIGKILL)  # unreaped: the pid is still ours
     with contextlib.suppress(subprocess.TimeoutExpired):
         spare.popen.wait(timeout=SEND_TIMEOUT_S)
-
-
-def waiting_spare(pid: int, bot_file: str) -> bool:
-    """``pid`` is a spare of ``bot_file`` not yet released (its run id still the placeholder),
-    by its command line and environment: a write-ahead record's pid is adopted only so."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    waiting = f"WDBOT_RUN_ID={PLACEHOLDER * RUN_ID_LENGTH}".encode()
-    return argv[1:4] == [b"-c", SPARE.encode(), bot_file.encode()] and waiting in environ
 
 
 def move_in(bot_cgroup: Path, pid: int) -> bool:
