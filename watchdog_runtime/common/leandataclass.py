@@ -14,8 +14,8 @@ has to know the fields' defaults); ``order=True`` falls back to it whole.
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
-import threading
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # Python 3.11's typing has it; a type checker reads it on 3.10 too
@@ -87,7 +87,7 @@ def _owner(cls: type, table: dict[type, Any]) -> Any:
 
 
 def _repr(self: object) -> str:
-    key = (id(self), threading.get_ident())
+    key = (id(self), _thread.get_ident())
     if key in _in_repr:
         return "..."  # the standard one's guard against a record that holds itself
     _in_repr.add(key)
