@@ -33,10 +33,10 @@ def resident_by_mapping(pid: int) -> list[tuple[str, int]]:
     with open(f"/proc/{pid}/smaps") as fh:
         for line in fh:
             head = line.split()
-            if "-" in head[0] and not line.startswith(("Rss", "Pss")) and ":" not in head[0]:
-                name = Path(head[5]).name if len(head) > 5 else "[anon]"
-            elif head[0] == "Rss:":
+            if head[0] == "Rss:":
                 sizes[name] = sizes.get(name, 0) + int(head[1])
+            elif not head[0].endswith(":"):  # a mapping's first line: address range ... path
+                name = Path(head[5]).name if len(head) > 5 else "[anon]"
     return sorted(sizes.items(), key=lambda item: -item[1])
 
 

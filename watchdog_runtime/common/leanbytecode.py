@@ -48,7 +48,7 @@ command's module search path given instead (``search_path``)."""
 
 _BOOT = """
 import os, sys
-cache = sys.pycache_prefix = sys.argv.pop(1)
+sys.pycache_prefix = sys.argv.pop(1)
 if sys.path[:1] == [""]:
     del sys.path[0]  # the folder it was started in: its signal.py or queue.py is not ours
 count = int(sys.argv.pop(1))
@@ -58,30 +58,30 @@ for entry in sys.argv[1:1 + count]:
 del sys.argv[1:1 + count]
 sys.dont_write_bytecode = False
 import importlib._bootstrap_external as external
+get_code = external.SourceLoader.get_code
 
 
-def repairing(get_code=external.SourceLoader.get_code):
-    def get_code_repaired(self, fullname):
+def get_code_repaired(self, fullname):
+    try:
+        return get_code(self, fullname)
+    except (EOFError, ValueError, TypeError) as exc:
+        last = exc.__traceback__
+        while last.tb_next is not None:
+            last = last.tb_next
+        if last.tb_frame.f_code.co_name != "_compile_bytecode":
+            raise  # not a .pyc of the cache that cannot be loaded
+        source = self.get_filename(fullname)
+        cached = external.cache_from_source(source)
+        print(f"wdbot: {cached} of the lean bytecode cache is damaged ({exc!r}): compiled again",
+              file=sys.stderr, flush=True)
         try:
-            return get_code(self, fullname)
-        except (EOFError, ValueError, TypeError) as exc:
-            last = exc.__traceback__
-            while last.tb_next is not None:
-                last = last.tb_next
-            if last.tb_frame.f_code.co_name != "_compile_bytecode":
-                raise  # not a .pyc of the cache that cannot be loaded
-            source = self.get_filename(fullname)
-            print(f"wdbot: {external.cache_from_source(source)} of the lean bytecode cache is "
-                  f"damaged ({exc!r}): compiled again", file=sys.stderr, flush=True)
-            try:
-                os.unlink(external.cache_from_source(source))
-                return get_code(self, fullname)  # from the source, and written again
-            except OSError:
-                return self.source_to_code(self.get_data(source), source)
-    return get_code_repaired
+            os.unlink(cached)
+            return get_code(self, fullname)  # from the source, and written again
+        except OSError:
+            return self.source_to_code(self.get_data(source), source)
 
 
-external.SourceLoader.get_code = repairing()
+external.SourceLoader.get_code = get_code_repaired
 from watchdog_runtime.supervisor.leanimports import import_pathlib_without_urllib
 import_pathlib_without_urllib()
 from watchdog_runtime.cli.main import main
