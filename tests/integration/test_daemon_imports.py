@@ -111,6 +111,11 @@ SPARE_AND_RECOVERY_OUT = {
     "watchdog_runtime.bot.recovery", "watchdog_runtime.bot.store",  # bot.startcontext suffices
     "watchdog_runtime.bot.crashpoints",
 }
+# Issue 29's seventh round: introspection the daemon held for life (about 0.9 MiB): inspect,
+# with dis and opcode, which asyncio and dataclasses import for a repr, a generated docstring,
+# a check on what the event loop is handed, and the control server bound each request's
+# arguments with; ast, with which the bot files are read (common.syntax reads them on _ast).
+INTROSPECTION_OUT = {"inspect", "dis", "opcode", "ast"}
 TEE = {"watchdog_runtime.supervisor.tee", "watchdog_runtime.supervisor.outbox",
        "watchdog_runtime.supervisor.teeplaces"}
 
@@ -133,7 +138,8 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
     and asyncio's TLS and TCP-race modules; then (``STDLIB_OUT``) argparse with gettext for the
     command line, tempfile for its temporary names and random for the backoff's jitter, still
     out after a bot crashed and was restarted; then (``SPARE_AND_RECOVERY_OUT``) the warm
-    spare's machinery and the bot's recovery side, for bots without ``--warm-spare``.
+    spare's machinery and the bot's recovery side, for bots without ``--warm-spare``; then
+    (``INTROSPECTION_OUT``) inspect, dis and ast, with requests answered and a crash restarted.
     Both entries: launched by a command (``python -m watchdog_runtime daemon --ready-fd``) and
     in the foreground (what a service manager runs)."""
     with contextlib.ExitStack() as stack:
@@ -157,6 +163,7 @@ def test_an_idle_daemon_with_bots_loads_only_its_own_command(
         assert modules & LEAN_OUT == set()
         assert modules & FEATURES_OUT == set()
         assert modules & SPARE_AND_RECOVERY_OUT == set()
+        assert modules & INTROSPECTION_OUT == set()
         assert modules & TEE == (TEE if entry == "foreground" else set())  # foreground: --tee-logs
         heap = request(Home(wd.home), "debug_heap", top=5, timeout_s=10)
         assert heap["rss_bytes"] > 0 and len(heap["types"]) == 5 and heap["objects"] > 0

@@ -71,3 +71,27 @@ def test_every_commands_help_loads_no_heavy_module_nor_the_supervisor() -> None:
     assert done.returncode == 0, done.stderr
     last = done.stdout.splitlines()[-1]
     assert last.endswith("LOADED []") and int(last.split()[1]) >= len(COMMAND_MODULES), last
+
+
+def test_the_table_of_commands_names_what_each_module_registers() -> None:
+    """``commands.COMMANDS`` (a command line naming a command is parsed with its module alone,
+    issue 29) says, for every subcommand and alias, the module that registers it."""
+    pairs = zip(COMMAND_MODULES, command_modules(), strict=True)
+    registered = {name: module_name for module_name, module in pairs for name in _registered_by(module)}
+    assert commands.COMMANDS == registered
+
+
+def test_a_command_line_that_names_a_command_imports_its_module_alone() -> None:
+    """``wdbot status --json``, which a probe runs every few seconds, parses with the status
+    module's subcommands alone (it imported every command module: the web's and the chat's
+    packages, the bot spec); a line naming no command still gets every command's help."""
+    code = ("import sys\nfrom watchdog_runtime.cli.main import parse_args\n"
+            "ns = parse_args(['status', '--json'], None)\nassert ns.json and ns.command == 'status'\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('watchdog_runtime.cli.commands.', "
+            "'watchdog_runtime.web', 'watchdog_runtime.chat', 'watchdog_runtime.spec'))))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['watchdog_runtime.cli.commands.status']"
+    helped = subprocess.run([sys.executable, "-m", "watchdog_runtime", "--help"], capture_output=True,
+                            text=True, timeout=60)
+    assert all(f" {name}" in helped.stdout for name in ("start", "status", "telegram", "resume"))

@@ -147,3 +147,82 @@ print("ok")
     done = subprocess.run([sys.executable, "-S", "-c", code, root], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_asyncio_and_dataclasses_without_inspect_until_a_first_need() -> None:
+    """Issue 29: asyncio and dataclasses come with a stand-in for ``inspect`` (with it ``dis``,
+    ``ast``, ``opcode``: about 0.9 MiB of a supervisor's RSS); what the event loop asks of it
+    (``to_thread``'s check, a task's repr with its callbacks, a signal handler taken over
+    from ``asyncio.run``) and a class made by the lean decorator load none of them; any other
+    use loads the real one, and a later ``import inspect`` is the real one."""
+    code = """
+import sys, functools, signal
+from watchdog_runtime.supervisor.leanimports import import_asyncio_without_ssl
+assert import_asyncio_without_ssl()
+from watchdog_runtime.common.leandataclass import dataclass
+import asyncio, dataclasses
+INTROSPECTION = {"inspect", "dis", "ast", "opcode"}
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+
+async def main():
+    assert await asyncio.to_thread(functools.partial(sum, [1, 2])) == 3
+    task = asyncio.ensure_future(asyncio.sleep(0.01))
+    task.add_done_callback(lambda t: None)
+    assert "<Task pending" in repr(task)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, lambda: None)
+    await task
+
+asyncio.run(main())
+assert Point(1) == Point(1) and dataclasses.fields(Point)[0].name == "x"
+assert INTROSPECTION.isdisjoint(sys.modules), sorted(INTROSPECTION & set(sys.modules))
+from asyncio import coroutines
+assert coroutines.inspect.signature(Point).parameters["x"]  # another use: the real one, loaded
+import inspect
+assert inspect.getsource and "inspect" in sys.modules and inspect is sys.modules["inspect"]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+class _Caller:
+    async def method(self) -> None: ...
+
+    def plain(self) -> None: ...
+
+    @classmethod
+    async def klass(cls) -> None: ...
+
+    def __call__(self) -> None: ...
+
+
+async def _coro() -> None: ...
+
+
+def _gen() -> object:
+    yield 1
+
+
+def test_the_stand_ins_answers_are_inspects(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``leanimports``'s answers for the ``inspect`` asyncio holds agree with ``inspect``'s,
+    each asked while ``inspect`` is not loaded (what they answer themselves, or the real one
+    loaded for them)."""
+    import functools
+    import inspect
+
+    from watchdog_runtime.supervisor import leanimports
+
+    caller = _Caller()
+    wrapped = functools.wraps(_coro)(lambda: None)
+    objects = [_coro, _gen, caller.method, caller.plain, _Caller.klass, caller, len, "".join,
+               str.join, dict.fromkeys, object.__init__, caller.__call__, functools.partial(_coro),
+               functools.partial(functools.partial(caller.method)), functools.partial(len),
+               lambda: None, wrapped, 3, None, _Caller]
+    for obj in objects:
+        for answer in ("iscoroutinefunction", "isfunction", "unwrap"):
+            monkeypatch.delitem(sys.modules, "inspect", raising=False)  # restored at the end
+            ours = getattr(leanimports, answer)(obj)
+            assert ours is getattr(inspect, answer)(obj), (answer, obj)

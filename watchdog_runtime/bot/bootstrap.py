@@ -155,11 +155,11 @@ def _plan(path: str) -> Entry | codecache.Compiled:
 def _parse(path: str) -> ast.Module:
     """The bot file's syntax tree; a syntax error is recorded (phase ``compile``) and ends
     the process as Python would."""
-    import ast
+    from ..common.syntax import parse
 
     try:
         with open(path, "rb") as fh:
-            return ast.parse(fh.read(), path)
+            return parse(fh.read(), path)
     except SyntaxError as exc:
         import traceback
 

@@ -5,8 +5,10 @@ because the bootstrap imports it before every bot's first line.
 
 from __future__ import annotations
 
-import ast
+import _ast as ast  # the node classes; parse and walk from common.syntax (issue 29)
 import os
+
+from ..common.syntax import parse, walk
 
 
 class Entry:
@@ -31,7 +33,7 @@ def analyse(tree: ast.Module) -> Entry:
     """Split a parsed bot file into its entry steps.
 
     >>> src = "def recover(ctx): pass\\ndef main(): pass\\nif __name__ == '__main__':\\n    main()\\n"
-    >>> entry = analyse(ast.parse(src))
+    >>> entry = analyse(parse(src))
     >>> entry.has_recover, len(entry.body.body), len(entry.guards.body), entry.calls_main
     (True, 2, 1, False)
     """
@@ -51,7 +53,7 @@ def defines_recover(path: str | os.PathLike[str]) -> bool:
     """Whether the bot file defines a top-level ``recover`` (False when it cannot be read)."""
     try:
         with open(path, "rb") as fh:
-            tree = ast.parse(fh.read())
+            tree = parse(fh.read())
     except (OSError, SyntaxError, ValueError):
         return False
     return analyse(tree).has_recover
@@ -63,7 +65,7 @@ def _calls_main(tree: ast.Module) -> bool:
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
-        for inner in ast.walk(node):
+        for inner in walk(node):
             if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name)
                     and inner.func.id == "main"):
                 return True

@@ -130,12 +130,11 @@ def _read_exactly(fd: int, size: int) -> bytes:
 def _warm(preload: str) -> list[str]:
     """What a start loads before the bot's first line: the bootstrap and what it imports on
     the way, then the bot's third-party modules (never one of the bot's own folder)."""
-    import ast  # noqa: F401 - the bootstrap parses the bot file
     import json  # noqa: F401 - the release message, the exit record
     import threading  # noqa: F401
     import traceback  # noqa: F401 - an exception's record
 
-    from ..common import durable, logrotate  # noqa: F401 - the exit record, the log rotation
+    from ..common import durable, logrotate, syntax  # noqa: F401 - the exit record, the log rotation, the parse
     from . import bootstrap, entry, notify, recovery, shutdown, store  # noqa: F401
 
     names = [n for n in preload.split(",") if n and not _local(n.split(".")[0])]

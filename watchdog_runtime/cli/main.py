@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..common.control import RequestFailed
 from ..common.home import Home, HomeError
-from .commands import refused_argv
+from .commands import module_of, refused_argv
 from .errors import Failure, UsageError
 
 if TYPE_CHECKING:
@@ -58,14 +58,15 @@ def lean_command(args: Sequence[str]) -> str | None:
 
 
 def parse_args(args: list[str], lean: str | None) -> Any:
-    """The parsed command line; a well-formed ``wdbot daemon`` one without argparse."""
+    """The parsed command line; a well-formed ``wdbot daemon`` one without argparse, any other
+    that names a command with that command's module alone (``commands.COMMANDS``)."""
     if lean == "daemon":
         from .daemonargs import parse_daemon_args
 
         quick = parse_daemon_args(args[1:])
         if quick is not None:
             return quick
-    return build_parser(lean).parse_args(args)
+    return build_parser(lean or module_of(args)).parse_args(args)
 
 
 def _run_lean(args: Sequence[str]) -> None:

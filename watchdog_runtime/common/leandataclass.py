@@ -15,8 +15,12 @@ has to know the fields' defaults); ``order=True`` falls back to it whole.
 from __future__ import annotations
 
 import _thread
-import dataclasses
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .importwithout import import_deferring
+
+import_deferring("dataclasses", "inspect")  # inspect (dis, ast) only on a first need
+import dataclasses  # noqa: E402 (after the stand-in)
 
 if TYPE_CHECKING:  # Python 3.11's typing has it; a type checker reads it on 3.10 too
     from typing_extensions import dataclass_transform
@@ -52,6 +56,8 @@ def _process(cls: Any, options: dict[str, Any]) -> Any:
     class_hash = cls.__dict__.get("__hash__", dataclasses.MISSING)
     explicit_hash = not (class_hash is dataclasses.MISSING
                          or (class_hash is None and "__eq__" in cls.__dict__))
+    if not cls.__dict__.get("__doc__"):  # else the standard decorator writes one: inspect.signature
+        cls.__doc__ = cls.__qualname__  # (under -OO, for every class: inspect for life)
     made = dataclasses.dataclass(cls, **{**options, "repr": False, "eq": False})
     fields = dataclasses.fields(made)
     if wants_repr and "__repr__" not in own:

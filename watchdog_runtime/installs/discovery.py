@@ -12,11 +12,12 @@ dynamic imports.
 
 from __future__ import annotations
 
-import ast
+import _ast as ast  # the node classes; parse and walk from common.syntax (issue 29)
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..common.leandataclass import dataclass
+from ..common.syntax import parse
 from .modmap import ImportStmt, is_import_name
 
 MAX_FILES = 200
@@ -61,7 +62,7 @@ def imports_in_source(source: str, filename: str = "<bot>") -> tuple[FoundImport
     ['ccxt', 'os', 'pandas']
     """
     try:
-        tree = ast.parse(source, filename)
+        tree = parse(source, filename)
     except (SyntaxError, ValueError):
         return ()
     return tuple(_walk(tree.body, filename, top=True))

@@ -12,13 +12,14 @@ makes each cheap.
 
 from __future__ import annotations
 
-import ast
+import _ast as ast  # the node classes; parse and walk from common.syntax (issue 29)
 import importlib.metadata
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..common.syntax import parse, walk
 from .causes import uv_decisive_line
 from .missing import MissingModule
 from .modmap import is_dist_name, is_import_name, normalize_dist
@@ -121,7 +122,7 @@ def binds(source: str, name: str) -> bool:
     """
     word = re.search(rf"\b{re.escape(name)}\b", source) is not None
     try:
-        tree = ast.parse(source)
+        tree = parse(source)
     except (SyntaxError, ValueError):
         return word
     bound: set[str] = set()
@@ -132,9 +133,9 @@ def binds(source: str, name: str) -> bool:
             bound.update((a.asname or a.name).split(".")[0] for a in node.names)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            bound.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+            bound.update(n.id for t in targets for n in walk(t) if isinstance(n, ast.Name))
             if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value:
-                bound.update(c.value for c in ast.walk(node.value)
+                bound.update(c.value for c in walk(node.value)
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
     if "*" in bound or "__getattr__" in bound:
         return word

@@ -5,12 +5,13 @@ anything is installed. Pure: no processes, no venv.
 
 from __future__ import annotations
 
-import ast
+import _ast as ast  # the node classes; parse and walk from common.syntax (issue 29)
 import re
 from collections.abc import Iterable
 from functools import lru_cache
 
 from ..common.leandataclass import dataclass
+from ..common.syntax import parse, walk
 
 # The names and the operator's pairs are validated by config too, so they live below the rooms.
 from ..modnames import Entry as Entry
@@ -122,7 +123,7 @@ def parse_import_line(line: str | None) -> tuple[ImportStmt, ...]:
         return ()
     text = line.strip()
     try:
-        tree = ast.parse(text)
+        tree = parse(text)
     except SyntaxError:
         # A multi-line ``from x import (`` shows only its first line: the module still counts.
         match = _FALLBACK_RE.match(text)
@@ -131,7 +132,7 @@ def parse_import_line(line: str | None) -> tuple[ImportStmt, ...]:
         dots, frm, imp = match.groups()
         return (ImportStmt(frm or "", (), len(dots or "")) if imp is None else ImportStmt(imp),)
     stmts: list[ImportStmt] = []
-    for node in ast.walk(tree):
+    for node in walk(tree):
         if isinstance(node, ast.Import):
             stmts.extend(ImportStmt(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):

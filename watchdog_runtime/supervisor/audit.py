@@ -6,7 +6,7 @@ supervisor (a secret set or removed by the web process, which writes the store i
 
 from __future__ import annotations
 
-import inspect
+import functools
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,6 +47,9 @@ def _origin(origin: object) -> str:
 
 
 def _with_origin(op: str, handler: Handler, events: EventLog) -> Handler:
+    # The control server checks a request's arguments against the handler's, plus origin=
+    # (``argcheck``: a wrapper's own keyword-only parameters, then what it wraps).
+    @functools.wraps(handler)
     async def run(*args: Any, origin: str | None = None, **kwargs: Any) -> Any:
         if origin is None or op not in AUDITED:
             return await handler(*args, **kwargs)
@@ -59,11 +62,6 @@ def _with_origin(op: str, handler: Handler, events: EventLog) -> Handler:
         _record(events, op, kwargs, who)
         return result
 
-    # The control server checks a request's arguments against this signature.
-    sig = inspect.signature(handler)
-    extra = inspect.Parameter("origin", inspect.Parameter.KEYWORD_ONLY, default=None)
-    run.__signature__ = sig.replace(parameters=[*sig.parameters.values(), extra])  # type: ignore[attr-defined]  # read by inspect.signature
-    run.__doc__ = handler.__doc__
     return run
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -15,6 +14,7 @@ from typing import Any
 from ..common.home import private_socket
 from ..common.jsonline import encode
 from ..common.protocol import MAX_REQUEST_BYTES, parse_request
+from .argcheck import bind_error
 from .request_error import RequestError
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,9 @@ async def _reply(reader: asyncio.StreamReader, ops: dict[str, Handler]) -> dict[
     handler = ops.get(op)
     if handler is None:
         return _error(f"unknown operation {op!r}")
-    try:
-        inspect.signature(handler).bind(**args)
-    except TypeError as exc:
-        return _error(f"bad arguments for {op!r}: {exc}")
+    wrong = bind_error(handler, args)
+    if wrong is not None:
+        return _error(f"bad arguments for {op!r}: {wrong}")
     try:
         return {"ok": True, "result": await handler(**args)}
     except RequestError as exc:

@@ -18,7 +18,7 @@ asyncio, rich, psutil and the supervisor only inside the handlers), and add ``"N
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -48,6 +48,24 @@ COMMAND_MODULES = (
 )
 
 
+COMMANDS = {
+    "start": "lifecycle", "stop": "lifecycle", "restart": "lifecycle", "remove": "lifecycle",
+    "status": "status", "ls": "status", "logs": "logs", "flush": "logs", "events": "logs",
+    "allow": "allow", "daemon": "daemon", "run": "run", "up": "up", "secret": "secrets",
+    "notify": "notify", "service": "service", "web": "web", "telegram": "telegram",
+    "shutdown": "shutdown", "halt": "modes", "reduce": "modes", "resume": "modes",
+}
+"""Each command's module: a command line that names one is parsed with that module's
+subcommands alone, so ``wdbot status`` imports no other command's modules (issue 29: the
+status call is a latency a probe pays every few seconds). A test checks it against what the
+modules register."""
+
+
+def module_of(args: Sequence[str]) -> str | None:
+    """The module of the command ``args`` name, or None (no command: the whole parser)."""
+    return COMMANDS.get(args[0]) if args else None
+
+
 def command_modules() -> Iterator[ModuleType]:
     """The modules of :data:`COMMAND_MODULES`, imported (each light: argparse and its handlers)."""
     for name in COMMAND_MODULES:
@@ -62,7 +80,9 @@ def register_all(sub: Subcommands) -> None:
 
 def refused_argv(args: list[str]) -> str | None:
     """The line refusing ``args`` before they are parsed (a module's ``refuse_argv``), or None."""
-    for module in command_modules():
+    only = module_of(args)
+    modules = command_modules() if only is None else [importlib.import_module(f"{__name__}.{only}")]
+    for module in modules:
         refuse = getattr(module, "refuse_argv", None)
         line = refuse(args) if refuse is not None else None
         if line is not None:

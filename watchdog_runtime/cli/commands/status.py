@@ -44,15 +44,18 @@ def cmd_status(ns: argparse.Namespace, home: Home) -> int:
 
     if ns.live:
         return _live(ns, home)
-    why = unreadable(home)
-    if not is_running(home) and (ns.check or not (registered(home) or why)):
-        return _no_supervisor(ns, home, why)
 
     def fetch() -> dict[str, Any]:
         doc: dict[str, Any] = call(home, "status", name=ns.name, announce="status")
         return doc
 
-    doc = fetch()
+    try:  # a running supervisor answers at once: no registry read, no launcher (issue 29)
+        doc: dict[str, Any] = request(home, "status", name=ns.name)
+    except NoSupervisor:
+        why = unreadable(home)
+        if not is_running(home) and (ns.check or not (registered(home) or why)):
+            return _no_supervisor(ns, home, why)
+        doc = fetch()
     if ns.json:
         print(json.dumps(doc, indent=2))
     else:
