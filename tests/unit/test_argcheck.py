@@ -12,7 +12,20 @@ import pytest
 from watchdog_runtime.supervisor.argcheck import bind_error
 
 
+def locked(op: Any) -> Any:
+    """A decorator an operation method may get (a lock, a timer): ``functools.wraps``."""
+    @functools.wraps(op)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await op(*args, **kwargs)
+    return run
+
+
 class Ops:
+    @locked
+    async def decorated(self, name: str, x: int = 1) -> None: ...
+
+    def only_starred(*args: Any, name: str) -> None: ...  # noqa: N805 - the instance joins *args
+
     async def status(self, names: list[str] | None = None, verbose: bool = False) -> None: ...
 
     async def start(self, name: str, *, wait: bool = True, spec: dict[str, Any]) -> None: ...
@@ -63,7 +76,7 @@ def expected(op: Any, args: dict[str, Any]) -> str | None:
 def shapes() -> list[Any]:
     ops = Ops()
     plain = [ops.status, ops.start, ops.anything, ops.positional, Ops.static, closure, starred,
-             functools.partial(closure, "start")]
+             functools.partial(closure, "start"), ops.decorated, ops.only_starred]
     wrapped = [flushing(op) for op in plain[:3]]
     # (not ops.anything: the old code could not add origin= after its **rest)
     audited = [with_origin(op) for op in (*plain[:2], *wrapped[:2])]

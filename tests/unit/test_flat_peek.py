@@ -71,3 +71,29 @@ def test_a_stretched_bot_whose_memory_moved_is_read_at_once(child: subprocess.Po
     due: dict[str, Any] = {"bot": object()}
     assert sampler._peeked(dict(due), 21.0) == due
     assert "bot" not in sampler._peeks             # its pace is planned afresh from the reading
+
+
+def test_a_cgroup_without_memory_current_is_looked_at_once_then_its_members_are_peeked(
+        child: subprocess.Popen[bytes], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the memory controller (a hybrid layout's, every bot's), a peek tried to open the
+    cgroup's ``memory.current`` and failed each time: now one look a cgroup, then ``statm``."""
+    rss = cgroups.memory_now(None, (child.pid,))
+    assert rss
+    supervisor = stand_in(child.pid, rss)
+    supervisor.runners["bot"].joined_cgroup = tmp_path  # a cgroup folder with no memory.current
+    sampler = Sampler(supervisor)
+    looks: list[Any] = []
+    real = cgroups.has_memory_current
+    monkeypatch.setattr(cgroups, "has_memory_current", lambda c: looks.append(c) or real(c))
+    sampler._peeks["bot"] = (2, BUCKET_S)
+    sampler.schedule.plan("bot", 21.0)
+    assert sampler._peeked({"bot": object()}, 21.0) == {}   # peeked by statm: unchanged
+    assert sampler._peeked({"bot": object()}, 41.0) == {}
+    assert looks == [tmp_path]                              # looked at once
+    other = tmp_path / "next-run"                            # another cgroup: looked at again
+    other.mkdir()
+    (other / "memory.current").write_text(f"{rss * 3}\n")  # moved, as memory.current says
+    supervisor.runners["bot"].joined_cgroup = other
+    sampler._peeks["bot"] = (2, BUCKET_S)
+    assert "bot" in sampler._peeked({"bot": object()}, 61.0)  # moved: read now
+    assert looks == [tmp_path, other]

@@ -226,3 +226,20 @@ def test_the_stand_ins_answers_are_inspects(monkeypatch: pytest.MonkeyPatch) -> 
             monkeypatch.delitem(sys.modules, "inspect", raising=False)  # restored at the end
             ours = getattr(leanimports, answer)(obj)
             assert ours is getattr(inspect, answer)(obj), (answer, obj)
+
+
+def test_asyncio_comes_without_ssl_when_inspect_is_loaded_already() -> None:
+    """Regression (issue 29, found by a review): with ``inspect`` already imported (Python
+    3.12's dataclasses import it for the first class), the stand-in had nothing to do and
+    asyncio was left to a plain import later, with ssl and its libraries (+4.6 MiB)."""
+    code = """
+import sys, inspect
+from watchdog_runtime.supervisor.leanimports import import_asyncio_without_ssl
+from watchdog_runtime.common.importlazily import deferred
+assert import_asyncio_without_ssl()
+assert "asyncio" in sys.modules and "ssl" not in sys.modules
+assert deferred(sys.modules["asyncio.sslproto"])
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -24,10 +24,10 @@ def bind_error(op: Callable[..., Any], args: Mapping[str, Any]) -> str | None:
     left = dict(args)
     any_other = False
     func: Any = op
+    bound = False  # once bound, what a wrapper of the method wraps takes the instance too
     while True:
-        bound = isinstance(func, types.MethodType)
-        if bound:
-            func = func.__func__
+        if isinstance(func, types.MethodType):
+            bound, func = True, func.__func__
         if not isinstance(func, types.FunctionType):
             return _inspect_bind_error(func, left, bound)
         wrapped = getattr(func, "__wrapped__", None)
@@ -53,7 +53,8 @@ def _take(func: types.FunctionType, left: dict[str, Any], bound: bool, own_only:
     kwdefaults = func.__kwdefaults__ or {}
     params = [(name, i < required, i < code.co_posonlyargcount) for i, name in enumerate(positional)]
     params += [(name, name not in kwdefaults, False) for name in keyword_only]
-    skip = len(positional) if own_only else (1 if bound else 0)
+    # A bound method's instance fills its first positional parameter (none: it joins *args).
+    skip = len(positional) if own_only else (1 if bound and positional else 0)
     for name, must, positional_only in params[skip:]:
         if name in left and positional_only:
             return f"{name!r} parameter is positional only, but was passed as a keyword"

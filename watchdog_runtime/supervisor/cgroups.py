@@ -325,6 +325,11 @@ def glance(cgroup: Path, last: TreeSample, now: float,
     return reading if reading is not None and reading.procs == len(members) else None
 
 
+def has_memory_current(cgroup: Path) -> bool:
+    """The cgroup has ``memory.current`` (its memory controller is on): ``memory_now`` reads it."""
+    return (cgroup / "memory.current").exists()
+
+
 def memory_now(cgroup: Path | None, pids: Sequence[int]) -> int | None:
     """A bot's memory as ``sample`` reads it, at the least cost (the watch's peek at a flat
     bot between its readings): the cgroup's ``memory.current`` where the memory controller is

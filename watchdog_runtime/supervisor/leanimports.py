@@ -31,11 +31,15 @@ def import_asyncio_without_ssl() -> bool:
     is loaded on first need (``import_deferring``): the three functions below answer what the
     event loop asks of it (every ``to_thread``; a task's repr, which Python 3.11's ``signal``
     makes at each ``add_signal_handler`` after ``asyncio.run`` took SIGINT)."""
-    if "ssl" in sys.modules:
+    if "ssl" in sys.modules or "asyncio" in sys.modules:
         return False
     with lazily(DEFERRED), marked_missing(("ssl",)):
-        return import_deferring("asyncio", "inspect", answers={
-            "iscoroutinefunction": iscoroutinefunction, "isfunction": isfunction, "unwrap": unwrap})
+        if not import_deferring("asyncio", "inspect", answers={
+                "iscoroutinefunction": iscoroutinefunction, "isfunction": isfunction, "unwrap": unwrap}):
+            # inspect is loaded already (Python 3.12's dataclasses read annotations with it):
+            # asyncio still comes without ssl.
+            __import__("asyncio")
+    return True
 
 
 def iscoroutinefunction(obj: object) -> bool:

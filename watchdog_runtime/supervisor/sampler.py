@@ -28,6 +28,8 @@ from .pacing import Pace, Schedule, flat_every, memory_moved, next_reading, pace
 from .resources import TreeSample, WatchSettings, trend_params
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Sampler:
         """How many readings in a row each bot was flat (``pacing.flat_every``)."""
         self._peeks: dict[str, tuple[int, float]] = {}
         """Bots read every few buckets: (peeks left before the next reading, bucket)."""
+        self._memory_files: dict[str, tuple[Path, bool]] = {}
+        """Each peeked bot's cgroup and whether it has ``memory.current`` (looked at once)."""
         self._grid0 = sup.clock()
         self._settings = sup.watch_settings()
         self._next_snapshot = self._grid0
@@ -86,6 +90,7 @@ class Sampler:
             self._glanced.pop(name, None)
             self._flat.pop(name, None)
             self._peeks.pop(name, None)
+            self._memory_files.pop(name, None)
         for name, ident in live.items():
             if self._idents.get(name) != ident:
                 self._idents[name] = ident
@@ -150,7 +155,7 @@ class Sampler:
             runner = self.sup.runners.get(name)
             if runner is None or left <= 0 or (last := runner.watch.readings.last) is None:
                 continue  # read now: its pace is planned afresh from the reading
-            current = cgroups.memory_now(runner.joined_cgroup, last.pids)
+            current = cgroups.memory_now(self._with_memory_file(name, runner.joined_cgroup), last.pids)
             if current is None or memory_moved(last.rss_bytes, current):
                 continue
             at = self.schedule.when(name)
@@ -158,6 +163,17 @@ class Sampler:
             self.schedule.plan(name, next_reading(Pace.FLAT, now, now, bucket_s, now if at is None else at))
             del due[name]
         return due
+
+    def _with_memory_file(self, name: str, cgroup: Path | None) -> Path | None:
+        """``cgroup`` where it has ``memory.current``, else None (its members' ``statm`` are
+        peeked at then): looked at once a cgroup, not tried and failed at every peek (without
+        the memory controller, a hybrid layout's, every bot's)."""
+        if cgroup is None:
+            return None
+        known = self._memory_files.get(name)
+        if known is None or known[0] != cgroup:
+            known = self._memory_files[name] = (cgroup, cgroups.has_memory_current(cgroup))
+        return cgroup if known[1] else None
 
     def _on_grid(self, at: float, step: float) -> float:
         """The first tick of the grid at or after ``at``: flat bots whose first readings were
