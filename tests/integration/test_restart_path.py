@@ -18,13 +18,14 @@ from tests.integration.test_trust import edit_registry, kill_supervisor
 
 FAST = ("--backoff-initial", "0", "--backoff-max", "0")
 
-# One line per start: its version, whether the bootstrap had to parse the file (``ast``
-# loaded), and whether recover ran; at the exit, which of the durable writer's imports the
-# process had loaded by then (after the exit record was written).
+# One line per start: its version, whether the bootstrap had to parse the file (its parser,
+# ``common.syntax``, loaded: ``ast`` itself no longer is), and whether recover ran; at the
+# exit, which of the durable writer's imports the process had loaded by then (after the exit
+# record was written).
 CRASHER = '''
 import atexit, os, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
-PARSED = "ast" in sys.modules
+PARSED = "watchdog_runtime.common.syntax" in sys.modules
 RECOVERED = []
 
 def note(line):

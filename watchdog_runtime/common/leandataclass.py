@@ -19,7 +19,21 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .importwithout import import_deferring
 
-import_deferring("dataclasses", "inspect")  # inspect (dis, ast) only on a first need
+
+def _class_annotations(obj: Any, *, globals: Any = None, locals: Any = None, eval_str: bool = False) -> Any:
+    """``inspect.get_annotations`` for what Python 3.12's dataclasses ask of it (a class's
+    own annotations, not evaluated); anything else is the real one's answer."""
+    own = obj.__dict__.get("__annotations__") if isinstance(obj, type) else None
+    if isinstance(own, dict) and not eval_str:
+        return dict(own)
+    import inspect
+
+    return inspect.get_annotations(obj, globals=globals, locals=locals, eval_str=eval_str)  # type: ignore[attr-defined,unused-ignore]
+
+
+# inspect (with dis, ast) only on a first need: the standard decorator imports it for a
+# docstring (given below) and, from Python 3.12, for each class's annotations (answered here).
+import_deferring("dataclasses", "inspect", answers={"get_annotations": _class_annotations})
 import dataclasses  # noqa: E402 (after the stand-in)
 
 if TYPE_CHECKING:  # Python 3.11's typing has it; a type checker reads it on 3.10 too

@@ -11,11 +11,15 @@ other callable is checked by ``inspect`` itself.
 
 from __future__ import annotations
 
+import sys
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
-_VARARGS, _VARKEYWORDS = 0x04, 0x08  # code flags (inspect.CO_VARARGS, CO_VARKEYWORDS)
+_VARKEYWORDS = 0x08  # a code flag (inspect.CO_VARKEYWORDS)
+_POSITIONAL_ONLY = ("got some positional-only arguments passed as keyword arguments: {name!r}"
+                    if sys.version_info >= (3, 13) else  # inspect's words changed in 3.13
+                    "{name!r} parameter is positional only, but was passed as a keyword")
 
 
 def bind_error(op: Callable[..., Any], args: Mapping[str, Any]) -> str | None:
@@ -57,7 +61,7 @@ def _take(func: types.FunctionType, left: dict[str, Any], bound: bool, own_only:
     skip = len(positional) if own_only else (1 if bound and positional else 0)
     for name, must, positional_only in params[skip:]:
         if name in left and positional_only:
-            return f"{name!r} parameter is positional only, but was passed as a keyword"
+            return _POSITIONAL_ONLY.format(name=name)
         if name not in left and must:
             return f"missing a required argument: {name!r}"
         left.pop(name, None)
