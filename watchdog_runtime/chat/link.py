@@ -97,6 +97,9 @@ class Link:
                     pass
 
     async def _session(self, stop: asyncio.Event) -> None:
+        # Where the alerts start, before "connected" is said: an event written meanwhile (a
+        # bot's first note, right after the start) is sent, not skipped as the log's old end.
+        position = await asyncio.to_thread(self.follower.load)
         token = await asyncio.to_thread(self.token)
         if not token:
             raise NoToken()
@@ -107,7 +110,7 @@ class Link:
         async with bot:  # getMe: a refused token fails here (InvalidToken)
             await bot.delete_webhook()  # a webhook set elsewhere would refuse getUpdates
             self._report(True, f"connected as @{bot.username}", None)
-            tasks = [asyncio.create_task(self._poll(bot)), asyncio.create_task(self._alerts(bot))]
+            tasks = [asyncio.create_task(self._poll(bot)), asyncio.create_task(self._alerts(bot, position))]
             stopper = asyncio.create_task(stop.wait())
             try:
                 await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -154,8 +157,7 @@ class Link:
         else:
             await bot.send_message(chat, reply.text, reply_markup=keyboard(reply.buttons))
 
-    async def _alerts(self, bot: Bot) -> None:
-        position = await asyncio.to_thread(self.follower.load)
+    async def _alerts(self, bot: Bot, position: Position) -> None:
         while True:
             found = await asyncio.to_thread(_all, self.follower, position)
             for event, after in found:
