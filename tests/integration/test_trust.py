@@ -158,7 +158,10 @@ def test_a_clock_step_blinds_nothing(wd: Wdbot, bots: Path, tmp_path: Path) -> N
         trigger.touch()
         wait_until(lambda: wd.events("limit_restart", "hog"), "the memory-limit restart after the step",
                    timeout_s=60)
-        bot_now = wait_until(lambda: (b := wd.bot("hog"))["rss_bytes"] and b, "readings after the step")
+        # The new process with its readings (the event is written before the restart's spawn:
+        # a quick status call may still show the old pid).
+        bot_now = wait_until(lambda: (b := wd.bot("hog"))["pid"] != first and b["rss_bytes"] and b,
+                             "the new process's readings after the step")
         assert bot_now["pid"] != first and bot_now["start_reason"] == "memory_limit"
         wd("shutdown", "--keep-bots")
         daemon.wait(60)
