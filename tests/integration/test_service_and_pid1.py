@@ -183,6 +183,40 @@ def stand_in_init(tmp_path: Path) -> Iterator[Callable[[str], subprocess.Popen[s
             init.stderr.close()
 
 
+ZOMBIE_FIRST = """
+    import os, sys, time
+    from watchdog_runtime.supervisor.pid1 import run_as_init
+    done = sys.argv[1]
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)  # SIGCHLD is still at its default here: ignored, and the zombie stays
+    while open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        time.sleep(0.01)
+    with open(done, "w") as fh:
+        fh.write(str(pid))
+
+    def main(ready_fd):
+        time.sleep(600)  # never reports ready: no event of the loop's own
+        return 0
+
+    sys.exit(run_as_init(main))
+"""
+
+
+def test_a_zombie_no_sigchld_announced_is_reaped_all_the_same(tmp_path: Path) -> None:
+    done = tmp_path / "zombie"
+    init = subprocess.Popen([sys.executable, "-c", textwrap.dedent(ZOMBIE_FIRST), str(done)],
+                            start_new_session=True)
+    try:
+        wait_until(done.exists, "the zombie")
+        zombie = int(done.read_text())
+        # No signal, no ready report, no backoff: only the loop's own rounds of reaping.
+        wait_until(lambda: not os.path.exists(f"/proc/{zombie}"), "the zombie reaped", timeout_s=10)
+    finally:
+        os.killpg(init.pid, signal.SIGKILL)  # the init and its sleeping supervisor
+        init.wait(10)
+
+
 def test_a_supervisor_killed_is_started_again_and_a_stop_ends_the_init(
         tmp_path: Path, stand_in_init: Callable[[str], subprocess.Popen[str]]) -> None:
     attempts = tmp_path / "attempts"

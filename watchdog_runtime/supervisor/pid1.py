@@ -44,6 +44,10 @@ LAST_RESORT_S = 8.0
 ``docker stop``'s default 10 s, after which Docker SIGKILLs PID 1 itself)."""
 HEALTHY_AFTER_S = 60.0
 """A supervisor that stayed up this long died of something new: the backoff starts over."""
+REAP_EVERY_S = 1.0
+"""The longest PID 1 sleeps without reaping, as tini does: a zombie whose SIGCHLD never woke
+the loop (one that exited before the handlers were in place; one seen once on a loaded CI
+machine, its signal never accounted for) is collected within this, not at the next event."""
 
 
 def next_delay(previous_s: float | None, up_s: float) -> float:
@@ -85,7 +89,7 @@ def run_as_init(main: Callable[[int | None], int], clock: Callable[[], float] = 
 
 class _Init:
     """The loop of PID 1: one select on the signal wakeup pipe and the child's ready pipe
-    (with the backoff's deadline as its timeout), then reaping."""
+    (for at most ``REAP_EVERY_S``, or until the backoff's deadline), then reaping."""
 
     def __init__(self, main: Callable[[int | None], int], clock: Callable[[], float]) -> None:
         self.main, self.clock = main, clock
@@ -127,10 +131,11 @@ class _Init:
         print(f"wdbot init: {why}; starting a new one in {self.delay_s:.0f} s", file=sys.stderr, flush=True)
 
     def _wait(self) -> None:
-        """Sleep until a signal, the child's ready report, or the end of the backoff."""
+        """Sleep until a signal, the child's ready report, the end of the backoff, or the next
+        round of reaping."""
         child = self.child
         waiting = [self.wake_r] + ([child.ready_fd] if child and child.ready_fd is not None else [])
-        timeout = None if child else max(0.0, self.restart_at - self.clock())
+        timeout = REAP_EVERY_S if child else min(REAP_EVERY_S, max(0.0, self.restart_at - self.clock()))
         readable, _, _ = select.select(waiting, [], [], timeout)
         for received in _drain(self.wake_r):
             if received in FORWARDED:
