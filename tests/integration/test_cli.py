@@ -4,6 +4,7 @@ daemon; and a light ``--help``."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -190,6 +191,22 @@ def test_logs_show_when_the_supervisor_started_and_saw_the_bot_die(wd: Wdbot, bo
     assert starts[0] < out.index("last words") < exits[0], "the marks where they happened"
     assert "(first_start)" in out[starts[0]] and "crash (exit 3)" in out[exits[0]]
     assert out[exits[0]].endswith("; errored ---")
+
+
+def test_the_start_mark_is_written_by_the_bootstrap_before_the_bots_first_line(tmp_path: Path) -> None:
+    """CI saw ``last words`` above the start mark: the supervisor wrote it after the spawn, and
+    a bot printing at once can be quicker. The bootstrap writes it now, before the bot's code,
+    with its own pid, and its children never see it."""
+    source = "import os\nprint('first', os.environ.get('WDBOT_START_MARK'), flush=True)\n"
+    bot = write_bot(tmp_path, "first.py", source)
+    log = tmp_path / "stdout.log"
+    env = {**os.environ, "WDBOT_START_MARK": "--- wdbot T started pid {pid} (first_start) ---"}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "import watchdog_runtime.bot.bootstrap as b; b.main()",
+                                 str(bot)], stdout=out, env=env)
+    assert proc.wait(60) == 0
+    mark = f"--- wdbot T started pid {proc.pid} (first_start) ---"
+    assert log.read_text().splitlines() == [mark, "first None"]
 
 
 def test_timestamps_prefix_every_line_the_bot_writes(wd: Wdbot, bots: Path) -> None:

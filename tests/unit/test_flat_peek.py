@@ -24,13 +24,17 @@ BUCKET_S = 20.0
 
 @pytest.fixture
 def child() -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                            stdin=subprocess.PIPE)
+    # Ready once started: read just after the exec, its RSS was a few hundred KiB, so "three
+    # times" it moved by less than the noise (CI saw a moved memory.current read as unchanged).
+    source = "import sys; print('ready', flush=True); sys.stdin.read()"
+    proc = subprocess.Popen([sys.executable, "-c", source], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     yield proc
     proc.kill()
     proc.wait(10)
     assert proc.stdin is not None
     proc.stdin.close()
+    proc.stdout.close()
 
 
 def stand_in(pid: int, rss: int) -> Any:
@@ -92,7 +96,7 @@ def test_a_cgroup_without_memory_current_is_looked_at_once_then_its_members_are_
     assert looks == [tmp_path]                              # looked at once
     other = tmp_path / "next-run"                            # another cgroup: looked at again
     other.mkdir()
-    (other / "memory.current").write_text(f"{rss * 3}\n")  # moved, as memory.current says
+    (other / "memory.current").write_text(f"{rss + (64 << 20)}\n")  # moved, as memory.current says
     supervisor.runners["bot"].joined_cgroup = other
     sampler._peeks["bot"] = (2, BUCKET_S)
     assert "bot" in sampler._peeked({"bot": object()}, 61.0)  # moved: read now

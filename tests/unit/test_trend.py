@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from watchdog_runtime.supervisor.trend import Trend, TrendParams, suffix_minima, theil_sen
+from watchdog_runtime.supervisor import trend as trend_module
+from watchdog_runtime.supervisor.trend import Trend, TrendParams, suffix_minima, surely_below, theil_sen
 
 MB = 1024 * 1024
 STEP_S = 2.0
@@ -107,3 +108,60 @@ def test_theil_sen_and_suffix_minima() -> None:
     assert theil_sen([(0, 1)]) is None
     assert theil_sen([(0, 0), (1, 1), (2, 2), (3, 3), (4, -50)]) == pytest.approx(1.0)
     assert suffix_minima([]) == []
+
+
+def _median_of_all_pairs(points: list[tuple[float, float]]) -> float:
+    """The definition, n² slopes sorted: what the fast paths must equal exactly."""
+    slopes = sorted((v2 - v1) / (t2 - t1) for i, (t1, v1) in enumerate(points)
+                    for t2, v2 in points[i + 1:])
+    mid = len(slopes) // 2
+    return slopes[mid] if len(slopes) % 2 else (slopes[mid - 1] + slopes[mid]) / 2
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_the_fast_paths_agree_with_the_definition(seed: int) -> None:
+    """Issue 29: the refresh at each reading skips the n² slopes where the answer is sure
+    (a mostly level floor: zero; a floor that cannot rise fast enough: no leak). Series with
+    many ties (an idle bot's floor), at every size a window holds, against the definition."""
+    rng = random.Random(seed)
+    n = rng.randint(2, 60)
+    levels = [rng.choice((0.0, 4096.0, 8192.0, 3 * MB)) for _ in range(rng.randint(1, 3))]
+    points = [(i * 20.0 + rng.random(), rng.choice(levels) + (rng.random() < 0.2) * rng.random() * MB)
+              for i in range(n)]
+    assert theil_sen(points) == _median_of_all_pairs(points)
+    floor = suffix_minima(points)
+    rate = rng.choice((1.0, 100.0, 30 * MB / 3600, 1000.0))
+    if surely_below(floor, rate):
+        assert _median_of_all_pairs(floor) < rate, "said to be below, yet it reaches the rate"
+
+
+def test_a_level_floor_is_known_below_without_its_slopes() -> None:
+    level = [(t * 20.0, 50.0 * MB) for t in range(60)]
+    assert surely_below(level, 30 * MB / 3600)
+    rising = [(t * 20.0, 50.0 * MB + t * MB) for t in range(60)]
+    assert not surely_below(rising, 30 * MB / 3600)
+    assert not surely_below([(0.0, 1.0), (0.0, 2.0), (1.0, 3.0)], 1.0)  # equal times: the plain way
+    # Half the pairs close enough, and the median (the mean of the middle two) reaches the rate:
+    # not surely below (an even count of pairs needs fewer than half).
+    edge = [(6.0, 2.0), (15.0, 3.0), (16.0, 8.0), (17.0, 10.0)]
+    assert _median_of_all_pairs(edge) >= 1.0 and not surely_below(edge, 1.0)
+
+
+@pytest.mark.parametrize("shape", ["flat", "step", "leak", "sawtooth", "late"])
+def test_the_verdicts_are_the_same_without_the_fast_paths(shape: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    def series() -> Callable[[float], float]:
+        jitter = noise(7, 2 * MB)  # the same noise for each run
+        return {
+            "flat": lambda t: 80 * MB + round(jitter() / MB) * MB,
+            "step": lambda t: 80 * MB + (40 * MB if t > 600 else 0),
+            "leak": lambda t: 80 * MB + 10 * MB * t / 60 + jitter(),
+            "sawtooth": lambda t: 80 * MB + (t % 120) * MB / 4,
+            "late": lambda t: 80 * MB + max(0.0, t - 1500) * MB / 6,
+        }[shape]
+
+    trend, fast = run(series(), 60)
+    monkeypatch.setattr(trend_module, "surely_below", lambda floor, rate: False)
+    monkeypatch.setattr(trend_module, "_mostly_level", lambda points: False)
+    plain_trend, plain = run(series(), 60)
+    assert fast == plain and trend.slope_per_hour() == plain_trend.slope_per_hour()

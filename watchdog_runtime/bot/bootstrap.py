@@ -300,6 +300,19 @@ def _join_cgroup() -> None:
         pass  # no such cgroup, or not ours to join: contained by the marker walk instead
 
 
+def _start_mark() -> None:
+    """The supervisor's start mark (``WDBOT_START_MARK``, ``{pid}`` for ours) in the bot's
+    ``stdout.log`` before any of the bot's lines: one ``O_APPEND`` write, as the supervisor's
+    own marks. Popped: the bot's children never write it."""
+    mark = os.environ.pop("WDBOT_START_MARK", None)
+    if not mark:
+        return
+    try:
+        os.write(1, (mark.replace("{pid}", str(os.getpid())) + "\n").encode("utf-8", "replace"))
+    except OSError:
+        pass  # a full disk or a closed stdout: the bot runs all the same
+
+
 def _in_cgroup(folder: str) -> bool:
     """Already in it: the supervisor moves the new process at once, and usually first. A move
     waits for the kernel's RCU grace period (5-15 ms), which a second, needless one would add
@@ -315,6 +328,7 @@ def main() -> NoReturn:
     """``python -c "import watchdog_runtime.bot.bootstrap as b; b.main()" BOT.py ARGS``: what the
     supervisor runs (``-c`` rather than ``-m`` spares the import of runpy at every start)."""
     _join_cgroup()
+    _start_mark()
     if len(sys.argv) < 2:
         sys.exit("usage: python -m watchdog_runtime.bot.bootstrap BOT.py [ARGS...]")
     run(sys.argv[1], sys.argv[2:])

@@ -204,12 +204,12 @@ class BotProcesses(SpareLayer):
         if spare is not None:
             self._scope = None  # no spare where the limit is a scope (warmspare): never here
             return self._from_spare(spare, pending, reason, env)
+        # The bootstrap writes the start mark, before the bot's first line (here it could be later).
+        env[logmarks.START_MARK_ENV] = logmarks.start_mark(pending.started_at, "{pid}", reason.value)
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))
         self._pid = popen.pid
-        # The mark before anything slow (the pid's fsynced write): the bot's first lines follow it.
-        self.mark(logmarks.start_mark(pending.started_at, popen.pid, reason.value))
         ident = procs.identify(popen.pid) or procs.ProcessIdentity(popen.pid, time.time())
         return LiveProcess(ident, popen, with_ident(pending, ident), self.host.clock())
 

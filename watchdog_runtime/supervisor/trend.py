@@ -32,6 +32,8 @@ def theil_sen(points: Sequence[Point]) -> float | None:
     >>> theil_sen([(0, 0), (1, 2), (2, 4), (3, 6), (4, -100)])  # one outlier changes nothing
     2.0
     """
+    if _mostly_level(points):
+        return 0.0  # the median is one of the zero slopes: exact, without the n² of them
     slopes = [
         (v2 - v1) / (t2 - t1)
         for i, (t1, v1) in enumerate(points)
@@ -39,6 +41,55 @@ def theil_sen(points: Sequence[Point]) -> float | None:
         if t2 > t1
     ]
     return _median(slopes) if slopes else None
+
+
+def _mostly_level(points: Sequence[Point]) -> bool:
+    """More than half of the pairs (and both middle ones, whatever the others) have equal
+    values, so a slope of exactly zero: the median is zero. An idle bot's floor is one
+    value bucket after bucket; its trends are refreshed at each reading of it (issue 29).
+
+    >>> _mostly_level([(0, 5), (1, 5), (2, 5), (3, 5), (4, 9)])
+    True
+    >>> _mostly_level([(0, 5), (1, 5), (2, 5), (3, 9)])  # 3 of 6: a middle one is not zero
+    False
+    """
+    if not _increasing(points):
+        return False  # every pair counts only with distinct times: the plain way
+    counts: dict[float, int] = {}
+    for _, value in points:
+        counts[value] = counts.get(value, 0) + 1
+    level = sum(c * (c - 1) // 2 for c in counts.values())
+    n = len(points)
+    return level > (n * (n - 1) // 2) // 2  # more than half: both middles are zeros
+
+
+def surely_below(floor: Sequence[Point], rate: float) -> bool:
+    """True when the Theil-Sen slope of ``floor`` (non-decreasing values, increasing times)
+    cannot reach ``rate`` (> 0): a pair's slope reaches it only over a time no longer than
+    the floor's whole rise over ``rate``, and fewer than half of the pairs are that close.
+    Exact, in one pass: a leak verdict is worked out only where one is possible.
+
+    >>> surely_below([(0, 5), (60, 5), (120, 5)], 1.0), surely_below([(0, 0), (60, 60), (120, 120)], 1.0)
+    (True, False)
+    """
+    n = len(floor)
+    if n < 2 or rate <= 0:
+        return False
+    if not _increasing(floor):
+        return False
+    reach = (floor[-1][1] - floor[0][1]) / rate
+    close, j = 0, 0
+    for i in range(n):  # pairs (i, k > i) with t_k - t_i <= reach: a window over sorted times
+        j = max(j, i + 1)
+        while j < n and floor[j][0] - floor[i][0] <= reach:
+            j += 1
+        close += j - i - 1
+    return close < (n * (n - 1) // 2) // 2
+
+
+def _increasing(points: Sequence[Point]) -> bool:
+    """Strictly increasing times (a trend's buckets always are; the fast paths count on it)."""
+    return all(a[0] < b[0] for a, b in zip(points, points[1:], strict=False))
 
 
 def _median(values: list[float]) -> float:
@@ -148,6 +199,8 @@ class Trend:
         slope = theil_sen(pts)
         self._slope = None if slope is None else slope * 3600
         floor = suffix_minima(pts)
+        if surely_below(floor, self.params.threshold_per_hour / 3600):
+            return  # the whole window's floor cannot rise fast enough: no leak to weigh
         half = len(floor) // 2
         rates = [theil_sen(part) for part in (floor, floor[:half + 1], floor[half:])]
         per_hour = [r * 3600 for r in rates if r is not None]
