@@ -700,11 +700,12 @@ WHY = {
         "keeps no resource history."),
     "cpu": (
         "Supervisor CPU. wdbot reads its bots' trees to see leaks coming and enforce limits: "
-        "often while a bot is young, moving, rising or under a limit, every 20 s to 2 min once "
-        "flat and far from every limit (docs/benchmarks.md, 'Issue 29: the supervisor's idle "
-        "CPU'); supervisord does no resource monitoring and PM2 samples only when asked (pm2 "
-        "monit). The settled minute is the row's figure; the first minute after the bots start "
-        "(in brackets) holds their young readings."),
+        "often while a bot is young, moving, rising or under a limit; once flat and far from "
+        "every limit, every 20 s, then every minute with a look at its memory every 20 s between "
+        "(docs/benchmarks.md, 'Issue 29: the supervisor's idle CPU'); supervisord does no "
+        "resource monitoring and PM2 samples only when asked (pm2 monit). The row's figure is a "
+        "minute's share of five settled minutes; the first minute after the bots start (in "
+        "brackets) holds their young readings."),
 }
 
 

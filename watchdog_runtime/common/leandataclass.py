@@ -120,6 +120,8 @@ def _repr(self: object) -> str:
 
 
 def _eq(self: object, other: object) -> Any:
+    if other is self:
+        return True  # what the field tuples would say (their items compare by identity first)
     if other.__class__ is not self.__class__:
         return NotImplemented
     names = _EQ.get(type(self)) or _EQ[_owner(type(self), _EQ)]
