@@ -123,6 +123,11 @@ class Wdbot:
         path = self.home / "bots" / name / "logs" / "stdout.log"
         return path.read_text() if path.exists() else ""
 
+    def own_lines(self, name: str) -> list[str]:
+        """The lines bot ``name`` wrote itself: its stdout log without the supervisor's marks
+        (the start mark is there before the bot's first line)."""
+        return [line for line in self.stdout(name).splitlines() if not line.startswith("--- wdbot ")]
+
     @contextlib.contextmanager
     def daemon(self, log: Path, *args: str, prefix: tuple[str, ...] = (), stdout: Any = None,
                stderr: Any = None) -> Any:

@@ -26,8 +26,8 @@ def environ(pid: int) -> dict[str, str]:
 
 
 def bot_line(wd: Wdbot, name: str) -> dict[str, str]:
-    line = wait_until(lambda: wd.stdout(name).strip(), f"{name}'s line")
-    found: dict[str, str] = json.loads(line.splitlines()[-1])
+    lines = wait_until(lambda: wd.own_lines(name), f"{name}'s line")
+    found: dict[str, str] = json.loads(lines[-1])
     return found
 
 

@@ -101,7 +101,7 @@ def test_turned_off_the_supervisor_stays_plain_and_fills_nothing(wd: Wdbot) -> N
     wd.env[OFF_ENV] = "0"
     wd.env[FILL_AFTER_ENV] = "0"
     wd("start", str(write_bot(wd.home.parent / "bots", "flags.py", FLAGS_BOT)))
-    wait_until(lambda: wd.stdout("flags"), "the bot's line")
+    wait_until(lambda: wd.own_lines("flags"), "the bot's line")
     wd("shutdown")
     wd("start", "flags")
     assert supervisor_flags(wd) == (0, None)
