@@ -203,6 +203,8 @@ def test_a_hostile_error_does_not_freeze_the_live_page(wd: Wdbot, bots: Path, da
     overview's server-sent event in the browser (a bare CR ends a line there); the page stopped
     updating and showed a stopped bot as running for as long as the error was listed."""
     wd("start", str(write_bot(bots, "hostile.py", HOSTILE_BOT)), "--backoff-initial", "0.2")
+    # Its second run (the first one, seen running before it raised, has no last exit yet).
+    wait_until(lambda: "up again" in wd.own_lines("hostile"), "the run after the hostile error")
     wd.wait_state("hostile", "running")
     assert "event: bot" in wd.bot("hostile")["last_exit"]["error"]
     base = dashboard.split("/login")[0]

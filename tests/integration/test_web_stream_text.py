@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tests.helpers import Wdbot, write_bot
+from tests.helpers import Wdbot, wait_until, write_bot
 from tests.integration.test_web_routes import login, make_client
 
 HOSTILE = "feed died\\rcr\\r\\ncrlf\\nlf\\revent: bot\\rdata: injected\\r\\rid: 7\\rretry: 1"
@@ -52,6 +52,8 @@ def test_a_bots_line_ends_never_rename_or_split_an_event(wd: Wdbot, bots: Path) 
     """Regression: a bare CR in an error went raw into the stream; a browser ends a line
     there, so ``\\revent: bot`` renamed the overview's event and the page stopped updating."""
     wd("start", str(write_bot(bots, "hostile.py", HOSTILE_BOT)), "--backoff-initial", "0.2")
+    # Its second run (the first one, seen running before it raised, has no last exit yet).
+    wait_until(lambda: "up again" in wd.own_lines("hostile"), "the run after the hostile error")
     wd.wait_state("hostile", "running")
     assert "event: bot" in wd.bot("hostile")["last_exit"]["error"], "the error kept its line ends"
     with make_client(wd.home) as client:
