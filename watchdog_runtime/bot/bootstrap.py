@@ -303,7 +303,9 @@ def _join_cgroup() -> None:
 def _start_mark() -> None:
     """The supervisor's start mark (``WDBOT_START_MARK``, ``{pid}`` for ours) in the bot's
     ``stdout.log`` before any of the bot's lines: one ``O_APPEND`` write, as the supervisor's
-    own marks. Popped: the bot's children never write it."""
+    own marks. Popped: the bot's children never write it. The names are the writer's
+    (``supervisor.logmarks.START_MARK_ENV``, ``PID_SLOT``), spelled out here: the bot side
+    imports nothing of the supervisor's (as ``WDBOT_CGROUP`` above)."""
     mark = os.environ.pop("WDBOT_START_MARK", None)
     if not mark:
         return

@@ -205,7 +205,8 @@ class BotProcesses(SpareLayer):
             self._scope = None  # no spare where the limit is a scope (warmspare): never here
             return self._from_spare(spare, pending, reason, env)
         # The bootstrap writes the start mark, before the bot's first line (here it could be later).
-        env[logmarks.START_MARK_ENV] = logmarks.start_mark(pending.started_at, "{pid}", reason.value)
+        mark = logmarks.start_mark(pending.started_at, logmarks.PID_SLOT, reason.value)
+        env[logmarks.START_MARK_ENV] = mark
         popen = procs.spawn(argv, cwd=Path(spec.path).parent, env=env,
                             stdout=self.paths.stdout_log, stderr=self.paths.stderr_log)
         self._contained(self._join(popen.pid))

@@ -15,14 +15,15 @@ from ..common.units import duration
 
 PREFIX = "--- wdbot"
 START_MARK_ENV = "WDBOT_START_MARK"
-"""The start mark a spawned bot's bootstrap writes first thing, ``{pid}`` in it for its pid:
+"""The start mark a spawned bot's bootstrap writes first thing, ``PID_SLOT`` in it for its pid:
 written by the supervisor after the spawn, it came after the bot's first line on a loaded
 machine (the bootstrap is the one writer sure to be first)."""
+PID_SLOT = "{pid}"
 
 
 def start_mark(at: str, pid: int | str, reason: str) -> str:
     """``--- wdbot 2026-12-01T02:34:05+0000 started pid 41 (crash) ---`` (``pid`` may be
-    ``"{pid}"``, for the bootstrap to fill in)."""
+    ``PID_SLOT``, for the bootstrap to fill in)."""
     return f"{PREFIX} {at} started pid {pid} ({reason}) ---"
 
 
