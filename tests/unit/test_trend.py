@@ -147,7 +147,31 @@ def test_a_level_floor_is_known_below_without_its_slopes() -> None:
     assert _median_of_all_pairs(edge) >= 1.0 and not surely_below(edge, 1.0)
 
 
-@pytest.mark.parametrize("shape", ["flat", "step", "leak", "sawtooth", "late"])
+def runs_of_levels(seed: int) -> Callable[[float], float]:
+    """One of three values, each held for a random run of 1 to 40 buckets: level windows
+    that come and go, the oldest bucket of a level run pushed out of the window."""
+    rng = random.Random(seed)
+    held = {"until": -1.0, "value": 0.0}
+
+    def value(t: float) -> float:
+        if t >= held["until"]:
+            held["until"] = t + rng.randint(1, 40) * 20.0
+            held["value"] = 80 * MB + rng.choice((0, 1, 40)) * MB
+        return held["value"]
+    return value
+
+
+def slopes_each_bucket(series: Callable[[float], float], minutes: float) -> list[float | None]:
+    """The trend's slope after each completed bucket (each verdict, not only the last)."""
+    trend, out, t = Trend(TrendParams()), [], 0.0
+    while t <= minutes * 60:
+        if trend.add(t, series(t)):
+            out.append(trend.slope_per_hour())
+        t += STEP_S
+    return out
+
+
+@pytest.mark.parametrize("shape", ["flat", "step", "leak", "sawtooth", "late", "level", "runs"])
 def test_the_verdicts_are_the_same_without_the_fast_paths(shape: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     def series() -> Callable[[float], float]:
@@ -158,10 +182,25 @@ def test_the_verdicts_are_the_same_without_the_fast_paths(shape: str,
             "leak": lambda t: 80 * MB + 10 * MB * t / 60 + jitter(),
             "sawtooth": lambda t: 80 * MB + (t % 120) * MB / 4,
             "late": lambda t: 80 * MB + max(0.0, t - 1500) * MB / 6,
+            "level": lambda t: 80 * MB,
+            "runs": runs_of_levels(11),
         }[shape]
 
     trend, fast = run(series(), 60)
+    fast_slopes = slopes_each_bucket(series(), 60)
     monkeypatch.setattr(trend_module, "surely_below", lambda floor, rate: False)
     monkeypatch.setattr(trend_module, "_mostly_level", lambda points: False)
+    monkeypatch.setattr(trend_module, "all_level", lambda pairs, level, params: None)
     plain_trend, plain = run(series(), 60)
     assert fast == plain and trend.slope_per_hour() == plain_trend.slope_per_hour()
+    assert fast_slopes == slopes_each_bucket(series(), 60), "a verdict of some bucket differs"
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_level_window_is_known_in_one_step_exactly(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 29: a trend whose window holds one value has slope 0 and no leak without its
+    points; the count of level buckets is kept through the window's slide (random runs)."""
+    fast = slopes_each_bucket(runs_of_levels(seed), 90)
+    assert 0.0 in fast and any(s not in (0.0, None) for s in fast), "both kinds of window met"
+    monkeypatch.setattr(trend_module, "all_level", lambda pairs, level, params: None)
+    assert fast == slopes_each_bucket(runs_of_levels(seed), 90)

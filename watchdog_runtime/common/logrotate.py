@@ -270,19 +270,43 @@ def _size(path: Where) -> int:
         return 0
 
 
+class Nudge:
+    """Cuts short a quiet wait of the watch (``start`` with ``quiet_s``) when its own process
+    writes the file: a ``logging`` filter (any callable is one) on the handlers that write it.
+    A line after a long quiet is then checked at once, so the waits between the checks of a
+    log that does not grow can be long; a line while the watch checks often costs nothing."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.listening = False
+        """The watch is in a quiet wait: the next line ends it."""
+
+    def __call__(self, record: object = None) -> bool:
+        if self.listening:
+            self.listening = False
+            self.event.set()
+        return True  # as a logging filter: every record passes
+
+
 def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy,
-          quiet_s: float | None = None) -> threading.Event:
-    """Watch ``(path, fds)`` pairs in a daemon thread; set the returned event to stop it.
+          quiet_s: float | None = None, nudge: Nudge | None = None) -> None:
+    """Watch ``(path, fds)`` pairs in a thread that lives as long as the process.
     With ``quiet_s`` (the supervisor's own log), the checks of files that did not grow at all
-    space out, doubling up to ``quiet_s``; a file that grew brings back ``interval_s`` (so a
-    burst after a long quiet may pass ``max_bytes`` by what ``quiet_s`` lets through)."""
-    stop = threading.Event()
+    space out, doubling up to ``quiet_s``; a file that grew brings back ``interval_s``, and
+    ``nudge`` (called at each write of the process itself) ends a wait longer than it at
+    once. What others write to the file (a child with our stderr) waits for a check, so a
+    burst from them after a long quiet may pass ``max_bytes`` by what ``quiet_s`` lets through."""
+    wake = nudge.event if nudge is not None else threading.Event()  # never set without a nudge
 
     def watch() -> None:
         sizes = {path: _size(path) for path, _ in files}
         left = {path: Retired(policy.max_bytes) for path, _ in files}
         interval = policy.interval_s
-        while not stop.wait(interval):
+        while True:
+            if nudge is not None:
+                nudge.listening = interval > policy.interval_s
+            wake.wait(interval)
+            wake.clear()
             busy = grew = False
             for path, fds in files:
                 try:
@@ -294,13 +318,10 @@ def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy
                 grew = grew or size != sizes[path]
                 sizes[path] = size
             interval = _next_interval(interval, policy, busy, grew, quiet_s)
-        for retired in left.values():
-            retired.close()
 
     # A bare thread, as a daemon one is at the exit: ``Thread.start()`` waits until the new
     # thread has run, which a busy machine makes milliseconds of every start (issue 29).
     _thread.start_new_thread(watch, ())
-    return stop
 
 
 def _next_interval(interval: float, policy: RotationPolicy, busy: bool, grew: bool,

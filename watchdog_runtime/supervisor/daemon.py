@@ -33,9 +33,10 @@ log = logging.getLogger(__name__)
 
 FLUSH_S = 2.0
 """``--tee-logs``: how long the daemon's exit waits for its last lines to be read."""
-OWN_LOG_QUIET_S = 8.0
+OWN_LOG_QUIET_S = 60.0
 """The longest wait between two checks of the supervisor's own log while it does not grow
-(``logrotate.start``): its writer is this process, which writes little when all is well."""
+(``logrotate.start``): its writer is this process, which writes little when all is well, and
+each of its log records ends such a wait at once (``logrotate.Nudge``)."""
 
 
 class AlreadyRunning(Exception):
@@ -116,7 +117,7 @@ def _hold_std_fds() -> None:
 def _rotate_own_log(home: Home) -> None:
     """When our output goes to ``supervisor.log`` (a launched supervisor), rotate it by size
     like the bots' logs; a foreground ``wdbot daemon`` writing to a terminal is left alone."""
-    from ..common.logrotate import RotationPolicy, start
+    from ..common.logrotate import Nudge, RotationPolicy, start
     from ..config import ConfigError, load_config
 
     try:
@@ -129,7 +130,10 @@ def _rotate_own_log(home: Home) -> None:
         policy = load_config(home.config).logs
     except ConfigError:
         policy = RotationPolicy()
-    start([(home.supervisor_log, (1, 2))], policy, quiet_s=OWN_LOG_QUIET_S)
+    nudge = Nudge()
+    for handler in logging.getLogger().handlers:  # the handler over stderr (``basicConfig``)
+        handler.addFilter(nudge)
+    start([(home.supervisor_log, (1, 2))], policy, quiet_s=OWN_LOG_QUIET_S, nudge=nudge)
 
 
 def _acquire(home: Home) -> IO[str] | None:

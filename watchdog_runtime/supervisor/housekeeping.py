@@ -14,6 +14,7 @@ from ..events import EventLog, wall_iso
 from .pacing import FAST_S
 from .sampler import sample_forever as sample_forever  # noqa: PLC0414 - serving starts it from here
 from .sleepwatch import SleepDetector
+from .ticks import sleep_to_tick
 
 if TYPE_CHECKING:
     from .supervisor import Supervisor
@@ -39,7 +40,7 @@ async def ping_forever(sup: Supervisor) -> None:
         interval = config.uptime_interval_s if config else 60.0
         if config and config.uptime_url and sup.healthy():
             await asyncio.to_thread(ping, config.uptime_url)
-        await asyncio.sleep(interval)
+        await sleep_to_tick(interval)  # on the housekeeping grid (``ticks``): no wake of its own
 
 
 def ping(url: str) -> None:
@@ -84,11 +85,12 @@ class SleepWatch:
 
 
 async def watch_sleep(sup: Supervisor, interval_s: float = 30.0) -> None:
-    """:meth:`SleepWatch.check` every ``interval_s`` until cancelled. Seldom is enough: the
-    clocks' difference adds up whenever it is read, and an exit asks at once
-    (``Supervisor.slept_recently``); the watch only says a sleep no exit followed."""
+    """:meth:`SleepWatch.check` every ``interval_s`` (on the housekeeping grid, ``ticks``)
+    until cancelled. Seldom is enough: the clocks' difference adds up whenever it is read, and
+    an exit asks at once (``Supervisor.slept_recently``); the watch only says a sleep no exit
+    followed."""
     while True:
-        await asyncio.sleep(interval_s)
+        await sleep_to_tick(interval_s)
         sup.check_sleep()
 
 
@@ -125,8 +127,9 @@ async def sweep_scratch() -> None:
 
 
 REGISTRY_LOOK_S = 5.0
-"""How often the registry file is looked at while it reads well: a command looks before it
-acts, so only a file broken or fixed by hand between commands waits for this look."""
+"""How often the registry file is looked at while it reads well (on the housekeeping grid,
+``ticks``): a command looks before it acts, so only a file broken or fixed by hand between
+commands waits for this look."""
 REGISTRY_BROKEN_LOOK_S = 1.0
 """How often while it cannot be read: the fix is taken up (and the bots supervised) soon."""
 
@@ -137,7 +140,7 @@ async def watch_registry(sup: Supervisor) -> None:
     waiting for a command. Seldom while all is well (issue 29: each wake of an idle supervisor
     costs CPU); a failed write has its own retry (``registrywriter.RETRY_S``)."""
     while True:
-        await asyncio.sleep(REGISTRY_LOOK_S if sup.unreadable is None else REGISTRY_BROKEN_LOOK_S)
+        await sleep_to_tick(REGISTRY_LOOK_S if sup.unreadable is None else REGISTRY_BROKEN_LOOK_S)
         try:
             sup.check_registry()
         except Exception:  # noqa: BLE001 - the watch must outlive a surprise

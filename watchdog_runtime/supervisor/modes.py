@@ -34,6 +34,7 @@ from ..common.tradingmode import (
     write_record,
 )
 from ..events import wall_iso
+from .ticks import sleep_to_tick
 
 if TYPE_CHECKING:
     from .runner import BotRunner
@@ -238,10 +239,13 @@ class ModeKeeper:
         """Stop each halted bot started with ``--on-halt stop`` whose process has not read
         its mode within the grace: a bot that cannot listen must not trade."""
         while True:
-            # Issue 29: without a bot to enforce, one look per grace: a bot started meanwhile is
-            # seen before its grace is over, then looked at every interval_s as ever.
-            stops = any(r.spec.on_halt == "stop" for r in self._sup.runners.values())
-            await asyncio.sleep(interval_s if stops else ACK_GRACE_S)
+            # Issue 29: without a bot to enforce, one look per grace, on the housekeeping grid
+            # (``ticks``, no wake of its own): a bot started meanwhile is seen before its grace
+            # is over, then looked at every interval_s as ever.
+            if any(r.spec.on_halt == "stop" for r in self._sup.runners.values()):
+                await asyncio.sleep(interval_s)
+            else:
+                await sleep_to_tick(ACK_GRACE_S)
             for runner in list(self._sup.runners.values()):
                 if runner.spec.on_halt != "stop" or runner.spec.name in self._stopping:
                     continue

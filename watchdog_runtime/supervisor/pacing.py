@@ -7,15 +7,17 @@ while ago (its first trend verdict comes at the same time as before), it runs un
 the user set, its trend rises or a leak is suspected, or its last readings moved. A bot
 past half of a limit is read every ``FAST_S``, as before. Only a bot whose readings are flat
 and far from every limit is read once per bucket of its leak trend (every 20 s by default),
-always at the same point of the bucket: each bucket still gets its floor, the first trend
-verdict comes no later than before, and the first reading that moves (or a trend that
-starts to rise) brings it back to the interval. A bot flat for a while longer, its trends
-settled near zero, is read every few buckets (``flat_every``), still at that point, and
-*peeked at* in the buckets between: its memory alone, from one small file (the cgroup's
-``memory.current``, else each process's ``statm``), and memory that moved beyond noise has it
-read at once. A leak that starts in a long flat run is then seen moving as early as when
-every bucket was read (a burst of a few buckets keeps its ramp, not a step), and an idle
-fleet costs the supervisor almost nothing between readings.
+always at the same point of the bucket (a housekeeping tick, ``ticks``, so all flat bots are
+read in one wake the supervisor takes anyway): each bucket still gets its floor, the first
+trend verdict comes at most one tick (5 s) later than read at every interval, and the first
+reading that moves (or a trend that starts to rise) brings it back to the interval. A bot
+flat for a while longer, its trends settled near zero, is read every few buckets
+(``flat_every``), still at that point, and *peeked at* in the buckets between: its memory
+alone, from one small file (the cgroup's ``memory.current``, else each process's ``statm``),
+and memory that moved beyond noise has it read at once. A leak that starts in a long flat
+run is then seen moving as early as when every bucket was read (a burst of a few buckets
+keeps its ramp, not a step), and an idle fleet costs the supervisor almost nothing between
+readings.
 """
 
 from __future__ import annotations
@@ -98,9 +100,10 @@ def pace(outlook: Outlook, young_s: float) -> Pace:
 def next_reading(reason: Pace, now: float, next_tick: float, bucket_s: float, phase: float) -> float:
     """When a bot read at ``now`` for ``reason`` is read next: ``FAST_S`` on near a limit,
     the next tick at the interval, and when flat, once per bucket at ``phase`` into it (the
-    time of the bot's first reading, modulo the bucket, or the tick just after it): its
-    trend's points then lie whole buckets apart from the first, so the span a verdict needs
-    is reached no later than when it is read at every tick (one tick later, at most).
+    time of the bot's first reading, modulo the bucket, or a moment just after it: the
+    sampler's is the housekeeping tick, ``ticks``): its trend's points then lie whole buckets
+    apart from the first, so the span a verdict needs is reached no later than when it is
+    read at every tick, plus how far ``phase`` is after the first reading.
 
     >>> next_reading(Pace.FLAT, 41.0, 43.0, 20.0, 1.0), next_reading(Pace.YOUNG, 41.0, 43.0, 20.0, 1.0)
     (61.0, 43.0)

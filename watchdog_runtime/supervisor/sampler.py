@@ -26,6 +26,7 @@ from . import cgroups, procs
 from .livewatch import process_starts
 from .pacing import Pace, Schedule, flat_every, memory_moved, next_reading, pace, young_s
 from .resources import TreeSample, WatchSettings, trend_params
+from .ticks import TICK_S, tick_at_or_after
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +56,9 @@ class Sampler:
         """Bots read every few buckets: (peeks left before the next reading, bucket)."""
         self._memory_files: dict[str, tuple[Path, bool]] = {}
         """Each peeked bot's cgroup and whether it has ``memory.current`` (looked at once)."""
-        self._grid0 = sup.clock()
+        # The interval's ticks from a tick of the housekeeping grid (``ticks``): some of the
+        # readings every interval fall on the grid's wakes (all of them at a 5 s interval).
+        self._grid0 = tick_at_or_after(sup.clock(), TICK_S) - TICK_S
         self._settings = sup.watch_settings()
         self._next_snapshot = self._grid0
 
@@ -138,7 +141,10 @@ class Sampler:
             reason = pace(outlook, young_s(step))
             self.paces[name] = reason
             streak = self._flat[name] = self._flat.get(name, 0) + 1 if reason is Pace.FLAT else 0
-            phase = self._on_grid(now if watch.first_reading_at is None else watch.first_reading_at, step)
+            # A flat bot's point of the bucket: the housekeeping tick at or after its first
+            # reading, so flat bots are read together, in a wake the supervisor takes anyway
+            # (their verdicts at most one tick later than when read at every interval).
+            phase = tick_at_or_after(now if watch.first_reading_at is None else watch.first_reading_at)
             every = flat_every(streak) if outlook.settled else 1
             if every > 1:
                 self._peeks[name] = (every - 1, bucket_s)
@@ -174,12 +180,6 @@ class Sampler:
         if known is None or known[0] != cgroup:
             known = self._memory_files[name] = (cgroup, cgroups.has_memory_current(cgroup))
         return cgroup if known[1] else None
-
-    def _on_grid(self, at: float, step: float) -> float:
-        """The first tick of the grid at or after ``at``: flat bots whose first readings were
-        a few moments apart are read together (their verdicts at most one interval later)."""
-        return self._grid0 + math.ceil((at - self._grid0) / step - 1e-9) * step
-
 
 async def sample_forever(sup: Supervisor) -> None:
     """The sampler of ``sup``, run until cancelled."""

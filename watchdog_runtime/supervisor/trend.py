@@ -18,6 +18,7 @@ spike. So:
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from ..common.leandataclass import dataclass
@@ -99,6 +100,26 @@ def _median(values: list[float]) -> float:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def all_level(pairs: array[float] | None, level: int, params: TrendParams) -> bool | None:
+    """The verdict of a trend whose stored buckets (``pairs``: time, value, ...) all have one
+    value (``level`` of them, from the newest back, have the newest's), without its points:
+    True when the window holds enough for a verdict (every slope is then exactly zero, and no
+    floor rises: no leak), False when it does not; None when the values differ (work it out).
+    An idle bot's trends are one value bucket after bucket (issue 29: O(1), not O(n)).
+
+    >>> params = TrendParams(window_s=100, buckets=10, min_span_s=30)
+    >>> all_level(array("d", [0, 7, 10, 7, 20, 7, 30, 7]), 4, params)
+    True
+    >>> all_level(array("d", [0, 7, 10, 7, 20, 7, 30, 7]), 3, params) is None  # not all one value
+    True
+    """
+    if not pairs or 2 * level < len(pairs):
+        return None
+    times = pairs[0::2]
+    first = bisect_left(times, times[-1] - params.window_s)
+    return len(times) - first >= 4 and times[-1] - times[first] >= params.min_span_s
+
+
 def suffix_minima(points: Sequence[Point]) -> list[Point]:
     """Each point's value replaced by the minimum from it to the end.
 
@@ -138,11 +159,13 @@ class Trend:
     trends, so they were a good part of what a bot costs the supervisor (issue 29).
     """
 
-    __slots__ = ("params", "_pairs", "_open", "_open_index", "_slope", "_leak")
+    __slots__ = ("params", "_pairs", "_level", "_open", "_open_index", "_slope", "_leak")
 
     def __init__(self, params: TrendParams) -> None:
         self.params = params
         self._pairs: array[float] | None = None
+        self._level = 0
+        """How many stored buckets, from the newest back, have the newest's value."""
         self._open: Point | None = None
         self._open_index = -1
         self._slope: float | None = None
@@ -166,9 +189,11 @@ class Trend:
         """Keep a completed bucket's minimum; the oldest goes past ``buckets`` of them."""
         if self._pairs is None:
             self._pairs = array("d")
+        self._level = self._level + 1 if self._pairs and self._pairs[-1] == value else 1
         self._pairs.extend((t, value))
         if len(self._pairs) > 2 * self.params.buckets:
             del self._pairs[:2]
+            self._level = min(self._level, self.params.buckets)
 
     def stored(self) -> int:
         """How many completed buckets are kept (never more than ``params.buckets``)."""
@@ -192,8 +217,12 @@ class Trend:
         return self._leak
 
     def _refresh(self) -> None:
-        pts = self.points()
         self._slope = self._leak = None
+        level = all_level(self._pairs, self._level, self.params)
+        if level is not None:
+            self._slope = 0.0 if level else None
+            return
+        pts = self.points()
         if len(pts) < 4 or pts[-1][0] - pts[0][0] < self.params.min_span_s:
             return  # not enough samples for any verdict
         slope = theil_sen(pts)
