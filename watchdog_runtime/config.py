@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -247,7 +248,9 @@ def _size_setting(path: Path, key: str, value: Any) -> Any:
 def _typed(path: Path, key: str, value: Any, kind: type | tuple[type, ...]) -> Any:
     wrong = not isinstance(value, kind)
     if kind == (int, float) and not wrong:
-        wrong = isinstance(value, bool) or value <= 0  # a timeout: a positive number
+        # A timeout, a period or a size: positive and finite (TOML can spell inf and nan).
+        if isinstance(value, bool) or not 0 < value < math.inf:
+            raise ConfigError(f"{path}: {key} must be a positive, finite number ({value!r})")
     if wrong:
         raise ConfigError(f"{path}: {key} has a value of the wrong type ({value!r})")
     return value

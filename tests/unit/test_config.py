@@ -52,6 +52,10 @@ def test_log_rotation_settings(tmp_path: Path) -> None:
     ("[auto_install]\npolcy='any'\n", "unknown key auto_install.polcy"),
     ("[auto_install]\ntimeout='soon'\n", "auto_install.timeout"),
     ("[auto_install]\ntimeout=0\n", "auto_install.timeout"),
+    # TOML spells inf and nan: a period of either made the uptime ping's grid (ticks) fail.
+    ("[uptime]\ninterval=nan\n", "uptime.interval must be a positive, finite number (nan)"),
+    ("[uptime]\ninterval=inf\n", "uptime.interval must be a positive, finite number (inf)"),
+    ("[resources]\ninterval=-inf\n", "resources.interval must be a positive, finite number"),
     ("[auto_install.allow]\n'x;y'='dist'\n", "bad import name"),
     ("[index]\nfind_links='/w'\n", "list of strings"),
     ("[logs]\nmax_size='huge'\n", "logs.max_size: bad size"),
