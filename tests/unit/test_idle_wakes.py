@@ -184,3 +184,59 @@ def test_a_line_of_the_supervisor_ends_its_own_log_watchs_quiet_wait_and_is_rota
     quiet = [woken for timeout, woken in waits if timeout is not None and timeout > policy.interval_s]
     assert True in quiet, f"no quiet wait was ended by the line: {waits}"
     assert all(timeout is not None and timeout <= 3600.0 for timeout, _ in waits)
+
+
+SUPERVISOR_WIRING = r"""
+import logging, os, sys, threading, time
+from pathlib import Path
+from watchdog_runtime.common import logrotate
+from watchdog_runtime.common.home import Home
+from watchdog_runtime.supervisor import daemon
+
+home = Home(Path(sys.argv[1]))
+home.root.mkdir(parents=True, exist_ok=True)
+home.config.write_text('[logs]\nmax_size = "2K"\nbackups = 2\n')
+fd = os.open(home.supervisor_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+os.dup2(fd, 2)  # as a launched supervisor's stderr
+waits = []
+
+class Recorded(threading.Event):
+    def wait(self, timeout=None):
+        woken = super().wait(timeout)
+        waits.append((timeout, woken))
+        return woken
+
+made = logrotate.Nudge.__init__
+def recorded_init(self):
+    made(self)
+    self.event = Recorded()
+logrotate.Nudge.__init__ = recorded_init
+logging.basicConfig(level=logging.INFO, stream=sys.stderr, force=True)
+daemon._rotate_own_log(home)
+nudge = sys.stderr._nudge
+deadline = time.monotonic() + 30
+while not nudge.listening and time.monotonic() < deadline:
+    time.sleep(0.01)
+assert nudge.listening, "the watch never went quiet"
+def fail():
+    raise RuntimeError("x" * 4000)  # a thread's traceback: through sys.stderr, not logging
+threading.Thread(target=fail).start()
+rotated = Path(str(home.supervisor_log) + ".1")
+while not rotated.exists() and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(rotated.exists(), any(woken for timeout, woken in waits if timeout > 1.0), file=sys.__stdout__)
+"""
+
+
+def test_the_supervisors_stderr_writes_that_are_not_log_records_end_the_quiet_wait_too(
+        tmp_path: Path) -> None:
+    """Review of issue 29's change: the nudge was a logging filter, so a thread's traceback,
+    a warning or an unraisable exception (written to sys.stderr, not logged) waited up to the
+    60 s quiet wait before the size check (8 s before the change). sys.stderr and the log
+    handler's stream are now one nudging stream, nudged after each write."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", SUPERVISOR_WIRING, str(tmp_path / "home")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stdout + done.stderr[-2000:]

@@ -33,7 +33,7 @@ TYPE_CHECKING = False  # not typing's: every bot imports this module at start
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
-    from typing import TypeAlias
+    from typing import Any, TextIO, TypeAlias
 
     Where: TypeAlias = str | os.PathLike[str]
 
@@ -272,20 +272,37 @@ def _size(path: Where) -> int:
 
 class Nudge:
     """Cuts short a quiet wait of the watch (``start`` with ``quiet_s``) when its own process
-    writes the file: a ``logging`` filter (any callable is one) on the handlers that write it.
-    A line after a long quiet is then checked at once, so the waits between the checks of a
-    log that does not grow can be long; a line while the watch checks often costs nothing."""
+    writes the file (called by :class:`NudgedStream` after each write). A line after a long
+    quiet is then checked at once, so the waits between the checks of a log that does not
+    grow can be long; a line while the watch checks often costs one attribute test."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
         self.listening = False
         """The watch is in a quiet wait: the next line ends it."""
 
-    def __call__(self, record: object = None) -> bool:
+    def __call__(self) -> None:
         if self.listening:
             self.listening = False
             self.event.set()
-        return True  # as a logging filter: every record passes
+
+
+class NudgedStream:
+    """A text stream that calls ``nudge`` after each write to ``stream``: the supervisor's
+    ``sys.stderr`` and its log handler's stream, so its log records, warnings, tracebacks of
+    threads and unraisable exceptions all end the own-log watch's quiet wait (issue 29)."""
+
+    def __init__(self, stream: TextIO, nudge: Nudge) -> None:
+        self.stream = stream
+        self._nudge = nudge
+
+    def write(self, text: str) -> int:
+        written = self.stream.write(text)
+        self._nudge()  # after the write: the check the nudge brings must see it
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)  # flush, fileno, isatty, encoding...
 
 
 def start(files: Sequence[tuple[Where, tuple[int, ...]]], policy: RotationPolicy,

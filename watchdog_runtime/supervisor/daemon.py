@@ -36,7 +36,8 @@ FLUSH_S = 2.0
 OWN_LOG_QUIET_S = 60.0
 """The longest wait between two checks of the supervisor's own log while it does not grow
 (``logrotate.start``): its writer is this process, which writes little when all is well, and
-each of its log records ends such a wait at once (``logrotate.Nudge``)."""
+each of its writes to stderr ends such a wait at once (``logrotate.Nudge``): only what others
+write there (a child with our stderr) waits for a check."""
 
 
 class AlreadyRunning(Exception):
@@ -117,7 +118,7 @@ def _hold_std_fds() -> None:
 def _rotate_own_log(home: Home) -> None:
     """When our output goes to ``supervisor.log`` (a launched supervisor), rotate it by size
     like the bots' logs; a foreground ``wdbot daemon`` writing to a terminal is left alone."""
-    from ..common.logrotate import Nudge, RotationPolicy, start
+    from ..common.logrotate import Nudge, NudgedStream, RotationPolicy, start
     from ..config import ConfigError, load_config
 
     try:
@@ -131,8 +132,14 @@ def _rotate_own_log(home: Home) -> None:
     except ConfigError:
         policy = RotationPolicy()
     nudge = Nudge()
-    for handler in logging.getLogger().handlers:  # the handler over stderr (``basicConfig``)
-        handler.addFilter(nudge)
+    # Our writes to stderr, log records and others (warnings, a thread's traceback), end the
+    # watch's quiet wait: sys.stderr and the log handler's stream become one nudging stream
+    # (one object: ``outbox.open_outputs`` knows the handler over stderr by identity).
+    nudged = NudgedStream(sys.stderr, nudge)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stderr:
+            handler.setStream(nudged)
+    sys.stderr = nudged
     start([(home.supervisor_log, (1, 2))], policy, quiet_s=OWN_LOG_QUIET_S, nudge=nudge)
 
 
