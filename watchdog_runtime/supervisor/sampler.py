@@ -181,6 +181,7 @@ class Sampler:
             known = self._memory_files[name] = (cgroup, cgroups.has_memory_current(cgroup))
         return cgroup if known[1] else None
 
+
 async def sample_forever(sup: Supervisor) -> None:
     """The sampler of ``sup``, run until cancelled."""
     await Sampler(sup).run()
