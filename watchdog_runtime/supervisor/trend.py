@@ -26,6 +26,9 @@ from ..common.leandataclass import dataclass
 Point = tuple[float, float]
 """(time in seconds, value)."""
 
+MIN_POINTS = 4
+"""No verdict from fewer completed buckets in the window (nor before ``min_span_s``)."""
+
 
 def theil_sen(points: Sequence[Point]) -> float | None:
     """The median of the slopes between every pair of points (per second); None below 2.
@@ -117,7 +120,7 @@ def all_level(pairs: array[float] | None, level: int, params: TrendParams) -> bo
         return None
     times = pairs[0::2]
     first = bisect_left(times, times[-1] - params.window_s)
-    return len(times) - first >= 4 and times[-1] - times[first] >= params.min_span_s
+    return len(times) - first >= MIN_POINTS and times[-1] - times[first] >= params.min_span_s
 
 
 def suffix_minima(points: Sequence[Point]) -> list[Point]:
@@ -223,7 +226,7 @@ class Trend:
             self._slope = 0.0 if level else None
             return
         pts = self.points()
-        if len(pts) < 4 or pts[-1][0] - pts[0][0] < self.params.min_span_s:
+        if len(pts) < MIN_POINTS or pts[-1][0] - pts[0][0] < self.params.min_span_s:
             return  # not enough samples for any verdict
         slope = theil_sen(pts)
         self._slope = None if slope is None else slope * 3600
