@@ -151,7 +151,9 @@ class _Tasks:
         self._tasks: dict[str, asyncio.Task[Any]] = {}
 
     def start(self, name: str, work: Coroutine[Any, Any, Any]) -> None:
-        self._tasks[name] = asyncio.get_running_loop().create_task(work, name=name)
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        task.add_done_callback(_said_if_failed)
+        self._tasks[name] = task
 
     def cancel(self, name: str) -> None:
         task = self._tasks.get(name)
@@ -161,6 +163,14 @@ class _Tasks:
     def cancel_all(self) -> None:
         for task in self._tasks.values():
             task.cancel()
+
+
+def _said_if_failed(task: asyncio.Task[Any]) -> None:
+    """Log a task that ended on an error: held here, it is never collected, so asyncio's
+    "exception was never retrieved" never comes, and the daemon would go on without that
+    loop in silence."""
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.error("%s ended on an error, the supervisor goes on without it", task.get_name(), exc_info=exc)
 
 
 def _start_housekeeping(sup: Supervisor, tasks: _Tasks, metrics: str | None) -> None:
