@@ -350,7 +350,7 @@ def test_a_cgroup_that_is_gone_is_empty_and_has_nothing_to_kill(containment: Con
     assert not cgroups.exists(gone) and cgroups.pids(gone) == [] and cgroups.is_empty(gone)
     assert cgroups.kill(gone) == [] and cgroups.wait_empty(gone, 1) and cgroups.remove(gone)
     assert cgroups.sample(gone, 1.0) is None and cgroups.oom_kills(gone) is None
-    assert cgroups.signal_pids(cgroups.pids(gone), signal.SIGTERM) == []
+    assert cgroups.signal_all(gone, signal.SIGTERM) == []
     assert cgroups.create(containment, "twice") == cgroups.create(containment, "twice")  # idempotent
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import wait_until, write_bot
-from watchdog_runtime.supervisor import cgroups, procs, signalhold, treestop
+from watchdog_runtime.supervisor import cgroups, procs, treestop
 from watchdog_runtime.supervisor.cgroupplan import Containment
 
 BOOTSTRAP = "import watchdog_runtime.bot.bootstrap as b; b.main()"
@@ -158,79 +158,3 @@ def test_copies_stopped_after_a_takeover_are_not_signalled_again(
     assert asyncio.run(treestop.stop_processes(found, grace)) == []
     assert _terms(bots) == Counter({popen.pid: 1, kids[0]: 1, kids[1]: 1})
     assert grace.marked == [kids[1]]
-
-
-def _status(pid: int) -> dict[str, str]:
-    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
-
-
-def _pending(pid: int, signum: int) -> bool:
-    return bool(int(_status(pid)["ShdPnd"], 16) >> (signum - 1) & 1)
-
-
-def test_a_held_process_handles_its_signal_only_when_let_go(
-        bots: Path, started: list[subprocess.Popen[bytes]]) -> None:
-    write_bot(bots, "counter.py", HELPER)
-    env = {**os.environ, "TERMS": str(bots / "terms")}
-    popen = subprocess.Popen([sys.executable, str(bots / "counter.py")], env=env)
-    started.append(popen)
-    wait_until(lambda: (bots / f"terms.ready{popen.pid}").exists(), "the handler")
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait(10)
-    with signalhold.held([popen.pid, popen.pid, 0, -1, os.getpid(), gone.pid]) as stopped:
-        assert stopped == [popen.pid], "once each; never a group, itself, or what is gone"
-        os.kill(popen.pid, signal.SIGTERM)
-        # Stopped, it cannot run: the signal waits, however long the note takes.
-        assert _status(popen.pid)["State"].startswith("T") and _pending(popen.pid, signal.SIGTERM)
-        os.kill(popen.pid, signal.SIGTERM)  # a second one while the first waits: not queued
-        assert _terms(bots) == Counter()
-    wait_until(lambda: _terms(bots) == Counter({popen.pid: 1}), "its one SIGTERM, handled once let go")
-    assert popen.wait(10) == 0
-
-
-@pytest.mark.parametrize("contained", [False, True], ids=["marker-walk", "cgroup"])
-def test_a_stop_finished_after_a_supervisor_killed_inside_the_hold_signals_each_once(
-        request: pytest.FixtureRequest, bots: Path, started: list[subprocess.Popen[bytes]],
-        contained: bool) -> None:
-    cgroup = None
-    if contained:
-        containment: Containment = request.getfixturevalue("containment")
-        cgroup = cgroups.create(containment, "held")
-    marker = f"marker-held-{uuid.uuid4().hex[:8]}"
-    popen, kids = _start(bots, marker, cgroup, started)
-    everyone = [popen.pid, *kids]
-    for pid in everyone:  # the supervisor killed after its signals, before its note and SIGCONT
-        os.kill(pid, signal.SIGSTOP)
-    wait_until(lambda: all(_status(pid)["State"].startswith("T") for pid in everyone), "the hold")
-    for pid in everyone:
-        os.kill(pid, signal.SIGTERM)
-    assert all(_pending(pid, signal.SIGTERM) for pid in everyone) and _terms(bots) == Counter()
-    grace = Remembered(set())  # nothing noted: the next supervisor signals them all again
-
-    async def stop() -> tuple[int | None, int | None, list[int]]:
-        ident = procs.identify(popen.pid)
-        assert ident is not None
-        exit_task = asyncio.ensure_future(procs.wait_exit(ident, popen))
-        return await treestop.stop_tree(ident, marker, exit_task, grace, cgroup=cgroup)
-
-    code, sig, killed = asyncio.run(stop())
-    assert killed == [], "let go, each ended within its grace, of its own"
-    assert _terms(bots) == Counter({pid: 1 for pid in everyone})
-    assert sorted(grace.marked) == sorted(everyone)
-
-
-def test_copies_left_stopped_and_spared_are_let_go(bots: Path,
-                                                    started: list[subprocess.Popen[bytes]]) -> None:
-    marker = f"marker-spared-{uuid.uuid4().hex[:8]}"
-    popen, kids = _start(bots, marker, None, started)
-    os.kill(popen.pid, signal.SIGTERM)
-    wait_until(lambda: popen.poll() is not None, "the copy's own exit")
-    os.kill(kids[0], signal.SIGSTOP)  # the killed supervisor held it, noted its SIGTERM
-    wait_until(lambda: _status(kids[0])["State"].startswith("T"), "the hold")
-    os.kill(kids[0], signal.SIGTERM)
-    grace = Remembered({kids[0]})
-    found = procs.as_processes(m for m in procs.marked_processes(marker).get(marker, [])
-                               if m.ident.pid in kids)
-    assert asyncio.run(treestop.stop_processes(found, grace)) == [], "none left stopped to its SIGKILL"
-    assert _terms(bots) == Counter({popen.pid: 1, kids[0]: 1, kids[1]: 1})

@@ -3,12 +3,10 @@ it gets one and only one, and that it shares the stop's deadline (``graces``).""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 
 from watchdog_runtime.supervisor import graces, procs
 from watchdog_runtime.supervisor.identity import Deadline, ProcessIdentity
@@ -109,27 +107,3 @@ def test_a_pid_reused_by_a_newcomer_gets_its_own_sigterm() -> None:
     now[0] = 1.0
     late.look()
     assert sent == [["first"], ["second"]], "nobody twice"
-
-
-def test_a_late_batch_is_signalled_and_noted_while_held_spared_ones_too() -> None:
-    now = [0.0]
-    members = {1: "bot", 7: "caught", 9: "noted before"}
-    events: list[tuple[str, list[int]]] = []
-
-    @contextlib.contextmanager
-    def hold(pids: list[int]) -> Iterator[None]:
-        events.append(("hold", pids))
-        yield
-        events.append(("release", pids))
-
-    def send(found: list[str]) -> list[int]:
-        events.append(("send", [pid for pid, name in members.items() if name in found]))
-        return events[-1][1]
-
-    late = Latecomers(lambda: dict(members), send, lambda pids: frozenset({9}),
-                      lambda pids: events.append(("noted", pids)), lambda pid: Disposition.CAUGHT,
-                      lambda: now[0], {1}, hold=hold)
-    late.look()
-    now[0] = 0.1
-    late.look()
-    assert events == [("hold", [7, 9]), ("send", [7]), ("noted", [7]), ("release", [7, 9])]

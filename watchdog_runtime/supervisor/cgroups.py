@@ -18,7 +18,7 @@ import os
 import select
 import signal
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
@@ -143,6 +143,12 @@ def pids(cgroup: Path) -> list[int]:
 
 def _procs(folder: Path) -> list[int]:
     return [int(word) for word in _read(f"{folder}/cgroup.procs").split()]
+
+
+def signal_all(cgroup: Path, sig: signal.Signals, skip: Collection[int] = ()) -> list[int]:
+    """Send ``sig`` once to every member but the pids in ``skip`` (signalled already: a second
+    SIGTERM means "now" to many programs). Returns the pids signalled."""
+    return signal_pids([pid for pid in pids(cgroup) if pid not in skip], sig)
 
 
 def signal_pids(members: Iterable[int], sig: signal.Signals) -> list[int]:

@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractContextManager
 from dataclasses import field
 from typing import Any
 
@@ -70,8 +69,6 @@ class Latecomers:
     seen: dict[int, Any] = field(default_factory=dict)
     """Every member found so far (the walk's last phase starts from them)."""
     first_seen: dict[int, float] = field(default_factory=dict)
-    hold: Callable[[list[int]], AbstractContextManager[object]] = lambda pids: contextlib.nullcontext()
-    """Holds these pids still while a batch is signalled and noted (``signalhold.held``)."""
     born: Callable[[int], object] = lambda pid: None
     """When a pid's process started (None: gone, or unknown): a pid ``done`` knows that
     comes back with another start is a new process on a reused pid, and a newcomer."""
@@ -95,9 +92,8 @@ class Latecomers:
                if ready(self.disposition(pid), now - self.first_seen[pid])}
         if due:
             spare = self.term(list(due))
-            with self.hold(list(due)):  # none handles its signal before it is noted
-                sent = self.send([p for pid, p in due.items() if pid not in spare])
-                self.noted(sent)
+            sent = self.send([p for pid, p in due.items() if pid not in spare])
+            self.noted(sent)
             self.done.update(due)
             if sent:
                 log.info("SIGTERM to %s, joined during the stop: SIGKILL at its deadline", sent)

@@ -5,10 +5,9 @@ A second SIGTERM means "exit now" to many programs (the SDK's graceful shutdown 
 so a supervisor that finishes a stop begun by one that was killed must know whom that one
 signalled. The registry cannot say it in time: its write takes milliseconds, and a
 supervisor killed in between left the process unmarked and signalled twice (``make chaos``
-hit that window three times in four). One ``write`` of a line right after the ``kill``,
-with the process held still until then (``signalhold``), closes it. No ``fsync``: a
-supervisor killed with ``kill -9`` loses nothing the kernel already has, and after a power
-loss the processes are gone anyway.
+hit that window three times in four). One ``write`` of a line right after the ``kill``
+narrows it to microseconds. No ``fsync``: a supervisor killed with ``kill -9`` loses
+nothing the kernel already has, and after a power loss the processes are gone anyway.
 
 A line is ``pid start_ticks boot_id create_time``; a torn or foreign line is skipped (it
 marks nobody), and the file is pruned to the processes still alive when a stop is over.

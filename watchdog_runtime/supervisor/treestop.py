@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..common.leandataclass import dataclass
-from . import cgroups, procs, signalhold
-from .identity import stat_fields, state_of
+from . import cgroups, procs
+from .identity import stat_fields
 from .latecomers import Latecomers
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ async def stop_tree(ident: procs.ProcessIdentity, marker: str, exit_task: asynci
         first = cgroups.pids(cgroup)
         term = _term(stop_timeout, first)
         deadline = loop.time() + term.seconds
-        sent = _signal_held(stop_timeout, first, term)
+        sent = _sent(stop_timeout, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         _said(ident.pid, sent, term)
         late = _in_cgroup(cgroup, stop_timeout, {*first, *sent, *term.spare}, term.signum)
         async with late.watching(LATE_LOOK_S):
@@ -157,8 +157,7 @@ def _late(grace: Grace, done: set[int], find: Callable[[], dict[int, Any]],
     ``done``; a newcomer is ready for it once it catches that signal (``latecomers.ready``)."""
     return Latecomers(find, send, lambda pids: _term(grace, pids, late=True).spare,
                       lambda pids: _sent(grace, pids), lambda pid: procs.disposition(pid, signum),
-                      asyncio.get_running_loop().time, done, dict(seen or {}), born=_born,
-                      hold=signalhold.held)
+                      asyncio.get_running_loop().time, done, dict(seen or {}), born=_born)
 
 
 def _born(pid: int) -> int | None:
@@ -199,17 +198,7 @@ def _terminate(targets: dict[int, Any], term: Term, grace: Grace) -> list[int]:
     after the stop would send it a second one. One forked after the listing gets its SIGTERM
     from that sweep."""
     todo = [p for pid, p in sorted(targets.items()) if pid not in term.spare]
-    ours = [pid for pid, p in sorted(targets.items()) if state_of(p) is not None]
-    with signalhold.held(ours):  # no recycled pid is held: the identities were checked
-        return _sent(grace, procs.signal_each(todo, term.signum))
-
-
-def _signal_held(grace: Grace, members: list[int], term: Term) -> list[int]:
-    """The stop signal to each of a cgroup's ``members`` (pids just read from it) but the
-    spared, told to ``grace`` before any can handle it (``signalhold``); the pids signalled.
-    Exactly those read, held: one that joined since is a latecomer."""
-    with signalhold.held(members):
-        return _sent(grace, cgroups.signal_pids([p for p in members if p not in term.spare], term.signum))
+    return _sent(grace, procs.signal_each(todo, term.signum))
 
 
 async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s: Grace,
@@ -228,7 +217,7 @@ async def kill_leftovers(pgid: int | None, known: list[Any], marker: str, wait_s
             return []
         first = cgroups.pids(cgroup)
         term = _term(wait_s, first)
-        sent = _signal_held(wait_s, first, term)
+        sent = _sent(wait_s, cgroups.signal_all(cgroup, term.signum, skip=term.spare))
         return await _drain(cgroup, term.seconds,
                             _in_cgroup(cgroup, wait_s, {*first, *sent, *term.spare}, term.signum))
     left = {p.pid: p for p in known}
