@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -7,6 +8,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import Wdbot
+
+# A suite started as a background job (`make test &`, `nohup`) inherits SIGINT and SIGQUIT
+# (and SIGHUP) ignored, and so would every process a test starts: the tests that end a
+# follower or a bot with Ctrl-C would wait out their bounds (nine did, 2026-12-04).
+for _signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+    if signal.getsignal(_signum) == signal.SIG_IGN:
+        signal.signal(_signum, signal.default_int_handler if _signum == signal.SIGINT else signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

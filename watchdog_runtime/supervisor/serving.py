@@ -281,3 +281,10 @@ def _install_signal_handlers(sup: object) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    # A signal the shell left ignored (nohup: SIGHUP; a background job: SIGINT, SIGQUIT)
+    # stays ignored across exec, so every bot would start with it ignored: one stopped with
+    # SIGHUP or SIGQUIT would wait out its timeout. A handler that does nothing keeps it
+    # ignored here, and each bot starts with the default, as under systemd.
+    for signum in (signal.SIGHUP, signal.SIGQUIT):
+        if signal.getsignal(signum) == signal.SIG_IGN:
+            loop.add_signal_handler(signum, log.debug, "%s ignored", signal.Signals(signum).name)
