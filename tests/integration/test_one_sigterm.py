@@ -11,6 +11,7 @@ second, so a second signal would be counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -83,6 +84,12 @@ def started(bots: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
     for popen in popens:
         popen.kill()
         popen.wait(10)
+    # The helpers, which live until their SIGTERM: a failed test must not leave them behind
+    # (only the processes this test started: their command line names this test's folder).
+    for pid in (int(word) for word in _read(bots / "kids").split()):
+        with contextlib.suppress(OSError):
+            if str(bots).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGKILL)
 
 
 def _start(bots: Path, marker: str, cgroup: Path | None,
