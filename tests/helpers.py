@@ -244,6 +244,14 @@ def kill_marked(home: Path) -> None:
                 proc.kill()
 
 
+def read_or_empty(path: Path) -> str:
+    """A file's text, or "" while it is not there yet (what a handshake polls)."""
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""
+
+
 def write_bot(folder: Path, name: str, source: str) -> Path:
     """Write a bot file (dedented) and return its path."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import os
 import signal
 from pathlib import Path
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, read_or_empty, wait_until, write_bot
 
 REPORTER = """
 import os, time
@@ -35,12 +35,6 @@ def _ignored(status: str) -> set[signal.Signals]:
     return {sig for sig in SHELL_IGNORED if mask >> (sig - 1) & 1}
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
-
 
 def test_a_bot_starts_with_the_defaults_when_wdbot_was_started_with_signals_ignored(
         wd: Wdbot, bots: Path) -> None:
@@ -51,7 +45,7 @@ def test_a_bot_starts_with_the_defaults_when_wdbot_was_started_with_signals_igno
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
-    status = wait_until(lambda: _read(bots / "status"), "the bot's own /proc/self/status")
+    status = wait_until(lambda: read_or_empty(bots / "status"), "the bot's own /proc/self/status")
     assert _ignored(status) == set(), "the bot inherited what the shell ignored"
     daemon = wd.supervisor_pid()
     assert daemon is not None

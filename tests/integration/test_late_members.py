@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.helpers import Wdbot, wait_until, write_bot
+from tests.helpers import Wdbot, read_or_empty, wait_until, write_bot
 from tests.integration.test_trust import (
     signalled,
     walk,  # noqa: F401 - the fixture: both containments
@@ -86,12 +86,6 @@ def _counts(terms: Path) -> dict[int, int]:
     return counts
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
-
 
 def _start(wd: Wdbot, bots: Path, tmp_path: Path, mode: str, go: Path | None = None) -> Path:
     wd.env.update(TERMS_FILE=str(tmp_path / "terms"), DONE_FILE=str(tmp_path / "done"),
@@ -103,12 +97,12 @@ def _start(wd: Wdbot, bots: Path, tmp_path: Path, mode: str, go: Path | None = N
 
 
 def _helper(terms: Path) -> int:
-    return int(wait_until(lambda: _read(Path(f"{terms}.helper")), "the helper on_shutdown launched"))
+    return int(wait_until(lambda: read_or_empty(Path(f"{terms}.helper")), "the helper on_shutdown launched"))
 
 
 def _kill_helpers(terms: Path) -> None:
     for role in ("helper", "second"):
-        pid = _read(Path(f"{terms}.{role}"))
+        pid = read_or_empty(Path(f"{terms}.{role}"))
         if pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(pid), signal.SIGKILL)
@@ -125,9 +119,9 @@ def test_a_helper_launched_by_on_shutdown_gets_one_sigterm_and_the_stop_ends_wit
     try:
         wd("stop", "late", timeout_s=30)
         helper = _helper(terms)
-        late = [helper, int(_read(Path(f"{terms}.second")))] if mode == "chain" else [helper]
+        late = [helper, int(read_or_empty(Path(f"{terms}.second")))] if mode == "chain" else [helper]
         assert _counts(terms) == dict.fromkeys(late, 1), "one SIGTERM each, not none, not two"
-        assert _read(tmp_path / "done") == "orders cancelled after 1 SIGTERM(s)"
+        assert read_or_empty(tmp_path / "done") == "orders cancelled after 1 SIGTERM(s)"
         assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                        for pid in late), "nothing left behind"
         assert f"on_shutdown done {helper}" in wd.stdout("late")
@@ -154,7 +148,7 @@ def test_a_resumed_stop_does_not_signal_a_late_helper_again(wd: Wdbot, bots: Pat
     try:
         marks = wd.home / "bots" / "late" / "run" / "sigterms"
         wait_until(lambda: _counts(terms) == {helper: 1} and helper in
-                   {int(line.split()[0]) for line in _read(marks).split("\n") if line},
+                   {int(line.split()[0]) for line in read_or_empty(marks).split("\n") if line},
                    "the late helper's SIGTERM delivered and noted")
         deadlines = {e["process"]["pid"]: e["kill_at"] for e in signalled(wd, "late")}
         assert deadlines[helper] == deadlines[pid], "the stop's deadline, not a fresh one"
@@ -167,7 +161,7 @@ def test_a_resumed_stop_does_not_signal_a_late_helper_again(wd: Wdbot, bots: Pat
         go.touch()
         wait_until(lambda: wd.bot("late")["state"] == "stopped", "the stop to end with the helper")
         assert _counts(terms) == {helper: 1}, "spared by the next supervisor"
-        assert _read(tmp_path / "done") == "orders cancelled after 1 SIGTERM(s)"
+        assert read_or_empty(tmp_path / "done") == "orders cancelled after 1 SIGTERM(s)"
         assert f"on_shutdown done {helper}" in wd.stdout("late"), "the bot had no second SIGTERM"
         assert wd.bot("late")["last_exit"]["signal"] is None
         assert not psutil.pid_exists(helper) or psutil.Process(helper).status() == psutil.STATUS_ZOMBIE

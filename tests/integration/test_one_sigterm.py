@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until, write_bot
+from tests.helpers import read_or_empty, wait_until, write_bot
 from watchdog_runtime.supervisor import cgroups, procs, treestop
 from watchdog_runtime.supervisor.cgroupplan import Containment
 
@@ -86,7 +86,7 @@ def started(bots: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
         popen.wait(10)
     # The helpers, which live until their SIGTERM: a failed test must not leave them behind
     # (only the processes this test started: their command line names this test's folder).
-    for pid in (int(word) for word in _read(bots / "kids").split()):
+    for pid in (int(word) for word in read_or_empty(bots / "kids").split()):
         with contextlib.suppress(OSError):
             if str(bots).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGKILL)
@@ -102,20 +102,14 @@ def _start(bots: Path, marker: str, cgroup: Path | None,
     popen = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, str(bot), "--bot"], env=env,
                              start_new_session=True)
     started.append(popen)
-    kids = [int(w) for w in wait_until(lambda: _read(bots / "kids"), "the helpers").split()]
+    kids = [int(w) for w in wait_until(lambda: read_or_empty(bots / "kids"), "the helpers").split()]
     wait_until(lambda: all((bots / f"terms.ready{k}").exists() for k in kids), "the helpers' handlers")
     return popen, kids
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
-
 
 def _terms(bots: Path) -> Counter[int]:
-    return Counter(int(line) for line in _read(bots / "terms").split())
+    return Counter(int(line) for line in read_or_empty(bots / "terms").split())
 
 
 @pytest.mark.parametrize("resumed", [False, True], ids=["one-stop", "resumed-stop"])

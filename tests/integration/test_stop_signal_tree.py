@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until, write_bot
+from tests.helpers import read_or_empty, wait_until, write_bot
 from watchdog_runtime.supervisor import cgroups, procs, treestop
 from watchdog_runtime.supervisor.cgroupplan import Containment
 
@@ -61,12 +61,6 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
         popen.wait(10)
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
-
 
 @pytest.mark.parametrize("contained", [False, True], ids=["marker-walk", "cgroup"])
 def test_the_stop_signal_reaches_the_whole_tree_once(request: pytest.FixtureRequest, bots: Path,
@@ -84,7 +78,7 @@ def test_the_stop_signal_reaches_the_whole_tree_once(request: pytest.FixtureRequ
         env["WDBOT_CGROUP"] = str(cgroup)
     popen = subprocess.Popen([sys.executable, "-c", BOOTSTRAP, str(bot)], env=env, start_new_session=True)
     started.append(popen)
-    kids = [int(w) for w in wait_until(lambda: _read(bots / "kids"), "the helpers").split()]
+    kids = [int(w) for w in wait_until(lambda: read_or_empty(bots / "kids"), "the helpers").split()]
     wait_until(lambda: all((bots / f"signals.ready{k}").exists() for k in kids), "the helpers' handlers")
 
     async def stop() -> tuple[int | None, int | None, list[int]]:
@@ -96,5 +90,5 @@ def test_the_stop_signal_reaches_the_whole_tree_once(request: pytest.FixtureRequ
 
     code, sig, killed = asyncio.run(stop())
     assert killed == [] and (code, sig) == (0, None)
-    got = Counter(_read(bots / "signals").split("\n")[:-1])
+    got = Counter(read_or_empty(bots / "signals").split("\n")[:-1])
     assert got == Counter(f"SIGINT {pid}" for pid in (popen.pid, *kids))

@@ -22,7 +22,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.helpers import Wdbot, build_wheel, roots, wait_until, write_bot
+from tests.helpers import Wdbot, build_wheel, read_or_empty, roots, wait_until, write_bot
 
 TICKER = """
 import os, time
@@ -713,16 +713,10 @@ def _start_orphaning(wd: Wdbot, bots: Path, tmp_path: Path, kind: str,
                   HELPER_CODE=HELPER_IN_GROUP)
     wd("start", str(write_bot(bots, "orphaning.py", ORPHANING)), "--stop-timeout", stop_timeout)
     pid = wd.bot("orphaning")["pid"]
-    helper = int(wait_until(lambda: _read_text(Path(f"{terms}.helper")), "the orphaned helper"))
+    helper = int(wait_until(lambda: read_or_empty(Path(f"{terms}.helper")), "the orphaned helper"))
     assert os.getpgid(helper) == pid and psutil.Process(helper).environ() == {}
     return pid, helper, terms, go
 
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return ""
 
 
 def test_a_resumed_stop_spares_what_the_walk_cannot_see(
@@ -737,7 +731,7 @@ def test_a_resumed_stop_spares_what_the_walk_cannot_see(
         supervisor = wd.status()["supervisor"]["pid"]
         stopper.start()
         wait_until(lambda: _counts(terms) == {f"{pid} bot": 1, f"{helper} helper": 1}
-                   and {int(line.split()[0]) for line in _read_text(marks).split("\n") if line}
+                   and {int(line.split()[0]) for line in read_or_empty(marks).split("\n") if line}
                    == {pid, helper}, "both signalled and noted")
         os.kill(supervisor, signal.SIGKILL)
         stopper.join(60)
